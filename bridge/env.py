@@ -1,0 +1,183 @@
+"""What a project's ``env.py`` calls, so that it stays two lines long::
+
+    from bridge.env import run_migrations
+    run_migrations()
+
+`run_migrations` picks the database (see `bridge.database`), honours
+``config.attributes["connection"]`` (pytest-alembic, programmatic use),
+configures Alembic with one transaction per migration and a version table wide
+enough for legacy file names, takes the runner lock, reconciles the history
+tables, and runs Alembic's migrations.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
+
+from . import database
+from .errors import ConfigError
+from .settings import BridgeSettings, config_dir
+
+log = logging.getLogger(__name__)
+
+VERSION_NUM_LENGTH = 255
+
+
+def run_migrations(context=None, **configure_options) -> None:
+    """Run the current Alembic command's migrations (online or ``--sql``)."""
+    if context is None:
+        from alembic import context
+    config = context.config
+    if config.config_file_name and config.file_config.has_section("loggers"):
+        from logging.config import fileConfig
+
+        fileConfig(config.config_file_name, disable_existing_loggers=False)
+    settings = BridgeSettings.from_config(config)
+    options = {"target_metadata": load_target_metadata(settings.target_metadata)}
+    options.update(configure_options)
+    if context.is_offline_mode():
+        _run_offline(context, config, settings, options)
+        return
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run_online(context, connection, settings, options, own_connection=False)
+        return
+    engine = engine_from_config(config, settings)
+    try:
+        with engine.connect() as connection:
+            _run_online(context, connection, settings, options, own_connection=True)
+    finally:
+        engine.dispose()
+
+
+def resolve_target(config, settings: BridgeSettings | None = None) -> database.DatabaseTarget:
+    """Return the database this configuration names (see `bridge.database`)."""
+    settings = settings or BridgeSettings.from_config(config)
+    database.load_dotenv_files(config_dir(config))
+    return database.resolve_target(
+        config.get_main_option("sqlalchemy.url"),
+        settings.embedded_postgres,
+        url=config.attributes.get("bridge.url"),
+    )
+
+
+def engine_from_config(config, settings: BridgeSettings | None = None) -> sa.Engine:
+    """Create the engine for this configuration, starting an embedded server if asked."""
+    target = resolve_target(config, settings)
+    log.debug("Using database %s", target.describe())
+    return database.create_engine(database.target_url(target), poolclass=NullPool)
+
+
+def load_target_metadata(spec: str | None):
+    """Import ``module:attribute`` (the ``target_metadata`` option) for autogenerate."""
+    if not spec:
+        return None
+    module_name, _, attribute = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+        value = module
+        for part in (attribute or "metadata").split("."):
+            value = getattr(value, part)
+    except (ImportError, AttributeError) as err:
+        raise ConfigError(
+            f"target_metadata = {spec!r} could not be loaded ({err}). Use the form "
+            "package.module:attribute, e.g. myapp.models:Base.metadata, and make "
+            "sure the package is importable (prepend_sys_path = . in alembic.ini)."
+        ) from err
+    return getattr(value, "metadata", value) if not isinstance(value, sa.MetaData) else value
+
+
+def _run_offline(context, config, settings, options) -> None:
+    target = resolve_target(config, settings)
+    # Offline mode needs only a dialect: never start a server for it.
+    url = target.url or "postgresql://"
+    context.configure(
+        url=database.normalize_url(url),
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+        transaction_per_migration=True,
+        **options,
+    )
+    _widen_version_table(context.get_context(), alter_existing=False)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+MUTATING_COMMANDS = ("upgrade", "downgrade", "stamp")
+
+
+def _run_online(context, connection, settings, options, own_connection: bool) -> None:
+    from . import sync
+
+    script = context.script
+    command = command_name(context)
+    mutating = command in MUTATING_COMMANDS
+    version_table = options.get("version_table", sync.DEFAULT_VERSION_TABLE)
+    options.setdefault("transaction_per_migration", True)
+    callbacks = list(options.pop("on_version_apply", None) or [])
+    callbacks.append(sync.after_version_apply(script, settings))
+    with sync.runner_lock(connection, settings, enabled=mutating):
+        if mutating:
+            sync.reconcile(
+                connection,
+                script,
+                settings,
+                allow_holes=command == "stamp",
+                out_of_order=bool(context.config.attributes.get("bridge.out_of_order")),
+                version_table=version_table,
+            )
+        if own_connection and connection.in_transaction():
+            # Alembic treats a connection already in a transaction as "external"
+            # and then never commits per migration.
+            connection.commit()
+        context.configure(connection=connection, on_version_apply=callbacks, **options)
+        _widen_version_table(context.get_context(), alter_existing=mutating)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+def command_name(context) -> str:
+    """Return which ``alembic.command`` function runs env.py (``upgrade``, ``current``, ...)."""
+    fn = getattr(context, "context_opts", {}).get("fn")
+    qualname = getattr(fn, "__qualname__", "") or ""
+    return qualname.split(".", 1)[0] or "unknown"
+
+
+def _widen_version_table(migration_context, alter_existing: bool) -> None:
+    """Make ``alembic_version.version_num`` hold legacy file stems (up to 255 characters)."""
+    version = migration_context._version
+    column = version.c.version_num
+    if getattr(column.type, "length", None) and column.type.length >= VERSION_NUM_LENGTH:
+        return
+    wide = sa.Table(
+        version.name,
+        sa.MetaData(),
+        sa.Column("version_num", sa.String(VERSION_NUM_LENGTH), nullable=False),
+        *[sa.PrimaryKeyConstraint("version_num", name=c.name) for c in version.constraints if isinstance(c, sa.PrimaryKeyConstraint)],
+        schema=version.schema,
+    )
+    migration_context._version = wide
+    if not alter_existing or migration_context.as_sql:
+        return
+    connection = migration_context.connection
+    inspector = sa.inspect(connection)
+    if not inspector.has_table(version.name, schema=version.schema):
+        return
+    for col in inspector.get_columns(version.name, schema=version.schema):
+        length = getattr(col["type"], "length", None)
+        if col["name"] == "version_num" and length is not None and length < VERSION_NUM_LENGTH:
+            log.warning(
+                "Widening %s.version_num from VARCHAR(%s) to VARCHAR(%s) for legacy revision ids",
+                version.name, length, VERSION_NUM_LENGTH,
+            )
+            migration_context.impl.alter_column(
+                version.name,
+                "version_num",
+                type_=sa.String(VERSION_NUM_LENGTH),
+                existing_type=col["type"],
+                existing_nullable=False,
+                schema=version.schema,
+            )

@@ -1,0 +1,201 @@
+"""Run one legacy migration inside Alembic's transaction and record it in the ledger.
+
+Called by `bridge.script.LegacyModule` when Alembic runs a legacy revision.
+Imports the file (only now, never while building the chain), checks the
+function's signature, runs it through a `bridge.proxy.LegacyEngine`, refuses
+uncommitted work, and writes the ``schema_migrations`` row in the same
+transaction. Every failure becomes a `MigrationError` naming the file, the
+line when known, and the fix; Alembic then rolls the migration back whole.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import logging
+import sys
+import traceback
+from pathlib import Path
+from types import ModuleType
+
+import sqlalchemy as sa
+from sqlalchemy import exc
+
+from .errors import BridgeError, MigrationError, OfflineNotSupported, UncommittedWork
+from .ledger import Ledger
+from .loader import LegacyFile
+from .proxy import LegacyConnection, LegacyEngine
+
+log = logging.getLogger(__name__)
+
+NOTHING_APPLIED = "Nothing from this migration was applied or recorded."
+PSYCOPG2_NAMES = {"cursor", "commit", "rollback", "autocommit", "set_session", "set_isolation_level"}
+
+_modules: dict[Path, ModuleType] = {}
+
+
+def import_legacy(legacy: LegacyFile) -> ModuleType:
+    """Import a legacy file as a module (once per process), without running ``__main__``."""
+    path = legacy.path.resolve()
+    cached = _modules.get(path)
+    if cached is not None:
+        return cached
+    name = f"_bridge_legacy.{legacy.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as err:
+        raise MigrationError(
+            legacy.path,
+            f"syntax error: {err.msg}. Fix the file and run again. {NOTHING_APPLIED}",
+            line=err.lineno,
+        ) from err
+    except Exception as err:
+        raise MigrationError(
+            legacy.path,
+            f"importing the file failed: {type(err).__name__}: {err}. "
+            f"Fix the import (is the module installed, is prepend_sys_path set "
+            f"in alembic.ini?). {NOTHING_APPLIED}",
+            line=_line_in(err, legacy.path),
+        ) from err
+    _modules[path] = module
+    return module
+
+
+def migration_function(legacy: LegacyFile, module: ModuleType, direction: str):
+    """Return the file's ``upgrade``/``downgrade``, checking it takes one ``engine``."""
+    fn = getattr(module, direction, None)
+    if fn is None or not callable(fn):
+        raise MigrationError(
+            legacy.path,
+            f"defines no {direction}() function. Every legacy migration needs "
+            f"`def {direction}(engine):`. {NOTHING_APPLIED}",
+        )
+    line = getattr(getattr(fn, "__code__", None), "co_firstlineno", None)
+    try:
+        sig = inspect.signature(fn)
+        sig.bind(object())
+    except TypeError:
+        params = list(inspect.signature(fn).parameters)
+        shown = f"def {direction}({', '.join(params)})"
+        raise MigrationError(
+            legacy.path,
+            f"`{shown}` cannot take the engine the runner passes "
+            f"({direction}() takes {len(params)} positional arguments but 1 was "
+            f"given). Write `def {direction}(engine):`. {NOTHING_APPLIED}",
+            line=line,
+        ) from None
+    except ValueError:
+        pass  # builtins without a signature: let the call decide
+    return fn
+
+
+def run_legacy(legacy: LegacyFile, direction: str) -> None:
+    """Run ``upgrade``/``downgrade`` of *legacy* in Alembic's current migration transaction."""
+    from alembic import context as alembic_context
+
+    migration_context = alembic_context.get_context()
+    if migration_context.as_sql:
+        raise OfflineNotSupported(
+            legacy.path,
+            "is a legacy migration; its Python code needs a live database, so it "
+            "cannot be rendered with --sql. Run it online, or convert it to a "
+            "native revision with `alembic-bridge convert`.",
+        )
+    settings = _settings(migration_context)
+    run_on_connection(
+        legacy, direction, migration_context.connection, settings.name_format if settings else "auto"
+    )
+
+
+def run_on_connection(
+    legacy: LegacyFile, direction: str, connection: sa.Connection, name_format: str = "auto"
+) -> None:
+    """Run *legacy* on *connection* (already in a transaction) and update the ledger."""
+    module = import_legacy(legacy)
+    fn = migration_function(legacy, module, direction)
+    engine = LegacyEngine(connection, legacy.path.resolve())
+    try:
+        fn(engine)
+    except BridgeError:
+        engine.abandon()
+        raise
+    except Exception as err:
+        engine.abandon()
+        raise translate_error(err, legacy, direction) from err
+    lost = engine.finish()
+    if lost:
+        raise UncommittedWork(
+            legacy.path,
+            f"{direction}() executed work it never committed; a real engine "
+            "rolls such work back when the connection closes, so it was rolled "
+            "back here too, and the migration is not recorded. Add "
+            "`trans.commit()` (or `conn.commit()`) after the statements, or use "
+            "`with engine.begin() as conn:`.",
+            line=lost[0],
+        )
+    ledger = Ledger(connection, name_format)
+    if direction == "upgrade":
+        ledger.record_applied(legacy.stem, legacy.sha256())
+    else:
+        ledger.record_unapplied(legacy.stem)
+
+
+def _settings(migration_context):
+    config = getattr(migration_context, "config", None)
+    if config is None:
+        return None
+    from .settings import BridgeSettings
+
+    return BridgeSettings.from_config(config)
+
+
+def translate_error(err: Exception, legacy: LegacyFile, direction: str) -> MigrationError:
+    """Turn an exception from a legacy migration into a message that names the fix."""
+    line = _line_in(err, legacy.path)
+    if isinstance(err, exc.ObjectNotExecutableError):
+        message = (
+            f"conn.execute() was given a plain string. SQLAlchemy 2.x needs "
+            f"text(): `from sqlalchemy import text` and `conn.execute(text(\"...\"))`."
+        )
+    elif isinstance(err, exc.DBAPIError):
+        db_message = str(err.orig).strip() if err.orig is not None else str(err)
+        statement = " ".join(str(err.statement or "").split())
+        if len(statement) > 500:
+            statement = statement[:500] + " ..."
+        message = f"SQL failed: {db_message}\n  statement: {statement}\nFix the SQL and run again."
+    elif isinstance(err, exc.ResourceClosedError):
+        message = (
+            f"{err}: a connection was used after its `with engine.connect() as conn:` "
+            "block ended (or after conn.close()). Keep every statement inside the block."
+        )
+    elif isinstance(err, AttributeError) and isinstance(
+        getattr(err, "obj", None), (LegacyEngine, LegacyConnection)
+    ):
+        if err.name in PSYCOPG2_NAMES and isinstance(err.obj, LegacyEngine):
+            message = (
+                f"{direction}() uses its argument like a psycopg2 connection "
+                f"(.{err.name}()), but the runner passes a SQLAlchemy Engine. Write "
+                f"`def {direction}(engine):` with `with engine.connect() as conn: "
+                "trans = conn.begin(); conn.execute(text(...)); trans.commit()`."
+            )
+        else:
+            kind = "Engine" if isinstance(err.obj, LegacyEngine) else "Connection"
+            message = (
+                f"{kind}.{err.name} is not available to legacy migrations run by the "
+                "bridge (the migration runs inside Alembic's transaction). Use "
+                "conn.execute(text(...)), exec_driver_sql(), begin()/commit()/rollback()."
+            )
+    else:
+        message = f"{direction}() raised {type(err).__name__}: {err}"
+    return MigrationError(legacy.path, f"{message}\n{NOTHING_APPLIED}", line=line)
+
+
+def _line_in(err: BaseException, path: Path) -> int | None:
+    target = str(path.resolve())
+    line = None
+    for frame, lineno in traceback.walk_tb(err.__traceback__):
+        if frame.f_code.co_filename == target:
+            line = lineno
+    return line

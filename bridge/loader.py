@@ -1,0 +1,166 @@
+"""Turn a directory of date-named legacy migration files into an ordered chain.
+
+The loader never touches a database and never imports a migration file: the
+chain is read from file names alone, exactly as the legacy runner orders them
+(a plain sort by file name), so building it for thousands of files costs one
+directory listing.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime
+import fnmatch
+import hashlib
+import io
+import re
+import tokenize
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import BadMigrationName, ConfigError
+
+MIGRATION_NAME = re.compile(r"^(?P<date>\d{8})_(?P<description>[A-Za-z0-9_]+)\.py$")
+
+# Files that live beside legacy migrations by convention and are never migrations.
+ALWAYS_IGNORED = ("__init__.py", "env.py", "conftest.py")
+
+
+@dataclass(frozen=True)
+class LegacyFile:
+    """One legacy migration file: its revision id is its file stem."""
+
+    path: Path
+    stem: str
+    date: datetime.date
+    description: str
+
+    @property
+    def filename(self) -> str:
+        return self.path.name
+
+    def sha256(self) -> str:
+        """Return the SHA-256 of the file's bytes."""
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+    def docstring(self) -> str:
+        """Return the module docstring, read without importing the file."""
+        return read_docstring(self.path)
+
+    def title(self) -> str:
+        """Return a one-line message: the docstring's first line, else the description."""
+        for line in self.docstring().splitlines():
+            line = line.strip()
+            if line:
+                # The legacy template opens with "Migration: {description}".
+                if line.lower().startswith("migration:"):
+                    line = line.split(":", 1)[1].strip()
+                if line:
+                    return line
+        return self.description.replace("_", " ")
+
+
+@dataclass
+class LegacyScan:
+    """What one directory holds: the chain, and the files that look wrong."""
+
+    directory: Path
+    files: list[LegacyFile] = field(default_factory=list)
+    problems: list[tuple[Path, str]] = field(default_factory=list)
+
+    def raise_for_problems(self) -> None:
+        """Raise `BadMigrationName` if any file looks like a migration but is misnamed."""
+        if self.problems:
+            raise BadMigrationName(self.problems)
+
+
+def parse_name(filename: str) -> tuple[datetime.date, str] | str:
+    """Return (date, description) for a valid name, or the reason it is not one."""
+    m = MIGRATION_NAME.match(filename)
+    if m is None:
+        if re.match(r"^\d{4}-\d{2}-\d{2}", filename):
+            return "the date has dashes; write it as YYYYMMDD"
+        if re.match(r"^\d{8}(?!_)", filename):
+            return "the date must be followed by '_'"
+        if re.match(r"^\d{8}_", filename):
+            return (
+                "the description may contain only letters, digits and '_' "
+                "(it becomes the Alembic revision id)"
+            )
+        if re.match(r"^\d", filename):
+            return "the name must start with an 8-digit date YYYYMMDD"
+        return "the name does not start with a date YYYYMMDD"
+    raw = m.group("date")
+    try:
+        date = datetime.date(int(raw[:4]), int(raw[4:6]), int(raw[6:]))
+    except ValueError:
+        return f"{raw} is not a real date (YYYYMMDD)"
+    return date, m.group("description")
+
+
+def scan(directory: Path | str, ignore: tuple[str, ...] = ()) -> LegacyScan:
+    """Read the legacy chain from the file names in *directory*, in legacy order."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ConfigError(
+            f"legacy_location {directory} does not exist or is not a directory. "
+            "Set 'legacy_location' in alembic.ini (or [tool.alembic] in "
+            "pyproject.toml) to the folder holding the YYYYMMDD_*.py files."
+        )
+    result = LegacyScan(directory)
+    # The legacy runner sorts by file name; so do we (codepoint order, like sorted()).
+    for name in sorted(entry.name for entry in _py_files(directory)):
+        if name in ALWAYS_IGNORED or any(fnmatch.fnmatch(name, pat) for pat in ignore):
+            continue
+        path = directory / name
+        parsed = parse_name(name)
+        if isinstance(parsed, tuple):
+            date, description = parsed
+            result.files.append(LegacyFile(path, name[:-3], date, description))
+        elif name[0].isdigit() or _defines_upgrade(path):
+            result.problems.append((path, parsed))
+    return result
+
+
+def _py_files(directory: Path):
+    import os
+
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.name.endswith(".py") and entry.is_file():
+                yield entry
+
+
+def _defines_upgrade(path: Path) -> bool:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return re.search(r"^def upgrade\s*\(", text, re.MULTILINE) is not None
+
+
+def read_docstring(path: Path) -> str:
+    """Return a file's module docstring by reading tokens up to the first statement."""
+    try:
+        source = path.read_bytes()
+    except OSError:
+        return ""
+    try:
+        tokens = tokenize.tokenize(io.BytesIO(source).readline)
+        for tok in tokens:
+            if tok.type in (
+                tokenize.ENCODING,
+                tokenize.COMMENT,
+                tokenize.NL,
+                tokenize.NEWLINE,
+                tokenize.INDENT,
+                tokenize.DEDENT,
+            ):
+                continue
+            if tok.type == tokenize.STRING:
+                value = ast.literal_eval(tok.string)
+                return value.decode() if isinstance(value, bytes) else str(value)
+            return ""
+    except (tokenize.TokenError, SyntaxError, ValueError):
+        return ""
+    return ""

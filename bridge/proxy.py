@@ -1,0 +1,330 @@
+"""An engine-like object that runs a legacy ``upgrade(engine)`` inside Alembic's transaction.
+
+This module is the only place that knows how a legacy migration is fooled:
+the migration asks for connections and transactions as it would from a real
+``Engine``; every "connection" it gets is a view of the one connection Alembic
+opened for this migration, and every transaction it begins is a SAVEPOINT
+inside Alembic's per-migration transaction. So:
+
+- the migration's own ``trans.rollback()`` undoes only its own part, as it would;
+- what it "commits" is released into Alembic's transaction, which commits only
+  when the whole migration (and its ledger rows) succeeded: a migration that
+  raises leaves nothing behind;
+- work executed but never committed is rolled back when its connection closes,
+  as a real engine would, and is reported by `LegacyEngine.finish`.
+
+Connections opened one after another see each other's committed work (they
+share one database session). Connections held open *at the same time* also
+share that session, unlike a real engine's; legacy migrations do not do this.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import exc, inspection
+from sqlalchemy.sql.elements import TextClause
+
+_READ_ONLY_SQL = re.compile(r"^\s*(select|show|explain|values|table|fetch)\b", re.IGNORECASE)
+_WRITE_IN_CTE = re.compile(r"\b(insert|update|delete|merge)\b", re.IGNORECASE)
+_COMMENTS = re.compile(r"(--[^\n]*\n?)|(/\*.*?\*/)", re.DOTALL)
+
+
+def is_read_only(statement) -> bool:
+    """Return whether a statement only reads (so leaving it uncommitted loses nothing)."""
+    if isinstance(statement, sa.Select):
+        return True
+    if isinstance(statement, TextClause):
+        sql = statement.text
+    elif isinstance(statement, str):
+        sql = statement
+    else:
+        return False
+    sql = _COMMENTS.sub(" ", sql).strip().rstrip(";")
+    if ";" in sql:
+        return all(is_read_only(part) for part in sql.split(";") if part.strip())
+    if re.match(r"^\s*with\b", sql, re.IGNORECASE):
+        return _WRITE_IN_CTE.search(sql) is None
+    if re.match(r"^\s*explain\b", sql, re.IGNORECASE) and re.search(r"\banalyze\b", sql, re.I):
+        return False
+    return _READ_ONLY_SQL.match(sql) is not None
+
+
+class LegacyEngine:
+    """Stands in for the ``Engine`` the legacy runner passes to ``upgrade(engine)``.
+
+    Owns the connections the migration opened; invariant: every SAVEPOINT it
+    created is released or rolled back by the time `finish` returns.
+    """
+
+    def __init__(self, connection: sa.Connection, path: Path | str | None = None):
+        self._connection = connection
+        self._path = str(path) if path else None
+        self._connections: list[LegacyConnection] = []
+        self.uncommitted: list[int | None] = []
+
+    # -- what code reads off an Engine ------------------------------------
+    @property
+    def dialect(self):
+        return self._connection.dialect
+
+    @property
+    def url(self):
+        return self._connection.engine.url
+
+    @property
+    def name(self) -> str:
+        return self._connection.dialect.name
+
+    @property
+    def driver(self) -> str:
+        return self._connection.dialect.driver
+
+    @property
+    def engine(self) -> LegacyEngine:
+        return self
+
+    def __repr__(self) -> str:
+        return f"LegacyEngine({self.url.render_as_string(hide_password=True)})"
+
+    # -- what code does with an Engine --------------------------------------
+    def connect(self) -> LegacyConnection:
+        """Return a connection that shares Alembic's migration transaction."""
+        conn = LegacyConnection(self)
+        self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def begin(self):
+        """Open a connection with a transaction, committed on success (``engine.begin()``)."""
+        with self.connect() as conn:
+            with conn.begin():
+                yield conn
+
+    def execution_options(self, **options) -> LegacyEngine:
+        return self
+
+    def dispose(self, close: bool = True) -> None:
+        """Do nothing: the connection belongs to Alembic."""
+
+    # -- used by the executor ---------------------------------------------------
+    def finish(self) -> list[int | None]:
+        """Close what the migration left open; return the lines of uncommitted writes."""
+        for conn in reversed(self._connections):
+            conn.close()
+        return self.uncommitted
+
+    def abandon(self) -> None:
+        """Forget open savepoints after an error: Alembic rolls back the whole migration."""
+        for conn in self._connections:
+            conn._stack.clear()
+            conn.closed = True
+
+    def _caller_line(self) -> int | None:
+        if self._path is None:
+            return None
+        frame = sys._getframe(2)
+        while frame is not None:
+            if frame.f_code.co_filename == self._path:
+                return frame.f_lineno
+            frame = frame.f_back
+        return None
+
+
+class LegacyTransaction:
+    """A transaction begun by a legacy migration: a SAVEPOINT in Alembic's transaction."""
+
+    def __init__(self, conn: LegacyConnection, savepoint, nested: bool):
+        self._conn = conn
+        self._savepoint = savepoint
+        self.nested = nested
+        self.is_active = True
+        self.write_line: int | None = None
+        self.wrote = False
+
+    @property
+    def connection(self) -> LegacyConnection:
+        return self._conn
+
+    def commit(self) -> None:
+        """Release the savepoint: the work joins Alembic's migration transaction."""
+        if not self.is_active:
+            raise exc.InvalidRequestError("This transaction is inactive")
+        self._conn._end(self, commit=True)
+
+    def rollback(self) -> None:
+        """Roll back to the savepoint: undo only this transaction's work."""
+        if self.is_active:
+            self._conn._end(self, commit=False)
+
+    def close(self) -> None:
+        self.rollback()
+
+    def __enter__(self) -> LegacyTransaction:
+        return self
+
+    def __exit__(self, type_, value, tb) -> None:
+        if not self.is_active:
+            return
+        if type_ is None:
+            self.commit()
+        else:
+            self.rollback()
+
+
+class LegacyConnection:
+    """A ``Connection`` view for a legacy migration; begins SAVEPOINTs, never real transactions."""
+
+    def __init__(self, engine: LegacyEngine):
+        self._engine = engine
+        self._real = engine._connection
+        self._stack: list[LegacyTransaction] = []
+        self.closed = False
+
+    @property
+    def engine(self) -> LegacyEngine:
+        return self._engine
+
+    @property
+    def dialect(self):
+        return self._real.dialect
+
+    @property
+    def info(self) -> dict:
+        return self._real.info
+
+    @property
+    def invalidated(self) -> bool:
+        return False
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise exc.ResourceClosedError("This Connection is closed")
+
+    # -- transactions -------------------------------------------------------------
+    def begin(self) -> LegacyTransaction:
+        """Begin this connection's transaction (a SAVEPOINT)."""
+        self._check_open()
+        if self._stack:
+            raise exc.InvalidRequestError(
+                "This connection has already initialized a SQLAlchemy "
+                "Transaction() object via begin() or autobegin; can't call "
+                "begin() here unless rollback() or commit() is called first."
+            )
+        return self._push(nested=False)
+
+    def begin_nested(self) -> LegacyTransaction:
+        """Begin a nested SAVEPOINT inside this connection's transaction."""
+        self._check_open()
+        if not self._stack:
+            self._push(nested=False)
+        return self._push(nested=True)
+
+    def _push(self, nested: bool) -> LegacyTransaction:
+        tx = LegacyTransaction(self, self._real.begin_nested(), nested)
+        self._stack.append(tx)
+        return tx
+
+    def _end(self, tx: LegacyTransaction, commit: bool) -> None:
+        # Ending a transaction ends everything begun inside it, innermost first,
+        # as RELEASE / ROLLBACK TO SAVEPOINT do in SQL.
+        index = self._stack.index(tx)
+        for inner in reversed(self._stack[index:]):
+            inner.is_active = False
+            if inner._savepoint.is_active:
+                if commit:
+                    inner._savepoint.commit()
+                else:
+                    inner._savepoint.rollback()
+        ended = self._stack[index:]
+        del self._stack[index:]
+        if commit and self._stack and any(t.wrote for t in ended):
+            outer = self._stack[-1]
+            if not outer.wrote:
+                line = next(t.write_line for t in ended if t.wrote)
+                outer.wrote, outer.write_line = True, line
+
+    def in_transaction(self) -> bool:
+        return bool(self._stack)
+
+    def in_nested_transaction(self) -> bool:
+        return len(self._stack) > 1
+
+    def get_transaction(self) -> LegacyTransaction | None:
+        return self._stack[0] if self._stack else None
+
+    def get_nested_transaction(self) -> LegacyTransaction | None:
+        return self._stack[-1] if len(self._stack) > 1 else None
+
+    def commit(self) -> None:
+        """Commit the current transaction (2.0 style ``conn.commit()``)."""
+        self._check_open()
+        if self._stack:
+            self._stack[0].commit()
+
+    def rollback(self) -> None:
+        """Roll back the current transaction (2.0 style ``conn.rollback()``)."""
+        self._check_open()
+        if self._stack:
+            self._stack[0].rollback()
+
+    # -- execution ------------------------------------------------------------------
+    def _before_execute(self, statement) -> None:
+        self._check_open()
+        if not self._stack:
+            self._push(nested=False)  # autobegin, as SQLAlchemy 2.x does
+        if not is_read_only(statement):
+            tx = self._stack[-1]
+            if not tx.wrote:
+                tx.wrote, tx.write_line = True, self._engine._caller_line()
+
+    def execute(self, statement, parameters=None, *, execution_options=None):
+        self._before_execute(statement)
+        return self._real.execute(statement, parameters, execution_options=execution_options)
+
+    def exec_driver_sql(self, statement, parameters=None, execution_options=None):
+        self._before_execute(statement)
+        return self._real.exec_driver_sql(statement, parameters, execution_options)
+
+    def scalar(self, statement, parameters=None, *, execution_options=None):
+        return self.execute(statement, parameters, execution_options=execution_options).scalar()
+
+    def scalars(self, statement, parameters=None, *, execution_options=None):
+        return self.execute(statement, parameters, execution_options=execution_options).scalars()
+
+    def execution_options(self, **options) -> LegacyConnection:
+        return self
+
+    # -- closing --------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the connection, rolling back work that was never committed."""
+        if self.closed:
+            return
+        if self._stack:
+            root = self._stack[0]
+            lost = root.wrote or any(tx.wrote for tx in self._stack)
+            line = next((tx.write_line for tx in self._stack if tx.wrote), None)
+            root.rollback()
+            if lost:
+                self._engine.uncommitted.append(line)
+        self.closed = True
+
+    def __enter__(self) -> LegacyConnection:
+        return self
+
+    def __exit__(self, type_, value, tb) -> None:
+        self.close()
+
+
+@inspection._inspects(LegacyEngine)
+def _inspect_engine(engine: LegacyEngine):
+    return sa.inspect(engine._connection)
+
+
+@inspection._inspects(LegacyConnection)
+def _inspect_connection(conn: LegacyConnection):
+    return sa.inspect(conn._real)

@@ -1,0 +1,342 @@
+"""Keep ``schema_migrations`` and ``alembic_version`` in agreement, one runner at a time.
+
+Reading the two tables gives a `LedgerState`; `plan` (pure) decides what the
+database has applied and what, if anything, must change; `reconcile` applies
+that plan before Alembic reads its heads, under `runner_lock`.
+
+What "applied" means, per legacy file F of the chain L1..Ln:
+
+- F has a ``schema_migrations`` row (the old runner or the bridge ran it), or
+- F has a checksum row (the bridge ran it; its legacy row was deleted), or
+- ``alembic_version`` is at or past F *and* no file after F has a row or
+  checksum (Alembic moved ahead without the bridge writing rows: backfill).
+
+A file that is not applied but comes before one that is, is out of order (a
+hole): it was added with an earlier date after later files ran. Alembic alone
+would never run it; the bridge refuses to guess and names it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from .errors import HoleError, LedgerMismatch, LockTimeout
+from .ledger import Ledger
+from .loader import LegacyFile
+
+log = logging.getLogger(__name__)
+
+DEFAULT_VERSION_TABLE = "alembic_version"
+
+
+@dataclass(frozen=True)
+class LedgerState:
+    """A read-only snapshot of both history tables."""
+
+    rows: dict[str, str]
+    checksums: dict[str, str]
+    heads: tuple[str, ...]
+    has_version_table: bool
+    has_ledger_table: bool
+
+
+@dataclass
+class Plan:
+    """What the database has applied, and the changes that make both tables agree."""
+
+    applied: list[str] = field(default_factory=list)
+    holes: list[LegacyFile] = field(default_factory=list)
+    backfill: list[str] = field(default_factory=list)
+    new_head: str | None = None
+    old_heads: tuple[str, ...] = ()
+    missing_files: list[str] = field(default_factory=list)
+    edited: list[str] = field(default_factory=list)
+
+    @property
+    def changes(self) -> list[str]:
+        """Return one human-readable line per change the plan makes."""
+        lines = [f"schema_migrations: insert {stem} (backfill: alembic_version is past it)" for stem in self.backfill]
+        if self.new_head is not None:
+            if self.old_heads:
+                lines.append(
+                    f"alembic_version: {', '.join(self.old_heads)} -> {self.new_head} "
+                    "(follow the old runner's schema_migrations rows)"
+                )
+            else:
+                lines.append(
+                    f"alembic_version: set to {self.new_head} (adopt a database "
+                    "migrated by the old runner)"
+                )
+        return lines
+
+
+def read_state(connection: sa.Connection, version_table: str = DEFAULT_VERSION_TABLE, schema=None) -> LedgerState:
+    """Read both tables without writing anything or creating any table."""
+    ledger = Ledger(connection)
+    inspector = sa.inspect(connection)
+    has_version = inspector.has_table(version_table, schema=schema)
+    heads: tuple[str, ...] = ()
+    if has_version:
+        table = sa.table(version_table, sa.column("version_num"), schema=schema)
+        heads = tuple(r[0] for r in connection.execute(sa.select(table.c.version_num)))
+    has_ledger = inspector.has_table("schema_migrations")
+    return LedgerState(
+        rows=ledger.applied() if has_ledger else {},
+        checksums=ledger.applied_checksums(),
+        heads=heads,
+        has_version_table=has_version,
+        has_ledger_table=has_ledger,
+    )
+
+
+def plan(files: list[LegacyFile], state: LedgerState, known_revision) -> Plan:
+    """Decide what is applied and what must change; pure (reads nothing, writes nothing).
+
+    *known_revision(rev)* returns True for a native revision id Alembic knows.
+    """
+    stems = [f.stem for f in files]
+    index = {stem: i for i, stem in enumerate(stems)}
+    result = Plan(old_heads=state.heads)
+    result.missing_files = sorted(set(state.rows) - set(index))
+
+    implied_upto = -1  # alembic_version implies files[0..implied_upto]
+    for head in state.heads:
+        if head in index:
+            implied_upto = max(implied_upto, index[head])
+        elif known_revision(head):
+            implied_upto = len(files) - 1  # native revisions follow the legacy head
+        else:
+            raise LedgerMismatch(
+                f"alembic_version holds {head!r}, which is neither a legacy file in "
+                "the legacy directory nor a known revision. Was a legacy file renamed "
+                "or deleted? Restore it, or run `alembic stamp <revision>` to tell "
+                "the bridge where this database really is."
+            )
+
+    evidence = [i for i, stem in enumerate(stems) if stem in state.rows or stem in state.checksums]
+    last_evidence = max(evidence, default=-1)
+    applied = set(evidence)
+    applied.update(range(last_evidence + 1, implied_upto + 1))  # trailing: backfill
+    top = max(applied, default=-1)
+    result.holes = [files[i] for i in range(top + 1) if i not in applied]
+    result.applied = [stems[i] for i in sorted(applied)]
+    result.backfill = [stem for stem in result.applied if stem not in state.rows]
+    if top >= 0 and implied_upto < top:
+        result.new_head = stems[top]
+    result.edited = [
+        f.stem for f in files if f.stem in state.checksums and state.checksums[f.stem] != f.sha256()
+    ]
+    return result
+
+
+def hole_error(holes: list[LegacyFile], files: list[LegacyFile], state_plan: Plan) -> HoleError:
+    """Build the error that names each out-of-order file and the two ways out."""
+    last = state_plan.applied[-1] if state_plan.applied else None
+    lines = [
+        f"{len(holes)} legacy migration(s) are out of order: not applied, but dated "
+        f"before migrations that are (latest applied: {last}). Alembic would never run them:"
+    ]
+    lines += [f"  {f.path}" for f in holes]
+    lines += [
+        "Either rename each file to a date after the latest applied one, or apply "
+        "them deliberately with `alembic-bridge upgrade --out-of-order` (both "
+        "history tables then record them). Nothing was changed."
+    ]
+    return HoleError("\n".join(lines), out_of_order=[f.stem for f in holes])
+
+
+def reconcile(
+    connection: sa.Connection,
+    script,
+    settings,
+    *,
+    allow_holes: bool = False,
+    out_of_order: bool = False,
+    dry_run: bool = False,
+    version_table: str = DEFAULT_VERSION_TABLE,
+) -> Plan:
+    """Bring both tables into agreement before Alembic runs; log one line per change."""
+    files = legacy_chain(script)
+    if files is None:
+        return Plan()
+    state = read_state(connection, version_table)
+    result = plan(files, state, lambda rev: _is_native(script, rev))
+    _report_validation(result, settings)
+    if result.holes and out_of_order and not dry_run:
+        from .executor import run_on_connection
+
+        for legacy in result.holes:
+            log.warning("Applying out-of-order migration %s", legacy.stem)
+            with _transaction(connection):
+                run_on_connection(legacy, "upgrade", connection, settings.name_format)
+        state = read_state(connection, version_table)
+        result = plan(files, state, lambda rev: _is_native(script, rev))
+    if result.holes and not allow_holes:
+        raise hole_error(result.holes, files, result)
+    if dry_run or not (result.backfill or result.new_head):
+        return result
+    with _transaction(connection):
+        ledger = Ledger(connection, settings.name_format)
+        for stem in result.backfill:
+            ledger.record_applied(stem)
+        if result.new_head is not None:
+            _write_head(connection, version_table, result.old_heads, result.new_head)
+    for line in result.changes:
+        log.warning("reconcile: %s", line)
+    return result
+
+
+def sync_to_heads(connection, script, settings, heads, version_table: str = DEFAULT_VERSION_TABLE) -> list[str]:
+    """Make ``schema_migrations`` hold exactly the legacy files at or below *heads* (after a stamp)."""
+    files = legacy_chain(script)
+    if files is None:
+        return []
+    stems = [f.stem for f in files]
+    upto = -1
+    for head in heads:
+        if head in stems:
+            upto = max(upto, stems.index(head))
+        else:
+            upto = len(stems) - 1
+    wanted = set(stems[: upto + 1])
+    ledger = Ledger(connection, settings.name_format)
+    have = set(ledger.applied())
+    changes = []
+    for stem in stems:
+        if stem in wanted and stem not in have:
+            ledger.record_applied(stem)
+            changes.append(f"schema_migrations: insert {stem} (stamp)")
+        elif stem not in wanted and stem in have:
+            ledger.record_unapplied(stem)
+            changes.append(f"schema_migrations: delete {stem} (stamp)")
+    for line in changes:
+        log.warning("%s", line)
+    return changes
+
+
+def after_version_apply(script, settings):
+    """Return an ``on_version_apply`` callback that keeps the ledger in step with stamps."""
+
+    def callback(ctx, step, heads, run_args):
+        if step.is_stamp and ctx.connection is not None and not ctx.as_sql:
+            sync_to_heads(ctx.connection, script, settings, tuple(heads))
+
+    return callback
+
+
+def legacy_chain(script) -> list[LegacyFile] | None:
+    """Return the legacy files of a bridge script directory, or None for plain Alembic."""
+    getter = getattr(script, "legacy_files", None)
+    return getter() if getter is not None else None
+
+
+def _is_native(script, rev: str) -> bool:
+    try:
+        return script.revision_map.get_revision(rev) is not None
+    except Exception:
+        return False
+
+
+def _report_validation(result: Plan, settings) -> None:
+    if result.missing_files:
+        message = (
+            "schema_migrations has rows for files that are not in the legacy directory: "
+            + ", ".join(result.missing_files)
+            + ". Restore the files, or delete the rows if the migrations were retired."
+        )
+        if settings.strict:
+            raise LedgerMismatch(message + " (strict = true makes this an error)")
+        log.warning("warning: %s", message)
+    for stem in result.edited:
+        log.warning(
+            "warning: %s.py was edited after it was applied (its SHA-256 differs from "
+            "the one recorded); the change will not run on databases that already "
+            "applied it. Revert the edit, or put the change in a new migration.",
+            stem,
+        )
+
+
+def _write_head(connection, version_table, old_heads, new_head) -> None:
+    table = sa.Table(
+        version_table,
+        sa.MetaData(),
+        sa.Column("version_num", sa.String(255), nullable=False),
+        sa.PrimaryKeyConstraint("version_num", name=f"{version_table}_pkc"),
+    )
+    table.create(connection, checkfirst=True)
+    if old_heads:
+        connection.execute(table.delete().where(table.c.version_num.in_(old_heads)))
+    connection.execute(table.insert().values(version_num=new_head))
+
+
+@contextmanager
+def _transaction(connection: sa.Connection):
+    if connection.in_transaction():
+        with connection.begin_nested():
+            yield
+    else:
+        with connection.begin():
+            yield
+
+
+def lock_key(name: str = "alembic-bridge") -> int:
+    """Return the 63-bit advisory lock key all bridge runners agree on."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") >> 1
+
+
+@contextmanager
+def runner_lock(connection: sa.Connection, settings, *, enabled: bool = True):
+    """Hold a PostgreSQL advisory lock on a separate session while the run lasts.
+
+    On other databases this does nothing: SQLite serialises writers with its
+    own file lock, so a second runner waits or fails with "database is locked".
+    """
+    if not enabled or connection.dialect.name != "postgresql":
+        yield
+        return
+    key = lock_key(f"alembic-bridge:{connection.engine.url.database}")
+    timeout = settings.lock_timeout if settings is not None else 300.0
+    lock_conn = connection.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        deadline = time.monotonic() + timeout
+        waited = False
+        while not lock_conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+            if not waited:
+                holder = _lock_holder(lock_conn, key)
+                log.warning("Waiting for another migration runner%s to finish...", holder)
+                waited = True
+            if time.monotonic() >= deadline:
+                raise LockTimeout(
+                    f"Another migration runner{_lock_holder(lock_conn, key)} still holds the "
+                    f"bridge's lock after {timeout:g} s. Wait for it to finish, or raise "
+                    "lock_timeout in alembic.ini; if no runner is alive, its session "
+                    "will be gone and the lock with it."
+                )
+            time.sleep(0.1)
+        try:
+            yield
+        finally:
+            lock_conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+    finally:
+        lock_conn.close()
+
+
+def _lock_holder(conn, key: int) -> str:
+    try:
+        pid = conn.execute(
+            sa.text(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND ((classid::bigint << 32) | objid::bigint) = :k LIMIT 1"
+            ),
+            {"k": key},
+        ).scalar()
+    except Exception:
+        return ""
+    return f" (PostgreSQL backend pid {pid})" if pid else ""
+

@@ -141,7 +141,9 @@ def _run_online(context, connection, settings, options, own_connection: bool) ->
 
 def command_name(context) -> str:
     """Return which ``alembic.command`` function runs env.py (``upgrade``, ``current``, ...)."""
-    fn = getattr(context, "context_opts", {}).get("fn")
+    # `from alembic import context` is a module proxying the EnvironmentContext.
+    environment = getattr(context, "_proxy", None) or context
+    fn = getattr(environment, "context_opts", {}).get("fn")
     qualname = getattr(fn, "__qualname__", "") or ""
     return qualname.split(".", 1)[0] or "unknown"
 

@@ -130,9 +130,8 @@ def run_on_connection(
             legacy.path,
             f"{direction}() executed work it never committed; a real engine "
             "rolls such work back when the connection closes, so it was rolled "
-            "back here too, and the migration is not recorded. Add "
-            "`trans.commit()` (or `conn.commit()`) after the statements, or use "
-            "`with engine.begin() as conn:`.",
+            "back here too. Add `trans.commit()` (or `conn.commit()`) after the "
+            f"statements, or use `with engine.begin() as conn:`.\n{NOTHING_APPLIED}",
             line=lost[0],
         )
     ledger = Ledger(connection, name_format)

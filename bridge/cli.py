@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 import click
 
@@ -47,6 +48,171 @@ def cli(ctx: click.Context, config, url, verbose, quiet):
     ctx.obj = Context(config, url, verbose, quiet)
 
 
+def _config(obj: Context):
+    from .runner import load_config
+
+    config = load_config(obj.config_path, obj.url)
+    # The CLI renders progress itself; keep env.py from re-configuring logging.
+    config.attributes["bridge.configure_logging"] = False
+    return config
+
+
+def _echo(obj: Context, message: str = "", **kw) -> None:
+    if not obj.quiet:
+        click.echo(message, **kw)
+
+
+def _print_plan(obj: Context, plan, verb: str) -> None:
+    for change in plan.changes:
+        _echo(obj, f"  sync   {change}")
+    if not plan.steps:
+        _echo(obj, f"Nothing to {verb}.")
+        return
+    _echo(obj, f"Plan: {len(plan.steps)} migration(s) to {verb}:")
+    for step in plan.steps:
+        _echo(obj, f"  {step.direction:<9} {step.revision}  ({step.kind}) {step.title}")
+
+
+def _progress(obj: Context, total: int):
+    tty = sys.stderr.isatty() and not obj.quiet
+    count = 0
+
+    def on_step(step, elapsed):
+        nonlocal count
+        count += 1
+        verb = "applied" if step.direction == "upgrade" else "reverted"
+        if tty:
+            click.echo(
+                f"\r\033[K[{count}/{total}] {verb} {step.revision}  "
+                f"({total - count} left, {elapsed:.1f}s elapsed)",
+                err=True,
+                nl=count == total,
+            )
+        elif not obj.quiet:
+            click.echo(f"{verb} {step.revision} ({elapsed:.2f}s)", err=True)
+
+    return on_step
+
+
+@cli.command()
+@click.argument("target", default="head")
+@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@click.option("--out-of-order", is_flag=True, help="Also apply legacy files dated before already-applied ones.")
+@pass_context
+def upgrade(obj: Context, target, dry_run, out_of_order):
+    """Apply migrations up to TARGET (default: head), printing the plan first."""
+    from . import runner
+
+    config = _config(obj)
+    plan = runner.plan_upgrade(config, target, out_of_order=out_of_order)
+    _print_plan(obj, plan, "apply")
+    if dry_run or not (plan.steps or plan.changes):
+        return
+    result = runner.upgrade(config, target, out_of_order=out_of_order, on_step=_progress(obj, len(plan.steps)))
+    _echo(obj, f"Applied {len(result.steps)} migration(s) in {result.seconds:.1f}s.")
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@pass_context
+def downgrade(obj: Context, target, dry_run):
+    """Revert migrations down to TARGET (a revision, -N, or base), printing the plan first."""
+    from . import runner
+
+    config = _config(obj)
+    plan = runner.plan_downgrade(config, target)
+    _print_plan(obj, plan, "revert")
+    if dry_run or not plan.steps:
+        return
+    result = runner.downgrade(config, target, on_step=_progress(obj, len(plan.steps)))
+    _echo(obj, f"Reverted {len(result.steps)} migration(s) in {result.seconds:.1f}s.")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@pass_context
+def status(obj: Context, as_json):
+    """Show every migration's state, the head and what is pending (reads only)."""
+    import json
+
+    from . import runner
+
+    result = runner.status(_config(obj))
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    click.echo(f"Database: {result.database}")
+    click.echo(f"Head:     {', '.join(result.script_heads) or '<none>'}")
+    click.echo(f"Current:  {', '.join(result.current_heads) or '<none>'}")
+    click.echo(f"Pending:  {len(result.pending)}")
+    click.echo("")
+    width = max((len(m.state) for m in result.migrations), default=7) + 2
+    for m in result.migrations:
+        edited = "  (edited after it was applied)" if m.edited else ""
+        click.echo(f"  {m.state:<{width}}{m.revision}{edited}")
+    if result.plan.changes:
+        click.echo("")
+        click.echo("The history tables disagree; `alembic-bridge sync` would:")
+        for change in result.plan.changes:
+            click.echo(f"  {change}")
+
+
+@cli.command("sync")
+@click.option("--dry-run", is_flag=True, help="Print the changes and make none.")
+@pass_context
+def sync_command(obj: Context, dry_run):
+    """Bring schema_migrations and alembic_version into agreement, printing each change."""
+    from . import runner
+
+    result = runner.sync_tables(_config(obj), dry_run=dry_run)
+    if not result.changes:
+        _echo(obj, "The history tables agree; nothing to change.")
+        return
+    prefix = "would " if dry_run else ""
+    for change in result.changes:
+        _echo(obj, f"{prefix}{change}")
+
+
+@cli.command()
+@click.option("--offline", is_flag=True, help="Skip the checks that need the database.")
+@pass_context
+def check(obj: Context, offline):
+    """CI gate: exit 1 on bad names, several heads, holes, missing or edited files, lint errors."""
+    from .checks import run_checks
+
+    problems = run_checks(_config(obj), database=not offline)
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        raise SystemExit(1)
+
+
+@cli.command()
+@click.option("--legacy", "legacy", required=True, type=click.Path(file_okay=False), help="The existing legacy migrations folder.")
+@click.option("--directory", default="alembic", show_default=True, help="Folder for env.py, script.py.mako and versions/.")
+@pass_context
+def init(obj: Context, legacy, directory):
+    """Onboard an existing project: write alembic.ini, env.py and script.py.mako."""
+    from .scaffold import init_project
+
+    for path, written in init_project(Path.cwd(), Path(legacy), Path(directory)):
+        _echo(obj, f"{'wrote ' if written else 'kept  '} {path}{'' if written else ' (exists, left unchanged)'}")
+
+
+@cli.command()
+@click.argument("description")
+@click.option("--native", is_flag=True, help="Make an Alembic revision instead of a legacy file.")
+@click.option("--date", "date", metavar="YYYYMMDD", help="Date for the file name (default: today).")
+@pass_context
+def new(obj: Context, description, native, date):
+    """Create a new migration: a legacy YYYYMMDD_description.py (default) or a native revision."""
+    from .scaffold import new_migration
+
+    path = new_migration(_config(obj), description, native=native, date=date)
+    _echo(obj, f"Created {path}")
+
+
 def _register_optional_commands() -> None:
     from .lint import lint_command
 
@@ -61,9 +227,10 @@ def main(argv=None) -> None:
         _register_optional_commands()
     except ImportError:
         pass
-    verbose = any(a in ("-v", "--verbose") or a.startswith("-vv") for a in (argv or sys.argv[1:]))
+    args = list(sys.argv[1:] if argv is None else argv)
+    verbose = any(a in ("-v", "--verbose") or (a.startswith("-v") and set(a[1:]) == {"v"}) for a in args)
     try:
-        cli.main(args=argv, prog_name="alembic-bridge", standalone_mode=False)
+        cli.main(args=args, prog_name="alembic-bridge", standalone_mode=False)
     except click.exceptions.Exit as err:
         sys.exit(err.exit_code)
     except click.ClickException as err:
@@ -77,4 +244,20 @@ def main(argv=None) -> None:
             raise
         click.echo(f"Error: {err}", err=True)
         sys.exit(1)
+    except Exception as err:
+        if verbose:
+            raise
+        click.echo(f"Error: {type(err).__name__}: {mask_text(str(err))} (run with -v for the traceback)", err=True)
+        sys.exit(1)
     sys.exit(0)
+
+
+def mask_text(text: str) -> str:
+    """Mask any password inside URLs in *text*."""
+    import re
+
+    return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", text)
+
+
+if __name__ == "__main__":
+    main()

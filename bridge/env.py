@@ -31,7 +31,11 @@ def run_migrations(context=None, **configure_options) -> None:
     if context is None:
         from alembic import context
     config = context.config
-    if config.config_file_name and config.file_config.has_section("loggers"):
+    if (
+        config.config_file_name
+        and config.file_config.has_section("loggers")
+        and config.attributes.get("bridge.configure_logging", True)
+    ):
         from logging.config import fileConfig
 
         fileConfig(config.config_file_name, disable_existing_loggers=False)
@@ -119,6 +123,9 @@ def _run_online(context, connection, settings, options, own_connection: bool) ->
     options.setdefault("transaction_per_migration", True)
     callbacks = list(options.pop("on_version_apply", None) or [])
     callbacks.append(sync.after_version_apply(script, settings))
+    on_step = context.config.attributes.get("bridge.on_step")
+    if on_step is not None:
+        callbacks.append(_report_step(on_step))
     with sync.runner_lock(connection, settings, enabled=mutating):
         if mutating:
             sync.reconcile(
@@ -137,6 +144,19 @@ def _run_online(context, connection, settings, options, own_connection: bool) ->
         _widen_version_table(context.get_context(), alter_existing=mutating)
         with context.begin_transaction():
             context.run_migrations()
+
+
+def _report_step(on_step):
+    from .runner import Step
+
+    def callback(ctx, step, heads, run_args):
+        if step.is_stamp:
+            return
+        rev = step.up_revision
+        kind = "legacy" if getattr(rev, "is_legacy", False) else "native"
+        on_step(Step(rev.revision, "upgrade" if step.is_upgrade else "downgrade", rev.doc, kind))
+
+    return callback
 
 
 def command_name(context) -> str:

@@ -1,0 +1,53 @@
+"""``alembic-bridge check``: every problem that should stop a merge, as one list."""
+
+from __future__ import annotations
+
+from alembic.util import CommandError
+
+
+def run_checks(config, database: bool = True) -> list[str]:
+    """Return one line per problem: names, heads, lint errors, then (with *database*) holes and drift."""
+    from . import runner
+
+    problems: list[str] = []
+    try:
+        script = runner.script_directory(config)
+        heads = script.get_heads()
+    except CommandError as err:
+        return [str(err)]
+    if len(heads) > 1:
+        problems.append(
+            f"{len(heads)} heads ({', '.join(heads)}): the history has branched. "
+            "Merge them with `alembic merge heads -m merge`."
+        )
+    legacy_dir = getattr(script, "legacy_location", None)
+    if legacy_dir is not None:
+        try:
+            from .lint import lint_errors
+        except ImportError:  # the lint extra (pglast) is not installed
+            lint_errors = None
+        if lint_errors is not None:
+            problems += [str(v) for v in lint_errors(legacy_dir)]
+    if not database:
+        return problems
+    try:
+        status = runner.status(config)
+    except CommandError as err:
+        return problems + [str(err)]
+    for m in status.migrations:
+        if m.state == "out-of-order":
+            problems.append(
+                f"{m.path}: out of order (not applied, dated before applied migrations). "
+                "Rename it to a later date, or apply it with `alembic-bridge upgrade --out-of-order`."
+            )
+        elif m.state == "file-missing":
+            problems.append(
+                f"{m.revision}: in schema_migrations, but the file is gone. Restore it, "
+                "or delete the row if the migration was retired."
+            )
+        if m.edited:
+            problems.append(
+                f"{m.path}: edited after it was applied (SHA-256 differs). Revert the "
+                "edit and put the change in a new migration."
+            )
+    return problems

@@ -1,0 +1,243 @@
+"""The legacy entry point's jobs (``python run.py start|restart|stop|status|migrate``).
+
+``start`` makes sure the database is up (the configured server, or the
+embedded one the configuration asks for), applies what is pending through the
+same code path and lock as ``alembic upgrade head``, then starts the
+application named by ``APP_COMMAND`` (environment or ``.env``) in the
+background, or reports that the database is ready. The application never
+starts when migrating failed. Every applied migration is logged to the console
+and to ``logs/migrations.log``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from . import runner
+from alembic.util import CommandError
+
+from .errors import ConfigError
+from .settings import BridgeSettings, config_dir
+
+log = logging.getLogger("bridge.run")
+
+APP_PID_FILE = ".bridge/app.pid"
+APP_LOG_FILE = "logs/app.log"
+MIGRATION_LOG_FILE = "logs/migrations.log"
+
+
+def setup_logging(root: Path) -> None:
+    """Log to the console and to logs/migrations.log (the legacy manual greps logs/)."""
+    (root / "logs").mkdir(exist_ok=True)
+    handlers = [
+        logging.StreamHandler(),
+        logging.FileHandler(root / MIGRATION_LOG_FILE, encoding="utf-8"),
+    ]
+    handlers[1].setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handlers[0].setFormatter(logging.Formatter("%(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True)
+    for noisy in ("alembic.runtime.migration",):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@dataclass
+class Project:
+    """The project ``run.py`` manages: its folder and Alembic configuration."""
+
+    root: Path
+    config: object
+
+    @classmethod
+    def load(cls, config_path: str | Path | None = None) -> Project:
+        config = runner.load_config(config_path)
+        config.attributes["bridge.configure_logging"] = False
+        return cls(config_dir(config), config)
+
+    @property
+    def settings(self) -> BridgeSettings:
+        return BridgeSettings.from_config(self.config)
+
+
+def ensure_database(project: Project) -> str:
+    """Start the embedded server if that is the target; check the database answers."""
+    from . import database
+    from .env import resolve_target
+
+    target = resolve_target(project.config)
+    url = database.target_url(target)
+    engine = database.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.DBAPIError as err:
+        raise ConfigError(
+            f"Cannot connect to {target.describe()}: {str(err.orig).strip().splitlines()[0]}. "
+            "Check that the server is running and DATABASE_URL / DB_* are right."
+        ) from None
+    finally:
+        engine.dispose()
+    return target.describe()
+
+
+def migrate(project: Project) -> int:
+    """Apply pending migrations; log each one; return how many ran."""
+    described = ensure_database(project)
+    log.info("Database: %s", described)
+    plan = runner.plan_upgrade(project.config)
+    for change in plan.changes:
+        log.info("sync: %s", change)
+    if not plan.steps:
+        log.info("No pending migrations; the database is up to date.")
+        if plan.changes:
+            runner.upgrade(project.config)  # apply the reconciliation under the lock
+        return 0
+    log.info("Applying %d pending migration(s)...", len(plan.steps))
+
+    def on_step(step, elapsed):
+        log.info("Applied migration %s (%s) [%.2fs]", step.revision, step.title, elapsed)
+
+    result = runner.upgrade(project.config, on_step=on_step)
+    log.info("Applied %d migration(s) in %.1fs.", len(result.steps), result.seconds)
+    return len(result.steps)
+
+
+def app_command() -> list[str] | None:
+    """Return the application command from APP_COMMAND, if one is configured."""
+    value = os.environ.get("APP_COMMAND", "").strip()
+    return shlex.split(value) if value else None
+
+
+def start(project: Project) -> None:
+    """Database up, migrations applied, then the application (if configured)."""
+    migrate(project)
+    command = app_command()
+    if command is None:
+        log.info("Database is ready (no APP_COMMAND configured, so no application to start).")
+        return
+    pid_file = project.root / APP_PID_FILE
+    if _running_pid(pid_file):
+        log.info("Application already running (pid %s).", _running_pid(pid_file))
+        return
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    (project.root / "logs").mkdir(exist_ok=True)
+    with open(project.root / APP_LOG_FILE, "ab") as out:
+        proc = subprocess.Popen(
+            command, cwd=project.root, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    time.sleep(0.5)
+    if proc.poll() is not None:
+        raise ConfigError(
+            f"The application ({' '.join(command)}) exited at once with status "
+            f"{proc.returncode}; see {APP_LOG_FILE}."
+        )
+    pid_file.write_text(str(proc.pid))
+    log.info("Started application (pid %s): %s; output in %s", proc.pid, " ".join(command), APP_LOG_FILE)
+
+
+def stop(project: Project) -> None:
+    """Stop what ``start`` started: the application, then the embedded server."""
+    pid_file = project.root / APP_PID_FILE
+    pid = _running_pid(pid_file)
+    if pid:
+        os.killpg(pid, signal.SIGTERM)
+        for _ in range(50):
+            if not _alive(pid):
+                break
+            time.sleep(0.1)
+        else:
+            os.killpg(pid, signal.SIGKILL)
+        log.info("Stopped application (pid %s).", pid)
+    pid_file.unlink(missing_ok=True)
+    embedded = project.settings.embedded_postgres
+    if embedded is not None:
+        from . import embedded as embedded_server
+
+        if embedded_server.stop(embedded):
+            log.info("Stopped embedded PostgreSQL in %s.", embedded)
+            return
+    if not pid:
+        log.info("Nothing was running.")
+
+
+def show_status(project: Project) -> None:
+    """Log the database, the head and the pending migrations."""
+    result = runner.status(project.config)
+    log.info("Database: %s", result.database)
+    log.info("Head:     %s", ", ".join(result.script_heads) or "<none>")
+    log.info("Current:  %s", ", ".join(result.current_heads) or "<none>")
+    log.info("Pending:  %d", len(result.pending))
+    for m in result.pending:
+        log.info("  %s  %s", m.state, m.revision)
+    pid = _running_pid(project.root / APP_PID_FILE)
+    log.info("Application: %s", f"running (pid {pid})" if pid else "not running")
+
+
+def _running_pid(pid_file: Path) -> int | None:
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:  # a zombie child counts as gone
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+        return waited == 0
+    except ChildProcessError:
+        return True
+
+
+def main(argv: list[str]) -> int:
+    """Run one ``run.py`` command; return the exit code."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="run.py", description="Legacy entry point, on top of alembic-bridge.")
+    parser.add_argument("command", choices=["start", "restart", "stop", "status", "migrate"])
+    parser.add_argument("-c", "--config", help="alembic.ini to use (default: ./alembic.ini)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
+    args = parser.parse_args(argv)
+    try:
+        from .database import load_dotenv_files
+
+        project = Project.load(args.config)
+        load_dotenv_files(project.root)
+        setup_logging(project.root)
+        if args.command in ("stop", "restart"):
+            stop(project)
+        if args.command in ("start", "restart"):
+            start(project)
+        elif args.command == "migrate":
+            migrate(project)
+        elif args.command == "status":
+            ensure_database(project)
+            show_status(project)
+    except CommandError as err:  # BridgeError and Alembic's own errors
+        if args.verbose:
+            raise
+        if logging.getLogger().handlers:
+            log.error("❌ %s", err)
+        else:
+            print(f"❌ {err}")
+        return 1
+    except Exception as err:  # noqa: BLE001 - the entry point reports, never tracebacks
+        if args.verbose:
+            raise
+        from .cli import mask_text
+
+        log.error("❌ %s: %s (run with -v for the traceback)", type(err).__name__, mask_text(str(err)))
+        return 1
+    return 0

@@ -1,0 +1,327 @@
+"""The bridge's Python API: find the configuration, plan, and run.
+
+Planning (`status`, `plan_upgrade`, `plan_downgrade`, `check`) reads and never
+writes: no table is created and no lock is taken. Running (`upgrade`,
+`downgrade`, `sync`) goes through Alembic's own ``alembic.command`` functions
+and the project's env.py, so ``alembic upgrade head``, ``alembic-bridge
+upgrade`` and ``python run.py start`` share one code path and one lock.
+
+A team's own ``run.py`` replaces its ``MigrationHelper`` call with::
+
+    import bridge
+    bridge.upgrade()            # alembic.ini in the working directory
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+from . import sync
+from .errors import ConfigError
+from .settings import BridgeSettings
+
+
+# -- configuration ------------------------------------------------------------------------
+
+def load_config(path: str | Path | None = None, url: str | None = None) -> Config:
+    """Return the Alembic ``Config`` for *path* (default: ./alembic.ini, else ./pyproject.toml)."""
+    if path is None:
+        if Path("alembic.ini").is_file():
+            path = Path("alembic.ini")
+        elif Path("pyproject.toml").is_file() and "[tool.alembic]" in Path("pyproject.toml").read_text():
+            path = Path("pyproject.toml")
+        else:
+            raise ConfigError(
+                f"No alembic.ini (or pyproject.toml with [tool.alembic]) in {Path.cwd()}. "
+                "Run from the project folder, pass -c FILE, or create one with "
+                "`alembic-bridge init --legacy PATH`."
+            )
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Config file {path} does not exist.")
+    if path.suffix == ".toml":
+        config = Config(toml_file=str(path))
+    else:
+        toml = path.parent / "pyproject.toml"
+        config = Config(str(path), toml_file=str(toml) if toml.is_file() else None)
+    if url:
+        config.attributes["bridge.url"] = url
+    return config
+
+
+def _config(config: Config | str | Path | None) -> Config:
+    return config if isinstance(config, Config) else load_config(config)
+
+
+def script_directory(config: Config) -> ScriptDirectory:
+    """Return the script directory (the bridge's when ``legacy_location`` is set)."""
+    return ScriptDirectory.from_config(config)
+
+
+# -- reading --------------------------------------------------------------------------------
+
+@dataclass
+class MigrationStatus:
+    """One revision's state, for ``status``."""
+
+    revision: str
+    kind: str  # "legacy" or "native"
+    state: str
+    path: str | None
+    edited: bool = False
+
+    def as_dict(self) -> dict:
+        return {"revision": self.revision, "kind": self.kind, "state": self.state, "path": self.path, "edited": self.edited}
+
+
+STATES = {
+    "applied": "applied (both tables)",
+    "old-runner-only": "applied by the old runner only (alembic_version behind)",
+    "alembic-only": "implied by alembic_version only (no schema_migrations row)",
+    "pending": "pending",
+    "out-of-order": "out of order (not applied, dated before applied files)",
+    "file-missing": "in schema_migrations, but the file is gone",
+}
+
+
+@dataclass
+class Status:
+    """Everything ``status`` shows: each revision, the heads, and what is pending."""
+
+    database: str
+    migrations: list[MigrationStatus]
+    script_heads: list[str]
+    current_heads: list[str]
+    plan: sync.Plan = field(repr=False, default_factory=sync.Plan)
+
+    @property
+    def pending(self) -> list[MigrationStatus]:
+        return [m for m in self.migrations if m.state in ("pending", "out-of-order")]
+
+    @property
+    def in_agreement(self) -> bool:
+        return not self.plan.changes and not self.plan.holes
+
+    def as_dict(self) -> dict:
+        return {
+            "database": self.database,
+            "head": self.script_heads[0] if len(self.script_heads) == 1 else self.script_heads,
+            "current": self.current_heads,
+            "pending_count": len(self.pending),
+            "in_agreement": self.in_agreement,
+            "changes_sync_would_make": self.plan.changes,
+            "migrations": [m.as_dict() for m in self.migrations],
+        }
+
+
+def _database_state(config: Config, script) -> tuple[str, sync.LedgerState]:
+    """Read both history tables on a connection that is rolled back, never committed."""
+    from .env import engine_from_config, resolve_target
+
+    target = resolve_target(config)
+    engine = engine_from_config(config)
+    try:
+        with engine.connect() as conn:
+            state = sync.read_state(conn, _version_table(config))
+            conn.rollback()
+    finally:
+        engine.dispose()
+    return target.describe(), state
+
+
+def _version_table(config: Config) -> str:
+    return config.attributes.get("bridge.version_table", sync.DEFAULT_VERSION_TABLE)
+
+
+def status(config: Config | str | Path | None = None) -> Status:
+    """Return every revision's state; reads only."""
+    config = _config(config)
+    script = script_directory(config)
+    files = sync.legacy_chain(script) or []
+    database, state = _database_state(config, script)
+    result = sync.plan(files, state, lambda rev: _known(script, rev))
+    applied = set(result.applied)
+    holes = {f.stem for f in result.holes}
+    implied = _ancestors(script, state.heads)
+    migrations = []
+    for legacy in files:
+        stem = legacy.stem
+        if stem in holes:
+            state_name = "out-of-order"
+        elif stem in applied:
+            has_row = stem in state.rows
+            if has_row and stem in implied:
+                state_name = "applied"
+            elif has_row:
+                state_name = "old-runner-only"
+            elif stem in implied:
+                state_name = "alembic-only"
+            else:
+                state_name = "applied"  # recorded only by its checksum: backfill adds the row
+        else:
+            state_name = "pending"
+        migrations.append(
+            MigrationStatus(stem, "legacy", state_name, str(legacy.path), edited=stem in result.edited)
+        )
+    legacy_stems = {f.stem for f in files}
+    for rev in reversed(list(script.walk_revisions())):
+        if rev.revision in legacy_stems:
+            continue
+        migrations.append(
+            MigrationStatus(
+                rev.revision, "native", "applied" if rev.revision in implied else "pending", rev.path
+            )
+        )
+    for stem in result.missing_files:
+        migrations.append(MigrationStatus(stem, "legacy", "file-missing", None))
+    return Status(database, migrations, list(script.get_heads()), list(state.heads), result)
+
+
+def _known(script, rev: str) -> bool:
+    try:
+        return script.revision_map.get_revision(rev) is not None
+    except Exception:
+        return False
+
+
+def _ancestors(script, heads) -> set[str]:
+    if not heads:
+        return set()
+    try:
+        return {r.revision for r in script.revision_map.iterate_revisions(tuple(heads), None)}
+    except Exception:
+        return set()
+
+
+@dataclass
+class Step:
+    """One migration a run would apply or revert."""
+
+    revision: str
+    direction: str  # "upgrade" or "downgrade"
+    title: str
+    kind: str
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.revision} ({self.kind}): {self.title}"
+
+
+@dataclass
+class RunPlan:
+    """What a run would do: the tables' reconciliation first, then the steps."""
+
+    changes: list[str]
+    steps: list[Step]
+    holes: list[str] = field(default_factory=list)
+
+
+def plan_upgrade(config: Config | str | Path | None = None, target: str = "head", *, out_of_order: bool = False) -> RunPlan:
+    """Return what ``upgrade`` to *target* would do; reads only."""
+    return _plan(_config(config), target, "upgrade", out_of_order)
+
+
+def plan_downgrade(config: Config | str | Path | None, target: str) -> RunPlan:
+    """Return what ``downgrade`` to *target* would do; reads only."""
+    return _plan(_config(config), target, "downgrade", False)
+
+
+def _plan(config: Config, target: str, direction: str, out_of_order: bool) -> RunPlan:
+    script = script_directory(config)
+    files = sync.legacy_chain(script) or []
+    _, state = _database_state(config, script)
+    result = sync.plan(files, state, lambda rev: _known(script, rev))
+    if result.holes and not out_of_order:
+        raise sync.hole_error(result.holes, files, result)
+    steps = [
+        Step(f.stem, "upgrade", f.title(), "legacy, out of order") for f in result.holes
+    ] if out_of_order else []
+    heads = (result.new_head,) if result.new_head else state.heads
+    with script._catch_revision_errors():
+        if direction == "upgrade":
+            revs = script._upgrade_revs(target, heads)
+        else:
+            revs = script._downgrade_revs(target, heads)
+    for rs in revs:
+        rev = rs.revision
+        steps.append(
+            Step(rev.revision, direction, rev.doc, "legacy" if getattr(rev, "is_legacy", False) else "native")
+        )
+    return RunPlan(result.changes, steps, [f.stem for f in result.holes])
+
+
+# -- running --------------------------------------------------------------------------------
+
+@dataclass
+class RunResult:
+    """What a run did."""
+
+    steps: list[Step]
+    seconds: float
+
+
+def upgrade(
+    config: Config | str | Path | None = None,
+    target: str = "head",
+    *,
+    out_of_order: bool = False,
+    on_step=None,
+) -> RunResult:
+    """Apply migrations up to *target* through Alembic (lock, reconcile, per-migration transactions)."""
+    return _run(_config(config), target, "upgrade", out_of_order, on_step)
+
+
+def downgrade(config: Config | str | Path | None, target: str, *, on_step=None) -> RunResult:
+    """Revert migrations down to *target* through Alembic."""
+    return _run(_config(config), target, "downgrade", False, on_step)
+
+
+def _run(config: Config, target: str, direction: str, out_of_order: bool, on_step) -> RunResult:
+    done: list[Step] = []
+    started = time.monotonic()
+
+    def record(step: Step) -> None:
+        done.append(step)
+        if on_step is not None:
+            on_step(step, time.monotonic() - started)
+
+    config.attributes["bridge.on_step"] = record
+    config.attributes["bridge.out_of_order"] = out_of_order
+    try:
+        if direction == "upgrade":
+            command.upgrade(config, target)
+        else:
+            command.downgrade(config, target)
+    finally:
+        config.attributes.pop("bridge.on_step", None)
+        config.attributes.pop("bridge.out_of_order", None)
+    return RunResult(done, time.monotonic() - started)
+
+
+def sync_tables(config: Config | str | Path | None = None, *, dry_run: bool = False) -> sync.Plan:
+    """Bring ``schema_migrations`` and ``alembic_version`` into agreement without running migrations."""
+    from .env import engine_from_config
+
+    config = _config(config)
+    script = script_directory(config)
+    settings = BridgeSettings.from_config(config)
+    engine = engine_from_config(config, settings)
+    try:
+        with engine.connect() as conn:
+            if dry_run:
+                result = sync.reconcile(conn, script, settings, dry_run=True, version_table=_version_table(config))
+                conn.rollback()
+                return result
+            with sync.runner_lock(conn, settings):
+                result = sync.reconcile(conn, script, settings, version_table=_version_table(config))
+                if conn.in_transaction():
+                    conn.commit()
+            return result
+    finally:
+        engine.dispose()

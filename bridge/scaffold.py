@@ -1,0 +1,118 @@
+"""Files the bridge writes for users: ``init`` (onboarding) and ``new`` (a migration)."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+from importlib import resources
+from pathlib import Path
+
+from .errors import ConfigError
+from .loader import parse_name
+
+
+def template(name: str) -> str:
+    """Return the text of one of the bridge's templates."""
+    return resources.files("bridge").joinpath("templates", name).read_text(encoding="utf-8")
+
+
+def init_project(root: Path, legacy: Path, directory: Path) -> list[tuple[Path, bool]]:
+    """Write alembic.ini, env.py, script.py.mako and versions/ under *root*; never overwrite.
+
+    Returns (path, written) for each file: written is False for a file that existed.
+    """
+    legacy_abs = legacy if legacy.is_absolute() else root / legacy
+    if not legacy_abs.is_dir():
+        raise ConfigError(
+            f"--legacy {legacy} is not a folder. Pass the folder that holds the "
+            "YYYYMMDD_description.py files, e.g. --legacy web_server/migrations."
+        )
+    legacy_text = os.path.relpath(legacy_abs, root) if not legacy.is_absolute() else str(legacy)
+    directory_text = directory.as_posix()
+    target = root / directory
+    if target.resolve() == legacy_abs.resolve():
+        raise ConfigError(
+            f"--directory {directory} is the legacy folder itself; give Alembic's "
+            "files their own folder (the default is 'alembic')."
+        )
+    files = {
+        root / "alembic.ini": template("alembic.ini.tmpl").format(
+            directory=directory_text, legacy=Path(legacy_text).as_posix()
+        ),
+        target / "env.py": template("env.py"),
+        target / "script.py.mako": template("script.py.mako"),
+        target / "versions" / ".gitkeep": "",
+    }
+    results = []
+    for path, text in files.items():
+        if path.exists():
+            results.append((path, False))
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        results.append((path, True))
+    return results
+
+
+def slugify(description: str) -> str:
+    """Return a file-name description: lowercase ASCII words joined by '_'."""
+    slug = "_".join(re.findall(r"[a-z0-9]+", description.lower()))
+    return slug[:80].rstrip("_")
+
+
+def new_migration(config, description: str, *, native: bool = False, date: str | None = None) -> Path:
+    """Create a legacy file ``YYYYMMDD_slug.py`` from the template, or a native revision."""
+    from . import runner
+
+    if native:
+        from alembic import command
+
+        script = command.revision(config, message=description)
+        return Path(script.path) if script is not None else Path(".")
+    slug = slugify(description)
+    if not slug:
+        raise ConfigError(
+            f"{description!r} has no letters or digits to build a file name from. "
+            "Describe the change, e.g. \"add error message to open orders\"."
+        )
+    day = date or datetime.date.today().strftime("%Y%m%d")
+    parsed = parse_name(f"{day}_{slug}.py")
+    if isinstance(parsed, str):
+        raise ConfigError(f"{day}_{slug}.py is not a valid migration name: {parsed}.")
+    script = runner.script_directory(config)
+    legacy_dir = getattr(script, "legacy_location", None)
+    if legacy_dir is None:
+        raise ConfigError(
+            "legacy_location is not set in the configuration; use --native for an "
+            "Alembic revision, or set legacy_location."
+        )
+    files = script.legacy_files()
+    path = legacy_dir / f"{day}_{slug}.py"
+    if path.exists():
+        raise ConfigError(f"{path} already exists. Choose another description.")
+    later = [f.filename for f in files if f.filename > path.name]
+    if later:
+        raise ConfigError(
+            f"{path.name} would sort before {', '.join(later[:3])}, which may already be "
+            "applied somewhere, so it would never run there. Pass --date with a later "
+            f"date than {later[-1][:8]}."
+        )
+    natives = [r for r in script.walk_revisions() if not getattr(r, "is_legacy", False)]
+    if natives:
+        raise ConfigError(
+            "Native revisions already follow the legacy chain, so a new legacy file "
+            "would branch the history. Use `alembic-bridge new --native`."
+        )
+    relpath = os.path.relpath(path, Path.cwd())
+    path.write_text(
+        template("legacy_migration.py.tmpl").format(
+            title=description.strip(),
+            iso_date=f"{day[:4]}-{day[4:6]}-{day[6:]}",
+            relpath=relpath,
+            stem=path.stem,
+            feature=slug.split("_")[0] if slug else "migration",
+        ),
+        encoding="utf-8",
+    )
+    return path

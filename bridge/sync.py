@@ -8,8 +8,9 @@ What "applied" means, per legacy file F of the chain L1..Ln:
 
 - F has a ``schema_migrations`` row (the old runner or the bridge ran it), or
 - F has a checksum row (the bridge ran it; its legacy row was deleted), or
-- ``alembic_version`` is at or past F *and* no file after F has a row or
-  checksum (Alembic moved ahead without the bridge writing rows: backfill).
+- ``alembic_version`` is at or past F *and* no file between F and
+  ``alembic_version`` has a row or checksum (Alembic moved ahead without the
+  bridge writing rows: backfill).
 
 A file that is not applied but comes before one that is, is out of order (a
 hole): it was added with an earlier date after later files ran. Alembic alone
@@ -119,10 +120,12 @@ def plan(files: list[LegacyFile], state: LedgerState, known_revision) -> Plan:
                 "the bridge where this database really is."
             )
 
-    evidence = [i for i, stem in enumerate(stems) if stem in state.rows or stem in state.checksums]
-    last_evidence = max(evidence, default=-1)
-    applied = set(evidence)
-    applied.update(range(last_evidence + 1, implied_upto + 1))  # trailing: backfill
+    # Rows and checksums record single files; alembic_version records a position.
+    recorded = {i for i, stem in enumerate(stems) if stem in state.rows or stem in state.checksums}
+    last_recorded = max((i for i in recorded if i <= implied_upto), default=-1)
+    # Files up to alembic_version after the last recorded one: Alembic ran them without
+    # the bridge writing rows (backfill). A gap *before* a recorded file is a hole.
+    applied = recorded | set(range(last_recorded + 1, implied_upto + 1))
     top = max(applied, default=-1)
     result.holes = [files[i] for i in range(top + 1) if i not in applied]
     result.applied = [stems[i] for i in sorted(applied)]

@@ -168,7 +168,8 @@ class Project:
             argv[0] = str(BIN / argv[0])
         elif argv[0] == "python":
             argv[0] = sys.executable
-        full_env = {**os.environ, "DATABASE_URL": url_text(self.url), **self.env, **(env or {})}
+        url_env = {"DATABASE_URL": url_text(self.url)} if self.url is not None else {}
+        full_env = {**os.environ, **url_env, **self.env, **(env or {})}
         for key in ("DB_USER", "DB_PASSWORD", "DB_HOST", "DB_PORT", "DB_NAME"):
             if key not in (env or {}) and key not in self.env:
                 full_env.pop(key, None)

@@ -112,7 +112,7 @@ def upgrade(obj: Context, target, dry_run, out_of_order):
     _echo(obj, f"Applied {len(result.steps)} migration(s) in {result.seconds:.1f}s.")
 
 
-@cli.command()
+@cli.command(context_settings={"ignore_unknown_options": True})
 @click.argument("target")
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
 @pass_context

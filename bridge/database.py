@@ -77,11 +77,14 @@ def resolve_target(
         return DatabaseTarget("--url", url=url)
     if environ.get("DATABASE_URL"):
         return DatabaseTarget("DATABASE_URL", url=environ["DATABASE_URL"])
-    legacy = {k: environ.get(k) for k in LEGACY_DEFAULTS if environ.get(k)}
+    # Exactly like the legacy __main__ block's os.getenv(name, default): a variable
+    # that is set stays as set, even when empty (an empty DB_HOST means "libpq's
+    # default", e.g. the Unix socket named by PGHOST).
+    legacy = {k: environ[k] for k in LEGACY_DEFAULTS if k in environ}
     if legacy:
         values = {**LEGACY_DEFAULTS, **legacy}
         try:
-            port = int(values["DB_PORT"])
+            port = int(values["DB_PORT"]) if values["DB_PORT"] else None
         except ValueError:
             raise ConfigError(
                 f"DB_PORT={values['DB_PORT']!r} is not a port number."
@@ -89,8 +92,8 @@ def resolve_target(
         built = URL.create(
             "postgresql",
             username=values["DB_USER"],
-            password=values["DB_PASSWORD"],
-            host=values["DB_HOST"],
+            password=values["DB_PASSWORD"] or None,
+            host=values["DB_HOST"] or None,
             port=port,
             database=values["DB_NAME"],
         )

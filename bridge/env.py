@@ -45,16 +45,18 @@ def run_migrations(context=None, **configure_options) -> None:
     if context.is_offline_mode():
         _run_offline(context, config, settings, options)
         return
-    connection = config.attributes.get("connection")
-    if connection is not None:
-        _run_online(context, connection, settings, options, own_connection=False)
+    given = config.attributes.get("connection")
+    if isinstance(given, sa.Connection):
+        _run_online(context, given, settings, options, own_connection=False)
         return
-    engine = engine_from_config(config, settings)
+    # An Engine handed over (pytest-alembic does this) is used as is, not disposed.
+    engine = given if isinstance(given, sa.Engine) else engine_from_config(config, settings)
     try:
         with engine.connect() as connection:
             _run_online(context, connection, settings, options, own_connection=True)
     finally:
-        engine.dispose()
+        if engine is not given:
+            engine.dispose()
 
 
 def resolve_target(config, settings: BridgeSettings | None = None) -> database.DatabaseTarget:

@@ -1,0 +1,712 @@
+"""Every check, run over one legacy migration file's source text.
+
+`check_file` is the whole linter for one file, before selection and ``noqa``:
+file-name rules first (they need no parsing), then the syntax tree. The file
+is never imported or run.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import PurePath
+
+from .. import loader
+from . import sqlcheck
+from .flow import EXEC_METHODS, Hooks, TransactionFlow, is_begin_call, is_broad, is_connect_call
+from .pysource import FUNCTION_TYPES, SourceFile
+
+DRIVER_MODULES = ("psycopg2", "psycopg")
+NOT_ENGINES = ("psycopg2", "psycopg", "sqlite3", "pymysql", "asyncpg", "op")
+ENGINE_LACKS = ("execute", "exec_driver_sql", "scalar", "scalars", "commit", "rollback", "close")
+INSPECTOR_METHODS = {
+    "has_table", "has_index", "has_schema", "has_sequence", "get_columns", "get_indexes",
+    "get_table_names", "get_view_names", "get_sequence_names", "get_unique_constraints",
+    "get_foreign_keys", "get_check_constraints", "get_pk_constraint", "get_enums",
+    "get_schema_names", "get_multi_columns",
+}
+EXISTS_NAME = re.compile(r"_exists?$|^exists?_|^has_", re.IGNORECASE)  # column_exists, has_table
+
+
+@dataclass
+class Finding:
+    """One problem in one file, before selection and noqa are applied."""
+
+    code: str
+    line: int
+    col: int
+    message: str
+    hint: str | None = None
+    end_line: int | None = None
+
+
+@dataclass
+class SqlSite:
+    """One SQL string handed to the database: ``text(...)``, ``execute("...")``, ``exec_driver_sql(...)``."""
+
+    call: ast.Call
+    scope: ast.AST
+    style: str
+    origin: ast.AST
+    texts: list[str]
+    parsed: list = field(default_factory=list)
+
+
+def check_filename(filename: str) -> list[Finding]:
+    """Check a file name against the legacy pattern, with the loader's own parser."""
+    parsed = loader.parse_name(filename)
+    if isinstance(parsed, tuple):
+        return []
+    if loader.MIGRATION_NAME.match(filename):
+        return [Finding("LB002", 1, 1, f"file name {filename!r} has an impossible date: {parsed}")]
+    return [
+        Finding(
+            "LB001",
+            1,
+            1,
+            f"file name {filename!r} does not match {{YYYYMMDD}}_{{description}}.py: {parsed}",
+        )
+    ]
+
+
+def check_file(source: str, filename: str) -> list[Finding]:
+    """Return every finding in one file (the name, then the code)."""
+    name = PurePath(filename).name
+    try:
+        src = SourceFile(source, filename)
+    except SyntaxError as err:
+        line = err.lineno or 1
+        return check_filename(name) + [
+            Finding("LB003", line, err.offset or 1, f"file is not valid Python: {err.msg}")
+        ]
+    except ValueError as err:  # e.g. source with NUL bytes
+        return check_filename(name) + [Finding("LB003", 1, 1, f"file is not valid Python: {err}")]
+    if _is_native_revision(src.tree):
+        return []
+    return check_filename(name) + FileChecker(src).run()
+
+
+def _is_native_revision(tree: ast.Module) -> bool:
+    """Return whether the file is an ordinary Alembic revision (it sets revision and down_revision)."""
+    names = set()
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        names |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return {"revision", "down_revision"} <= names
+
+
+class FileChecker:
+    """Runs the code rules over one parsed file and collects their findings."""
+
+    def __init__(self, src: SourceFile):
+        self.src = src
+        self.findings: list[Finding] = []
+        self.text_names, self.sa_modules = self._sqlalchemy_names()
+        self.definitions = self._module_definitions()
+        self.sites: list[SqlSite] = []
+        self._sites_by_call: dict[ast.Call, SqlSite] = {}
+        self._parsed: dict[tuple[str, str], object] = {}
+        self._guards: dict[ast.AST, tuple] = {}
+        self._reported: set = set()
+
+    def run(self) -> list[Finding]:
+        self.check_signatures()
+        self.check_imports()
+        self.check_calls()
+        self.check_sql()
+        self.check_handlers()
+        self.check_transactions()
+        return self.findings
+
+    # -- reporting ----------------------------------------------------------------------
+    def report(self, code: str, node_or_line, message: str, hint: str | None = None, col: int | None = None) -> None:
+        if isinstance(node_or_line, ast.AST):
+            line, column = node_or_line.lineno, self.src.column(node_or_line)
+            statement = self.src.statement_of(node_or_line)
+            end = statement.end_lineno if statement is not None else node_or_line.lineno
+            end = max(end, getattr(node_or_line, "end_lineno", None) or line)
+            if hasattr(node_or_line, "body"):
+                end = line  # a compound statement: only its first line takes a noqa
+        else:
+            line, column = node_or_line, col or 0
+            if column <= 0:
+                text = self.src.lines[line - 1] if 0 < line <= len(self.src.lines) else ""
+                column = len(text) - len(text.lstrip()) + 1
+            end = line
+        key = (code, line, column, message)
+        if key in self._reported:
+            return
+        self._reported.add(key)
+        self.findings.append(Finding(code, line, column, message, hint, max(end, line)))
+
+    # -- names --------------------------------------------------------------------------
+    def _sqlalchemy_names(self) -> tuple[set[str], set[str]]:
+        text_names, modules = {"text"}, set()
+        for node in ast.walk(self.src.tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sqlalchemy"):
+                for alias in node.names:
+                    if alias.name == "text":
+                        text_names.add(alias.asname or "text")
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.split(".")[0] == "sqlalchemy":
+                        modules.add(alias.asname or "sqlalchemy")
+        return text_names, modules
+
+    def _module_definitions(self) -> dict[str, ast.AST | None]:
+        """Return module-level names: function nodes, or None for other bindings."""
+        found: dict[str, ast.AST | None] = {}
+
+        def visit(statements):
+            for node in statements:
+                if isinstance(node, FUNCTION_TYPES):
+                    found[node.name] = node
+                elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                    for target in targets:
+                        for name in ast.walk(target):
+                            if isinstance(name, ast.Name):
+                                found[name.id] = None
+                elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                    for alias in node.names:
+                        found[(alias.asname or alias.name).split(".")[0]] = None
+                elif isinstance(node, ast.If) and not _is_main_guard(node):
+                    visit(node.body)
+                    visit(node.orelse)
+                elif isinstance(node, ast.Try):
+                    visit(node.body)
+                    for handler in node.handlers:
+                        visit(handler.body)
+                    visit(node.orelse)
+                    visit(node.finalbody)
+
+        visit(self.src.tree.body)
+        return found
+
+    def is_text_call(self, expr: ast.AST) -> bool:
+        if not isinstance(expr, ast.Call):
+            return False
+        func = expr.func
+        if isinstance(func, ast.Name):
+            return func.id in self.text_names
+        if isinstance(func, ast.Attribute) and func.attr == "text":
+            root = func.value
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            return isinstance(root, ast.Name) and root.id in self.sa_modules
+        return False
+
+    def _binding_value(self, expr: ast.AST):
+        if isinstance(expr, ast.Name):
+            binding = self.src.lookup(expr)
+            if binding is not None and binding.kind in ("assign", "with"):
+                return binding
+        return None
+
+    def is_engine(self, expr: ast.AST) -> bool:
+        """Return whether *expr* names the Engine: upgrade/downgrade's parameter, or create_engine()."""
+        if not isinstance(expr, ast.Name) or expr.id in NOT_ENGINES:
+            return False
+        binding = self.src.lookup(expr)
+        if binding is None:
+            return False
+        if binding.kind == "assign":
+            call = binding.value
+            if isinstance(call, ast.Call):
+                func = call.func
+                name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+                return name == "create_engine"
+            return False
+        if binding.kind == "param":
+            scope = self.src.scope_of(expr)
+            if scope in (self.definitions.get("upgrade"), self.definitions.get("downgrade")):
+                params = [*scope.args.posonlyargs, *scope.args.args]
+                return bool(params) and params[0].arg == expr.id
+        return False
+
+    def is_cursor(self, expr: ast.AST) -> bool:
+        if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
+            return expr.func.attr == "cursor"
+        if isinstance(expr, ast.Name):
+            if expr.id in ("cursor", "cur", "op"):
+                return True
+            binding = self._binding_value(expr)
+            return binding is not None and self.is_cursor(binding.value)
+        return False
+
+    def is_connection(self, expr: ast.AST) -> bool:
+        binding = self._binding_value(expr)
+        return binding is not None and binding.kind == "assign" and is_connect_call(binding.value)
+
+    # -- LB101-LB104 --------------------------------------------------------------------
+    def check_signatures(self) -> None:
+        for name, missing_code in (("upgrade", "LB101"), ("downgrade", "LB102")):
+            if name not in self.definitions:
+                functions = [n for n, node in self.definitions.items() if node is not None]
+                close = difflib.get_close_matches(name, functions, n=1, cutoff=0.75)
+                did_you_mean = f" (is `{close[0]}` a typo?)" if close else ""
+                self.report(
+                    missing_code,
+                    1,
+                    f"no module-level `{name}(engine)` function{did_you_mean}",
+                    col=1,
+                )
+                continue
+            node = self.definitions[name]
+            if node is None:
+                continue  # bound some other way (assignment, import): cannot check its shape
+            self._check_arity(name, node)
+
+    def _check_arity(self, name: str, node: ast.AST) -> None:
+        if isinstance(node, ast.AsyncFunctionDef):
+            self.report(
+                "LB103",
+                node,
+                f"`async def {name}` returns a coroutine the runner never awaits: nothing would run",
+                hint=f"make it a plain function: `def {name}(engine):`",
+            )
+            return
+        args = node.args
+        positional = [*args.posonlyargs, *args.args]
+        required = len(positional) - len(args.defaults)
+        required_keywords = [
+            arg.arg for arg, default in zip(args.kwonlyargs, args.kw_defaults) if default is None
+        ]
+        if not positional and args.vararg is None:
+            self.report(
+                "LB103",
+                node,
+                f"`{name}()` takes no parameter, but the runner calls {name}(engine) "
+                f"(TypeError: {name}() takes 0 positional arguments but 1 was given)",
+            )
+            return
+        if required > 1:
+            shown = ", ".join(a.arg for a in positional[:required])
+            self.report(
+                "LB103",
+                node,
+                f"`{name}({shown})` needs {required} arguments, but the runner passes only the engine",
+            )
+            return
+        if required_keywords:
+            self.report(
+                "LB103",
+                node,
+                f"`{name}` has required keyword-only parameter(s) "
+                f"{', '.join(required_keywords)}; the runner passes only the engine",
+            )
+            return
+        if positional and positional[0].arg != "engine":
+            self.report(
+                "LB104",
+                positional[0],
+                f"the parameter of `{name}` is named `{positional[0].arg}`; the runner passes a "
+                "SQLAlchemy Engine, so name it `engine`",
+                hint=f"rename it: `def {name}(engine):`",
+            )
+
+    # -- LB201 --------------------------------------------------------------------------
+    def check_imports(self) -> None:
+        for node in ast.walk(self.src.tree):
+            modules = []
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            for module in modules:
+                if module.split(".")[0] in DRIVER_MODULES:
+                    where = " in the `__main__` block" if self._in_main_guard(node) else ""
+                    self.report(
+                        "LB201",
+                        node,
+                        f"`{module}` is imported{where}: migrations must use the SQLAlchemy "
+                        "engine they are given, not the driver",
+                    )
+
+    def _in_main_guard(self, node: ast.AST) -> bool:
+        return any(isinstance(a, ast.If) and _is_main_guard(a) for a in self.src.ancestors(node))
+
+    # -- LB202-LB205, LB301, and collecting SQL --------------------------------------------
+    def check_calls(self) -> None:
+        for call in (n for n in ast.walk(self.src.tree) if isinstance(n, ast.Call)):
+            if self.is_text_call(call):
+                if call.args:
+                    self._add_site(call, call.args[0], sqlcheck.TEXT)
+                continue
+            if not isinstance(call.func, ast.Attribute):
+                continue
+            method, receiver = call.func.attr, call.func.value
+            if method == "cursor":
+                self.report(
+                    "LB202",
+                    call,
+                    "`.cursor()` is the DB-API (psycopg2) style; the runner passes a SQLAlchemy Engine",
+                )
+                continue
+            if method in ENGINE_LACKS and self.is_engine(receiver):
+                self.report(
+                    "LB205",
+                    call,
+                    f"`{receiver.id}.{method}()`: `{receiver.id}` is the Engine the runner passes, and "
+                    f"an Engine has no {method}() in SQLAlchemy 2.x (AttributeError)",
+                    hint=f"open a connection first: `with {receiver.id}.begin() as conn: conn.{method}(...)`",
+                )
+                continue
+            if method in ("execute", "scalar", "scalars") and call.args and not self.is_cursor(receiver):
+                self._check_execute(call, call.args[0])
+            elif method == "exec_driver_sql" and call.args:
+                self._check_driver_sql(call, call.args[0])
+            elif method == "connect" and is_connect_call(call):
+                if not (isinstance(receiver, ast.Name) and receiver.id in NOT_ENGINES):
+                    self._check_connect(call)
+            elif method == "begin" and is_begin_call(call) and self.is_engine(receiver):
+                if not self._is_with_item(call):
+                    self.report(
+                        "LB301",
+                        call,
+                        f"`{receiver.id}.begin()` outside a `with` block: it returns a context "
+                        "manager, not a transaction",
+                        hint=f"write `with {receiver.id}.begin() as conn:`",
+                    )
+
+    def _is_with_item(self, call: ast.Call) -> bool:
+        parent = self.src.parent.get(call)
+        if isinstance(parent, ast.Call) and is_connect_call(parent):  # closing(engine.connect())
+            parent = self.src.parent.get(parent)
+        return isinstance(parent, ast.withitem)
+
+    def _check_connect(self, call: ast.Call) -> None:
+        if self._is_with_item(call):
+            return
+        parent = self.src.parent.get(call)
+        if isinstance(parent, ast.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Name):
+            name = parent.targets[0].id
+            if self._closed_in_finally(self.src.scope_of(call), name):
+                return
+        self.report(
+            "LB301",
+            call,
+            "connection opened outside a `with` block: it is not closed when an exception escapes",
+            hint="write `with engine.connect() as conn:` (or `with engine.begin() as conn:`)",
+        )
+
+    def _closed_in_finally(self, scope: ast.AST, name: str) -> bool:
+        for node in self.src.walk_scope(scope):
+            if isinstance(node, ast.withitem) and isinstance(node.context_expr, ast.Name):
+                if node.context_expr.id == name:
+                    return True
+            if isinstance(node, ast.Try):
+                for statement in node.finalbody:
+                    for call in ast.walk(statement):
+                        if (
+                            isinstance(call, ast.Call)
+                            and isinstance(call.func, ast.Attribute)
+                            and call.func.attr == "close"
+                            and isinstance(call.func.value, ast.Name)
+                            and call.func.value.id == name
+                        ):
+                            return True
+        return False
+
+    def _check_execute(self, call: ast.Call, arg: ast.AST) -> None:
+        if self.is_text_call(arg) or self.is_text_call(self.src.origin(arg)):
+            return
+        texts = self.src.string_values(arg)
+        builder = None if texts is not None else self.src.string_builder(arg)
+        if texts is None and builder is None:
+            return
+        self.report(
+            "LB203",
+            arg,
+            f"`{call.func.attr}()` is given a plain string; SQLAlchemy 2.x raises "
+            "ObjectNotExecutableError (Not an executable object)",
+        )
+        self._add_site(call, arg, sqlcheck.TEXT)
+
+    def _check_driver_sql(self, call: ast.Call, arg: ast.AST) -> None:
+        if self.is_text_call(arg) or self.is_text_call(self.src.origin(arg)):
+            self.report(
+                "LB204",
+                arg,
+                "`exec_driver_sql()` is given a `text()` construct; it takes a plain SQL string",
+            )
+            return
+        self._add_site(call, arg, sqlcheck.DRIVER)
+
+    def _add_site(self, call: ast.Call, arg: ast.AST, style: str) -> None:
+        texts = self.src.string_values(arg)
+        if texts is None:
+            builder = self.src.string_builder(arg)
+            if builder is not None:
+                self._report_formatted(builder)
+            return
+        site = SqlSite(call, self.src.scope_of(call), style, self.src.origin(arg), texts)
+        site.parsed = [self.parse(text, style) for text in texts]
+        self.sites.append(site)
+        self._sites_by_call[call] = site
+
+    def _report_formatted(self, builder: ast.AST) -> None:
+        how = {ast.JoinedStr: "an f-string", ast.BinOp: "string formatting"}.get(type(builder), "`.format()`")
+        if isinstance(builder, ast.BinOp) and isinstance(builder.op, ast.Add):
+            how = "string concatenation"
+        elif isinstance(builder, ast.BinOp):
+            how = "`%` formatting"
+        names = self.src.variables_in(builder)[:3]
+        source = f" from {', '.join(f'`{n}`' for n in names)}" if names else " from variables"
+        self.report(
+            "LB403",
+            builder,
+            f"SQL built with {how}{source}: an injection risk, and the linter cannot check the statement",
+        )
+
+    def parse(self, text: str, style: str):
+        key = (text, style)
+        if key not in self._parsed:
+            self._parsed[key] = sqlcheck.parse(text, style)
+        return self._parsed[key]
+
+    # -- LB401, LB402 -------------------------------------------------------------------
+    def check_sql(self) -> None:
+        for site in self.sites:
+            if len(site.texts) == 1:
+                text, parsed = site.texts[0], site.parsed[0]
+                if isinstance(parsed, sqlcheck.ParseFailure):
+                    message, hint = self._parse_failure(site, text, parsed)
+                    self._report_at_offset("LB402", site, parsed.offset, message, hint)
+                    continue
+                for index, statement in enumerate(parsed):
+                    for issue in sqlcheck.idempotency_issues(statement.node):
+                        if not self._guarded(site, index, issue):
+                            self._report_at_offset("LB401", site, statement.offset, issue.message, issue.hint)
+                continue
+            # One string, several texts (a loop over constants): one finding per rule.
+            found: dict[str, list[tuple[str, str | None]]] = {"LB401": [], "LB402": []}
+            for text, parsed in zip(site.texts, site.parsed):
+                if isinstance(parsed, sqlcheck.ParseFailure):
+                    found["LB402"].append(self._parse_failure(site, text, parsed))
+                    continue
+                for index, statement in enumerate(parsed):
+                    for issue in sqlcheck.idempotency_issues(statement.node):
+                        if not self._guarded(site, index, issue):
+                            found["LB401"].append((issue.message, issue.hint))
+            for code, items in found.items():
+                if items:
+                    message, hint = items[0]
+                    more = len(items) - 1
+                    suffix = f" (and {more} more from the same loop)" if more else ""
+                    self.report(code, site.origin, message + suffix, hint)
+
+    def _parse_failure(self, site: SqlSite, text: str, failure) -> tuple[str, str | None]:
+        hint = None
+        if site.style == sqlcheck.TEXT and re.search(r"%\(\w+\)s|%s\b", text):
+            hint = "text() takes :name bound parameters, not %s / %(name)s"
+        elif site.style == sqlcheck.DRIVER and re.search(r"(?<![:\w]):\w", text):
+            hint = (
+                "exec_driver_sql() sends SQL to the driver unchanged: use %(name)s placeholders, "
+                "or execute(text(...)) for :name parameters"
+            )
+        return f"SQL does not parse: {failure.message}", hint
+
+    def _report_at_offset(self, code, site: SqlSite, offset, message, hint) -> None:
+        position = self.src.position_in_literal(site.origin, offset) if offset is not None else None
+        if position is None:
+            self.report(code, site.origin, message, hint)
+            return
+        line, col = position
+        statement = self.src.statement_of(site.origin)
+        end = statement.end_lineno if statement is not None else site.origin.end_lineno
+        key = (code, line, col, message)
+        if key not in self._reported:
+            self._reported.add(key)
+            self.findings.append(Finding(code, line, col, message, hint, max(end, line)))
+
+    def _guarded(self, site: SqlSite, index: int, issue) -> bool:
+        checks, exit_ifs, drops = self._guard_facts(site.scope)
+        position = (site.call.lineno, site.call.col_offset, index)
+        if issue.key is not None and any(key == issue.key and where < position for where, key in drops):
+            return True
+        line = site.call.lineno
+        for check in (c for c in checks if c <= line):
+            for node in self.src.ancestors(site.call):
+                if node is site.scope:
+                    break
+                if isinstance(node, (ast.If, ast.While)) and node.lineno >= check:
+                    return True
+            if any(check <= n.lineno and n.end_lineno < line for n in exit_ifs):
+                return True
+        return False
+
+    def _guard_facts(self, scope: ast.AST) -> tuple:
+        """Return (existence-check lines, ifs that exit early, DROP IF EXISTS keys) of *scope*."""
+        cached = self._guards.get(scope)
+        if cached is not None:
+            return cached
+        checker_functions = self._checking_functions()
+        checks, exit_ifs, drops = [], [], []
+        for node in self.src.walk_scope(scope):
+            if isinstance(node, ast.Call) and self._is_existence_check(node, checker_functions):
+                checks.append(node.lineno)
+            elif isinstance(node, ast.If) and self._exits_early(node):
+                exit_ifs.append(node)
+        for site in self.sites:
+            if site.scope is not scope:
+                continue
+            for parsed in site.parsed:
+                if isinstance(parsed, sqlcheck.ParseFailure):
+                    continue
+                for index, statement in enumerate(parsed):
+                    for key in sqlcheck.dropped_if_exists(statement.node):
+                        drops.append(((site.call.lineno, site.call.col_offset, index), key))
+        cached = (sorted(set(checks)), exit_ifs, drops)
+        self._guards[scope] = cached
+        return cached
+
+    def _is_existence_check(self, call: ast.Call, checker_functions: set[str]) -> bool:
+        func = call.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+        if name is None:
+            return False
+        if name == "inspect" or name in INSPECTOR_METHODS or name in checker_functions:
+            return True
+        if EXISTS_NAME.search(name):
+            return True
+        return self._reads_catalog(call)
+
+    def _reads_catalog(self, call: ast.Call) -> bool:
+        site = self._sites_by_call.get(call)
+        if site is None:
+            return False
+        return any(
+            not isinstance(parsed, sqlcheck.ParseFailure)
+            and sqlcheck.is_read_only(parsed)
+            and sqlcheck.reads_catalog(text)
+            for text, parsed in zip(site.texts, site.parsed)
+        )
+
+    def _checking_functions(self) -> set[str]:
+        if not hasattr(self, "_checkers"):
+            self._checkers: set[str] = set()
+            for name, node in self.definitions.items():
+                if node is None:
+                    continue
+                for inner in self.src.walk_scope(node):
+                    if isinstance(inner, ast.Call) and self._is_existence_check(inner, set()):
+                        self._checkers.add(name)
+                        break
+        return self._checkers
+
+    def _exits_early(self, node: ast.If) -> bool:
+        for inner in ast.walk(node):
+            if isinstance(inner, (ast.Return, ast.Raise, ast.Continue, ast.Break)):
+                return True
+        return False
+
+    # -- LB304 --------------------------------------------------------------------------
+    def check_handlers(self) -> None:
+        for node in ast.walk(self.src.tree):
+            if not (isinstance(node, ast.Try) or type(node).__name__ == "TryStar"):
+                continue
+            if not any(self._writes_sql(n) for s in node.body for n in ast.walk(s)):
+                continue  # a swallowed read (a probe) is not a swallowed migration
+            scope = self.src.scope_of(node)
+            if any(self._writes_sql(n) and n.lineno > node.end_lineno for n in self.src.walk_scope(scope)):
+                continue  # more SQL follows: a deliberately optional step
+            for handler in node.handlers:
+                if is_broad(handler) and not self._reraises(handler):
+                    function = getattr(scope, "name", None)
+                    who = f"`{function}()`" if function else "the code"
+                    self.report(
+                        "LB304",
+                        handler,
+                        f"this `except` swallows the error: {who} returns normally, so the runner "
+                        "records the failed migration as applied",
+                    )
+
+    def _writes_sql(self, node: ast.AST) -> bool:
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            return False
+        if self.is_cursor(node.func.value):
+            return False
+        if node.func.attr == "commit":
+            return True
+        return node.func.attr in EXEC_METHODS and bool(node.args) and self.writes(node)
+
+    @staticmethod
+    def _reraises(handler: ast.ExceptHandler) -> bool:
+        for statement in handler.body:
+            for node in ast.walk(statement):
+                if isinstance(node, ast.Raise):
+                    return True
+                if isinstance(node, ast.Call):
+                    func = node.func
+                    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+                    if name in ("exit", "_exit", "quit", "abort"):
+                        return True
+        return False
+
+    # -- LB302, LB303 -------------------------------------------------------------------
+    def check_transactions(self) -> None:
+        hooks = Hooks(
+            writes=self.writes,
+            is_engine=self.is_engine,
+            is_cursor=self.is_cursor,
+            is_connection=self.is_connection,
+            report=lambda code, line, col, message: self.report(code, line, message, col=col),
+        )
+        for scope in self.src.scopes():
+            if isinstance(scope, ast.Lambda):
+                continue
+            unmanaged = any(
+                isinstance(node, ast.Assign) and is_connect_call(node.value)
+                for node in self.src.walk_scope(scope)
+            )
+            TransactionFlow(scope.body, hooks, unmanaged).run()
+
+    def writes(self, call: ast.Call) -> bool:
+        """Return whether an execute-like call may change data (unknown SQL counts as a write)."""
+        arg = self.src.origin(call.args[0])
+        style = sqlcheck.DRIVER if call.func.attr == "exec_driver_sql" else sqlcheck.TEXT
+        if self.is_text_call(arg):
+            if not arg.args:
+                return True
+            arg = arg.args[0]
+            style = sqlcheck.TEXT
+        if _is_select(arg):
+            return False
+        texts = self.src.string_values(arg)
+        if texts is not None:
+            for text in texts:
+                parsed = self.parse(text, style)
+                if isinstance(parsed, sqlcheck.ParseFailure) or not sqlcheck.is_read_only(parsed):
+                    return True
+            return False
+        if self.src.string_builder(arg) is not None:
+            return not sqlcheck.starts_like_read(self.src.template(arg))
+        return True
+
+
+def _is_select(expr: ast.AST) -> bool:
+    """Return whether *expr* is a SQLAlchemy ``select(...)`` chain."""
+    while isinstance(expr, ast.Call):
+        func = expr.func
+        if isinstance(func, ast.Name):
+            return func.id == "select"
+        if isinstance(func, ast.Attribute):
+            if func.attr == "select" and not isinstance(func.value, ast.Call):
+                return True
+            expr = func.value
+            continue
+        return False
+    return False
+
+
+def _is_main_guard(node: ast.If) -> bool:
+    test = node.test
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and any(isinstance(c, ast.Constant) and c.value == "__main__" for c in test.comparators)
+    )

@@ -1,0 +1,211 @@
+"""The ``alembic-bridge`` command line, run as a real process."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import shutil
+
+import pytest
+
+from conftest import REPO, legacy_source, make_project, url_text
+
+STEMS = ["20251001_create_a", "20251002_create_b", "20251003_create_c"]
+
+
+def files(project, stems=STEMS):
+    for stem in stems:
+        project.table(stem, stem.rsplit("_", 1)[1])
+
+
+COMMANDS = ["upgrade", "downgrade", "status", "sync", "check", "init", "new", "lint"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(project, command):
+    result = project.run("alembic-bridge", command, "--help", check=True)
+    assert result.stdout.startswith(f"Usage: alembic-bridge {command}")
+
+
+def test_version(project):
+    assert project.run("alembic-bridge", "--version", check=True).stdout.startswith("alembic-bridge, version ")
+
+
+def test_upgrade_dry_run_prints_the_plan_and_changes_nothing(project):
+    files(project)
+    result = project.run("alembic-bridge", "upgrade", "--dry-run", check=True)
+    assert "Plan: 3 migration(s) to apply:" in result.stdout
+    assert "upgrade   20251002_create_b  (legacy) create b" in result.stdout
+    assert project.tables() == []
+
+
+def test_upgrade_prints_the_plan_then_one_line_per_migration(project):
+    files(project)
+    result = project.run("alembic-bridge", "upgrade", STEMS[1], check=True)
+    assert "Plan: 2 migration(s) to apply:" in result.stdout
+    assert "applied 20251001_create_a (" in result.stderr and "applied 20251002_create_b (" in result.stderr
+    assert "Applied 2 migration(s)" in result.stdout
+    assert project.rows() == STEMS[:2]
+    again = project.run("alembic-bridge", "upgrade", STEMS[1], check=True)
+    assert again.stdout.strip() == "Nothing to apply."
+
+
+def test_downgrade_dry_run_then_downgrade(project):
+    files(project)
+    project.run("alembic-bridge", "upgrade", check=True)
+    dry = project.run("alembic-bridge", "downgrade", "-2", "--dry-run", check=True)
+    assert "Plan: 2 migration(s) to revert:" in dry.stdout and project.rows() == STEMS
+    project.run("alembic-bridge", "downgrade", "base", check=True)
+    assert project.rows() == [] and project.tables() == ["alembic_bridge_checksums", "alembic_version", "schema_migrations"]
+
+
+def test_url_option_wins_and_passwords_are_never_printed(project):
+    files(project)
+    url = project.url.set(password="s3cr3t-pw")
+    result = project.run(
+        "alembic-bridge", "--url", url_text(url), "status",
+        env={"DATABASE_URL": "postgresql://nobody:other-secret@127.0.0.1:1/none"},
+    )
+    assert "s3cr3t-pw" not in result.output and "other-secret" not in result.output
+    assert result.returncode == 0, result.output
+    assert "***@" in result.stdout or project.url.password is None
+
+
+def test_unreachable_database_is_a_clean_error_with_the_password_masked(project):
+    files(project)
+    result = project.run("alembic-bridge", "status", env={"DATABASE_URL": "postgresql://u:hunter2@127.0.0.1:1/db"})
+    assert result.returncode == 1
+    assert "hunter2" not in result.output and "Traceback" not in result.output
+    assert result.stderr.startswith("Error: ")
+
+
+def test_errors_are_one_clean_line_and_verbose_shows_the_traceback(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = _run_in(tmp_path / "empty", "status")
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: No alembic.ini (or pyproject.toml with [tool.alembic])")
+    assert "Traceback" not in result.stderr
+    verbose = _run_in(tmp_path / "empty", "-v", "status")
+    assert "Traceback" in verbose.stderr
+
+
+def _run_in(cwd, *args):
+    import os
+    import subprocess
+
+    from conftest import BIN
+
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    return subprocess.run([str(BIN / "alembic-bridge"), *args], cwd=cwd, env=env, capture_output=True, text=True)
+
+
+def test_a_failed_migration_exits_1_with_the_file_named(project):
+    files(project, STEMS[:1])
+    project.write("20251002_bad.py", "from sqlalchemy import text\n\ndef upgrade(engine):\n    with engine.begin() as c:\n        c.execute(text('SELEC 1'))\n")
+    result = project.run("alembic-bridge", "upgrade")
+    assert result.returncode == 1
+    assert "20251002_bad.py:5: SQL failed: syntax error at or near \"SELEC\"" in result.stderr
+    assert project.rows() == STEMS[:1]
+
+
+def test_check_is_quiet_on_success_and_fails_on_bad_names_and_several_heads(project):
+    files(project)
+    project.run("alembic", "upgrade", "head", check=True)
+    ok = project.run("alembic-bridge", "check", check=True)
+    assert ok.stdout == "" and ok.stderr == ""
+    project.write("2025-10-09_bad.py", legacy_source("SELECT 1"))
+    bad = project.run("alembic-bridge", "check", "--offline")
+    assert bad.returncode == 1 and "2025-10-09_bad.py: the date has dashes" in bad.stderr
+    (project.legacy / "2025-10-09_bad.py").unlink()
+    for rev in ("n1", "n2"):
+        (project.versions / f"{rev}.py").write_text(
+            f"revision = {rev!r}\ndown_revision = {STEMS[-1]!r}\n\ndef upgrade():\n    pass\n\ndef downgrade():\n    pass\n"
+        )
+    heads = project.run("alembic-bridge", "check", "--offline")
+    assert heads.returncode == 1 and "2 heads (" in heads.stderr and "alembic merge heads" in heads.stderr
+
+
+def test_new_writes_a_dated_legacy_file_from_the_template_that_runs(project):
+    files(project, STEMS[:1])
+    result = project.run("alembic-bridge", "new", "Add notes & tags!", check=True)
+    today = datetime.date.today().strftime("%Y%m%d")
+    path = project.legacy / f"{today}_add_notes_tags.py"
+    assert f"Created {path}" in result.stdout
+    source = path.read_text()
+    assert "Migration: Add notes & tags!" in source and "def upgrade(engine):" in source
+    assert "from bridge.manual import run_file" in source
+    project.run("alembic", "upgrade", "head", check=True)
+    assert project.rows() == [STEMS[0], path.stem]
+    clash = project.run("alembic-bridge", "new", "Add notes & tags!")
+    assert clash.returncode == 1 and "already exists" in clash.stderr
+
+
+def test_new_refuses_a_date_that_sorts_before_existing_files(project):
+    files(project, ["29991231_far_future"])
+    result = project.run("alembic-bridge", "new", "something")
+    assert result.returncode == 1 and "would sort before 29991231_far_future.py" in result.stderr
+    ok = project.run("alembic-bridge", "new", "something", "--date", "30000101", check=True)
+    assert "30000101_something.py" in ok.stdout
+
+
+def test_new_native_makes_an_alembic_revision_after_the_legacy_head(project):
+    files(project)
+    result = project.run("alembic-bridge", "new", "--native", "add index", check=True)
+    (path,) = project.versions.glob("*_add_index.py")
+    assert f"down_revision: Union[str, Sequence[str], None] = {STEMS[-1]!r}" in path.read_text()
+    assert str(path) in result.stdout
+
+
+def test_init_onboards_a_legacy_project_layout_and_never_overwrites(tmp_path, database_url):
+    root = tmp_path / "trading"
+    legacy = root / "web_server" / "migrations"
+    legacy.mkdir(parents=True)
+    for path in sorted((REPO / "migrations").glob("2*.py")):
+        shutil.copy(path, legacy / path.name)
+    (root / ".env").write_text(
+        f"DB_USER={database_url.username}\nDB_PASSWORD=\nDB_HOST=\nDB_NAME={database_url.database}\n"
+    )
+    proj = make_project(tmp_path / "unused", database_url)
+    proj.root = root
+    result = proj.run("alembic-bridge", "init", "--legacy", "web_server/migrations", check=True)
+    assert "wrote  " in result.stdout and (root / "alembic.ini").is_file()
+    assert "legacy_location = web_server/migrations" in (root / "alembic.ini").read_text()
+    # The legacy DB_* variables from .env pick the database, as the legacy runner does.
+    socket = database_url.query["host"]
+    upgraded = proj.run("alembic", "upgrade", "head", env={"DATABASE_URL": "", "PGHOST": socket}, check=True)
+    assert "20251104_add_client_order_id" in upgraded.output
+    assert len(proj.rows()) == 10
+    (root / "alembic" / "env.py").write_text("# customised\n")
+    again = proj.run("alembic-bridge", "init", "--legacy", "web_server/migrations", check=True)
+    assert "(exists, left unchanged)" in again.stdout
+    assert (root / "alembic" / "env.py").read_text() == "# customised\n"
+
+
+def test_init_with_a_missing_legacy_folder_is_a_clean_error(tmp_path, project):
+    result = project.run("alembic-bridge", "init", "--legacy", "nope/migrations")
+    assert result.returncode == 1 and "--legacy nope/migrations is not a folder" in result.stderr
+
+
+def test_a_file_run_by_hand_through_the_main_helper_is_recorded_in_both_tables(project):
+    files(project, STEMS[:1])
+    project.run("alembic-bridge", "new", "hand run", "--date", "20251005", check=True)
+    path = project.legacy / "20251005_hand_run.py"
+    early = project.run("python", str(path), "--upgrade")
+    assert early.returncode == 1 and "earlier migrations are pending (20251001_create_a)" in early.stdout
+    project.run("alembic", "upgrade", STEMS[0], check=True)
+    done = project.run("python", str(path), "--upgrade", check=True)
+    assert "applied and recorded" in done.stdout
+    assert project.rows() == [STEMS[0], path.stem] and project.version() == [path.stem]
+    assert "already applied" in project.run("python", str(path), "--upgrade", check=True).stdout
+    project.run("python", str(path), "--downgrade", check=True)
+    assert project.rows() == [STEMS[0]] and project.version() == [STEMS[0]]
+    usage = project.run("python", str(path))
+    assert usage.returncode == 1 and usage.stdout.startswith("Usage: python 20251005_hand_run.py --upgrade | --downgrade")
+
+
+def test_status_json_is_data(project):
+    files(project)
+    project.run("alembic", "upgrade", STEMS[0], check=True)
+    data = json.loads(project.run("alembic-bridge", "status", "--json", check=True).stdout)
+    assert data["pending_count"] == 2 and data["current"] == [STEMS[0]]
+    assert [m["state"] for m in data["migrations"]] == ["applied", "pending", "pending"]

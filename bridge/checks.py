@@ -27,7 +27,7 @@ def run_checks(config, database: bool = True) -> list[str]:
         except ImportError:  # the lint extra (pglast) is not installed
             lint_errors = None
         if lint_errors is not None:
-            problems += [str(v) for v in lint_errors(legacy_dir)]
+            problems += [str(v) for v in lint_errors(legacy_dir, legacy_ignore=script.legacy_ignore)]
     if not database:
         return problems
     try:

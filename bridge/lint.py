@@ -67,6 +67,9 @@ class Violation:
         """Return the ruff-style line ``path:line:col: CODE message``."""
         return f"{self.path}:{self.line}:{self.col}: {self.code} {self.message}"
 
+    def __str__(self) -> str:
+        return f"{self.format()} (fix: {self.hint})"
+
     def to_dict(self) -> dict:
         """Return the JSON form (ruff's field names where they exist)."""
         data = asdict(self)
@@ -297,8 +300,24 @@ def lint_errors(
     settings: LintSettings | None = None,
     legacy_ignore: Sequence[str] = (),
 ) -> list[Violation]:
-    """Return only the error-level violations in a legacy folder (for ``alembic-bridge check``)."""
-    return [v for v in lint_paths([legacy_dir], settings=settings, legacy_ignore=legacy_ignore) if v.severity == ERROR]
+    """Return only the error-level violations in a legacy folder (for ``alembic-bridge check``).
+
+    Without *settings*, the nearest pyproject.toml at or above *legacy_dir* is
+    read, so ``check`` honours the same ignores as ``lint``.
+    """
+    if settings is None:
+        settings = load_settings(nearest_pyproject(Path(legacy_dir)))
+    violations = lint_paths([legacy_dir], settings=settings, legacy_ignore=legacy_ignore)
+    return [v for v in violations if v.severity == ERROR]
+
+
+def nearest_pyproject(path: Path) -> Path | None:
+    """Return the pyproject.toml in *path* or its closest parent that has one."""
+    for folder in (path.resolve(), *path.resolve().parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def expand_paths(paths: Iterable[str | Path], legacy_ignore: Sequence[str] = ()) -> list[Path]:

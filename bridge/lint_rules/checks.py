@@ -16,7 +16,7 @@ from pathlib import PurePath
 from .. import loader
 from . import sqlcheck
 from .flow import EXEC_METHODS, Hooks, TransactionFlow, is_begin_call, is_broad, is_connect_call
-from .pysource import FUNCTION_TYPES, SourceFile
+from .pysource import FUNCTION_TYPES, MAX_VALUES, SourceFile
 
 DRIVER_MODULES = ("psycopg2", "psycopg")
 NOT_ENGINES = ("psycopg2", "psycopg", "sqlite3", "pymysql", "asyncpg", "op")
@@ -109,6 +109,7 @@ class FileChecker:
         self._sites_by_call: dict[ast.Call, SqlSite] = {}
         self._parsed: dict[tuple[str, str], object] = {}
         self._guards: dict[ast.AST, tuple] = {}
+        self._checkers: set[str] | None = None
         self._reported: set = set()
 
     def run(self) -> list[Finding]:
@@ -346,14 +347,15 @@ class FileChecker:
                 )
                 continue
             if method in ENGINE_LACKS and self.is_engine(receiver):
+                binding = self.src.lookup(receiver)
+                what = "the Engine the runner passes" if binding.kind == "param" else "a SQLAlchemy Engine"
                 self.report(
                     "LB205",
                     call,
-                    f"`{receiver.id}.{method}()`: `{receiver.id}` is the Engine the runner passes, and "
-                    f"an Engine has no {method}() in SQLAlchemy 2.x (AttributeError)",
+                    f"`{receiver.id}.{method}()`: `{receiver.id}` is {what}, and an Engine has no "
+                    f"{method}() in SQLAlchemy 2.x (AttributeError)",
                     hint=f"open a connection first: `with {receiver.id}.begin() as conn: conn.{method}(...)`",
                 )
-                continue
             if method in ("execute", "scalar", "scalars") and call.args and not self.is_cursor(receiver):
                 self._check_execute(call, call.args[0])
             elif method == "exec_driver_sql" and call.args:
@@ -372,15 +374,24 @@ class FileChecker:
                     )
 
     def _is_with_item(self, call: ast.Call) -> bool:
-        parent = self.src.parent.get(call)
-        if isinstance(parent, ast.Call) and is_connect_call(parent):  # closing(engine.connect())
-            parent = self.src.parent.get(parent)
+        node = call
+        parent = self.src.parent.get(node)
+        # closing(engine.connect()), engine.connect().execution_options(...)
+        while isinstance(parent, (ast.Call, ast.Attribute)) and is_connect_call(
+            parent if isinstance(parent, ast.Call) else self.src.parent.get(parent)
+        ):
+            node = parent if isinstance(parent, ast.Call) else self.src.parent.get(parent)
+            parent = self.src.parent.get(node)
         return isinstance(parent, ast.withitem)
 
     def _check_connect(self, call: ast.Call) -> None:
         if self._is_with_item(call):
             return
         parent = self.src.parent.get(call)
+        if isinstance(parent, ast.Return):
+            return  # a factory: whoever calls it owns the connection
+        if isinstance(parent, ast.Attribute) and parent.attr == "close":
+            return  # engine.connect().close(): a connectivity probe
         if isinstance(parent, ast.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Name):
             name = parent.targets[0].id
             if self._closed_in_finally(self.src.scope_of(call), name):
@@ -495,7 +506,8 @@ class FileChecker:
                 if items:
                     message, hint = items[0]
                     more = len(items) - 1
-                    suffix = f" (and {more} more from the same loop)" if more else ""
+                    at_least = "at least " if len(site.texts) >= MAX_VALUES else ""
+                    suffix = f" (and {at_least}{more} more from the same loop)" if more else ""
                     self.report(code, site.origin, message + suffix, hint)
 
     def _parse_failure(self, site: SqlSite, text: str, failure) -> tuple[str, str | None]:
@@ -528,15 +540,27 @@ class FileChecker:
         if issue.key is not None and any(key == issue.key and where < position for where, key in drops):
             return True
         line = site.call.lineno
-        for check in (c for c in checks if c <= line):
+        subject = issue.subject
+
+        def mentions(*texts: str) -> bool:
+            return subject is None or any(subject in text.lower() for text in texts)
+
+        for check, check_text in checks:
+            if check > line:
+                continue
             for node in self.src.ancestors(site.call):
                 if node is site.scope:
                     break
                 if isinstance(node, (ast.If, ast.While)) and node.lineno >= check:
+                    if mentions(check_text, self._source(node.test)):
+                        return True
+            for node in exit_ifs:
+                if check <= node.lineno and node.end_lineno < line and mentions(check_text, self._source(node.test)):
                     return True
-            if any(check <= n.lineno and n.end_lineno < line for n in exit_ifs):
-                return True
         return False
+
+    def _source(self, node: ast.AST) -> str:
+        return ast.get_source_segment(self.src.source, node) or ""
 
     def _guard_facts(self, scope: ast.AST) -> tuple:
         """Return (existence-check lines, ifs that exit early, DROP IF EXISTS keys) of *scope*."""
@@ -547,7 +571,9 @@ class FileChecker:
         checks, exit_ifs, drops = [], [], []
         for node in self.src.walk_scope(scope):
             if isinstance(node, ast.Call) and self._is_existence_check(node, checker_functions):
-                checks.append(node.lineno)
+                site = self._sites_by_call.get(node)
+                texts = site.texts if site is not None else []
+                checks.append((node.lineno, "\n".join([self._source(node), *texts])))
             elif isinstance(node, ast.If) and self._exits_early(node):
                 exit_ifs.append(node)
         for site in self.sites:
@@ -559,7 +585,7 @@ class FileChecker:
                 for index, statement in enumerate(parsed):
                     for key in sqlcheck.dropped_if_exists(statement.node):
                         drops.append(((site.call.lineno, site.call.col_offset, index), key))
-        cached = (sorted(set(checks)), exit_ifs, drops)
+        cached = (checks, exit_ifs, drops)
         self._guards[scope] = cached
         return cached
 
@@ -586,15 +612,17 @@ class FileChecker:
         )
 
     def _checking_functions(self) -> set[str]:
-        if not hasattr(self, "_checkers"):
-            self._checkers: set[str] = set()
-            for name, node in self.definitions.items():
-                if node is None:
-                    continue
-                for inner in self.src.walk_scope(node):
-                    if isinstance(inner, ast.Call) and self._is_existence_check(inner, set()):
-                        self._checkers.add(name)
-                        break
+        """Return the module's functions that run an existence check (`def column_exists(...)`)."""
+        if self._checkers is None:
+            self._checkers = {
+                name
+                for name, node in self.definitions.items()
+                if node is not None
+                and any(
+                    isinstance(inner, ast.Call) and self._is_existence_check(inner, set())
+                    for inner in self.src.walk_scope(node)
+                )
+            }
         return self._checkers
 
     def _exits_early(self, node: ast.If) -> bool:
@@ -639,6 +667,9 @@ class FileChecker:
             for node in ast.walk(statement):
                 if isinstance(node, ast.Raise):
                     return True
+                name = node.id if isinstance(node, ast.Name) else getattr(node, "attr", "")
+                if "reraise" in name:
+                    return True  # with safe_reraise(): ...
                 if isinstance(node, ast.Call):
                     func = node.func
                     name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)

@@ -27,10 +27,11 @@ EXEC_METHODS = ("execute", "exec_driver_sql", "scalar", "scalars")
 
 @dataclass(frozen=True)
 class Tx:
-    """The transaction on one path: first uncommitted write, and an open explicit begin."""
+    """The transaction on one path: first uncommitted write, an open explicit begin, autocommit."""
 
     dirty: int | None = None
     begun: int | None = None
+    autocommit: bool = False
 
 
 CLEAN = Tx()
@@ -71,13 +72,31 @@ def _method(call: ast.Call) -> str | None:
 
 
 def is_connect_call(expr: ast.AST) -> bool:
-    """Return whether *expr* opens a connection: ``x.connect()`` or ``closing(x.connect())``."""
+    """Return whether *expr* opens a connection: ``x.connect()``, ``closing(x.connect())``,
+    or ``x.connect().execution_options(...)``."""
     if not isinstance(expr, ast.Call):
         return False
     if _method(expr) == "connect" and not expr.args and not expr.keywords:
         return True
+    if _method(expr) == "execution_options" and isinstance(expr.func.value, ast.Call):
+        return is_connect_call(expr.func.value)
     name = expr.func.attr if isinstance(expr.func, ast.Attribute) else getattr(expr.func, "id", None)
     return name == "closing" and len(expr.args) == 1 and is_connect_call(expr.args[0])
+
+
+def sets_autocommit(expr: ast.AST) -> bool:
+    """Return whether *expr* holds ``execution_options(isolation_level="AUTOCOMMIT")``."""
+    for node in ast.walk(expr):
+        if isinstance(node, ast.Call) and _method(node) == "execution_options":
+            for keyword in node.keywords:
+                value = keyword.value
+                if (
+                    keyword.arg == "isolation_level"
+                    and isinstance(value, ast.Constant)
+                    and str(value.value).upper() == "AUTOCOMMIT"
+                ):
+                    return True
+    return False
 
 
 def is_begin_call(expr: ast.AST) -> bool:
@@ -93,6 +112,7 @@ class TransactionFlow:
         self.hooks = hooks
         # A connection assigned outside `with` closes when the function ends.
         self.unmanaged = unmanaged
+        self._on_exception_path = 0
 
     def run(self) -> None:
         flow = self.block(self.body, {CLEAN})
@@ -229,7 +249,8 @@ class TransactionFlow:
             for part in parts:
                 current, more = self.events(part, current)
                 exc |= more
-        entry = {CLEAN} if any(kinds) else current
+        autocommit = any(kind == "connect" and sets_autocommit(item.context_expr) for kind, item in zip(kinds, node.items))
+        entry = {Tx(autocommit=autocommit)} if any(kinds) else current
         flow = self.block(node.body, entry)
         flow.exc |= exc
         for kind in reversed(kinds):
@@ -274,7 +295,11 @@ class TransactionFlow:
         for attribute in ("fall", "exc", "brk", "cont"):
             group = getattr(result, attribute)
             if group:
-                after = self.block(node.finalbody, group)
+                self._on_exception_path += attribute == "exc"
+                try:
+                    after = self.block(node.finalbody, group)
+                finally:
+                    self._on_exception_path -= attribute == "exc"
                 final.merge(after, fall=False)
                 getattr(final, attribute).update(after.fall)
         for state, ret_node in result.ret:
@@ -302,15 +327,22 @@ class TransactionFlow:
             return state
         receiver = call.func.value
         if method in EXEC_METHODS and call.args and not self.hooks.is_cursor(receiver):
-            if self.hooks.writes(call) and state.dirty is None:
-                return Tx(call.lineno, state.begun)
+            if state.dirty is None and not state.autocommit and self.hooks.writes(call):
+                return Tx(call.lineno, state.begun, state.autocommit)
             return state
         if method in ("commit", "rollback") and not call.args and not self.hooks.is_cursor(receiver):
-            return CLEAN
+            return Tx(autocommit=state.autocommit)
         if method == "begin" and not call.args and not self.hooks.is_engine(receiver):
+            # Even on an AUTOCOMMIT connection, begin() starts a real transaction.
             return Tx(state.dirty, state.begun or call.lineno)
+        if method == "execution_options" and sets_autocommit(call) and not self.hooks.is_engine(receiver):
+            return Tx(state.dirty, state.begun, True)
         if method == "close" and not call.args and self.hooks.is_connection(receiver):
-            if state.dirty:
+            if self._on_exception_path:
+                # Closing on the error path is the rollback; only an explicit one is missing.
+                if state.dirty and state.begun:
+                    self._leave(Flow(exc={state}), "")
+            elif state.dirty:
                 self._uncommitted(state, "the connection is closed")
             return CLEAN
         return state

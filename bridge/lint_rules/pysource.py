@@ -118,6 +118,10 @@ class SourceFile:
             elif isinstance(node, (ast.For, ast.AsyncFor)):
                 for name in _target_names(node.target):
                     found[name].append(Binding(node.lineno, "for", node.iter, node.target, node))
+            elif isinstance(node, ast.comprehension):
+                owner = self.parent[node]  # the ListComp/GeneratorExp/...: its element uses the name
+                for name in _target_names(node.target):
+                    found[name].append(Binding(owner.lineno, "for", node.iter, node.target, owner))
             elif isinstance(node, ast.withitem) and node.optional_vars is not None:
                 line = self.parent[node].lineno
                 for name in _target_names(node.optional_vars):
@@ -191,16 +195,16 @@ class SourceFile:
 
     def _loop_environments(self, expr: ast.AST) -> list[dict] | None:
         """Bind the variables of enclosing literal loops jointly (``for name, sql in PAIRS``)."""
-        loops: dict[int, ast.AST] = {}
+        loops: dict[int, Binding] = {}
         self._collect_loops(expr, loops, 0)
         per_loop = []
-        for owner in loops.values():
-            elements = self._elements(owner.iter, {})
+        for loop in loops.values():
+            elements = self._elements(loop.value, {})
             if elements is None:
                 continue
             bound = []
             for element in elements:
-                env = _destructure(owner.target, element, id(owner))
+                env = _destructure(loop.target, element, id(loop.owner))
                 if env is None:
                     bound = None
                     break
@@ -209,9 +213,8 @@ class SourceFile:
                 per_loop.append(bound)
         envs = [{}]
         for bound in per_loop:
-            if len(envs) * len(bound) > MAX_VALUES:
-                return None
-            envs = [{**a, **b} for a in envs for b in bound]
+            # A long constant list is checked on a sample rather than given up on.
+            envs = [{**a, **b} for a in envs for b in bound][:MAX_VALUES]
         return envs
 
     def _collect_loops(self, expr: ast.AST, loops: dict, depth: int) -> None:
@@ -223,7 +226,7 @@ class SourceFile:
                 if binding is None:
                     continue
                 if binding.kind == "for":
-                    loops.setdefault(id(binding.owner), binding.owner)
+                    loops.setdefault(id(binding.owner), binding)
                 elif binding.kind == "assign":
                     self._collect_loops(binding.value, loops, depth + 1)
 
@@ -241,12 +244,12 @@ class SourceFile:
                 key = (id(binding.owner), expr.id)
                 if key in env:
                     return [env[key]]
-                elements = self._elements(binding.owner.iter, env, depth + 1)
+                elements = self._elements(binding.value, env, depth + 1)
                 if elements is None:
                     return None
                 found = []
-                for element in elements:
-                    bound = _destructure(binding.owner.target, element, id(binding.owner))
+                for element in elements[:MAX_VALUES]:
+                    bound = _destructure(binding.target, element, id(binding.owner))
                     if bound is None or key not in bound:
                         return None
                     found.append(bound[key])
@@ -268,6 +271,19 @@ class SourceFile:
                     return None
                 items.append(value[0])
             return [tuple(items) if isinstance(expr, ast.Tuple) else items]
+        if isinstance(expr, (ast.ListComp, ast.GeneratorExp, ast.SetComp)) and len(expr.generators) == 1:
+            generator = expr.generators[0]
+            elements = None if generator.ifs else self._elements(generator.iter, env, depth + 1)
+            if elements is None:
+                return None
+            items = []
+            for element in elements[:MAX_VALUES]:
+                bound = _destructure(generator.target, element, id(expr))
+                value = self.values(expr.elt, {**env, **bound}, depth + 1) if bound is not None else None
+                if value is None or len(value) != 1:
+                    return None
+                items.append(value[0])
+            return [items]
         if isinstance(expr, ast.Dict):
             mapping = {}
             for key, value in zip(expr.keys, expr.values):

@@ -57,6 +57,13 @@ class Issue:
     message: str
     hint: str
     key: tuple | None = None  # the object created, to match an earlier DROP ... IF EXISTS
+    name: str | None = None  # the object an existence check must mention to guard it
+
+    @property
+    def subject(self) -> str | None:
+        """Return the object's unqualified name, lower-cased, if known."""
+        name = self.name or (self.key[-1] if self.key else None)
+        return name.rsplit(".", 1)[-1].lower() if name else None
 
 
 def prepare(sql: str, style: str) -> str:
@@ -243,6 +250,7 @@ def _alter_table(node) -> list[Issue]:
                 Issue(
                     f"ALTER TABLE {table} DROP COLUMN {cmd.name} has no IF EXISTS",
                     f"write DROP COLUMN IF EXISTS {cmd.name}",
+                    name=cmd.name,
                 )
             )
         elif subtype == "AT_AddConstraint":
@@ -274,6 +282,7 @@ def _alter_table(node) -> list[Issue]:
                 Issue(
                     f"ALTER TABLE {table} DROP CONSTRAINT {cmd.name} has no IF EXISTS",
                     f"write DROP CONSTRAINT IF EXISTS {cmd.name}",
+                    name=cmd.name,
                 )
             )
     return issues
@@ -283,11 +292,17 @@ def _rename(node) -> list[Issue]:
     if node.missing_ok and not getattr(node, "subname", None):
         return []  # ALTER TABLE IF EXISTS old RENAME TO new: a second run finds no `old`
     target = _object_kind(node.renameType).upper()
+    old = (
+        getattr(node, "subname", None)
+        or getattr(getattr(node, "relation", None), "relname", None)
+        or _drop_object_name(getattr(node, "object", None))
+    )
     return [
         Issue(
-            f"RENAME {target} to {node.newname} fails when run again (the old name is gone)",
+            f"RENAME {target} {old or ''} to {node.newname} fails when run again (the old name is gone)".replace("  ", " "),
             "check information_schema / pg_catalog for the old name first and skip when it is "
             "already renamed",
+            name=old,
         )
     ]
 
@@ -430,8 +445,9 @@ def _alter_enum(node) -> list[Issue]:
     if getattr(node, "oldVal", None):
         return [
             Issue(
-                f"ALTER TYPE {name} RENAME VALUE fails when run again",
+                f"ALTER TYPE {name} RENAME VALUE '{node.oldVal}' fails when run again",
                 f"check pg_enum for the old value of {name} first",
+                name=node.oldVal,
             )
         ]
     if node.newVal and not node.skipIfNewValExists:
@@ -439,6 +455,7 @@ def _alter_enum(node) -> list[Issue]:
             Issue(
                 f"ALTER TYPE {name} ADD VALUE '{node.newVal}' has no IF NOT EXISTS",
                 f"write ALTER TYPE {name} ADD VALUE IF NOT EXISTS '{node.newVal}'",
+                name=node.newVal,
             )
         ]
     return []
@@ -448,8 +465,10 @@ def _drop(node) -> list[Issue]:
     if node.missing_ok:
         return []
     what = _object_kind(node.removeType).upper()
-    names = ", ".join(filter(None, (_drop_object_name(obj) for obj in node.objects or ()))) or "?"
-    return [Issue(f"DROP {what} {names} has no IF EXISTS", f"write DROP {what} IF EXISTS {names}")]
+    objects = [n for n in (_drop_object_name(obj) for obj in node.objects or ()) if n]
+    names = ", ".join(objects) or "?"
+    first = objects[0] if objects else None
+    return [Issue(f"DROP {what} {names} has no IF EXISTS", f"write DROP {what} IF EXISTS {names}", name=first)]
 
 
 _HANDLERS = {

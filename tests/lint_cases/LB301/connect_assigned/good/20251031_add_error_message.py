@@ -1,0 +1,15 @@
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    conn = engine.connect()
+    try:
+        conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def downgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE open_orders DROP COLUMN IF EXISTS error_message"))

@@ -1,0 +1,12 @@
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    column = "error_message"
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS {} TEXT".format(column)))
+
+
+def downgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE open_orders DROP COLUMN IF EXISTS error_message"))

@@ -1,0 +1,572 @@
+"""`alembic-bridge lint`: every rule on a broken file and its near-identical good twin.
+
+tests/lint_cases/<CODE>/<case>/bad/*.py are broken migrations; each line that
+must be reported carries ``# expect: CODE`` (a finding matches when the marker
+is on any line of the statement it reports, the same lines a ``# noqa`` works
+on). tests/lint_cases/<CODE>/<case>/good/ holds the fixed twin, and
+tests/lint_cases/manual/ the legacy manual's own correct patterns: both must
+report nothing. No database is needed: the linter never runs a file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bridge.lint import (
+    LintSettings,
+    Violation,
+    lint_errors,
+    lint_paths,
+    lint_source,
+    load_settings,
+    render_docs,
+)
+from bridge.errors import ConfigError
+from bridge.lint_rules.catalog import ERROR, RULES, WARNING
+
+REPO = Path(__file__).resolve().parent.parent
+CASES = Path(__file__).resolve().parent / "lint_cases"
+CLI = Path(sys.executable).parent / "alembic-bridge"
+EXPECT = re.compile(r"#\s*expect:\s*(LB\d+)")
+
+BAD_FILES = sorted(CASES.glob("LB*/*/bad/*.py"))
+GOOD_FILES = sorted(CASES.glob("LB*/*/good/*.py"))
+MANUAL_FILES = sorted((CASES / "manual").glob("*.py"))
+SAMPLE_MIGRATIONS = sorted((REPO / "migrations").glob("2*.py"))
+
+CLEAN = '''\
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))
+
+
+def downgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE open_orders DROP COLUMN IF EXISTS error_message"))
+'''
+
+
+def _id(path: Path) -> str:
+    return str(path.relative_to(CASES).parent.parent) if CASES in path.parents else path.name
+
+
+def expected_findings(path: Path) -> list[tuple[str, int]]:
+    return [
+        (match.group(1), number)
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        for match in EXPECT.finditer(line)
+    ]
+
+
+def shown(violations: list[Violation]) -> list[str]:
+    return [f"{v.line}: {v.code} {v.message}" for v in violations]
+
+
+def write(folder: Path, name: str, source: str) -> Path:
+    path = folder / name
+    path.write_text(textwrap.dedent(source), encoding="utf-8")
+    return path
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(CLI), "lint", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+# -- the case folder -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", BAD_FILES, ids=_id)
+def test_broken_migration_reports_exactly_its_expected_findings(path):
+    expected = expected_findings(path)
+    assert expected, f"{path} has no `# expect: CODE` marker"
+    violations = lint_paths([path])
+    unmatched = list(expected)
+    unexpected = []
+    for violation in violations:
+        match = next(
+            (e for e in unmatched if e[0] == violation.code and violation.line <= e[1] <= violation.end_line),
+            None,
+        )
+        if match is None:
+            unexpected.append(violation)
+        else:
+            unmatched.remove(match)
+    assert (unmatched, shown(unexpected)) == ([], [])
+
+
+@pytest.mark.parametrize("path", GOOD_FILES, ids=_id)
+def test_good_twin_of_a_broken_migration_reports_nothing(path):
+    assert shown(lint_paths([path])) == []
+
+
+@pytest.mark.parametrize("path", MANUAL_FILES, ids=lambda p: p.stem)
+def test_legacy_manuals_correct_pattern_reports_nothing(path):
+    assert shown(lint_paths([path])) == []
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
+def test_every_rule_has_a_broken_case_and_a_good_twin(rule):
+    cases = [c for c in (CASES / rule.code).iterdir() if c.is_dir()] if (CASES / rule.code).is_dir() else []
+    assert cases, f"no case folder for {rule.code}"
+    for case in cases:
+        bad, good = sorted((case / "bad").glob("*.py")), sorted((case / "good").glob("*.py"))
+        assert len(bad) == len(good) == 1, case
+        assert rule.code in {code for code, _ in expected_findings(bad[0])}, bad[0]
+
+
+def test_the_bad_and_good_twins_differ_only_in_a_few_lines():
+    import difflib
+
+    for bad in BAD_FILES:
+        good = next((bad.parent.parent / "good").glob("*.py"))
+        diff = [
+            line
+            for line in difflib.unified_diff(bad.read_text().splitlines(), good.read_text().splitlines(), lineterm="", n=0)
+            if line[:1] in "+-" and not line.startswith(("+++", "---"))
+        ]
+        assert len(diff) <= 14, f"{bad.parent.parent} twins differ in {len(diff)} lines"
+
+
+# -- documentation ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
+def test_documented_bad_example_raises_only_its_rule_and_good_example_nothing(rule):
+    bad = lint_source(rule.bad, rule.bad_filename)
+    good = lint_source(rule.good, rule.good_filename)
+    assert ({v.code for v in bad}, shown(good)) == ({rule.code}, [])
+
+
+def test_docs_file_is_generated_from_the_rule_definitions():
+    committed = (REPO / "docs" / "lint-rules.md").read_text(encoding="utf-8")
+    assert committed == render_docs(), "run: python -m bridge.lint --write-docs docs/lint-rules.md"
+
+
+def test_rule_codes_are_unique_and_severities_known():
+    codes = [rule.code for rule in RULES]
+    assert len(codes) == len(set(codes))
+    assert all(re.fullmatch(r"LB\d{3}", code) for code in codes)
+    assert {rule.severity for rule in RULES} == {ERROR, WARNING}
+
+
+# -- the repository's own sample migrations ---------------------------------------------------
+
+
+@pytest.mark.parametrize("path", SAMPLE_MIGRATIONS, ids=lambda p: p.name)
+def test_repository_sample_migration_lints_clean(path):
+    assert shown(lint_paths([path])) == []
+
+
+# -- messages and positions ------------------------------------------------------------------
+
+
+def test_finding_in_a_multiline_sql_string_points_at_the_statement_line(tmp_path):
+    path = write(
+        tmp_path,
+        "20251031_add_index.py",
+        '''\
+        from sqlalchemy import text
+
+
+        def upgrade(engine):
+            with engine.begin() as conn:
+                conn.execute(text("""
+                    SELECT 1;
+                    CREATE INDEX idx_open_orders_status ON open_orders (status)
+                """))
+
+
+        def downgrade(engine):
+            pass
+        ''',
+    )
+    [violation] = lint_paths([path])
+    assert (violation.line, violation.col, violation.code, violation.message) == (
+        8, 13, "LB401", "CREATE INDEX idx_open_orders_status has no IF NOT EXISTS"
+    )
+    assert violation.hint == "write CREATE INDEX IF NOT EXISTS idx_open_orders_status ..."
+    assert violation.end_line == 9
+
+
+def test_unparsable_sql_is_reported_with_pglasts_message_at_its_position(tmp_path):
+    path = write(
+        tmp_path,
+        "20251031_broken.py",
+        '''\
+        from sqlalchemy import text
+
+
+        def upgrade(engine):
+            with engine.begin() as conn:
+                conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS x TEXT WHERE"))
+
+
+        def downgrade(engine):
+            pass
+        ''',
+    )
+    [violation] = lint_paths([path])
+    assert violation.format() == (
+        f'{path}:6:84: LB402 SQL does not parse: syntax error at or near "WHERE"'
+    )
+
+
+def test_early_return_after_a_write_names_the_write_line(tmp_path):
+    path = write(
+        tmp_path,
+        "20251031_early_return.py",
+        '''\
+        from sqlalchemy import text
+
+
+        def upgrade(engine):
+            with engine.connect() as conn:
+                trans = conn.begin()
+                try:
+                    conn.execute(text("UPDATE open_orders SET status = 'NEW' WHERE status IS NULL"))
+                    if conn.execute(text("SELECT COUNT(*) FROM open_orders")).scalar() == 0:
+                        return
+                    trans.commit()
+                except Exception:
+                    trans.rollback()
+                    raise
+
+
+        def downgrade(engine):
+            pass
+        ''',
+    )
+    assert shown(lint_paths([path])) == [
+        "10: LB302 `return` leaves writes from line 8 uncommitted; closing the connection silently rolls them back"
+    ]
+
+
+def test_a_guard_on_another_object_does_not_excuse_the_ddl(tmp_path):
+    path = write(
+        tmp_path,
+        "20251031_guard.py",
+        '''\
+        from sqlalchemy import text
+
+
+        def upgrade(engine):
+            with engine.begin() as conn:
+                found = conn.execute(text("SELECT 1 FROM pg_type WHERE typname = 'order_kind'")).scalar()
+                if found is None:
+                    conn.execute(text("CREATE TYPE order_kind AS ENUM ('a')"))
+                    conn.execute(text("CREATE TYPE order_side AS ENUM ('buy', 'sell')"))
+
+
+        def downgrade(engine):
+            pass
+        ''',
+    )
+    assert [v.message for v in lint_paths([path])] == [
+        "CREATE TYPE order_side fails when the type exists (PostgreSQL has no CREATE TYPE IF NOT EXISTS)"
+    ]
+
+
+def test_linting_never_imports_or_runs_the_file(tmp_path):
+    marker = tmp_path / "imported"
+    path = write(
+        tmp_path,
+        "20251031_side_effect.py",
+        f'''\
+        open({str(marker)!r}, "w").close()
+        raise SystemExit(3)
+
+
+        def upgrade(engine):
+            pass
+
+
+        def downgrade(engine):
+            pass
+        ''',
+    )
+    assert lint_paths([path]) == []
+    assert not marker.exists()
+
+
+def test_native_alembic_revision_is_skipped(tmp_path):
+    path = write(
+        tmp_path,
+        "20251031_abc123_native.py",
+        '''\
+        revision = "abc123"
+        down_revision = "20251031_add_error_message"
+
+
+        def upgrade() -> None:
+            pass
+        ''',
+    )
+    assert lint_paths([path]) == []
+
+
+def test_folder_is_linted_the_way_the_loader_reads_it(tmp_path):
+    write(tmp_path, "20251031_good.py", CLEAN)
+    write(tmp_path, "2025-11-01_bad_name.py", CLEAN)
+    write(tmp_path, "env.py", "import psycopg2\n")
+    write(tmp_path, "helpers.py", "import psycopg2\n")
+    (tmp_path / "versions").mkdir()
+    write(tmp_path / "versions", "20251102_native.py", "import psycopg2\n")
+    assert [(Path(v.path).name, v.code) for v in lint_paths([tmp_path])] == [("2025-11-01_bad_name.py", "LB001")]
+
+
+# -- noqa, select, ignore, settings -------------------------------------------------------------
+
+NOISY = '''\
+import psycopg2{noqa_import}
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("""
+            ALTER TABLE open_orders ADD COLUMN error_message TEXT
+        """)){noqa_sql}
+        conn.execute("SELECT 1"){noqa_execute}
+'''
+
+
+def noisy(noqa_import="", noqa_sql="", noqa_execute="", header=""):
+    return header + NOISY.format(noqa_import=noqa_import, noqa_sql=noqa_sql, noqa_execute=noqa_execute)
+
+
+def codes(violations) -> list[str]:
+    return [v.code for v in violations]
+
+
+def test_noisy_file_reports_every_rule_it_breaks():
+    assert codes(lint_source(noisy(), "20251031_x.py")) == ["LB102", "LB201", "LB401", "LB203"]
+
+
+def test_noqa_with_a_code_silences_only_that_code_on_its_line():
+    found = lint_source(noisy(noqa_import="  # noqa: LB401", noqa_execute="  # noqa: LB203"), "20251031_x.py")
+    assert codes(found) == ["LB102", "LB201", "LB401"]
+
+
+def test_bare_noqa_silences_everything_on_its_line():
+    # File-level findings (LB001, LB002, LB101, LB102) are reported at 1:1, so line 1's noqa covers them too.
+    assert codes(lint_source(noisy(noqa_import="  # noqa"), "20251031_x.py")) == ["LB401", "LB203"]
+    assert codes(lint_source(noisy(noqa_execute="  # noqa"), "20251031_x.py")) == ["LB102", "LB201", "LB401"]
+
+
+def test_noqa_after_a_multiline_sql_string_covers_the_statement():
+    found = lint_source(noisy(noqa_sql="  # noqa: LB401"), "20251031_x.py")
+    assert codes(found) == ["LB102", "LB201", "LB203"]
+
+
+def test_file_level_noqa_silences_a_rule_everywhere_in_the_file():
+    found = lint_source(noisy(header="# alembic-bridge: noqa: LB102, LB2\n"), "20251031_x.py")
+    assert codes(found) == ["LB401"]
+
+
+def test_select_by_prefix_keeps_only_matching_rules(tmp_path):
+    path = write(tmp_path, "20251031_x.py", noisy())
+    assert codes(lint_paths([path], select=["LB2"])) == ["LB201", "LB203"]
+    assert codes(lint_paths([path], select=["LB1,LB401"])) == ["LB102", "LB401"]
+
+
+def test_ignore_by_prefix_and_the_more_specific_selector_wins(tmp_path):
+    path = write(tmp_path, "20251031_x.py", noisy())
+    assert codes(lint_paths([path], ignore=["LB2"])) == ["LB102", "LB401"]
+    assert codes(lint_paths([path], select=["LB203"], ignore=["LB2"])) == ["LB203"]
+    assert codes(lint_paths([path], select=["LB2"], ignore=["LB2"])) == []
+
+
+def test_unknown_rule_selector_is_rejected():
+    with pytest.raises(ConfigError, match=r"'LB9' matches no lint rule"):
+        lint_paths([], select=["LB9"])
+
+
+def test_pyproject_settings_select_ignore_and_per_file_ignores(tmp_path):
+    pyproject = write(
+        tmp_path,
+        "pyproject.toml",
+        '''\
+        [tool.alembic-bridge.lint]
+        select = ["LB1", "LB2"]
+        ignore = ["LB102"]
+        per-file-ignores = { "20251101_*.py" = ["LB201"] }
+        ''',
+    )
+    settings = load_settings(pyproject)
+    assert settings == LintSettings(("LB1", "LB2"), ("LB102",), (("20251101_*.py", ("LB201",)),), tmp_path.resolve())
+    first = write(tmp_path, "20251031_x.py", noisy())
+    second = write(tmp_path, "20251101_y.py", noisy())
+    assert [(Path(v.path).name, v.code) for v in lint_paths([first, second], settings=settings)] == [
+        ("20251031_x.py", "LB201"),
+        ("20251031_x.py", "LB203"),
+        ("20251101_y.py", "LB203"),
+    ]
+
+
+def test_pyproject_with_an_unknown_key_is_a_clear_error(tmp_path):
+    pyproject = write(tmp_path, "pyproject.toml", '[tool.alembic-bridge.lint]\nselct = ["LB1"]\n')
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) selct; the keys are select, ignore and per-file-ignores"):
+        load_settings(pyproject)
+
+
+def test_lint_errors_returns_only_error_level_findings(tmp_path):
+    write(tmp_path, "20251031_x.py", noisy())
+    assert [v.code for v in lint_errors(tmp_path)] == ["LB201", "LB401", "LB203"]
+    assert {v.severity for v in lint_errors(tmp_path)} == {ERROR}
+
+
+def test_lint_errors_honours_the_projects_lint_settings_and_legacy_ignore(tmp_path):
+    legacy = tmp_path / "db" / "legacy"
+    legacy.mkdir(parents=True)
+    write(legacy, "20251031_x.py", noisy())
+    write(legacy, "20251101_old.py", noisy())
+    write(tmp_path, "pyproject.toml", '[tool.alembic-bridge.lint]\nignore = ["LB2"]\n')
+    [violation] = lint_errors(legacy, legacy_ignore=["20251101_*"])
+    assert str(violation) == (
+        f"{violation.path}:8:13: LB401 ALTER TABLE open_orders ADD COLUMN error_message has no IF NOT EXISTS "
+        "(fix: write ADD COLUMN IF NOT EXISTS error_message ...)"
+    )
+
+
+# -- the real command line ----------------------------------------------------------------------
+
+
+def test_cli_exits_1_and_prints_ruff_style_lines_with_hints(tmp_path):
+    write(tmp_path, "20251031_x.py", noisy())
+    result = run_cli("20251031_x.py", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.splitlines() == [
+        "20251031_x.py:1:1: LB102 no module-level `downgrade(engine)` function",
+        "    hint: define `def downgrade(engine):` that undoes upgrade(), or raises if it cannot",
+        "20251031_x.py:1:1: LB201 `psycopg2` is imported: migrations must use the SQLAlchemy engine they are given, not the driver",
+        "    hint: remove the import: run SQL through the engine you are given, `with engine.begin() as conn: "
+        "conn.execute(text(...))`; in `__main__` use `create_engine(url)`",
+        "20251031_x.py:8:13: LB401 ALTER TABLE open_orders ADD COLUMN error_message has no IF NOT EXISTS",
+        "    hint: write ADD COLUMN IF NOT EXISTS error_message ...",
+        "20251031_x.py:10:22: LB203 `execute()` is given a plain string; SQLAlchemy 2.x raises "
+        "ObjectNotExecutableError (Not an executable object)",
+        "    hint: wrap the SQL in text(): `conn.execute(text(\"...\"))`",
+        "Found 4 problems: 3 errors, 1 warning (LB102: do not fail the run).",
+    ]
+
+
+def test_cli_exits_0_when_only_warnings_are_found(tmp_path):
+    write(tmp_path, "20251031_x.py", CLEAN.split("\n\ndef downgrade")[0] + "\n")
+    result = run_cli("20251031_x.py", cwd=tmp_path)
+    assert (result.returncode, result.stdout.splitlines()[-1]) == (
+        0, "Found 1 problem: 1 warning (LB102: do not fail the run)."
+    )
+
+
+def test_cli_exits_0_and_says_so_when_everything_passes(tmp_path):
+    write(tmp_path, "20251031_x.py", CLEAN)
+    result = run_cli(".", cwd=tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "All checks passed!\n", "")
+
+
+def test_cli_select_and_ignore_change_the_exit_code(tmp_path):
+    write(tmp_path, "20251031_x.py", noisy())
+    assert run_cli("--select", "LB1", "20251031_x.py", cwd=tmp_path).returncode == 0
+    assert run_cli("--ignore", "LB2,LB4", "20251031_x.py", cwd=tmp_path).returncode == 0
+    assert run_cli("--ignore", "LB2", "20251031_x.py", cwd=tmp_path).returncode == 1
+
+
+def test_cli_json_output_is_a_list_of_findings(tmp_path):
+    write(tmp_path, "20251031_x.py", noisy())
+    result = run_cli("--format", "json", "--select", "LB401", "20251031_x.py", cwd=tmp_path)
+    assert result.returncode == 1
+    assert json.loads(result.stdout) == [
+        {
+            "code": "LB401",
+            "name": "non-idempotent-ddl",
+            "severity": "error",
+            "message": "ALTER TABLE open_orders ADD COLUMN error_message has no IF NOT EXISTS",
+            "hint": "write ADD COLUMN IF NOT EXISTS error_message ...",
+            "filename": "20251031_x.py",
+            "location": {"row": 8, "column": 13},
+            "end_location": {"row": 9},
+        }
+    ]
+
+
+def test_cli_reads_lint_settings_from_pyproject(tmp_path):
+    write(tmp_path, "20251031_x.py", noisy())
+    write(tmp_path, "pyproject.toml", '[tool.alembic-bridge.lint]\nignore = ["LB2", "LB4"]\n')
+    result = run_cli("20251031_x.py", cwd=tmp_path)
+    assert (result.returncode, result.stdout.splitlines()[-1]) == (
+        0, "Found 1 problem: 1 warning (LB102: do not fail the run)."
+    )
+
+
+def test_cli_without_paths_lints_the_configured_legacy_location(tmp_path):
+    (tmp_path / "migrations").mkdir()
+    write(tmp_path / "migrations", "20251031_x.py", noisy())
+    write(tmp_path / "migrations", "20251101_skipped.py", noisy())
+    write(
+        tmp_path,
+        "alembic.ini",
+        "[alembic]\nscript_location = migrations\nlegacy_location = migrations\nlegacy_ignore = 20251101_*\n",
+    )
+    result = run_cli("--select", "LB201", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.splitlines()[0] == (
+        "migrations/20251031_x.py:1:1: LB201 `psycopg2` is imported: migrations must use the "
+        "SQLAlchemy engine they are given, not the driver"
+    )
+    assert result.stdout.splitlines()[-1] == "Found 1 problem: 1 error."
+
+
+def test_cli_without_paths_or_configuration_fails_with_a_clear_message(tmp_path):
+    result = run_cli(cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"Error: No PATH given, and there is no alembic.ini or pyproject.toml in {tmp_path} to "
+        "read legacy_location from. Pass the files or folder to lint, e.g. "
+        "`alembic-bridge lint migrations/`, or run from the project root.\n"
+    )
+
+
+def test_cli_rejects_an_unknown_rule_code_as_a_usage_error(tmp_path):
+    write(tmp_path, "20251031_x.py", CLEAN)
+    result = run_cli("--select", "LB999", "20251031_x.py", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "'LB999' matches no lint rule" in result.stderr
+
+
+def test_cli_explain_prints_a_rules_documentation(tmp_path):
+    result = run_cli("--explain", "lb302", cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.startswith("### LB302 uncommitted-writes\n\n*Severity: error.*")
+
+
+def test_lint_command_works_without_the_shared_context_object(tmp_path):
+    from click.testing import CliRunner
+
+    from bridge.lint import lint_command
+
+    path = write(tmp_path, "20251031_x.py", noisy())
+    result = CliRunner().invoke(lint_command, ["--select", "LB203", str(path)])
+    assert (result.exit_code, result.output.splitlines()[-1]) == (1, "Found 1 problem: 1 error.")
+
+
+# -- pre-commit -------------------------------------------------------------------------------
+
+
+def test_pre_commit_hook_runs_alembic_bridge_lint_on_date_named_python_files():
+    text = (REPO / ".pre-commit-hooks.yaml").read_text(encoding="utf-8")
+    assert "- id: alembic-bridge-lint\n" in text
+    assert "\n  entry: alembic-bridge lint\n" in text
+    assert "\n  language: python\n" in text
+    files = re.search(r"^  files: '(.+)'$", text, re.MULTILINE).group(1)
+    assert re.search(files, "web_server/migrations/20251031_add_error_message.py")
+    assert not re.search(files, "web_server/migrations/env.py")

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from . import database
-from .errors import ConfigError
+from .errors import BridgeError, ConfigError
 from .settings import BridgeSettings, config_dir
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ def run_migrations(context=None, **configure_options) -> None:
     settings = BridgeSettings.from_config(config)
     options = {"target_metadata": load_target_metadata(settings.target_metadata)}
     options.update(configure_options)
+    options["include_name"] = _without_history_tables(options.get("include_name"))
     if context.is_offline_mode():
         _run_offline(context, config, settings, options)
         return
@@ -96,6 +97,20 @@ def load_target_metadata(spec: str | None):
     return getattr(value, "metadata", value) if not isinstance(value, sa.MetaData) else value
 
 
+HISTORY_TABLES = ("schema_migrations", "alembic_bridge_checksums")
+
+
+def _without_history_tables(include_name):
+    """Keep autogenerate from proposing to drop the legacy and bridge history tables."""
+
+    def include(name, type_, parent_names):
+        if type_ == "table" and name in HISTORY_TABLES:
+            return False
+        return include_name(name, type_, parent_names) if include_name else True
+
+    return include
+
+
 def _run_offline(context, config, settings, options) -> None:
     target = resolve_target(config, settings)
     # Offline mode needs only a dialect: never start a server for it.
@@ -107,9 +122,21 @@ def _run_offline(context, config, settings, options) -> None:
         transaction_per_migration=True,
         **options,
     )
-    _widen_version_table(context.get_context(), alter_existing=False)
+    migration_context = context.get_context()
+    _widen_version_table(migration_context, alter_existing=False)
+    migration_context.opts["bridge.name_format"] = settings.name_format
     with context.begin_transaction():
         context.run_migrations()
+    skipped = migration_context.opts.get("bridge.offline_skipped")
+    if skipped:
+        raise BridgeError(
+            f"{len(skipped)} legacy migration(s) cannot be rendered as SQL: they read "
+            "from the database, so their statements depend on what they find there:\n  "
+            + "\n  ".join(skipped)
+            + "\nRender only a statement-only range (alembic upgrade FROM:TO --sql), run "
+            "these online, or convert them (`alembic-bridge convert`) and rewrite the "
+            "reads as plain op.execute() calls. The script above is incomplete."
+        )
 
 
 MUTATING_COMMANDS = ("upgrade", "downgrade", "stamp")

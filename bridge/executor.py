@@ -10,7 +10,9 @@ line when known, and the fix; Alembic then rolls the migration back whole.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import inspect
 import logging
 import sys
@@ -21,7 +23,7 @@ from types import ModuleType
 import sqlalchemy as sa
 from sqlalchemy import exc
 
-from .errors import BridgeError, MigrationError, OfflineNotSupported, UncommittedWork
+from .errors import BridgeError, MigrationError, UncommittedWork
 from .ledger import Ledger
 from .loader import LegacyFile
 from .proxy import LegacyConnection, LegacyEngine
@@ -97,12 +99,8 @@ def run_legacy(legacy: LegacyFile, direction: str) -> None:
 
     migration_context = alembic_context.get_context()
     if migration_context.as_sql:
-        raise OfflineNotSupported(
-            legacy.path,
-            "is a legacy migration; its Python code needs a live database, so it "
-            "cannot be rendered with --sql. Run it online, or convert it to a "
-            "native revision with `alembic-bridge convert`.",
-        )
+        render_offline(legacy, direction, migration_context)
+        return
     settings = _settings(migration_context)
     run_on_connection(
         legacy, direction, migration_context.connection, settings.name_format if settings else "auto"
@@ -139,6 +137,51 @@ def run_on_connection(
         ledger.record_applied(legacy.stem, legacy.sha256())
     else:
         ledger.record_unapplied(legacy.stem)
+
+
+OFFLINE_SKIPPED = "bridge.offline_skipped"
+
+
+def render_offline(legacy: LegacyFile, direction: str, migration_context) -> None:
+    """Write *legacy*'s statements (and its ledger row) to the ``--sql`` script.
+
+    A migration that reads from the database cannot be rendered; it is noted
+    (and named in the error raised at the end of the run by `bridge.env`),
+    and a comment marks its place in the script.
+    """
+    from .ledger import render_ledger_sql
+    from .proxy import OfflineEngine, OfflineRead
+
+    module = import_legacy(legacy)
+    fn = migration_function(legacy, module, direction)
+    impl = migration_context.impl
+    buffer: list[str] = []
+    real_output = impl.static_output
+    impl.static_output = buffer.append  # keep a refused migration's partial SQL out
+    printed = io.StringIO()
+    try:
+        # The migration's own prints become SQL comments, so the script stays runnable.
+        with contextlib.redirect_stdout(printed):
+            fn(OfflineEngine(migration_context, legacy.path.resolve()))
+    except OfflineRead as err:
+        impl.static_output = real_output
+        line = f" (line {err.line})" if err.line else ""
+        skipped = migration_context.opts.setdefault(OFFLINE_SKIPPED, [])
+        skipped.append(f"{legacy.path}{line}: {direction}() uses {err.what}")
+        real_output(f"-- NOT RENDERED: {legacy.stem} {direction}() reads from the database ({err.what}{line})")
+        return
+    except BridgeError:
+        raise
+    except Exception as err:
+        raise translate_error(err, legacy, direction) from err
+    finally:
+        impl.static_output = real_output
+    for line in printed.getvalue().splitlines():
+        real_output(f"-- {line}")
+    for text in buffer:
+        real_output(text)
+    for statement in render_ledger_sql(legacy.stem, direction, migration_context):
+        impl._exec(statement)
 
 
 def _settings(migration_context):

@@ -137,3 +137,25 @@ class Ledger:
         )
         if self.has_checksum_table():
             self.connection.execute(checksums.delete().where(checksums.c.migration_name == stem))
+
+
+def render_ledger_sql(stem: str, direction: str, migration_context) -> list:
+    """Return the statements that record *stem* in ``schema_migrations`` in a ``--sql`` script."""
+    from sqlalchemy.schema import CreateTable
+
+    statements = []
+    opts = migration_context.opts
+    if not opts.get("bridge.ledger_rendered"):
+        opts["bridge.ledger_rendered"] = True
+        statements.append(CreateTable(schema_migrations, if_not_exists=True))
+    if direction == "upgrade":
+        name_format = opts.get("bridge.name_format", "stem")
+        name = f"{stem}.py" if name_format == "filename" else stem
+        # Plain text: a Core insert would render RETURNING on PostgreSQL.
+        statements.append(
+            sa.text(f"INSERT INTO {LEGACY_TABLE} (migration_name) VALUES (:name)").bindparams(name=name)
+        )
+    else:
+        names = (stem, f"{stem}.py")
+        statements.append(schema_migrations.delete().where(schema_migrations.c.migration_name.in_(names)))
+    return statements

@@ -347,3 +347,140 @@ def _inspect_engine(engine: LegacyEngine):
 @inspection._inspects(LegacyConnection)
 def _inspect_connection(conn: LegacyConnection):
     return sa.inspect(conn._real)
+
+
+class OfflineRead(Exception):
+    """A legacy migration read from the database while being rendered as SQL."""
+
+    def __init__(self, what: str, line: int | None):
+        self.what = what
+        self.line = line
+        super().__init__(what)
+
+
+class OfflineEngine(LegacyEngine):
+    """Stands in for the ``Engine`` while Alembic renders SQL (``--sql``): statements are written out.
+
+    Anything that needs an answer from the database (reading a result,
+    ``inspect(engine)``) raises `OfflineRead`: such a migration cannot be
+    rendered faithfully.
+    """
+
+    def __init__(self, migration_context, path: Path | str | None = None):
+        self._context = migration_context
+        self._path = str(path) if path else None
+        self._connections = []
+        self.uncommitted = []
+
+    @property
+    def dialect(self):
+        return self._context.dialect
+
+    @property
+    def url(self):
+        return sa.engine.make_url(f"{self._context.dialect.name}://")
+
+    @property
+    def name(self) -> str:
+        return self._context.dialect.name
+
+    @property
+    def driver(self) -> str:
+        return self._context.dialect.driver
+
+    def __repr__(self) -> str:
+        return f"OfflineEngine({self.name})"
+
+    def connect(self) -> OfflineConnection:
+        conn = OfflineConnection(self)
+        self._connections.append(conn)
+        return conn
+
+    def finish(self) -> list[int | None]:
+        return []
+
+    def emit(self, statement, parameters=None) -> OfflineResult:
+        impl = self._context.impl
+        if isinstance(statement, str):
+            impl.static_output(statement.strip().rstrip(";") + impl.command_terminator)
+            return OfflineResult(self)
+        sets = parameters if isinstance(parameters, (list, tuple)) else [parameters or {}]
+        for params in sets:
+            stmt = statement.bindparams(**params) if params and isinstance(statement, TextClause) else statement
+            impl._exec(stmt)
+        return OfflineResult(self)
+
+    def read(self, what: str):
+        raise OfflineRead(what, self._caller_line())
+
+
+class OfflineConnection(LegacyConnection):
+    """A connection whose statements are written to the SQL script; transactions are no-ops."""
+
+    def __init__(self, engine: OfflineEngine):
+        self._engine = engine
+        self._stack = []
+        self.closed = False
+
+    @property
+    def dialect(self):
+        return self._engine.dialect
+
+    @property
+    def info(self) -> dict:
+        return {}
+
+    def _push(self, nested: bool) -> LegacyTransaction:
+        tx = LegacyTransaction(self, _NoSavepoint(), nested)
+        self._stack.append(tx)
+        return tx
+
+    def execute(self, statement, parameters=None, *, execution_options=None):
+        self._check_open()
+        return self._engine.emit(statement, parameters)
+
+    def exec_driver_sql(self, statement, parameters=None, execution_options=None):
+        self._check_open()
+        if parameters:
+            self._engine.read("exec_driver_sql() with parameters")
+        return self._engine.emit(str(statement))
+
+    def close(self) -> None:
+        self._stack.clear()
+        self.closed = True
+
+
+class _NoSavepoint:
+    is_active = True
+
+    def commit(self) -> None:
+        self.is_active = False
+
+    def rollback(self) -> None:
+        self.is_active = False
+
+
+class OfflineResult:
+    """The result of a rendered statement: there is none, so reading it is refused."""
+
+    def __init__(self, engine: OfflineEngine):
+        self._engine = engine
+
+    def __getattr__(self, name):
+        return lambda *a, **kw: self._engine.read(f"result.{name}()")
+
+    def __iter__(self):
+        self._engine.read("iterating over a result")
+
+    def __bool__(self) -> bool:
+        return True
+
+
+@inspection._inspects(OfflineEngine)
+def _inspect_offline_engine(engine: OfflineEngine):
+    engine.read("sqlalchemy.inspect(engine)")
+
+
+@inspection._inspects(OfflineConnection)
+def _inspect_offline_connection(conn: OfflineConnection):
+    conn._engine.read("sqlalchemy.inspect(conn)")

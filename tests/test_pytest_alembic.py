@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 from pytest_alembic import Config
 from pytest_alembic.tests import (  # noqa: F401  (collected as tests of this module)
+    test_model_definitions_match_ddl,
     test_single_head_revision,
     test_up_down_consistency,
     test_upgrade,

@@ -38,6 +38,8 @@ SAMPLES = [
     "20251015_backfill_order_error_messages",
     "20251022_add_trading_indexes",
     "20251104_add_client_order_id",
+    "20251112_add_order_notes",
+    "20251118_create_order_events",
 ]
 BACKFILL_PLACEHOLDER = "Unknown: rejected before error tracking was added (backfilled 2025-10-15)"
 MAIN_BLOCK_SAMPLE = "20250312_create_accounts"
@@ -109,7 +111,7 @@ def run_main_block(stem: str, *args: str, env: dict) -> subprocess.CompletedProc
 # The samples under the legacy runner
 # ---------------------------------------------------------------------------
 
-def test_the_migrations_directory_holds_exactly_the_ten_samples():
+def test_the_migrations_directory_holds_exactly_the_samples():
     helper = MigrationHelper(None, MIGRATIONS_DIR)
     assert [path.stem for path in helper.migration_files()] == SAMPLES
 
@@ -138,7 +140,7 @@ def test_samples_build_the_trading_schema(engine):
 
     assert set(inspector.get_table_names()) == {
         "schema_migrations", "accounts", "strategies", "open_orders", "trade_history",
-        "supported_exchanges", "exchange_credentials",
+        "supported_exchanges", "exchange_credentials", "order_events",
     }
     open_orders = {column["name"] for column in inspector.get_columns("open_orders")}
     assert {"error_message", "client_order_id", "status", "updated_at"} <= open_orders
@@ -160,7 +162,7 @@ def test_samples_build_the_trading_schema(engine):
         "set_updated_at"
     ]
     assert scalars(engine, "SELECT code FROM supported_exchanges ORDER BY code") == [
-        "BINANCE", "BYBIT", "OKX", "UPBIT",
+        "BINANCE", "BYBIT", "KRAKEN", "OKX", "UPBIT",
     ]
 
 
@@ -214,7 +216,7 @@ def test_every_upgrade_can_run_twice_without_the_runner(engine):
         module.upgrade(engine)
 
     assert "schema_migrations" not in sa.inspect(engine).get_table_names()
-    assert scalars(engine, "SELECT COUNT(*) FROM supported_exchanges") == [4]
+    assert scalars(engine, "SELECT COUNT(*) FROM supported_exchanges") == [5]
 
 
 def test_early_return_samples_skip_when_their_table_exists(engine, capsys):

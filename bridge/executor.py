@@ -103,17 +103,25 @@ def run_legacy(legacy: LegacyFile, direction: str) -> None:
         return
     settings = _settings(migration_context)
     run_on_connection(
-        legacy, direction, migration_context.connection, settings.name_format if settings else "auto"
+        legacy,
+        direction,
+        migration_context.connection,
+        settings.name_format if settings else "auto",
+        migration_context=migration_context,
     )
 
 
 def run_on_connection(
-    legacy: LegacyFile, direction: str, connection: sa.Connection, name_format: str = "auto"
+    legacy: LegacyFile,
+    direction: str,
+    connection: sa.Connection,
+    name_format: str = "auto",
+    migration_context=None,
 ) -> None:
     """Run *legacy* on *connection* (already in a transaction) and update the ledger."""
     module = import_legacy(legacy)
     fn = migration_function(legacy, module, direction)
-    engine = LegacyEngine(connection, legacy.path.resolve())
+    engine = LegacyEngine(connection, legacy.path.resolve(), migration_context)
     try:
         fn(engine)
     except BridgeError:
@@ -132,6 +140,8 @@ def run_on_connection(
             f"statements, or use `with engine.begin() as conn:`.\n{NOTHING_APPLIED}",
             line=lost[0],
         )
+    if migration_context is not None:
+        connection = migration_context.connection  # an autocommit block may have swapped it
     ledger = Ledger(connection, name_format)
     if direction == "upgrade":
         ledger.record_applied(legacy.stem, legacy.sha256())

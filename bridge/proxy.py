@@ -73,11 +73,13 @@ class LegacyEngine:
     created is released or rolled back by the time `finish` returns.
     """
 
-    def __init__(self, connection: sa.Connection, path: Path | str | None = None):
+    def __init__(self, connection: sa.Connection, path: Path | str | None = None, migration_context=None):
         self._connection = connection
         self._path = str(path) if path else None
+        self._migration_context = migration_context
         self._connections: list[LegacyConnection] = []
         self.uncommitted: list[int | None] = []
+        self._autocommit = False
 
     # -- what code reads off an Engine ------------------------------------
     @property
@@ -106,7 +108,7 @@ class LegacyEngine:
     # -- what code does with an Engine --------------------------------------
     def connect(self) -> LegacyConnection:
         """Return a connection that shares Alembic's migration transaction."""
-        conn = LegacyConnection(self)
+        conn = AutocommitConnection(self) if self._autocommit else LegacyConnection(self)
         self._connections.append(conn)
         return conn
 
@@ -118,6 +120,13 @@ class LegacyEngine:
                 yield conn
 
     def execution_options(self, **options) -> LegacyEngine:
+        """Return this engine, or an AUTOCOMMIT view of it (see `AutocommitConnection`)."""
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            other = LegacyEngine(self._connection, self._path, self._migration_context)
+            other._connections = self._connections
+            other.uncommitted = self.uncommitted
+            other._autocommit = True
+            return other
         return self
 
     def dispose(self, close: bool = True) -> None:
@@ -316,6 +325,11 @@ class LegacyConnection:
         return self.execute(statement, parameters, execution_options=execution_options).scalars()
 
     def execution_options(self, **options) -> LegacyConnection:
+        """Return this connection, or an AUTOCOMMIT one (see `AutocommitConnection`)."""
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            conn = AutocommitConnection(self._engine)
+            self._engine._connections.append(conn)
+            return conn
         return self
 
     # -- closing --------------------------------------------------------------------
@@ -337,6 +351,46 @@ class LegacyConnection:
 
     def __exit__(self, type_, value, tb) -> None:
         self.close()
+
+
+class AutocommitConnection(LegacyConnection):
+    """An AUTOCOMMIT connection (``CREATE INDEX CONCURRENTLY``, ``ALTER TYPE ... ADD VALUE``).
+
+    Such statements cannot run in a transaction, so each one runs in Alembic's
+    ``autocommit_block()``: the migration's work so far is committed first, as
+    it would be by a real engine. The migration is then no longer atomic, which
+    is inherent in what it asked for; its ledger row is still written at its end.
+    """
+
+    def begin(self) -> LegacyTransaction:
+        raise exc.InvalidRequestError("An AUTOCOMMIT connection does not begin transactions")
+
+    def _run(self, method, statement, *args, **kw):
+        self._check_open()
+        context = self._engine._migration_context
+        if context is None:
+            raise exc.InvalidRequestError(
+                "AUTOCOMMIT statements are only supported inside an Alembic migration run"
+            )
+        if any(conn._stack for conn in self._engine._connections if conn is not self):
+            raise exc.InvalidRequestError(
+                "An AUTOCOMMIT statement would commit the transaction still open on "
+                "another connection of this migration; commit or close it first."
+            )
+        with context.autocommit_block():
+            return getattr(context.connection, method)(statement, *args, **kw)
+
+    def execute(self, statement, parameters=None, *, execution_options=None):
+        return self._run("execute", statement, parameters, execution_options=execution_options)
+
+    def exec_driver_sql(self, statement, parameters=None, execution_options=None):
+        return self._run("exec_driver_sql", statement, parameters, execution_options)
+
+    def commit(self) -> None:
+        self._check_open()
+
+    def rollback(self) -> None:
+        self._check_open()
 
 
 @inspection._inspects(LegacyEngine)

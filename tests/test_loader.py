@@ -1,0 +1,54 @@
+"""The loader: file names to an ordered chain, without importing anything."""
+
+import datetime
+
+from bridge.loader import parse_name, read_docstring, scan
+
+
+def test_parse_name_returns_the_date_and_description_or_the_reason():
+    assert parse_name("20251031_add_error_message.py") == (datetime.date(2025, 10, 31), "add_error_message")
+    assert parse_name("2025-10-31_x.py") == "the date has dashes; write it as YYYYMMDD"
+    assert parse_name("20251031-x.py") == "the date must be followed by '_'"
+    assert parse_name("20251399_x.py") == "20251399 is not a real date (YYYYMMDD)"
+    assert parse_name("20250229_x.py") == "20250229 is not a real date (YYYYMMDD)"
+    assert parse_name("20240229_x.py")[0] == datetime.date(2024, 2, 29)
+    assert parse_name("20251031_add-x.py").startswith("the description may contain only letters")
+    assert parse_name("2025103_x.py") == "the name must start with an 8-digit date YYYYMMDD"
+
+
+def test_scan_orders_by_file_name_and_reports_only_files_that_look_like_migrations(tmp_path):
+    for name in ("20251015_b.py", "20251015_a.py", "20251001_z.py", "env.py", "__init__.py", "helpers.py"):
+        (tmp_path / name).write_text("x = 1\n")
+    (tmp_path / "add_column.py").write_text("def upgrade(engine):\n    pass\n")
+    (tmp_path / "20251031-bad.py").write_text("")
+    (tmp_path / "notes.txt").write_text("")
+    found = scan(tmp_path)
+    assert [f.stem for f in found.files] == ["20251001_z", "20251015_a", "20251015_b"]
+    assert sorted(p.name for p, _ in found.problems) == ["20251031-bad.py", "add_column.py"]
+
+
+def test_ignore_globs_exclude_files(tmp_path):
+    (tmp_path / "2025-draft.py").write_text("")
+    (tmp_path / "20251001_a.py").write_text("")
+    found = scan(tmp_path, ignore=("2025-*.py",))
+    assert found.problems == [] and [f.stem for f in found.files] == ["20251001_a"]
+
+
+def test_the_title_comes_from_the_docstring_or_the_description(tmp_path):
+    (tmp_path / "20251001_add_x.py").write_text('"""\nMigration: Add the X column\nDate: 2025-10-01\n"""\nimport os\n')
+    (tmp_path / "20251002_add_y.py").write_text("# just a comment\nimport os\n")
+    (tmp_path / "20251003_add_z.py").write_text("# -*- coding: utf-8 -*-\n'''Créer la table z'''\n")
+    titles = [f.title() for f in scan(tmp_path).files]
+    assert titles == ["Add the X column", "add y", "Créer la table z"]
+
+
+def test_reading_a_docstring_never_runs_the_file(tmp_path):
+    path = tmp_path / "20251001_boom.py"
+    path.write_text('"""Doc"""\nraise SystemExit("imported")\n')
+    assert read_docstring(path) == "Doc"
+
+
+def test_a_file_that_does_not_parse_has_no_docstring_but_still_loads(tmp_path):
+    (tmp_path / "20251001_broken.py").write_text('def upgrade(engine)\n    pass\n')
+    (f,) = scan(tmp_path).files
+    assert f.title() == "broken"

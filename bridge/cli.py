@@ -45,6 +45,9 @@ def cli(ctx: click.Context, config, url, verbose, quiet):
     """Run date-named legacy migrations as Alembic revisions."""
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    if not verbose:
+        # The CLI prints its own plan and progress; Alembic's step lines would repeat them.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     ctx.obj = Context(config, url, verbose, quiet)
 
 

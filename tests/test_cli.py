@@ -210,3 +210,18 @@ def test_status_json_is_data(project):
     data = json.loads(project.run("alembic-bridge", "status", "--json", check=True).stdout)
     assert data["pending_count"] == 2 and data["current"] == [STEMS[0]]
     assert [m["state"] for m in data["migrations"]] == ["applied", "pending", "pending"]
+
+
+def test_on_a_terminal_upgrade_shows_a_live_progress_line(project):
+    import shlex
+
+    files(project)
+    from conftest import BIN
+
+    command = shlex.join([str(BIN / "alembic-bridge"), "upgrade"])
+    result = project.run("script", "-qec", command, "/dev/null", check=True)
+    # (text mode turned the carriage returns into newlines)
+    assert "\x1b[K[1/3] applied 20251001_create_a  (2 left," in result.stdout
+    assert "Running upgrade" not in result.stdout  # Alembic's own lines only with -v
+    assert "[3/3] applied 20251003_create_c  (0 left," in result.stdout
+    assert project.rows() == STEMS

@@ -95,3 +95,15 @@ def test_with_nothing_configured_start_uses_the_embedded_postgresql_and_stop_sto
     from bridge.embedded import is_running
 
     assert not is_running(repo.root / ".bridge" / "postgres")
+
+
+def test_restart_stops_the_app_then_starts_it_again_after_migrating(repo):
+    app = {"APP_COMMAND": "python -c 'import time; time.sleep(60)'"}
+    repo.run("python", "run.py", "start", env=app, check=True)
+    first = int((repo.root / ".bridge" / "app.pid").read_text())
+    restarted = repo.run("python", "run.py", "restart", env=app, check=True)
+    second = int((repo.root / ".bridge" / "app.pid").read_text())
+    assert f"Stopped application (pid {first})" in restarted.output
+    assert "No pending migrations" in restarted.output
+    assert f"Started application (pid {second})" in restarted.output and second != first
+    repo.run("python", "run.py", "stop", env=app, check=True)

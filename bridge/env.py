@@ -144,6 +144,7 @@ MUTATING_COMMANDS = ("upgrade", "downgrade", "stamp")
 
 def _run_online(context, connection, settings, options, own_connection: bool) -> None:
     from . import sync
+    from .ledger import forget_tables
 
     script = context.script
     command = command_name(context)
@@ -156,23 +157,27 @@ def _run_online(context, connection, settings, options, own_connection: bool) ->
     if on_step is not None:
         callbacks.append(_report_step(on_step))
     with sync.runner_lock(connection, settings, enabled=mutating):
-        if mutating:
-            sync.reconcile(
-                connection,
-                script,
-                settings,
-                allow_holes=command == "stamp",
-                out_of_order=bool(context.config.attributes.get("bridge.out_of_order")),
-                version_table=version_table,
-            )
-        if own_connection and connection.in_transaction():
-            # Alembic treats a connection already in a transaction as "external"
-            # and then never commits per migration.
-            connection.commit()
-        context.configure(connection=connection, on_version_apply=callbacks, **options)
-        _widen_version_table(context.get_context(), alter_existing=mutating)
-        with context.begin_transaction():
-            context.run_migrations()
+        try:
+            if mutating:
+                sync.reconcile(
+                    connection,
+                    script,
+                    settings,
+                    allow_holes=command == "stamp",
+                    out_of_order=bool(context.config.attributes.get("bridge.out_of_order")),
+                    version_table=version_table,
+                )
+            if own_connection and connection.in_transaction():
+                # Alembic treats a connection already in a transaction as "external"
+                # and then never commits per migration.
+                connection.commit()
+            context.configure(connection=connection, on_version_apply=callbacks, **options)
+            _widen_version_table(context.get_context(), alter_existing=mutating)
+            with context.begin_transaction():
+                context.run_migrations()
+        finally:
+            # A connection handed over by the caller outlives this run.
+            forget_tables(connection)
 
 
 def _report_step(on_step):
@@ -214,10 +219,7 @@ def _widen_version_table(migration_context, alter_existing: bool) -> None:
     if not alter_existing or migration_context.as_sql:
         return
     connection = migration_context.connection
-    inspector = sa.inspect(connection)
-    if not inspector.has_table(version.name, schema=version.schema):
-        return
-    for col in inspector.get_columns(version.name, schema=version.schema):
+    for col in _version_num_columns(connection, version.name, version.schema):
         length = getattr(col["type"], "length", None)
         if col["name"] == "version_num" and length is not None and length < VERSION_NUM_LENGTH:
             log.warning(
@@ -232,3 +234,43 @@ def _widen_version_table(migration_context, alter_existing: bool) -> None:
                 existing_nullable=False,
                 schema=version.schema,
             )
+
+
+# Like SQLAlchemy's has_table + get_columns on PostgreSQL, in one catalog query:
+# the type of version_num in the table-like relation *table* (visible on the
+# search_path, or in *schema*). varchar(n) and char(n) store n + 4 as atttypmod.
+_PG_VERSION_NUM_TYPE = (
+    "SELECT t.typname, a.atttypmod FROM pg_catalog.pg_class c "
+    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+    "JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid "
+    "JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
+    "WHERE c.relname = :table AND c.relkind IN ('r', 'p', 'f', 'v', 'm') AND {scope} "
+    "AND a.attname = 'version_num' AND a.attnum > 0 AND NOT a.attisdropped"
+)
+
+
+def _version_num_columns(connection, table: str, schema: str | None) -> list[dict]:
+    """Return the version table's columns as ``{"name", "type"}`` (none if it does not exist)."""
+    if connection.dialect.name != "postgresql":
+        inspector = sa.inspect(connection)
+        if not inspector.has_table(table, schema=schema):
+            return []
+        return inspector.get_columns(table, schema=schema)
+    # Every upgrade asks: one catalog query rather than reflecting the table.
+    if schema is None:
+        scope = "pg_catalog.pg_table_is_visible(c.oid) AND n.nspname != 'pg_catalog'"
+    else:
+        scope = "n.nspname = :schema"
+    row = connection.execute(
+        sa.text(_PG_VERSION_NUM_TYPE.format(scope=scope)), {"table": table, "schema": schema}
+    ).first()
+    if row is None:
+        return []
+    typname, typmod = row
+    if typname == "varchar":
+        type_ = sa.String(typmod - 4) if typmod > 4 else sa.String()
+    elif typname == "bpchar":
+        type_ = sa.CHAR(typmod - 4) if typmod > 4 else sa.CHAR()
+    else:
+        type_ = sa.types.NullType()
+    return [{"name": "version_num", "type": type_}]

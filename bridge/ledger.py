@@ -1,12 +1,14 @@
 """The legacy history table ``schema_migrations`` and the bridge's checksum table.
 
-This is the only module that reads or writes either table.
+This is the only module that reads or writes either table. `read_history`
+also reads Alembic's version table, so that a run learns all three at once.
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
@@ -36,6 +38,116 @@ checksums = sa.Table(
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("applied_at", sa.DateTime, nullable=False),
 )
+
+
+# What `Ledger.record_applied` runs on PostgreSQL: prepared once, so each migration
+# only binds values.
+_PG_INSERT_ROW_IF_MISSING = sa.text(
+    f"INSERT INTO {LEGACY_TABLE} (migration_name) SELECT :name WHERE NOT EXISTS "
+    f"(SELECT 1 FROM {LEGACY_TABLE} WHERE migration_name IN (:stem, :stem_py))"
+)
+_PG_RECORD_WITH_CHECKSUM = sa.text(
+    f"WITH checksum AS (INSERT INTO {CHECKSUM_TABLE} (migration_name, sha256, applied_at) "
+    "VALUES (:stem, :sha256, :applied_at) ON CONFLICT (migration_name) DO UPDATE SET "
+    "sha256 = EXCLUDED.sha256, applied_at = EXCLUDED.applied_at) "
+    f"INSERT INTO {LEGACY_TABLE} (migration_name) SELECT :name WHERE NOT EXISTS "
+    f"(SELECT 1 FROM {LEGACY_TABLE} WHERE migration_name IN (:stem, :stem_py))"
+)
+# connection.info key: True once both tables are known to exist and be committed,
+# else the transaction that created them (see `Ledger._ensure_tables_once`).
+TABLES_READY = "bridge.ledger_tables_ready"
+
+# Mirrors SQLAlchemy's PostgreSQL has_table (table-like relations, search_path visible,
+# or in the given schema), for several names in one round trip.
+_PG_EXISTING_TABLES = (
+    "SELECT c.relname FROM pg_catalog.pg_class c "
+    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm') AND c.relname IN ({names}) AND {scope}"
+)
+
+
+def existing_tables(connection: sa.Connection, names, schema: str | None = None) -> set[str]:
+    """Return which of the tables *names* exist (in *schema*, else on the search path)."""
+    names = tuple(names)
+    if connection.dialect.name != "postgresql":
+        inspector = sa.inspect(connection)
+        return {name for name in names if inspector.has_table(name, schema=schema)}
+    params = {f"n{i}": name for i, name in enumerate(names)}
+    if schema is None:
+        scope = "pg_catalog.pg_table_is_visible(c.oid) AND n.nspname != 'pg_catalog'"
+    else:
+        scope = "n.nspname = :schema"
+        params["schema"] = schema
+    placeholders = ", ".join(f":n{i}" for i in range(len(names)))
+    sql = _PG_EXISTING_TABLES.format(names=placeholders, scope=scope)
+    return {name for (name,) in connection.execute(sa.text(sql), params)}
+
+
+class History(NamedTuple):
+    """The three history tables as read once, before a run."""
+
+    heads: tuple[str, ...]
+    rows: dict[str, str]
+    checksums: dict[str, str]
+    has_version_table: bool
+    has_ledger_table: bool
+
+
+def read_history(
+    connection: sa.Connection, version_table: str, version_schema: str | None = None
+) -> History:
+    """Read ``alembic_version``, ``schema_migrations`` and the checksums; write nothing."""
+    if connection.dialect.name != "postgresql":
+        ledger = Ledger(connection)
+        inspector = sa.inspect(connection)
+        has_version = inspector.has_table(version_table, schema=version_schema)
+        heads: tuple[str, ...] = ()
+        if has_version:
+            table = sa.table(version_table, sa.column("version_num"), schema=version_schema)
+            heads = tuple(r[0] for r in connection.execute(sa.select(table.c.version_num)))
+        has_ledger = ledger.has_table()
+        rows = ledger.applied() if has_ledger else {}
+        return History(heads, rows, ledger.applied_checksums(), has_version, has_ledger)
+    # Every run starts here, in a fresh process: two round trips of plain SQL,
+    # rather than a reflection query and a SELECT per table.
+    if version_schema is None:
+        found = existing_tables(connection, (version_table, LEGACY_TABLE, CHECKSUM_TABLE))
+        has_version = version_table in found
+    else:
+        found = existing_tables(connection, (LEGACY_TABLE, CHECKSUM_TABLE))
+        has_version = bool(existing_tables(connection, (version_table,), version_schema))
+    preparer = connection.dialect.identifier_preparer
+    parts = []
+    if has_version:
+        qualified = preparer.quote(version_table)
+        if version_schema is not None:
+            qualified = f"{preparer.quote_schema(version_schema)}.{qualified}"
+        parts.append(f"SELECT 0, version_num, NULL FROM {qualified}")
+    if LEGACY_TABLE in found:
+        parts.append(f"SELECT 1, migration_name, NULL FROM {LEGACY_TABLE}")
+    if CHECKSUM_TABLE in found:
+        parts.append(f"SELECT 2, migration_name, sha256 FROM {CHECKSUM_TABLE}")
+    heads_found: list[str] = []
+    rows = {}
+    digests = {}
+    if parts:
+        for kind, name, digest in connection.execute(sa.text(" UNION ALL ".join(parts))):
+            if kind == 0:
+                heads_found.append(name)
+            elif kind == 1:
+                rows[stem_of(name)] = name
+            else:
+                digests[stem_of(name)] = digest
+    return History(tuple(heads_found), rows, digests, has_version, LEGACY_TABLE in found)
+
+
+def forget_tables(connection: sa.Connection) -> None:
+    """Drop what `Ledger` remembers about *connection*'s tables (call at the end of a run)."""
+    connection.info.pop(TABLES_READY, None)
+
+
+def _utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
 
 def stem_of(migration_name: str) -> str:
@@ -106,7 +218,16 @@ class Ledger:
 
     def record_applied(self, stem: str, sha256: str | None = None) -> None:
         """Insert the row for *stem* (and its checksum) unless it is already there."""
-        self.ensure_tables()
+        self._ensure_tables_once()
+        if self.connection.dialect.name == "postgresql":
+            # One round trip instead of four: this runs once per migration applied.
+            params = {"stem": stem, "stem_py": f"{stem}.py", "name": self.row_name(stem)}
+            if sha256 is None:
+                self.connection.execute(_PG_INSERT_ROW_IF_MISSING, params)
+            else:
+                params.update(sha256=sha256, applied_at=_utcnow())
+                self.connection.execute(_PG_RECORD_WITH_CHECKSUM, params)
+            return
         names = (stem, f"{stem}.py")
         exists = self.connection.execute(
             sa.select(sa.func.count())
@@ -120,12 +241,27 @@ class Ledger:
         if sha256 is not None:
             self.connection.execute(checksums.delete().where(checksums.c.migration_name == stem))
             self.connection.execute(
-                checksums.insert().values(
-                    migration_name=stem,
-                    sha256=sha256,
-                    applied_at=datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None),
-                )
+                checksums.insert().values(migration_name=stem, sha256=sha256, applied_at=_utcnow())
             )
+
+    def _ensure_tables_once(self) -> None:
+        # Checking for both tables before every row would cost a catalog query per
+        # migration. Once they are seen in a transaction other than the one that
+        # created them, they are committed and stay; until then, check again.
+        # bridge.env forgets this at the end of each run (see `forget_tables`).
+        info = self.connection.info
+        ready = info.get(TABLES_READY)
+        if ready is True:
+            return
+        transaction = self.connection.get_transaction()
+        if ready is not None and ready is transaction:
+            return
+        both = (LEGACY_TABLE, CHECKSUM_TABLE)
+        if existing_tables(self.connection, both) != set(both):
+            self.ensure_tables()
+            info[TABLES_READY] = transaction
+        else:
+            info[TABLES_READY] = True
 
     def record_unapplied(self, stem: str) -> None:
         """Delete the row for *stem* (in either name format) and its checksum."""

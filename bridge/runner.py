@@ -146,7 +146,7 @@ def status(config: Config | str | Path | None = None) -> Status:
     script = script_directory(config)
     files = sync.legacy_chain(script) or []
     database, state = _database_state(config, script)
-    result = sync.plan(files, state, lambda rev: _known(script, rev))
+    result = sync.plan(files, state, lambda rev: _known(script, rev), sync.retired_stems(script))
     applied = set(result.applied)
     holes = {f.stem for f in result.holes}
     implied = _ancestors(script, state.heads)
@@ -236,7 +236,7 @@ def _plan(config: Config, target: str, direction: str, out_of_order: bool) -> Ru
     script = script_directory(config)
     files = sync.legacy_chain(script) or []
     _, state = _database_state(config, script)
-    result = sync.plan(files, state, lambda rev: _known(script, rev))
+    result = sync.plan(files, state, lambda rev: _known(script, rev), sync.retired_stems(script))
     if result.holes and not out_of_order:
         raise sync.hole_error(result.holes, files, result)
     steps = [

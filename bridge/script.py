@@ -8,6 +8,8 @@ Alembic revisions in ``version_locations`` follow the legacy head.
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,8 +61,9 @@ class LegacyScript(Script):
         self.legacy = legacy
         super().__init__(LegacyModule(legacy, down_revision), legacy.stem, legacy.path)
 
-    @property
+    @functools.cached_property
     def doc(self) -> str:
+        # Read once: Alembic formats it more than once per migration it runs.
         return self.legacy.title()
 
     @property
@@ -71,9 +74,10 @@ class LegacyScript(Script):
 class LegacyScriptDirectory(ScriptDirectory):
     """A ``ScriptDirectory`` whose revisions start with the legacy chain.
 
-    Invariant: the legacy files form one linear chain in file-name order, and
-    every native revision descends from the legacy head, so the whole history
-    has a single base (the first legacy file).
+    Invariant: the history is one line with a single base. Native revisions
+    that stand for legacy files (``replaces_legacy``, written by ``alembic-bridge
+    convert`` and ``baseline``) come first, from the base; then the legacy files
+    in file-name order; then every other native revision, after the legacy head.
     """
 
     legacy_location: Path
@@ -107,18 +111,114 @@ class LegacyScriptDirectory(ScriptDirectory):
             cached = self.__dict__["_legacy_files"] = found.files
         return cached
 
+    def _upgrade_revs(self, destination: str, current_rev):
+        # `alembic upgrade head` on an up-to-date database is what every application
+        # start runs. With no native revisions, the history is the linear legacy
+        # chain, so a database at its last file has nothing to do, and building the
+        # revision map (one Script per file, thousands of them) would be most of the
+        # run's cost. Anything else goes through Alembic.
+        if destination in ("head", "heads") and self._at_legacy_head(current_rev):
+            return []
+        return super()._upgrade_revs(destination, current_rev)
+
+    def _at_legacy_head(self, current_rev) -> bool:
+        heads = (current_rev,) if isinstance(current_rev, str) else tuple(current_rev or ())
+        files = self.legacy_files()
+        if not files or heads != (files[-1].stem,):
+            return False
+        return not self._may_have_native_revisions()
+
+    def _may_have_native_revisions(self) -> bool:
+        if self.sourceless:
+            return True  # revisions may hide in __pycache__; let Alembic look
+        for location in self._version_locations:
+            if not location.is_dir():
+                continue
+            with os.scandir(location) as entries:
+                for entry in entries:
+                    name = entry.name
+                    if name not in ("__pycache__", "__init__.py") and not name.startswith("."):
+                        return True
+        return False
+
+    def retired_stems(self) -> list[str]:
+        """Return, in chain order, the legacy stems that native revisions now stand for."""
+        if "_retired_stems" not in self.__dict__:
+            if not self._may_have_native_revisions():
+                return []  # without building the revision map (the fast path above)
+            self.revision_map.heads  # loading the revisions computes the list
+        return list(self.__dict__.get("_retired_stems", ()))
+
     def _load_revisions(self) -> Iterator[Script]:
         files = self.legacy_files()
+        natives = list(super()._load_revisions())
+        retired = _retired_chain(natives, files)
+        self.__dict__["_retired_stems"] = [stem for script in retired for stem in replaced_stems(script)]
+        retired_ids = {script.revision for script in retired}
         by_stem: dict[str, LegacyFile] = {}
-        previous: str | None = None
+        # The first legacy file follows the last converted (or baseline) revision.
+        previous: str | None = retired[-1].revision if retired else None
         for legacy in files:
             by_stem[legacy.stem] = legacy
             yield LegacyScript(legacy, previous)
             previous = legacy.stem
-        legacy_head = previous
-        for script in super()._load_revisions():
-            _check_native(script, by_stem, files, legacy_head)
+        legacy_head = files[-1].stem if files else None
+        for script in natives:
+            _check_native(script, by_stem, files, legacy_head, retired_ids)
             yield script
+
+
+def replaced_stems(script: Script) -> tuple[str, ...]:
+    """Return the legacy stems a native revision declares it stands for (``replaces_legacy``)."""
+    value = getattr(script.module, "replaces_legacy", None) or ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _retired_chain(natives: list[Script], files: list[LegacyFile]) -> list[Script]:
+    """Return the revisions standing for legacy files, base first; they must precede the files."""
+    retired = [script for script in natives if replaced_stems(script)]
+    if not retired:
+        return []
+    for script in retired:
+        if replaced_stems(script)[-1] != script.revision:
+            raise ChainError(
+                f"{script.path} declares replaces_legacy = {replaced_stems(script)!r}, which must "
+                f"end with its own revision id {script.revision!r}.",
+                paths=(script.path,),
+            )
+    children: dict[object, list[Script]] = {}
+    for script in retired:
+        downs = tuple(script._versioned_down_revisions)
+        children.setdefault(downs[0] if len(downs) == 1 else downs or None, []).append(script)
+    chain: list[Script] = []
+    current = children.get(None, [])
+    while len(current) == 1:
+        chain.append(current[0])
+        current = children.get(current[0].revision, [])
+    if len(chain) != len(retired):
+        stray = [script.path for script in retired if script not in chain]
+        raise ChainError(
+            "The revisions written by `alembic-bridge convert` / `baseline` must form one "
+            f"line from the base; these do not: {', '.join(stray)}. Restore their "
+            "down_revision values.",
+            paths=tuple(stray),
+        )
+    last = max(stem for script in chain for stem in replaced_stems(script))
+    early = [f for f in files if f.stem <= last]
+    if early:
+        owner = {stem: script for script in chain for stem in replaced_stems(script)}
+        lines = [
+            f"  {f.path}: already replaced by {owner[f.stem].path}; delete the legacy copy"
+            if f.stem in owner
+            else f"  {f.path}: sorts before {last}; rename it to a later date"
+            for f in early
+        ]
+        raise ChainError(
+            "Legacy files must come after the revisions converted from (or squashed out of) "
+            "the legacy chain:\n" + "\n".join(lines),
+            paths=tuple(str(f.path) for f in early),
+        )
+    return chain
 
 
 def _check_native(
@@ -126,6 +226,7 @@ def _check_native(
     by_stem: dict[str, LegacyFile],
     files: list[LegacyFile],
     legacy_head: str | None,
+    retired_ids: set[str] = frozenset(),
 ) -> None:
     if script.revision in by_stem:
         clash = by_stem[script.revision]
@@ -136,7 +237,7 @@ def _check_native(
             "delete the legacy file).",
             paths=(script.path, str(clash.path)),
         )
-    if legacy_head is None:
+    if legacy_head is None or script.revision in retired_ids:
         return
     downs = script._versioned_down_revisions
     if not downs:
@@ -147,6 +248,13 @@ def _check_native(
             paths=(script.path, str(by_stem[legacy_head].path)),
         )
     for down in downs:
+        if down in retired_ids:
+            raise ChainError(
+                f"Native revision {script.path} follows {down}, but legacy files come after "
+                f"it (up to {by_stem[legacy_head].path}). Set down_revision = {legacy_head!r} "
+                f"in {script.path}.",
+                paths=(script.path,),
+            )
         if down in by_stem and down != legacy_head:
             later = [f.filename for f in files if f.stem > down]
             raise ChainError(

@@ -15,6 +15,11 @@ What "applied" means, per legacy file F of the chain L1..Ln:
 A file that is not applied but comes before one that is, is out of order (a
 hole): it was added with an earlier date after later files ran. Alembic alone
 would never run it; the bridge refuses to guess and names it.
+
+Legacy stems that native revisions now stand for (*retired*: converted by
+``alembic-bridge convert``, or squashed into a ``baseline``) come before the
+legacy files. Their rows are accounted for, not "file missing"; an
+``alembic_version`` at one of them implies none of the legacy files.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from .errors import HoleError, LedgerMismatch, LockTimeout
-from .ledger import Ledger
+from .ledger import Ledger, read_history
 from .loader import LegacyFile
 
 log = logging.getLogger(__name__)
@@ -79,39 +84,48 @@ class Plan:
 
 def read_state(connection: sa.Connection, version_table: str = DEFAULT_VERSION_TABLE, schema=None) -> LedgerState:
     """Read both tables without writing anything or creating any table."""
-    ledger = Ledger(connection)
-    inspector = sa.inspect(connection)
-    has_version = inspector.has_table(version_table, schema=schema)
-    heads: tuple[str, ...] = ()
-    if has_version:
-        table = sa.table(version_table, sa.column("version_num"), schema=schema)
-        heads = tuple(r[0] for r in connection.execute(sa.select(table.c.version_num)))
-    has_ledger = inspector.has_table("schema_migrations")
+    history = read_history(connection, version_table, schema)
     return LedgerState(
-        rows=ledger.applied() if has_ledger else {},
-        checksums=ledger.applied_checksums(),
-        heads=heads,
-        has_version_table=has_version,
-        has_ledger_table=has_ledger,
+        rows=history.rows,
+        checksums=history.checksums,
+        heads=history.heads,
+        has_version_table=history.has_version_table,
+        has_ledger_table=history.has_ledger_table,
     )
 
 
-def plan(files: list[LegacyFile], state: LedgerState, known_revision) -> Plan:
+def plan(files: list[LegacyFile], state: LedgerState, known_revision, retired=()) -> Plan:
     """Decide what is applied and what must change; pure (reads nothing, writes nothing).
 
-    *known_revision(rev)* returns True for a native revision id Alembic knows.
+    *known_revision(rev)* returns True for a native revision id Alembic knows;
+    *retired* lists, in chain order, the legacy stems native revisions stand for.
     """
     stems = [f.stem for f in files]
     index = {stem: i for i, stem in enumerate(stems)}
+    retired = list(retired)
+    retired_index = {stem: i for i, stem in enumerate(retired)}
     result = Plan(old_heads=state.heads)
-    result.missing_files = sorted(set(state.rows) - set(index))
+    result.missing_files = sorted(set(state.rows) - set(index) - set(retired_index))
 
     implied_upto = -1  # alembic_version implies files[0..implied_upto]
+    retired_upto = -1  # ... and retired[0..retired_upto]
     for head in state.heads:
         if head in index:
             implied_upto = max(implied_upto, index[head])
+            retired_upto = len(retired) - 1
+        elif head in retired_index and known_revision(head):
+            retired_upto = max(retired_upto, retired_index[head])  # before the legacy files
         elif known_revision(head):
             implied_upto = len(files) - 1  # native revisions follow the legacy head
+            retired_upto = len(retired) - 1
+        elif head in retired_index:
+            raise LedgerMismatch(
+                f"alembic_version holds {head!r}, a legacy migration that was squashed into "
+                f"the baseline {retired[-1]!r}: this database stopped part-way through the "
+                "legacy chain the baseline replaces. Bring it to the baseline's revision "
+                "with the code from before the baseline (the legacy files), then upgrade "
+                "with this one."
+            )
         else:
             raise LedgerMismatch(
                 f"alembic_version holds {head!r}, which is neither a legacy file in "
@@ -127,6 +141,16 @@ def plan(files: list[LegacyFile], state: LedgerState, known_revision) -> Plan:
     # the bridge writing rows (backfill). A gap *before* a recorded file is a hole.
     applied = recorded | set(range(last_recorded + 1, implied_upto + 1))
     top = max(applied, default=-1)
+    if top >= 0:
+        behind = [stem for stem in retired[retired_upto + 1:] if stem not in state.rows]
+        if behind:
+            raise LedgerMismatch(
+                f"Legacy migrations up to {stems[top]} are applied, but not the revisions "
+                f"converted from the legacy migrations before them ({', '.join(behind[:5])}"
+                f"{', ...' if len(behind) > 5 else ''}): an old runner applied the later files "
+                "on a database the bridge had not brought that far. Run `alembic upgrade` "
+                "to each of those revisions first, or `alembic stamp` if they are in fact applied."
+            )
     result.holes = [files[i] for i in range(top + 1) if i not in applied]
     result.applied = [stems[i] for i in sorted(applied)]
     result.backfill = [stem for stem in result.applied if stem not in state.rows]
@@ -168,8 +192,9 @@ def reconcile(
     files = legacy_chain(script)
     if files is None:
         return Plan()
+    retired = retired_stems(script)
     state = read_state(connection, version_table)
-    result = plan(files, state, lambda rev: _is_native(script, rev))
+    result = plan(files, state, lambda rev: _is_native(script, rev), retired)
     _report_validation(result, settings)
     if result.holes and out_of_order and not dry_run:
         from .executor import run_on_connection
@@ -179,7 +204,7 @@ def reconcile(
             with _transaction(connection):
                 run_on_connection(legacy, "upgrade", connection, settings.name_format)
         state = read_state(connection, version_table)
-        result = plan(files, state, lambda rev: _is_native(script, rev))
+        result = plan(files, state, lambda rev: _is_native(script, rev), retired)
     if result.holes and not allow_holes:
         raise hole_error(result.holes, files, result)
     if dry_run or not (result.backfill or result.new_head):
@@ -200,7 +225,7 @@ def sync_to_heads(connection, script, settings, heads, version_table: str = DEFA
     files = legacy_chain(script)
     if files is None:
         return []
-    stems = [f.stem for f in files]
+    stems = retired_stems(script) + [f.stem for f in files]
     upto = -1
     for head in heads:
         if head in stems:
@@ -237,6 +262,12 @@ def legacy_chain(script) -> list[LegacyFile] | None:
     """Return the legacy files of a bridge script directory, or None for plain Alembic."""
     getter = getattr(script, "legacy_files", None)
     return getter() if getter is not None else None
+
+
+def retired_stems(script) -> list[str]:
+    """Return the legacy stems native revisions stand for, in chain order ([] for plain Alembic)."""
+    getter = getattr(script, "retired_stems", None)
+    return list(getter()) if getter is not None else []
 
 
 def _is_native(script, rev: str) -> bool:

@@ -74,3 +74,48 @@ def test_the_adoption_guide_from_legacy_only_to_native_revisions(tmp_path, datab
     project.run("alembic", "check", check=True)
     refused = project.run("alembic-bridge", "new", "late legacy file", "--date", "20991231")
     assert refused.returncode == 1 and "would branch the history" in refused.stderr
+
+    # 6. Old runners are retired (nothing to run). 7. Convert: no database changes.
+    converted = project.run("alembic-bridge", "convert", "--all", check=True)
+    assert "WARNING: Old runners" in converted.output
+    assert list(project.legacy.glob("2*.py")) == []
+    status = json.loads(project.run("alembic-bridge", "status", "--json", check=True).stdout)
+    assert status["pending_count"] == 0
+    assert "Running upgrade" not in project.run("alembic", "upgrade", "head", check=True).output
+    assert project.rows() == SAMPLES and project.version() == ["a1website"]
+
+
+def test_converted_and_baselined_chains_build_new_databases_with_the_same_schema(tmp_path, database_url, pg_admin_url):
+    import sqlalchemy as sa
+
+    project = legacy_project(tmp_path, database_url)
+    project.run("alembic-bridge", "init", "--legacy", "web_server/migrations", check=True)
+    project.run("alembic", "upgrade", "head", check=True)
+    reference = tables_and_columns(project)
+
+    # 8. Baseline: a new, empty database runs one revision, not the chain.
+    project.run("alembic-bridge", "baseline", "-m", "schema as of 2025-11", check=True)
+    admin = sa.create_engine(pg_admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    fresh = database_url.set(database=database_url.database + "_new")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{fresh.database}"')
+    try:
+        new_db = Project(project.root, fresh)
+        result = new_db.run("alembic", "upgrade", "head", check=True)
+        assert result.output.count("Running upgrade") == 1
+        assert tables_and_columns(new_db) == reference
+        assert new_db.rows() == SAMPLES
+        # The existing database is recognised as already past it.
+        assert "Running upgrade" not in project.run("alembic", "upgrade", "head", check=True).output
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{fresh.database}" WITH (FORCE)')
+        admin.dispose()
+
+
+def tables_and_columns(project):
+    return project.sql(
+        "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
+        "WHERE table_schema = 'public' AND table_name NOT IN ('schema_migrations', 'alembic_bridge_checksums', 'alembic_version') "
+        "ORDER BY 1, 2"
+    )

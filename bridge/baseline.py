@@ -43,7 +43,7 @@ from pathlib import Path
 import click
 import sqlalchemy as sa
 
-from .convert import OLD_RUNNER_WARNING, REPLACES_ATTRIBUTE, converted_chain
+from .convert import OLD_RUNNER_WARNING, REPLACES_ATTRIBUTE, _display, converted_chain
 from .errors import BridgeError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -579,13 +579,6 @@ def write_baseline(plan: BaselinePlan, source: str) -> list[Path]:
             path.unlink()
         removed.append(path)
     return removed
-
-
-def _display(path: Path) -> str:
-    try:
-        return os.path.relpath(path)
-    except ValueError:
-        return str(path)
 
 
 @click.command("baseline")

@@ -195,12 +195,17 @@ def render_offline(legacy: LegacyFile, direction: str, migration_context) -> Non
 
 
 def _settings(migration_context):
+    # Read once per run, not once per migration (kept on the migration context).
+    cached = migration_context.opts.get("bridge.settings")
+    if cached is not None:
+        return cached
     config = getattr(migration_context, "config", None)
     if config is None:
         return None
     from .settings import BridgeSettings
 
-    return BridgeSettings.from_config(config)
+    settings = migration_context.opts["bridge.settings"] = BridgeSettings.from_config(config)
+    return settings
 
 
 def translate_error(err: Exception, legacy: LegacyFile, direction: str) -> MigrationError:

@@ -40,7 +40,6 @@ row is accounted for.
 from __future__ import annotations
 
 import ast
-import contextlib
 import copy
 import datetime
 import io
@@ -53,7 +52,7 @@ from pathlib import Path
 
 import click
 
-from .errors import BridgeError, ConfigError, UncommittedWork
+from .errors import BridgeError, ConfigError
 from .loader import LegacyFile, parse_name
 
 log = logging.getLogger(__name__)
@@ -145,67 +144,16 @@ def run_legacy_code(function) -> None:
     the file was a legacy migration: its transactions are SAVEPOINTs in
     Alembic's transaction, and work it never commits is an error.
     """
-    from .executor import NOTHING_APPLIED, translate_error
-    from .proxy import LegacyEngine
+    from .executor import call_legacy, render_function_offline
 
     context = _migration_context()
     path = Path(function.__code__.co_filename)
     direction = "downgrade" if "downgrade" in function.__name__ else "upgrade"
+    legacy = _as_legacy_file(path)
     if context.as_sql:
-        _render_legacy_code(function, path, direction, context)
-        return
-    engine = LegacyEngine(context.connection, path.resolve(), context)
-    try:
-        function(engine)
-    except BridgeError:
-        engine.abandon()
-        raise
-    except Exception as err:
-        engine.abandon()
-        raise translate_error(err, _as_legacy_file(path), direction) from err
-    lost = engine.finish()
-    if lost:
-        raise UncommittedWork(
-            path,
-            f"{function.__name__}() executed work it never committed; a real engine "
-            "rolls such work back when the connection closes, so it was rolled back "
-            "here too. Add `trans.commit()` (or `conn.commit()`) after the statements."
-            f"\n{NOTHING_APPLIED}",
-            line=lost[0],
-        )
-
-
-def _render_legacy_code(function, path: Path, direction: str, context) -> None:
-    """Write a kept legacy function's statements to the ``--sql`` script (as legacy files are)."""
-    from .executor import OFFLINE_SKIPPED, translate_error
-    from .proxy import OfflineEngine, OfflineRead
-
-    impl = context.impl
-    buffer: list[str] = []
-    real_output = impl.static_output
-    impl.static_output = buffer.append
-    printed = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(printed):
-            function(OfflineEngine(context, path.resolve()))
-    except OfflineRead as err:
-        impl.static_output = real_output
-        line = f" (line {err.line})" if err.line else ""
-        context.opts.setdefault(OFFLINE_SKIPPED, []).append(
-            f"{path}{line}: {function.__name__}() uses {err.what}"
-        )
-        real_output(f"-- NOT RENDERED: {path.stem} {direction}() reads from the database ({err.what}{line})")
-        return
-    except BridgeError:
-        raise
-    except Exception as err:
-        raise translate_error(err, _as_legacy_file(path), direction) from err
-    finally:
-        impl.static_output = real_output
-    for line in printed.getvalue().splitlines():
-        real_output(f"-- {line}")
-    for text in buffer:
-        real_output(text)
+        render_function_offline(function, legacy, direction, context, name=function.__name__)
+    else:
+        call_legacy(function, legacy, direction, context.connection, context, name=function.__name__)
 
 
 def _as_legacy_file(path: Path) -> LegacyFile:

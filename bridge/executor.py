@@ -15,7 +15,6 @@ import importlib.util
 import io
 import inspect
 import logging
-import sys
 import traceback
 from pathlib import Path
 from types import ModuleType
@@ -121,6 +120,24 @@ def run_on_connection(
     """Run *legacy* on *connection* (already in a transaction) and update the ledger."""
     module = import_legacy(legacy)
     fn = migration_function(legacy, module, direction)
+    call_legacy(fn, legacy, direction, connection, migration_context)
+    if migration_context is not None:
+        connection = migration_context.connection  # an autocommit block may have swapped it
+    ledger = Ledger(connection, name_format)
+    if direction == "upgrade":
+        ledger.record_applied(legacy.stem, legacy.sha256())
+    else:
+        ledger.record_unapplied(legacy.stem)
+
+
+def call_legacy(
+    fn, legacy: LegacyFile, direction: str, connection: sa.Connection, migration_context=None, name=None
+) -> None:
+    """Call a legacy ``fn(engine)`` through a `LegacyEngine`; refuse errors and uncommitted work.
+
+    *name* is the function's name in messages (default: *direction*).
+    """
+    name = name or direction
     engine = LegacyEngine(connection, legacy.path.resolve(), migration_context)
     try:
         fn(engine)
@@ -134,19 +151,12 @@ def run_on_connection(
     if lost:
         raise UncommittedWork(
             legacy.path,
-            f"{direction}() executed work it never committed; a real engine "
+            f"{name}() executed work it never committed; a real engine "
             "rolls such work back when the connection closes, so it was rolled "
             "back here too. Add `trans.commit()` (or `conn.commit()`) after the "
             f"statements, or use `with engine.begin() as conn:`.\n{NOTHING_APPLIED}",
             line=lost[0],
         )
-    if migration_context is not None:
-        connection = migration_context.connection  # an autocommit block may have swapped it
-    ledger = Ledger(connection, name_format)
-    if direction == "upgrade":
-        ledger.record_applied(legacy.stem, legacy.sha256())
-    else:
-        ledger.record_unapplied(legacy.stem)
 
 
 OFFLINE_SKIPPED = "bridge.offline_skipped"
@@ -160,10 +170,22 @@ def render_offline(legacy: LegacyFile, direction: str, migration_context) -> Non
     and a comment marks its place in the script.
     """
     from .ledger import render_ledger_sql
-    from .proxy import OfflineEngine, OfflineRead
 
     module = import_legacy(legacy)
     fn = migration_function(legacy, module, direction)
+    if render_function_offline(fn, legacy, direction, migration_context):
+        for statement in render_ledger_sql(legacy.stem, direction, migration_context):
+            migration_context.impl._exec(statement)
+
+
+def render_function_offline(fn, legacy: LegacyFile, direction: str, migration_context, name=None) -> bool:
+    """Write the statements of a legacy ``fn(engine)`` to the ``--sql`` script; False if it reads.
+
+    *name* is the function's name in messages (default: *direction*).
+    """
+    from .proxy import OfflineEngine, OfflineRead
+
+    name = name or direction
     impl = migration_context.impl
     buffer: list[str] = []
     real_output = impl.static_output
@@ -177,9 +199,9 @@ def render_offline(legacy: LegacyFile, direction: str, migration_context) -> Non
         impl.static_output = real_output
         line = f" (line {err.line})" if err.line else ""
         skipped = migration_context.opts.setdefault(OFFLINE_SKIPPED, [])
-        skipped.append(f"{legacy.path}{line}: {direction}() uses {err.what}")
+        skipped.append(f"{legacy.path}{line}: {name}() uses {err.what}")
         real_output(f"-- NOT RENDERED: {legacy.stem} {direction}() reads from the database ({err.what}{line})")
-        return
+        return False
     except BridgeError:
         raise
     except Exception as err:
@@ -190,8 +212,7 @@ def render_offline(legacy: LegacyFile, direction: str, migration_context) -> Non
         real_output(f"-- {line}")
     for text in buffer:
         real_output(text)
-    for statement in render_ledger_sql(legacy.stem, direction, migration_context):
-        impl._exec(statement)
+    return True
 
 
 def _settings(migration_context):
@@ -213,8 +234,8 @@ def translate_error(err: Exception, legacy: LegacyFile, direction: str) -> Migra
     line = _line_in(err, legacy.path)
     if isinstance(err, exc.ObjectNotExecutableError):
         message = (
-            f"conn.execute() was given a plain string. SQLAlchemy 2.x needs "
-            f"text(): `from sqlalchemy import text` and `conn.execute(text(\"...\"))`."
+            "conn.execute() was given a plain string. SQLAlchemy 2.x needs "
+            'text(): `from sqlalchemy import text` and `conn.execute(text("..."))`.'
         )
     elif isinstance(err, exc.DBAPIError):
         db_message = str(err.orig).strip() if err.orig is not None else str(err)

@@ -83,19 +83,19 @@ def existing_tables(connection: sa.Connection, names, schema: str | None = None)
     return {name for (name,) in connection.execute(sa.text(sql), params)}
 
 
-class History(NamedTuple):
-    """The three history tables as read once, before a run."""
+class LedgerState(NamedTuple):
+    """A read-only snapshot of the three history tables, read once before a run."""
 
-    heads: tuple[str, ...]
     rows: dict[str, str]
     checksums: dict[str, str]
+    heads: tuple[str, ...]
     has_version_table: bool
     has_ledger_table: bool
 
 
 def read_history(
     connection: sa.Connection, version_table: str, version_schema: str | None = None
-) -> History:
+) -> LedgerState:
     """Read ``alembic_version``, ``schema_migrations`` and the checksums; write nothing."""
     if connection.dialect.name != "postgresql":
         ledger = Ledger(connection)
@@ -107,7 +107,7 @@ def read_history(
             heads = tuple(r[0] for r in connection.execute(sa.select(table.c.version_num)))
         has_ledger = ledger.has_table()
         rows = ledger.applied() if has_ledger else {}
-        return History(heads, rows, ledger.applied_checksums(), has_version, has_ledger)
+        return LedgerState(rows, ledger.applied_checksums(), heads, has_version, has_ledger)
     # Every run starts here, in a fresh process: two round trips of plain SQL,
     # rather than a reflection query and a SELECT per table.
     if version_schema is None:
@@ -138,7 +138,7 @@ def read_history(
                 rows[stem_of(name)] = name
             else:
                 digests[stem_of(name)] = digest
-    return History(tuple(heads_found), rows, digests, has_version, LEGACY_TABLE in found)
+    return LedgerState(rows, digests, tuple(heads_found), has_version, LEGACY_TABLE in found)
 
 
 def forget_tables(connection: sa.Connection) -> None:

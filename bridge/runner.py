@@ -18,7 +18,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
@@ -146,7 +145,7 @@ def status(config: Config | str | Path | None = None) -> Status:
     script = script_directory(config)
     files = sync.legacy_chain(script) or []
     database, state = _database_state(config, script)
-    result = sync.plan(files, state, lambda rev: _known(script, rev), sync.retired_stems(script))
+    result = sync.plan(files, state, lambda rev: sync.is_known_revision(script, rev), sync.retired_stems(script))
     applied = set(result.applied)
     holes = {f.stem for f in result.holes}
     implied = _ancestors(script, state.heads)
@@ -182,13 +181,6 @@ def status(config: Config | str | Path | None = None) -> Status:
     for stem in result.missing_files:
         migrations.append(MigrationStatus(stem, "legacy", "file-missing", None))
     return Status(database, migrations, list(script.get_heads()), list(state.heads), result)
-
-
-def _known(script, rev: str) -> bool:
-    try:
-        return script.revision_map.get_revision(rev) is not None
-    except Exception:
-        return False
 
 
 def _ancestors(script, heads) -> set[str]:
@@ -236,7 +228,7 @@ def _plan(config: Config, target: str, direction: str, out_of_order: bool) -> Ru
     script = script_directory(config)
     files = sync.legacy_chain(script) or []
     _, state = _database_state(config, script)
-    result = sync.plan(files, state, lambda rev: _known(script, rev), sync.retired_stems(script))
+    result = sync.plan(files, state, lambda rev: sync.is_known_revision(script, rev), sync.retired_stems(script))
     if result.holes and not out_of_order:
         raise sync.hole_error(result.holes, files, result)
     steps = [

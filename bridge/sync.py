@@ -33,23 +33,12 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from .errors import HoleError, LedgerMismatch, LockTimeout
-from .ledger import Ledger, read_history
+from .ledger import Ledger, LedgerState, read_history
 from .loader import LegacyFile
 
 log = logging.getLogger(__name__)
 
 DEFAULT_VERSION_TABLE = "alembic_version"
-
-
-@dataclass(frozen=True)
-class LedgerState:
-    """A read-only snapshot of both history tables."""
-
-    rows: dict[str, str]
-    checksums: dict[str, str]
-    heads: tuple[str, ...]
-    has_version_table: bool
-    has_ledger_table: bool
 
 
 @dataclass
@@ -84,14 +73,7 @@ class Plan:
 
 def read_state(connection: sa.Connection, version_table: str = DEFAULT_VERSION_TABLE, schema=None) -> LedgerState:
     """Read both tables without writing anything or creating any table."""
-    history = read_history(connection, version_table, schema)
-    return LedgerState(
-        rows=history.rows,
-        checksums=history.checksums,
-        heads=history.heads,
-        has_version_table=history.has_version_table,
-        has_ledger_table=history.has_ledger_table,
-    )
+    return read_history(connection, version_table, schema)
 
 
 def plan(files: list[LegacyFile], state: LedgerState, known_revision, retired=()) -> Plan:
@@ -194,7 +176,7 @@ def reconcile(
         return Plan()
     retired = retired_stems(script)
     state = read_state(connection, version_table)
-    result = plan(files, state, lambda rev: _is_native(script, rev), retired)
+    result = plan(files, state, lambda rev: is_known_revision(script, rev), retired)
     _report_validation(result, settings)
     if result.holes and out_of_order and not dry_run:
         from .executor import run_on_connection
@@ -204,7 +186,7 @@ def reconcile(
             with _transaction(connection):
                 run_on_connection(legacy, "upgrade", connection, settings.name_format)
         state = read_state(connection, version_table)
-        result = plan(files, state, lambda rev: _is_native(script, rev), retired)
+        result = plan(files, state, lambda rev: is_known_revision(script, rev), retired)
     if result.holes and not allow_holes:
         raise hole_error(result.holes, files, result)
     if dry_run or not (result.backfill or result.new_head):
@@ -270,7 +252,8 @@ def retired_stems(script) -> list[str]:
     return list(getter()) if getter is not None else []
 
 
-def _is_native(script, rev: str) -> bool:
+def is_known_revision(script, rev: str) -> bool:
+    """Return whether Alembic knows *rev* in *script* (False for ids it cannot resolve)."""
     try:
         return script.revision_map.get_revision(rev) is not None
     except Exception:

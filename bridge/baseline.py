@@ -43,7 +43,8 @@ from pathlib import Path
 import click
 import sqlalchemy as sa
 
-from .convert import OLD_RUNNER_WARNING, REPLACES_ATTRIBUTE, _display, converted_chain
+from .convert import OLD_RUNNER_WARNING, REPLACES_ATTRIBUTE, _display
+from .script import replaced_stems
 from .errors import BridgeError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -293,12 +294,8 @@ def plan_baseline(config) -> BaselinePlan:
     if not hasattr(script, "legacy_files"):
         raise ConfigError("legacy_location is not set in the configuration: there is no legacy chain to squash.")
     files = script.legacy_files()
-    chain = converted_chain(script)
-    replaces: list[str] = []
-    for rev in chain:
-        value = getattr(rev.module, REPLACES_ATTRIBUTE)
-        replaces += [value] if isinstance(value, str) else list(value)
-    replaces += [f.stem for f in files]
+    chain = script.retired_revisions()
+    replaces = [stem for rev in chain for stem in replaced_stems(rev)] + [f.stem for f in files]
     if not replaces:
         raise BaselineError("There are no legacy migrations (nor revisions converted from them) to squash.")
     if not files and len(chain) == 1 and len(replaces) > 1:

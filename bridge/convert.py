@@ -1046,29 +1046,6 @@ class ConversionPlan:
         return [f for f in self.files if f.legacy.stem != self.requested]
 
 
-def converted_chain(script) -> list:
-    """Return the native revisions standing for legacy files, base first (``replaces_legacy``)."""
-    by_down = {}
-    retired = []
-    for rev in script.walk_revisions():
-        if getattr(rev, "is_legacy", False) or not getattr(rev.module, REPLACES_ATTRIBUTE, None):
-            continue
-        retired.append(rev)
-        by_down.setdefault(rev.down_revision, []).append(rev)
-    chain = []
-    current = by_down.get(None, [])
-    while len(current) == 1:
-        chain.append(current[0])
-        current = by_down.get(current[0].revision, [])
-    if len(chain) != len(retired):
-        raise ConfigError(
-            "The revisions written by `alembic-bridge convert`/`baseline` "
-            f"({', '.join(r.revision for r in retired)}) do not form one chain from the "
-            "base. Restore their down_revision values."
-        )
-    return chain
-
-
 def _resolve(files: list[LegacyFile], name: str) -> LegacyFile:
     raw = Path(name).name
     stem = raw[:-3] if raw.endswith(".py") else raw
@@ -1120,7 +1097,7 @@ def plan_conversion(config, stem: str | None = None, *, upto: str | None = None,
                 f"chain can be converted. Convert them too with `alembic-bridge convert --upto {target.stem}`."
             )
     chosen, remaining = files[:count], files[count:]
-    chain = converted_chain(script)
+    chain = script.retired_revisions()
     previous = chain[-1].revision if chain else None
     plan = ConversionPlan([], location, remaining, requested)
     for legacy in chosen:

@@ -141,19 +141,22 @@ class LegacyScriptDirectory(ScriptDirectory):
                         return True
         return False
 
-    def retired_stems(self) -> list[str]:
-        """Return, in chain order, the legacy stems that native revisions now stand for."""
-        if "_retired_stems" not in self.__dict__:
+    def retired_revisions(self) -> list[Script]:
+        """Return the native revisions standing for legacy files (``replaces_legacy``), base first."""
+        if "_retired_chain" not in self.__dict__:
             if not self._may_have_native_revisions():
                 return []  # without building the revision map (the fast path above)
-            self.revision_map.heads  # loading the revisions computes the list
-        return list(self.__dict__.get("_retired_stems", ()))
+            self.revision_map.heads  # loading the revisions computes the chain
+        return list(self.__dict__.get("_retired_chain", ()))
+
+    def retired_stems(self) -> list[str]:
+        """Return, in chain order, the legacy stems that native revisions now stand for."""
+        return [stem for script in self.retired_revisions() for stem in replaced_stems(script)]
 
     def _load_revisions(self) -> Iterator[Script]:
         files = self.legacy_files()
         natives = list(super()._load_revisions())
-        retired = _retired_chain(natives, files)
-        self.__dict__["_retired_stems"] = [stem for script in retired for stem in replaced_stems(script)]
+        retired = self.__dict__["_retired_chain"] = _retired_chain(natives, files)
         retired_ids = {script.revision for script in retired}
         by_stem: dict[str, LegacyFile] = {}
         # The first legacy file follows the last converted (or baseline) revision.

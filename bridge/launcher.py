@@ -92,21 +92,16 @@ def migrate(project: Project) -> int:
     """Apply pending migrations; log each one; return how many ran."""
     described = ensure_database(project)
     log.info("Database: %s", described)
-    plan = runner.plan_upgrade(project.config)
-    for change in plan.changes:
-        log.info("sync: %s", change)
-    if not plan.steps:
-        log.info("No pending migrations; the database is up to date.")
-        if plan.changes:
-            runner.upgrade(project.config)  # apply the reconciliation under the lock
-        return 0
-    log.info("Applying %d pending migration(s)...", len(plan.steps))
 
     def on_step(step, elapsed):
         log.info("Applied migration %s (%s) [%.2fs]", step.revision, step.title, elapsed)
 
+    # One run, under the lock: reconcile logs its own changes, on_step each migration.
     result = runner.upgrade(project.config, on_step=on_step)
-    log.info("Applied %d migration(s) in %.1fs.", len(result.steps), result.seconds)
+    if not result.steps:
+        log.info("No pending migrations; the database is up to date.")
+    else:
+        log.info("Applied %d migration(s) in %.1fs.", len(result.steps), result.seconds)
     return len(result.steps)
 
 

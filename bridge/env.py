@@ -257,12 +257,11 @@ def _version_num_columns(connection, table: str, schema: str | None) -> list[dic
             return []
         return inspector.get_columns(table, schema=schema)
     # Every upgrade asks: one catalog query rather than reflecting the table.
-    if schema is None:
-        scope = "pg_catalog.pg_table_is_visible(c.oid) AND n.nspname != 'pg_catalog'"
-    else:
-        scope = "n.nspname = :schema"
+    from .ledger import pg_relation_scope
+
     row = connection.execute(
-        sa.text(_PG_VERSION_NUM_TYPE.format(scope=scope)), {"table": table, "schema": schema}
+        sa.text(_PG_VERSION_NUM_TYPE.format(scope=pg_relation_scope(schema))),
+        {"table": table, "schema": schema},
     ).first()
     if row is None:
         return []

@@ -66,6 +66,14 @@ _PG_EXISTING_TABLES = (
 )
 
 
+def pg_relation_scope(schema: str | None) -> str:
+    """Return the SQL condition on ``pg_class c`` / ``pg_namespace n`` that SQLAlchemy's
+    has_table uses: visible on the search_path, or in ``:schema``."""
+    if schema is None:
+        return "pg_catalog.pg_table_is_visible(c.oid) AND n.nspname != 'pg_catalog'"
+    return "n.nspname = :schema"
+
+
 def existing_tables(connection: sa.Connection, names, schema: str | None = None) -> set[str]:
     """Return which of the tables *names* exist (in *schema*, else on the search path)."""
     names = tuple(names)
@@ -73,10 +81,8 @@ def existing_tables(connection: sa.Connection, names, schema: str | None = None)
         inspector = sa.inspect(connection)
         return {name for name in names if inspector.has_table(name, schema=schema)}
     params = {f"n{i}": name for i, name in enumerate(names)}
-    if schema is None:
-        scope = "pg_catalog.pg_table_is_visible(c.oid) AND n.nspname != 'pg_catalog'"
-    else:
-        scope = "n.nspname = :schema"
+    scope = pg_relation_scope(schema)
+    if schema is not None:
         params["schema"] = schema
     placeholders = ", ".join(f":n{i}" for i in range(len(names)))
     sql = _PG_EXISTING_TABLES.format(names=placeholders, scope=scope)

@@ -262,16 +262,11 @@ def main(argv=None) -> None:
     except Exception as err:
         if verbose:
             raise
+        from .database import mask_text
+
         click.echo(f"Error: {type(err).__name__}: {mask_text(str(err))} (run with -v for the traceback)", err=True)
         sys.exit(1)
     sys.exit(0)
-
-
-def mask_text(text: str) -> str:
-    """Mask any password inside URLs in *text*."""
-    import re
-
-    return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", text)
 
 
 if __name__ == "__main__":

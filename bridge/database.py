@@ -147,6 +147,11 @@ def mask_url(url: str | URL | None) -> str:
         return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", str(url))
 
 
+def mask_text(text: str) -> str:
+    """Mask the password of every URL inside free *text* (an error message, say)."""
+    return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", text)
+
+
 def create_engine(url: str | URL, **kw) -> sa.Engine:
     """Create an engine for the bridge; on SQLite, make savepoints work."""
     parsed = normalize_url(url)

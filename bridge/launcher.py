@@ -231,7 +231,7 @@ def main(argv: list[str]) -> int:
     except Exception as err:  # noqa: BLE001 - the entry point reports, never tracebacks
         if args.verbose:
             raise
-        from .cli import mask_text
+        from .database import mask_text
 
         log.error("❌ %s: %s (run with -v for the traceback)", type(err).__name__, mask_text(str(err)))
         return 1

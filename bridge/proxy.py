@@ -7,7 +7,7 @@ opened for this migration, and every transaction it begins is a SAVEPOINT
 inside Alembic's per-migration transaction. So:
 
 - the migration's own ``trans.rollback()`` undoes only its own part, as it would;
-- what it "commits" is released into Alembic's transaction, which commits only
+- what it "commits" stays in Alembic's transaction, which commits only
   when the whole migration (and its ledger rows) succeeded: a migration that
   raises leaves nothing behind;
 - work executed but never committed is rolled back when its connection closes,
@@ -20,6 +20,7 @@ share that session, unlike a real engine's; legacy migrations do not do this.
 
 from __future__ import annotations
 
+import itertools
 import re
 import sys
 from contextlib import contextmanager
@@ -69,8 +70,9 @@ def is_read_only(statement) -> bool:
 class LegacyEngine:
     """Stands in for the ``Engine`` the legacy runner passes to ``upgrade(engine)``.
 
-    Owns the connections the migration opened; invariant: every SAVEPOINT it
-    created is released or rolled back by the time `finish` returns.
+    Owns the connections the migration opened; invariant: by the time `finish`
+    returns, every legacy transaction has ended, committed (its SAVEPOINT left
+    for Alembic's COMMIT to release) or rolled back to its SAVEPOINT.
     """
 
     def __init__(self, connection: sa.Connection, path: Path | str | None = None, migration_context=None):
@@ -172,7 +174,7 @@ class LegacyTransaction:
         return self._conn
 
     def commit(self) -> None:
-        """Release the savepoint: the work joins Alembic's migration transaction."""
+        """End the transaction: its work stays in Alembic's migration transaction."""
         if not self.is_active:
             raise exc.InvalidRequestError("This transaction is inactive")
         self._conn._end(self, commit=True)
@@ -246,22 +248,21 @@ class LegacyConnection:
         return self._push(nested=True)
 
     def _push(self, nested: bool) -> LegacyTransaction:
-        tx = LegacyTransaction(self, self._real.begin_nested(), nested)
+        tx = LegacyTransaction(self, _Savepoint(self._real), nested)
         self._stack.append(tx)
         return tx
 
     def _end(self, tx: LegacyTransaction, commit: bool) -> None:
-        # Ending a transaction ends everything begun inside it, innermost first,
-        # as RELEASE / ROLLBACK TO SAVEPOINT do in SQL.
+        # Ending a transaction ends everything begun inside it, as RELEASE /
+        # ROLLBACK TO SAVEPOINT do in SQL: one statement, for the outermost.
         index = self._stack.index(tx)
-        for inner in reversed(self._stack[index:]):
-            inner.is_active = False
-            if inner._savepoint.is_active:
-                if commit:
-                    inner._savepoint.commit()
-                else:
-                    inner._savepoint.rollback()
         ended = self._stack[index:]
+        for inner in ended:
+            inner.is_active = False
+        if commit:
+            tx._savepoint.commit()
+        else:
+            tx._savepoint.rollback()
         del self._stack[index:]
         if commit and self._stack and any(t.wrote for t in ended):
             outer = self._stack[-1]
@@ -351,6 +352,35 @@ class LegacyConnection:
 
     def __exit__(self, type_, value, tb) -> None:
         self.close()
+
+
+class _Savepoint:
+    """A SAVEPOINT on Alembic's connection, for one legacy transaction.
+
+    Not SQLAlchemy's ``begin_nested()``: that compiles a new statement for each
+    savepoint name and releases it on commit. Committing this one emits
+    nothing: PostgreSQL and SQLite release every savepoint when Alembic's
+    transaction commits, and the work already belongs to that transaction, so
+    RELEASE would be a round trip per legacy transaction for nothing. Names are
+    unique within the process, so a ROLLBACK TO can only land on its own
+    savepoint (and on those begun after it, which it ends too).
+    """
+
+    _names = itertools.count(1)
+
+    def __init__(self, connection: sa.Connection):
+        self._connection = connection
+        self.name = f"bridge_sp_{next(self._names)}"
+        connection.exec_driver_sql(f"SAVEPOINT {self.name}")
+        self.is_active = True
+
+    def commit(self) -> None:
+        self.is_active = False
+
+    def rollback(self) -> None:
+        if self.is_active:
+            self.is_active = False
+            self._connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {self.name}")
 
 
 class AutocommitConnection(LegacyConnection):

@@ -77,9 +77,13 @@ def run_through_bridge(host: sa.Engine, migration: Callable) -> list[int | None]
             proxy = LegacyEngine(alembic_conn, THIS_FILE)
             migration(proxy)
             lost = proxy.finish()
-            # The proxy's invariant: no SAVEPOINT outlives finish().
-            assert not alembic_conn.in_nested_transaction()
+            # The proxy's invariant: no legacy transaction outlives finish().
+            assert not open_legacy_transactions(proxy)
     return lost
+
+
+def open_legacy_transactions(proxy: LegacyEngine) -> list:
+    return [conn for conn in proxy._connections if conn.in_transaction() or not conn.closed]
 
 
 def snapshot(engine: sa.Engine) -> dict:
@@ -616,7 +620,7 @@ IDIOMS = [
             strict=True,
             raises=exc.IntegrityError,
             reason=(
-                "LIMITATION (known, documented in the README): a legacy trans.commit() only RELEASEs a SAVEPOINT, which does not "
+                "LIMITATION (known, documented in the README): a legacy trans.commit() only ends a SAVEPOINT, and savepoints do not "
                 "check DEFERRABLE INITIALLY DEFERRED constraints; a real engine's commit "
                 "raises there (and the migration's except/rollback handles it), the bridge "
                 "raises only at Alembic's final COMMIT, failing the whole migration"
@@ -724,6 +728,52 @@ def commits_then_fails_verification(engine):
             raise Exception("Verification failed")
 
 
+def committed_rolled_back_and_nested(engine):
+    with engine.connect() as conn:
+        trans = conn.begin()
+        conn.execute(text("CREATE TABLE kept (x INTEGER)"))
+        trans.commit()
+    with engine.connect() as conn:
+        trans = conn.begin()
+        conn.execute(text("INSERT INTO kept VALUES (1)"))
+        trans.rollback()
+    with engine.connect() as conn:
+        trans = conn.begin()
+        conn.execute(text("INSERT INTO kept VALUES (2)"))
+        inner = conn.begin_nested()
+        conn.execute(text("INSERT INTO kept VALUES (3)"))
+        inner.rollback()  # the inner savepoint still exists after ROLLBACK TO
+        trans.rollback()  # ...and this one must still land on the outer one
+    with engine.connect() as conn:
+        trans = conn.begin()
+        inner = conn.begin_nested()
+        conn.execute(text("INSERT INTO kept VALUES (4)"))
+        inner.commit()
+        trans.rollback()
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO kept VALUES (5)"))
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_each_legacy_transaction_rolls_back_to_its_own_savepoint(backend, engine, tmp_path):
+    if backend == "sqlite":
+        from bridge.database import create_engine
+
+        engine = create_engine(f"sqlite:///{tmp_path / 'app.db'}")
+    run_on_real_engine(engine, committed_rolled_back_and_nested)
+    with engine.begin() as conn:
+        expected = conn.execute(text("SELECT x FROM kept ORDER BY x")).scalars().all()
+        conn.execute(text("DROP TABLE kept"))
+    assert expected == [5]
+    with engine.connect() as alembic_conn:
+        with alembic_conn.begin():
+            proxy = LegacyEngine(alembic_conn)
+            committed_rolled_back_and_nested(proxy)
+            assert proxy.finish() == []
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT x FROM kept ORDER BY x")).scalars().all() == expected
+
+
 def test_a_migration_that_commits_then_raises_leaves_nothing_behind(engine):
     with engine.connect() as alembic_conn:
         with pytest.raises(Exception, match="^Verification failed$"):
@@ -753,9 +803,9 @@ def test_finish_reports_nothing_and_closes_every_savepoint_after_a_read_only_ear
         with alembic_conn.begin():
             proxy = LegacyEngine(alembic_conn)
             idiom_existence_check_without_with_returns_early(proxy)
-            assert alembic_conn.in_nested_transaction()  # the migration left `trans` open
+            assert open_legacy_transactions(proxy)  # the migration left `trans` open
             assert proxy.finish() == []
-            assert not alembic_conn.in_nested_transaction()
+            assert not open_legacy_transactions(proxy)
 
 
 def test_finish_reports_none_as_the_line_when_the_engine_has_no_path(engine):

@@ -16,8 +16,7 @@ import io
 import inspect
 import logging
 import traceback
-from pathlib import Path
-from types import ModuleType
+from types import FunctionType, ModuleType
 
 import sqlalchemy as sa
 from sqlalchemy import exc
@@ -32,12 +31,12 @@ log = logging.getLogger(__name__)
 NOTHING_APPLIED = "Nothing from this migration was applied or recorded."
 PSYCOPG2_NAMES = {"cursor", "commit", "rollback", "autocommit", "set_session", "set_isolation_level"}
 
-_modules: dict[Path, ModuleType] = {}
+_modules: dict[str, ModuleType] = {}
 
 
 def import_legacy(legacy: LegacyFile) -> ModuleType:
     """Import a legacy file as a module (once per process), without running ``__main__``."""
-    path = legacy.path.resolve()
+    path = legacy.location
     cached = _modules.get(path)
     if cached is not None:
         return cached
@@ -58,7 +57,7 @@ def import_legacy(legacy: LegacyFile) -> ModuleType:
             f"importing the file failed: {type(err).__name__}: {err}. "
             f"Fix the import (is the module installed, is prepend_sys_path set "
             f"in alembic.ini?). {NOTHING_APPLIED}",
-            line=_line_in(err, legacy.path),
+            line=_line_in(err, legacy.location),
         ) from err
     _modules[path] = module
     return module
@@ -73,6 +72,8 @@ def migration_function(legacy: LegacyFile, module: ModuleType, direction: str):
             f"defines no {direction}() function. Every legacy migration needs "
             f"`def {direction}(engine):`. {NOTHING_APPLIED}",
         )
+    if _takes_one_positional(fn):
+        return fn
     line = getattr(getattr(fn, "__code__", None), "co_firstlineno", None)
     try:
         sig = inspect.signature(fn)
@@ -90,6 +91,18 @@ def migration_function(legacy: LegacyFile, module: ModuleType, direction: str):
     except ValueError:
         pass  # builtins without a signature: let the call decide
     return fn
+
+
+def _takes_one_positional(fn) -> bool:
+    # What inspect.signature(fn).bind(engine) decides for a plain function, read
+    # off its code object (inspect.signature costs ~50 us, once per migration).
+    if type(fn) is not FunctionType:
+        return False
+    code = fn.__code__
+    required = code.co_argcount - len(fn.__defaults__ or ())
+    kwonly_required = code.co_kwonlyargcount - len(fn.__kwdefaults__ or {})
+    takes_one = required <= 1 and (code.co_argcount >= 1 or code.co_flags & inspect.CO_VARARGS)
+    return bool(takes_one) and kwonly_required == 0 and code.co_posonlyargcount <= 1
 
 
 def run_legacy(legacy: LegacyFile, direction: str) -> None:
@@ -138,7 +151,7 @@ def call_legacy(
     *name* is the function's name in messages (default: *direction*).
     """
     name = name or direction
-    engine = LegacyEngine(connection, legacy.path.resolve(), migration_context)
+    engine = LegacyEngine(connection, legacy.location, migration_context)
     try:
         fn(engine)
     except BridgeError:
@@ -194,7 +207,7 @@ def render_function_offline(fn, legacy: LegacyFile, direction: str, migration_co
     try:
         # The migration's own prints become SQL comments, so the script stays runnable.
         with contextlib.redirect_stdout(printed):
-            fn(OfflineEngine(migration_context, legacy.path.resolve()))
+            fn(OfflineEngine(migration_context, legacy.location))
     except OfflineRead as err:
         impl.static_output = real_output
         line = f" (line {err.line})" if err.line else ""
@@ -231,7 +244,7 @@ def _settings(migration_context):
 
 def translate_error(err: Exception, legacy: LegacyFile, direction: str) -> MigrationError:
     """Turn an exception from a legacy migration into a message that names the fix."""
-    line = _line_in(err, legacy.path)
+    line = _line_in(err, legacy.location)
     if isinstance(err, exc.ObjectNotExecutableError):
         message = (
             "conn.execute() was given a plain string. SQLAlchemy 2.x needs "
@@ -270,10 +283,9 @@ def translate_error(err: Exception, legacy: LegacyFile, direction: str) -> Migra
     return MigrationError(legacy.path, f"{message}\n{NOTHING_APPLIED}", line=line)
 
 
-def _line_in(err: BaseException, path: Path) -> int | None:
-    target = str(path.resolve())
+def _line_in(err: BaseException, location: str) -> int | None:
     line = None
     for frame, lineno in traceback.walk_tb(err.__traceback__):
-        if frame.f_code.co_filename == target:
+        if frame.f_code.co_filename == location:
             line = lineno
     return line

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import datetime
 import fnmatch
+import functools
 import hashlib
 import io
 import os
@@ -39,6 +40,12 @@ class LegacyFile:
     @property
     def filename(self) -> str:
         return self.path.name
+
+    @functools.cached_property
+    def location(self) -> str:
+        """The absolute path the file is imported under (so its code objects name it)."""
+        # abspath, not Path.resolve(): no system call per path component.
+        return os.path.abspath(self.path)
 
     def sha256(self) -> str:
         """Return the SHA-256 of the file's bytes."""

@@ -98,7 +98,13 @@ def new_migration(config, description: str, *, native: bool = False, date: str |
             "applied somewhere, so it would never run there. Pass --date with a later "
             f"date than {later[-1][:8]}."
         )
-    natives = [r for r in script.walk_revisions() if not getattr(r, "is_legacy", False)]
+    # Converted (and baseline) revisions come before the legacy files; only native
+    # revisions after the last legacy file would make a new one a branch.
+    retired = {r.revision for r in script.retired_revisions()}
+    natives = [
+        r for r in script.walk_revisions()
+        if not getattr(r, "is_legacy", False) and r.revision not in retired
+    ]
     if natives:
         raise ConfigError(
             "Native revisions already follow the legacy chain, so a new legacy file "

@@ -638,6 +638,15 @@ def test_convert_upto_converts_the_prefix_says_so_and_the_chain_stays_one_line(s
     assert status(sample_project)["pending_count"] == 0
 
 
+def test_after_a_partial_conversion_new_legacy_files_still_follow_the_legacy_chain(sample_project):
+    sample_project.run("alembic-bridge", "convert", "--upto", "20250722", check=True)
+    created = sample_project.run("alembic-bridge", "new", "late legacy file", "--date", "20991231", check=True)
+    assert "20991231_late_legacy_file.py" in created.stdout
+    assert sample_project.run("alembic", "heads", check=True).stdout.strip() == "20991231_late_legacy_file (head)"
+    sample_project.run("alembic", "upgrade", "head", check=True)
+    assert sample_project.rows() == [*SAMPLES, "20991231_late_legacy_file"]
+
+
 def test_rows_of_converted_revisions_are_not_reported_as_missing_files(sample_project):
     sample_project.run("alembic", "upgrade", "head", check=True)
     sample_project.run("alembic-bridge", "convert", "--all", check=True)

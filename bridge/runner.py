@@ -149,7 +149,7 @@ def status(config: Config | str | Path | None = None) -> Status:
     applied = set(result.applied)
     holes = {f.stem for f in result.holes}
     implied = _ancestors(script, state.heads)
-    migrations = []
+    legacy_entries = {}
     for legacy in files:
         stem = legacy.stem
         if stem in holes:
@@ -166,18 +166,19 @@ def status(config: Config | str | Path | None = None) -> Status:
                 state_name = "applied"  # recorded only by its checksum: backfill adds the row
         else:
             state_name = "pending"
-        migrations.append(
-            MigrationStatus(stem, "legacy", state_name, str(legacy.path), edited=stem in result.edited)
+        legacy_entries[stem] = MigrationStatus(
+            stem, "legacy", state_name, str(legacy.path), edited=stem in result.edited
         )
-    legacy_stems = {f.stem for f in files}
+    # In chain order, base first: converted revisions come before the legacy files.
+    migrations = []
     for rev in reversed(list(script.walk_revisions())):
-        if rev.revision in legacy_stems:
-            continue
-        migrations.append(
-            MigrationStatus(
+        entry = legacy_entries.pop(rev.revision, None)
+        if entry is None:
+            entry = MigrationStatus(
                 rev.revision, "native", "applied" if rev.revision in implied else "pending", rev.path
             )
-        )
+        migrations.append(entry)
+    migrations.extend(legacy_entries.values())  # none, unless the chain is broken
     for stem in result.missing_files:
         migrations.append(MigrationStatus(stem, "legacy", "file-missing", None))
     return Status(database, migrations, list(script.get_heads()), list(state.heads), result)

@@ -640,6 +640,9 @@ def test_convert_upto_converts_the_prefix_says_so_and_the_chain_stays_one_line(s
 
 def test_after_a_partial_conversion_new_legacy_files_still_follow_the_legacy_chain(sample_project):
     sample_project.run("alembic-bridge", "convert", "--upto", "20250722", check=True)
+    listed = status(sample_project)["migrations"]
+    assert [m["revision"] for m in listed] == SAMPLES  # chain order: converted ones first
+    assert [m["kind"] for m in listed] == ["native"] * 5 + ["legacy"] * (len(SAMPLES) - 5)
     created = sample_project.run("alembic-bridge", "new", "late legacy file", "--date", "20991231", check=True)
     assert "20991231_late_legacy_file.py" in created.stdout
     assert sample_project.run("alembic", "heads", check=True).stdout.strip() == "20991231_late_legacy_file (head)"

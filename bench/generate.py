@@ -9,8 +9,9 @@ Two folders under one root, each what its tool expects:
 - ``stock/``   a plain Alembic project (no ``legacy_location``) whose
   ``alembic/versions`` holds N chained revisions doing the same DDL with ``op``.
 
-Every migration creates one small table with ``CREATE TABLE IF NOT EXISTS``;
-the legacy ones also print, verify and commit as the template does.
+Every migration creates one small table with ``CREATE TABLE IF NOT EXISTS``
+and checks that it exists (the legacy template's verification query); the
+legacy ones also print and commit as the template does.
 """
 
 from __future__ import annotations
@@ -148,6 +149,9 @@ def upgrade() -> None:
             created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP
         )
     """)
+    # The legacy file's verification query, so both run the same statements.
+    if op.get_bind().execute(sa.text("SELECT to_regclass('bench_{index:05d}')")).scalar() is None:
+        raise Exception("Verification failed")
 
 
 def downgrade() -> None:

@@ -233,17 +233,20 @@ class Bench:
         self.logs.mkdir()
         self.databases: dict[str, object] = {}
         self.results: dict[tuple[str, str], Series] = {}
+        self.instructions: dict[tuple[str, str], int] = {}
+        self.prefix: list[str] = []  # e.g. valgrind, for --callgrind
 
     def run(self, runner: str, url, label: str) -> Sample:
         """Run *runner* once against the database at *url*."""
         log = self.logs / f"{label}-{runner}.log"
+        alembic = [*self.prefix, sys.executable, ALEMBIC] if self.prefix else [ALEMBIC]
         if runner == "bridge":
             return self.spawner.measure(
-                [ALEMBIC, "upgrade", "head"], self.bridge_dir, child_env(DATABASE_URL=url_text(url)), log
+                [*alembic, "upgrade", "head"], self.bridge_dir, child_env(DATABASE_URL=url_text(url)), log
             )
         if runner == "stock":
             generate.set_stock_url(self.stock_dir, url_text(url))
-            return self.spawner.measure([ALEMBIC, "upgrade", "head"], self.stock_dir, child_env(), log)
+            return self.spawner.measure([*alembic, "upgrade", "head"], self.stock_dir, child_env(), log)
         if runner == "legacy":
             # The legacy runner reads DB_* (its .env), like the legacy files' __main__ block.
             env = child_env(
@@ -253,7 +256,7 @@ class Bench:
                 DB_PORT=str(url.port or 5432),
                 DB_NAME=url.database,
             )
-            argv = [sys.executable, str(BENCH / "legacy_runner.py"), str(self.legacy_dir)]
+            argv = [*self.prefix, sys.executable, str(BENCH / "legacy_runner.py"), str(self.legacy_dir)]
             return self.spawner.measure(argv, self.root, env, log)
         if runner == "floor":
             return self.spawner.measure(
@@ -295,6 +298,28 @@ class Bench:
             self.check_nothing_ran(runner, f"noop{r}")
             self.record("noop", runner, sample)
 
+    def count_instructions(self, valgrind: str) -> None:
+        """Apply, then run a no-op, once per runner under callgrind; keep the instruction counts."""
+        for phase in ("apply", "noop"):
+            for runner in ("bridge", "stock", "legacy"):
+                if phase == "apply":
+                    self.databases[runner] = self.server.create(f"{self.n}_{runner}")
+                label = f"{phase}-callgrind"
+                out = self.logs / f"{label}-{runner}.out"
+                self.prefix = [valgrind, "--tool=callgrind", f"--callgrind-out-file={out}"]
+                try:
+                    self.run(runner, self.databases[runner], label)
+                finally:
+                    self.prefix = []
+                if phase == "apply":
+                    self.check_applied(runner, self.databases[runner])
+                else:
+                    self.check_nothing_ran(runner, label)
+                self.instructions[(phase, runner)] = callgrind_total(out)
+                if self.verbose:
+                    print(f"  N={self.n:<5} {phase:5} {runner:6} {self.instructions[(phase, runner)]:>15,} instructions",
+                          file=sys.stderr, flush=True)
+
     def check_applied(self, runner: str, url) -> None:
         tables = self.server.scalar(
             url,
@@ -316,6 +341,60 @@ class Bench:
         for url in set(self.databases.values()):
             self.server.drop(url)
         self.databases.clear()
+
+
+def callgrind_total(path: Path) -> int:
+    """Return the instruction count a callgrind output file reports."""
+    for line in path.read_text(errors="replace").splitlines():
+        if line.startswith(("summary:", "totals:")):
+            return int(line.split()[1])
+    raise RunFailed(f"no instruction total in {path}")
+
+
+def report_instructions(benches: list[Bench], info: dict) -> dict:
+    """Print the instruction counts and their ratios; return them as data."""
+    runners = ("bridge", "stock", "legacy")
+    data: dict = {"machine": info, "instructions": {}, "ratios": {}}
+    print()
+    print(
+        f"machine: {info['cpus']} CPUs, {info['cpu']}; Python {info['python']}, "
+        f"PostgreSQL {info['postgresql']}, Alembic {info['alembic']}, SQLAlchemy {info['sqlalchemy']}"
+    )
+    print("instructions executed by each runner's process (valgrind --tool=callgrind, one run each;")
+    print("the database server's work is not counted)")
+    print()
+    header = f"{'':34} {'N':>6} | " + " ".join(f"{r:>9}" for r in runners)
+    print(header)
+    print("-" * len(header))
+    per_migration: dict[int, dict[str, float]] = {}
+    for bench in benches:
+        counts = bench.instructions
+        per_migration[bench.n] = {
+            r: (counts[("apply", r)] - counts[("noop", r)]) / bench.n for r in runners
+        }
+        for label, values in (
+            ("apply", {r: counts[("apply", r)] for r in runners}),
+            ("no-op", {r: counts[("noop", r)] for r in runners}),
+            ("per migration: (apply - no-op) / N", per_migration[bench.n]),
+        ):
+            cells = " ".join(f"{values[r] / 1e6:>8,.{2 if 'per' in label else 0}f}M" for r in runners)
+            print(f"{label:34} {bench.n:>6} | {cells}")
+        data["instructions"][str(bench.n)] = {f"{phase} {r}": v for (phase, r), v in counts.items()}
+    print()
+    print("ratios (instructions, this run):")
+    for bench in benches:
+        counts, each = bench.instructions, per_migration[bench.n]
+        for label, value in (
+            ("no-op bridge / stock Alembic", counts[("noop", "bridge")] / counts[("noop", "stock")]),
+            ("no-op bridge / legacy runner", counts[("noop", "bridge")] / counts[("noop", "legacy")]),
+            ("apply bridge / legacy runner", counts[("apply", "bridge")] / counts[("apply", "legacy")]),
+            ("per migration bridge / legacy", each["bridge"] / each["legacy"]),
+            ("per migration bridge / stock", each["bridge"] / each["stock"]),
+            ("per migration stock / legacy", each["stock"] / each["legacy"]),
+        ):
+            data["ratios"][f"{label} @ N={bench.n}"] = value
+            print(f"  N={bench.n:<5} {label:30} {value:5.2f}x")
+    return data
 
 
 def rotate(items: tuple, r: int) -> list:
@@ -470,11 +549,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="do not time stock Alembic's apply (no target depends on it)")
     parser.add_argument("--url", help="PostgreSQL URL of a user who may create databases "
                                       "(default: an embedded server in a temporary folder)")
+    parser.add_argument("--callgrind", action="store_true",
+                        help="count instructions instead of timing: one apply and one no-op per runner, "
+                             "each under valgrind --tool=callgrind (steady on a shared machine; slow)")
     parser.add_argument("--keep", action="store_true", help="keep the generated projects and logs")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every run")
     args = parser.parse_args(argv)
 
+    valgrind = None
+    if args.callgrind:
+        valgrind = shutil.which("valgrind")
+        if valgrind is None:
+            parser.error("--callgrind needs valgrind on the PATH (Debian: apt-get install valgrind)")
     started = time.monotonic()
     compile_installed_code()
     work = Path(tempfile.mkdtemp(prefix="bridge-bench-"))
@@ -490,6 +577,11 @@ def main(argv: list[str] | None = None) -> int:
             bench = Bench(server, spawner, work, n, args.verbose)
             benches.append(bench)
             apply_repeats[n] = args.repeat if n <= 1000 else (args.apply_repeat or min(3, args.repeat))
+            if valgrind:
+                print(f"N={n}: apply and no-op under callgrind", file=sys.stderr, flush=True)
+                bench.count_instructions(valgrind)
+                bench.drop_databases()
+                continue
             if args.only == "noop":
                 print(f"N={n}: preparing the no-op databases", file=sys.stderr, flush=True)
                 bench.apply(1, ("bridge", "legacy", "stock"), measured=False)
@@ -500,6 +592,8 @@ def main(argv: list[str] | None = None) -> int:
                 bench.drop_databases()
             elif "stock" not in bench.databases:
                 bench.apply(1, ("stock",), measured=False)
+        if valgrind:
+            return finish(report_instructions(benches, info), argv, started, args.json)
         floor = Breakdown(server, spawner, work)
         try:
             if args.only != "apply":
@@ -535,12 +629,15 @@ def main(argv: list[str] | None = None) -> int:
     ) + " per runner"
     if args.only == "noop":
         repeats = f"{args.repeat} no-op runs per runner"
-    data = report(benches, floor.results, info, repeats)
+    return finish(report(benches, floor.results, info, repeats), argv, started, args.json)
+
+
+def finish(data: dict, argv: list[str] | None, started: float, json_path: Path | None) -> int:
     data["command"] = " ".join(["python", "bench/run.py", *(argv if argv is not None else sys.argv[1:])])
     data["elapsed_s"] = time.monotonic() - started
     print(f"\nbench took {data['elapsed_s']:.0f} s")
-    if args.json:
-        args.json.write_text(json.dumps(data, indent=2) + "\n")
+    if json_path:
+        json_path.write_text(json.dumps(data, indent=2) + "\n")
     return 0
 
 

@@ -9,11 +9,13 @@ each shortcut taken for speed behaves exactly like the code it replaced.
 from __future__ import annotations
 
 import ast
+import importlib.util
 import io
 import json
 import subprocess
 import sys
 import tokenize
+import types
 
 import pytest
 import sqlalchemy as sa
@@ -70,6 +72,40 @@ def test_the_bench_runs_on_twenty_migrations_and_prints_every_ratio(pg_admin_url
     assert set(data["n"]["20"]["apply"]) == {"bridge", "stock", "legacy"}
     assert all(run["max_rss_mb"] > 0 for run in data["n"]["20"]["noop"].values())
     assert _bench_databases(pg_admin_url) == before  # it drops what it created
+
+
+def _bench_module(monkeypatch):
+    monkeypatch.setattr(sys, "path", list(sys.path))  # bench/run.py adds bench/ to it
+    spec = importlib.util.spec_from_file_location("bench_run", REPO / "bench" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "bench_run", module)  # its dataclasses look it up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_callgrind_counts_become_per_migration_figures_and_ratios(tmp_path, capsys, monkeypatch):
+    # valgrind itself is too slow for the suite (about 90 s at N = 5); this checks the
+    # arithmetic and the parsing, on counts in callgrind's own output format.
+    run = _bench_module(monkeypatch)
+    out = tmp_path / "callgrind.out"
+    out.write_text("# callgrind format\nversion: 1\nevents: Ir\nsummary: 4497832760\n")
+    assert run.callgrind_total(out) == 4_497_832_760
+    (tmp_path / "empty.out").write_text("events: Ir\n")
+    with pytest.raises(run.RunFailed, match="no instruction total"):
+        run.callgrind_total(tmp_path / "empty.out")
+    counts = {("apply", "bridge"): 4_000e6, ("noop", "bridge"): 1_000e6,
+              ("apply", "stock"): 3_000e6, ("noop", "stock"): 1_500e6,
+              ("apply", "legacy"): 2_000e6, ("noop", "legacy"): 500e6}
+    bench = types.SimpleNamespace(n=1000, instructions=counts)
+    info = dict(cpus=2, cpu="x", python="3", postgresql="18", alembic="1", sqlalchemy="2")
+    data = run.report_instructions([bench], info)
+    ratios = data["ratios"]
+    assert ratios["per migration bridge / legacy @ N=1000"] == pytest.approx(3.0 / 1.5)
+    assert ratios["per migration bridge / stock @ N=1000"] == pytest.approx(3.0 / 1.5)
+    assert ratios["apply bridge / legacy runner @ N=1000"] == pytest.approx(2.0)
+    assert ratios["no-op bridge / stock Alembic @ N=1000"] == pytest.approx(1 / 1.5)
+    printed = capsys.readouterr().out
+    assert "per migration: (apply - no-op) / N   1000 |     3.00M     1.50M     1.50M" in printed
 
 
 # -- read_docstring: the regular-expression path agrees with the tokenizer -----------

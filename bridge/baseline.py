@@ -70,14 +70,13 @@ def apply_baseline(revision: str, replaces: tuple[str, ...], schema_sql: str) ->
     from alembic import op
 
     from .convert import migration_ledger
-    from .ledger import render_ledger_sql
+    from .ledger import emit_ledger_sql
 
     context = op.get_context()
     if context.as_sql:
         context.impl.static_output(schema_sql.strip())
         for stem in replaces:
-            for statement in render_ledger_sql(stem, "upgrade", context):
-                context.impl._exec(statement)
+            emit_ledger_sql(stem, "upgrade", context)
         return
     ledger = migration_ledger()
     applied = set(ledger.applied()) | set(ledger.applied_checksums())
@@ -122,14 +121,13 @@ def revert_baseline(revision: str, replaces: tuple[str, ...], drop_sql: str) -> 
     from alembic import op
 
     from .convert import migration_ledger
-    from .ledger import render_ledger_sql
+    from .ledger import emit_ledger_sql
 
     context = op.get_context()
     if context.as_sql:
         context.impl.static_output(drop_sql.strip())
         for stem in reversed(replaces):
-            for statement in render_ledger_sql(stem, "downgrade", context):
-                context.impl._exec(statement)
+            emit_ledger_sql(stem, "downgrade", context)
         return
     bind = op.get_bind()
     search_path = bind.exec_driver_sql("SELECT pg_catalog.current_setting('search_path')").scalar()

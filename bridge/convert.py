@@ -125,16 +125,11 @@ def delete_legacy_row(revision: str) -> None:
 def _write_row(revision: str, direction: str) -> None:
     context = _migration_context()
     if context.as_sql:
-        from .ledger import render_ledger_sql
+        from .ledger import emit_ledger_sql
 
-        for statement in render_ledger_sql(revision, direction, context):
-            context.impl._exec(statement)
-        return
-    ledger = migration_ledger()
-    if direction == "upgrade":
-        ledger.record_applied(revision)
+        emit_ledger_sql(revision, direction, context)
     else:
-        ledger.record_unapplied(revision)
+        migration_ledger().record(revision, direction)
 
 
 def run_legacy_code(function) -> None:

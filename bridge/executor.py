@@ -134,11 +134,8 @@ def run_on_connection(
     call_legacy(fn, legacy, direction, connection, migration_context)
     if migration_context is not None:
         connection = migration_context.connection  # an autocommit block may have swapped it
-    ledger = Ledger(connection, name_format)
-    if direction == "upgrade":
-        ledger.record_applied(legacy.stem, legacy.sha256())
-    else:
-        ledger.record_unapplied(legacy.stem)
+    checksum = legacy.sha256() if direction == "upgrade" else None
+    Ledger(connection, name_format).record(legacy.stem, direction, checksum)
 
 
 def call_legacy(
@@ -180,13 +177,12 @@ def render_offline(legacy: LegacyFile, direction: str, migration_context) -> Non
     (and named in the error raised at the end of the run by `bridge.env`),
     and a comment marks its place in the script.
     """
-    from .ledger import render_ledger_sql
+    from .ledger import emit_ledger_sql
 
     module = import_legacy(legacy)
     fn = migration_function(legacy, module, direction)
     if render_function_offline(fn, legacy, direction, migration_context):
-        for statement in render_ledger_sql(legacy.stem, direction, migration_context):
-            migration_context.impl._exec(statement)
+        emit_ledger_sql(legacy.stem, direction, migration_context)
 
 
 def render_function_offline(fn, legacy: LegacyFile, direction: str, migration_context, name=None) -> bool:

@@ -250,6 +250,13 @@ class Ledger:
                 checksums.insert().values(migration_name=stem, sha256=sha256, applied_at=_utcnow())
             )
 
+    def record(self, stem: str, direction: str, sha256: str | None = None) -> None:
+        """Record *stem* as applied (``upgrade``) or as not applied (``downgrade``)."""
+        if direction == "upgrade":
+            self.record_applied(stem, sha256)
+        else:
+            self.record_unapplied(stem)
+
     def _ensure_tables_once(self) -> None:
         # Checking for both tables before every row would cost a catalog query per
         # migration. Once they are seen in a transaction other than the one that
@@ -301,3 +308,9 @@ def render_ledger_sql(stem: str, direction: str, migration_context) -> list:
         names = (stem, f"{stem}.py")
         statements.append(schema_migrations.delete().where(schema_migrations.c.migration_name.in_(names)))
     return statements
+
+
+def emit_ledger_sql(stem: str, direction: str, migration_context) -> None:
+    """Write the statements that record *stem* (see `render_ledger_sql`) to the ``--sql`` script."""
+    for statement in render_ledger_sql(stem, direction, migration_context):
+        migration_context.impl._exec(statement)

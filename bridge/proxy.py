@@ -7,7 +7,7 @@ opened for this migration, and every transaction it begins is a SAVEPOINT
 inside Alembic's per-migration transaction. So:
 
 - the migration's own ``trans.rollback()`` undoes only its own part, as it would;
-- what it "commits" stays in Alembic's transaction, which commits only
+- what it "commits" is released into Alembic's transaction, which commits only
   when the whole migration (and its ledger rows) succeeded: a migration that
   raises leaves nothing behind;
 - work executed but never committed is rolled back when its connection closes,
@@ -70,9 +70,8 @@ def is_read_only(statement) -> bool:
 class LegacyEngine:
     """Stands in for the ``Engine`` the legacy runner passes to ``upgrade(engine)``.
 
-    Owns the connections the migration opened; invariant: by the time `finish`
-    returns, every legacy transaction has ended, committed (its SAVEPOINT left
-    for Alembic's COMMIT to release) or rolled back to its SAVEPOINT.
+    Owns the connections the migration opened; invariant: every SAVEPOINT it
+    created is released or rolled back by the time `finish` returns.
     """
 
     def __init__(self, connection: sa.Connection, path: Path | str | None = None, migration_context=None):
@@ -174,7 +173,7 @@ class LegacyTransaction:
         return self._conn
 
     def commit(self) -> None:
-        """End the transaction: its work stays in Alembic's migration transaction."""
+        """Release the savepoint: the work joins Alembic's migration transaction."""
         if not self.is_active:
             raise exc.InvalidRequestError("This transaction is inactive")
         self._conn._end(self, commit=True)
@@ -357,13 +356,16 @@ class LegacyConnection:
 class _Savepoint:
     """A SAVEPOINT on Alembic's connection, for one legacy transaction.
 
-    Not SQLAlchemy's ``begin_nested()``: that compiles a new statement for each
-    savepoint name and releases it on commit. Committing this one emits
-    nothing: PostgreSQL and SQLite release every savepoint when Alembic's
-    transaction commits, and the work already belongs to that transaction, so
-    RELEASE would be a round trip per legacy transaction for nothing. Names are
-    unique within the process, so a ROLLBACK TO can only land on its own
-    savepoint (and on those begun after it, which it ends too).
+    Plain SQL rather than SQLAlchemy's ``begin_nested()``, which compiles a new
+    statement for every savepoint name. Names are unique within the process,
+    so a ROLLBACK TO can only land on its own savepoint (and on those begun
+    after it, which it ends too).
+
+    Committing RELEASEs it, although Alembic's COMMIT would release it anyway:
+    left open, the savepoints of a migration that commits in a loop nest ever
+    deeper in the server (each statement then costs more), and a commit that
+    cannot keep its work (its transaction failed, or another connection's
+    rollback undid it) must fail there, as RELEASE does.
     """
 
     _names = itertools.count(1)
@@ -375,7 +377,9 @@ class _Savepoint:
         self.is_active = True
 
     def commit(self) -> None:
-        self.is_active = False
+        if self.is_active:
+            self.is_active = False
+            self._connection.exec_driver_sql(f"RELEASE SAVEPOINT {self.name}")
 
     def rollback(self) -> None:
         if self.is_active:

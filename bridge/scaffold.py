@@ -91,7 +91,9 @@ def new_migration(config, description: str, *, native: bool = False, date: str |
     path = legacy_dir / f"{day}_{slug}.py"
     if path.exists():
         raise ConfigError(f"{path} already exists. Choose another description.")
-    later = [f.filename for f in files if f.filename > path.name]
+    # Converted (and baseline) revisions keep their files' stems and come first.
+    taken = [f.filename for f in files] + [f"{stem}.py" for stem in script.retired_stems()]
+    later = sorted(name for name in taken if name >= path.name)
     if later:
         raise ConfigError(
             f"{path.name} would sort before {', '.join(later[:3])}, which may already be "

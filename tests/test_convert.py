@@ -650,6 +650,18 @@ def test_after_a_partial_conversion_new_legacy_files_still_follow_the_legacy_cha
     assert sample_project.rows() == [*SAMPLES, "20991231_late_legacy_file"]
 
 
+def test_after_converting_everything_a_new_legacy_file_must_still_sort_last(sample_project):
+    sample_project.run("alembic-bridge", "convert", "--all", check=True)
+    last_date, last_description = SAMPLES[-1].split("_", 1)
+    for description, date in (("early file", "20250101"), (last_description.replace("_", " "), last_date)):
+        refused = sample_project.run("alembic-bridge", "new", description, "--date", date)
+        assert refused.returncode == 1 and "would sort before" in refused.stderr, refused.output
+    assert list(sample_project.legacy.glob("2*.py")) == []
+    sample_project.run("alembic-bridge", "new", "late file", "--date", "20991231", check=True)
+    sample_project.run("alembic", "upgrade", "head", check=True)
+    assert sample_project.rows() == [*SAMPLES, "20991231_late_file"]
+
+
 def test_rows_of_converted_revisions_are_not_reported_as_missing_files(sample_project):
     sample_project.run("alembic", "upgrade", "head", check=True)
     sample_project.run("alembic-bridge", "convert", "--all", check=True)

@@ -94,8 +94,8 @@ def migration_function(legacy: LegacyFile, module: ModuleType, direction: str):
 def _takes_one_positional(fn) -> bool:
     # What inspect.signature(fn).bind(engine) decides for a plain function, read
     # off its code object (inspect.signature costs ~50 us, once per migration).
-    if type(fn) is not FunctionType:
-        return False
+    if type(fn) is not FunctionType or fn.__dict__:
+        return False  # not plain (e.g. functools.wraps sets __wrapped__): ask inspect
     code = fn.__code__
     required = code.co_argcount - len(fn.__defaults__ or ())
     kwonly_required = code.co_kwonlyargcount - len(fn.__kwdefaults__ or {})

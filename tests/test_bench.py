@@ -9,7 +9,9 @@ each shortcut taken for speed behaves exactly like the code it replaced.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
+import inspect
 import io
 import json
 import subprocess
@@ -139,6 +141,58 @@ def test_a_docstring_is_read_exactly_as_the_tokenizer_reads_it(tmp_path, source)
     path = tmp_path / "20251031_x.py"
     path.write_bytes(source)
     assert read_docstring(path) == _tokenizer_docstring(source)
+
+
+# -- the signature check: the code-object shortcut never accepts what inspect refuses --
+
+def _wrapped(inner):
+    @functools.wraps(inner)
+    def wrapper(*args, **kwargs):
+        return inner(*args, **kwargs)
+
+    return wrapper
+
+
+def _no_args():
+    pass
+
+
+def _two(conn, cursor):
+    pass
+
+
+SIGNATURES = [
+    lambda engine: None, lambda engine, extra=1: None, lambda *args: None, lambda engine=None: None,
+    lambda engine, *, flag=False: None, lambda: None, lambda conn, cursor: None,
+    lambda engine, *, required: None, lambda **kw: None, lambda *, engine=None: None,
+    _wrapped(_no_args), _wrapped(_two), _wrapped(lambda engine: None), print,
+]
+
+
+@pytest.mark.parametrize("fn", SIGNATURES)
+def test_the_signature_shortcut_agrees_with_inspect(fn):
+    from bridge.executor import _takes_one_positional
+
+    try:
+        inspect.signature(fn).bind(object())
+        binds = True
+    except TypeError:
+        binds = False
+    except ValueError:
+        binds = None  # no signature: the call decides
+    if _takes_one_positional(fn):
+        assert binds is True
+
+
+def test_a_decorated_upgrade_without_the_engine_parameter_gets_the_signature_message(tmp_path):
+    from bridge.errors import MigrationError
+    from bridge.executor import migration_function
+    from bridge.loader import LegacyFile
+
+    legacy = LegacyFile(tmp_path / "20251031_x.py", "20251031_x", None, "x")
+    module = types.SimpleNamespace(upgrade=_wrapped(_no_args))
+    with pytest.raises(MigrationError, match=r"`def upgrade\(\)` cannot take the engine"):
+        migration_function(legacy, module, "upgrade")
 
 
 # -- the ledger's one-statement record on PostgreSQL ---------------------------------

@@ -298,15 +298,10 @@ def plan_baseline(config) -> BaselinePlan:
         raise BaselineError("There are no legacy migrations (nor revisions converted from them) to squash.")
     if not files and len(chain) == 1 and len(replaces) > 1:
         raise BaselineError(f"{chain[0].path} is already a baseline and nothing follows it in the legacy chain.")
-    locations = list(script._version_locations)
-    if len(locations) != 1:
-        raise ConfigError(
-            f"baseline writes into one version location, but {len(locations)} are configured "
-            f"({', '.join(map(str, locations))}). Set version_locations to one folder."
-        )
+    location = script.single_version_location("baseline")
     head = replaces[-1]
     remove = [Path(rev.path) for rev in chain] + [f.path for f in files]
-    target = locations[0] / f"{head}.py"
+    target = location / f"{head}.py"
     if target.exists() and target not in remove:
         raise BaselineError(f"{target} already exists. Move it away first.")
     squashed = {rev.revision for rev in chain} | {f.stem for f in files}

@@ -1070,13 +1070,7 @@ def plan_conversion(config, stem: str | None = None, *, upto: str | None = None,
     files = script.legacy_files()
     if not files:
         raise ConfigError(f"There are no legacy migrations left in {script.legacy_location}.")
-    locations = list(script._version_locations)
-    if len(locations) != 1:
-        raise ConfigError(
-            f"convert writes into one version location, but {len(locations)} are configured "
-            f"({', '.join(map(str, locations))}). Set version_locations to one folder."
-        )
-    location = locations[0]
+    location = script.single_version_location("convert")
     requested = None
     if all_files:
         count = len(files)

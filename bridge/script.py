@@ -17,7 +17,7 @@ from alembic.script import Script, ScriptDirectory
 from alembic.script.revision import RevisionMap
 
 from . import loader, settings
-from .errors import ChainError
+from .errors import ChainError, ConfigError
 from .loader import LegacyFile
 
 
@@ -127,6 +127,19 @@ class LegacyScriptDirectory(ScriptDirectory):
         if not files or heads != (files[-1].stem,):
             return False
         return not self._may_have_native_revisions()
+
+    def single_version_location(self, command: str) -> Path:
+        """Return the one version location *command* writes revisions into.
+
+        Raises `ConfigError` naming the fix when several are configured.
+        """
+        locations = list(self._version_locations)
+        if len(locations) != 1:
+            raise ConfigError(
+                f"{command} writes into one version location, but {len(locations)} are configured "
+                f"({', '.join(map(str, locations))}). Set version_locations to one folder."
+            )
+        return locations[0]
 
     def _may_have_native_revisions(self) -> bool:
         if self.sourceless:

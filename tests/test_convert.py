@@ -582,6 +582,20 @@ def test_convert_has_help_and_needs_exactly_one_target(project):
         )
 
 
+@pytest.mark.parametrize("command", [["convert", "--all"], ["baseline"]])
+def test_commands_that_write_revisions_need_one_version_location(sample_project, command):
+    ini = sample_project.root / "alembic.ini"
+    ini.write_text(ini.read_text().replace(
+        "path_separator = os", "path_separator = space\nversion_locations = %(here)s/alembic/versions %(here)s/more"
+    ))
+    result = sample_project.run("alembic-bridge", *command)
+    assert result.returncode == 1, result.output
+    assert f"{command[0]} writes into one version location, but 2 are configured" in result.stderr
+    assert "Set version_locations to one folder." in result.stderr
+    assert "Traceback" not in result.output
+    assert len(list(sample_project.legacy.glob("2*.py"))) == len(SAMPLES)  # nothing moved
+
+
 def test_a_stem_that_is_not_first_is_refused_with_the_upto_form(sample_project):
     result = sample_project.run("alembic-bridge", "convert", "20250520_create_open_orders")
     assert result.returncode == 1

@@ -186,6 +186,11 @@ def read_docstring(path: Path) -> str:
             return value.decode() if isinstance(value, bytes) else str(value)
         except Exception:
             pass  # let the tokenizer decide, exactly as before
+    return docstring_by_tokens(source)
+
+
+def docstring_by_tokens(source: bytes) -> str:
+    """Return the module docstring of *source* as Python's tokenizer reads it (the reference)."""
     try:
         tokens = tokenize.tokenize(io.BytesIO(source).readline)
         for tok in tokens:

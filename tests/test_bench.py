@@ -8,15 +8,12 @@ each shortcut taken for speed behaves exactly like the code it replaced.
 
 from __future__ import annotations
 
-import ast
 import functools
 import importlib.util
 import inspect
-import io
 import json
 import subprocess
 import sys
-import tokenize
 import types
 
 import pytest
@@ -112,21 +109,6 @@ def test_callgrind_counts_become_per_migration_figures_and_ratios(tmp_path, caps
 
 # -- read_docstring: the regular-expression path agrees with the tokenizer -----------
 
-def _tokenizer_docstring(source: bytes) -> str:
-    try:
-        for tok in tokenize.tokenize(io.BytesIO(source).readline):
-            if tok.type in (tokenize.ENCODING, tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE,
-                            tokenize.INDENT, tokenize.DEDENT):
-                continue
-            if tok.type == tokenize.STRING:
-                value = ast.literal_eval(tok.string)
-                return value.decode() if isinstance(value, bytes) else str(value)
-            return ""
-    except (tokenize.TokenError, SyntaxError, ValueError):
-        return ""
-    return ""
-
-
 @pytest.mark.parametrize("source", [
     b'"""\nMigration: Add x\nDate: 2025-10-31\n"""\nimport os\n',
     b"'''single quotes'''\n", b'"one line"\n', b"# comment\n\n  \"\"\"after a comment\"\"\"\n",
@@ -136,11 +118,11 @@ def _tokenizer_docstring(source: bytes) -> str:
     b'"""a""" "b"', b'"""crlf\r\nline"""\r\n', b'#c\r"""lone cr"""', b'"\\N{EM DASH}"',
 ])
 def test_a_docstring_is_read_exactly_as_the_tokenizer_reads_it(tmp_path, source):
-    from bridge.loader import read_docstring
+    from bridge.loader import docstring_by_tokens, read_docstring
 
     path = tmp_path / "20251031_x.py"
     path.write_bytes(source)
-    assert read_docstring(path) == _tokenizer_docstring(source)
+    assert read_docstring(path) == docstring_by_tokens(source)
 
 
 # -- the signature check: the code-object shortcut never accepts what inspect refuses --

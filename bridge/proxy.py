@@ -27,8 +27,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy import exc, inspection
+from sqlalchemy import exc
 from sqlalchemy.sql.elements import TextClause
+
+from .internals import register_inspection
 
 _READ_ONLY_SQL = re.compile(r"^\s*(select|show|explain|values|table|fetch)\b", re.IGNORECASE)
 _WRITE_IN_CTE = re.compile(r"\b(insert|update|delete|merge)\b", re.IGNORECASE)
@@ -427,14 +429,9 @@ class AutocommitConnection(LegacyConnection):
         self._check_open()
 
 
-@inspection._inspects(LegacyEngine)
-def _inspect_engine(engine: LegacyEngine):
-    return sa.inspect(engine._connection)
-
-
-@inspection._inspects(LegacyConnection)
-def _inspect_connection(conn: LegacyConnection):
-    return sa.inspect(conn._real)
+# `sa.inspect(engine)` / `sa.inspect(conn)` in a legacy migration inspects Alembic's connection.
+register_inspection(LegacyEngine, lambda engine: sa.inspect(engine._connection))
+register_inspection(LegacyConnection, lambda conn: sa.inspect(conn._real))
 
 
 class OfflineRead(Exception):
@@ -495,7 +492,7 @@ class OfflineEngine(LegacyEngine):
         sets = parameters if isinstance(parameters, (list, tuple)) else [parameters or {}]
         for params in sets:
             stmt = statement.bindparams(**params) if params and isinstance(statement, TextClause) else statement
-            impl._exec(stmt)
+            self._context.execute(stmt)
         return OfflineResult(self)
 
     def read(self, what: str):
@@ -564,11 +561,5 @@ class OfflineResult:
         return True
 
 
-@inspection._inspects(OfflineEngine)
-def _inspect_offline_engine(engine: OfflineEngine):
-    engine.read("sqlalchemy.inspect(engine)")
-
-
-@inspection._inspects(OfflineConnection)
-def _inspect_offline_connection(conn: OfflineConnection):
-    conn._engine.read("sqlalchemy.inspect(conn)")
+register_inspection(OfflineEngine, lambda engine: engine.read("sqlalchemy.inspect(engine)"))
+register_inspection(OfflineConnection, lambda conn: conn._engine.read("sqlalchemy.inspect(conn)"))

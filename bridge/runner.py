@@ -24,6 +24,7 @@ from alembic.script import ScriptDirectory
 
 from . import sync
 from .errors import ConfigError
+from .internals import plan_revisions
 from .settings import BridgeSettings
 
 
@@ -236,12 +237,7 @@ def _plan(config: Config, target: str, direction: str, out_of_order: bool) -> Ru
         Step(f.stem, "upgrade", f.title(), "legacy, out of order") for f in result.holes
     ] if out_of_order else []
     heads = (result.new_head,) if result.new_head else state.heads
-    with script._catch_revision_errors():
-        if direction == "upgrade":
-            revs = script._upgrade_revs(target, heads)
-        else:
-            revs = script._downgrade_revs(target, heads)
-    for rs in revs:
+    for rs in plan_revisions(script, direction, target, heads):
         rev = rs.revision
         steps.append(
             Step(rev.revision, direction, rev.doc, "legacy" if getattr(rev, "is_legacy", False) else "native")

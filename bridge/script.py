@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from alembic.script import Script, ScriptDirectory
-from alembic.script.revision import RevisionMap
+from alembic.util import coerce_resource_to_filename, to_tuple
 
 from . import loader, settings
+from .internals import ScriptDirectoryHooks
 from .errors import ChainError, ConfigError
 from .loader import LegacyFile
 
@@ -71,7 +72,7 @@ class LegacyScript(Script):
         return self.legacy.docstring().strip() or self.legacy.title()
 
 
-class LegacyScriptDirectory(ScriptDirectory):
+class LegacyScriptDirectory(ScriptDirectoryHooks):
     """A ``ScriptDirectory`` whose revisions start with the legacy chain.
 
     Invariant: the history is one line with a single base. Native revisions
@@ -87,13 +88,22 @@ class LegacyScriptDirectory(ScriptDirectory):
     def from_script_directory(
         cls, base: ScriptDirectory, legacy_location: Path, legacy_ignore: tuple[str, ...]
     ) -> LegacyScriptDirectory:
-        """Wrap a stock ``ScriptDirectory`` built by Alembic from the same config."""
-        self = cls.__new__(cls)
-        self.__dict__.update(base.__dict__)
+        """Build the bridge's directory with the options of one Alembic built from the same config."""
+        self = cls(
+            base.dir,
+            file_template=base.file_template,
+            truncate_slug_length=base.truncate_slug_length,
+            version_locations=base.version_locations,
+            sourceless=base.sourceless,
+            output_encoding=base.output_encoding,
+            timezone=base.timezone,
+            hooks=base.hooks,
+            recursive_version_locations=base.recursive_version_locations,
+            messaging_opts=base.messaging_opts,
+        )
         self.legacy_location = legacy_location
         self.legacy_ignore = legacy_ignore
-        self.revision_map = RevisionMap(self._load_revisions)
-        for version_path in self._version_locations:
+        for version_path in self.version_location_paths():
             if version_path.resolve() == legacy_location.resolve():
                 raise ChainError(
                     f"legacy_location and version_locations both name {legacy_location}. "
@@ -111,7 +121,13 @@ class LegacyScriptDirectory(ScriptDirectory):
             cached = self.__dict__["_legacy_files"] = found.files
         return cached
 
-    def _upgrade_revs(self, destination: str, current_rev):
+    def version_location_paths(self) -> list[Path]:
+        """Return the folders of native revisions, absolute (Alembic's default: versions/)."""
+        if self.version_locations:
+            return [Path(coerce_resource_to_filename(p)).absolute() for p in self.version_locations]
+        return [Path(self.dir, "versions").absolute()]
+
+    def upgrade_revisions(self, destination: str, current_rev):
         # `alembic upgrade head` on an up-to-date database is what every application
         # start runs. With no native revisions, the history is the linear legacy
         # chain, so a database at its last file has nothing to do, and building the
@@ -119,7 +135,7 @@ class LegacyScriptDirectory(ScriptDirectory):
         # run's cost. Anything else goes through Alembic.
         if destination in ("head", "heads") and self._at_legacy_head(current_rev):
             return []
-        return super()._upgrade_revs(destination, current_rev)
+        return super().upgrade_revisions(destination, current_rev)
 
     def _at_legacy_head(self, current_rev) -> bool:
         heads = (current_rev,) if isinstance(current_rev, str) else tuple(current_rev or ())
@@ -133,7 +149,7 @@ class LegacyScriptDirectory(ScriptDirectory):
 
         Raises `ConfigError` naming the fix when several are configured.
         """
-        locations = list(self._version_locations)
+        locations = self.version_location_paths()
         if len(locations) != 1:
             raise ConfigError(
                 f"{command} writes into one version location, but {len(locations)} are configured "
@@ -144,7 +160,7 @@ class LegacyScriptDirectory(ScriptDirectory):
     def _may_have_native_revisions(self) -> bool:
         if self.sourceless:
             return True  # revisions may hide in __pycache__; let Alembic look
-        for location in self._version_locations:
+        for location in self.version_location_paths():
             if not location.is_dir():
                 continue
             with os.scandir(location) as entries:
@@ -166,9 +182,9 @@ class LegacyScriptDirectory(ScriptDirectory):
         """Return, in chain order, the legacy stems that native revisions now stand for."""
         return [stem for script in self.retired_revisions() for stem in replaced_stems(script)]
 
-    def _load_revisions(self) -> Iterator[Script]:
+    def load_revisions(self) -> Iterator[Script]:
         files = self.legacy_files()
-        natives = list(super()._load_revisions())
+        natives = list(super().load_revisions())
         retired = self.__dict__["_retired_chain"] = _retired_chain(natives, files)
         retired_ids = {script.revision for script in retired}
         by_stem: dict[str, LegacyFile] = {}
@@ -204,7 +220,7 @@ def _retired_chain(natives: list[Script], files: list[LegacyFile]) -> list[Scrip
             )
     children: dict[object, list[Script]] = {}
     for script in retired:
-        downs = tuple(script._versioned_down_revisions)
+        downs = to_tuple(script.down_revision, default=())
         children.setdefault(downs[0] if len(downs) == 1 else downs or None, []).append(script)
     chain: list[Script] = []
     current = children.get(None, [])
@@ -255,7 +271,7 @@ def _check_native(
         )
     if legacy_head is None or script.revision in retired_ids:
         return
-    downs = script._versioned_down_revisions
+    downs = to_tuple(script.down_revision, default=())
     if not downs:
         raise ChainError(
             f"Native revision {script.path} has down_revision = None, but the legacy "

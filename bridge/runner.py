@@ -253,10 +253,11 @@ def _plan(config: Config, target: str, direction: str, out_of_order: bool) -> Ru
 
 @dataclass
 class RunResult:
-    """What a run did."""
+    """What a run did: the steps that ran (out-of-order files included), and the plan made under the lock."""
 
     steps: list[Step]
     seconds: float
+    plan: RunPlan | None = None
 
 
 def upgrade(
@@ -265,9 +266,14 @@ def upgrade(
     *,
     out_of_order: bool = False,
     on_step=None,
+    on_plan=None,
 ) -> RunResult:
-    """Apply migrations up to *target* through Alembic (lock, reconcile, per-migration transactions)."""
-    return _run(_config(config), target, "upgrade", out_of_order, on_step)
+    """Apply migrations up to *target* through Alembic (lock, reconcile, per-migration transactions).
+
+    *on_plan(RunPlan)* is called once the runner lock is held, before anything
+    changes: the plan it gets is the one that runs, whatever other runners did.
+    """
+    return _run(_config(config), target, "upgrade", out_of_order, on_step, on_plan)
 
 
 def downgrade(config: Config | str | Path | None, target: str, *, on_step=None) -> RunResult:
@@ -275,8 +281,9 @@ def downgrade(config: Config | str | Path | None, target: str, *, on_step=None) 
     return _run(_config(config), target, "downgrade", False, on_step)
 
 
-def _run(config: Config, target: str, direction: str, out_of_order: bool, on_step) -> RunResult:
+def _run(config: Config, target: str, direction: str, out_of_order: bool, on_step, on_plan=None) -> RunResult:
     done: list[Step] = []
+    planned: list[RunPlan] = []
     started = time.monotonic()
 
     def record(step: Step) -> None:
@@ -284,8 +291,14 @@ def _run(config: Config, target: str, direction: str, out_of_order: bool, on_ste
         if on_step is not None:
             on_step(step, time.monotonic() - started)
 
+    def plan_under_lock() -> None:
+        planned.append(_plan(config, target, direction, out_of_order))
+        on_plan(planned[-1])
+
     config.attributes["bridge.on_step"] = record
     config.attributes["bridge.out_of_order"] = out_of_order
+    if on_plan is not None:
+        config.attributes["bridge.on_locked"] = plan_under_lock
     try:
         if direction == "upgrade":
             command.upgrade(config, target)
@@ -294,7 +307,8 @@ def _run(config: Config, target: str, direction: str, out_of_order: bool, on_ste
     finally:
         config.attributes.pop("bridge.on_step", None)
         config.attributes.pop("bridge.out_of_order", None)
-    return RunResult(done, time.monotonic() - started)
+        config.attributes.pop("bridge.on_locked", None)
+    return RunResult(done, time.monotonic() - started, planned[-1] if planned else None)
 
 
 def sync_tables(config: Config | str | Path | None = None, *, dry_run: bool = False) -> sync.Plan:

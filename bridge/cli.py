@@ -164,6 +164,15 @@ def status(obj: Context, as_json):
     for m in result.migrations:
         edited = "  (edited after it was applied)" if m.edited else ""
         click.echo(f"  {m.state:<{width}}{m.revision}{edited}")
+    if result.duplicates:
+        click.echo("")
+        click.echo(
+            f"schema_migrations records {len(result.duplicates)} migration(s) under both names "
+            "(stem and stem.py): a runner that writes the other name format ran them again:"
+        )
+        for stem in result.duplicates:
+            click.echo(f"  {stem}  ({', '.join(result.duplicate_names(stem))})")
+        click.echo("`alembic-bridge check` says how to repair this.")
     if result.plan.changes:
         click.echo("")
         click.echo("The history tables disagree; `alembic-bridge sync` would:")

@@ -99,6 +99,11 @@ class Status:
     script_heads: list[str]
     current_heads: list[str]
     plan: sync.Plan = field(repr=False, default_factory=sync.Plan)
+    duplicates: list[str] = field(default_factory=list)  # stems with rows under both names
+
+    def duplicate_names(self, stem: str) -> tuple[str, str]:
+        """Return the two ``schema_migrations`` names one duplicated migration is recorded under."""
+        return stem, f"{stem}.py"
 
     @property
     def pending(self) -> list[MigrationStatus]:
@@ -106,7 +111,7 @@ class Status:
 
     @property
     def in_agreement(self) -> bool:
-        return not self.plan.changes and not self.plan.holes
+        return not self.plan.changes and not self.plan.holes and not self.duplicates
 
     def as_dict(self) -> dict:
         return {
@@ -116,6 +121,7 @@ class Status:
             "pending_count": len(self.pending),
             "in_agreement": self.in_agreement,
             "changes_sync_would_make": self.plan.changes,
+            "duplicate_rows": self.duplicates,
             "migrations": [m.as_dict() for m in self.migrations],
         }
 
@@ -181,7 +187,9 @@ def status(config: Config | str | Path | None = None) -> Status:
     migrations.extend(legacy_entries.values())  # none, unless the chain is broken
     for stem in result.missing_files:
         migrations.append(MigrationStatus(stem, "legacy", "file-missing", None))
-    return Status(database, migrations, list(script.get_heads()), list(state.heads), result)
+    return Status(
+        database, migrations, list(script.get_heads()), list(state.heads), result, list(state.duplicates)
+    )
 
 
 def _ancestors(script, heads) -> set[str]:

@@ -268,6 +268,17 @@ class Ledger:
     def record_applied(self, stem: str, sha256: str | None = None) -> None:
         """Insert the row for *stem* (and its checksum) unless it is already there."""
         self._ensure_tables_once()
+        try:
+            self._insert_row(stem, sha256)
+        except sa.exc.DBAPIError as err:
+            # A schema_migrations of another shape than the legacy DDL: say which column
+            # and how to fix it (the caller's transaction rolls the migration back).
+            translated = _row_insert_error(err, stem, self.row_name(stem))
+            if translated is None:
+                raise
+            raise translated from err
+
+    def _insert_row(self, stem: str, sha256: str | None) -> None:
         if self.connection.dialect.name == "postgresql":
             # One round trip instead of four: this runs once per migration applied.
             params = {"stem": stem, "stem_py": f"{stem}.py", "name": self.row_name(stem)}
@@ -329,6 +340,37 @@ class Ledger:
         )
         if self.has_checksum_table():
             self.connection.execute(checksums.delete().where(checksums.c.migration_name == stem))
+
+
+_NOT_NULL_VIOLATION = "23502"
+_STRING_TOO_LONG = "22001"
+
+
+def _row_insert_error(err: sa.exc.DBAPIError, stem: str, name: str) -> LedgerMismatch | None:
+    """Translate a failed ``schema_migrations`` insert caused by the table's shape; else None."""
+    orig = err.orig
+    sqlstate = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
+    diag = getattr(orig, "diag", None)
+    table = getattr(diag, "table_name", None)
+    fix = f"then run again. {stem} was not applied or recorded."
+    if sqlstate == _NOT_NULL_VIOLATION and table == LEGACY_TABLE:
+        column = getattr(diag, "column_name", None) or "?"
+        alter = f"ALTER TABLE {LEGACY_TABLE} ALTER COLUMN {column}"
+        return LedgerMismatch(
+            f"Recording {stem} in {LEGACY_TABLE} failed: its column {column} is NOT NULL and "
+            "has no default, but runners write only migration_name. Give it a default "
+            f"({alter} SET DEFAULT ...) or allow NULL ({alter} DROP NOT NULL), {fix}"
+        )
+    if sqlstate == _STRING_TOO_LONG and len(name) <= 255:
+        # The only value of variable length a row gets is its name (checksum rows are ours).
+        db_message = str(orig).strip().splitlines()[0] if str(orig).strip() else str(err)
+        return LedgerMismatch(
+            f"Recording {stem} in {LEGACY_TABLE} failed: its column migration_name is too "
+            f"short for {name!r} ({len(name)} characters): {db_message}. Widen it to the "
+            f"legacy VARCHAR(255): ALTER TABLE {LEGACY_TABLE} ALTER COLUMN migration_name "
+            f"TYPE VARCHAR(255), {fix}"
+        )
+    return None
 
 
 def render_ledger_sql(stem: str, direction: str, migration_context) -> list:

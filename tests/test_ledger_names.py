@@ -127,3 +127,49 @@ def test_init_writes_the_name_format_option_commented_with_when_to_set_it(tmp_pa
     from bridge.settings import BridgeSettings
 
     assert BridgeSettings.from_config(Config(str(root / "alembic.ini"))).name_format == "auto"
+
+
+# -- unexpected shapes of schema_migrations ----------------------------------------------
+
+def test_an_extra_not_null_column_without_default_is_named_with_the_fix_and_nothing_is_applied(project):
+    files(project, STEMS[:2])
+    project.sql(
+        "CREATE TABLE schema_migrations (id SERIAL PRIMARY KEY, migration_name VARCHAR(255) UNIQUE NOT NULL, "
+        "applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, applied_by VARCHAR(50) NOT NULL)"
+    )
+    result = project.run("alembic", "upgrade", "head")
+    assert result.returncode == 255, result.output
+    assert (
+        "FAILED: Recording 20251001_create_a in schema_migrations failed: its column applied_by "
+        "is NOT NULL and has no default, but runners write only migration_name. Give it a default "
+        "(ALTER TABLE schema_migrations ALTER COLUMN applied_by SET DEFAULT ...) or allow NULL "
+        "(ALTER TABLE schema_migrations ALTER COLUMN applied_by DROP NOT NULL), then run again. "
+        "20251001_create_a was not applied or recorded." in result.stdout
+    )
+    assert "Traceback" not in result.output
+    assert project.rows() == [] and "a" not in project.tables() and project.version() == []
+    bridge_cli = project.run("alembic-bridge", "upgrade")
+    assert bridge_cli.returncode == 1 and "Error: Recording 20251001_create_a in schema_migrations failed: its column applied_by" in bridge_cli.stderr
+    assert "a" not in project.tables()
+
+
+def test_a_migration_name_column_too_short_for_the_stems_is_named_with_the_fix_and_nothing_is_applied(project):
+    files(project, STEMS[:2])
+    project.sql(
+        "CREATE TABLE schema_migrations (id SERIAL PRIMARY KEY, migration_name VARCHAR(10) UNIQUE NOT NULL, "
+        "applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)"
+    )
+    result = project.run("alembic", "upgrade", "head")
+    assert result.returncode == 255, result.output
+    assert (
+        "FAILED: Recording 20251001_create_a in schema_migrations failed: its column "
+        "migration_name is too short for '20251001_create_a' (17 characters): value too long "
+        "for type character varying(10). Widen it to the legacy VARCHAR(255): ALTER TABLE "
+        "schema_migrations ALTER COLUMN migration_name TYPE VARCHAR(255), then run again. "
+        "20251001_create_a was not applied or recorded." in result.stdout
+    )
+    assert "Traceback" not in result.output
+    assert project.rows() == [] and "a" not in project.tables() and project.version() == []
+    project.sql("ALTER TABLE schema_migrations ALTER COLUMN migration_name TYPE VARCHAR(255)")
+    project.run("alembic", "upgrade", "head", check=True)
+    assert project.rows() == STEMS[:2]

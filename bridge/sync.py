@@ -24,6 +24,7 @@ legacy files. Their rows are accounted for, not "file missing"; an
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
@@ -366,6 +367,7 @@ class RunnerLock:
         between two migrations, never inside one.
         """
 
+        @functools.wraps(migrations_fn)  # command_name() still reads which command this is
         def steps(heads, migration_context):
             previous = None
             for step in migrations_fn(heads, migration_context):

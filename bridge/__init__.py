@@ -21,6 +21,7 @@ _API = {
     "plan_downgrade": "runner",
     "sync_tables": "runner",
     "load_config": "runner",
+    "lock_key": "sync",
     "BridgeError": "errors",
 }
 

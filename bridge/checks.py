@@ -6,7 +6,8 @@ from alembic.util import CommandError
 
 
 def run_checks(config, database: bool = True) -> list[str]:
-    """Return one line per problem: names, heads, lint errors, then (with *database*) holes and drift."""
+    """Return one line per problem: names, heads, lint errors, then (with *database*) holes,
+    migrations recorded under both names, and drift."""
     from . import runner
 
     problems: list[str] = []
@@ -34,6 +35,13 @@ def run_checks(config, database: bool = True) -> list[str]:
         status = runner.status(config)
     except CommandError as err:
         return problems + [str(err)]
+    for stem in status.duplicates:
+        problems.append(
+            f"schema_migrations records {stem} twice, as {' and '.join(status.duplicate_names(stem))}: "
+            "a runner that writes the other name format ran it again. Check that running it twice "
+            "did no harm, delete the row in the format your old runner does not write, and set "
+            "legacy_name_format = stem or legacy_name_format = filename in alembic.ini to match it."
+        )
     for m in status.migrations:
         if m.state == "out-of-order":
             problems.append(

@@ -76,13 +76,15 @@ def _print_plan(obj: Context, plan, verb: str) -> None:
         _echo(obj, f"  {step.direction:<9} {step.revision}  ({step.kind}) {step.title}")
 
 
-def _progress(obj: Context, total: int):
+def _progress(obj: Context, total: int | None):
+    """Return an on_step callback printing progress; set ``.total`` once the plan is known."""
     tty = sys.stderr.isatty() and not obj.quiet
     count = 0
 
     def on_step(step, elapsed):
         nonlocal count
         count += 1
+        total = max(on_step.total or 0, count)
         verb = "applied" if step.direction == "upgrade" else "reverted"
         if tty:
             click.echo(
@@ -94,6 +96,7 @@ def _progress(obj: Context, total: int):
         elif not obj.quiet:
             click.echo(f"{verb} {step.revision} ({elapsed:.2f}s)", err=True)
 
+    on_step.total = total
     return on_step
 
 
@@ -107,12 +110,19 @@ def upgrade(obj: Context, target, dry_run, out_of_order):
     from . import runner
 
     config = _config(obj)
-    plan = runner.plan_upgrade(config, target, out_of_order=out_of_order)
-    _print_plan(obj, plan, "apply")
-    if dry_run or not (plan.steps or plan.changes):
+    if dry_run:
+        _print_plan(obj, runner.plan_upgrade(config, target, out_of_order=out_of_order), "apply")
         return
-    result = runner.upgrade(config, target, out_of_order=out_of_order, on_step=_progress(obj, len(plan.steps)))
-    _echo(obj, f"Applied {len(result.steps)} migration(s) in {result.seconds:.1f}s.")
+    progress = _progress(obj, None)
+
+    def on_plan(plan):
+        # Planned under the runner lock: another runner's work is already in it.
+        _print_plan(obj, plan, "apply")
+        progress.total = len(plan.steps)
+
+    result = runner.upgrade(config, target, out_of_order=out_of_order, on_step=progress, on_plan=on_plan)
+    if result.steps or (result.plan is not None and result.plan.steps):
+        _echo(obj, f"Applied {len(result.steps)} migration(s) in {result.seconds:.1f}s.")
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})
@@ -154,6 +164,15 @@ def status(obj: Context, as_json):
     for m in result.migrations:
         edited = "  (edited after it was applied)" if m.edited else ""
         click.echo(f"  {m.state:<{width}}{m.revision}{edited}")
+    if result.duplicates:
+        click.echo("")
+        click.echo(
+            f"schema_migrations records {len(result.duplicates)} migration(s) under both names "
+            "(stem and stem.py): a runner that writes the other name format ran them again:"
+        )
+        for stem in result.duplicates:
+            click.echo(f"  {stem}  ({', '.join(result.duplicate_names(stem))})")
+        click.echo("`alembic-bridge check` says how to repair this.")
     if result.plan.changes:
         click.echo("")
         click.echo("The history tables disagree; `alembic-bridge sync` would:")

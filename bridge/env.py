@@ -156,8 +156,14 @@ def _run_online(context, connection, settings, options, own_connection: bool) ->
     on_step = context.config.attributes.get("bridge.on_step")
     if on_step is not None:
         callbacks.append(_report_step(on_step))
-    with sync.runner_lock(connection, settings, enabled=mutating):
+    with sync.runner_lock(connection, settings, enabled=mutating) as lock:
         try:
+            on_locked = context.config.attributes.get("bridge.on_locked")
+            if on_locked is not None:
+                on_locked()  # e.g. print the plan: only now can no other runner change it
+            work = _work_function(context)
+            if lock is not None and work is not None:
+                options["fn"] = lock.guard_steps(work)
             if mutating:
                 sync.reconcile(
                     connection,
@@ -166,6 +172,7 @@ def _run_online(context, connection, settings, options, own_connection: bool) ->
                     allow_holes=command == "stamp",
                     out_of_order=bool(context.config.attributes.get("bridge.out_of_order")),
                     version_table=version_table,
+                    on_applied=_report_out_of_order(on_step),
                 )
             if own_connection and connection.in_transaction():
                 # Alembic treats a connection already in a transaction as "external"
@@ -193,11 +200,28 @@ def _report_step(on_step):
     return callback
 
 
-def command_name(context) -> str:
-    """Return which ``alembic.command`` function runs env.py (``upgrade``, ``current``, ...)."""
+def _report_out_of_order(on_step):
+    """Return a callback reporting a file `sync.reconcile` applied out of order as a step."""
+    if on_step is None:
+        return None
+    from .runner import Step
+
+    def callback(legacy):
+        on_step(Step(legacy.stem, "upgrade", legacy.title(), "legacy, out of order"))
+
+    return callback
+
+
+def _work_function(context):
+    """Return the function ``alembic.command`` hands the environment (it yields the steps)."""
     # `from alembic import context` is a module proxying the EnvironmentContext.
     environment = getattr(context, "_proxy", None) or context
-    fn = getattr(environment, "context_opts", {}).get("fn")
+    return getattr(environment, "context_opts", {}).get("fn")
+
+
+def command_name(context) -> str:
+    """Return which ``alembic.command`` function runs env.py (``upgrade``, ``current``, ...)."""
+    fn = _work_function(context)
     qualname = getattr(fn, "__qualname__", "") or ""
     return qualname.split(".", 1)[0] or "unknown"
 

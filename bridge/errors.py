@@ -79,5 +79,13 @@ class LockTimeout(BridgeError):
     """Another runner held the migration lock for longer than the configured wait."""
 
 
+class LockLost(BridgeError):
+    """The session holding the migration lock ended during a run; the run stopped before *next_revision*."""
+
+    def __init__(self, message: str, *, next_revision: str | None = None):
+        self.next_revision = next_revision
+        super().__init__(message)
+
+
 class LedgerMismatch(BridgeError):
     """The history tables disagree with the files in a way the bridge will not guess about."""

@@ -12,6 +12,8 @@ from typing import NamedTuple
 
 import sqlalchemy as sa
 
+from .errors import LedgerMismatch
+
 log = logging.getLogger(__name__)
 
 LEGACY_TABLE = "schema_migrations"
@@ -56,6 +58,8 @@ _PG_RECORD_WITH_CHECKSUM = sa.text(
 # connection.info key: True once both tables are known to exist and be committed,
 # else the transaction that created them (see `Ledger._ensure_tables_once`).
 TABLES_READY = "bridge.ledger_tables_ready"
+# connection.info key: the name format `Ledger.row_name` chose for ``auto`` in this run.
+NAME_FORMAT = "bridge.ledger_name_format"
 
 # Mirrors SQLAlchemy's PostgreSQL has_table (table-like relations, search_path visible,
 # or in the given schema), for several names in one round trip.
@@ -97,6 +101,8 @@ class LedgerState(NamedTuple):
     heads: tuple[str, ...]
     has_version_table: bool
     has_ledger_table: bool
+    # Stems with a row under both names (``x`` and ``x.py``): recorded twice.
+    duplicates: tuple[str, ...] = ()
 
 
 def read_history(
@@ -112,8 +118,8 @@ def read_history(
             table = sa.table(version_table, sa.column("version_num"), schema=version_schema)
             heads = tuple(r[0] for r in connection.execute(sa.select(table.c.version_num)))
         has_ledger = ledger.has_table()
-        rows = ledger.applied() if has_ledger else {}
-        return LedgerState(rows, ledger.applied_checksums(), heads, has_version, has_ledger)
+        rows, duplicates = _rows_by_stem(ledger.applied_names() if has_ledger else [])
+        return LedgerState(rows, ledger.applied_checksums(), heads, has_version, has_ledger, duplicates)
     # Every run starts here, in a fresh process: two round trips of plain SQL,
     # rather than a reflection query and a SELECT per table.
     if version_schema is None:
@@ -134,22 +140,38 @@ def read_history(
     if CHECKSUM_TABLE in found:
         parts.append(f"SELECT 2, migration_name, sha256 FROM {CHECKSUM_TABLE}")
     heads_found: list[str] = []
-    rows = {}
+    names = []
     digests = {}
     if parts:
         for kind, name, digest in connection.execute(sa.text(" UNION ALL ".join(parts))):
             if kind == 0:
                 heads_found.append(name)
             elif kind == 1:
-                rows[stem_of(name)] = name
+                names.append(name)
             else:
                 digests[stem_of(name)] = digest
-    return LedgerState(rows, digests, tuple(heads_found), has_version, LEGACY_TABLE in found)
+    rows, duplicates = _rows_by_stem(names)
+    return LedgerState(
+        rows, digests, tuple(heads_found), has_version, LEGACY_TABLE in found, duplicates
+    )
+
+
+def _rows_by_stem(names) -> tuple[dict[str, str], tuple[str, ...]]:
+    """Return {stem: name} and the stems that have more than one row (``x`` and ``x.py``)."""
+    rows: dict[str, str] = {}
+    duplicates: list[str] = []
+    for name in names:
+        stem = stem_of(name)
+        if stem in rows and stem not in duplicates:
+            duplicates.append(stem)
+        rows[stem] = name
+    return rows, tuple(sorted(duplicates))
 
 
 def forget_tables(connection: sa.Connection) -> None:
     """Drop what `Ledger` remembers about *connection*'s tables (call at the end of a run)."""
     connection.info.pop(TABLES_READY, None)
+    connection.info.pop(NAME_FORMAT, None)
 
 
 def _utcnow() -> datetime.datetime:
@@ -186,10 +208,14 @@ class Ledger:
 
     def applied(self) -> dict[str, str]:
         """Return {stem: migration_name as stored} for every row (empty if no table)."""
+        return {stem_of(name): name for name in self.applied_names()}
+
+    def applied_names(self) -> list[str]:
+        """Return every ``migration_name`` as stored, in id order (empty if no table)."""
         if not self.has_table():
-            return {}
-        rows = self.connection.execute(sa.select(schema_migrations.c.migration_name))
-        return {stem_of(name): name for (name,) in rows}
+            return []
+        query = sa.select(schema_migrations.c.migration_name).order_by(schema_migrations.c.id)
+        return list(self.connection.execute(query).scalars())
 
     def applied_checksums(self) -> dict[str, str]:
         """Return {stem: sha256} recorded when each file was applied by the bridge."""
@@ -202,20 +228,37 @@ class Ledger:
         """Return the ``migration_name`` to store for *stem*, following existing rows."""
         fmt = self.name_format
         if fmt == "auto":
-            key = "bridge.ledger_name_format"
-            fmt = self.connection.info.get(key)
+            fmt = self.connection.info.get(NAME_FORMAT)
             if fmt is None:
-                fmt = "stem"
-                if self.has_table():
-                    sample = self.connection.execute(
-                        sa.select(schema_migrations.c.migration_name)
-                        .order_by(schema_migrations.c.id.desc())
-                        .limit(1)
-                    ).scalar()
-                    if sample is not None and sample.endswith(".py"):
-                        fmt = "filename"
-                self.connection.info[key] = fmt
+                fmt = self.connection.info[NAME_FORMAT] = self._agreed_format(stem)
         return f"{stem}.py" if fmt == "filename" else stem
+
+    def _agreed_format(self, stem: str) -> str:
+        """Return the format every row uses (``stem`` for no rows); refuse rows that disagree."""
+        if not self.has_table():
+            return "stem"
+        name = schema_migrations.c.migration_name
+        is_py = name.like("%.py")
+        # Every row, not the newest one: a single stray row must not switch the format.
+        with_py, without_py, py_example, stem_example = self.connection.execute(
+            sa.select(
+                sa.func.count().filter(is_py),
+                sa.func.count().filter(~is_py),
+                sa.func.min(name).filter(is_py),
+                sa.func.min(name).filter(~is_py),
+            )
+        ).one()
+        if with_py and without_py:
+            raise LedgerMismatch(
+                f"schema_migrations holds names in both formats ({without_py} like "
+                f"{stem_example!r}, {with_py} like {py_example!r}), so legacy_name_format = "
+                f"auto cannot tell which one to write for {stem}. Set legacy_name_format = "
+                "stem or legacy_name_format = filename in the [alembic] section of alembic.ini "
+                "(or [tool.alembic] in pyproject.toml) to match what your old runner writes. "
+                "`alembic-bridge check` lists migrations recorded under both names. "
+                f"{stem} was not applied or recorded."
+            )
+        return "filename" if with_py else "stem"
 
     # -- writes --------------------------------------------------------------------
     def ensure_tables(self) -> None:
@@ -225,6 +268,17 @@ class Ledger:
     def record_applied(self, stem: str, sha256: str | None = None) -> None:
         """Insert the row for *stem* (and its checksum) unless it is already there."""
         self._ensure_tables_once()
+        try:
+            self._insert_row(stem, sha256)
+        except sa.exc.DBAPIError as err:
+            # A schema_migrations of another shape than the legacy DDL: say which column
+            # and how to fix it (the caller's transaction rolls the migration back).
+            translated = _row_insert_error(err, stem, self.row_name(stem))
+            if translated is None:
+                raise
+            raise translated from err
+
+    def _insert_row(self, stem: str, sha256: str | None) -> None:
         if self.connection.dialect.name == "postgresql":
             # One round trip instead of four: this runs once per migration applied.
             params = {"stem": stem, "stem_py": f"{stem}.py", "name": self.row_name(stem)}
@@ -286,6 +340,37 @@ class Ledger:
         )
         if self.has_checksum_table():
             self.connection.execute(checksums.delete().where(checksums.c.migration_name == stem))
+
+
+_NOT_NULL_VIOLATION = "23502"
+_STRING_TOO_LONG = "22001"
+
+
+def _row_insert_error(err: sa.exc.DBAPIError, stem: str, name: str) -> LedgerMismatch | None:
+    """Translate a failed ``schema_migrations`` insert caused by the table's shape; else None."""
+    orig = err.orig
+    sqlstate = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
+    diag = getattr(orig, "diag", None)
+    table = getattr(diag, "table_name", None)
+    fix = f"then run again. {stem} was not applied or recorded."
+    if sqlstate == _NOT_NULL_VIOLATION and table == LEGACY_TABLE:
+        column = getattr(diag, "column_name", None) or "?"
+        alter = f"ALTER TABLE {LEGACY_TABLE} ALTER COLUMN {column}"
+        return LedgerMismatch(
+            f"Recording {stem} in {LEGACY_TABLE} failed: its column {column} is NOT NULL and "
+            "has no default, but runners write only migration_name. Give it a default "
+            f"({alter} SET DEFAULT ...) or allow NULL ({alter} DROP NOT NULL), {fix}"
+        )
+    if sqlstate == _STRING_TOO_LONG and len(name) <= 255:
+        # The only value of variable length a row gets is its name (checksum rows are ours).
+        db_message = str(orig).strip().splitlines()[0] if str(orig).strip() else str(err)
+        return LedgerMismatch(
+            f"Recording {stem} in {LEGACY_TABLE} failed: its column migration_name is too "
+            f"short for {name!r} ({len(name)} characters): {db_message}. Widen it to the "
+            f"legacy VARCHAR(255): ALTER TABLE {LEGACY_TABLE} ALTER COLUMN migration_name "
+            f"TYPE VARCHAR(255), {fix}"
+        )
+    return None
 
 
 def render_ledger_sql(stem: str, direction: str, migration_context) -> list:

@@ -95,6 +95,8 @@ def parse_name(filename: str) -> tuple[datetime.date, str] | str:
     """Return (date, description) for a valid name, or the reason it is not one."""
     m = MIGRATION_NAME.match(filename)
     if m is None:
+        if MIGRATION_NAME.match(filename[:-3] + ".py") and filename[-3:] != ".py":
+            return "the extension must be lower-case .py (the legacy runner only runs *.py files)"
         if re.match(r"^\d{4}-\d{2}-\d{2}", filename):
             return "the date has dashes; write it as YYYYMMDD"
         if re.match(r"^\d{8}(?!_)", filename):
@@ -126,12 +128,18 @@ def scan(directory: Path | str, ignore: tuple[str, ...] = ()) -> LegacyScan:
         )
     result = LegacyScan(directory)
     # The legacy runner sorts by file name; so do we (codepoint order, like sorted()).
-    for name in sorted(entry.name for entry in _py_files(directory)):
+    for name, dangling in sorted(_py_files(directory)):
         if name in ALWAYS_IGNORED or any(fnmatch.fnmatch(name, pat) for pat in ignore):
             continue
         path = directory / name
         parsed = parse_name(name)
-        if isinstance(parsed, tuple):
+        if dangling:
+            if isinstance(parsed, tuple) or name[0].isdigit():
+                target = os.readlink(path)
+                result.problems.append(
+                    (path, f"a symbolic link to {target}, which does not exist; restore the target or remove the link")
+                )
+        elif isinstance(parsed, tuple):
             date, description = parsed
             result.files.append(LegacyFile(path, name[:-3], date, description))
         elif name[0].isdigit() or _defines_upgrade(path):
@@ -140,10 +148,16 @@ def scan(directory: Path | str, ignore: tuple[str, ...] = ()) -> LegacyScan:
 
 
 def _py_files(directory: Path):
+    """Yield (name, dangling) for each file named *.py (any case) and each broken link so named."""
     with os.scandir(directory) as entries:
         for entry in entries:
-            if entry.name.endswith(".py") and entry.is_file():
-                yield entry
+            # Case-insensitive: a misnamed 20251031_x.PY must be reported, not skipped.
+            if entry.name[-3:].lower() != ".py":
+                continue
+            if entry.is_file():
+                yield entry.name, False
+            elif entry.is_symlink() and not os.path.exists(entry.path):
+                yield entry.name, True
 
 
 def _defines_upgrade(path: Path) -> bool:

@@ -100,6 +100,11 @@ class Status:
     script_heads: list[str]
     current_heads: list[str]
     plan: sync.Plan = field(repr=False, default_factory=sync.Plan)
+    duplicates: list[str] = field(default_factory=list)  # stems with rows under both names
+
+    def duplicate_names(self, stem: str) -> tuple[str, str]:
+        """Return the two ``schema_migrations`` names one duplicated migration is recorded under."""
+        return stem, f"{stem}.py"
 
     @property
     def pending(self) -> list[MigrationStatus]:
@@ -107,7 +112,7 @@ class Status:
 
     @property
     def in_agreement(self) -> bool:
-        return not self.plan.changes and not self.plan.holes
+        return not self.plan.changes and not self.plan.holes and not self.duplicates
 
     def as_dict(self) -> dict:
         return {
@@ -117,6 +122,7 @@ class Status:
             "pending_count": len(self.pending),
             "in_agreement": self.in_agreement,
             "changes_sync_would_make": self.plan.changes,
+            "duplicate_rows": self.duplicates,
             "migrations": [m.as_dict() for m in self.migrations],
         }
 
@@ -182,7 +188,9 @@ def status(config: Config | str | Path | None = None) -> Status:
     migrations.extend(legacy_entries.values())  # none, unless the chain is broken
     for stem in result.missing_files:
         migrations.append(MigrationStatus(stem, "legacy", "file-missing", None))
-    return Status(database, migrations, list(script.get_heads()), list(state.heads), result)
+    return Status(
+        database, migrations, list(script.get_heads()), list(state.heads), result, list(state.duplicates)
+    )
 
 
 def _ancestors(script, heads) -> set[str]:
@@ -249,10 +257,11 @@ def _plan(config: Config, target: str, direction: str, out_of_order: bool) -> Ru
 
 @dataclass
 class RunResult:
-    """What a run did."""
+    """What a run did: the steps that ran (out-of-order files included), and the plan made under the lock."""
 
     steps: list[Step]
     seconds: float
+    plan: RunPlan | None = None
 
 
 def upgrade(
@@ -261,9 +270,14 @@ def upgrade(
     *,
     out_of_order: bool = False,
     on_step=None,
+    on_plan=None,
 ) -> RunResult:
-    """Apply migrations up to *target* through Alembic (lock, reconcile, per-migration transactions)."""
-    return _run(_config(config), target, "upgrade", out_of_order, on_step)
+    """Apply migrations up to *target* through Alembic (lock, reconcile, per-migration transactions).
+
+    *on_plan(RunPlan)* is called once the runner lock is held, before anything
+    changes: the plan it gets is the one that runs, whatever other runners did.
+    """
+    return _run(_config(config), target, "upgrade", out_of_order, on_step, on_plan)
 
 
 def downgrade(config: Config | str | Path | None, target: str, *, on_step=None) -> RunResult:
@@ -271,8 +285,9 @@ def downgrade(config: Config | str | Path | None, target: str, *, on_step=None) 
     return _run(_config(config), target, "downgrade", False, on_step)
 
 
-def _run(config: Config, target: str, direction: str, out_of_order: bool, on_step) -> RunResult:
+def _run(config: Config, target: str, direction: str, out_of_order: bool, on_step, on_plan=None) -> RunResult:
     done: list[Step] = []
+    planned: list[RunPlan] = []
     started = time.monotonic()
 
     def record(step: Step) -> None:
@@ -280,8 +295,14 @@ def _run(config: Config, target: str, direction: str, out_of_order: bool, on_ste
         if on_step is not None:
             on_step(step, time.monotonic() - started)
 
+    def plan_under_lock() -> None:
+        planned.append(_plan(config, target, direction, out_of_order))
+        on_plan(planned[-1])
+
     config.attributes["bridge.on_step"] = record
     config.attributes["bridge.out_of_order"] = out_of_order
+    if on_plan is not None:
+        config.attributes["bridge.on_locked"] = plan_under_lock
     try:
         if direction == "upgrade":
             command.upgrade(config, target)
@@ -290,7 +311,8 @@ def _run(config: Config, target: str, direction: str, out_of_order: bool, on_ste
     finally:
         config.attributes.pop("bridge.on_step", None)
         config.attributes.pop("bridge.out_of_order", None)
-    return RunResult(done, time.monotonic() - started)
+        config.attributes.pop("bridge.on_locked", None)
+    return RunResult(done, time.monotonic() - started, planned[-1] if planned else None)
 
 
 def sync_tables(config: Config | str | Path | None = None, *, dry_run: bool = False) -> sync.Plan:

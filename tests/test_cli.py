@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import time
 import shutil
 
 import pytest
@@ -225,3 +226,68 @@ def test_on_a_terminal_upgrade_shows_a_live_progress_line(project):
     assert "Running upgrade" not in result.stdout  # Alembic's own lines only with -v
     assert "[3/3] applied 20251003_create_c  (0 left," in result.stdout
     assert project.rows() == STEMS
+
+
+def test_an_upper_case_py_file_and_a_dangling_symlink_stop_the_upgrade_before_anything_runs(project):
+    files(project, STEMS[:1])
+    project.write("20251002_shout.PY", legacy_source("CREATE TABLE shout (id INT)"))
+    (project.legacy / "20251003_gone.py").symlink_to(project.root / "moved" / "20251003_gone.py")
+    result = project.run("alembic", "upgrade", "head")
+    assert result.returncode == 255, result.output  # Alembic's exit code for FAILED
+    assert "2 file(s) in the legacy migrations directory look like migrations but would never run" in result.stderr
+    assert "20251002_shout.PY: the extension must be lower-case .py" in result.stderr
+    assert f"20251003_gone.py: a symbolic link to {project.root / 'moved' / '20251003_gone.py'}, which does not exist" in result.stderr
+    assert "Traceback" not in result.output
+    assert project.rows() == [] and project.tables() == []
+    check = project.run("alembic-bridge", "check", "--offline")
+    assert check.returncode == 1 and "20251002_shout.PY: the extension must be lower-case .py" in check.stderr
+
+
+def _wait_for_advisory_lock(project, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        held = project.sql(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )[0][0]
+        if held:
+            return
+        time.sleep(0.05)
+    raise AssertionError("no runner took the advisory lock")
+
+
+def test_upgrade_plans_under_the_lock_so_a_concurrent_runner_s_work_is_not_planned_again(project):
+    import os
+    import subprocess
+
+    from conftest import BIN
+
+    project.write("20251001_slow.py", legacy_source(["SELECT pg_sleep(3)", "CREATE TABLE slow (id INT)"]))
+    files(project, STEMS[1:])
+    env = {**os.environ, "DATABASE_URL": url_text(project.url)}
+    first = subprocess.Popen(
+        [str(BIN / "alembic"), "upgrade", "head"], cwd=project.root, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        _wait_for_advisory_lock(project)
+        second = project.run("alembic-bridge", "upgrade")
+    finally:
+        out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, out + err
+    assert second.returncode == 0, second.output
+    assert "Waiting for another migration runner (PostgreSQL backend pid" in second.stderr
+    assert second.stdout.strip() == "Nothing to apply."
+    assert project.rows() == ["20251001_slow", *STEMS[1:]]
+
+
+def test_upgrade_out_of_order_plans_and_counts_the_out_of_order_file(project):
+    files(project, [STEMS[0], STEMS[2]])
+    project.run("alembic", "upgrade", "head", check=True)
+    files(project, [STEMS[1]])
+    result = project.run("alembic-bridge", "upgrade", "--out-of-order", check=True)
+    assert "Plan: 1 migration(s) to apply:" in result.stdout
+    assert "upgrade   20251002_create_b  (legacy, out of order) create b" in result.stdout
+    assert "applied 20251002_create_b (" in result.stderr
+    assert "Applied 1 migration(s) in " in result.stdout
+    assert project.rows() == [STEMS[0], STEMS[2], STEMS[1]]

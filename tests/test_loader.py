@@ -52,3 +52,35 @@ def test_a_file_that_does_not_parse_has_no_docstring_but_still_loads(tmp_path):
     (tmp_path / "20251001_broken.py").write_text('def upgrade(engine)\n    pass\n')
     (f,) = scan(tmp_path).files
     assert f.title() == "broken"
+
+
+def test_a_dated_file_with_an_upper_case_extension_is_reported_not_skipped(tmp_path):
+    (tmp_path / "20251001_a.py").write_text("")
+    (tmp_path / "20251002_shout.PY").write_text("def upgrade(engine):\n    pass\n")
+    found = scan(tmp_path)
+    assert [f.stem for f in found.files] == ["20251001_a"]
+    assert found.problems == [
+        (tmp_path / "20251002_shout.PY", "the extension must be lower-case .py (the legacy runner only runs *.py files)")
+    ]
+
+
+def test_a_dangling_symlink_named_like_a_migration_is_reported_not_skipped(tmp_path):
+    (tmp_path / "20251001_a.py").write_text("")
+    (tmp_path / "20251002_gone.py").symlink_to(tmp_path / "elsewhere" / "20251002_gone.py")
+    found = scan(tmp_path)
+    assert [f.stem for f in found.files] == ["20251001_a"]
+    assert found.problems == [
+        (
+            tmp_path / "20251002_gone.py",
+            f"a symbolic link to {tmp_path / 'elsewhere' / '20251002_gone.py'}, which does not exist; "
+            "restore the target or remove the link",
+        )
+    ]
+
+
+def test_a_symlink_to_a_real_migration_file_is_a_migration(tmp_path):
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "x.py").write_text("")
+    (tmp_path / "20251001_linked.py").symlink_to(tmp_path / "shared" / "x.py")
+    found = scan(tmp_path)
+    assert [f.stem for f in found.files] == ["20251001_linked"] and found.problems == []

@@ -1,0 +1,143 @@
+"""The runner lock: a stable, public advisory-lock key, and what happens when the lock is lost."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import sqlalchemy as sa
+
+import bridge
+from bridge import sync
+from conftest import BIN, legacy_source, url_text
+
+# A legacy migration that ends the bridge's lock session, as pg_terminate_backend,
+# idle_session_timeout or a network drop would.
+KILL_THE_LOCK_SESSION = (
+    "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "AND pid <> pg_backend_pid()"
+)
+
+
+def test_the_lock_key_of_a_database_never_changes():
+    # Old runners that share the lock compute this same number: it must never change silently.
+    assert bridge.lock_key("trading_system") == 7792003332590520080
+    assert sync.lock_key("trading_system") == 7792003332590520080
+    assert 0 < bridge.lock_key("") < 2**63
+
+
+def test_the_documented_sql_computes_the_same_key_on_the_server(engine):
+    with engine.connect() as conn:
+        key = conn.execute(sa.text(f"SELECT {sync.LOCK_KEY_SQL}")).scalar()
+    assert key == bridge.lock_key(engine.url.database)
+    readme = (sync.__file__.rsplit("/bridge/", 1)[0]) + "/README.md"
+    guide = (sync.__file__.rsplit("/bridge/", 1)[0]) + "/docs/guide.md"
+    for doc in (readme, guide):
+        text = open(doc, encoding="utf-8").read()
+        assert f"SELECT pg_advisory_lock({sync.LOCK_KEY_SQL})" in text, doc
+        assert "bridge.lock_key(" in text, doc
+
+
+def test_a_plain_session_holding_the_advisory_lock_makes_alembic_upgrade_wait(project, engine):
+    project.table("20251001_create_a", "a")
+    with engine.connect() as holder:
+        holder.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": bridge.lock_key(engine.url.database)})
+        holder.commit()
+        holder_pid = holder.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+        holder.commit()
+        env = {**os.environ, "DATABASE_URL": url_text(project.url)}
+        proc = subprocess.Popen(
+            [str(BIN / "alembic"), "upgrade", "head"],
+            cwd=project.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            time.sleep(3)
+            assert proc.poll() is None, proc.communicate()
+            assert project.rows() == [] and "a" not in project.tables()
+        finally:
+            holder.execute(sa.text("SELECT pg_advisory_unlock_all()"))
+            holder.commit()
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out + err
+    assert f"Waiting for another migration runner (PostgreSQL backend pid {holder_pid}) to finish..." in err
+    assert project.rows() == ["20251001_create_a"] and "a" in project.tables()
+
+
+def test_losing_the_lock_stops_the_run_before_the_next_migration_and_names_it(project):
+    project.table("20251001_create_a", "a")
+    project.write("20251002_kill_lock.py", legacy_source(KILL_THE_LOCK_SESSION))
+    project.table("20251003_create_c", "c")
+    result = project.run("alembic", "upgrade", "head")
+    assert result.returncode == 255, result.output
+    assert (
+        "FAILED: The bridge's migration lock was lost (its database session ended: "
+        "terminated by an administrator, idle_session_timeout, or a network drop) after "
+        "20251002_kill_lock; 20251003_create_c was not run, and nothing after it." in result.output
+    )
+    assert "Another runner may have started: run `alembic upgrade head` again" in result.output
+    assert "Traceback" not in result.output and "pg_advisory_unlock" not in result.output
+    assert project.rows() == ["20251001_create_a", "20251002_kill_lock"]
+    assert project.version() == ["20251002_kill_lock"] and "c" not in project.tables()
+    again = project.run("alembic", "upgrade", "head")
+    # The file kills the lock again, but no migration follows it any more.
+    assert again.returncode == 0, again.output
+    assert project.rows() == ["20251001_create_a", "20251002_kill_lock", "20251003_create_c"]
+
+
+def test_losing_the_lock_through_alembic_bridge_upgrade_exits_1_and_counts_what_ran(project):
+    project.table("20251001_create_a", "a")
+    project.write("20251002_kill_lock.py", legacy_source(KILL_THE_LOCK_SESSION))
+    project.table("20251003_create_c", "c")
+    result = project.run("alembic-bridge", "upgrade")
+    assert result.returncode == 1, result.output
+    assert "Error: The bridge's migration lock was lost" in result.stderr
+    assert "20251003_create_c was not run" in result.stderr
+    assert project.rows() == ["20251001_create_a", "20251002_kill_lock"]
+
+
+def test_a_failed_unlock_after_a_successful_run_is_a_warning_not_a_failure(project):
+    project.table("20251001_create_a", "a")
+    project.write("20251002_kill_lock.py", legacy_source(KILL_THE_LOCK_SESSION))
+    result = project.run("alembic", "upgrade", "head")
+    assert result.returncode == 0, result.output
+    assert (
+        "[bridge.sync] Could not release the bridge's migration lock: its session had "
+        "already ended (which released it). The run itself succeeded." in result.stderr
+    )
+    assert "Traceback" not in result.output
+    assert project.rows() == ["20251001_create_a", "20251002_kill_lock"]
+
+
+def test_when_the_server_goes_away_mid_migration_the_error_names_that_migration(project):
+    project.table("20251001_create_a", "a")
+    project.write(
+        "20251002_server_gone.py",
+        legacy_source([
+            "CREATE TABLE half (id INT)",
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            "SELECT pg_terminate_backend(pg_backend_pid())",
+        ]),
+    )
+    project.table("20251003_create_c", "c")
+    result = project.run("alembic", "upgrade", "head")
+    assert result.returncode == 255, result.output
+    # (what the migration saw after its connection died is the proxy's story; the point
+    # here is that the failed unlock on the dead lock session does not replace it)
+    assert "FAILED: " in result.stdout and "20251002_server_gone.py:" in result.stdout
+    assert "pg_advisory_unlock" not in result.output and "Traceback" not in result.output
+    assert project.rows() == ["20251001_create_a"] and "half" not in project.tables()
+
+
+def test_idle_session_timeout_does_not_end_the_lock_session_during_a_long_migration(project, engine):
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'ALTER DATABASE "{engine.url.database}" SET idle_session_timeout = \'1s\'')
+        conn.commit()
+    project.write("20251001_slow.py", legacy_source("SELECT pg_sleep(2.5)"))
+    project.table("20251002_create_b", "b")
+    result = project.run("alembic", "upgrade", "head")
+    assert result.returncode == 0, result.output
+    assert "lock was lost" not in result.output
+    assert project.rows() == ["20251001_slow", "20251002_create_b"]

@@ -177,3 +177,42 @@ def test_run_py_still_gives_its_application_the_dotenv_variables(dotenv_project)
         assert (dotenv_project.root / "seen").read_text() == "yes"
     finally:
         run_without_url(dotenv_project, "python", "run.py", "stop")
+
+
+GETENV_MIGRATION = '''\
+"""
+Migration: table named from the environment
+Date: 2025-10-02
+"""
+import os
+
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text(f"CREATE TABLE IF NOT EXISTS t_{os.getenv('FROM_DOTENV')} (id int)"))
+
+
+def downgrade(engine):
+    pass
+
+
+if __name__ == "__main__":
+    from bridge.manual import run_file
+    run_file(__file__)
+'''
+
+
+@pytest.mark.parametrize("entry_point", ["run.py", "by hand"])
+def test_entry_points_still_give_migrations_calling_os_getenv_the_dotenv_values(dotenv_project, entry_point):
+    shutil.copy(REPO / "run.py", dotenv_project.root / "run.py")
+    if entry_point == "run.py":
+        dotenv_project.write("20251002_from_env.py", GETENV_MIGRATION)
+        run_without_url(dotenv_project, "python", "run.py", "migrate")
+    else:
+        run_without_url(dotenv_project, "python", "run.py", "migrate")  # the first file
+        path = dotenv_project.write("20251002_from_env.py", GETENV_MIGRATION)
+        result = run_without_url(dotenv_project, "python", str(path), "--upgrade")
+        assert "✅ 20251002_from_env applied and recorded." in result.stdout
+    assert "t_yes" in dotenv_project.tables()

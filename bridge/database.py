@@ -166,11 +166,12 @@ def resolve_target(
 ) -> DatabaseTarget:
     """Pick the database by the precedence in this module's docstring.
 
-    *environ* is an `Environment` (from `read_environment`) or a plain mapping
-    (then every value counts as coming from the environment); *config_file*
-    names the file ``sqlalchemy.url`` and ``embedded_postgres`` were read from.
+    *environ* is an `Environment` (default: `read_environment` of the working
+    directory) or a plain mapping (then every value counts as coming from the
+    environment); *config_file* names the file ``sqlalchemy.url`` and
+    ``embedded_postgres`` were read from.
     """
-    environ = read_environment(environ={}) if environ is None else environ
+    environ = read_environment() if environ is None else environ
     origin = getattr(environ, "origin", lambda key: ENVIRONMENT)
     config_origin = str(config_file) if config_file else "the Alembic configuration"
     if url:

@@ -125,6 +125,16 @@ def test_a_variable_set_in_the_environment_wins_over_dotenv(dotenv_project, monk
     assert (target.url, target.where) == ("postgresql://env@h/from_environment", "DATABASE_URL from the environment")
 
 
+def test_without_an_environ_argument_the_process_environment_and_the_working_directory_dotenv_count(
+    tmp_path, clean_environ, monkeypatch
+):
+    (tmp_path / ".env").write_text("DB_NAME=from_file\n")
+    monkeypatch.chdir(tmp_path)
+    assert resolve_target().where == f"DB_* variables from {tmp_path / '.env'}"
+    monkeypatch.setenv("DATABASE_URL", "postgresql://env@h/db")
+    assert resolve_target().where == "DATABASE_URL from the environment"
+
+
 def test_db_variables_name_every_place_they_came_from(tmp_path, clean_environ, monkeypatch):
     from bridge.database import read_environment, resolve_target
 

@@ -2,13 +2,24 @@
 
 URL precedence, highest first:
 
-1. ``DATABASE_URL`` (environment, or ``.env``);
-2. the legacy ``DB_USER``, ``DB_PASSWORD``, ``DB_HOST``, ``DB_PORT``, ``DB_NAME``
+1. ``--url`` (``alembic-bridge``; ``config.attributes["bridge.url"]``);
+2. ``DATABASE_URL`` (environment, or ``.env``);
+3. the legacy ``DB_USER``, ``DB_PASSWORD``, ``DB_HOST``, ``DB_PORT``, ``DB_NAME``
    (environment, or ``.env``): if any is set, the others take the legacy
    defaults, exactly as the legacy files' ``__main__`` block builds its URL;
-3. ``sqlalchemy.url`` in the configuration;
-4. ``embedded_postgres`` in the configuration: an embedded server, started on
+4. ``sqlalchemy.url`` in the configuration;
+5. ``embedded_postgres`` in the configuration: an embedded server, started on
    demand. Nothing falls back to it unless the configuration asks for it.
+
+A variable set in the real environment wins over the same one in a ``.env``
+file; the ``.env`` next to the configuration file wins over the one in the
+working directory. ``.env`` files are *read* (`read_environment`), never loaded
+into ``os.environ``: the library must not change the environment of the
+application that calls it. Each value remembers where it came from, so every
+message can say "DATABASE_URL from /app/.env".
+
+Every URL shown anywhere goes through `mask_url` (or `mask_text`): a URL that
+cannot be parsed unambiguously shows nothing after ``scheme://user:``.
 """
 
 from __future__ import annotations
@@ -16,13 +27,14 @@ from __future__ import annotations
 import logging
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
-from .errors import ConfigError
+from .errors import ConfigError, ConnectionFailed
 
 log = logging.getLogger(__name__)
 
@@ -35,48 +47,137 @@ LEGACY_DEFAULTS = {
 }
 # Alembic's `alembic init` writes this placeholder; it means "not configured".
 PLACEHOLDER_URL = "driver://user:pass@localhost/dbname"
+ENVIRONMENT = "the environment"
+PERCENT_ENCODE = (
+    "special characters in the password must be percent-encoded (@ as %40, : as %3A, "
+    "/ as %2F, % as %25, # as %23, space as %20)"
+)
 
 
 @dataclass(frozen=True)
 class DatabaseTarget:
-    """A resolved database: a URL, or an embedded server directory, and where it came from."""
+    """A resolved database: a URL, or an embedded server directory, and where it came from.
+
+    *source* is the setting (``--url``, ``DATABASE_URL``, ``DB_* variables``,
+    ``sqlalchemy.url``, ``embedded_postgres``); *origin* is where that setting
+    was found (``the environment``, a ``.env`` path, a config file path).
+    """
 
     source: str
-    url: str | None = None
+    url: str | None = field(default=None, repr=False)  # may hold a password
     embedded: Path | None = None
+    origin: str | None = None
+
+    @property
+    def where(self) -> str:
+        """Return where the URL came from, e.g. ``DATABASE_URL from /app/.env``."""
+        if not self.origin:
+            return self.source
+        preposition = "in" if self.source in ("sqlalchemy.url", "embedded_postgres") else "from"
+        return f"{self.source} {preposition} {self.origin}"
 
     def describe(self) -> str:
         """Return a one-line description with any password masked."""
         if self.embedded is not None:
-            return f"embedded PostgreSQL in {self.embedded} ({self.source})"
-        return f"{mask_url(self.url)} ({self.source})"
+            return f"embedded PostgreSQL in {self.embedded} ({self.where})"
+        return f"{mask_url(self.url)} ({self.where})"
 
 
-def load_dotenv_files(*directories: Path) -> None:
-    """Load ``.env`` from each directory (and the working directory) without overriding."""
-    from dotenv import load_dotenv
+# -- the environment and .env files ------------------------------------------------------
 
-    seen = set()
+# Values an entry point (run.py) put into os.environ from a .env file: key -> (value, path).
+_exported: dict[str, tuple[str, str]] = {}
+
+
+class Environment(Mapping):
+    """The process environment over the ``.env`` files, read-only, with each value's origin."""
+
+    def __init__(self, values: dict[str, str], origins: dict[str, str]):
+        self._values = values
+        self._origins = origins
+
+    def __getitem__(self, key: str) -> str:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def origin(self, key: str) -> str:
+        """Return where *key* came from: ``the environment`` or a ``.env`` path."""
+        return self._origins.get(key, ENVIRONMENT)
+
+
+def dotenv_files(*directories: Path) -> list[Path]:
+    """Return the ``.env`` files to read, in precedence order: *directories*, then the working directory."""
+    found: list[Path] = []
     for directory in (*directories, Path.cwd()):
-        path = (directory / ".env").resolve()
-        if path not in seen and path.is_file():
-            seen.add(path)
-            load_dotenv(path, override=False)
+        path = (Path(directory) / ".env").resolve()
+        if path not in found and path.is_file():
+            found.append(path)
+    return found
 
+
+def read_environment(*directories: Path, environ: Mapping | None = None) -> Environment:
+    """Return *environ* (default ``os.environ``) over the ``.env`` files; writes nothing."""
+    from dotenv import dotenv_values
+
+    environ = os.environ if environ is None else environ
+    values: dict[str, str] = {}
+    origins: dict[str, str] = {}
+    for path in dotenv_files(*directories):
+        for key, value in dotenv_values(path).items():
+            if value is not None and key not in values:
+                values[key] = value
+                origins[key] = str(path)
+    for key, value in environ.items():
+        values[key] = value
+        exported = _exported.get(key)
+        origins[key] = exported[1] if exported and exported[0] == value else ENVIRONMENT
+    return Environment(values, origins)
+
+
+def export_dotenv(*directories: Path) -> None:
+    """Put ``.env`` values into this process's environment, for an application entry point only.
+
+    ``python run.py`` does this (as the legacy runner did) so that ``APP_COMMAND``,
+    the application it starts and migrations calling ``os.getenv`` see ``.env``.
+    A variable already set is kept. The library never calls this.
+    """
+    environment = read_environment(*directories)
+    for key in environment:
+        origin = environment.origin(key)
+        if origin != ENVIRONMENT and key not in os.environ:
+            os.environ[key] = environment[key]
+            _exported[key] = (environment[key], origin)
+
+
+# -- which database ----------------------------------------------------------------------
 
 def resolve_target(
     sqlalchemy_url: str | None = None,
     embedded: Path | None = None,
     *,
     url: str | None = None,
-    environ=None,
+    environ: Mapping | None = None,
+    config_file: str | None = None,
 ) -> DatabaseTarget:
-    """Pick the database by the precedence in this module's docstring."""
-    environ = os.environ if environ is None else environ
+    """Pick the database by the precedence in this module's docstring.
+
+    *environ* is an `Environment` (default: `read_environment` of the working
+    directory) or a plain mapping (then every value counts as coming from the
+    environment); *config_file* names the file ``sqlalchemy.url`` and
+    ``embedded_postgres`` were read from.
+    """
+    environ = read_environment() if environ is None else environ
+    origin = getattr(environ, "origin", lambda key: ENVIRONMENT)
+    config_origin = str(config_file) if config_file else "the Alembic configuration"
     if url:
         return DatabaseTarget("--url", url=url)
     if environ.get("DATABASE_URL"):
-        return DatabaseTarget("DATABASE_URL", url=environ["DATABASE_URL"])
+        return DatabaseTarget("DATABASE_URL", url=environ["DATABASE_URL"], origin=origin("DATABASE_URL"))
     # Exactly like the legacy __main__ block's os.getenv(name, default): a variable
     # that is set stays as set, even when empty (an empty DB_HOST means "libpq's
     # default", e.g. the Unix socket named by PGHOST).
@@ -97,19 +198,38 @@ def resolve_target(
             port=port,
             database=values["DB_NAME"],
         )
+        origins = sorted({origin(k) for k in legacy}, key=lambda o: (o != ENVIRONMENT, o))
         return DatabaseTarget(
-            "DB_* variables", url=built.render_as_string(hide_password=False)
+            "DB_* variables",
+            url=built.render_as_string(hide_password=False),
+            origin=" and ".join(origins),
         )
     if sqlalchemy_url and sqlalchemy_url.strip() and sqlalchemy_url.strip() != PLACEHOLDER_URL:
-        return DatabaseTarget("sqlalchemy.url", url=sqlalchemy_url.strip())
+        return DatabaseTarget("sqlalchemy.url", url=sqlalchemy_url.strip(), origin=config_origin)
     if embedded is not None:
-        return DatabaseTarget("embedded_postgres", embedded=embedded)
+        return DatabaseTarget("embedded_postgres", embedded=embedded, origin=config_origin)
     raise ConfigError(
         "No database configured. Set DATABASE_URL (or the legacy DB_USER, "
         "DB_PASSWORD, DB_HOST, DB_PORT, DB_NAME) in the environment or .env, "
         "or sqlalchemy.url in alembic.ini; or set embedded_postgres = .bridge/postgres "
         "in alembic.ini to use an embedded PostgreSQL."
     )
+
+
+def sqlalchemy_url_option(config) -> str | None:
+    """Return ``sqlalchemy.url`` of an Alembic ``Config``; a bad ``%`` is a clear, masked error."""
+    import configparser
+
+    try:
+        return config.get_main_option("sqlalchemy.url")
+    except configparser.Error:
+        section = config.config_ini_section
+        raw = config.file_config.get(section, "sqlalchemy.url", raw=True)
+        raise ConfigError(
+            f"sqlalchemy.url in {Path(config.config_file_name).resolve()} cannot be read: {mask_url(raw)}. "
+            "In alembic.ini a % must be written %% (a percent-encoded password too: "
+            "p%40ss becomes p%%40ss)."
+        ) from None
 
 
 def target_url(target: DatabaseTarget) -> str:
@@ -122,13 +242,36 @@ def target_url(target: DatabaseTarget) -> str:
     return target.url
 
 
-def normalize_url(url: str | URL) -> URL:
-    """Return *url* with the driver the bridge installs (psycopg2) made explicit."""
+# -- parsing and masking -----------------------------------------------------------------
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
+_URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&\s]*", re.IGNORECASE)
+
+
+def _parse(url: str | URL) -> URL | None:
+    """Return SQLAlchemy's reading of *url*, or None if it cannot be read unambiguously."""
     try:
         parsed = make_url(url) if isinstance(url, str) else url
-    except Exception as err:
+    except Exception:  # ArgumentError, or ValueError for a port like "p/w"
+        return None
+    # A raw "@" in the password: SQLAlchemy ends the password at the first "@" and
+    # takes the rest for the host (or the database, or a query key).
+    if "@" in (parsed.host or "") or "@" in (parsed.database or "") or any("@" in k for k in parsed.query):
+        return None
+    return parsed
+
+
+def normalize_url(url: str | URL, where: str | None = None) -> URL:
+    """Return *url* with the driver the bridge installs (psycopg2) made explicit."""
+    parsed = _parse(url)
+    if parsed is None:
+        came_from = f" ({where})" if where else ""
         raise ConfigError(
-            f"Could not parse the database URL {mask_url(str(url))}: {err}"
+            f"Could not parse the database URL {mask_url(url)}{came_from}. A database URL "
+            "looks like postgresql://user:password@host:5432/dbname. Percent-encode special "
+            "characters in the password (@ as %40, : as %3A, / as %2F, % as %25, # as %23, "
+            "space as %20)."
         ) from None
     # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; the bridge ships psycopg2.
     if parsed.drivername in ("postgresql", "postgres"):
@@ -137,25 +280,131 @@ def normalize_url(url: str | URL) -> URL:
 
 
 def mask_url(url: str | URL | None) -> str:
-    """Return *url* as text with its password replaced by ``***``."""
+    """Return *url* as text with its password replaced by ``***``.
+
+    A URL that cannot be parsed unambiguously shows nothing after
+    ``scheme://user:`` (nothing after ``scheme:`` if even the user is unclear).
+    """
     if url is None:
         return "<none>"
-    try:
-        parsed = make_url(url) if isinstance(url, str) else url
-        return parsed.render_as_string(hide_password=True)
-    except Exception:
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", str(url))
+    parsed = _parse(url)
+    if parsed is None:
+        text = url if isinstance(url, str) else url.render_as_string(hide_password=False)
+        return _mask_unparseable(text)
+    return _QUERY_PASSWORD.sub(r"\1***", parsed.render_as_string(hide_password=True))
+
+
+def _mask_unparseable(text: str) -> str:
+    scheme, sep, rest = text.partition("://")
+    if sep and _SCHEME.fullmatch(scheme):
+        user, colon, _ = rest.partition(":")
+        if colon and not re.search(r"[@/?#\s]", user):
+            return f"{scheme}://{user}:***"
+        return f"{scheme}://***"
+    match = re.match(r"([A-Za-z][A-Za-z0-9+.\-]*):/", text)
+    return f"{match.group(1)}:***" if match else "***"
 
 
 def mask_text(text: str) -> str:
-    """Mask the password of every URL inside free *text* (an error message, say)."""
-    return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", text)
+    """Mask the password of every URL inside free *text* (an error message, say).
+
+    From ``scheme://user:`` to the last ``@`` on the same line is hidden: a
+    password with a raw ``@``, ``/`` or space cannot be told from what follows it.
+    """
+    return "\n".join(_mask_line(line) for line in text.split("\n"))
 
 
-def create_engine(url: str | URL, **kw) -> sa.Engine:
-    """Create an engine for the bridge; on SQLite, make savepoints work."""
-    parsed = normalize_url(url)
+def _mask_line(line: str) -> str:
+    out, pos = [], 0
+    while match := _URL_START.search(line, pos):
+        start = match.end()
+        at = line.rfind("@", start)
+        if at < 0 or ":" not in line[start:at]:
+            out.append(line[pos:start])
+            pos = start
+            continue
+        user = re.match(r"[^:@/\s]*:", line[start:at])
+        out.append(line[pos:start] + (user.group(0) if user else "") + "***")
+        pos = at
+    out.append(line[pos:])
+    return _QUERY_PASSWORD.sub(r"\1***", "".join(out))
+
+
+# -- connecting ----------------------------------------------------------------------------
+
+def connect_error(err: BaseException, target: DatabaseTarget, url: URL | None = None) -> ConnectionFailed:
+    """Translate a driver's connection error into one paragraph: URL, its source, reason, what to check."""
+    url = url if url is not None else (_parse(target.url) if target.url else None)
+    lines = str(err).strip().splitlines()
+    reason = " ".join((lines[0] if lines else type(err).__name__).split()).rstrip(".")
+    password = url.password if url is not None else None
+    if password and len(password) >= 3:
+        reason = reason.replace(str(password), "***")
+    reason = mask_text(reason)
+    return ConnectionFailed(
+        f"Cannot connect to {target.describe()}: {reason}. {_what_to_check(reason, target, url)}",
+        target=target,
+        reason=reason,
+    )
+
+
+def _what_to_check(reason: str, target: DatabaseTarget, url: URL | None) -> str:
+    where = target.where
+    lowered = reason.lower()
+    user = (url.username if url is not None else None) or "USER"
+    database = (url.database if url is not None else None) or "DBNAME"
+    host = (url.host or url.query.get("host")) if url is not None else None
+    if isinstance(host, tuple):
+        host = host[0]
+    port = url.port if url is not None else None
+    create = (
+        "createdb" + (f" -h {host}" if host else "") + (f" -p {port}" if port else "")
+        + f" -U {user} {database} (or CREATE DATABASE \"{database}\"; in psql)"
+    )
+    if re.search(r'database ".*" does not exist', lowered):
+        return f"Create it: {create}, or correct the database name in {where}."
+    if "password" in lowered or "authentication failed" in lowered:
+        advice = f"Check the user name and password in {where}"
+        if target.source != "DB_* variables":
+            advice += f"; in a URL, {PERCENT_ENCODE}"
+        return advice + "."
+    if re.search(r'role ".*" does not exist', lowered):
+        return f"Create the role (createuser) or correct the user name in {where}."
+    unreachable = (
+        "connection refused", "no such file or directory", "could not translate host name",
+        "timeout expired", "could not connect", "network is unreachable", "no route to host",
+    )
+    if any(phrase in lowered for phrase in unreachable):
+        at = f"{host or 'localhost'}:{port or 5432}"
+        return (
+            f"Is the PostgreSQL server running and accepting connections on {at}? "
+            f"Start it, or correct the host and port in {where}."
+        )
+    return (
+        f"Check that the server is running, that the user name and password in {where} "
+        f"are right, and that the database exists (create it: {create})."
+    )
+
+
+def create_engine(url: str | URL, *, target: DatabaseTarget | None = None, **kw) -> sa.Engine:
+    """Create an engine for the bridge: connection errors become `ConnectionFailed`; SQLite gets savepoints.
+
+    *target* says where the URL came from, for the error message.
+    """
+    if target is None:
+        target = DatabaseTarget("the given URL", url=url if isinstance(url, str) else
+                                url.render_as_string(hide_password=False))
+    parsed = normalize_url(url, target.where)
     engine = sa.create_engine(parsed, **kw)
+
+    @sa.event.listens_for(engine, "do_connect")
+    def _connect(dialect, _record, cargs, cparams):
+        # The one place a connection error is translated, for every front end.
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except dialect.loaded_dbapi.Error as err:
+            raise connect_error(err, target, parsed) from None
+
     if parsed.get_backend_name() == "sqlite":
         _fix_pysqlite_transactions(engine)
     return engine

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+from pathlib import Path
+
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
@@ -61,21 +63,30 @@ def run_migrations(context=None, **configure_options) -> None:
 
 
 def resolve_target(config, settings: BridgeSettings | None = None) -> database.DatabaseTarget:
-    """Return the database this configuration names (see `bridge.database`)."""
+    """Return the database this configuration names (see `bridge.database`); reads ``.env``, writes nothing."""
     settings = settings or BridgeSettings.from_config(config)
-    database.load_dotenv_files(config_dir(config))
     return database.resolve_target(
-        config.get_main_option("sqlalchemy.url"),
+        database.sqlalchemy_url_option(config),
         settings.embedded_postgres,
         url=config.attributes.get("bridge.url"),
+        environ=database.read_environment(config_dir(config)),
+        config_file=config_file(config),
     )
 
 
-def engine_from_config(config, settings: BridgeSettings | None = None) -> sa.Engine:
+def config_file(config) -> str | None:
+    """Return the absolute path of the file this configuration was read from, if any."""
+    name = config.config_file_name or getattr(config, "toml_file_name", None)
+    return str(Path(name).resolve()) if name else None
+
+
+def engine_from_config(
+    config, settings: BridgeSettings | None = None, *, target: database.DatabaseTarget | None = None
+) -> sa.Engine:
     """Create the engine for this configuration, starting an embedded server if asked."""
-    target = resolve_target(config, settings)
+    target = target or resolve_target(config, settings)
     log.debug("Using database %s", target.describe())
-    return database.create_engine(database.target_url(target), poolclass=NullPool)
+    return database.create_engine(database.target_url(target), target=target, poolclass=NullPool)
 
 
 def load_target_metadata(spec: str | None):
@@ -116,7 +127,7 @@ def _run_offline(context, config, settings, options) -> None:
     # Offline mode needs only a dialect: never start a server for it.
     url = target.url or "postgresql://"
     context.configure(
-        url=database.normalize_url(url),
+        url=database.normalize_url(url, target.where),
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
         transaction_per_migration=True,

@@ -2,8 +2,9 @@
 
 ``BridgeError`` subclasses Alembic's ``CommandError`` on purpose: the stock
 ``alembic`` command line prints a ``CommandError`` as ``FAILED: <message>`` and
-exits 1 without a traceback (unless ``--raiseerr``), so a bridge error reads
-the same under ``alembic`` as under ``alembic-bridge``.
+exits 255 (``sys.exit(-1)``) without a traceback (unless ``--raiseerr``), so a
+bridge error reads the same under ``alembic`` as under ``alembic-bridge``
+(which exits 1).
 """
 
 from __future__ import annotations
@@ -47,6 +48,19 @@ class ChainError(BridgeError):
 
 class ConfigError(BridgeError):
     """The configuration is missing something or names something that does not exist."""
+
+
+class ConnectionFailed(BridgeError):
+    """The database server could not be reached, or refused the connection.
+
+    The message is one paragraph: the masked URL, where it came from, the
+    server's reason and what to check (see `bridge.database.connect_error`).
+    """
+
+    def __init__(self, message: str, *, target=None, reason: str = ""):
+        self.target = target
+        self.reason = reason
+        super().__init__(message)
 
 
 class MigrationError(BridgeError):

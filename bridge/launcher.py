@@ -36,11 +36,15 @@ MIGRATION_LOG_FILE = "logs/migrations.log"
 
 
 def setup_logging(root: Path) -> None:
-    """Log to the console and to logs/migrations.log (the legacy manual greps logs/)."""
+    """Log to the console and to logs/migrations.log (the legacy manual greps logs/), owner-only."""
     (root / "logs").mkdir(exist_ok=True)
+    path = root / MIGRATION_LOG_FILE
+    # Create it 0600, and tighten one an older version created 0644: it names the database.
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    os.chmod(path, 0o600)
     handlers = [
         logging.StreamHandler(),
-        logging.FileHandler(root / MIGRATION_LOG_FILE, encoding="utf-8"),
+        logging.FileHandler(path, encoding="utf-8"),
     ]
     handlers[1].setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     handlers[0].setFormatter(logging.Formatter("%(message)s"))
@@ -74,15 +78,11 @@ def ensure_database(project: Project) -> str:
 
     target = resolve_target(project.config)
     url = database.target_url(target)
-    engine = database.create_engine(url, poolclass=sa.pool.NullPool)
+    # A connection error becomes ConnectionFailed in database.create_engine, as everywhere.
+    engine = database.create_engine(url, target=target, poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
-    except sa.exc.DBAPIError as err:
-        raise ConfigError(
-            f"Cannot connect to {target.describe()}: {str(err.orig).strip().splitlines()[0]}. "
-            "Check that the server is running and DATABASE_URL / DB_* are right."
-        ) from None
     finally:
         engine.dispose()
     return target.describe()
@@ -206,10 +206,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)
     try:
-        from .database import load_dotenv_files
+        from .database import export_dotenv
 
         project = Project.load(args.config)
-        load_dotenv_files(project.root)
+        # run.py is an application entry point: like the legacy runner, it loads
+        # .env into its own environment, for APP_COMMAND, the application and
+        # migrations that call os.getenv. The library only reads .env.
+        export_dotenv(project.root)
         setup_logging(project.root)
         if args.command in ("stop", "restart"):
             stop(project)

@@ -53,7 +53,12 @@ def run_file(path: str, argv: list[str] | None = None) -> None:
 def _run(path: Path, direction: str) -> None:
     from . import runner
 
+    from .database import export_dotenv
+
     config_path = find_config(path.parent)
+    # Run by hand, a file is its own entry point: like the legacy __main__ block's
+    # load_dotenv(), .env reaches the migration's os.getenv calls.
+    export_dotenv(config_path.parent)
     config = runner.load_config(config_path)
     stem = path.stem
     status = runner.status(config)

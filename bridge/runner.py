@@ -132,7 +132,7 @@ def _database_state(config: Config, script) -> tuple[str, sync.LedgerState]:
     from .env import engine_from_config, resolve_target
 
     target = resolve_target(config)
-    engine = engine_from_config(config)
+    engine = engine_from_config(config, target=target)
     try:
         with engine.connect() as conn:
             state = sync.read_state(conn, _version_table(config))

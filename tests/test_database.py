@@ -1,7 +1,13 @@
 """Which database: URL precedence, the legacy DB_* variables, masking."""
 
+import os
+import shutil
+import time
+
 import pytest
 from sqlalchemy.engine import make_url
+
+from conftest import REPO, Project, make_project, url_text
 
 from bridge.database import mask_url, normalize_url, resolve_target
 from bridge.errors import ConfigError
@@ -62,3 +68,161 @@ def test_bare_postgresql_urls_use_psycopg2():
     assert normalize_url("postgresql://u@h/db").drivername == "postgresql+psycopg2"
     assert normalize_url("postgresql+psycopg://u@h/db").drivername == "postgresql+psycopg"
     assert normalize_url("sqlite:///x.db").drivername == "sqlite"
+
+
+# -- .env: read, never written into os.environ ---------------------------------------------
+
+DB_KEYS = ("DATABASE_URL", "DB_USER", "DB_PASSWORD", "DB_HOST", "DB_PORT", "DB_NAME")
+
+
+@pytest.fixture
+def clean_environ(monkeypatch):
+    for key in (*DB_KEYS, "FROM_DOTENV"):
+        monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture
+def dotenv_project(tmp_path, database_url, clean_environ):
+    """A project whose only database setting is DATABASE_URL in its .env."""
+    project = make_project(tmp_path / "project", database_url)
+    project.table("20251001_create_a", "a")
+    (project.root / ".env").write_text(f"DATABASE_URL={url_text(database_url)}\nFROM_DOTENV=yes\n")
+    return project
+
+
+def run_without_url(project, *argv):
+    """Run a command whose environment has no DATABASE_URL (the conftest helper always sets one)."""
+    return Project(project.root, None).run(*argv, check=True)
+
+
+def _config(project):
+    from alembic.config import Config
+
+    config = Config(str(project.root / "alembic.ini"))
+    config.attributes["bridge.configure_logging"] = False
+    return config
+
+
+def test_the_library_reads_dotenv_but_leaves_os_environ_unchanged(dotenv_project):
+    import bridge
+    from bridge.env import resolve_target
+
+    before = dict(os.environ)
+    dotenv = dotenv_project.root / ".env"
+    target = resolve_target(_config(dotenv_project))
+    assert (target.source, target.where) == ("DATABASE_URL", f"DATABASE_URL from {dotenv}")
+    assert bridge.status(_config(dotenv_project)).database.endswith(f"(DATABASE_URL from {dotenv})")
+    bridge.upgrade(_config(dotenv_project))
+    assert dotenv_project.rows() == ["20251001_create_a"]
+    assert dict(os.environ) == before
+
+
+def test_a_variable_set_in_the_environment_wins_over_dotenv(dotenv_project, monkeypatch):
+    from bridge.env import resolve_target
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql://env@h/from_environment")
+    target = resolve_target(_config(dotenv_project))
+    assert (target.url, target.where) == ("postgresql://env@h/from_environment", "DATABASE_URL from the environment")
+
+
+def test_without_an_environ_argument_the_process_environment_and_the_working_directory_dotenv_count(
+    tmp_path, clean_environ, monkeypatch
+):
+    (tmp_path / ".env").write_text("DB_NAME=from_file\n")
+    monkeypatch.chdir(tmp_path)
+    assert resolve_target().where == f"DB_* variables from {tmp_path / '.env'}"
+    monkeypatch.setenv("DATABASE_URL", "postgresql://env@h/db")
+    assert resolve_target().where == "DATABASE_URL from the environment"
+
+
+def test_db_variables_name_every_place_they_came_from(tmp_path, clean_environ, monkeypatch):
+    from bridge.database import read_environment, resolve_target
+
+    (tmp_path / ".env").write_text("DB_PASSWORD=from-file\nDB_NAME=ignored\n")
+    monkeypatch.setenv("DB_NAME", "shop")
+    target = resolve_target(None, None, environ=read_environment(tmp_path))
+    assert target.where == f"DB_* variables from the environment and {tmp_path / '.env'}"
+    assert make_url(target.url).database == "shop" and make_url(target.url).password == "from-file"
+
+
+def test_the_dotenv_next_to_the_config_wins_over_the_one_in_the_working_directory(tmp_path, clean_environ, monkeypatch):
+    from bridge.database import read_environment
+
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / ".env").write_text("DATABASE_URL=postgresql://near@h/db\n")
+    (tmp_path / ".env").write_text("DATABASE_URL=postgresql://cwd@h/db\nDB_NAME=x\n")
+    monkeypatch.chdir(tmp_path)
+    env = read_environment(tmp_path / "project")
+    assert env["DATABASE_URL"] == "postgresql://near@h/db" and env["DB_NAME"] == "x"
+    assert env.origin("DB_NAME") == str(tmp_path / ".env")
+
+
+def test_sqlalchemy_url_and_the_embedded_server_name_their_config_file(tmp_path):
+    ini = str(tmp_path / "alembic.ini")
+    assert resolve_target("postgresql://x@y/z", None, environ={}, config_file=ini).where == f"sqlalchemy.url in {ini}"
+    assert resolve_target(None, tmp_path / "pg", environ={}, config_file=ini).describe() == (
+        f"embedded PostgreSQL in {tmp_path / 'pg'} (embedded_postgres in {ini})"
+    )
+
+
+def test_status_shows_where_the_url_came_from(dotenv_project):
+    result = run_without_url(dotenv_project, "alembic-bridge", "status")
+    masked = dotenv_project.url.render_as_string(hide_password=True)
+    assert f"Database: {masked} (DATABASE_URL from {dotenv_project.root / '.env'})" in result.stdout
+
+
+def test_run_py_still_gives_its_application_the_dotenv_variables(dotenv_project):
+    shutil.copy(REPO / "run.py", dotenv_project.root / "run.py")
+    app = "python -c 'import os, time; open(\"seen\", \"w\").write(os.environ[\"FROM_DOTENV\"]); time.sleep(30)'"
+    with (dotenv_project.root / ".env").open("a") as f:
+        f.write(f"APP_COMMAND={app}\n")
+    try:
+        started = run_without_url(dotenv_project, "python", "run.py", "start")
+        assert f"(DATABASE_URL from {dotenv_project.root / '.env'})" in started.output
+        assert "Started application (pid " in started.output
+        for _ in range(50):
+            if (dotenv_project.root / "seen").exists():
+                break
+            time.sleep(0.1)
+        assert (dotenv_project.root / "seen").read_text() == "yes"
+    finally:
+        run_without_url(dotenv_project, "python", "run.py", "stop")
+
+
+GETENV_MIGRATION = '''\
+"""
+Migration: table named from the environment
+Date: 2025-10-02
+"""
+import os
+
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text(f"CREATE TABLE IF NOT EXISTS t_{os.getenv('FROM_DOTENV')} (id int)"))
+
+
+def downgrade(engine):
+    pass
+
+
+if __name__ == "__main__":
+    from bridge.manual import run_file
+    run_file(__file__)
+'''
+
+
+@pytest.mark.parametrize("entry_point", ["run.py", "by hand"])
+def test_entry_points_still_give_migrations_calling_os_getenv_the_dotenv_values(dotenv_project, entry_point):
+    shutil.copy(REPO / "run.py", dotenv_project.root / "run.py")
+    if entry_point == "run.py":
+        dotenv_project.write("20251002_from_env.py", GETENV_MIGRATION)
+        run_without_url(dotenv_project, "python", "run.py", "migrate")
+    else:
+        run_without_url(dotenv_project, "python", "run.py", "migrate")  # the first file
+        path = dotenv_project.write("20251002_from_env.py", GETENV_MIGRATION)
+        result = run_without_url(dotenv_project, "python", str(path), "--upgrade")
+        assert "✅ 20251002_from_env applied and recorded." in result.stdout
+    assert "t_yes" in dotenv_project.tables()

@@ -77,7 +77,7 @@ def test_the_app_never_starts_on_a_half_migrated_database(repo):
 def test_an_unreachable_database_fails_start_with_the_reason(repo):
     result = repo.run("python", "run.py", "start", env={"DATABASE_URL": "postgresql://u:pw-secret@127.0.0.1:1/x"})
     assert result.returncode == 1
-    assert "Cannot connect to postgresql://u:***@127.0.0.1:1/x (DATABASE_URL)" in result.output
+    assert "Cannot connect to postgresql://u:***@127.0.0.1:1/x (DATABASE_URL from the environment)" in result.output
     assert "pw-secret" not in result.output and "Traceback" not in result.output
 
 

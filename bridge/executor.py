@@ -58,6 +58,16 @@ def import_legacy(legacy: LegacyFile) -> ModuleType:
             f"in alembic.ini?). {NOTHING_APPLIED}",
             line=_line_in(err, legacy.location),
         ) from err
+    except KeyboardInterrupt:
+        raise
+    except BaseException as err:  # SystemExit: a file must not end the run
+        raise MigrationError(
+            legacy.path,
+            f"importing the file raised {type(err).__name__}: {err}, which would end "
+            "the whole run. Move module-level code that stops the program under "
+            f'`if __name__ == "__main__":`. {NOTHING_APPLIED}',
+            line=_line_in(err, legacy.location),
+        ) from err
     return module
 
 
@@ -149,10 +159,11 @@ def call_legacy(
     engine = LegacyEngine(connection, legacy.location, migration_context)
     try:
         fn(engine)
-    except BridgeError:
+    except (BridgeError, KeyboardInterrupt):
+        # Ctrl-C stops the run: Alembic rolls this migration back and nothing is recorded.
         engine.abandon()
         raise
-    except Exception as err:
+    except BaseException as err:  # sys.exit() too: it would end the run as a success
         engine.abandon()
         raise translate_error(err, legacy, direction) from err
     lost = engine.finish()
@@ -209,9 +220,9 @@ def render_function_offline(fn, legacy: LegacyFile, direction: str, migration_co
         skipped.append(f"{legacy.path}{line}: {name}() uses {err.what}")
         real_output(f"-- NOT RENDERED: {legacy.stem} {direction}() reads from the database ({err.what}{line})")
         return False
-    except BridgeError:
+    except (BridgeError, KeyboardInterrupt):
         raise
-    except Exception as err:
+    except BaseException as err:
         raise translate_error(err, legacy, direction) from err
     finally:
         impl.static_output = real_output
@@ -236,10 +247,18 @@ def _settings(migration_context):
     return settings
 
 
-def translate_error(err: Exception, legacy: LegacyFile, direction: str) -> MigrationError:
+def translate_error(err: BaseException, legacy: LegacyFile, direction: str) -> MigrationError:
     """Turn an exception from a legacy migration into a message that names the fix."""
     line = _line_in(err, legacy.location)
-    if isinstance(err, exc.ObjectNotExecutableError):
+    if not isinstance(err, Exception):  # SystemExit, GeneratorExit, ...
+        shown = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+        message = (
+            f"{direction}() raised {shown}: it tried to stop the program, not just the "
+            "migration (sys.exit() would end the run short of its target, reporting "
+            "success). Use `return` to end a migration early, or raise an exception "
+            "to fail it."
+        )
+    elif isinstance(err, exc.ObjectNotExecutableError):
         message = (
             "conn.execute() was given a plain string. SQLAlchemy 2.x needs "
             'text(): `from sqlalchemy import text` and `conn.execute(text("..."))`.'

@@ -1,0 +1,118 @@
+"""Running one legacy file: how each way a migration can end is reported, end to end.
+
+Every test drives the real ``alembic`` / ``python run.py`` commands (or the
+library API) against a real PostgreSQL and asserts the exit code, the message
+(file, line, what was and was not applied, the fix) and both history tables.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from conftest import REPO, legacy_source
+from bridge import runner
+from bridge.errors import MigrationError
+
+
+EXITS_EARLY = '''\
+import sys
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.connect() as conn:
+        trans = conn.begin()
+        conn.execute(text("CREATE TABLE half (id INTEGER)"))
+        trans.commit()
+        if conn.execute(text("SELECT 1")).scalar() == 1:
+            print("Nothing to do, exiting")
+            {exit_call}
+        conn.execute(text("CREATE TABLE never (id INTEGER)"))
+
+
+def downgrade(engine):
+    pass
+'''
+EXIT_LINE = 12
+
+
+def exits_early(project, exit_call: str = "sys.exit()") -> None:
+    project.table("20251001_first", "first")
+    project.write("20251002_exits.py", EXITS_EARLY.replace("{exit_call}", exit_call))
+    project.table("20251003_after", "after")
+
+
+@pytest.mark.parametrize("exit_call", ["sys.exit()", "sys.exit(0)", "raise GeneratorExit()"])
+def test_sys_exit_in_upgrade_fails_alembic_upgrade_naming_the_file_and_line(project, exit_call):
+    exits_early(project, exit_call)
+    result = project.run("alembic", "upgrade", "head")
+    assert result.returncode != 0, result.output
+    path = project.legacy / "20251002_exits.py"
+    assert f"FAILED: {path}:{EXIT_LINE}: upgrade() raised " in result.output
+    assert "it tried to stop the program, not just the migration" in result.output
+    assert "Use `return` to end a migration early, or raise an exception to fail it." in result.output
+    assert "Nothing from this migration was applied or recorded." in result.output
+    assert "Traceback" not in result.output
+    assert project.rows() == ["20251001_first"]
+    assert project.version() == ["20251001_first"]
+    assert "half" not in project.tables() and "after" not in project.tables()
+
+
+def test_sys_exit_in_upgrade_fails_run_py_start(project):
+    exits_early(project)
+    shutil.copy(REPO / "run.py", project.root / "run.py")
+    result = project.run("python", "run.py", "start")
+    assert result.returncode != 0, result.output
+    assert f"20251002_exits.py:{EXIT_LINE}: upgrade() raised SystemExit" in result.output
+    assert "Database is ready" not in result.output
+    assert project.rows() == ["20251001_first"]
+
+
+def test_sys_exit_in_upgrade_raises_migration_error_from_the_library_api(project):
+    exits_early(project, "sys.exit('done')")
+    with pytest.raises(MigrationError) as raised:
+        runner.upgrade(project.config())
+    assert raised.value.line == EXIT_LINE
+    assert raised.value.path == project.legacy / "20251002_exits.py"
+    assert "upgrade() raised SystemExit: done" in str(raised.value)
+    assert project.rows() == ["20251001_first"]
+
+
+def test_sys_exit_at_import_time_fails_naming_the_file(project):
+    project.table("20251001_first", "first")
+    project.write("20251002_exits_on_import.py", "import sys\nsys.exit(0)\n")
+    result = project.run("alembic", "upgrade", "head")
+    assert result.returncode != 0, result.output
+    assert f"FAILED: {project.legacy / '20251002_exits_on_import.py'}:2: importing the file raised SystemExit: 0, which would end the whole run." in result.output
+    assert '`if __name__ == "__main__":`' in result.output
+    assert project.rows() == ["20251001_first"]
+
+
+KEYBOARD_INTERRUPT = '''\
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE interrupted (id INTEGER)"))
+    raise KeyboardInterrupt
+
+
+def downgrade(engine):
+    pass
+'''
+
+
+def test_ctrl_c_in_upgrade_still_stops_the_run_and_rolls_the_migration_back(project):
+    project.table("20251001_first", "first")
+    project.write("20251002_interrupted.py", KEYBOARD_INTERRUPT)
+    project.table("20251003_after", "after")
+    with pytest.raises(KeyboardInterrupt):
+        runner.upgrade(project.config())
+    assert project.rows() == ["20251001_first"]
+    assert "interrupted" not in project.tables() and "after" not in project.tables()

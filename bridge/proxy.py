@@ -30,7 +30,12 @@ import sqlalchemy as sa
 from sqlalchemy import exc, inspection
 from sqlalchemy.sql.elements import TextClause
 
-_READ_ONLY_SQL = re.compile(r"^\s*(select|show|explain|values|table|fetch)\b", re.IGNORECASE)
+# Statements that change no persistent data: reads, and session or transaction
+# state (settings, locks, notifications), which a rollback may undo but never loses.
+_READ_ONLY_SQL = re.compile(
+    r"^\s*(select|show|explain|values|table|fetch|set|reset|lock|discard|notify|listen|unlisten)\b",
+    re.IGNORECASE,
+)
 _WRITE_IN_CTE = re.compile(r"\b(insert|update|delete|merge)\b", re.IGNORECASE)
 _SELECT_INTO = re.compile(r"\binto\b", re.IGNORECASE)
 # Comments, quoted literals/identifiers and dollar-quoted bodies, left to right.
@@ -46,7 +51,7 @@ def _blank_opaque(sql: str) -> str:
 
 
 def is_read_only(statement) -> bool:
-    """Return whether a statement only reads (so leaving it uncommitted loses nothing)."""
+    """Return whether a statement changes no persistent data (so leaving it uncommitted loses nothing)."""
     if isinstance(statement, sa.Select):
         return True
     if isinstance(statement, TextClause):
@@ -365,7 +370,8 @@ class _Savepoint:
     left open, the savepoints of a migration that commits in a loop nest ever
     deeper in the server (each statement then costs more), and a commit that
     cannot keep its work (its transaction failed, or another connection's
-    rollback undid it) must fail there, as RELEASE does.
+    rollback undid it) must fail there, as RELEASE does. Rolling back RELEASEs
+    it too, after the ROLLBACK TO (which keeps it), for the same nesting.
     """
 
     _names = itertools.count(1)
@@ -384,7 +390,10 @@ class _Savepoint:
     def rollback(self) -> None:
         if self.is_active:
             self.is_active = False
+            # ROLLBACK TO keeps the savepoint; release it, or a loop of rolled-back
+            # steps nests ever deeper (as psycopg's own transactions do).
             self._connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {self.name}")
+            self._connection.exec_driver_sql(f"RELEASE SAVEPOINT {self.name}")
 
 
 class AutocommitConnection(LegacyConnection):

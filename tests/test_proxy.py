@@ -551,6 +551,41 @@ def idiom_deferred_constraint_violation_fails_at_commit(engine):
         conn.execute(text("INSERT INTO parents VALUES (1)"))
 
 
+def session_statement_then_read_and_early_return(sql: str):
+    """Return an idiom that runs *sql* (no persistent change), reads, and returns early."""
+
+    def migration(engine):
+        with engine.connect() as conn:
+            trans = conn.begin()
+            conn.execute(text(sql))
+            exists = conn.execute(text(
+                "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE tablename = 'open_orders')"
+            )).scalar()
+            if exists:
+                print("Table already exists, skipping")
+                return
+            conn.execute(text("CREATE TABLE open_orders (id SERIAL PRIMARY KEY)"))
+            trans.commit()
+
+    migration.__name__ = "idiom_" + "_".join(sql.lower().replace("'", "").replace(",", "").split()[:3])
+    return migration
+
+
+SESSION_STATEMENTS = [
+    "SET statement_timeout = '5min'",
+    "SET LOCAL lock_timeout = '10s'",
+    "SET search_path TO public",
+    "RESET statement_timeout",
+    "SHOW search_path",
+    "LOCK TABLE open_orders IN SHARE MODE",
+    "DISCARD PLANS",
+    "DISCARD SEQUENCES",
+    "NOTIFY bridge_events, 'checked'",
+    "LISTEN bridge_events",
+    "UNLISTEN *",
+]
+
+
 @dataclass(frozen=True)
 class Idiom:
     migration: Callable
@@ -612,6 +647,10 @@ IDIOMS = [
     idiom(idiom_read_after_trans_commit_on_the_same_connection, "audit"),
     idiom(idiom_write_after_trans_commit_never_committed, "audit"),
     idiom(idiom_engine_begin_with_an_exception_inside, "outcomes"),
+    *[
+        idiom(session_statement_then_read_and_early_return(sql), "open_orders", setup=OPEN_ORDERS)
+        for sql in SESSION_STATEMENTS
+    ],
     idiom(
         idiom_deferred_constraint_violation_fails_at_commit,
         "children",
@@ -788,6 +827,35 @@ def test_a_committed_legacy_transaction_releases_its_savepoint(engine):
             assert proxy.finish() == []
             for name in names:
                 with pytest.raises(exc.DBAPIError, match="does not exist"):
+                    with alembic_conn.begin_nested():
+                        alembic_conn.exec_driver_sql(f"RELEASE SAVEPOINT {name}")
+
+
+def test_a_rolled_back_legacy_transaction_releases_its_savepoint(engine):
+    # ROLLBACK TO keeps the savepoint: unreleased, a loop of optional steps that
+    # fail and roll back nests ever deeper (toward the subtransaction limits).
+    with engine.connect() as alembic_conn:
+        with alembic_conn.begin():
+            proxy = LegacyEngine(alembic_conn)
+            names = []
+            with proxy.connect() as conn:
+                for _ in range(50):
+                    trans = conn.begin()
+                    names.append(trans._savepoint.name)
+                    try:
+                        conn.execute(text("SELECT 1 / 0"))
+                        trans.commit()
+                    except exc.DBAPIError:
+                        trans.rollback()
+                nested_outer = conn.begin()
+                inner = conn.begin_nested()
+                names.append(inner._savepoint.name)
+                inner.rollback()
+                assert conn.in_transaction() and not conn.in_nested_transaction()
+                nested_outer.commit()
+            assert proxy.finish() == []
+            for name in names:
+                with pytest.raises(exc.DBAPIError, match=f'savepoint "{name}" does not exist'):
                     with alembic_conn.begin_nested():
                         alembic_conn.exec_driver_sql(f"RELEASE SAVEPOINT {name}")
 
@@ -995,6 +1063,18 @@ READ_ONLY = [
     "SHOW server_version",
     "VALUES (1), (2)",
     "TABLE open_orders",
+    # Session and transaction state, no persistent data:
+    "SET statement_timeout = '5min'",
+    "set local lock_timeout = '10s'",
+    "SET search_path TO public",
+    "SET CONSTRAINTS ALL IMMEDIATE",
+    "RESET ALL",
+    "LOCK TABLE open_orders IN ACCESS EXCLUSIVE MODE",
+    "DISCARD TEMP",
+    "NOTIFY orders, 'changed'",
+    "LISTEN orders",
+    "UNLISTEN *",
+    "SET LOCAL lock_timeout = '1s'; SELECT 1",
 ]
 
 WRITES = [
@@ -1013,6 +1093,8 @@ WRITES = [
     "SELECT 1; DROP TABLE x",
     "-- just a select\nINSERT INTO t VALUES (1)",
     "/* SELECT */ UPDATE t SET a = 1",
+    "SET lock_timeout = '1s'; UPDATE t SET a = 1",
+    "settle_accounts()",
 ]
 
 

@@ -15,6 +15,7 @@ import importlib.util
 import io
 import inspect
 import logging
+import re
 import traceback
 from types import FunctionType, ModuleType
 
@@ -165,7 +166,7 @@ def call_legacy(
         raise
     except BaseException as err:  # sys.exit() too: it would end the run as a success
         engine.abandon()
-        raise translate_error(err, legacy, direction) from err
+        raise translate_error(err, legacy, direction, what_was_applied(engine, legacy)) from err
     lost = engine.finish()
     if lost:
         raise UncommittedWork(
@@ -173,9 +174,38 @@ def call_legacy(
             f"{name}() executed work it never committed; a real engine "
             "rolls such work back when the connection closes, so it was rolled "
             "back here too. Add `trans.commit()` (or `conn.commit()`) after the "
-            f"statements, or use `with engine.begin() as conn:`.\n{NOTHING_APPLIED}",
+            f"statements, or use `with engine.begin() as conn:`.\n{what_was_applied(engine, legacy)}",
             line=lost[0],
         )
+
+
+def what_was_applied(engine: LegacyEngine, legacy: LegacyFile) -> str:
+    """Say what a failed migration left behind: nothing, unless it ran an AUTOCOMMIT statement."""
+    if not engine.autocommitted:
+        return NOTHING_APPLIED
+    point = engine.autocommitted[-1]
+    where = f"line {point.line}" if point.line else "an unknown line"
+    if point.done:
+        story = (
+            f"Partly applied: the AUTOCOMMIT statement at {where} ({point.statement}) "
+            "committed everything this migration did up to and including it; what it "
+            f"did after {where} was rolled back."
+        )
+    else:
+        story = (
+            f"Partly applied: the AUTOCOMMIT statement at {where} ({point.statement}) "
+            "failed, after committing everything this migration did before it."
+        )
+        if re.match(r"create\s+(unique\s+)?index\s+concurrently\b", point.statement, re.I):
+            story += (
+                " A failed CREATE INDEX CONCURRENTLY leaves an invalid index behind: "
+                "drop it (DROP INDEX CONCURRENTLY IF EXISTS ...) before running again."
+            )
+    return (
+        f"{story}\n{legacy.stem} is not recorded, so the next run starts it again from "
+        f"the top: make the steps before {where} idempotent (IF NOT EXISTS), fix the "
+        "error and run again."
+    )
 
 
 OFFLINE_SKIPPED = "bridge.offline_skipped"
@@ -247,8 +277,13 @@ def _settings(migration_context):
     return settings
 
 
-def translate_error(err: BaseException, legacy: LegacyFile, direction: str) -> MigrationError:
-    """Turn an exception from a legacy migration into a message that names the fix."""
+def translate_error(
+    err: BaseException, legacy: LegacyFile, direction: str, applied: str = NOTHING_APPLIED
+) -> MigrationError:
+    """Turn an exception from a legacy migration into a message that names the fix.
+
+    *applied* says what of the migration is left (default: nothing).
+    """
     line = _line_in(err, legacy.location)
     if not isinstance(err, Exception):  # SystemExit, GeneratorExit, ...
         shown = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
@@ -293,7 +328,7 @@ def translate_error(err: BaseException, legacy: LegacyFile, direction: str) -> M
             )
     else:
         message = f"{direction}() raised {type(err).__name__}: {err}"
-    return MigrationError(legacy.path, f"{message}\n{NOTHING_APPLIED}", line=line)
+    return MigrationError(legacy.path, f"{message}\n{applied}", line=line)
 
 
 def _line_in(err: BaseException, location: str) -> int | None:

@@ -72,6 +72,30 @@ def is_read_only(statement) -> bool:
     return _READ_ONLY_SQL.match(sql) is not None
 
 
+def statement_text(statement, limit: int = 100) -> str:
+    """Return a statement's SQL on one line, shortened to *limit* characters, for messages."""
+    if isinstance(statement, TextClause):
+        sql = statement.text
+    elif isinstance(statement, str):
+        sql = statement
+    else:
+        try:
+            sql = str(statement)
+        except Exception:  # noqa: BLE001 - a message must not fail
+            sql = type(statement).__name__
+    sql = " ".join(sql.split()).rstrip(";")
+    return sql if len(sql) <= limit else sql[: limit - 4] + " ..."
+
+
+class AutocommitPoint:
+    """An AUTOCOMMIT statement a migration ran: what the migration did before it is committed."""
+
+    def __init__(self, line: int | None, statement: str):
+        self.line = line
+        self.statement = statement
+        self.done = False  # the statement itself succeeded (and is committed too)
+
+
 class LegacyEngine:
     """Stands in for the ``Engine`` the legacy runner passes to ``upgrade(engine)``.
 
@@ -85,6 +109,7 @@ class LegacyEngine:
         self._migration_context = migration_context
         self._connections: list[LegacyConnection] = []
         self.uncommitted: list[int | None] = []
+        self.autocommitted: list[AutocommitPoint] = []
         self._autocommit = False
 
     # -- what code reads off an Engine ------------------------------------
@@ -131,6 +156,7 @@ class LegacyEngine:
             other = LegacyEngine(self._connection, self._path, self._migration_context)
             other._connections = self._connections
             other.uncommitted = self.uncommitted
+            other.autocommitted = self.autocommitted
             other._autocommit = True
             return other
         return self
@@ -420,8 +446,12 @@ class AutocommitConnection(LegacyConnection):
                 "An AUTOCOMMIT statement would commit the transaction still open on "
                 "another connection of this migration; commit or close it first."
             )
+        point = AutocommitPoint(self._engine._caller_line(), statement_text(statement))
+        self._engine.autocommitted.append(point)
         with context.autocommit_block():
-            return getattr(context.connection, method)(statement, *args, **kw)
+            result = getattr(context.connection, method)(statement, *args, **kw)
+        point.done = True
+        return result
 
     def execute(self, statement, parameters=None, *, execution_options=None):
         return self._run("execute", statement, parameters, execution_options=execution_options)
@@ -468,6 +498,7 @@ class OfflineEngine(LegacyEngine):
         self._path = str(path) if path else None
         self._connections = []
         self.uncommitted = []
+        self.autocommitted = []
 
     @property
     def dialect(self):

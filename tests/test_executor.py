@@ -116,3 +116,80 @@ def test_ctrl_c_in_upgrade_still_stops_the_run_and_rolls_the_migration_back(proj
         runner.upgrade(project.config())
     assert project.rows() == ["20251001_first"]
     assert "interrupted" not in project.tables() and "after" not in project.tables()
+
+
+AUTOCOMMIT_THEN_FAILS = '''\
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.connect() as conn:
+        trans = conn.begin()
+        conn.execute(text("CREATE TABLE big (id INTEGER, v INTEGER)"))
+        trans.commit()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("CREATE INDEX CONCURRENTLY ix_big_v ON big (v)"))
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE after_index (id INTEGER)"))
+        conn.execute(text("INSERT INTO big VALUES (1, 1 / 0)"))
+
+
+def downgrade(engine):
+    pass
+'''
+
+
+def test_a_failure_after_an_autocommit_statement_says_what_was_committed_and_what_was_not(project):
+    project.table("20251001_first", "first")
+    path = project.write("20251002_concurrent_index.py", AUTOCOMMIT_THEN_FAILS)
+    project.table("20251003_after", "after")
+    result = project.run("alembic", "upgrade", "head")
+    assert result.returncode != 0, result.output
+    assert f"FAILED: {path}:13: SQL failed: division by zero" in result.output
+    assert "Nothing from this migration was applied" not in result.output
+    assert (
+        "Partly applied: the AUTOCOMMIT statement at line 10 (CREATE INDEX CONCURRENTLY "
+        "ix_big_v ON big (v)) committed everything this migration did up to and including "
+        "it; what it did after line 10 was rolled back."
+    ) in result.output
+    assert (
+        "20251002_concurrent_index is not recorded, so the next run starts it again from "
+        "the top: make the steps before line 10 idempotent (IF NOT EXISTS), fix the error "
+        "and run again."
+    ) in result.output
+    # What the message says is what happened:
+    assert "big" in project.tables() and "after_index" not in project.tables()
+    assert project.sql("SELECT indexname FROM pg_indexes WHERE tablename = 'big'") == [("ix_big_v",)]
+    assert project.rows() == ["20251001_first"] and project.version() == ["20251001_first"]
+
+
+AUTOCOMMIT_STATEMENT_FAILS = '''\
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE big (id INTEGER, v INTEGER)"))
+        conn.execute(text("INSERT INTO big VALUES (1, 1), (2, 1)"))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("CREATE UNIQUE INDEX CONCURRENTLY ix_big_v ON big (v)"))
+
+
+def downgrade(engine):
+    pass
+'''
+
+
+def test_a_failing_autocommit_statement_says_the_work_before_it_was_committed(project):
+    path = project.write("20251002_unique_index.py", AUTOCOMMIT_STATEMENT_FAILS)
+    result = project.run("alembic", "upgrade", "head")
+    assert result.returncode != 0, result.output
+    assert f"FAILED: {path}:9: SQL failed: could not create unique index" in result.output
+    assert (
+        "Partly applied: the AUTOCOMMIT statement at line 9 (CREATE UNIQUE INDEX CONCURRENTLY "
+        "ix_big_v ON big (v)) failed, after committing everything this migration did before it."
+    ) in result.output
+    assert "A failed CREATE INDEX CONCURRENTLY leaves an invalid index behind" in result.output
+    assert "Nothing from this migration was applied" not in result.output
+    assert "big" in project.tables()
+    assert project.rows() == [] and project.version() == []

@@ -166,7 +166,9 @@ def call_legacy(
         raise
     except BaseException as err:  # sys.exit() too: it would end the run as a success
         engine.abandon()
-        raise translate_error(err, legacy, direction, what_was_applied(engine, legacy)) from err
+        raise translate_error(
+            err, legacy, direction, what_was_applied(engine, legacy), connection=connection
+        ) from err
     lost = engine.finish()
     if lost:
         raise UncommittedWork(
@@ -278,11 +280,16 @@ def _settings(migration_context):
 
 
 def translate_error(
-    err: BaseException, legacy: LegacyFile, direction: str, applied: str = NOTHING_APPLIED
+    err: BaseException,
+    legacy: LegacyFile,
+    direction: str,
+    applied: str = NOTHING_APPLIED,
+    connection: sa.Connection | None = None,
 ) -> MigrationError:
     """Turn an exception from a legacy migration into a message that names the fix.
 
-    *applied* says what of the migration is left (default: nothing).
+    *applied* says what of the migration is left (default: nothing);
+    *connection*, the migration's, lets a lock timeout name who holds the lock.
     """
     line = _line_in(err, legacy.location)
     if not isinstance(err, Exception):  # SystemExit, GeneratorExit, ...
@@ -303,7 +310,8 @@ def translate_error(
         statement = " ".join(str(err.statement or "").split())
         if len(statement) > 500:
             statement = statement[:500] + " ..."
-        message = f"SQL failed: {db_message}\n  statement: {statement}\nFix the SQL and run again."
+        fix = _concurrency_fix(err, connection) or "Fix the SQL and run again."
+        message = f"SQL failed: {db_message}\n  statement: {statement}\n{fix}"
     elif isinstance(err, exc.ResourceClosedError):
         message = (
             f"{err}: a connection was used after its `with engine.connect() as conn:` "
@@ -329,6 +337,113 @@ def translate_error(
     else:
         message = f"{direction}() raised {type(err).__name__}: {err}"
     return MigrationError(legacy.path, f"{message}\n{applied}", line=line)
+
+
+LOCK_NOT_AVAILABLE = "55P03"
+QUERY_CANCELED = "57014"
+DEADLOCK_DETECTED = "40P01"
+
+
+def _sqlstate(err: exc.DBAPIError) -> str | None:
+    orig = err.orig
+    return getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)  # psycopg2, psycopg
+
+
+def _concurrency_fix(err: exc.DBAPIError, connection: sa.Connection | None) -> str | None:
+    """Say what to do about a lock or statement timeout or a deadlock (None: another error)."""
+    state = _sqlstate(err)
+    db_message = str(err.orig)
+    if state == LOCK_NOT_AVAILABLE:
+        holders = _lock_holders(connection, str(err.statement or "")) if connection is not None else []
+        if holders:
+            pids = ", ".join(str(pid) for pid, _ in holders)
+            shown = "\n".join(f"  {line}" for _, line in holders)
+            who = (
+                "The statement waited longer than lock_timeout for a lock another session "
+                f"holds:\n{shown}\nLet that session finish, or end it (SELECT "
+                f"pg_terminate_backend({pids})), then run again"
+            )
+        else:
+            who = (
+                "The statement waited longer than lock_timeout (or NOWAIT refused to wait) for "
+                "a lock another session held; that session is gone or holds it on an object "
+                "the statement does not name. While the migration waits, "
+                "`SELECT pid, state, query FROM pg_stat_activity WHERE cardinality("
+                "pg_blocking_pids(pid)) > 0` shows who blocks whom. Run again when it is free"
+            )
+        return f"{who}; or give this migration a longer lock_timeout."
+    if state == QUERY_CANCELED:
+        if "statement timeout" in db_message:
+            return (
+                "The statement ran longer than statement_timeout allows and was cancelled. "
+                "Make it faster (an index, smaller batches), or give this migration a longer "
+                "statement_timeout (SET LOCAL statement_timeout = ...), then run again."
+            )
+        return "The statement was cancelled (pg_cancel_backend() or Ctrl-C); run again."
+    if state == DEADLOCK_DETECTED:
+        own = _backend_pid(connection) if connection is not None else None
+        detail = getattr(getattr(err.orig, "diag", None), "message_detail", None) or ""
+        others = sorted({int(p) for p in re.findall(r"\bprocess (\d+)", detail, re.I)} - {own})
+        whom = f" (pid {', '.join(map(str, others))})" if others else ""
+        return (
+            f"This migration and another session{whom} each waited for a lock the other "
+            "held; PostgreSQL cancelled this statement to break the deadlock. Run again "
+            "once the other session is done (the SQL itself may be fine; taking locks in "
+            "the same order everywhere avoids it)."
+        )
+    return None
+
+
+def _backend_pid(connection: sa.Connection) -> int | None:
+    try:
+        info = getattr(connection.connection.dbapi_connection, "info", None)
+        return getattr(info, "backend_pid", None)
+    except Exception:  # noqa: BLE001 - best effort, for a message
+        return None
+
+
+_HOLDERS_SQL = sa.text("""
+    SELECT l.pid, c.relname, l.mode, a.application_name, a.state, a.query
+    FROM pg_locks l
+    JOIN pg_class c ON c.oid = l.relation
+    JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE l.granted AND l.locktype = 'relation'
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND l.pid <> pg_backend_pid() AND l.pid IS DISTINCT FROM :own
+      AND c.relname = ANY(:names)
+    ORDER BY l.pid, c.relname, l.mode
+""")
+
+
+def _lock_holders(connection: sa.Connection, statement: str) -> list[tuple[int, str]]:
+    """Return (pid, description) of other sessions holding locks on tables the statement names.
+
+    Best effort: the migration's own transaction is aborted, so another
+    session looks (briefly); any failure just leaves the details out.
+    """
+    names = sorted({w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_$]*", statement)}
+                   | set(re.findall(r'"((?:[^"]|"")+)"', statement)))
+    if not names:
+        return []
+    try:
+        with connection.engine.connect() as lookup:
+            with lookup.begin():
+                lookup.exec_driver_sql("SET LOCAL statement_timeout = 2000")
+                lookup.exec_driver_sql("SET LOCAL lock_timeout = 1000")
+                rows = lookup.execute(_HOLDERS_SQL, {"own": _backend_pid(connection), "names": names}).all()
+    except Exception:  # noqa: BLE001 - best effort, for a message
+        log.debug("could not look up lock holders", exc_info=True)
+        return []
+    holders: dict[int, list] = {}
+    for pid, relname, mode, app, state, query in rows:
+        holders.setdefault(pid, [app, state, query, []])[3].append(f"{mode} on {relname}")
+    lines = []
+    for pid, (app, state, query, locks) in holders.items():
+        application = f" (application {app})" if app else ""
+        query = " ".join((query or "").split())
+        query = query if len(query) <= 100 else query[:96] + " ..."
+        lines.append((pid, f"pid {pid}{application} holds {', '.join(locks)}, {state}, last query: {query}"))
+    return lines
 
 
 def _line_in(err: BaseException, location: str) -> int | None:

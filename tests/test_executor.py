@@ -193,3 +193,150 @@ def test_a_failing_autocommit_statement_says_the_work_before_it_was_committed(pr
     assert "Nothing from this migration was applied" not in result.output
     assert "big" in project.tables()
     assert project.rows() == [] and project.version() == []
+
+
+ADDS_A_COLUMN_WITH_LOCK_TIMEOUT = '''\
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.connect() as conn:
+        trans = conn.begin()
+        try:
+            conn.execute(text("SET LOCAL lock_timeout = '300ms'"))
+            conn.execute(text("ALTER TABLE orders ADD COLUMN note TEXT"))
+            trans.commit()
+        except Exception as e:
+            trans.rollback()
+            raise
+
+
+def downgrade(engine):
+    pass
+'''
+
+
+def test_a_lock_timeout_names_the_session_that_holds_the_lock(project):
+    project.sql("CREATE TABLE orders (id INTEGER)")
+    path = project.write("20251002_add_note.py", ADDS_A_COLUMN_WITH_LOCK_TIMEOUT)
+    other = sa.create_engine(
+        project.url, poolclass=sa.pool.NullPool, connect_args={"application_name": "nightly_report"}
+    )
+    try:
+        with other.connect() as holder:
+            pid = holder.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+            holder.execute(sa.text("SELECT COUNT(*) FROM orders"))  # holds its lock until rollback
+            result = project.run("alembic", "upgrade", "head")
+    finally:
+        other.dispose()
+    assert result.returncode != 0, result.output
+    assert f"FAILED: {path}:9: SQL failed: canceling statement due to lock timeout" in result.output
+    assert "statement: ALTER TABLE orders ADD COLUMN note TEXT" in result.output
+    assert "Fix the SQL" not in result.output
+    assert (
+        "The statement waited longer than lock_timeout for a lock another session holds:"
+    ) in result.output
+    assert (
+        f"  pid {pid} (application nightly_report) holds AccessShareLock on orders, "
+        "idle in transaction"
+    ) in result.output
+    assert "last query: SELECT COUNT(*) FROM orders" in result.output
+    assert (
+        f"Let that session finish, or end it (SELECT pg_terminate_backend({pid})), then run "
+        "again; or give this migration a longer lock_timeout."
+    ) in result.output
+    assert "Nothing from this migration was applied or recorded." in result.output
+    assert project.rows() == []
+
+
+SLOW_STATEMENT = '''\
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("SET LOCAL statement_timeout = '200ms'"))
+        conn.execute(text("CREATE TABLE slow AS SELECT pg_sleep(2)::text AS slept"))
+
+
+def downgrade(engine):
+    pass
+'''
+
+
+def test_a_statement_timeout_says_the_statement_ran_past_it(project):
+    path = project.write("20251002_slow.py", SLOW_STATEMENT)
+    result = project.run("alembic", "upgrade", "head")
+    assert result.returncode != 0, result.output
+    assert f"FAILED: {path}:7: SQL failed: canceling statement due to statement timeout" in result.output
+    assert "Fix the SQL" not in result.output
+    assert (
+        "The statement ran longer than statement_timeout allows and was cancelled. Make it "
+        "faster (an index, smaller batches), or give this migration a longer "
+        "statement_timeout (SET LOCAL statement_timeout = ...), then run again."
+    ) in result.output
+    assert project.rows() == [] and "slow" not in project.tables()
+
+
+DEADLOCKS = '''\
+import time
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE accounts SET balance = balance - 1 WHERE id = 1"))
+        time.sleep(0.5)
+        conn.execute(text("UPDATE accounts SET balance = balance + 1 WHERE id = 2"))
+
+
+def downgrade(engine):
+    pass
+'''
+
+
+def test_a_deadlock_names_the_other_session(project):
+    project.sql("CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER)")
+    project.sql("INSERT INTO accounts VALUES (1, 10), (2, 10)")
+    path = project.write("20251002_transfer.py", DEADLOCKS)
+    other = sa.create_engine(project.url, poolclass=sa.pool.NullPool)
+    outcome = {}
+
+    def other_session():
+        # Locks row 2 first, then (once the migration holds row 1) asks for row 1.
+        with other.connect() as conn:
+            outcome["pid"] = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+            conn.execute(sa.text("UPDATE accounts SET balance = balance - 1 WHERE id = 2"))
+            ready.set()
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                waiting = conn.execute(sa.text(
+                    "SELECT COUNT(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                    "WHERE NOT l.granted AND a.query LIKE 'UPDATE accounts%id = 2'"
+                )).scalar()
+                if waiting:
+                    break
+                time.sleep(0.05)
+            conn.execute(sa.text("SET deadlock_timeout = '5s'"))  # the migration detects it first
+            conn.execute(sa.text("UPDATE accounts SET balance = balance + 1 WHERE id = 1"))
+            conn.commit()
+
+    ready = threading.Event()
+    thread = threading.Thread(target=other_session)
+    thread.start()
+    try:
+        assert ready.wait(20)
+        result = project.run("alembic", "upgrade", "head")
+    finally:
+        thread.join(30)
+        other.dispose()
+    assert result.returncode != 0, result.output
+    assert f"FAILED: {path}:9: SQL failed: deadlock detected" in result.output
+    assert "Fix the SQL" not in result.output
+    assert (
+        f"This migration and another session (pid {outcome['pid']}) each waited for a lock "
+        "the other held; PostgreSQL cancelled this statement to break the deadlock."
+    ) in result.output
+    assert "Run again once the other session is done" in result.output
+    assert project.rows() == []
+    assert project.sql("SELECT id, balance FROM accounts ORDER BY id") == [(1, 11), (2, 9)]

@@ -25,7 +25,7 @@ from sqlalchemy import exc
 from .errors import BridgeError, MigrationError, UncommittedWork
 from .ledger import Ledger
 from .loader import LegacyFile
-from .proxy import LegacyConnection, LegacyEngine
+from .proxy import LegacyConnection, LegacyEngine, TransactionControlRefused
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +170,11 @@ def call_legacy(
             err, legacy, direction, what_was_applied(engine, legacy), connection=connection
         ) from err
     lost = engine.finish()
+    if engine.refused:  # refused, caught and ignored by the migration: still its failure
+        refused = engine.refused[0]
+        raise MigrationError(
+            legacy.path, f"{refused}\n{what_was_applied(engine, legacy)}", line=refused.line
+        )
     if lost:
         raise UncommittedWork(
             legacy.path,
@@ -300,6 +305,8 @@ def translate_error(
             "success). Use `return` to end a migration early, or raise an exception "
             "to fail it."
         )
+    elif isinstance(err, TransactionControlRefused):
+        message, line = str(err), err.line or line
     elif isinstance(err, exc.ObjectNotExecutableError):
         message = (
             "conn.execute() was given a plain string. SQLAlchemy 2.x needs "

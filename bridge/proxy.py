@@ -72,6 +72,83 @@ def is_read_only(statement) -> bool:
     return _READ_ONLY_SQL.match(sql) is not None
 
 
+# Transaction control sent as SQL text: what a raw statement would do to the
+# transaction it runs in. "begin", "commit", "rollback" (and their AND CHAIN
+# forms) are mapped onto the migration's own transaction; "refuse" never runs.
+_CONTROL_HINT = re.compile(r"\b(begin|start|commit|end|rollback|abort|prepare)\b", re.IGNORECASE)
+_CONTROL_KINDS = [
+    (re.compile(r"^(prepare\s+transaction|(commit|rollback)\s+prepared)\b"), "refuse"),
+    (re.compile(r"^(begin|start\s+transaction)\b"), "begin"),
+    (re.compile(r"^(commit|end)(\s+(work|transaction))?\s+and\s+chain$"), "commit_chain"),
+    (re.compile(r"^(commit|end)(\s+(work|transaction))?(\s+and\s+no\s+chain)?$"), "commit"),
+    (re.compile(r"^(rollback|abort)(\s+(work|transaction))?\s+and\s+chain$"), "rollback_chain"),
+    (re.compile(r"^(rollback|abort)(\s+(work|transaction))?(\s+and\s+no\s+chain)?$"), "rollback"),
+]
+_BEGIN_ATOMIC = re.compile(r"\bbegin\s+atomic\b", re.IGNORECASE)
+_STARTS_WITH_END = re.compile(r"^\s*end\b", re.IGNORECASE)
+_STATEMENT_BREAKS = re.compile(r"[();]")
+
+
+def _blank_opaque_keeping_offsets(sql: str) -> str:
+    return _OPAQUE.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), sql)
+
+
+def transaction_control(sql: str) -> list[tuple[str, str | None]] | None:
+    """Split *sql* into its statements if one of them controls the transaction, else None.
+
+    Returns ``[(statement text, kind)]`` in order, kind None for an ordinary
+    statement. Comments, literals, ``$$`` bodies, parentheses and
+    ``BEGIN ATOMIC ... END`` bodies are not split and never count.
+    """
+    blanked = _blank_opaque_keeping_offsets(sql)
+    if not _CONTROL_HINT.search(blanked):
+        return None
+    spans, start, depth = [], 0, 0
+    for match in _STATEMENT_BREAKS.finditer(blanked):
+        char = match.group()
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth = max(depth - 1, 0)
+        elif depth == 0:
+            spans.append((start, match.end()))
+            start = match.end()
+    if blanked[start:].strip():
+        spans.append((start, len(sql)))
+    merged = []
+    while spans:
+        first, end = spans.pop(0)
+        if _BEGIN_ATOMIC.search(blanked[first:end]):
+            while spans:
+                inner_start, end = spans.pop(0)
+                if _STARTS_WITH_END.match(blanked[inner_start:end]):
+                    break
+        merged.append((first, end))
+    parts, control = [], False
+    for first, end in merged:
+        head = " ".join(blanked[first:end].replace(";", " ").split()).lower()
+        kind = next((k for pattern, k in _CONTROL_KINDS if pattern.match(head)), None)
+        control = control or kind is not None
+        parts.append((sql[first:end], kind))
+    return parts if control else None
+
+
+def _control_parts(statement, driver_sql: bool):
+    """Return `transaction_control` of a ``text()`` (or, for exec_driver_sql, a string)."""
+    if driver_sql:
+        return transaction_control(statement) if isinstance(statement, str) else None
+    return transaction_control(statement.text) if isinstance(statement, TextClause) else None
+
+
+class TransactionControlRefused(exc.InvalidRequestError):
+    """A transaction-control statement the bridge cannot map onto the migration's transaction."""
+
+    def __init__(self, statement: str, why: str, line: int | None):
+        self.statement = " ".join(statement.split()).rstrip(";")
+        self.line = line
+        super().__init__(f"`{self.statement}` {why} The statement was not run.")
+
+
 def statement_text(statement, limit: int = 100) -> str:
     """Return a statement's SQL on one line, shortened to *limit* characters, for messages."""
     if isinstance(statement, TextClause):
@@ -110,6 +187,7 @@ class LegacyEngine:
         self._connections: list[LegacyConnection] = []
         self.uncommitted: list[int | None] = []
         self.autocommitted: list[AutocommitPoint] = []
+        self.refused: list[TransactionControlRefused] = []
         self._autocommit = False
 
     # -- what code reads off an Engine ------------------------------------
@@ -157,6 +235,7 @@ class LegacyEngine:
             other._connections = self._connections
             other.uncommitted = self.uncommitted
             other.autocommitted = self.autocommitted
+            other.refused = self.refused
             other._autocommit = True
             return other
         return self
@@ -175,6 +254,7 @@ class LegacyEngine:
         """Forget open savepoints after an error: Alembic rolls back the whole migration."""
         for conn in self._connections:
             conn._stack.clear()
+            conn._detached = False
             conn.closed = True
 
     def _caller_line(self) -> int | None:
@@ -237,6 +317,10 @@ class LegacyConnection:
         self._real = engine._connection
         self._stack: list[LegacyTransaction] = []
         self.closed = False
+        # After a raw COMMIT/ROLLBACK: the SQLAlchemy transaction is still open
+        # but the server's has ended, so (with psycopg2) each statement commits
+        # on its own until the transaction object ends or a raw BEGIN.
+        self._detached = False
 
     @property
     def engine(self) -> LegacyEngine:
@@ -294,6 +378,8 @@ class LegacyConnection:
         else:
             tx._savepoint.rollback()
         del self._stack[index:]
+        if not self._stack:
+            self._detached = False
         if commit and self._stack and any(t.wrote for t in ended):
             outer = self._stack[-1]
             if not outer.wrote:
@@ -338,16 +424,121 @@ class LegacyConnection:
             tx.wrote, tx.write_line = True, self._engine._caller_line()
 
     def execute(self, statement, parameters=None, *, execution_options=None):
+        parts = _control_parts(statement, driver_sql=False)
+        if parts is not None:
+            return self._run_parts(parts, statement, parameters, execution_options, driver_sql=False)
         tx = self._before_execute(statement)
+        if self._detached and len(self._stack) == 1:
+            return self._run_detached(statement, parameters, execution_options, driver_sql=False)
         result = self._real.execute(statement, parameters, execution_options=execution_options)
         self._after_write(tx)
         return result
 
     def exec_driver_sql(self, statement, parameters=None, execution_options=None):
+        parts = _control_parts(statement, driver_sql=True)
+        if parts is not None:
+            return self._run_parts(parts, statement, parameters, execution_options, driver_sql=True)
         tx = self._before_execute(statement)
+        if self._detached and len(self._stack) == 1:
+            return self._run_detached(statement, parameters, execution_options, driver_sql=True)
         result = self._real.exec_driver_sql(statement, parameters, execution_options)
         self._after_write(tx)
         return result
+
+    def _send(self, statement, parameters, execution_options, driver_sql: bool):
+        if driver_sql:
+            return self._real.exec_driver_sql(statement, parameters, execution_options)
+        return self._real.execute(statement, parameters, execution_options=execution_options)
+
+    # -- transaction control sent as SQL text ---------------------------------------
+    def _run_parts(self, parts, statement, parameters, execution_options, driver_sql: bool):
+        """Run a statement list holding COMMIT/ROLLBACK/BEGIN: the SQL in between, the rest mapped."""
+        self._check_open()
+        line = self._engine._caller_line()
+        for text_, kind in parts:
+            if kind == "refuse":
+                self._refuse(text_, "would hand the migration's transaction (Alembic's) to "
+                             "two-phase commit; the bridge runs each migration in one transaction. "
+                             "Remove it.", line)
+        if len(parts) > 1 and not self._splittable(statement, parameters, driver_sql):
+            control = next(text_ for text_, kind in parts if kind)
+            self._refuse(control, "is one of several statements in a string executed with "
+                         "parameters, which cannot be split safely. Execute the statements one "
+                         "by one, and end the transaction with trans.commit().", line)
+        if not self._stack:
+            self._push(nested=False)  # autobegin, as SQLAlchemy 2.x does
+        result, chunk = None, ""
+        for text_, kind in parts:
+            if kind is None:
+                chunk += text_
+                continue
+            if chunk.strip():
+                result = self._run_chunk(chunk, statement, parameters, execution_options, driver_sql)
+            chunk = ""
+            result = self._control(kind, text_, line)
+        if chunk.strip():
+            result = self._run_chunk(chunk, statement, parameters, execution_options, driver_sql)
+        return result
+
+    @staticmethod
+    def _splittable(statement, parameters, driver_sql: bool) -> bool:
+        if driver_sql:
+            return not parameters
+        if parameters is not None and not isinstance(parameters, dict):
+            return False  # executemany
+        return all(value is None for value in statement.compile().params.values())
+
+    def _run_chunk(self, chunk: str, statement, parameters, execution_options, driver_sql: bool):
+        if driver_sql:
+            return self.exec_driver_sql(chunk, parameters, execution_options)
+        return self.execute(sa.text(chunk), parameters, execution_options=execution_options)
+
+    def _control(self, kind: str, text_: str, line: int | None):
+        """Do to the migration's transaction what *text_* would do to a real engine's."""
+        if kind == "begin":
+            # In a transaction (always, with autobegin) the server only warns, as it
+            # does for a real engine; after a raw COMMIT it starts one again.
+            self._detached = False
+            return self._real.exec_driver_sql(text_)
+        if len(self._stack) > 1:
+            self._refuse(text_, "inside a nested transaction (begin_nested()) would end every "
+                         "savepoint with it, which the transaction objects cannot follow (a "
+                         "real engine then fails at their commit). Use savepoint.commit() / "
+                         "trans.commit() instead of SQL text.", line)
+        root = self._stack[0]
+        chain = kind.endswith("_chain")
+        if self._detached:
+            if chain:
+                self._refuse(text_, "after a raw COMMIT/ROLLBACK has no transaction to chain "
+                             "(a real database refuses it too). Use trans.commit().", line)
+            return root._savepoint.result  # no transaction: the server only warns
+        if kind.startswith("commit"):
+            root._savepoint.commit()
+        else:
+            root._savepoint.rollback()
+        root._savepoint = _Savepoint(self._real)
+        root.wrote, root.write_line = False, None
+        self._detached = not chain
+        return root._savepoint.result
+
+    def _run_detached(self, statement, parameters, execution_options, driver_sql: bool):
+        # One statement committing on its own: released into Alembic's transaction
+        # if it succeeds, undone alone if it fails.
+        root = self._stack[0]
+        try:
+            result = self._send(statement, parameters, execution_options, driver_sql)
+        except exc.DBAPIError:
+            root._savepoint.rollback()
+            root._savepoint = _Savepoint(self._real)
+            raise
+        root._savepoint.commit()
+        root._savepoint = _Savepoint(self._real)
+        return result
+
+    def _refuse(self, statement: str, why: str, line: int | None):
+        refused = TransactionControlRefused(statement, why, line)
+        self._engine.refused.append(refused)  # fails the migration even if it is caught
+        raise refused
 
     def scalar(self, statement, parameters=None, *, execution_options=None):
         return self.execute(statement, parameters, execution_options=execution_options).scalar()
@@ -375,6 +566,7 @@ class LegacyConnection:
             root.rollback()
             if lost:
                 self._engine.uncommitted.append(line)
+        self._detached = False
         self.closed = True
 
     def __enter__(self) -> LegacyConnection:
@@ -405,7 +597,7 @@ class _Savepoint:
     def __init__(self, connection: sa.Connection):
         self._connection = connection
         self.name = f"bridge_sp_{next(self._names)}"
-        connection.exec_driver_sql(f"SAVEPOINT {self.name}")
+        self.result = connection.exec_driver_sql(f"SAVEPOINT {self.name}")
         self.is_active = True
 
     def commit(self) -> None:
@@ -454,10 +646,28 @@ class AutocommitConnection(LegacyConnection):
         return result
 
     def execute(self, statement, parameters=None, *, execution_options=None):
+        self._check_control(_control_parts(statement, driver_sql=False))
         return self._run("execute", statement, parameters, execution_options=execution_options)
 
     def exec_driver_sql(self, statement, parameters=None, execution_options=None):
+        self._check_control(_control_parts(statement, driver_sql=True))
         return self._run("exec_driver_sql", statement, parameters, execution_options)
+
+    def _check_control(self, parts) -> None:
+        # Outside a transaction COMMIT and ROLLBACK only warn, as for a real engine;
+        # a BEGIN left open would hold Alembic's connection in a transaction.
+        if parts is None:
+            return
+        kinds = [(text_, kind) for text_, kind in parts if kind]
+        line = self._engine._caller_line()
+        for text_, kind in kinds:
+            if kind == "refuse":
+                self._refuse(text_, "would hand a transaction to two-phase commit. Remove it.", line)
+        text_, kind = kinds[-1]
+        if kind == "begin":
+            self._refuse(text_, "on an AUTOCOMMIT connection would leave a transaction open on "
+                         "Alembic's connection. Do transactional work on a normal connection "
+                         "(`with engine.begin() as conn:`).", line)
 
     def commit(self) -> None:
         self._check_open()
@@ -499,6 +709,7 @@ class OfflineEngine(LegacyEngine):
         self._connections = []
         self.uncommitted = []
         self.autocommitted = []
+        self.refused = []
 
     @property
     def dialect(self):

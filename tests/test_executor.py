@@ -340,3 +340,77 @@ def test_a_deadlock_names_the_other_session(project):
     assert "Run again once the other session is done" in result.output
     assert project.rows() == []
     assert project.sql("SELECT id, balance FROM accounts ORDER BY id") == [(1, 11), (2, 9)]
+
+
+RAW_COMMIT_THEN_FAILS = '''\
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.connect() as conn:
+        trans = conn.begin()
+        try:
+            conn.execute(text("CREATE TABLE half (id INTEGER)"))
+            conn.execute(text("INSERT INTO half VALUES (1); COMMIT;"))
+            if conn.execute(text("SELECT COUNT(*) FROM half")).scalar() != {expected}:
+                raise Exception("Verification failed")
+            trans.commit()
+        except Exception as e:
+            trans.rollback()
+            raise
+
+
+def downgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE half"))
+'''
+
+
+def test_a_raw_commit_stays_inside_the_migration_so_a_later_failure_leaves_nothing(project):
+    project.table("20251001_first", "first")
+    path = project.write("20251002_raw_commit.py", RAW_COMMIT_THEN_FAILS.replace("{expected}", "2"))
+    project.table("20251003_after", "after")
+    result = project.run("alembic", "upgrade", "head")
+    assert result.returncode != 0, result.output
+    assert f"FAILED: {path}:11: upgrade() raised Exception: Verification failed" in result.output
+    assert "Nothing from this migration was applied or recorded." in result.output
+    assert "half" not in project.tables()  # the message is true: the COMMIT did not escape
+    assert project.rows() == ["20251001_first"] and project.version() == ["20251001_first"]
+    path.write_text(RAW_COMMIT_THEN_FAILS.replace("{expected}", "1"))
+    project.run("alembic", "upgrade", "head", check=True)
+    assert project.rows() == ["20251001_first", "20251002_raw_commit", "20251003_after"]
+    assert project.sql("SELECT id FROM half") == [(1,)]
+
+
+SWALLOWS_A_REFUSED_STATEMENT = '''\
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.connect() as conn:
+        trans = conn.begin()
+        conn.execute(text("CREATE TABLE prepared (id INTEGER)"))
+        try:
+            conn.execute(text("PREPARE TRANSACTION 'migration_42'"))
+        except Exception as e:
+            print(f"Two-phase commit unavailable, committing normally: {e}")
+        trans.commit()
+
+
+def downgrade(engine):
+    pass
+'''
+
+
+def test_a_refused_transaction_statement_fails_the_migration_even_when_caught(project):
+    path = project.write("20251002_two_phase.py", SWALLOWS_A_REFUSED_STATEMENT)
+    result = project.run("alembic", "upgrade", "head")
+    assert result.returncode != 0, result.output
+    assert (
+        f"FAILED: {path}:9: `PREPARE TRANSACTION 'migration_42'` would hand the migration's "
+        "transaction (Alembic's) to two-phase commit; the bridge runs each migration in one "
+        "transaction. Remove it. The statement was not run."
+    ) in result.output
+    assert "Nothing from this migration was applied or recorded." in result.output
+    assert project.rows() == [] and "prepared" not in project.tables()
+    assert project.sql("SELECT COUNT(*) FROM pg_prepared_xacts") == [(0,)]

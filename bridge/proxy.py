@@ -100,6 +100,8 @@ def transaction_control(sql: str) -> list[tuple[str, str | None]] | None:
     statement. Comments, literals, ``$$`` bodies, parentheses and
     ``BEGIN ATOMIC ... END`` bodies are not split and never count.
     """
+    if not _CONTROL_HINT.search(sql):  # the common case, without blanking
+        return None
     blanked = _blank_opaque_keeping_offsets(sql)
     if not _CONTROL_HINT.search(blanked):
         return None
@@ -131,6 +133,32 @@ def transaction_control(sql: str) -> list[tuple[str, str | None]] | None:
         control = control or kind is not None
         parts.append((sql[first:end], kind))
     return parts if control else None
+
+
+# Session settings a migration changes (SET without LOCAL, RESET) persist on
+# Alembic's connection; the engine puts them back when the migration ends.
+_MAYBE_SESSION_SETTING = re.compile(r"(^|;)\s*(set|reset)\s", re.IGNORECASE | re.MULTILINE)
+_SESSION_SETTING = re.compile(
+    r"^\s*(?:set\s+(?:session\s+)?"
+    r"(?!local\b|session\b|transaction\b|constraints\b|authorization\b|characteristics\b)"
+    r"(time\s+zone|schema|names|[a-z_][a-z0-9_$]*(?:\.[a-z_][a-z0-9_$]*)?)\b"
+    r"|reset\s+(?!session\b)(all|time\s+zone|[a-z_][a-z0-9_$]*(?:\.[a-z_][a-z0-9_$]*)?)\b)",
+    re.IGNORECASE,
+)
+_SETTING_ALIASES = {"time zone": "TimeZone", "schema": "search_path", "names": "client_encoding"}
+
+
+def session_settings(sql: str) -> list[str]:
+    """Return the settings a SQL string changes for the session ("all" for RESET ALL)."""
+    if not _MAYBE_SESSION_SETTING.search(sql):
+        return []
+    names = []
+    for statement in _blank_opaque(sql).split(";"):
+        match = _SESSION_SETTING.match(statement)
+        if match:
+            name = " ".join((match.group(1) or match.group(2)).lower().split())
+            names.append(_SETTING_ALIASES.get(name, name))
+    return names
 
 
 def _control_parts(statement, driver_sql: bool):
@@ -188,6 +216,7 @@ class LegacyEngine:
         self.uncommitted: list[int | None] = []
         self.autocommitted: list[AutocommitPoint] = []
         self.refused: list[TransactionControlRefused] = []
+        self._settings: dict[str, str | None] = {}  # session settings changed: value before
         self._autocommit = False
 
     # -- what code reads off an Engine ------------------------------------
@@ -236,6 +265,7 @@ class LegacyEngine:
             other.uncommitted = self.uncommitted
             other.autocommitted = self.autocommitted
             other.refused = self.refused
+            other._settings = self._settings
             other._autocommit = True
             return other
         return self
@@ -245,10 +275,29 @@ class LegacyEngine:
 
     # -- used by the executor ---------------------------------------------------
     def finish(self) -> list[int | None]:
-        """Close what the migration left open; return the lines of uncommitted writes."""
+        """Close what the migration left open, put session settings back; return uncommitted lines."""
         for conn in reversed(self._connections):
             conn.close()
+        for name, value in self._settings.items():
+            # As SET LOCAL would: not into the ledger's writes, nor the next migration.
+            if value is not None or "." in name:  # else unknown: the SET itself failed
+                self._connection.execute(_RESTORE_SETTING, {"name": name, "value": value or ""})
+        self._settings.clear()
         return self.uncommitted
+
+    def _remember_settings(self, statement) -> None:
+        """Before a SET/RESET runs, note the values it changes so `finish` can put them back."""
+        sql = statement.text if isinstance(statement, TextClause) else statement
+        if not isinstance(sql, str):
+            return
+        for name in session_settings(sql):
+            if name == "all":
+                rows = self._connection.execute(_SESSION_SOURCED_SETTINGS)
+                for setting, value in rows:
+                    self._settings.setdefault(setting, value)
+            elif name not in self._settings:
+                value = self._connection.execute(_CURRENT_SETTING, {"name": name}).scalar()
+                self._settings[name] = value
 
     def abandon(self) -> None:
         """Forget open savepoints after an error: Alembic rolls back the whole migration."""
@@ -266,6 +315,11 @@ class LegacyEngine:
                 return frame.f_lineno
             frame = frame.f_back
         return None
+
+
+_RESTORE_SETTING = sa.text("SELECT set_config(:name, :value, false)")
+_CURRENT_SETTING = sa.text("SELECT current_setting(:name, true)")
+_SESSION_SOURCED_SETTINGS = sa.text("SELECT name, setting FROM pg_settings WHERE source = 'session'")
 
 
 class LegacyTransaction:
@@ -416,6 +470,7 @@ class LegacyConnection:
         self._check_open()
         if not self._stack:
             self._push(nested=False)  # autobegin, as SQLAlchemy 2.x does
+        self._engine._remember_settings(statement)
         return None if is_read_only(statement) else self._stack[-1]
 
     def _after_write(self, tx) -> None:
@@ -638,6 +693,7 @@ class AutocommitConnection(LegacyConnection):
                 "An AUTOCOMMIT statement would commit the transaction still open on "
                 "another connection of this migration; commit or close it first."
             )
+        self._engine._remember_settings(statement)
         point = AutocommitPoint(self._engine._caller_line(), statement_text(statement))
         self._engine.autocommitted.append(point)
         with context.autocommit_block():
@@ -710,6 +766,7 @@ class OfflineEngine(LegacyEngine):
         self.uncommitted = []
         self.autocommitted = []
         self.refused = []
+        self._settings = {}
 
     @property
     def dialect(self):

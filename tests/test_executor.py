@@ -414,3 +414,34 @@ def test_a_refused_transaction_statement_fails_the_migration_even_when_caught(pr
     assert "Nothing from this migration was applied or recorded." in result.output
     assert project.rows() == [] and "prepared" not in project.tables()
     assert project.sql("SELECT COUNT(*) FROM pg_prepared_xacts") == [(0,)]
+
+
+SETS_THE_SEARCH_PATH = '''\
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.connect() as conn:
+        trans = conn.begin()
+        conn.execute(text("CREATE SCHEMA audit"))
+        conn.execute(text("SET search_path TO audit"))
+        conn.execute(text("SET statement_timeout = '50ms'; SET lock_timeout TO 1"))
+        conn.execute(text("CREATE TABLE events (id INTEGER)"))
+        trans.commit()
+
+
+def downgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA audit CASCADE"))
+'''
+
+
+def test_a_session_set_in_a_migration_does_not_leak_into_the_ledger_or_later_migrations(project):
+    project.write("20251001_audit_schema.py", SETS_THE_SEARCH_PATH)
+    project.write("20251002_slow_after.py", legacy_source(
+        ["SELECT pg_sleep(0.2)", "CREATE TABLE after (id INTEGER)"], "DROP TABLE after"
+    ))
+    project.run("alembic", "upgrade", "head", check=True)
+    assert project.rows() == ["20251001_audit_schema", "20251002_slow_after"]
+    assert project.sql("SELECT to_regclass('audit.events') IS NOT NULL") == [(True,)]
+    assert project.tables() == ["after", "alembic_bridge_checksums", "alembic_version", "schema_migrations"]

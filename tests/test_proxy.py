@@ -22,7 +22,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import exc, text
 
-from bridge.proxy import LegacyEngine, TransactionControlRefused, is_read_only, transaction_control
+from bridge.proxy import (
+    LegacyEngine,
+    TransactionControlRefused,
+    is_read_only,
+    session_settings,
+    transaction_control,
+)
 
 THIS_FILE = __file__
 
@@ -1366,3 +1372,49 @@ def test_transaction_control_that_cannot_be_mapped_is_refused_before_it_runs(
             assert refused[0].line == line_of(migration, needle)
             # Alembic's transaction is still open and usable: nothing reached the server.
             assert alembic_conn.execute(text("SELECT 1")).scalar() == 1
+
+
+# ---------------------------------------------------------------------------
+# Session settings: put back when the migration ends
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sql, names", [
+    ("SET search_path TO audit", ["search_path"]),
+    ("set session statement_timeout = 5000", ["statement_timeout"]),
+    ("SET myapp.tenant = '7'", ["myapp.tenant"]),
+    ("SET TIME ZONE 'UTC'", ["TimeZone"]),
+    ("SET SCHEMA 'audit'", ["search_path"]),
+    ("SET ROLE reporting", ["role"]),
+    ("RESET lock_timeout", ["lock_timeout"]),
+    ("RESET ALL", ["all"]),
+    ("-- first\nSET work_mem = '64MB'; SELECT 1; SET lock_timeout TO 1", ["work_mem", "lock_timeout"]),
+    ("SET LOCAL lock_timeout = '1s'", []),
+    ("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", []),
+    ("SET CONSTRAINTS ALL DEFERRED", []),
+    ("SET SESSION AUTHORIZATION someone", []),
+    ("RESET SESSION AUTHORIZATION", []),
+    ("UPDATE t\nSET a = 1", []),
+    ("SELECT 'x; SET search_path TO y'", []),
+])
+def test_session_settings_names_what_a_statement_changes_for_the_session(sql, names):
+    assert session_settings(sql) == names
+
+
+def test_session_settings_a_migration_changed_are_put_back_when_it_finishes(engine):
+    with engine.connect() as alembic_conn:
+        with alembic_conn.begin():
+            alembic_conn.exec_driver_sql("SET statement_timeout = '7s'")
+            proxy = LegacyEngine(alembic_conn, THIS_FILE)
+            with proxy.begin() as conn:
+                conn.execute(text("SET statement_timeout = '1s'; SET search_path TO pg_catalog"))
+                conn.execute(text("SET app.tenant = 'seven'"))
+                assert conn.execute(text("SHOW statement_timeout")).scalar() == "1s"
+            with proxy.connect() as conn:  # still set for the rest of the migration
+                assert conn.execute(text("SHOW search_path")).scalar() == "pg_catalog"
+                conn.execute(text("RESET ALL"))
+            assert proxy.finish() == []
+            show = lambda name: alembic_conn.exec_driver_sql(f"SHOW {name}").scalar()
+            assert show("statement_timeout") == "7s"
+            assert show("search_path") == '"$user", public'
+            assert show("app.tenant") == ""

@@ -13,6 +13,12 @@ inside Alembic's per-migration transaction. So:
 - work executed but never committed is rolled back when its connection closes,
   as a real engine would, and is reported by `LegacyEngine.finish`.
 
+Transaction statements sent as SQL text (``COMMIT``, ``ROLLBACK``, ``BEGIN``,
+...) are examined before they run and mapped onto the migration's own
+transaction as psycopg2 plays them against a real engine, or refused
+(`transaction_control`); session settings a migration changes are put back
+when it ends (`session_settings`).
+
 Connections opened one after another see each other's committed work (they
 share one database session). Connections held open *at the same time* also
 share that session, unlike a real engine's; legacy migrations do not do this.

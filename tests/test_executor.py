@@ -445,3 +445,15 @@ def test_a_session_set_in_a_migration_does_not_leak_into_the_ledger_or_later_mig
     assert project.rows() == ["20251001_audit_schema", "20251002_slow_after"]
     assert project.sql("SELECT to_regclass('audit.events') IS NOT NULL") == [(True,)]
     assert project.tables() == ["after", "alembic_bridge_checksums", "alembic_version", "schema_migrations"]
+
+
+def test_os_exit_cannot_be_caught_but_leaves_nothing_of_its_migration_recorded(project):
+    # LIMITATION: os._exit() ends the process at once (exit status as given); the
+    # server then rolls back the migration's transaction, so the tables stay true.
+    exits_early(project, "os._exit(0)")
+    path = project.legacy / "20251002_exits.py"
+    path.write_text("import os\n" + path.read_text())
+    result = project.run("alembic", "upgrade", "head")
+    assert result.returncode == 0
+    assert project.rows() == ["20251001_first"] and project.version() == ["20251001_first"]
+    assert "half" not in project.tables()

@@ -15,6 +15,7 @@ import importlib.util
 import io
 import inspect
 import logging
+import re
 import traceback
 from types import FunctionType, ModuleType
 
@@ -24,7 +25,7 @@ from sqlalchemy import exc
 from .errors import BridgeError, MigrationError, UncommittedWork
 from .ledger import Ledger
 from .loader import LegacyFile
-from .proxy import LegacyConnection, LegacyEngine
+from .proxy import LegacyConnection, LegacyEngine, TransactionControlRefused
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,16 @@ def import_legacy(legacy: LegacyFile) -> ModuleType:
             f"importing the file failed: {type(err).__name__}: {err}. "
             f"Fix the import (is the module installed, is prepend_sys_path set "
             f"in alembic.ini?). {NOTHING_APPLIED}",
+            line=_line_in(err, legacy.location),
+        ) from err
+    except KeyboardInterrupt:
+        raise
+    except BaseException as err:  # SystemExit: a file must not end the run
+        raise MigrationError(
+            legacy.path,
+            f"importing the file raised {type(err).__name__}: {err}, which would end "
+            "the whole run. Move module-level code that stops the program under "
+            f'`if __name__ == "__main__":`. {NOTHING_APPLIED}',
             line=_line_in(err, legacy.location),
         ) from err
     return module
@@ -149,22 +160,59 @@ def call_legacy(
     engine = LegacyEngine(connection, legacy.location, migration_context)
     try:
         fn(engine)
-    except BridgeError:
+    except (BridgeError, KeyboardInterrupt):
+        # Ctrl-C stops the run: Alembic rolls this migration back and nothing is recorded.
         engine.abandon()
         raise
-    except Exception as err:
+    except BaseException as err:  # sys.exit() too: it would end the run as a success
         engine.abandon()
-        raise translate_error(err, legacy, direction) from err
+        raise translate_error(
+            err, legacy, direction, what_was_applied(engine, legacy), connection=connection
+        ) from err
     lost = engine.finish()
+    if engine.refused:  # refused, caught and ignored by the migration: still its failure
+        refused = engine.refused[0]
+        raise MigrationError(
+            legacy.path, f"{refused}\n{what_was_applied(engine, legacy)}", line=refused.line
+        )
     if lost:
         raise UncommittedWork(
             legacy.path,
             f"{name}() executed work it never committed; a real engine "
             "rolls such work back when the connection closes, so it was rolled "
             "back here too. Add `trans.commit()` (or `conn.commit()`) after the "
-            f"statements, or use `with engine.begin() as conn:`.\n{NOTHING_APPLIED}",
+            f"statements, or use `with engine.begin() as conn:`.\n{what_was_applied(engine, legacy)}",
             line=lost[0],
         )
+
+
+def what_was_applied(engine: LegacyEngine, legacy: LegacyFile) -> str:
+    """Say what a failed migration left behind: nothing, unless it ran an AUTOCOMMIT statement."""
+    if not engine.autocommitted:
+        return NOTHING_APPLIED
+    point = engine.autocommitted[-1]
+    where = f"line {point.line}" if point.line else "an unknown line"
+    if point.done:
+        story = (
+            f"Partly applied: the AUTOCOMMIT statement at {where} ({point.statement}) "
+            "committed everything this migration did up to and including it; what it "
+            f"did after {where} was rolled back."
+        )
+    else:
+        story = (
+            f"Partly applied: the AUTOCOMMIT statement at {where} ({point.statement}) "
+            "failed, after committing everything this migration did before it."
+        )
+        if re.match(r"create\s+(unique\s+)?index\s+concurrently\b", point.statement, re.I):
+            story += (
+                " A failed CREATE INDEX CONCURRENTLY leaves an invalid index behind: "
+                "drop it (DROP INDEX CONCURRENTLY IF EXISTS ...) before running again."
+            )
+    return (
+        f"{story}\n{legacy.stem} is not recorded, so the next run starts it again from "
+        f"the top: make the steps before {where} idempotent (IF NOT EXISTS), fix the "
+        "error and run again."
+    )
 
 
 OFFLINE_SKIPPED = "bridge.offline_skipped"
@@ -209,9 +257,9 @@ def render_function_offline(fn, legacy: LegacyFile, direction: str, migration_co
         skipped.append(f"{legacy.path}{line}: {name}() uses {err.what}")
         real_output(f"-- NOT RENDERED: {legacy.stem} {direction}() reads from the database ({err.what}{line})")
         return False
-    except BridgeError:
+    except (BridgeError, KeyboardInterrupt):
         raise
-    except Exception as err:
+    except BaseException as err:
         raise translate_error(err, legacy, direction) from err
     finally:
         impl.static_output = real_output
@@ -236,10 +284,30 @@ def _settings(migration_context):
     return settings
 
 
-def translate_error(err: Exception, legacy: LegacyFile, direction: str) -> MigrationError:
-    """Turn an exception from a legacy migration into a message that names the fix."""
+def translate_error(
+    err: BaseException,
+    legacy: LegacyFile,
+    direction: str,
+    applied: str = NOTHING_APPLIED,
+    connection: sa.Connection | None = None,
+) -> MigrationError:
+    """Turn an exception from a legacy migration into a message that names the fix.
+
+    *applied* says what of the migration is left (default: nothing);
+    *connection*, the migration's, lets a lock timeout name who holds the lock.
+    """
     line = _line_in(err, legacy.location)
-    if isinstance(err, exc.ObjectNotExecutableError):
+    if not isinstance(err, Exception):  # SystemExit, GeneratorExit, ...
+        shown = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+        message = (
+            f"{direction}() raised {shown}: it tried to stop the program, not just the "
+            "migration (sys.exit() would end the run short of its target, reporting "
+            "success). Use `return` to end a migration early, or raise an exception "
+            "to fail it."
+        )
+    elif isinstance(err, TransactionControlRefused):
+        message, line = str(err), err.line or line
+    elif isinstance(err, exc.ObjectNotExecutableError):
         message = (
             "conn.execute() was given a plain string. SQLAlchemy 2.x needs "
             'text(): `from sqlalchemy import text` and `conn.execute(text("..."))`.'
@@ -249,7 +317,8 @@ def translate_error(err: Exception, legacy: LegacyFile, direction: str) -> Migra
         statement = " ".join(str(err.statement or "").split())
         if len(statement) > 500:
             statement = statement[:500] + " ..."
-        message = f"SQL failed: {db_message}\n  statement: {statement}\nFix the SQL and run again."
+        fix = _concurrency_fix(err, connection) or "Fix the SQL and run again."
+        message = f"SQL failed: {db_message}\n  statement: {statement}\n{fix}"
     elif isinstance(err, exc.ResourceClosedError):
         message = (
             f"{err}: a connection was used after its `with engine.connect() as conn:` "
@@ -274,7 +343,114 @@ def translate_error(err: Exception, legacy: LegacyFile, direction: str) -> Migra
             )
     else:
         message = f"{direction}() raised {type(err).__name__}: {err}"
-    return MigrationError(legacy.path, f"{message}\n{NOTHING_APPLIED}", line=line)
+    return MigrationError(legacy.path, f"{message}\n{applied}", line=line)
+
+
+LOCK_NOT_AVAILABLE = "55P03"
+QUERY_CANCELED = "57014"
+DEADLOCK_DETECTED = "40P01"
+
+
+def _sqlstate(err: exc.DBAPIError) -> str | None:
+    orig = err.orig
+    return getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)  # psycopg2, psycopg
+
+
+def _concurrency_fix(err: exc.DBAPIError, connection: sa.Connection | None) -> str | None:
+    """Say what to do about a lock or statement timeout or a deadlock (None: another error)."""
+    state = _sqlstate(err)
+    db_message = str(err.orig)
+    if state == LOCK_NOT_AVAILABLE:
+        holders = _lock_holders(connection, str(err.statement or "")) if connection is not None else []
+        if holders:
+            pids = ", ".join(str(pid) for pid, _ in holders)
+            shown = "\n".join(f"  {line}" for _, line in holders)
+            who = (
+                "The statement waited longer than lock_timeout for a lock another session "
+                f"holds:\n{shown}\nLet that session finish, or end it (SELECT "
+                f"pg_terminate_backend({pids})), then run again"
+            )
+        else:
+            who = (
+                "The statement waited longer than lock_timeout (or NOWAIT refused to wait) for "
+                "a lock another session held; that session is gone or holds it on an object "
+                "the statement does not name. While the migration waits, "
+                "`SELECT pid, state, query FROM pg_stat_activity WHERE cardinality("
+                "pg_blocking_pids(pid)) > 0` shows who blocks whom. Run again when it is free"
+            )
+        return f"{who}; or give this migration a longer lock_timeout."
+    if state == QUERY_CANCELED:
+        if "statement timeout" in db_message:
+            return (
+                "The statement ran longer than statement_timeout allows and was cancelled. "
+                "Make it faster (an index, smaller batches), or give this migration a longer "
+                "statement_timeout (SET LOCAL statement_timeout = ...), then run again."
+            )
+        return "The statement was cancelled (pg_cancel_backend() or Ctrl-C); run again."
+    if state == DEADLOCK_DETECTED:
+        own = _backend_pid(connection) if connection is not None else None
+        detail = getattr(getattr(err.orig, "diag", None), "message_detail", None) or ""
+        others = sorted({int(p) for p in re.findall(r"\bprocess (\d+)", detail, re.I)} - {own})
+        whom = f" (pid {', '.join(map(str, others))})" if others else ""
+        return (
+            f"This migration and another session{whom} each waited for a lock the other "
+            "held; PostgreSQL cancelled this statement to break the deadlock. Run again "
+            "once the other session is done (the SQL itself may be fine; taking locks in "
+            "the same order everywhere avoids it)."
+        )
+    return None
+
+
+def _backend_pid(connection: sa.Connection) -> int | None:
+    try:
+        info = getattr(connection.connection.dbapi_connection, "info", None)
+        return getattr(info, "backend_pid", None)
+    except Exception:  # noqa: BLE001 - best effort, for a message
+        return None
+
+
+_HOLDERS_SQL = sa.text("""
+    SELECT l.pid, c.relname, l.mode, a.application_name, a.state, a.query
+    FROM pg_locks l
+    JOIN pg_class c ON c.oid = l.relation
+    JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE l.granted AND l.locktype = 'relation'
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND l.pid <> pg_backend_pid() AND l.pid IS DISTINCT FROM :own
+      AND c.relname = ANY(:names)
+    ORDER BY l.pid, c.relname, l.mode
+""")
+
+
+def _lock_holders(connection: sa.Connection, statement: str) -> list[tuple[int, str]]:
+    """Return (pid, description) of other sessions holding locks on tables the statement names.
+
+    Best effort: the migration's own transaction is aborted, so another
+    session looks (briefly); any failure just leaves the details out.
+    """
+    names = sorted({w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_$]*", statement)}
+                   | set(re.findall(r'"((?:[^"]|"")+)"', statement)))
+    if not names:
+        return []
+    try:
+        with connection.engine.connect() as lookup:
+            with lookup.begin():
+                lookup.exec_driver_sql("SET LOCAL statement_timeout = 2000")
+                lookup.exec_driver_sql("SET LOCAL lock_timeout = 1000")
+                rows = lookup.execute(_HOLDERS_SQL, {"own": _backend_pid(connection), "names": names}).all()
+    except Exception:  # noqa: BLE001 - best effort, for a message
+        log.debug("could not look up lock holders", exc_info=True)
+        return []
+    holders: dict[int, list] = {}
+    for pid, relname, mode, app, state, query in rows:
+        holders.setdefault(pid, [app, state, query, []])[3].append(f"{mode} on {relname}")
+    lines = []
+    for pid, (app, state, query, locks) in holders.items():
+        application = f" (application {app})" if app else ""
+        query = " ".join((query or "").split())
+        query = query if len(query) <= 100 else query[:96] + " ..."
+        lines.append((pid, f"pid {pid}{application} holds {', '.join(locks)}, {state}, last query: {query}"))
+    return lines
 
 
 def _line_in(err: BaseException, location: str) -> int | None:

@@ -13,6 +13,12 @@ inside Alembic's per-migration transaction. So:
 - work executed but never committed is rolled back when its connection closes,
   as a real engine would, and is reported by `LegacyEngine.finish`.
 
+Transaction statements sent as SQL text (``COMMIT``, ``ROLLBACK``, ``BEGIN``,
+...) are examined before they run and mapped onto the migration's own
+transaction as psycopg2 plays them against a real engine, or refused
+(`transaction_control`); session settings a migration changes are put back
+when it ends (`session_settings`).
+
 Connections opened one after another see each other's committed work (they
 share one database session). Connections held open *at the same time* also
 share that session, unlike a real engine's; legacy migrations do not do this.
@@ -32,7 +38,12 @@ from sqlalchemy.sql.elements import TextClause
 
 from .internals import register_inspection
 
-_READ_ONLY_SQL = re.compile(r"^\s*(select|show|explain|values|table|fetch)\b", re.IGNORECASE)
+# Statements that change no persistent data: reads, and session or transaction
+# state (settings, locks, notifications), which a rollback may undo but never loses.
+_READ_ONLY_SQL = re.compile(
+    r"^\s*(select|show|explain|values|table|fetch|set|reset|lock|discard|notify|listen|unlisten)\b",
+    re.IGNORECASE,
+)
 _WRITE_IN_CTE = re.compile(r"\b(insert|update|delete|merge)\b", re.IGNORECASE)
 _SELECT_INTO = re.compile(r"\binto\b", re.IGNORECASE)
 # Comments, quoted literals/identifiers and dollar-quoted bodies, left to right.
@@ -48,7 +59,7 @@ def _blank_opaque(sql: str) -> str:
 
 
 def is_read_only(statement) -> bool:
-    """Return whether a statement only reads (so leaving it uncommitted loses nothing)."""
+    """Return whether a statement changes no persistent data (so leaving it uncommitted loses nothing)."""
     if isinstance(statement, sa.Select):
         return True
     if isinstance(statement, TextClause):
@@ -69,6 +80,135 @@ def is_read_only(statement) -> bool:
     return _READ_ONLY_SQL.match(sql) is not None
 
 
+# Transaction control sent as SQL text: what a raw statement would do to the
+# transaction it runs in. "begin", "commit", "rollback" (and their AND CHAIN
+# forms) are mapped onto the migration's own transaction; "refuse" never runs.
+_CONTROL_HINT = re.compile(r"\b(begin|start|commit|end|rollback|abort|prepare)\b", re.IGNORECASE)
+_CONTROL_KINDS = [
+    (re.compile(r"^(prepare\s+transaction|(commit|rollback)\s+prepared)\b"), "refuse"),
+    (re.compile(r"^(begin|start\s+transaction)\b"), "begin"),
+    (re.compile(r"^(commit|end)(\s+(work|transaction))?\s+and\s+chain$"), "commit_chain"),
+    (re.compile(r"^(commit|end)(\s+(work|transaction))?(\s+and\s+no\s+chain)?$"), "commit"),
+    (re.compile(r"^(rollback|abort)(\s+(work|transaction))?\s+and\s+chain$"), "rollback_chain"),
+    (re.compile(r"^(rollback|abort)(\s+(work|transaction))?(\s+and\s+no\s+chain)?$"), "rollback"),
+]
+_BEGIN_ATOMIC = re.compile(r"\bbegin\s+atomic\b", re.IGNORECASE)
+_STARTS_WITH_END = re.compile(r"^\s*end\b", re.IGNORECASE)
+_STATEMENT_BREAKS = re.compile(r"[();]")
+
+
+def _blank_opaque_keeping_offsets(sql: str) -> str:
+    return _OPAQUE.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), sql)
+
+
+def transaction_control(sql: str) -> list[tuple[str, str | None]] | None:
+    """Split *sql* into its statements if one of them controls the transaction, else None.
+
+    Returns ``[(statement text, kind)]`` in order, kind None for an ordinary
+    statement. Comments, literals, ``$$`` bodies, parentheses and
+    ``BEGIN ATOMIC ... END`` bodies are not split and never count.
+    """
+    if not _CONTROL_HINT.search(sql):  # the common case, without blanking
+        return None
+    blanked = _blank_opaque_keeping_offsets(sql)
+    if not _CONTROL_HINT.search(blanked):
+        return None
+    spans, start, depth = [], 0, 0
+    for match in _STATEMENT_BREAKS.finditer(blanked):
+        char = match.group()
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth = max(depth - 1, 0)
+        elif depth == 0:
+            spans.append((start, match.end()))
+            start = match.end()
+    if blanked[start:].strip():
+        spans.append((start, len(sql)))
+    merged = []
+    while spans:
+        first, end = spans.pop(0)
+        if _BEGIN_ATOMIC.search(blanked[first:end]):
+            while spans:
+                inner_start, end = spans.pop(0)
+                if _STARTS_WITH_END.match(blanked[inner_start:end]):
+                    break
+        merged.append((first, end))
+    parts, control = [], False
+    for first, end in merged:
+        head = " ".join(blanked[first:end].replace(";", " ").split()).lower()
+        kind = next((k for pattern, k in _CONTROL_KINDS if pattern.match(head)), None)
+        control = control or kind is not None
+        parts.append((sql[first:end], kind))
+    return parts if control else None
+
+
+# Session settings a migration changes (SET without LOCAL, RESET) persist on
+# Alembic's connection; the engine puts them back when the migration ends.
+_MAYBE_SESSION_SETTING = re.compile(r"(^|;)\s*(set|reset)\s", re.IGNORECASE | re.MULTILINE)
+_SESSION_SETTING = re.compile(
+    r"^\s*(?:set\s+(?:session\s+)?"
+    r"(?!local\b|session\b|transaction\b|constraints\b|authorization\b|characteristics\b)"
+    r"(time\s+zone|schema|names|[a-z_][a-z0-9_$]*(?:\.[a-z_][a-z0-9_$]*)?)\b"
+    r"|reset\s+(?!session\b)(all|time\s+zone|[a-z_][a-z0-9_$]*(?:\.[a-z_][a-z0-9_$]*)?)\b)",
+    re.IGNORECASE,
+)
+_SETTING_ALIASES = {"time zone": "TimeZone", "schema": "search_path", "names": "client_encoding"}
+
+
+def session_settings(sql: str) -> list[str]:
+    """Return the settings a SQL string changes for the session ("all" for RESET ALL)."""
+    if not _MAYBE_SESSION_SETTING.search(sql):
+        return []
+    names = []
+    for statement in _blank_opaque(sql).split(";"):
+        match = _SESSION_SETTING.match(statement)
+        if match:
+            name = " ".join((match.group(1) or match.group(2)).lower().split())
+            names.append(_SETTING_ALIASES.get(name, name))
+    return names
+
+
+def _control_parts(statement, driver_sql: bool):
+    """Return `transaction_control` of a ``text()`` (or, for exec_driver_sql, a string)."""
+    if driver_sql:
+        return transaction_control(statement) if isinstance(statement, str) else None
+    return transaction_control(statement.text) if isinstance(statement, TextClause) else None
+
+
+class TransactionControlRefused(exc.InvalidRequestError):
+    """A transaction-control statement the bridge cannot map onto the migration's transaction."""
+
+    def __init__(self, statement: str, why: str, line: int | None):
+        self.statement = " ".join(statement.split()).rstrip(";")
+        self.line = line
+        super().__init__(f"`{self.statement}` {why} The statement was not run.")
+
+
+def statement_text(statement, limit: int = 100) -> str:
+    """Return a statement's SQL on one line, shortened to *limit* characters, for messages."""
+    if isinstance(statement, TextClause):
+        sql = statement.text
+    elif isinstance(statement, str):
+        sql = statement
+    else:
+        try:
+            sql = str(statement)
+        except Exception:  # noqa: BLE001 - a message must not fail
+            sql = type(statement).__name__
+    sql = " ".join(sql.split()).rstrip(";")
+    return sql if len(sql) <= limit else sql[: limit - 4] + " ..."
+
+
+class AutocommitPoint:
+    """An AUTOCOMMIT statement a migration ran: what the migration did before it is committed."""
+
+    def __init__(self, line: int | None, statement: str):
+        self.line = line
+        self.statement = statement
+        self.done = False  # the statement itself succeeded (and is committed too)
+
+
 class LegacyEngine:
     """Stands in for the ``Engine`` the legacy runner passes to ``upgrade(engine)``.
 
@@ -82,6 +222,9 @@ class LegacyEngine:
         self._migration_context = migration_context
         self._connections: list[LegacyConnection] = []
         self.uncommitted: list[int | None] = []
+        self.autocommitted: list[AutocommitPoint] = []
+        self.refused: list[TransactionControlRefused] = []
+        self._settings: dict[str, str | None] = {}  # session settings changed: value before
         self._autocommit = False
 
     # -- what code reads off an Engine ------------------------------------
@@ -128,6 +271,9 @@ class LegacyEngine:
             other = LegacyEngine(self._connection, self._path, self._migration_context)
             other._connections = self._connections
             other.uncommitted = self.uncommitted
+            other.autocommitted = self.autocommitted
+            other.refused = self.refused
+            other._settings = self._settings
             other._autocommit = True
             return other
         return self
@@ -137,15 +283,35 @@ class LegacyEngine:
 
     # -- used by the executor ---------------------------------------------------
     def finish(self) -> list[int | None]:
-        """Close what the migration left open; return the lines of uncommitted writes."""
+        """Close what the migration left open, put session settings back; return uncommitted lines."""
         for conn in reversed(self._connections):
             conn.close()
+        for name, value in self._settings.items():
+            # As SET LOCAL would: not into the ledger's writes, nor the next migration.
+            if value is not None or "." in name:  # else unknown: the SET itself failed
+                self._connection.execute(_RESTORE_SETTING, {"name": name, "value": value or ""})
+        self._settings.clear()
         return self.uncommitted
+
+    def _remember_settings(self, statement) -> None:
+        """Before a SET/RESET runs, note the values it changes so `finish` can put them back."""
+        sql = statement.text if isinstance(statement, TextClause) else statement
+        if not isinstance(sql, str):
+            return
+        for name in session_settings(sql):
+            if name == "all":
+                rows = self._connection.execute(_SESSION_SOURCED_SETTINGS)
+                for setting, value in rows:
+                    self._settings.setdefault(setting, value)
+            elif name not in self._settings:
+                value = self._connection.execute(_CURRENT_SETTING, {"name": name}).scalar()
+                self._settings[name] = value
 
     def abandon(self) -> None:
         """Forget open savepoints after an error: Alembic rolls back the whole migration."""
         for conn in self._connections:
             conn._stack.clear()
+            conn._detached = False
             conn.closed = True
 
     def _caller_line(self) -> int | None:
@@ -157,6 +323,11 @@ class LegacyEngine:
                 return frame.f_lineno
             frame = frame.f_back
         return None
+
+
+_RESTORE_SETTING = sa.text("SELECT set_config(:name, :value, false)")
+_CURRENT_SETTING = sa.text("SELECT current_setting(:name, true)")
+_SESSION_SOURCED_SETTINGS = sa.text("SELECT name, setting FROM pg_settings WHERE source = 'session'")
 
 
 class LegacyTransaction:
@@ -208,6 +379,10 @@ class LegacyConnection:
         self._real = engine._connection
         self._stack: list[LegacyTransaction] = []
         self.closed = False
+        # After a raw COMMIT/ROLLBACK: the SQLAlchemy transaction is still open
+        # but the server's has ended, so (with psycopg2) each statement commits
+        # on its own until the transaction object ends or a raw BEGIN.
+        self._detached = False
 
     @property
     def engine(self) -> LegacyEngine:
@@ -265,6 +440,8 @@ class LegacyConnection:
         else:
             tx._savepoint.rollback()
         del self._stack[index:]
+        if not self._stack:
+            self._detached = False
         if commit and self._stack and any(t.wrote for t in ended):
             outer = self._stack[-1]
             if not outer.wrote:
@@ -301,6 +478,7 @@ class LegacyConnection:
         self._check_open()
         if not self._stack:
             self._push(nested=False)  # autobegin, as SQLAlchemy 2.x does
+        self._engine._remember_settings(statement)
         return None if is_read_only(statement) else self._stack[-1]
 
     def _after_write(self, tx) -> None:
@@ -309,16 +487,121 @@ class LegacyConnection:
             tx.wrote, tx.write_line = True, self._engine._caller_line()
 
     def execute(self, statement, parameters=None, *, execution_options=None):
+        parts = _control_parts(statement, driver_sql=False)
+        if parts is not None:
+            return self._run_parts(parts, statement, parameters, execution_options, driver_sql=False)
         tx = self._before_execute(statement)
+        if self._detached and len(self._stack) == 1:
+            return self._run_detached(statement, parameters, execution_options, driver_sql=False)
         result = self._real.execute(statement, parameters, execution_options=execution_options)
         self._after_write(tx)
         return result
 
     def exec_driver_sql(self, statement, parameters=None, execution_options=None):
+        parts = _control_parts(statement, driver_sql=True)
+        if parts is not None:
+            return self._run_parts(parts, statement, parameters, execution_options, driver_sql=True)
         tx = self._before_execute(statement)
+        if self._detached and len(self._stack) == 1:
+            return self._run_detached(statement, parameters, execution_options, driver_sql=True)
         result = self._real.exec_driver_sql(statement, parameters, execution_options)
         self._after_write(tx)
         return result
+
+    def _send(self, statement, parameters, execution_options, driver_sql: bool):
+        if driver_sql:
+            return self._real.exec_driver_sql(statement, parameters, execution_options)
+        return self._real.execute(statement, parameters, execution_options=execution_options)
+
+    # -- transaction control sent as SQL text ---------------------------------------
+    def _run_parts(self, parts, statement, parameters, execution_options, driver_sql: bool):
+        """Run a statement list holding COMMIT/ROLLBACK/BEGIN: the SQL in between, the rest mapped."""
+        self._check_open()
+        line = self._engine._caller_line()
+        for text_, kind in parts:
+            if kind == "refuse":
+                self._refuse(text_, "would hand the migration's transaction (Alembic's) to "
+                             "two-phase commit; the bridge runs each migration in one transaction. "
+                             "Remove it.", line)
+        if len(parts) > 1 and not self._splittable(statement, parameters, driver_sql):
+            control = next(text_ for text_, kind in parts if kind)
+            self._refuse(control, "is one of several statements in a string executed with "
+                         "parameters, which cannot be split safely. Execute the statements one "
+                         "by one, and end the transaction with trans.commit().", line)
+        if not self._stack:
+            self._push(nested=False)  # autobegin, as SQLAlchemy 2.x does
+        result, chunk = None, ""
+        for text_, kind in parts:
+            if kind is None:
+                chunk += text_
+                continue
+            if chunk.strip():
+                result = self._run_chunk(chunk, statement, parameters, execution_options, driver_sql)
+            chunk = ""
+            result = self._control(kind, text_, line)
+        if chunk.strip():
+            result = self._run_chunk(chunk, statement, parameters, execution_options, driver_sql)
+        return result
+
+    @staticmethod
+    def _splittable(statement, parameters, driver_sql: bool) -> bool:
+        if driver_sql:
+            return not parameters
+        if parameters is not None and not isinstance(parameters, dict):
+            return False  # executemany
+        return all(value is None for value in statement.compile().params.values())
+
+    def _run_chunk(self, chunk: str, statement, parameters, execution_options, driver_sql: bool):
+        if driver_sql:
+            return self.exec_driver_sql(chunk, parameters, execution_options)
+        return self.execute(sa.text(chunk), parameters, execution_options=execution_options)
+
+    def _control(self, kind: str, text_: str, line: int | None):
+        """Do to the migration's transaction what *text_* would do to a real engine's."""
+        if kind == "begin":
+            # In a transaction (always, with autobegin) the server only warns, as it
+            # does for a real engine; after a raw COMMIT it starts one again.
+            self._detached = False
+            return self._real.exec_driver_sql(text_)
+        if len(self._stack) > 1:
+            self._refuse(text_, "inside a nested transaction (begin_nested()) would end every "
+                         "savepoint with it, which the transaction objects cannot follow (a "
+                         "real engine then fails at their commit). Use savepoint.commit() / "
+                         "trans.commit() instead of SQL text.", line)
+        root = self._stack[0]
+        chain = kind.endswith("_chain")
+        if self._detached:
+            if chain:
+                self._refuse(text_, "after a raw COMMIT/ROLLBACK has no transaction to chain "
+                             "(a real database refuses it too). Use trans.commit().", line)
+            return root._savepoint.result  # no transaction: the server only warns
+        if kind.startswith("commit"):
+            root._savepoint.commit()
+        else:
+            root._savepoint.rollback()
+        root._savepoint = _Savepoint(self._real)
+        root.wrote, root.write_line = False, None
+        self._detached = not chain
+        return root._savepoint.result
+
+    def _run_detached(self, statement, parameters, execution_options, driver_sql: bool):
+        # One statement committing on its own: released into Alembic's transaction
+        # if it succeeds, undone alone if it fails.
+        root = self._stack[0]
+        try:
+            result = self._send(statement, parameters, execution_options, driver_sql)
+        except exc.DBAPIError:
+            root._savepoint.rollback()
+            root._savepoint = _Savepoint(self._real)
+            raise
+        root._savepoint.commit()
+        root._savepoint = _Savepoint(self._real)
+        return result
+
+    def _refuse(self, statement: str, why: str, line: int | None):
+        refused = TransactionControlRefused(statement, why, line)
+        self._engine.refused.append(refused)  # fails the migration even if it is caught
+        raise refused
 
     def scalar(self, statement, parameters=None, *, execution_options=None):
         return self.execute(statement, parameters, execution_options=execution_options).scalar()
@@ -346,6 +629,7 @@ class LegacyConnection:
             root.rollback()
             if lost:
                 self._engine.uncommitted.append(line)
+        self._detached = False
         self.closed = True
 
     def __enter__(self) -> LegacyConnection:
@@ -367,7 +651,8 @@ class _Savepoint:
     left open, the savepoints of a migration that commits in a loop nest ever
     deeper in the server (each statement then costs more), and a commit that
     cannot keep its work (its transaction failed, or another connection's
-    rollback undid it) must fail there, as RELEASE does.
+    rollback undid it) must fail there, as RELEASE does. Rolling back RELEASEs
+    it too, after the ROLLBACK TO (which keeps it), for the same nesting.
     """
 
     _names = itertools.count(1)
@@ -375,7 +660,7 @@ class _Savepoint:
     def __init__(self, connection: sa.Connection):
         self._connection = connection
         self.name = f"bridge_sp_{next(self._names)}"
-        connection.exec_driver_sql(f"SAVEPOINT {self.name}")
+        self.result = connection.exec_driver_sql(f"SAVEPOINT {self.name}")
         self.is_active = True
 
     def commit(self) -> None:
@@ -386,7 +671,10 @@ class _Savepoint:
     def rollback(self) -> None:
         if self.is_active:
             self.is_active = False
+            # ROLLBACK TO keeps the savepoint; release it, or a loop of rolled-back
+            # steps nests ever deeper (as psycopg's own transactions do).
             self._connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {self.name}")
+            self._connection.exec_driver_sql(f"RELEASE SAVEPOINT {self.name}")
 
 
 class AutocommitConnection(LegacyConnection):
@@ -413,14 +701,37 @@ class AutocommitConnection(LegacyConnection):
                 "An AUTOCOMMIT statement would commit the transaction still open on "
                 "another connection of this migration; commit or close it first."
             )
+        self._engine._remember_settings(statement)
+        point = AutocommitPoint(self._engine._caller_line(), statement_text(statement))
+        self._engine.autocommitted.append(point)
         with context.autocommit_block():
-            return getattr(context.connection, method)(statement, *args, **kw)
+            result = getattr(context.connection, method)(statement, *args, **kw)
+        point.done = True
+        return result
 
     def execute(self, statement, parameters=None, *, execution_options=None):
+        self._check_control(_control_parts(statement, driver_sql=False))
         return self._run("execute", statement, parameters, execution_options=execution_options)
 
     def exec_driver_sql(self, statement, parameters=None, execution_options=None):
+        self._check_control(_control_parts(statement, driver_sql=True))
         return self._run("exec_driver_sql", statement, parameters, execution_options)
+
+    def _check_control(self, parts) -> None:
+        # Outside a transaction COMMIT and ROLLBACK only warn, as for a real engine;
+        # a BEGIN left open would hold Alembic's connection in a transaction.
+        if parts is None:
+            return
+        kinds = [(text_, kind) for text_, kind in parts if kind]
+        line = self._engine._caller_line()
+        for text_, kind in kinds:
+            if kind == "refuse":
+                self._refuse(text_, "would hand a transaction to two-phase commit. Remove it.", line)
+        text_, kind = kinds[-1]
+        if kind == "begin":
+            self._refuse(text_, "on an AUTOCOMMIT connection would leave a transaction open on "
+                         "Alembic's connection. Do transactional work on a normal connection "
+                         "(`with engine.begin() as conn:`).", line)
 
     def commit(self) -> None:
         self._check_open()
@@ -456,6 +767,9 @@ class OfflineEngine(LegacyEngine):
         self._path = str(path) if path else None
         self._connections = []
         self.uncommitted = []
+        self.autocommitted = []
+        self.refused = []
+        self._settings = {}
 
     @property
     def dialect(self):

@@ -22,7 +22,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import exc, text
 
-from bridge.proxy import LegacyEngine, is_read_only
+from bridge.proxy import (
+    LegacyEngine,
+    TransactionControlRefused,
+    is_read_only,
+    session_settings,
+    transaction_control,
+)
 
 THIS_FILE = __file__
 
@@ -551,6 +557,170 @@ def idiom_deferred_constraint_violation_fails_at_commit(engine):
         conn.execute(text("INSERT INTO parents VALUES (1)"))
 
 
+# Transaction control sent as SQL text. With psycopg2, a raw COMMIT (or ROLLBACK)
+# ends the server transaction SQLAlchemy began, which does not notice: until its
+# Transaction ends, every statement then commits on its own (a later
+# trans.rollback() undoes nothing), and a raw BEGIN starts a server transaction
+# again that the Transaction's end commits or rolls back.
+
+
+def idiom_raw_commit_then_trans_rollback_keeps_everything(engine):
+    with engine.connect() as conn:
+        trans = conn.begin()
+        conn.execute(text("CREATE TABLE entries (n INTEGER)"))
+        conn.execute(text("INSERT INTO entries VALUES (1)"))
+        conn.execute(text("COMMIT"))
+        conn.execute(text("INSERT INTO entries VALUES (2)"))
+        trans.rollback()
+
+
+def idiom_raw_rollback_undoes_the_transaction_and_later_statements_commit_alone(engine):
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE entries (n INTEGER)"))
+    with engine.connect() as conn:
+        trans = conn.begin()
+        conn.execute(text("INSERT INTO entries VALUES (1)"))
+        conn.execute(text("ROLLBACK"))
+        conn.execute(text("INSERT INTO entries VALUES (2)"))
+
+
+def idiom_raw_begin_after_raw_commit_starts_a_transaction_again(engine):
+    with engine.connect() as conn:
+        trans = conn.begin()
+        conn.execute(text("CREATE TABLE entries (n INTEGER)"))
+        conn.exec_driver_sql("COMMIT")
+        conn.exec_driver_sql("BEGIN")
+        conn.execute(text("INSERT INTO entries VALUES (1)"))
+        trans.rollback()
+        trans = conn.begin()
+        conn.execute(text("INSERT INTO entries VALUES (2)"))
+        conn.execute(text("end"))
+        conn.execute(text("START TRANSACTION"))
+        conn.execute(text("INSERT INTO entries VALUES (3)"))
+        conn.execute(text("abort work"))
+        conn.execute(text("INSERT INTO entries VALUES (4)"))
+        trans.commit()
+
+
+def idiom_raw_commit_and_chain_keeps_a_transaction_open(engine):
+    with engine.connect() as conn:
+        trans = conn.begin()
+        conn.execute(text("CREATE TABLE entries (n INTEGER)"))
+        conn.execute(text("COMMIT AND CHAIN"))
+        conn.execute(text("INSERT INTO entries VALUES (1)"))
+        conn.execute(text("ROLLBACK AND CHAIN"))
+        conn.execute(text("INSERT INTO entries VALUES (2)"))  # lost
+
+
+def idiom_multi_statement_strings_with_commit(engine):
+    with engine.connect() as conn:
+        trans = conn.begin()
+        conn.execute(text("""
+            CREATE TABLE entries (n INTEGER, note TEXT);
+            INSERT INTO entries VALUES (1, 'before; COMMIT');
+            COMMIT;
+        """))
+        conn.exec_driver_sql(
+            "BEGIN; INSERT INTO entries VALUES (2, 'begin'); /* commit? */ COMMIT; "
+            "INSERT INTO entries VALUES (3, 'after')"
+        )
+        conn.execute(text("INSERT INTO entries VALUES (:n, :note); -- then\nCOMMIT"), {"n": 4, "note": "p"})
+        trans.rollback()
+
+
+def idiom_a_failed_statement_after_raw_commit_does_not_stop_the_next(engine):
+    with engine.connect() as conn:
+        trans = conn.begin()
+        conn.execute(text("CREATE TABLE entries (n INTEGER)"))
+        conn.execute(text("COMMIT"))
+        try:
+            conn.execute(text("INSERT INTO entries VALUES ('not a number')"))
+        except Exception as e:
+            print(f"Skipped: {e}")
+        conn.execute(text("INSERT INTO entries VALUES (2)"))
+
+
+def idiom_engine_begin_with_a_raw_commit_inside(engine):
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE entries (n INTEGER); COMMIT;"))
+        conn.execute(text("INSERT INTO entries VALUES (1)"))
+
+
+def idiom_raw_begin_after_raw_commit_then_forgotten_commit(engine):
+    with engine.connect() as conn:
+        trans = conn.begin()
+        conn.execute(text("CREATE TABLE entries (n INTEGER)"))
+        conn.execute(text("COMMIT"))
+        conn.execute(text("BEGIN"))
+        conn.execute(text("INSERT INTO entries VALUES (1)"))  # lost
+
+
+def idiom_words_commit_and_begin_in_literals_comments_and_bodies_are_not_statements(engine):
+    with engine.connect() as conn:
+        trans = conn.begin()
+        conn.execute(text("CREATE TABLE entries (note TEXT)"))
+        conn.execute(text("INSERT INTO entries VALUES ('COMMIT'), ('x; ROLLBACK; y') -- COMMIT"))
+        conn.execute(text("SELECT 'commit' AS \"begin\" /* ROLLBACK */"))
+        conn.execute(text("""
+            CREATE FUNCTION entry_count() RETURNS bigint LANGUAGE sql
+            BEGIN ATOMIC
+                SELECT COUNT(*) FROM entries;
+            END;
+            DO $$ BEGIN INSERT INTO entries VALUES ('from do'); END $$;
+        """))
+        conn.execute(text("INSERT INTO entries SELECT 'count ' || entry_count()"))
+        trans.rollback()
+        with engine.begin() as conn2:
+            conn2.execute(text("CREATE TABLE marker (id INTEGER)"))
+
+
+def idiom_the_migrations_own_savepoint_statements(engine):
+    with engine.connect() as conn:
+        trans = conn.begin()
+        conn.execute(text("CREATE TABLE entries (n INTEGER)"))
+        conn.execute(text("SAVEPOINT before_optional"))
+        conn.execute(text("INSERT INTO entries VALUES (1)"))
+        conn.execute(text("ROLLBACK TO SAVEPOINT before_optional"))
+        conn.execute(text("INSERT INTO entries VALUES (2)"))
+        conn.execute(text("RELEASE SAVEPOINT before_optional"))
+        trans.commit()
+
+
+def session_statement_then_read_and_early_return(sql: str):
+    """Return an idiom that runs *sql* (no persistent change), reads, and returns early."""
+
+    def migration(engine):
+        with engine.connect() as conn:
+            trans = conn.begin()
+            conn.execute(text(sql))
+            exists = conn.execute(text(
+                "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE tablename = 'open_orders')"
+            )).scalar()
+            if exists:
+                print("Table already exists, skipping")
+                return
+            conn.execute(text("CREATE TABLE open_orders (id SERIAL PRIMARY KEY)"))
+            trans.commit()
+
+    migration.__name__ = "idiom_" + "_".join(sql.lower().replace("'", "").replace(",", "").split()[:3])
+    return migration
+
+
+SESSION_STATEMENTS = [
+    "SET statement_timeout = '5min'",
+    "SET LOCAL lock_timeout = '10s'",
+    "SET search_path TO public",
+    "RESET statement_timeout",
+    "SHOW search_path",
+    "LOCK TABLE open_orders IN SHARE MODE",
+    "DISCARD PLANS",
+    "DISCARD SEQUENCES",
+    "NOTIFY bridge_events, 'checked'",
+    "LISTEN bridge_events",
+    "UNLISTEN *",
+]
+
+
 @dataclass(frozen=True)
 class Idiom:
     migration: Callable
@@ -612,6 +782,20 @@ IDIOMS = [
     idiom(idiom_read_after_trans_commit_on_the_same_connection, "audit"),
     idiom(idiom_write_after_trans_commit_never_committed, "audit"),
     idiom(idiom_engine_begin_with_an_exception_inside, "outcomes"),
+    idiom(idiom_raw_commit_then_trans_rollback_keeps_everything, "entries"),
+    idiom(idiom_raw_rollback_undoes_the_transaction_and_later_statements_commit_alone, "entries"),
+    idiom(idiom_raw_begin_after_raw_commit_starts_a_transaction_again, "entries"),
+    idiom(idiom_raw_commit_and_chain_keeps_a_transaction_open, "entries"),
+    idiom(idiom_multi_statement_strings_with_commit, "entries"),
+    idiom(idiom_a_failed_statement_after_raw_commit_does_not_stop_the_next, "entries"),
+    idiom(idiom_engine_begin_with_a_raw_commit_inside, "entries"),
+    idiom(idiom_raw_begin_after_raw_commit_then_forgotten_commit, "entries"),
+    idiom(idiom_words_commit_and_begin_in_literals_comments_and_bodies_are_not_statements, "marker"),
+    idiom(idiom_the_migrations_own_savepoint_statements, "entries"),
+    *[
+        idiom(session_statement_then_read_and_early_return(sql), "open_orders", setup=OPEN_ORDERS)
+        for sql in SESSION_STATEMENTS
+    ],
     idiom(
         idiom_deferred_constraint_violation_fails_at_commit,
         "children",
@@ -788,6 +972,35 @@ def test_a_committed_legacy_transaction_releases_its_savepoint(engine):
             assert proxy.finish() == []
             for name in names:
                 with pytest.raises(exc.DBAPIError, match="does not exist"):
+                    with alembic_conn.begin_nested():
+                        alembic_conn.exec_driver_sql(f"RELEASE SAVEPOINT {name}")
+
+
+def test_a_rolled_back_legacy_transaction_releases_its_savepoint(engine):
+    # ROLLBACK TO keeps the savepoint: unreleased, a loop of optional steps that
+    # fail and roll back nests ever deeper (toward the subtransaction limits).
+    with engine.connect() as alembic_conn:
+        with alembic_conn.begin():
+            proxy = LegacyEngine(alembic_conn)
+            names = []
+            with proxy.connect() as conn:
+                for _ in range(50):
+                    trans = conn.begin()
+                    names.append(trans._savepoint.name)
+                    try:
+                        conn.execute(text("SELECT 1 / 0"))
+                        trans.commit()
+                    except exc.DBAPIError:
+                        trans.rollback()
+                nested_outer = conn.begin()
+                inner = conn.begin_nested()
+                names.append(inner._savepoint.name)
+                inner.rollback()
+                assert conn.in_transaction() and not conn.in_nested_transaction()
+                nested_outer.commit()
+            assert proxy.finish() == []
+            for name in names:
+                with pytest.raises(exc.DBAPIError, match=f'savepoint "{name}" does not exist'):
                     with alembic_conn.begin_nested():
                         alembic_conn.exec_driver_sql(f"RELEASE SAVEPOINT {name}")
 
@@ -995,6 +1208,18 @@ READ_ONLY = [
     "SHOW server_version",
     "VALUES (1), (2)",
     "TABLE open_orders",
+    # Session and transaction state, no persistent data:
+    "SET statement_timeout = '5min'",
+    "set local lock_timeout = '10s'",
+    "SET search_path TO public",
+    "SET CONSTRAINTS ALL IMMEDIATE",
+    "RESET ALL",
+    "LOCK TABLE open_orders IN ACCESS EXCLUSIVE MODE",
+    "DISCARD TEMP",
+    "NOTIFY orders, 'changed'",
+    "LISTEN orders",
+    "UNLISTEN *",
+    "SET LOCAL lock_timeout = '1s'; SELECT 1",
 ]
 
 WRITES = [
@@ -1013,6 +1238,8 @@ WRITES = [
     "SELECT 1; DROP TABLE x",
     "-- just a select\nINSERT INTO t VALUES (1)",
     "/* SELECT */ UPDATE t SET a = 1",
+    "SET lock_timeout = '1s'; UPDATE t SET a = 1",
+    "settle_accounts()",
 ]
 
 
@@ -1048,3 +1275,146 @@ def test_a_keyword_inside_a_string_literal_of_a_with_query_does_not_make_it_a_wr
 
 def test_select_into_a_new_table_is_a_write():
     assert not is_read_only(text("SELECT * INTO open_orders_backup FROM open_orders"))
+
+
+# ---------------------------------------------------------------------------
+# Transaction control sent as SQL text
+# ---------------------------------------------------------------------------
+
+NOT_TRANSACTION_CONTROL = [
+    "SELECT 'commit'",
+    "INSERT INTO notes VALUES ('COMMIT; BEGIN')",
+    "SELECT 1 -- COMMIT\n",
+    "/* ROLLBACK; */ SELECT 1",
+    'SELECT 1 AS "commit"',
+    "DO $$ BEGIN PERFORM 1; END $$",
+    "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END",
+    "SELECT CASE WHEN true THEN 1 END",
+    "CREATE RULE r AS ON INSERT TO t DO ALSO (NOTIFY t; NOTIFY u)",
+    "PREPARE plan AS SELECT 1",
+    "SAVEPOINT mine",
+    "ROLLBACK TO SAVEPOINT mine",
+    "RELEASE mine",
+    "UPDATE t SET ended = true WHERE started",
+]
+
+
+@pytest.mark.parametrize("sql", NOT_TRANSACTION_CONTROL)
+def test_words_like_commit_outside_a_statements_head_are_not_transaction_control(sql):
+    assert transaction_control(sql) is None
+
+
+def test_transaction_control_names_each_statement_of_a_string():
+    sql = "BEGIN; UPDATE t SET a = ';'; commit work;\n-- done\nEND AND NO CHAIN; ABORT AND CHAIN; START TRANSACTION"
+    assert transaction_control(sql) == [
+        ("BEGIN;", "begin"),
+        (" UPDATE t SET a = ';';", None),
+        (" commit work;", "commit"),
+        ("\n-- done\nEND AND NO CHAIN;", "commit"),
+        (" ABORT AND CHAIN;", "rollback_chain"),
+        (" START TRANSACTION", "begin"),
+    ]
+    assert transaction_control("PREPARE TRANSACTION 'x'") == [("PREPARE TRANSACTION 'x'", "refuse")]
+    assert transaction_control("COMMIT PREPARED 'x'") == [("COMMIT PREPARED 'x'", "refuse")]
+
+
+def commit_inside_begin_nested(engine):
+    with engine.connect() as conn:
+        trans = conn.begin()
+        savepoint = conn.begin_nested()
+        conn.execute(text("CREATE TABLE entries (n INTEGER)"))
+        try:
+            conn.execute(text("COMMIT"))
+        except Exception as e:
+            print(f"ignored: {e}")
+        savepoint.commit()
+        trans.commit()
+
+
+def commit_in_a_string_with_parameters(engine):
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE entries (n INTEGER); COMMIT"), [{"n": 1}, {"n": 2}])
+
+
+def begin_on_an_autocommit_connection(engine):
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("BEGIN")
+
+
+def line_of(function, needle: str) -> int:
+    source, first = python_inspect.getsourcelines(function)
+    return first + next(i for i, line in enumerate(source) if needle in line)
+
+
+@pytest.mark.parametrize("migration, needle, statement, why", [
+    (commit_inside_begin_nested, 'text("COMMIT")', "COMMIT",
+     "inside a nested transaction (begin_nested()) would end every savepoint"),
+    (commit_in_a_string_with_parameters, "COMMIT", "COMMIT",
+     "is one of several statements in a string executed with parameters"),
+    (begin_on_an_autocommit_connection, '"BEGIN"', "BEGIN",
+     "on an AUTOCOMMIT connection would leave a transaction open"),
+])
+def test_transaction_control_that_cannot_be_mapped_is_refused_before_it_runs(
+    engine, migration, needle, statement, why
+):
+    with engine.connect() as alembic_conn:
+        with alembic_conn.begin():
+            proxy = LegacyEngine(alembic_conn, THIS_FILE)
+            try:
+                migration(proxy)
+            except TransactionControlRefused:
+                proxy.abandon()
+            refused = proxy.refused
+            assert len(refused) == 1
+            assert refused[0].statement == statement
+            assert str(refused[0]).startswith(f"`{statement}` {why}")
+            assert str(refused[0]).endswith("The statement was not run.")
+            assert refused[0].line == line_of(migration, needle)
+            # Alembic's transaction is still open and usable: nothing reached the server.
+            assert alembic_conn.execute(text("SELECT 1")).scalar() == 1
+
+
+# ---------------------------------------------------------------------------
+# Session settings: put back when the migration ends
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sql, names", [
+    ("SET search_path TO audit", ["search_path"]),
+    ("set session statement_timeout = 5000", ["statement_timeout"]),
+    ("SET myapp.tenant = '7'", ["myapp.tenant"]),
+    ("SET TIME ZONE 'UTC'", ["TimeZone"]),
+    ("SET SCHEMA 'audit'", ["search_path"]),
+    ("SET ROLE reporting", ["role"]),
+    ("RESET lock_timeout", ["lock_timeout"]),
+    ("RESET ALL", ["all"]),
+    ("-- first\nSET work_mem = '64MB'; SELECT 1; SET lock_timeout TO 1", ["work_mem", "lock_timeout"]),
+    ("SET LOCAL lock_timeout = '1s'", []),
+    ("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", []),
+    ("SET CONSTRAINTS ALL DEFERRED", []),
+    ("SET SESSION AUTHORIZATION someone", []),
+    ("RESET SESSION AUTHORIZATION", []),
+    ("UPDATE t\nSET a = 1", []),
+    ("SELECT 'x; SET search_path TO y'", []),
+])
+def test_session_settings_names_what_a_statement_changes_for_the_session(sql, names):
+    assert session_settings(sql) == names
+
+
+def test_session_settings_a_migration_changed_are_put_back_when_it_finishes(engine):
+    with engine.connect() as alembic_conn:
+        with alembic_conn.begin():
+            alembic_conn.exec_driver_sql("SET statement_timeout = '7s'")
+            proxy = LegacyEngine(alembic_conn, THIS_FILE)
+            with proxy.begin() as conn:
+                conn.execute(text("SET statement_timeout = '1s'; SET search_path TO pg_catalog"))
+                conn.execute(text("SET app.tenant = 'seven'"))
+                assert conn.execute(text("SHOW statement_timeout")).scalar() == "1s"
+            with proxy.connect() as conn:  # still set for the rest of the migration
+                assert conn.execute(text("SHOW search_path")).scalar() == "pg_catalog"
+                conn.execute(text("RESET ALL"))
+            assert proxy.finish() == []
+            show = lambda name: alembic_conn.exec_driver_sql(f"SHOW {name}").scalar()
+            assert show("statement_timeout") == "7s"
+            assert show("search_path") == '"$user", public'
+            assert show("app.tenant") == ""

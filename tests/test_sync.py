@@ -339,3 +339,49 @@ def test_sqlite_is_a_second_target_for_the_ledger_and_sync(tmp_path):
     assert f"set to {STEMS[2]} (adopt" in result.output
     project.run("alembic", "downgrade", "base", check=True, env=env)
     assert [r[0] for r in con.execute("SELECT count(*) FROM schema_migrations")] == [0]
+
+
+# -- the legacy table's shape ------------------------------------------------------------
+
+SHAPE_SQL = """
+    SELECT column_name, data_type, character_maximum_length, is_nullable, column_default
+    FROM information_schema.columns WHERE table_name = 'schema_migrations' ORDER BY ordinal_position
+"""
+CONSTRAINTS_SQL = """
+    SELECT conname, contype, pg_get_constraintdef(oid) FROM pg_constraint
+    WHERE conrelid = 'schema_migrations'::regclass ORDER BY conname
+"""
+
+
+def test_schema_migrations_created_by_the_bridge_has_the_shape_the_old_runner_gives_it(tmp_path, pg_admin_url):
+    import sqlalchemy as sa
+
+    shapes = []
+    for who in ("old", "bridge"):
+        name = f"shape_{who}_{os.getpid()}"
+        admin = sa.create_engine(pg_admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        try:
+            project = make_project(tmp_path / who, pg_admin_url.set(database=name))
+            add_files(project, STEMS[:1])
+            if who == "old":
+                old_runner(project)
+            else:
+                project.run("alembic", "upgrade", "head", check=True)
+            shapes.append((project.sql(SHAPE_SQL), project.sql(CONSTRAINTS_SQL)))
+        finally:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.dispose()
+    old, bridge = shapes
+    assert bridge == old
+    columns = {c[0]: c for c in old[0]}
+    assert columns["applied_at"] == ("applied_at", "timestamp without time zone", None, "NO", "now()")
+
+
+def test_the_sql_script_creates_schema_migrations_with_the_legacy_shape(project):
+    add_files(project, STEMS[:1])
+    sql = project.run("alembic", "upgrade", "head", "--sql", check=True).stdout
+    assert "applied_at TIMESTAMP WITHOUT TIME ZONE DEFAULT now() NOT NULL" in sql

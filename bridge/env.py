@@ -139,16 +139,13 @@ def _run_offline(context, config, settings, options) -> None:
         )
 
 
-MUTATING_COMMANDS = ("upgrade", "downgrade", "stamp")
-
-
 def _run_online(context, connection, settings, options, own_connection: bool) -> None:
     from . import sync
     from .ledger import forget_tables
 
     script = context.script
-    command = command_name(context)
-    mutating = command in MUTATING_COMMANDS
+    mutating = moves_versions(context)
+    stamp = mutating and is_stamp(context)
     version_table = options.get("version_table", sync.DEFAULT_VERSION_TABLE)
     options.setdefault("transaction_per_migration", True)
     callbacks = list(options.pop("on_version_apply", None) or [])
@@ -158,12 +155,14 @@ def _run_online(context, connection, settings, options, own_connection: bool) ->
         callbacks.append(_report_step(on_step))
     with sync.runner_lock(connection, settings, enabled=mutating):
         try:
-            if mutating:
+            # A stamp states where the database is; the stamp hook then makes
+            # schema_migrations follow it, so there is nothing to reconcile first (and
+            # `stamp --purge` must work on the tables reconcile refuses).
+            if mutating and not stamp:
                 sync.reconcile(
                     connection,
                     script,
                     settings,
-                    allow_holes=command == "stamp",
                     out_of_order=bool(context.config.attributes.get("bridge.out_of_order")),
                     version_table=version_table,
                 )
@@ -193,13 +192,35 @@ def _report_step(on_step):
     return callback
 
 
-def command_name(context) -> str:
-    """Return which ``alembic.command`` function runs env.py (``upgrade``, ``current``, ...)."""
+def moves_versions(context) -> bool:
+    """Return whether this run may move the version table (upgrade, downgrade, stamp).
+
+    Alembic's ``upgrade``, ``downgrade`` and ``stamp`` commands, and pytest-alembic's
+    own upgrade and downgrade, hand the environment a destination revision;
+    ``current``, ``check``, ``revision`` and pytest-alembic's inspections hand it none,
+    and `EnvironmentContext.get_revision_argument` then raises KeyError. It returns
+    None for ``base``, so the value itself cannot tell.
+    """
+    try:
+        context.get_revision_argument()
+    except KeyError:
+        return False
+    return True
+
+
+def is_stamp(context) -> bool:
+    """Return whether the running command is ``alembic.command.stamp``.
+
+    No public API says so: this reads the function Alembic hands the environment
+    (``stamp.<locals>.do_stamp``; pytest-alembic stamps through ``alembic.command.stamp``
+    too). A stamp taken for an upgrade is reconciled first, which refuses, never writes
+    wrongly.
+    """
     # `from alembic import context` is a module proxying the EnvironmentContext.
     environment = getattr(context, "_proxy", None) or context
     fn = getattr(environment, "context_opts", {}).get("fn")
     qualname = getattr(fn, "__qualname__", "") or ""
-    return qualname.split(".", 1)[0] or "unknown"
+    return qualname.split(".", 1)[0] == "stamp"
 
 
 def _widen_version_table(migration_context, alter_existing: bool) -> None:

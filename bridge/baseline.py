@@ -358,8 +358,6 @@ def _scratch_config(config, url: str):
     )
     scratch.attributes["bridge.url"] = url
     scratch.attributes["bridge.configure_logging"] = False
-    if "bridge.version_table" in config.attributes:
-        scratch.attributes["bridge.version_table"] = config.attributes["bridge.version_table"]
     return scratch
 
 
@@ -447,7 +445,9 @@ def build_schema(config, head: str, *, scratch_url: str | None = None, pg_dump: 
 
 def _excluded_tables(conn, config) -> list[str]:
     """The history tables (and schema_migrations' id sequence), schema-qualified, for pg_dump."""
-    version_table = config.attributes.get("bridge.version_table", "alembic_version")
+    from .settings import BridgeSettings
+
+    version_table = str(BridgeSettings.from_config(config).version_table)
     names = []
     for table in (*BRIDGE_TABLES, version_table):
         row = conn.execute(

@@ -40,8 +40,12 @@ def run_migrations(context=None, **configure_options) -> None:
 
         fileConfig(config.config_file_name, disable_existing_loggers=False)
     settings = BridgeSettings.from_config(config)
+    # The version table is named in one place, the configuration: status, sync and
+    # the plans read it without running env.py.
+    settings.version_table.check_configure_options(configure_options)
     options = {"target_metadata": load_target_metadata(settings.target_metadata)}
     options.update(configure_options)
+    options.update(settings.version_table.configure_options())
     options["include_name"] = _without_history_tables(options.get("include_name"))
     if context.is_offline_mode():
         _run_offline(context, config, settings, options)
@@ -146,7 +150,6 @@ def _run_online(context, connection, settings, options, own_connection: bool) ->
     script = context.script
     mutating = moves_versions(context)
     stamp = mutating and is_stamp(context)
-    version_table = options.get("version_table", sync.DEFAULT_VERSION_TABLE)
     options.setdefault("transaction_per_migration", True)
     callbacks = list(options.pop("on_version_apply", None) or [])
     callbacks.append(sync.after_version_apply(script, settings))
@@ -158,13 +161,14 @@ def _run_online(context, connection, settings, options, own_connection: bool) ->
             # A stamp states where the database is; the stamp hook then makes
             # schema_migrations follow it, so there is nothing to reconcile first (and
             # `stamp --purge` must work on the tables reconcile refuses).
+            if mutating:
+                require_version_schema(connection, settings.version_table)
             if mutating and not stamp:
                 sync.reconcile(
                     connection,
                     script,
                     settings,
                     out_of_order=bool(context.config.attributes.get("bridge.out_of_order")),
-                    version_table=version_table,
                 )
             if own_connection and connection.in_transaction():
                 # Alembic treats a connection already in a transaction as "external"
@@ -190,6 +194,18 @@ def _report_step(on_step):
         on_step(Step(rev.revision, "upgrade" if step.is_upgrade else "downgrade", rev.doc, kind))
 
     return callback
+
+
+def require_version_schema(connection, table) -> None:
+    """Refuse a ``version_table_schema`` that does not exist, before anything is written."""
+    if table.schema is None or sa.inspect(connection).has_schema(table.schema):
+        return
+    raise ConfigError(
+        f"version_table_schema = {table.schema}: the schema {table.schema!r} does not exist in "
+        f"this database, so the version table {table} cannot be created. Alembic creates the "
+        f"version table but not its schema: create it (CREATE SCHEMA {table.schema}) and run "
+        "again. Nothing was changed."
+    )
 
 
 def moves_versions(context) -> bool:

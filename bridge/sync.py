@@ -35,10 +35,11 @@ import sqlalchemy as sa
 from .errors import HoleError, LedgerMismatch, LockTimeout
 from .ledger import Ledger, LedgerState, read_history
 from .loader import LegacyFile
+from .settings import VersionTable
 
 log = logging.getLogger(__name__)
 
-DEFAULT_VERSION_TABLE = "alembic_version"
+DEFAULT_VERSION_TABLE = VersionTable.name
 
 
 @dataclass
@@ -52,41 +53,45 @@ class Plan:
     old_heads: tuple[str, ...] = ()
     missing_files: list[str] = field(default_factory=list)
     edited: list[str] = field(default_factory=list)
+    table: str = DEFAULT_VERSION_TABLE  # the version table, as messages name it
 
     @property
     def changes(self) -> list[str]:
         """Return one human-readable line per change the plan makes."""
-        lines = [f"schema_migrations: insert {stem} (backfill: alembic_version is past it)" for stem in self.backfill]
+        lines = [f"schema_migrations: insert {stem} (backfill: {self.table} is past it)" for stem in self.backfill]
         if self.new_head is not None:
             if self.old_heads:
                 lines.append(
-                    f"alembic_version: {', '.join(self.old_heads)} -> {self.new_head} "
+                    f"{self.table}: {', '.join(self.old_heads)} -> {self.new_head} "
                     "(follow the old runner's schema_migrations rows)"
                 )
             else:
                 lines.append(
-                    f"alembic_version: set to {self.new_head} (adopt a database "
+                    f"{self.table}: set to {self.new_head} (adopt a database "
                     "migrated by the old runner)"
                 )
         return lines
 
 
-def read_state(connection: sa.Connection, version_table: str = DEFAULT_VERSION_TABLE, schema=None) -> LedgerState:
+def read_state(connection: sa.Connection, table: VersionTable = VersionTable()) -> LedgerState:
     """Read both tables without writing anything or creating any table."""
-    return read_history(connection, version_table, schema)
+    return read_history(connection, table.name, table.schema)
 
 
-def plan(files: list[LegacyFile], state: LedgerState, known_revision, retired=()) -> Plan:
+def plan(
+    files: list[LegacyFile], state: LedgerState, known_revision, retired=(), table: str = DEFAULT_VERSION_TABLE
+) -> Plan:
     """Decide what is applied and what must change; pure (reads nothing, writes nothing).
 
     *known_revision(rev)* returns True for a native revision id Alembic knows;
-    *retired* lists, in chain order, the legacy stems native revisions stand for.
+    *retired* lists, in chain order, the legacy stems native revisions stand for;
+    *table* names the version table in messages.
     """
     stems = [f.stem for f in files]
     index = {stem: i for i, stem in enumerate(stems)}
     retired = list(retired)
     retired_index = {stem: i for i, stem in enumerate(retired)}
-    result = Plan(old_heads=state.heads)
+    result = Plan(old_heads=state.heads, table=table)
     result.missing_files = sorted(set(state.rows) - set(index) - set(retired_index))
 
     implied_upto = -1  # alembic_version implies files[0..implied_upto]
@@ -102,7 +107,7 @@ def plan(files: list[LegacyFile], state: LedgerState, known_revision, retired=()
             retired_upto = len(retired) - 1
         elif head in retired_index:
             raise LedgerMismatch(
-                f"alembic_version holds {head!r}, a legacy migration that was squashed into "
+                f"{table} holds {head!r}, a legacy migration that was squashed into "
                 f"the baseline {retired[-1]!r}: this database stopped part-way through the "
                 "legacy chain the baseline replaces. Bring it to the baseline's revision "
                 "with the code from before the baseline (the legacy files), then upgrade "
@@ -110,11 +115,13 @@ def plan(files: list[LegacyFile], state: LedgerState, known_revision, retired=()
             )
         else:
             raise LedgerMismatch(
-                f"alembic_version holds {head!r}, which is neither a legacy file in "
+                f"{table} holds {head!r}, which is neither a legacy file in "
                 "the legacy directory nor a known revision. Was a legacy file renamed "
                 "or deleted? Restore it, or run `alembic stamp <revision>` to tell "
                 "the bridge where this database really is."
             )
+
+    _refuse_overlapping_heads(state.heads, index, retired_index, table)
 
     # Rows and checksums record single files; alembic_version records a position.
     recorded = {i for i, stem in enumerate(stems) if stem in state.rows or stem in state.checksums}
@@ -144,6 +151,61 @@ def plan(files: list[LegacyFile], state: LedgerState, known_revision, retired=()
     return result
 
 
+STRAY_ROW_REPAIR = (
+    "A manual stamp or a restore left rows that disagree, and the bridge cannot tell "
+    "which one is true. Find the revision the database is really at and record it "
+    "with `alembic stamp --purge <revision>` (it replaces every row; schema_migrations "
+    "follows it). Nothing was changed."
+)
+
+
+def _refuse_overlapping_heads(heads, index, retired_index, table) -> None:
+    """Refuse several version rows when one of them is on the (linear) legacy chain."""
+    if len(heads) < 2:
+        return
+    chain = [h for h in heads if h in index or h in retired_index]
+    if not chain:
+        return  # native branches: see `refuse_overlapping_native_heads`
+    order = {**{stem: i for stem, i in retired_index.items()}, **{stem: len(retired_index) + i for stem, i in index.items()}}
+    shown = sorted(heads, key=lambda h: (order.get(h, len(order)), h))
+    if len(chain) == len(heads):
+        raise LedgerMismatch(
+            f"{table} holds {len(heads)} rows naming legacy revisions ({', '.join(shown)}), but "
+            "the legacy chain is linear: a database is at one point of it. " + STRAY_ROW_REPAIR
+        )
+    raise LedgerMismatch(
+        f"{table} holds {len(heads)} rows ({', '.join(shown)}) that overlap: {shown[0]} "
+        f"comes before {shown[-1]} in the history, so the database cannot be at both. "
+        + STRAY_ROW_REPAIR
+    )
+
+
+def refuse_overlapping_native_heads(script, heads, table: str = DEFAULT_VERSION_TABLE) -> None:
+    """Refuse version rows of which one is an ancestor of another (Alembic would refuse them after reconcile wrote)."""
+    if len(heads) < 2:
+        return
+    for head in heads:
+        try:
+            below = {rev.revision for rev in script.iterate_revisions(head, "base")} - {head}
+        except Exception:
+            continue  # Alembic names an unknown revision itself
+        above = [other for other in heads if other in below]
+        if above:
+            raise LedgerMismatch(
+                f"{table} holds {len(heads)} rows ({', '.join(sorted(heads))}) that overlap: "
+                f"{above[0]} comes before {head} in the history, so the database cannot be at "
+                "both. " + STRAY_ROW_REPAIR
+            )
+
+
+def plan_for(script, state: LedgerState, table: str = DEFAULT_VERSION_TABLE) -> Plan:
+    """Return `plan` for the legacy chain of *script*, refusing version rows Alembic would refuse."""
+    files = legacy_chain(script) or []
+    result = plan(files, state, lambda rev: is_known_revision(script, rev), retired_stems(script), table)
+    refuse_overlapping_native_heads(script, state.heads, table)
+    return result
+
+
 def hole_error(holes: list[LegacyFile], files: list[LegacyFile], state_plan: Plan) -> HoleError:
     """Build the error that names each out-of-order file and the two ways out."""
     last = state_plan.applied[-1] if state_plan.applied else None
@@ -168,15 +230,18 @@ def reconcile(
     allow_holes: bool = False,
     out_of_order: bool = False,
     dry_run: bool = False,
-    version_table: str = DEFAULT_VERSION_TABLE,
 ) -> Plan:
-    """Bring both tables into agreement before Alembic runs; log one line per change."""
+    """Bring both tables into agreement before Alembic runs; log one line per change.
+
+    Every refusal (holes, version rows that overlap or name unknown revisions) is
+    raised before anything is written.
+    """
     files = legacy_chain(script)
     if files is None:
         return Plan()
-    retired = retired_stems(script)
-    state = read_state(connection, version_table)
-    result = plan(files, state, lambda rev: is_known_revision(script, rev), retired)
+    table = settings.version_table
+    state = read_state(connection, table)
+    result = plan_for(script, state, str(table))
     _report_validation(result, settings)
     if result.holes and out_of_order and not dry_run:
         from .executor import run_on_connection
@@ -185,8 +250,8 @@ def reconcile(
             log.warning("Applying out-of-order migration %s", legacy.stem)
             with _transaction(connection):
                 run_on_connection(legacy, "upgrade", connection, settings.name_format)
-        state = read_state(connection, version_table)
-        result = plan(files, state, lambda rev: is_known_revision(script, rev), retired)
+        state = read_state(connection, table)
+        result = plan_for(script, state, str(table))
     if result.holes and not allow_holes:
         raise hole_error(result.holes, files, result)
     if dry_run or not (result.backfill or result.new_head):
@@ -196,13 +261,13 @@ def reconcile(
         for stem in result.backfill:
             ledger.record_applied(stem)
         if result.new_head is not None:
-            _write_head(connection, version_table, result.old_heads, result.new_head)
+            _write_head(connection, table, result.old_heads, result.new_head)
     for line in result.changes:
         log.warning("reconcile: %s", line)
     return result
 
 
-def sync_to_heads(connection, script, settings, heads, version_table: str = DEFAULT_VERSION_TABLE) -> list[str]:
+def sync_to_heads(connection, script, settings, heads) -> list[str]:
     """Make ``schema_migrations`` hold exactly the legacy files at or below *heads* (after a stamp)."""
     files = legacy_chain(script)
     if files is None:
@@ -279,12 +344,14 @@ def _report_validation(result: Plan, settings) -> None:
         )
 
 
-def _write_head(connection, version_table, old_heads, new_head) -> None:
+def _write_head(connection, version_table: VersionTable, old_heads, new_head) -> None:
+    # The table Alembic's version_table_impl defines, as wide as bridge.env makes it.
     table = sa.Table(
-        version_table,
+        version_table.name,
         sa.MetaData(),
         sa.Column("version_num", sa.String(255), nullable=False),
-        sa.PrimaryKeyConstraint("version_num", name=f"{version_table}_pkc"),
+        sa.PrimaryKeyConstraint("version_num", name=f"{version_table.name}_pkc"),
+        schema=version_table.schema,
     )
     table.create(connection, checkfirst=True)
     if old_heads:

@@ -385,3 +385,56 @@ def test_the_sql_script_creates_schema_migrations_with_the_legacy_shape(project)
     add_files(project, STEMS[:1])
     sql = project.run("alembic", "upgrade", "head", "--sql", check=True).stdout
     assert "applied_at TIMESTAMP WITHOUT TIME ZONE DEFAULT now() NOT NULL" in sql
+
+
+# -- several rows in alembic_version ---------------------------------------------------------
+
+def test_two_version_rows_naming_legacy_revisions_are_refused_before_anything_is_written(project):
+    add_files(project, STEMS[:4])
+    project.run("alembic", "upgrade", STEMS[1], check=True)
+    project.sql(f"INSERT INTO alembic_version VALUES ('{STEMS[3]}')")  # a bad manual stamp
+    before = (project.rows(), project.version(), project.tables())
+    for argv in (("alembic", "upgrade", "head"), ("alembic-bridge", "sync"), ("alembic-bridge", "status")):
+        result = project.run(*argv)
+        assert result.returncode != 0, argv
+        assert (
+            f"alembic_version holds 2 rows naming legacy revisions ({STEMS[1]}, {STEMS[3]}), "
+            "but the legacy chain is linear" in result.output
+        ), argv
+        assert "alembic stamp --purge <revision>" in result.output
+        assert "Traceback" not in result.output
+        assert (project.rows(), project.version(), project.tables()) == before
+    # The repair the message names works, and then the migrations really run.
+    project.run("alembic", "stamp", "--purge", STEMS[1], check=True)
+    assert project.version() == [STEMS[1]] and project.rows() == STEMS[:2]
+    result = project.run("alembic", "upgrade", "head", check=True)
+    assert f"Running upgrade {STEMS[1]} -> {STEMS[2]}" in result.output
+    assert f"Running upgrade {STEMS[2]} -> {STEMS[3]}" in result.output
+    assert_agree(project, STEMS[:4])
+
+
+def test_deleting_the_stray_version_row_lets_the_next_run_apply_what_it_skipped(project):
+    add_files(project, STEMS[:4])
+    project.run("alembic", "upgrade", STEMS[0], check=True)
+    project.sql(f"INSERT INTO alembic_version VALUES ('{STEMS[2]}')")
+    assert project.run("alembic", "upgrade", "head").returncode != 0
+    project.sql(f"DELETE FROM alembic_version WHERE version_num = '{STEMS[2]}'")
+    result = project.run("alembic", "upgrade", "head", check=True)
+    for stem in STEMS[1:4]:
+        assert f"-> {stem}," in result.output
+    assert_agree(project, STEMS[:4])
+
+
+def test_a_legacy_and_a_native_version_row_together_are_refused(project):
+    add_files(project, STEMS[:2])
+    project.versions.joinpath("n1_native.py").write_text(
+        f'revision = "n1"\ndown_revision = "{STEMS[1]}"\n\n\ndef upgrade():\n    pass\n\n\ndef downgrade():\n    pass\n'
+    )
+    project.run("alembic", "upgrade", STEMS[0], check=True)
+    project.sql("INSERT INTO alembic_version VALUES ('n1')")
+    before = (project.rows(), project.version())
+    result = project.run("alembic", "upgrade", "head")
+    assert result.returncode != 0
+    assert f"alembic_version holds 2 rows ({STEMS[0]}, n1) that overlap" in result.output
+    assert "alembic stamp --purge <revision>" in result.output
+    assert (project.rows(), project.version()) == before

@@ -8,13 +8,24 @@ What "applied" means, per legacy file F of the chain L1..Ln:
 
 - F has a ``schema_migrations`` row (the old runner or the bridge ran it), or
 - F has a checksum row (the bridge ran it; its legacy row was deleted), or
-- ``alembic_version`` is at or past F *and* no file between F and
-  ``alembic_version`` has a row or checksum (Alembic moved ahead without the
-  bridge writing rows: backfill).
+- ``alembic_version`` is at F or at a later legacy file *and* no file between
+  F and ``alembic_version`` has a row or checksum (the version row names a
+  legacy position the bridge recorded without writing rows: backfill).
+
+A native revision in ``alembic_version`` is weaker evidence: it says the
+bridge ran the legacy chain *as it was when that revision ran*, and the chain
+can have grown since (a legacy file added later, with the native revision's
+``down_revision`` edited to it). So below a native head, only files with a row
+or checksum are applied, and every other legacy file is a hole, since a
+revision after it is applied; the one exception is a database with no legacy
+record at all (its ``schema_migrations`` emptied or never written), where
+``alembic_version`` is the only evidence and every legacy file is backfilled.
 
 A file that is not applied but comes before one that is, is out of order (a
 hole): it was added with an earlier date after later files ran. Alembic alone
-would never run it; the bridge refuses to guess and names it.
+would never run it; the bridge refuses to guess and names it. Several version
+rows on the legacy chain, which is linear, are refused the same way: nothing is
+written for a run that would then be refused.
 
 Legacy stems that native revisions now stand for (*retired*: converted by
 ``alembic-bridge convert``, or squashed into a ``baseline``) come before the
@@ -53,6 +64,7 @@ class Plan:
     old_heads: tuple[str, ...] = ()
     missing_files: list[str] = field(default_factory=list)
     edited: list[str] = field(default_factory=list)
+    native_heads: tuple[str, ...] = ()  # native revisions after the legacy chain in alembic_version
     table: str = DEFAULT_VERSION_TABLE  # the version table, as messages name it
 
     @property
@@ -96,6 +108,7 @@ def plan(
 
     implied_upto = -1  # alembic_version implies files[0..implied_upto]
     retired_upto = -1  # ... and retired[0..retired_upto]
+    native_heads = []  # native revisions after the legacy files
     for head in state.heads:
         if head in index:
             implied_upto = max(implied_upto, index[head])
@@ -103,7 +116,7 @@ def plan(
         elif head in retired_index and known_revision(head):
             retired_upto = max(retired_upto, retired_index[head])  # before the legacy files
         elif known_revision(head):
-            implied_upto = len(files) - 1  # native revisions follow the legacy head
+            native_heads.append(head)  # native revisions follow the legacy head
             retired_upto = len(retired) - 1
         elif head in retired_index:
             raise LedgerMismatch(
@@ -125,6 +138,14 @@ def plan(
 
     # Rows and checksums record single files; alembic_version records a position.
     recorded = {i for i, stem in enumerate(stems) if stem in state.rows or stem in state.checksums}
+    must_upto = -1  # files[0..must_upto] come before an applied revision
+    if native_heads:
+        result.native_heads = tuple(native_heads)
+        must_upto = len(files) - 1
+        evidence = recorded or any(stem in state.rows or stem in state.checksums for stem in retired)
+        # The chain as it was when the native revision ran ended at its last recorded
+        # file; with no record at all, alembic_version is the only evidence there is.
+        implied_upto = max(implied_upto, max(recorded, default=-1) if evidence else len(files) - 1)
     last_recorded = max((i for i in recorded if i <= implied_upto), default=-1)
     # Files up to alembic_version after the last recorded one: Alembic ran them without
     # the bridge writing rows (backfill). A gap *before* a recorded file is a hole.
@@ -140,7 +161,7 @@ def plan(
                 "on a database the bridge had not brought that far. Run `alembic upgrade` "
                 "to each of those revisions first, or `alembic stamp` if they are in fact applied."
             )
-    result.holes = [files[i] for i in range(top + 1) if i not in applied]
+    result.holes = [files[i] for i in range(max(top, must_upto) + 1) if i not in applied]
     result.applied = [stems[i] for i in sorted(applied)]
     result.backfill = [stem for stem in result.applied if stem not in state.rows]
     if top >= 0 and implied_upto < top:
@@ -207,7 +228,24 @@ def plan_for(script, state: LedgerState, table: str = DEFAULT_VERSION_TABLE) -> 
 
 
 def hole_error(holes: list[LegacyFile], files: list[LegacyFile], state_plan: Plan) -> HoleError:
-    """Build the error that names each out-of-order file and the two ways out."""
+    """Build the error that names each out-of-order file and the ways out."""
+    if state_plan.native_heads and holes[-1].stem > (state_plan.applied[-1] if state_plan.applied else ""):
+        native = ", ".join(state_plan.native_heads)
+        lines = [
+            f"{len(holes)} legacy migration(s) have no record of being applied, but the revision "
+            f"{native} after them is: they were added to the legacy folder after {native} ran "
+            "(with a native revision's down_revision edited to them), and Alembic would never "
+            "run them:"
+        ]
+        lines += [f"  {f.path}" for f in holes]
+        lines += [
+            "Apply them deliberately with `alembic-bridge upgrade --out-of-order` (both history "
+            "tables then record them), or move their changes into a native revision after the "
+            "head and restore the native revision's down_revision. If this database did apply "
+            "them (their schema_migrations rows were deleted), record that with "
+            f"`alembic stamp --purge {' '.join(state_plan.native_heads)}`. Nothing was changed."
+        ]
+        return HoleError("\n".join(lines), out_of_order=[f.stem for f in holes])
     last = state_plan.applied[-1] if state_plan.applied else None
     lines = [
         f"{len(holes)} legacy migration(s) are out of order: not applied, but dated "

@@ -9,6 +9,7 @@ env.py could not see them.
 
 from __future__ import annotations
 
+import ast
 import json
 
 import pytest
@@ -185,3 +186,42 @@ def test_a_version_table_schema_that_does_not_exist_is_refused_before_anything_i
     assert runs(project) == [(stem, 1) for stem in STEMS[:2]]
     # Read-only commands just find no version table there.
     assert project.run("alembic", "current").returncode == 0
+
+
+def test_baseline_and_convert_keep_the_configured_version_table(tmp_path, database_url, pg_admin_url):
+    import uuid
+
+    import sqlalchemy as sa
+
+    project = make_project(tmp_path / "p", database_url, extra_ini="version_table_schema = meta")
+    project.sql("CREATE SCHEMA meta")
+    write(project, STEMS)
+    project.run("alembic", "upgrade", "head", check=True)
+    converted = project.run("alembic-bridge", "convert", "--upto", STEMS[0], check=True)
+    assert f"moved legacy/{STEMS[0]}.py" in converted.output.replace(str(project.root) + "/", "")
+    assert project.run("alembic", "upgrade", "head", check=True).output.count("Running upgrade") == 0
+    project.run("alembic-bridge", "baseline", check=True, timeout=300)
+    (path,) = project.versions.glob("*.py")
+    tree = ast.parse(path.read_text())
+    sql = {n.targets[0].id: ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)}
+    for key in ("SCHEMA_SQL", "DROP_SQL"):
+        assert "alembic_version" not in sql[key] and "meta" not in sql[key]
+    assert "CREATE TABLE public.run_log" in sql["SCHEMA_SQL"]
+    # The database it was written on runs nothing; a new database (with its schema) runs the baseline.
+    assert project.run("alembic", "upgrade", "head", check=True).output.count("Running upgrade") == 0
+    assert version_rows(project, "meta.alembic_version") == [STEMS[2]]
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(pg_admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        project.url = pg_admin_url.set(database=name)
+        project.sql("CREATE SCHEMA meta")
+        project.run("alembic", "upgrade", "head", check=True)
+        assert version_rows(project, "meta.alembic_version") == [STEMS[2]]
+        assert version_rows(project, "public.alembic_version") is None
+        assert project.rows() == STEMS
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()

@@ -162,7 +162,7 @@ def _run_online(context, connection, settings, options, own_connection: bool) ->
             # schema_migrations follow it, so there is nothing to reconcile first (and
             # `stamp --purge` must work on the tables reconcile refuses).
             if mutating:
-                require_version_schema(connection, settings.version_table)
+                sync.require_version_schema(connection, settings.version_table)
             if mutating and not stamp:
                 sync.reconcile(
                     connection,
@@ -194,18 +194,6 @@ def _report_step(on_step):
         on_step(Step(rev.revision, "upgrade" if step.is_upgrade else "downgrade", rev.doc, kind))
 
     return callback
-
-
-def require_version_schema(connection, table) -> None:
-    """Refuse a ``version_table_schema`` that does not exist, before anything is written."""
-    if table.schema is None or sa.inspect(connection).has_schema(table.schema):
-        return
-    raise ConfigError(
-        f"version_table_schema = {table.schema}: the schema {table.schema!r} does not exist in "
-        f"this database, so the version table {table} cannot be created. Alembic creates the "
-        f"version table but not its schema: create it (CREATE SCHEMA {table.schema}) and run "
-        "again. Nothing was changed."
-    )
 
 
 def moves_versions(context) -> bool:

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from .errors import HoleError, LedgerMismatch, LockTimeout
+from .errors import ConfigError, HoleError, LedgerMismatch, LockTimeout
 from .ledger import Ledger, LedgerState, read_history
 from .loader import LegacyFile
 from .settings import VersionTable
@@ -294,6 +294,8 @@ def reconcile(
         raise hole_error(result.holes, files, result)
     if dry_run or not (result.backfill or result.new_head):
         return result
+    if result.new_head is not None:
+        require_version_schema(connection, table)
     with _transaction(connection):
         ledger = Ledger(connection, settings.name_format)
         for stem in result.backfill:
@@ -303,6 +305,18 @@ def reconcile(
     for line in result.changes:
         log.warning("reconcile: %s", line)
     return result
+
+
+def require_version_schema(connection, table) -> None:
+    """Refuse a ``version_table_schema`` that does not exist, before anything is written."""
+    if table.schema is None or sa.inspect(connection).has_schema(table.schema):
+        return
+    raise ConfigError(
+        f"version_table_schema = {table.schema}: the schema {table.schema!r} does not exist in "
+        f"this database, so the version table {table} cannot be created. Alembic creates the "
+        f"version table but not its schema: create it (CREATE SCHEMA {table.schema}) and run "
+        "again. Nothing was changed."
+    )
 
 
 def sync_to_heads(connection, script, settings, heads) -> list[str]:

@@ -183,6 +183,11 @@ def test_a_version_table_schema_that_does_not_exist_is_refused_before_anything_i
     )
     assert "CREATE SCHEMA meta" in result.output
     assert (project.rows(), project.tables()) == before
+    sync = project.run("alembic-bridge", "sync")
+    assert sync.returncode == 1
+    assert "the schema 'meta' does not exist in this database" in sync.output
+    assert "Traceback" not in sync.output
+    assert (project.rows(), project.tables()) == before
     assert runs(project) == [(stem, 1) for stem in STEMS[:2]]
     # Read-only commands just find no version table there.
     assert project.run("alembic", "current").returncode == 0

@@ -130,6 +130,11 @@ def test_status_sync_plans_and_stamps_use_the_configured_version_table(meta_proj
     project.run("alembic", "stamp", STEMS[1], check=True)
     assert version_rows(project, "meta.legacy_version") == [STEMS[1]]
     assert project.rows() == STEMS[:2]
+    width = project.sql(
+        "SELECT character_maximum_length FROM information_schema.columns "
+        "WHERE table_schema = 'meta' AND table_name = 'legacy_version'"
+    )
+    assert width == [(255,)]  # wide enough for legacy stems, in the custom place too
     assert version_rows(project, "public.alembic_version") is None
     assert version_rows(project, "public.legacy_version") is None
     # --sql scripts write it too.

@@ -359,8 +359,6 @@ def _scratch_config(config, url: str):
     )
     scratch.attributes["bridge.url"] = url
     scratch.attributes["bridge.configure_logging"] = False
-    if "bridge.version_table" in config.attributes:
-        scratch.attributes["bridge.version_table"] = config.attributes["bridge.version_table"]
     return scratch
 
 
@@ -412,8 +410,21 @@ def build_schema(config, head: str, *, scratch_url: str | None = None, pg_dump: 
 
     from .database import create_engine as bridge_engine
 
+    from .settings import BridgeSettings
+
+    version_schema = BridgeSettings.from_config(config).version_table.schema
     with scratch_database(config, scratch_url) as url:
         scratch = _scratch_config(config, url)
+        if version_schema is not None:
+            # Alembic creates the version table, not its schema (the database being
+            # baselined has it already).
+            engine = bridge_engine(url, poolclass=sa.pool.NullPool)
+            try:
+                with engine.begin() as conn:
+                    quoted = conn.dialect.identifier_preparer.quote_schema(version_schema)
+                    conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
+            finally:
+                engine.dispose()
         output = io.StringIO()
         alembic_log = logging.getLogger("alembic")
         level = alembic_log.level
@@ -435,12 +446,23 @@ def build_schema(config, head: str, *, scratch_url: str | None = None, pg_dump: 
             with engine.connect() as conn:
                 major = int(conn.exec_driver_sql("SHOW server_version_num").scalar()) // 10000
                 excluded = _excluded_tables(conn, config)
+                # A schema holding only the version table is the database's, not the chain's.
+                own_schema = version_schema is not None and not conn.execute(
+                    sa.text(
+                        "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+                        "ON n.oid = c.relnamespace WHERE n.nspname = :schema AND c.relname != :table "
+                        "AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')"
+                    ),
+                    {"schema": version_schema, "table": BridgeSettings.from_config(config).version_table.name},
+                ).scalar()
         finally:
             engine.dispose()
         program = find_pg_dump(major, pg_dump)
         options = ["--no-owner", "--column-inserts"]
         for table in excluded:
             options.append(f"--exclude-table={table}")
+        if own_schema:
+            options.append(f"--exclude-schema={version_schema}")
         create = _run_pg_dump(program, url, options)
         clean = _run_pg_dump(program, url, options + ["--schema-only", "--clean", "--if-exists"])
     return restorable(create), drop_statements(clean)
@@ -448,7 +470,9 @@ def build_schema(config, head: str, *, scratch_url: str | None = None, pg_dump: 
 
 def _excluded_tables(conn, config) -> list[str]:
     """The history tables (and schema_migrations' id sequence), schema-qualified, for pg_dump."""
-    version_table = config.attributes.get("bridge.version_table", "alembic_version")
+    from .settings import BridgeSettings
+
+    version_table = str(BridgeSettings.from_config(config).version_table)
     names = []
     for table in (*BRIDGE_TABLES, version_table):
         row = conn.execute(

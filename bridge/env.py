@@ -21,6 +21,7 @@ from sqlalchemy.pool import NullPool
 
 from . import database
 from .errors import BridgeError, ConfigError
+from .internals import replace_version_table, version_table, work_function
 from .settings import BridgeSettings, config_dir
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,12 @@ def run_migrations(context=None, **configure_options) -> None:
 
         fileConfig(config.config_file_name, disable_existing_loggers=False)
     settings = BridgeSettings.from_config(config)
+    # The version table is named in one place, the configuration: status, sync and
+    # the plans read it without running env.py.
+    settings.version_table.check_configure_options(configure_options)
     options = {"target_metadata": load_target_metadata(settings.target_metadata)}
     options.update(configure_options)
+    options.update(settings.version_table.configure_options())
     options["include_name"] = _without_history_tables(options.get("include_name"))
     if context.is_offline_mode():
         _run_offline(context, config, settings, options)
@@ -150,17 +155,13 @@ def _run_offline(context, config, settings, options) -> None:
         )
 
 
-MUTATING_COMMANDS = ("upgrade", "downgrade", "stamp")
-
-
 def _run_online(context, connection, settings, options, own_connection: bool) -> None:
     from . import sync
     from .ledger import forget_tables
 
     script = context.script
-    command = command_name(context)
-    mutating = command in MUTATING_COMMANDS
-    version_table = options.get("version_table", sync.DEFAULT_VERSION_TABLE)
+    mutating = moves_versions(context)
+    stamp = mutating and is_stamp(context)
     options.setdefault("transaction_per_migration", True)
     callbacks = list(options.pop("on_version_apply", None) or [])
     callbacks.append(sync.after_version_apply(script, settings))
@@ -172,17 +173,20 @@ def _run_online(context, connection, settings, options, own_connection: bool) ->
             on_locked = context.config.attributes.get("bridge.on_locked")
             if on_locked is not None:
                 on_locked()  # e.g. print the plan: only now can no other runner change it
-            work = _work_function(context)
+            work = work_function(context)
             if lock is not None and work is not None:
                 options["fn"] = lock.guard_steps(work)
+            # A stamp states where the database is; the stamp hook then makes
+            # schema_migrations follow it, so there is nothing to reconcile first (and
+            # `stamp --purge` must work on the tables reconcile refuses).
             if mutating:
+                sync.require_version_schema(connection, settings.version_table)
+            if mutating and not stamp:
                 sync.reconcile(
                     connection,
                     script,
                     settings,
-                    allow_holes=command == "stamp",
                     out_of_order=bool(context.config.attributes.get("bridge.out_of_order")),
-                    version_table=version_table,
                     on_applied=_report_out_of_order(on_step),
                 )
             if own_connection and connection.in_transaction():
@@ -223,23 +227,37 @@ def _report_out_of_order(on_step):
     return callback
 
 
-def _work_function(context):
-    """Return the function ``alembic.command`` hands the environment (it yields the steps)."""
-    # `from alembic import context` is a module proxying the EnvironmentContext.
-    environment = getattr(context, "_proxy", None) or context
-    return getattr(environment, "context_opts", {}).get("fn")
+def moves_versions(context) -> bool:
+    """Return whether this run may move the version table (upgrade, downgrade, stamp).
+
+    Alembic's ``upgrade``, ``downgrade`` and ``stamp`` commands, and pytest-alembic's
+    own upgrade and downgrade, hand the environment a destination revision;
+    ``current``, ``check``, ``revision`` and pytest-alembic's inspections hand it none,
+    and `EnvironmentContext.get_revision_argument` then raises KeyError. It returns
+    None for ``base``, so the value itself cannot tell.
+    """
+    try:
+        context.get_revision_argument()
+    except KeyError:
+        return False
+    return True
 
 
-def command_name(context) -> str:
-    """Return which ``alembic.command`` function runs env.py (``upgrade``, ``current``, ...)."""
-    fn = _work_function(context)
-    qualname = getattr(fn, "__qualname__", "") or ""
-    return qualname.split(".", 1)[0] or "unknown"
+def is_stamp(context) -> bool:
+    """Return whether the running command is ``alembic.command.stamp``.
+
+    No public API says so: this reads the function Alembic hands the environment
+    (``stamp.<locals>.do_stamp``; pytest-alembic stamps through ``alembic.command.stamp``
+    too). A stamp taken for an upgrade is reconciled first, which refuses, never writes
+    wrongly.
+    """
+    qualname = getattr(work_function(context), "__qualname__", "") or ""
+    return qualname.split(".", 1)[0] == "stamp"
 
 
 def _widen_version_table(migration_context, alter_existing: bool) -> None:
     """Make ``alembic_version.version_num`` hold legacy file stems (up to 255 characters)."""
-    version = migration_context._version
+    version = version_table(migration_context)
     column = version.c.version_num
     if getattr(column.type, "length", None) and column.type.length >= VERSION_NUM_LENGTH:
         return
@@ -250,7 +268,7 @@ def _widen_version_table(migration_context, alter_existing: bool) -> None:
         *[sa.PrimaryKeyConstraint("version_num", name=c.name) for c in version.constraints if isinstance(c, sa.PrimaryKeyConstraint)],
         schema=version.schema,
     )
-    migration_context._version = wide
+    replace_version_table(migration_context, wide)
     if not alter_existing or migration_context.as_sql:
         return
     connection = migration_context.connection

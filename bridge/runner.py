@@ -131,11 +131,12 @@ def _database_state(config: Config, script) -> tuple[str, sync.LedgerState]:
     """Read both history tables on a connection that is rolled back, never committed."""
     from .env import engine_from_config, resolve_target
 
-    target = resolve_target(config)
-    engine = engine_from_config(config, target=target)
+    settings = BridgeSettings.from_config(config)
+    target = resolve_target(config, settings)
+    engine = engine_from_config(config, settings, target=target)
     try:
         with engine.connect() as conn:
-            state = sync.read_state(conn, _version_table(config))
+            state = sync.read_state(conn, settings.version_table)
             conn.rollback()
     finally:
         engine.dispose()
@@ -143,7 +144,7 @@ def _database_state(config: Config, script) -> tuple[str, sync.LedgerState]:
 
 
 def _version_table(config: Config) -> str:
-    return config.attributes.get("bridge.version_table", sync.DEFAULT_VERSION_TABLE)
+    return str(BridgeSettings.from_config(config).version_table)
 
 
 def status(config: Config | str | Path | None = None) -> Status:
@@ -152,7 +153,7 @@ def status(config: Config | str | Path | None = None) -> Status:
     script = script_directory(config)
     files = sync.legacy_chain(script) or []
     database, state = _database_state(config, script)
-    result = sync.plan(files, state, lambda rev: sync.is_known_revision(script, rev), sync.retired_stems(script))
+    result = sync.plan_for(script, state, _version_table(config))
     applied = set(result.applied)
     holes = {f.stem for f in result.holes}
     implied = _ancestors(script, state.heads)
@@ -238,7 +239,7 @@ def _plan(config: Config, target: str, direction: str, out_of_order: bool) -> Ru
     script = script_directory(config)
     files = sync.legacy_chain(script) or []
     _, state = _database_state(config, script)
-    result = sync.plan(files, state, lambda rev: sync.is_known_revision(script, rev), sync.retired_stems(script))
+    result = sync.plan_for(script, state, _version_table(config))
     if result.holes and not out_of_order:
         raise sync.hole_error(result.holes, files, result)
     steps = [
@@ -326,11 +327,11 @@ def sync_tables(config: Config | str | Path | None = None, *, dry_run: bool = Fa
     try:
         with engine.connect() as conn:
             if dry_run:
-                result = sync.reconcile(conn, script, settings, dry_run=True, version_table=_version_table(config))
+                result = sync.reconcile(conn, script, settings, dry_run=True)
                 conn.rollback()
                 return result
             with sync.runner_lock(conn, settings):
-                result = sync.reconcile(conn, script, settings, version_table=_version_table(config))
+                result = sync.reconcile(conn, script, settings)
                 if conn.in_transaction():
                     conn.commit()
             return result

@@ -289,13 +289,18 @@ def _check_native(
             )
         if down in by_stem and down != legacy_head:
             later = [f.filename for f in files if f.stem > down]
+            # Editing down_revision is safe only where the native revision never ran:
+            # a database that applied it would have to record files it never ran.
             raise ChainError(
                 f"Native revision {script.path} follows the legacy file "
                 f"{by_stem[down].path}, but later legacy files exist "
                 f"({', '.join(later[:5])}{', ...' if len(later) > 5 else ''}). Legacy "
-                "files must all come before the first native revision: set "
-                f"down_revision = {legacy_head!r} in {script.path}, or turn the later "
-                "legacy files into native revisions.",
+                "files must all come before the first native revision. Databases that "
+                f"applied {script.revision} never ran them: move them out of the legacy "
+                "folder and write their changes as a native revision after the head "
+                "(`alembic revision -m ...`), so every database runs them next. Only if no "
+                f"database has applied {script.revision} yet, set down_revision = "
+                f"{legacy_head!r} in {script.path} instead.",
                 paths=(script.path, str(by_stem[down].path)),
             )
 

@@ -11,6 +11,12 @@ pyproject.toml, next to Alembic's options, so one file configures both:
     lock_timeout        seconds to wait for another runner's lock (default 300)
     strict              true: rows whose file is gone are errors, not warnings
     target_metadata     module:attribute of the SQLAlchemy MetaData for autogenerate
+    version_table       name of Alembic's version table (default alembic_version)
+    version_table_schema  schema of that table (default: none, the search path)
+
+The version table options are the one place its name and schema are set: the
+bridge passes them to Alembic's ``context.configure()``, and ``status``,
+``sync`` and the plans, which never run env.py, read the same table.
 
 Relative paths are resolved against the directory of the configuration file.
 """
@@ -27,6 +33,38 @@ NAME_FORMATS = ("auto", "stem", "filename")
 
 
 @dataclass(frozen=True)
+class VersionTable:
+    """Alembic's version table: its name, and its schema (None: the search path)."""
+
+    name: str = "alembic_version"
+    schema: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.name}" if self.schema else self.name
+
+    def configure_options(self) -> dict:
+        """Return the ``context.configure()`` arguments naming this table."""
+        return {"version_table": self.name, "version_table_schema": self.schema}
+
+    def check_configure_options(self, options: dict) -> None:
+        """Refuse ``version_table`` / ``version_table_schema`` arguments from env.py that differ from ours."""
+        for key, ours in self.configure_options().items():
+            if key not in options:
+                continue
+            given = options[key] or None
+            if given == (ours or None):
+                continue
+            setting = f"{key} = {ours}" if ours else f"no {key}"
+            raise ConfigError(
+                f"env.py passes {key}={given!r} to run_migrations(), but the configuration has "
+                f"{setting}. alembic-bridge status, sync and the plans do not run env.py, so "
+                f"they would read another table than Alembic writes. Set `{key} = {given}` in "
+                "the [alembic] section of alembic.ini (or [tool.alembic] of pyproject.toml): "
+                "the bridge passes it on to Alembic, and env.py needs no argument for it."
+            )
+
+
+@dataclass(frozen=True)
 class BridgeSettings:
     """The bridge's view of one Alembic ``Config``."""
 
@@ -37,6 +75,7 @@ class BridgeSettings:
     lock_timeout: float = 300.0
     strict: bool = False
     target_metadata: str | None = None
+    version_table: VersionTable = VersionTable()
 
     @classmethod
     def from_config(cls, config) -> BridgeSettings:
@@ -80,6 +119,9 @@ class BridgeSettings:
             lock_timeout=lock_timeout,
             strict=(option("strict") or "false").lower() in ("1", "true", "yes", "on"),
             target_metadata=option("target_metadata"),
+            version_table=VersionTable(
+                option("version_table") or VersionTable.name, option("version_table_schema")
+            ),
         )
 
 

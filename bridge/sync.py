@@ -8,13 +8,24 @@ What "applied" means, per legacy file F of the chain L1..Ln:
 
 - F has a ``schema_migrations`` row (the old runner or the bridge ran it), or
 - F has a checksum row (the bridge ran it; its legacy row was deleted), or
-- ``alembic_version`` is at or past F *and* no file between F and
-  ``alembic_version`` has a row or checksum (Alembic moved ahead without the
-  bridge writing rows: backfill).
+- ``alembic_version`` is at F or at a later legacy file *and* no file between
+  F and ``alembic_version`` has a row or checksum (the version row names a
+  legacy position the bridge recorded without writing rows: backfill).
+
+A native revision in ``alembic_version`` is weaker evidence: it says the
+bridge ran the legacy chain *as it was when that revision ran*, and the chain
+can have grown since (a legacy file added later, with the native revision's
+``down_revision`` edited to it). So below a native head, only files with a row
+or checksum are applied, and every other legacy file is a hole, since a
+revision after it is applied; the one exception is a database with no legacy
+record at all (its ``schema_migrations`` emptied or never written), where
+``alembic_version`` is the only evidence and every legacy file is backfilled.
 
 A file that is not applied but comes before one that is, is out of order (a
 hole): it was added with an earlier date after later files ran. Alembic alone
-would never run it; the bridge refuses to guess and names it.
+would never run it; the bridge refuses to guess and names it. Several version
+rows on the legacy chain, which is linear, are refused the same way: nothing is
+written for a run that would then be refused.
 
 Legacy stems that native revisions now stand for (*retired*: converted by
 ``alembic-bridge convert``, or squashed into a ``baseline``) come before the
@@ -33,13 +44,14 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from .errors import HoleError, LedgerMismatch, LockLost, LockTimeout
+from .errors import ConfigError, HoleError, LedgerMismatch, LockLost, LockTimeout
 from .ledger import Ledger, LedgerState, read_history
 from .loader import LegacyFile
+from .settings import VersionTable
 
 log = logging.getLogger(__name__)
 
-DEFAULT_VERSION_TABLE = "alembic_version"
+DEFAULT_VERSION_TABLE = VersionTable.name
 
 
 @dataclass
@@ -53,45 +65,51 @@ class Plan:
     old_heads: tuple[str, ...] = ()
     missing_files: list[str] = field(default_factory=list)
     edited: list[str] = field(default_factory=list)
+    native_heads: tuple[str, ...] = ()  # native revisions after the legacy chain in alembic_version
+    table: str = DEFAULT_VERSION_TABLE  # the version table, as messages name it
 
     @property
     def changes(self) -> list[str]:
         """Return one human-readable line per change the plan makes."""
-        lines = [f"schema_migrations: insert {stem} (backfill: alembic_version is past it)" for stem in self.backfill]
+        lines = [f"schema_migrations: insert {stem} (backfill: {self.table} is past it)" for stem in self.backfill]
         if self.new_head is not None:
             if self.old_heads:
                 lines.append(
-                    f"alembic_version: {', '.join(self.old_heads)} -> {self.new_head} "
+                    f"{self.table}: {', '.join(self.old_heads)} -> {self.new_head} "
                     "(follow the old runner's schema_migrations rows)"
                 )
             else:
                 lines.append(
-                    f"alembic_version: set to {self.new_head} (adopt a database "
+                    f"{self.table}: set to {self.new_head} (adopt a database "
                     "migrated by the old runner)"
                 )
         return lines
 
 
-def read_state(connection: sa.Connection, version_table: str = DEFAULT_VERSION_TABLE, schema=None) -> LedgerState:
+def read_state(connection: sa.Connection, table: VersionTable = VersionTable()) -> LedgerState:
     """Read both tables without writing anything or creating any table."""
-    return read_history(connection, version_table, schema)
+    return read_history(connection, table.name, table.schema)
 
 
-def plan(files: list[LegacyFile], state: LedgerState, known_revision, retired=()) -> Plan:
+def plan(
+    files: list[LegacyFile], state: LedgerState, known_revision, retired=(), table: str = DEFAULT_VERSION_TABLE
+) -> Plan:
     """Decide what is applied and what must change; pure (reads nothing, writes nothing).
 
     *known_revision(rev)* returns True for a native revision id Alembic knows;
-    *retired* lists, in chain order, the legacy stems native revisions stand for.
+    *retired* lists, in chain order, the legacy stems native revisions stand for;
+    *table* names the version table in messages.
     """
     stems = [f.stem for f in files]
     index = {stem: i for i, stem in enumerate(stems)}
     retired = list(retired)
     retired_index = {stem: i for i, stem in enumerate(retired)}
-    result = Plan(old_heads=state.heads)
+    result = Plan(old_heads=state.heads, table=table)
     result.missing_files = sorted(set(state.rows) - set(index) - set(retired_index))
 
     implied_upto = -1  # alembic_version implies files[0..implied_upto]
     retired_upto = -1  # ... and retired[0..retired_upto]
+    native_heads = []  # native revisions after the legacy files
     for head in state.heads:
         if head in index:
             implied_upto = max(implied_upto, index[head])
@@ -99,11 +117,11 @@ def plan(files: list[LegacyFile], state: LedgerState, known_revision, retired=()
         elif head in retired_index and known_revision(head):
             retired_upto = max(retired_upto, retired_index[head])  # before the legacy files
         elif known_revision(head):
-            implied_upto = len(files) - 1  # native revisions follow the legacy head
+            native_heads.append(head)  # native revisions follow the legacy head
             retired_upto = len(retired) - 1
         elif head in retired_index:
             raise LedgerMismatch(
-                f"alembic_version holds {head!r}, a legacy migration that was squashed into "
+                f"{table} holds {head!r}, a legacy migration that was squashed into "
                 f"the baseline {retired[-1]!r}: this database stopped part-way through the "
                 "legacy chain the baseline replaces. Bring it to the baseline's revision "
                 "with the code from before the baseline (the legacy files), then upgrade "
@@ -111,14 +129,24 @@ def plan(files: list[LegacyFile], state: LedgerState, known_revision, retired=()
             )
         else:
             raise LedgerMismatch(
-                f"alembic_version holds {head!r}, which is neither a legacy file in "
+                f"{table} holds {head!r}, which is neither a legacy file in "
                 "the legacy directory nor a known revision. Was a legacy file renamed "
                 "or deleted? Restore it, or run `alembic stamp <revision>` to tell "
                 "the bridge where this database really is."
             )
 
+    _refuse_overlapping_heads(state.heads, index, retired_index, table)
+
     # Rows and checksums record single files; alembic_version records a position.
     recorded = {i for i, stem in enumerate(stems) if stem in state.rows or stem in state.checksums}
+    must_upto = -1  # files[0..must_upto] come before an applied revision
+    if native_heads:
+        result.native_heads = tuple(native_heads)
+        must_upto = len(files) - 1
+        evidence = recorded or any(stem in state.rows or stem in state.checksums for stem in retired)
+        # The chain as it was when the native revision ran ended at its last recorded
+        # file; with no record at all, alembic_version is the only evidence there is.
+        implied_upto = max(implied_upto, max(recorded, default=-1) if evidence else len(files) - 1)
     last_recorded = max((i for i in recorded if i <= implied_upto), default=-1)
     # Files up to alembic_version after the last recorded one: Alembic ran them without
     # the bridge writing rows (backfill). A gap *before* a recorded file is a hole.
@@ -134,7 +162,7 @@ def plan(files: list[LegacyFile], state: LedgerState, known_revision, retired=()
                 "on a database the bridge had not brought that far. Run `alembic upgrade` "
                 "to each of those revisions first, or `alembic stamp` if they are in fact applied."
             )
-    result.holes = [files[i] for i in range(top + 1) if i not in applied]
+    result.holes = [files[i] for i in range(max(top, must_upto) + 1) if i not in applied]
     result.applied = [stems[i] for i in sorted(applied)]
     result.backfill = [stem for stem in result.applied if stem not in state.rows]
     if top >= 0 and implied_upto < top:
@@ -145,8 +173,80 @@ def plan(files: list[LegacyFile], state: LedgerState, known_revision, retired=()
     return result
 
 
+STRAY_ROW_REPAIR = (
+    "A manual stamp or a restore left rows that disagree, and the bridge cannot tell "
+    "which one is true. Find the revision the database is really at and record it "
+    "with `alembic stamp --purge <revision>` (it replaces every row; schema_migrations "
+    "follows it). Nothing was changed."
+)
+
+
+def _refuse_overlapping_heads(heads, index, retired_index, table) -> None:
+    """Refuse several version rows when one of them is on the (linear) legacy chain."""
+    if len(heads) < 2:
+        return
+    chain = [h for h in heads if h in index or h in retired_index]
+    if not chain:
+        return  # native branches: see `refuse_overlapping_native_heads`
+    order = {**{stem: i for stem, i in retired_index.items()}, **{stem: len(retired_index) + i for stem, i in index.items()}}
+    shown = sorted(heads, key=lambda h: (order.get(h, len(order)), h))
+    if len(chain) == len(heads):
+        raise LedgerMismatch(
+            f"{table} holds {len(heads)} rows naming legacy revisions ({', '.join(shown)}), but "
+            "the legacy chain is linear: a database is at one point of it. " + STRAY_ROW_REPAIR
+        )
+    raise LedgerMismatch(
+        f"{table} holds {len(heads)} rows ({', '.join(shown)}) that overlap: {shown[0]} "
+        f"comes before {shown[-1]} in the history, so the database cannot be at both. "
+        + STRAY_ROW_REPAIR
+    )
+
+
+def refuse_overlapping_native_heads(script, heads, table: str = DEFAULT_VERSION_TABLE) -> None:
+    """Refuse version rows of which one is an ancestor of another (Alembic would refuse them after reconcile wrote)."""
+    if len(heads) < 2:
+        return
+    for head in heads:
+        try:
+            below = {rev.revision for rev in script.iterate_revisions(head, "base")} - {head}
+        except Exception:
+            continue  # Alembic names an unknown revision itself
+        above = [other for other in heads if other in below]
+        if above:
+            raise LedgerMismatch(
+                f"{table} holds {len(heads)} rows ({', '.join(sorted(heads))}) that overlap: "
+                f"{above[0]} comes before {head} in the history, so the database cannot be at "
+                "both. " + STRAY_ROW_REPAIR
+            )
+
+
+def plan_for(script, state: LedgerState, table: str = DEFAULT_VERSION_TABLE) -> Plan:
+    """Return `plan` for the legacy chain of *script*, refusing version rows Alembic would refuse."""
+    files = legacy_chain(script) or []
+    result = plan(files, state, lambda rev: is_known_revision(script, rev), retired_stems(script), table)
+    refuse_overlapping_native_heads(script, state.heads, table)
+    return result
+
+
 def hole_error(holes: list[LegacyFile], files: list[LegacyFile], state_plan: Plan) -> HoleError:
-    """Build the error that names each out-of-order file and the two ways out."""
+    """Build the error that names each out-of-order file and the ways out."""
+    if state_plan.native_heads and holes[-1].stem > (state_plan.applied[-1] if state_plan.applied else ""):
+        native = ", ".join(state_plan.native_heads)
+        lines = [
+            f"{len(holes)} legacy migration(s) have no record of being applied, but the revision "
+            f"{native} after them is: they were added to the legacy folder after {native} ran "
+            "(with a native revision's down_revision edited to them), and Alembic would never "
+            "run them:"
+        ]
+        lines += [f"  {f.path}" for f in holes]
+        lines += [
+            "Apply them deliberately with `alembic-bridge upgrade --out-of-order` (both history "
+            "tables then record them), or move their changes into a native revision after the "
+            "head and restore the native revision's down_revision. If this database did apply "
+            "them (their schema_migrations rows were deleted), record that with "
+            f"`alembic stamp --purge {' '.join(state_plan.native_heads)}`. Nothing was changed."
+        ]
+        return HoleError("\n".join(lines), out_of_order=[f.stem for f in holes])
     last = state_plan.applied[-1] if state_plan.applied else None
     lines = [
         f"{len(holes)} legacy migration(s) are out of order: not applied, but dated "
@@ -169,19 +269,20 @@ def reconcile(
     allow_holes: bool = False,
     out_of_order: bool = False,
     dry_run: bool = False,
-    version_table: str = DEFAULT_VERSION_TABLE,
     on_applied=None,
 ) -> Plan:
     """Bring both tables into agreement before Alembic runs; log one line per change.
 
-    *on_applied(legacy)* is called after each out-of-order file is applied.
+    Every refusal (holes, version rows that overlap or name unknown revisions) is
+    raised before anything is written. *on_applied(legacy)* is called after each
+    out-of-order file is applied.
     """
     files = legacy_chain(script)
     if files is None:
         return Plan()
-    retired = retired_stems(script)
-    state = read_state(connection, version_table)
-    result = plan(files, state, lambda rev: is_known_revision(script, rev), retired)
+    table = settings.version_table
+    state = read_state(connection, table)
+    result = plan_for(script, state, str(table))
     _report_validation(result, settings)
     if result.holes and out_of_order and not dry_run:
         from .executor import run_on_connection
@@ -192,24 +293,38 @@ def reconcile(
                 run_on_connection(legacy, "upgrade", connection, settings.name_format)
             if on_applied is not None:
                 on_applied(legacy)
-        state = read_state(connection, version_table)
-        result = plan(files, state, lambda rev: is_known_revision(script, rev), retired)
+        state = read_state(connection, table)
+        result = plan_for(script, state, str(table))
     if result.holes and not allow_holes:
         raise hole_error(result.holes, files, result)
     if dry_run or not (result.backfill or result.new_head):
         return result
+    if result.new_head is not None:
+        require_version_schema(connection, table)
     with _transaction(connection):
         ledger = Ledger(connection, settings.name_format)
         for stem in result.backfill:
             ledger.record_applied(stem)
         if result.new_head is not None:
-            _write_head(connection, version_table, result.old_heads, result.new_head)
+            _write_head(connection, table, result.old_heads, result.new_head)
     for line in result.changes:
         log.warning("reconcile: %s", line)
     return result
 
 
-def sync_to_heads(connection, script, settings, heads, version_table: str = DEFAULT_VERSION_TABLE) -> list[str]:
+def require_version_schema(connection, table) -> None:
+    """Refuse a ``version_table_schema`` that does not exist, before anything is written."""
+    if table.schema is None or sa.inspect(connection).has_schema(table.schema):
+        return
+    raise ConfigError(
+        f"version_table_schema = {table.schema}: the schema {table.schema!r} does not exist in "
+        f"this database, so the version table {table} cannot be created. Alembic creates the "
+        f"version table but not its schema: create it (CREATE SCHEMA {table.schema}) and run "
+        "again. Nothing was changed."
+    )
+
+
+def sync_to_heads(connection, script, settings, heads) -> list[str]:
     """Make ``schema_migrations`` hold exactly the legacy files at or below *heads* (after a stamp)."""
     files = legacy_chain(script)
     if files is None:
@@ -286,12 +401,14 @@ def _report_validation(result: Plan, settings) -> None:
         )
 
 
-def _write_head(connection, version_table, old_heads, new_head) -> None:
+def _write_head(connection, version_table: VersionTable, old_heads, new_head) -> None:
+    # The table Alembic's version_table_impl defines, as wide as bridge.env makes it.
     table = sa.Table(
-        version_table,
+        version_table.name,
         sa.MetaData(),
         sa.Column("version_num", sa.String(255), nullable=False),
-        sa.PrimaryKeyConstraint("version_num", name=f"{version_table}_pkc"),
+        sa.PrimaryKeyConstraint("version_num", name=f"{version_table.name}_pkc"),
+        schema=version_table.schema,
     )
     table.create(connection, checkfirst=True)
     if old_heads:

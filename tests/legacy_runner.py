@@ -32,11 +32,13 @@ logger = logging.getLogger("legacy_runner")
 
 MIGRATION_FILE_NAME = re.compile(r"^\d{8}_.+\.py$")
 
+# The table as the legacy system creates it in the field (shared/legacy-system.md
+# shows applied_at nullable; deployed databases have it NOT NULL DEFAULT now()).
 SCHEMA_MIGRATIONS_DDL = """
 CREATE TABLE schema_migrations (
     id SERIAL PRIMARY KEY,
     migration_name VARCHAR(255) UNIQUE NOT NULL,
-    applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP
+    applied_at TIMESTAMP NOT NULL DEFAULT now()
 );
 """
 

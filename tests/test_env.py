@@ -65,3 +65,19 @@ def test_a_target_metadata_that_cannot_be_imported_is_a_clear_error(tmp_path, da
     result = project.run("alembic", "upgrade", "head")
     assert result.returncode != 0
     assert "target_metadata = 'nowhere.models:metadata' could not be loaded (No module named 'nowhere')" in result.output
+
+
+def test_downgrade_to_base_counts_as_mutating_and_adopts_the_old_runners_work_first(project):
+    # get_revision_argument() is None for "base": the destination's presence decides, not its value.
+    from conftest import REPO, url_text
+
+    files(project)
+    project.run(
+        "python", str(REPO / "tests" / "legacy_runner.py"), "--url", url_text(project.url),
+        "--dir", str(project.legacy), check=True,
+    )
+    result = project.run("alembic", "downgrade", "base", check=True)
+    assert "reconcile: alembic_version: set to 20251002_create_b (adopt" in result.output
+    assert "Running downgrade 20251002_create_b -> 20251001_create_a" in result.output
+    assert project.rows() == [] and project.version() == []
+    assert project.tables() == ["alembic_version", "schema_migrations"]

@@ -27,3 +27,43 @@ def alembic_engine(database_url):
     engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
     yield engine
     engine.dispose()
+
+
+LOGGED = '''\
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.connect() as conn:
+        trans = conn.begin()
+        conn.execute(text("CREATE TABLE IF NOT EXISTS run_log (name TEXT)"))
+        conn.execute(text("INSERT INTO run_log VALUES ('{stem}')"))
+        trans.commit()
+
+
+def downgrade(engine):
+    pass
+'''
+
+
+def test_pytest_alembic_on_a_database_the_old_runner_migrated_runs_nothing_twice(project, engine):
+    import pytest_alembic
+
+    stems = ["20251001_first", "20251002_second"]
+    for stem in stems:
+        project.write(f"{stem}.py", LOGGED.format(stem=stem))
+    project.run(
+        "python", str(REPO / "tests" / "legacy_runner.py"), "--url", project.url.render_as_string(hide_password=False),
+        "--dir", str(project.legacy), check=True,
+    )
+    project.write("20251003_third.py", LOGGED.format(stem="20251003_third"))
+    config = Config(config_options={"file": str(project.root / "alembic.ini")})
+    with pytest_alembic.runner(config=config, engine=engine) as alembic_runner:
+        alembic_runner.migrate_up_to("head")
+        assert alembic_runner.current == "20251003_third"
+    with engine.connect() as conn:
+        runs = conn.execute(sa.text("SELECT name, count(*) FROM run_log GROUP BY name ORDER BY name")).all()
+        version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
+    assert runs == [(stem, 1) for stem in [*stems, "20251003_third"]]
+    assert version == ["20251003_third"]
+    assert project.rows() == [*stems, "20251003_third"]

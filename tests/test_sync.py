@@ -339,3 +339,200 @@ def test_sqlite_is_a_second_target_for_the_ledger_and_sync(tmp_path):
     assert f"set to {STEMS[2]} (adopt" in result.output
     project.run("alembic", "downgrade", "base", check=True, env=env)
     assert [r[0] for r in con.execute("SELECT count(*) FROM schema_migrations")] == [0]
+
+
+# -- the legacy table's shape ------------------------------------------------------------
+
+SHAPE_SQL = """
+    SELECT column_name, data_type, character_maximum_length, is_nullable, column_default
+    FROM information_schema.columns WHERE table_name = 'schema_migrations' ORDER BY ordinal_position
+"""
+CONSTRAINTS_SQL = """
+    SELECT conname, contype, pg_get_constraintdef(oid) FROM pg_constraint
+    WHERE conrelid = 'schema_migrations'::regclass ORDER BY conname
+"""
+
+
+def test_schema_migrations_created_by_the_bridge_has_the_shape_the_old_runner_gives_it(tmp_path, pg_admin_url):
+    import sqlalchemy as sa
+
+    shapes = []
+    for who in ("old", "bridge"):
+        name = f"shape_{who}_{os.getpid()}"
+        admin = sa.create_engine(pg_admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        try:
+            project = make_project(tmp_path / who, pg_admin_url.set(database=name))
+            add_files(project, STEMS[:1])
+            if who == "old":
+                old_runner(project)
+            else:
+                project.run("alembic", "upgrade", "head", check=True)
+            shapes.append((project.sql(SHAPE_SQL), project.sql(CONSTRAINTS_SQL)))
+        finally:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.dispose()
+    old, bridge = shapes
+    assert bridge == old
+    columns = {c[0]: c for c in old[0]}
+    assert columns["applied_at"] == ("applied_at", "timestamp without time zone", None, "NO", "now()")
+
+
+def test_the_sql_script_creates_schema_migrations_with_the_legacy_shape(project):
+    add_files(project, STEMS[:1])
+    sql = project.run("alembic", "upgrade", "head", "--sql", check=True).stdout
+    assert "applied_at TIMESTAMP WITHOUT TIME ZONE DEFAULT now() NOT NULL" in sql
+
+
+# -- several rows in alembic_version ---------------------------------------------------------
+
+def test_two_version_rows_naming_legacy_revisions_are_refused_before_anything_is_written(project):
+    add_files(project, STEMS[:4])
+    project.run("alembic", "upgrade", STEMS[1], check=True)
+    project.sql(f"INSERT INTO alembic_version VALUES ('{STEMS[3]}')")  # a bad manual stamp
+    before = (project.rows(), project.version(), project.tables())
+    for argv in (("alembic", "upgrade", "head"), ("alembic-bridge", "sync"), ("alembic-bridge", "status")):
+        result = project.run(*argv)
+        assert result.returncode != 0, argv
+        assert (
+            f"alembic_version holds 2 rows naming legacy revisions ({STEMS[1]}, {STEMS[3]}), "
+            "but the legacy chain is linear" in result.output
+        ), argv
+        assert "alembic stamp --purge <revision>" in result.output
+        assert "Traceback" not in result.output
+        assert (project.rows(), project.version(), project.tables()) == before
+    # The repair the message names works, and then the migrations really run.
+    project.run("alembic", "stamp", "--purge", STEMS[1], check=True)
+    assert project.version() == [STEMS[1]] and project.rows() == STEMS[:2]
+    result = project.run("alembic", "upgrade", "head", check=True)
+    assert f"Running upgrade {STEMS[1]} -> {STEMS[2]}" in result.output
+    assert f"Running upgrade {STEMS[2]} -> {STEMS[3]}" in result.output
+    assert_agree(project, STEMS[:4])
+
+
+def test_deleting_the_stray_version_row_lets_the_next_run_apply_what_it_skipped(project):
+    add_files(project, STEMS[:4])
+    project.run("alembic", "upgrade", STEMS[0], check=True)
+    project.sql(f"INSERT INTO alembic_version VALUES ('{STEMS[2]}')")
+    assert project.run("alembic", "upgrade", "head").returncode != 0
+    project.sql(f"DELETE FROM alembic_version WHERE version_num = '{STEMS[2]}'")
+    result = project.run("alembic", "upgrade", "head", check=True)
+    for stem in STEMS[1:4]:
+        assert f"-> {stem}," in result.output
+    assert_agree(project, STEMS[:4])
+
+
+def test_a_legacy_and_a_native_version_row_together_are_refused(project):
+    add_files(project, STEMS[:2])
+    project.versions.joinpath("n1_native.py").write_text(
+        f'revision = "n1"\ndown_revision = "{STEMS[1]}"\n\n\ndef upgrade():\n    pass\n\n\ndef downgrade():\n    pass\n'
+    )
+    project.run("alembic", "upgrade", STEMS[0], check=True)
+    project.sql("INSERT INTO alembic_version VALUES ('n1')")
+    before = (project.rows(), project.version())
+    result = project.run("alembic", "upgrade", "head")
+    assert result.returncode != 0
+    assert f"alembic_version holds 2 rows ({STEMS[0]}, n1) that overlap" in result.output
+    assert "alembic stamp --purge <revision>" in result.output
+    assert (project.rows(), project.version()) == before
+
+
+# -- a legacy file slipped in before an applied native revision --------------------------------
+
+NATIVE = '''\
+revision = "{rev}"
+down_revision = "{down}"
+
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass
+'''
+
+
+def test_a_legacy_file_slipped_in_before_an_applied_native_revision_is_refused_not_backfilled(project):
+    add_files(project, STEMS[:2])
+    native = project.versions / "n1_native.py"
+    native.write_text(NATIVE.format(rev="n1", down=STEMS[1]))
+    project.run("alembic", "upgrade", "head", check=True)
+    add_files(project, STEMS[2:3])  # dated after the legacy head, added after n1 ran
+    chain = project.run("alembic", "upgrade", "head")
+    assert chain.returncode != 0
+    assert "later legacy files exist (20251003_create_t3.py)" in chain.output
+    # The safe way first; editing down_revision only where no database applied n1.
+    assert "Databases that applied n1 never ran them" in chain.output
+    assert "write their changes as a native revision after the head" in chain.output
+    assert f"Only if no database has applied n1 yet, set down_revision = {STEMS[2]!r}" in chain.output
+    # Someone edits n1's down_revision anyway: the file is a hole, never recorded unrun.
+    native.write_text(NATIVE.format(rev="n1", down=STEMS[2]))
+    before = (project.rows(), project.version(), project.tables())
+    for argv in (("alembic", "upgrade", "head"), ("alembic-bridge", "sync")):
+        result = project.run(*argv)
+        assert result.returncode != 0, argv
+        assert (
+            "1 legacy migration(s) have no record of being applied, but the revision n1 after "
+            "them is" in result.output
+        ), result.output
+        assert str(project.legacy / f"{STEMS[2]}.py") in result.output
+        assert "alembic-bridge upgrade --out-of-order" in result.output
+        assert "alembic stamp --purge n1" in result.output
+        assert (project.rows(), project.version(), project.tables()) == before
+    status = json.loads(project.run("alembic-bridge", "status", "--json", check=True).stdout)
+    assert {m["revision"]: m["state"] for m in status["migrations"]}[STEMS[2]] == "out-of-order"
+    # Applied deliberately, it really runs and both tables record it.
+    project.run("alembic-bridge", "upgrade", "--out-of-order", check=True)
+    assert "t3" in project.tables()
+    assert project.rows() == STEMS[:3] and project.version() == ["n1"]
+
+
+def test_rows_lost_below_a_native_head_are_refused_and_a_purge_stamp_restores_them(project):
+    add_files(project, STEMS[:3])
+    (project.versions / "n1_native.py").write_text(NATIVE.format(rev="n1", down=STEMS[2]))
+    project.run("alembic", "upgrade", "head", check=True)
+    project.sql(f"DELETE FROM schema_migrations WHERE migration_name = '{STEMS[2]}'")
+    project.sql(f"DELETE FROM alembic_bridge_checksums WHERE migration_name = '{STEMS[2]}'")
+    result = project.run("alembic", "upgrade", "head")
+    assert result.returncode != 0 and STEMS[2] in result.output
+    project.run("alembic", "stamp", "--purge", "n1", check=True)
+    assert project.rows() == STEMS[:3]
+    project.run("alembic", "upgrade", "head", check=True)
+
+
+def test_a_native_head_with_no_legacy_record_at_all_backfills_every_legacy_file(project):
+    add_files(project, STEMS[:2])
+    (project.versions / "n1_native.py").write_text(NATIVE.format(rev="n1", down=STEMS[1]))
+    project.run("alembic", "upgrade", "head", check=True)
+    project.sql("DELETE FROM schema_migrations")
+    project.sql("DELETE FROM alembic_bridge_checksums")
+    result = project.run("alembic", "upgrade", "head", check=True)
+    assert f"reconcile: schema_migrations: insert {STEMS[0]} (backfill" in result.output
+    assert project.rows() == STEMS[:2] and project.version() == ["n1"]
+
+
+def test_below_a_native_head_only_recorded_legacy_files_count_as_applied(tmp_path):
+    from bridge.loader import scan
+    from bridge.sync import LedgerState, plan
+
+    for stem in STEMS[:4]:
+        (tmp_path / f"{stem}.py").write_text(legacy_source("SELECT 1"))
+    files = scan(tmp_path).files
+
+    def state(rows=(), heads=("n1",), checksums=()):
+        return LedgerState({r: r for r in rows}, {c: "x" for c in checksums}, tuple(heads), True, True)
+
+    native = lambda r: r == "n1"  # noqa: E731
+    slipped = plan(files, state(rows=STEMS[:3]), native)
+    assert ([f.stem for f in slipped.holes], slipped.backfill, slipped.new_head) == ([STEMS[3]], [], None)
+    assert slipped.native_heads == ("n1",)
+    by_checksum = plan(files, state(rows=STEMS[:2], checksums=STEMS[2:4]), native)
+    assert (by_checksum.holes, by_checksum.backfill) == ([], STEMS[2:4])
+    nothing_recorded = plan(files, state(), native)
+    assert (nothing_recorded.holes, nothing_recorded.backfill) == ([], STEMS[:4])
+    retired_only = plan(files, state(rows=["20250101_old"]), native, retired=["20250101_old"])
+    assert [f.stem for f in retired_only.holes] == STEMS[:4] and retired_only.backfill == []

@@ -153,3 +153,22 @@ def test_every_ScriptDirectory_option_survives_the_bridge_wrapping(script_dir, t
         assert getattr(wrapped, name) == getattr(base, name), (
             f"ScriptDirectory.__init__ takes {name!r}, which the bridge does not pass on"
         )
+
+
+def test_touch_EnvironmentContext_context_opts_fn_is_the_command_s_work_function(script_dir):
+    """`alembic stamp` is told apart, and the lock check wraps the steps, through this touch."""
+    from alembic.config import Config
+
+    (script_dir / "env.py").write_text(
+        "from alembic import context\n"
+        "from bridge import internals\n"
+        "context.config.attributes['seen'] = internals.work_function(context)\n"
+    )
+    config = Config()
+    config.set_main_option("script_location", str(script_dir))
+    command.stamp(config, "b2", sql=True)
+    fn = config.attributes.get("seen")
+    assert callable(fn) and fn.__qualname__.split(".")[0] == "stamp", (
+        "EnvironmentContext.context_opts['fn'] (through alembic.context._proxy) is no longer "
+        f"the function alembic.command.stamp hands env.py: got {fn!r}"
+    )

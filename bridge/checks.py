@@ -35,13 +35,7 @@ def run_checks(config, database: bool = True) -> list[str]:
         status = runner.status(config)
     except CommandError as err:
         return problems + [str(err)]
-    for stem in status.duplicates:
-        problems.append(
-            f"schema_migrations records {stem} twice, as {' and '.join(status.duplicate_names(stem))}: "
-            "a runner that writes the other name format ran it again. Check that running it twice "
-            "did no harm, delete the row in the format your old runner does not write, and set "
-            "legacy_name_format = stem or legacy_name_format = filename in alembic.ini to match it."
-        )
+    problems += status.plan.duplicate_problems()
     for m in status.migrations:
         if m.state == "out-of-order":
             problems.append(

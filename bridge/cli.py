@@ -188,12 +188,16 @@ def sync_command(obj: Context, dry_run):
     from . import runner
 
     result = runner.sync_tables(_config(obj), dry_run=dry_run)
-    if not result.changes:
-        _echo(obj, "The history tables agree; nothing to change.")
-        return
     prefix = "would " if dry_run else ""
     for change in result.changes:
         _echo(obj, f"{prefix}{change}")
+    # Which of two rows is the stray one depends on the old runner: sync does not guess.
+    for problem in result.duplicate_problems():
+        click.echo(problem, err=True)
+    if result.duplicates:
+        raise SystemExit(1)
+    if not result.changes:
+        _echo(obj, "The history tables agree; nothing to change.")
 
 
 @cli.command()

@@ -100,7 +100,11 @@ class Status:
     script_heads: list[str]
     current_heads: list[str]
     plan: sync.Plan = field(repr=False, default_factory=sync.Plan)
-    duplicates: list[str] = field(default_factory=list)  # stems with rows under both names
+
+    @property
+    def duplicates(self) -> list[str]:
+        """Return the stems ``schema_migrations`` records under both names."""
+        return list(self.plan.duplicates)
 
     def duplicate_names(self, stem: str) -> tuple[str, str]:
         """Return the two ``schema_migrations`` names one duplicated migration is recorded under."""
@@ -190,7 +194,7 @@ def status(config: Config | str | Path | None = None) -> Status:
     for stem in result.missing_files:
         migrations.append(MigrationStatus(stem, "legacy", "file-missing", None))
     return Status(
-        database, migrations, list(script.get_heads()), list(state.heads), result, list(state.duplicates)
+        database, migrations, list(script.get_heads()), list(state.heads), result
     )
 
 

@@ -67,6 +67,17 @@ class Plan:
     edited: list[str] = field(default_factory=list)
     native_heads: tuple[str, ...] = ()  # native revisions after the legacy chain in alembic_version
     table: str = DEFAULT_VERSION_TABLE  # the version table, as messages name it
+    duplicates: tuple[str, ...] = ()  # stems recorded under both names (x and x.py)
+
+    def duplicate_problems(self) -> list[str]:
+        """Return one message per migration recorded under both names, with the repair."""
+        return [
+            f"schema_migrations records {stem} twice, as {stem} and {stem}.py: a runner that "
+            "writes the other name format ran it again. Check that running it twice did no "
+            "harm, delete the row in the format your old runner does not write, and set "
+            "legacy_name_format = stem or legacy_name_format = filename in alembic.ini to match it."
+            for stem in self.duplicates
+        ]
 
     @property
     def changes(self) -> list[str]:
@@ -104,7 +115,7 @@ def plan(
     index = {stem: i for i, stem in enumerate(stems)}
     retired = list(retired)
     retired_index = {stem: i for i, stem in enumerate(retired)}
-    result = Plan(old_heads=state.heads, table=table)
+    result = Plan(old_heads=state.heads, table=table, duplicates=tuple(state.duplicates))
     result.missing_files = sorted(set(state.rows) - set(index) - set(retired_index))
 
     implied_upto = -1  # alembic_version implies files[0..implied_upto]

@@ -74,6 +74,12 @@ def test_an_old_runner_re_running_everything_under_py_names_is_shown_by_status_a
     ) in check.stderr
     assert f"{STEMS[1]} twice" in check.stderr
 
+    sync = project.run("alembic-bridge", "sync")
+    assert sync.returncode == 1, sync.output
+    assert "The history tables agree" not in sync.output
+    assert f"schema_migrations records {STEMS[0]} twice, as {STEMS[0]} and {STEMS[0]}.py" in sync.stderr
+    assert project.rows() == [*STEMS[:2], *(f"{s}.py" for s in STEMS[:2])]  # sync guesses nothing
+
 
 def test_auto_refuses_to_choose_when_the_rows_disagree_and_applies_nothing(project):
     files(project)

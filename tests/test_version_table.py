@@ -235,3 +235,22 @@ def test_baseline_and_convert_keep_the_configured_version_table(tmp_path, databa
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+def test_init_writes_the_version_table_options_commented_and_uncommenting_them_works(tmp_path):
+    import subprocess
+
+    from alembic.config import Config
+
+    from bridge.settings import BridgeSettings
+    from conftest import BIN
+
+    root = tmp_path / "fresh"
+    (root / "migrations").mkdir(parents=True)
+    subprocess.run([str(BIN / "alembic-bridge"), "init", "--legacy", "migrations"], cwd=root, check=True)
+    ini = root / "alembic.ini"
+    text = ini.read_text()
+    assert "# version_table = alembic_version\n# version_table_schema = meta\n" in text
+    assert str(BridgeSettings.from_config(Config(str(ini))).version_table) == "alembic_version"
+    ini.write_text(text.replace("# version_table_schema = meta", "version_table_schema = meta"))
+    assert str(BridgeSettings.from_config(Config(str(ini))).version_table) == "meta.alembic_version"

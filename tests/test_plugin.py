@@ -1,0 +1,107 @@
+"""The ``alembic.plugins`` entry point (bridge.plugin) under every Alembic we accept.
+
+Alembic 1.18.0 up to 1.20.0 iterate what an entry point loads
+(``for mod in entrypoint.load()``); 1.20.1 calls ``setup`` on it when it is a
+module and, with a deprecation warning, iterates anything else. The loops below
+are those two loaders, run against our installed entry point; the min-versions
+CI leg (.ci/run) also runs this file under the oldest Alembic we declare, where
+``import alembic`` runs the old loader for real.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import warnings
+from importlib import metadata
+from types import ModuleType
+
+import pytest
+from alembic.runtime.plugins import Plugin
+from alembic.script import ScriptDirectory
+
+import bridge.plugin
+
+
+def bridge_entry_point() -> metadata.EntryPoint:
+    [entry_point] = [
+        ep for ep in metadata.entry_points(group="alembic.plugins") if ep.name == "bridge.legacy"
+    ]
+    return entry_point
+
+
+@pytest.fixture
+def setup_calls(monkeypatch):
+    """Record every call Alembic makes to bridge.plugin.setup (the real one has run already)."""
+    calls = []
+    monkeypatch.setattr(bridge.plugin, "setup", lambda plugin=None: calls.append(plugin.name))
+    return calls
+
+
+@pytest.fixture
+def plugin_name():
+    """A plugin name unused by the real registration, removed from Alembic's registry afterwards."""
+    from alembic.runtime import plugins
+
+    name = "bridge.legacy.under-test"
+    yield name
+    plugins._all_plugins.pop(name, None)
+
+
+def test_the_entry_point_names_the_bridge_plugin_module():
+    assert bridge_entry_point().value == "bridge.plugin"
+    assert bridge_entry_point().load() is bridge.plugin
+
+
+def test_the_1_18_to_1_20_0_loader_iterates_the_module_and_calls_setup_once(
+    setup_calls, plugin_name
+):
+    # Alembic 1.18.0 .. 1.20.0, alembic/runtime/plugins.py::_setup
+    for mod in bridge_entry_point().load():
+        Plugin.setup_plugin_from_module(mod, plugin_name)
+    assert setup_calls == [plugin_name]
+
+
+def test_the_1_20_1_loader_sees_a_module_and_calls_setup_once_without_a_warning(
+    setup_calls, plugin_name
+):
+    # Alembic 1.20.1, alembic/runtime/plugins.py::_setup
+    loaded = bridge_entry_point().load()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        if isinstance(loaded, ModuleType):
+            Plugin.setup_plugin_from_module(loaded, plugin_name)
+        else:
+            pytest.fail("Alembic 1.20.1 would warn that the entry point is a collection")
+    assert setup_calls == [plugin_name]
+
+
+def test_setup_wraps_from_config_once_however_often_it_is_called():
+    wrapped = ScriptDirectory.from_config.__func__
+    assert wrapped.__module__ == "bridge.plugin"
+    bridge.plugin.setup()
+    bridge.plugin.setup(None)
+    assert ScriptDirectory.from_config.__func__ is wrapped
+
+
+def test_import_alembic_runs_the_installed_alembic_loader_without_error_or_warning():
+    script = textwrap.dedent(
+        """
+        import alembic
+        from alembic.runtime.plugins import _all_plugins
+        from alembic.script import ScriptDirectory
+        print(alembic.__version__, sorted(_all_plugins))
+        print(ScriptDirectory.from_config.__func__.__module__)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    version, registered = result.stdout.splitlines()[0].split(" ", 1)
+    assert version == metadata.version("alembic")
+    assert "'bridge.legacy'" in registered
+    assert result.stdout.splitlines()[1] == "bridge.plugin"
+

@@ -10,6 +10,7 @@ CI leg (.ci/run) also runs this file under the oldest Alembic we declare, where
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -105,3 +106,105 @@ def test_import_alembic_runs_the_installed_alembic_loader_without_error_or_warni
     assert "'bridge.legacy'" in registered
     assert result.stdout.splitlines()[1] == "bridge.plugin"
 
+
+# -- without legacy_location the plugin is inert ------------------------------------------
+
+# Options a plain Alembic project may hold for its own env.py; the bridge reads
+# options of the same names only when legacy_location turns it on.
+USER_OPTIONS = "lock_timeout = 5min\nstrict = maybe\nlegacy_name_format = x\n"
+
+# The stock `alembic` command with the bridge's entry point hidden from Alembic's loader.
+ALEMBIC_WITHOUT_THE_BRIDGE = textwrap.dedent(
+    """
+    import sys
+    from importlib import metadata
+
+    entry_points = metadata.entry_points
+
+    def without_the_bridge(**kw):
+        found = entry_points(**kw)
+        if kw.get("group") == "alembic.plugins":
+            return [ep for ep in found if ep.value != "bridge.plugin"]
+        return found
+
+    metadata.entry_points = without_the_bridge
+    from alembic.config import main
+
+    assert "bridge.plugin" not in sys.modules, "the bridge plugin was loaded"
+    main(argv=sys.argv[1:], prog="alembic")
+    """
+)
+
+COMMANDS = [
+    ["revision", "-m", "first", "--rev-id", "aaa111"],
+    ["history"],
+    ["heads"],
+    ["revision", "-m", "x", "--rev-id", "bbb222"],
+    ["history", "--verbose"],
+    ["heads"],
+    ["upgrade", "head", "--sql"],
+    ["upgrade", "head"],
+    ["current"],
+    ["downgrade", "base"],
+]
+
+
+def alembic_init_project(root, database_url):
+    """Run the stock `alembic init` in *root* and add USER_OPTIONS to its [alembic] section."""
+    from conftest import BIN, url_text
+
+    root.mkdir()
+    subprocess.run(
+        [str(BIN / "alembic"), "init", "alembic"], cwd=root, check=True, capture_output=True
+    )
+    ini = root / "alembic.ini"
+    text = ini.read_text()
+    assert "[alembic]\n" in text and "sqlalchemy.url = driver://user:pass@localhost/dbname\n" in text
+    text = text.replace("[alembic]\n", "[alembic]\n" + USER_OPTIONS, 1)
+    url = url_text(database_url).replace("%", "%%")
+    text = text.replace("sqlalchemy.url = driver://user:pass@localhost/dbname", f"sqlalchemy.url = {url}")
+    ini.write_text(text)
+    return root
+
+
+def run_each(root, prefix):
+    def normal(output):
+        output = output.replace(str(root), "<project>")
+        return re.sub(r"Create Date: .*", "Create Date: <when the revision was written>", output)
+
+    outcomes = []
+    for argv in COMMANDS:
+        result = subprocess.run(
+            [*prefix, *argv], cwd=root, capture_output=True, text=True, timeout=120
+        )
+        outcomes.append(
+            (
+                " ".join(argv),
+                result.returncode,
+                normal(result.stdout),
+                normal(result.stderr),
+            )
+        )
+    return outcomes
+
+
+def test_a_plain_alembic_init_project_with_options_named_like_the_bridges_behaves_as_without_it(
+    tmp_path, database_url
+):
+    from conftest import BIN
+
+    stock = run_each(
+        alembic_init_project(tmp_path / "stock", database_url),
+        [sys.executable, "-c", ALEMBIC_WITHOUT_THE_BRIDGE],
+    )
+    bridged = run_each(alembic_init_project(tmp_path / "bridged", database_url), [str(BIN / "alembic")])
+
+    assert [(argv, code) for argv, code, _, _ in stock] == [(" ".join(a), 0) for a in COMMANDS]
+    history = stock[4][2]
+    assert "Rev: bbb222 (head)\nParent: aaa111\nPath: <project>/alembic/versions/bbb222_x.py" in history
+    assert "CREATE TABLE alembic_version" in stock[6][2]
+    assert "Running upgrade aaa111 -> bbb222, x" in stock[7][3]
+    assert stock[8][2] == "bbb222 (head)\n"
+    for stock_outcome, bridged_outcome in zip(stock, bridged):
+        assert bridged_outcome == stock_outcome
+    assert (tmp_path / "bridged" / "alembic" / "versions" / "bbb222_x.py").is_file()

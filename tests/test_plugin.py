@@ -32,22 +32,17 @@ def bridge_entry_point() -> metadata.EntryPoint:
     return entry_point
 
 
+PLUGIN_NAME = "bridge.legacy.under-test"  # not the real registration's name
+
+
 @pytest.fixture
 def setup_calls(monkeypatch):
-    """Record every call Alembic makes to bridge.plugin.setup (the real one has run already)."""
-    calls = []
-    monkeypatch.setattr(bridge.plugin, "setup", lambda plugin=None: calls.append(plugin.name))
-    return calls
-
-
-@pytest.fixture
-def plugin_name():
-    """A plugin name unused by the real registration, removed from Alembic's registry afterwards."""
-    from alembic.runtime import plugins
-
-    name = "bridge.legacy.under-test"
-    yield name
-    plugins._all_plugins.pop(name, None)
+    """Record the plugins Alembic passes to bridge.plugin.setup; unregister them afterwards."""
+    plugins = []
+    monkeypatch.setattr(bridge.plugin, "setup", lambda plugin=None: plugins.append(plugin))
+    yield plugins
+    for plugin in plugins:
+        plugin.remove()
 
 
 def test_the_entry_point_names_the_bridge_plugin_module():
@@ -55,27 +50,23 @@ def test_the_entry_point_names_the_bridge_plugin_module():
     assert bridge_entry_point().load() is bridge.plugin
 
 
-def test_the_1_18_to_1_20_0_loader_iterates_the_module_and_calls_setup_once(
-    setup_calls, plugin_name
-):
+def test_the_1_18_to_1_20_0_loader_iterates_the_module_and_calls_setup_once(setup_calls):
     # Alembic 1.18.0 .. 1.20.0, alembic/runtime/plugins.py::_setup
     for mod in bridge_entry_point().load():
-        Plugin.setup_plugin_from_module(mod, plugin_name)
-    assert setup_calls == [plugin_name]
+        Plugin.setup_plugin_from_module(mod, PLUGIN_NAME)
+    assert [plugin.name for plugin in setup_calls] == [PLUGIN_NAME]
 
 
-def test_the_1_20_1_loader_sees_a_module_and_calls_setup_once_without_a_warning(
-    setup_calls, plugin_name
-):
+def test_the_1_20_1_loader_sees_a_module_and_calls_setup_once_without_a_warning(setup_calls):
     # Alembic 1.20.1, alembic/runtime/plugins.py::_setup
     loaded = bridge_entry_point().load()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         if isinstance(loaded, ModuleType):
-            Plugin.setup_plugin_from_module(loaded, plugin_name)
+            Plugin.setup_plugin_from_module(loaded, PLUGIN_NAME)
         else:
             pytest.fail("Alembic 1.20.1 would warn that the entry point is a collection")
-    assert setup_calls == [plugin_name]
+    assert [plugin.name for plugin in setup_calls] == [PLUGIN_NAME]
 
 
 def test_setup_wraps_from_config_once_however_often_it_is_called():

@@ -7,9 +7,17 @@ it returns the bridge's `LegacyScriptDirectory`; otherwise it returns exactly
 what Alembic returned. Every ``alembic.command`` function (and every tool built
 on them, such as pytest-alembic) goes through ``from_config``. See
 docs/design.md for why this hook and not a custom command.
+
+Alembic 1.18.0 up to 1.20.0 iterate what the entry point loads
+(``for mod in entrypoint.load()``); 1.20.1 and later call ``setup`` on it
+because it is a module. This module is both: iterating it yields itself, so
+every one of those loaders calls ``setup`` exactly once, without a warning.
 """
 
 from __future__ import annotations
+
+import sys
+from types import ModuleType
 
 from alembic.script import ScriptDirectory
 
@@ -30,3 +38,13 @@ def setup(plugin=None) -> None:
 
     from_config.__doc__ = _stock_from_config.__doc__
     ScriptDirectory.from_config = classmethod(from_config)
+
+
+class _IterablePluginModule(ModuleType):
+    """This module, iterable as the one-module collection Alembic 1.18.0 - 1.20.0 expect."""
+
+    def __iter__(self):
+        yield self
+
+
+sys.modules[__name__].__class__ = _IterablePluginModule

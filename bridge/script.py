@@ -307,9 +307,9 @@ def _check_native(
 
 def wrap_if_configured(base: ScriptDirectory, config) -> ScriptDirectory:
     """Return the bridge's script directory if *config* sets ``legacy_location``, else *base*."""
+    if settings.legacy_location(config) is None:
+        return base  # bridge off: no other option is read, so none can fail
     options = settings.BridgeSettings.from_config(config)
-    if options.legacy_location is None:
-        return base
     return LegacyScriptDirectory.from_script_directory(
         base, options.legacy_location, options.legacy_ignore
     )

@@ -79,22 +79,13 @@ class BridgeSettings:
 
     @classmethod
     def from_config(cls, config) -> BridgeSettings:
-        """Read the bridge's options from an Alembic ``Config``."""
-        base = config_dir(config)
+        """Read and check the bridge's options from an Alembic ``Config``."""
 
         def option(name: str) -> str | None:
-            value = config.get_alembic_option(name)
-            if value is None or isinstance(value, (list, tuple, dict)):
-                return None
-            value = str(value).strip()
-            return value or None
+            return _option(config, name)
 
         def path(name: str) -> Path | None:
-            value = option(name)
-            if value is None:
-                return None
-            p = Path(value).expanduser()
-            return p if p.is_absolute() else base / p
+            return _path_option(config, name)
 
         name_format = option("legacy_name_format") or "auto"
         if name_format not in NAME_FORMATS:
@@ -123,6 +114,32 @@ class BridgeSettings:
                 option("version_table") or VersionTable.name, option("version_table_schema")
             ),
         )
+
+
+def legacy_location(config) -> Path | None:
+    """Return the ``legacy_location`` folder, reading no other option.
+
+    Without it the bridge is off, and options of a plain Alembic project that
+    happen to share a bridge option's name (``lock_timeout``, ``strict``, ...)
+    are that project's own business: nothing else is read or checked.
+    """
+    return _path_option(config, "legacy_location")
+
+
+def _option(config, name: str) -> str | None:
+    value = config.get_alembic_option(name)
+    if value is None or isinstance(value, (list, tuple, dict)):
+        return None
+    value = str(value).strip()
+    return value or None
+
+
+def _path_option(config, name: str) -> Path | None:
+    value = _option(config, name)
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else config_dir(config) / path
 
 
 def config_dir(config) -> Path:

@@ -30,6 +30,7 @@ from pathlib import Path
 from .errors import ConfigError
 
 NAME_FORMATS = ("auto", "stem", "filename")
+BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
 @dataclass(frozen=True)
@@ -99,16 +100,25 @@ class BridgeSettings:
         try:
             lock_timeout = float(timeout)
         except ValueError:
+            lock_timeout = -1.0
+        if not 0 <= lock_timeout < float("inf"):
             raise ConfigError(
-                f"lock_timeout = {timeout!r} is not a number of seconds."
-            ) from None
+                f"lock_timeout = {timeout!r} is not a number of seconds. Write the seconds a "
+                "runner waits for another runner's lock, e.g. lock_timeout = 300."
+            )
+        strict = (option("strict") or "false").lower()
+        if strict not in BOOLEANS:
+            raise ConfigError(
+                f"strict = {option('strict')!r} is neither true nor false. Write strict = true "
+                "(rows whose file is gone are errors) or strict = false (they are warnings)."
+            )
         return cls(
             legacy_location=path("legacy_location"),
             legacy_ignore=tuple(split_list(config.get_alembic_option("legacy_ignore"))),
             name_format=name_format,
             embedded_postgres=path("embedded_postgres"),
             lock_timeout=lock_timeout,
-            strict=(option("strict") or "false").lower() in ("1", "true", "yes", "on"),
+            strict=BOOLEANS[strict],
             target_metadata=option("target_metadata"),
             version_table=VersionTable(
                 option("version_table") or VersionTable.name, option("version_table_schema")

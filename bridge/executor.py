@@ -312,6 +312,13 @@ def translate_error(
             "conn.execute() was given a plain string. SQLAlchemy 2.x needs "
             'text(): `from sqlalchemy import text` and `conn.execute(text("..."))`.'
         )
+    elif isinstance(err, exc.DBAPIError) and err.connection_invalidated:
+        reason = " ".join(str(err.orig if err.orig is not None else err).split())
+        message = (
+            f"{direction}() lost its connection to the database ({reason}): the server "
+            "restarted or shut down, the session was terminated, or the network dropped. "
+            "Its transaction died with the connection. Run again once the server is back."
+        )
     elif isinstance(err, exc.DBAPIError):
         db_message = str(err.orig).strip() if err.orig is not None else str(err)
         statement = " ".join(str(err.statement or "").split())

@@ -671,6 +671,8 @@ class _Savepoint:
     def rollback(self) -> None:
         if self.is_active:
             self.is_active = False
+            if self._connection.invalidated:
+                return  # the connection died, and the transaction with it: nothing to undo
             # ROLLBACK TO keeps the savepoint; release it, or a loop of rolled-back
             # steps nests ever deeper (as psycopg's own transactions do).
             self._connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {self.name}")

@@ -124,9 +124,11 @@ def test_when_the_server_goes_away_mid_migration_the_error_names_that_migration(
     project.table("20251003_create_c", "c")
     result = project.run("alembic", "upgrade", "head")
     assert result.returncode == 255, result.output
-    # (what the migration saw after its connection died is the proxy's story; the point
-    # here is that the failed unlock on the dead lock session does not replace it)
+    # The failed unlock on the dead lock session does not replace the story, and neither
+    # does the migration's own trans.rollback() on the dead connection.
     assert "FAILED: " in result.stdout and "20251002_server_gone.py:" in result.stdout
+    assert "lost its connection to the database" in result.stdout, result.output
+    assert "PendingRollbackError" not in result.output
     assert "pg_advisory_unlock" not in result.output and "Traceback" not in result.output
     assert project.rows() == ["20251001_create_a"] and "half" not in project.tables()
 

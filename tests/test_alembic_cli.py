@@ -8,6 +8,8 @@ import pytest
 
 from conftest import legacy_source
 
+pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
+
 LONG = "20251015_add_exchange_order_id_and_client_tag_to_open_orders"
 
 

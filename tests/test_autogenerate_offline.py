@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
 import sqlalchemy as sa
 
 from conftest import REPO, make_project
+
+pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
 
 SAMPLES = sorted(p.stem for p in (REPO / "migrations").glob("2*.py"))
 STATEMENT_ONLY_FROM = "20251104_add_client_order_id"

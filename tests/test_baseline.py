@@ -12,6 +12,8 @@ from bridge.baseline import _python_string, drop_statements, restorable, split_s
 from conftest import REPO, url_text
 from test_convert import SAMPLES, other_database_url, schema_and_seed, status  # noqa: F401 (a fixture)
 
+pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
+
 HEAD = SAMPLES[-1]
 
 

@@ -49,6 +49,7 @@ def _bench_databases(url) -> set[str]:
         admin.dispose()
 
 
+@pytest.mark.slow
 def test_the_bench_runs_on_twenty_migrations_and_prints_every_ratio(pg_admin_url, tmp_path):
     before = _bench_databases(pg_admin_url)
     report = tmp_path / "bench.json"
@@ -223,6 +224,7 @@ def test_history_tables_created_by_a_rolled_back_migration_are_created_again(eng
 
 # -- `alembic upgrade head` at the legacy head skips the revision map, nothing else ----
 
+@pytest.mark.slow
 def test_a_native_revision_added_after_everything_was_applied_still_runs(project):
     project.table("20251001_create_a", "a")
     project.table("20251002_create_b", "b")
@@ -234,6 +236,7 @@ def test_a_native_revision_added_after_everything_was_applied_still_runs(project
     assert project.version() == ["n1"]
 
 
+@pytest.mark.slow
 def test_a_native_revision_in_the_wrong_place_is_refused_even_at_the_legacy_head(project):
     project.table("20251001_create_a", "a")
     project.table("20251002_create_b", "b")
@@ -244,6 +247,7 @@ def test_a_native_revision_in_the_wrong_place_is_refused_even_at_the_legacy_head
     assert "later legacy files exist" in result.output
 
 
+@pytest.mark.slow
 def test_a_misnamed_file_added_after_everything_was_applied_stops_the_upgrade(project):
     project.table("20251001_create_a", "a")
     project.run("alembic", "upgrade", "head", check=True)

@@ -11,6 +11,8 @@ import pytest
 
 from conftest import REPO, legacy_source, make_project, url_text
 
+pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
+
 STEMS = ["20251001_create_a", "20251002_create_b", "20251003_create_c"]
 
 

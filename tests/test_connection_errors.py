@@ -17,6 +17,8 @@ import sqlalchemy as sa
 
 from conftest import REPO, make_project, url_text
 
+pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
+
 PASSWORD = "Pw-4711secret"
 
 

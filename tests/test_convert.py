@@ -433,6 +433,7 @@ def status(project) -> dict:
     return json.loads(project.run("alembic-bridge", "status", "--json", check=True).stdout)
 
 
+@pytest.mark.slow
 def test_convert_all_then_upgrade_head_on_a_fresh_database_gives_the_unconverted_schema(sample_project, other_database_url):
     sample_project.run("alembic", "upgrade", "head", check=True)
     before = schema_and_seed(sample_project.url)
@@ -448,6 +449,7 @@ def test_convert_all_then_upgrade_head_on_a_fresh_database_gives_the_unconverted
     assert sample_project.version() == [SAMPLES[-1]]
 
 
+@pytest.mark.slow
 def test_a_database_migrated_before_conversion_has_nothing_pending(sample_project):
     sample_project.run("alembic", "upgrade", "head", check=True)
     sample_project.run("alembic-bridge", "convert", "--all", check=True)
@@ -461,6 +463,7 @@ def test_a_database_migrated_before_conversion_has_nothing_pending(sample_projec
         assert all(m["state"] != "file-missing" for m in report["migrations"])
 
 
+@pytest.mark.slow
 def test_a_database_an_old_runner_migrated_is_adopted_without_running_anything_again(sample_project):
     sample_project.run(
         "python", str(REPO / "tests" / "legacy_runner.py"), "--url", url_text(sample_project.url),
@@ -476,6 +479,7 @@ def test_a_database_an_old_runner_migrated_is_adopted_without_running_anything_a
     assert sample_project.version() == [SAMPLES[-1]]
 
 
+@pytest.mark.slow
 def test_converted_revisions_keep_schema_migrations_in_step_both_ways(sample_project):
     sample_project.run("alembic-bridge", "convert", "--all", check=True)
     sample_project.run("alembic", "upgrade", "head", check=True)
@@ -487,6 +491,7 @@ def test_converted_revisions_keep_schema_migrations_in_step_both_ways(sample_pro
     assert sample_project.rows() == SAMPLES and "order_events" in sample_project.tables()
 
 
+@pytest.mark.slow
 def test_legacy_code_kept_in_a_converted_revision_runs_with_legacy_semantics(sample_project):
     sample_project.run("alembic", "upgrade", "20251015_add_error_message_to_open_orders", check=True)
     sample_project.sql(
@@ -518,6 +523,7 @@ def downgrade(engine):
 '''
 
 
+@pytest.mark.slow
 def test_kept_legacy_code_may_autocommit_and_the_row_is_written_after_its_work(project):
     project.table("20251001_create_a", "a")
     project.write("20251002_concurrent_index.py", AUTOCOMMIT)
@@ -533,6 +539,7 @@ def test_kept_legacy_code_may_autocommit_and_the_row_is_written_after_its_work(p
     assert project.rows() == ["20251001_create_a"]
 
 
+@pytest.mark.slow
 def test_a_converted_statement_only_revision_renders_with_sql(project):
     project.table("20251001_create_a", "a")
     project.run("alembic-bridge", "convert", "--all", check=True)
@@ -541,6 +548,7 @@ def test_a_converted_statement_only_revision_renders_with_sql(project):
     assert "INSERT INTO schema_migrations (migration_name) VALUES ('20251001_create_a');" in sql
 
 
+@pytest.mark.slow
 def test_native_revisions_after_the_legacy_head_keep_following_it(sample_project):
     (sample_project.versions / "n1_note.py").write_text(
         f'"""note"""\nrevision = "n1"\ndown_revision = "{SAMPLES[-1]}"\nbranch_labels = None\n'
@@ -553,6 +561,7 @@ def test_native_revisions_after_the_legacy_head_keep_following_it(sample_project
     assert status(sample_project)["pending_count"] == 0
 
 
+@pytest.mark.slow
 def test_convert_warns_loudly_that_old_runners_no_longer_build_the_schema(sample_project):
     result = sample_project.run("alembic-bridge", "convert", "--all", check=True)
     assert result.stderr.startswith(
@@ -562,6 +571,7 @@ def test_convert_warns_loudly_that_old_runners_no_longer_build_the_schema(sample
     assert "Retire old runners" in result.stderr
 
 
+@pytest.mark.slow
 def test_dry_run_prints_each_function_s_conversion_and_writes_nothing(sample_project):
     result = sample_project.run("alembic-bridge", "convert", "--all", "--dry-run", check=True)
     assert "Would convert 12 legacy migration(s)" in result.stdout
@@ -571,6 +581,7 @@ def test_dry_run_prints_each_function_s_conversion_and_writes_nothing(sample_pro
     assert list(sample_project.versions.glob("*.py")) == []
 
 
+@pytest.mark.slow
 def test_convert_has_help_and_needs_exactly_one_target(project):
     assert project.run("alembic-bridge", "convert", "--help", check=True).stdout.startswith(
         "Usage: alembic-bridge convert [OPTIONS] [STEM]"
@@ -583,6 +594,7 @@ def test_convert_has_help_and_needs_exactly_one_target(project):
 
 
 @pytest.mark.parametrize("command", [["convert", "--all"], ["baseline"]])
+@pytest.mark.slow
 def test_commands_that_write_revisions_need_one_version_location(sample_project, command):
     ini = sample_project.root / "alembic.ini"
     ini.write_text(ini.read_text().replace(
@@ -596,6 +608,7 @@ def test_commands_that_write_revisions_need_one_version_location(sample_project,
     assert len(list(sample_project.legacy.glob("2*.py"))) == len(SAMPLES)  # nothing moved
 
 
+@pytest.mark.slow
 def test_a_stem_that_is_not_first_is_refused_with_the_upto_form(sample_project):
     result = sample_project.run("alembic-bridge", "convert", "20250520_create_open_orders")
     assert result.returncode == 1
@@ -608,6 +621,7 @@ def test_a_stem_that_is_not_first_is_refused_with_the_upto_form(sample_project):
     assert list(sample_project.versions.glob("*.py")) == []
 
 
+@pytest.mark.slow
 def test_a_file_that_cannot_be_converted_stops_the_conversion_and_is_named(project):
     project.table("20251001_create_a", "a")
     project.write("20251002_read_sql.py", "def upgrade(engine):\n    open(__file__)\n")
@@ -624,6 +638,7 @@ def test_a_file_that_cannot_be_converted_stops_the_conversion_and_is_named(proje
     assert list(project.versions.glob("*.py")) == [] and len(list(project.legacy.glob("*.py"))) == 3
 
 
+@pytest.mark.slow
 def test_convert_upto_converts_the_prefix_says_so_and_the_chain_stays_one_line(sample_project, other_database_url):
     sample_project.run("alembic", "upgrade", "20250617_create_trade_history", check=True)
     result = sample_project.run("alembic-bridge", "convert", "--upto", "20250722", check=True)
@@ -652,6 +667,7 @@ def test_convert_upto_converts_the_prefix_says_so_and_the_chain_stays_one_line(s
     assert status(sample_project)["pending_count"] == 0
 
 
+@pytest.mark.slow
 def test_after_a_partial_conversion_new_legacy_files_still_follow_the_legacy_chain(sample_project):
     sample_project.run("alembic-bridge", "convert", "--upto", "20250722", check=True)
     listed = status(sample_project)["migrations"]
@@ -664,6 +680,7 @@ def test_after_a_partial_conversion_new_legacy_files_still_follow_the_legacy_cha
     assert sample_project.rows() == [*SAMPLES, "20991231_late_legacy_file"]
 
 
+@pytest.mark.slow
 def test_after_converting_everything_a_new_legacy_file_must_still_sort_last(sample_project):
     sample_project.run("alembic-bridge", "convert", "--all", check=True)
     last_date, last_description = SAMPLES[-1].split("_", 1)
@@ -676,6 +693,7 @@ def test_after_converting_everything_a_new_legacy_file_must_still_sort_last(samp
     assert sample_project.rows() == [*SAMPLES, "20991231_late_file"]
 
 
+@pytest.mark.slow
 def test_rows_of_converted_revisions_are_not_reported_as_missing_files(sample_project):
     sample_project.run("alembic", "upgrade", "head", check=True)
     sample_project.run("alembic-bridge", "convert", "--all", check=True)

@@ -165,12 +165,14 @@ def test_sqlalchemy_url_and_the_embedded_server_name_their_config_file(tmp_path)
     )
 
 
+@pytest.mark.slow
 def test_status_shows_where_the_url_came_from(dotenv_project):
     result = run_without_url(dotenv_project, "alembic-bridge", "status")
     masked = dotenv_project.url.render_as_string(hide_password=True)
     assert f"Database: {masked} (DATABASE_URL from {dotenv_project.root / '.env'})" in result.stdout
 
 
+@pytest.mark.slow
 def test_run_py_still_gives_its_application_the_dotenv_variables(dotenv_project):
     shutil.copy(REPO / "run.py", dotenv_project.root / "run.py")
     app = "python -c 'import os, time; open(\"seen\", \"w\").write(os.environ[\"FROM_DOTENV\"]); time.sleep(30)'"
@@ -215,6 +217,7 @@ if __name__ == "__main__":
 
 
 @pytest.mark.parametrize("entry_point", ["run.py", "by hand"])
+@pytest.mark.slow
 def test_entry_points_still_give_migrations_calling_os_getenv_the_dotenv_values(dotenv_project, entry_point):
     shutil.copy(REPO / "run.py", dotenv_project.root / "run.py")
     if entry_point == "run.py":

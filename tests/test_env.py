@@ -1,5 +1,6 @@
 """What env.py calls: programmatic use through ``alembic.command`` and ``config.attributes``."""
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 
@@ -49,6 +50,7 @@ def test_the_python_api_plans_runs_and_reports(project):
     assert project.rows() == []
 
 
+@pytest.mark.slow
 def test_current_and_history_never_create_a_table(project):
     files(project)
     project.run("alembic", "current", check=True)
@@ -57,6 +59,7 @@ def test_current_and_history_never_create_a_table(project):
     assert project.tables() == []
 
 
+@pytest.mark.slow
 def test_a_target_metadata_that_cannot_be_imported_is_a_clear_error(tmp_path, database_url):
     from conftest import make_project
 
@@ -67,6 +70,7 @@ def test_a_target_metadata_that_cannot_be_imported_is_a_clear_error(tmp_path, da
     assert "target_metadata = 'nowhere.models:metadata' could not be loaded (No module named 'nowhere')" in result.output
 
 
+@pytest.mark.slow
 def test_downgrade_to_base_counts_as_mutating_and_adopts_the_old_runners_work_first(project):
     # get_revision_argument() is None for "base": the destination's presence decides, not its value.
     from conftest import REPO, url_text

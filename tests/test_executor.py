@@ -18,6 +18,8 @@ from conftest import REPO, legacy_source
 from bridge import runner
 from bridge.errors import MigrationError
 
+pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
+
 
 EXITS_EARLY = '''\
 import sys

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
+
 from conftest import REPO, Project, url_text
+
+pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
 
 SAMPLES = sorted(p.stem for p in (REPO / "migrations").glob("2*.py"))
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import sqlalchemy as sa
 
 from bridge.ledger import read_history
 from conftest import REPO, legacy_source, url_text
+
+pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
 
 STEMS = ["20251001_create_a", "20251002_create_b", "20251003_create_c"]
 

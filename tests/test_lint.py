@@ -441,6 +441,7 @@ def test_lint_errors_honours_the_projects_lint_settings_and_legacy_ignore(tmp_pa
 # -- the real command line ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_exits_1_and_prints_ruff_style_lines_with_hints(tmp_path):
     write(tmp_path, "20251031_x.py", noisy())
     result = run_cli("20251031_x.py", cwd=tmp_path)
@@ -460,6 +461,7 @@ def test_cli_exits_1_and_prints_ruff_style_lines_with_hints(tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_cli_exits_0_when_only_warnings_are_found(tmp_path):
     write(tmp_path, "20251031_x.py", CLEAN.split("\n\ndef downgrade")[0] + "\n")
     result = run_cli("20251031_x.py", cwd=tmp_path)
@@ -468,12 +470,14 @@ def test_cli_exits_0_when_only_warnings_are_found(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_cli_exits_0_and_says_so_when_everything_passes(tmp_path):
     write(tmp_path, "20251031_x.py", CLEAN)
     result = run_cli(".", cwd=tmp_path)
     assert (result.returncode, result.stdout, result.stderr) == (0, "All checks passed!\n", "")
 
 
+@pytest.mark.slow
 def test_cli_select_and_ignore_change_the_exit_code(tmp_path):
     write(tmp_path, "20251031_x.py", noisy())
     assert run_cli("--select", "LB1", "20251031_x.py", cwd=tmp_path).returncode == 0
@@ -481,6 +485,7 @@ def test_cli_select_and_ignore_change_the_exit_code(tmp_path):
     assert run_cli("--ignore", "LB2", "20251031_x.py", cwd=tmp_path).returncode == 1
 
 
+@pytest.mark.slow
 def test_cli_json_output_is_a_list_of_findings(tmp_path):
     write(tmp_path, "20251031_x.py", noisy())
     result = run_cli("--format", "json", "--select", "LB401", "20251031_x.py", cwd=tmp_path)
@@ -499,6 +504,7 @@ def test_cli_json_output_is_a_list_of_findings(tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_cli_reads_lint_settings_from_pyproject(tmp_path):
     write(tmp_path, "20251031_x.py", noisy())
     write(tmp_path, "pyproject.toml", '[tool.alembic-bridge.lint]\nignore = ["LB2", "LB4"]\n')
@@ -508,6 +514,7 @@ def test_cli_reads_lint_settings_from_pyproject(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_cli_without_paths_lints_the_configured_legacy_location(tmp_path):
     (tmp_path / "migrations").mkdir()
     write(tmp_path / "migrations", "20251031_x.py", noisy())
@@ -526,6 +533,7 @@ def test_cli_without_paths_lints_the_configured_legacy_location(tmp_path):
     assert result.stdout.splitlines()[-1] == "Found 1 problem: 1 error."
 
 
+@pytest.mark.slow
 def test_cli_without_paths_or_configuration_fails_with_a_clear_message(tmp_path):
     result = run_cli(cwd=tmp_path)
     assert result.returncode == 1
@@ -536,6 +544,7 @@ def test_cli_without_paths_or_configuration_fails_with_a_clear_message(tmp_path)
     )
 
 
+@pytest.mark.slow
 def test_cli_rejects_an_unknown_rule_code_as_a_usage_error(tmp_path):
     write(tmp_path, "20251031_x.py", CLEAN)
     result = run_cli("--select", "LB999", "20251031_x.py", cwd=tmp_path)
@@ -543,6 +552,7 @@ def test_cli_rejects_an_unknown_rule_code_as_a_usage_error(tmp_path):
     assert "'LB999' matches no lint rule" in result.stderr
 
 
+@pytest.mark.slow
 def test_cli_explain_prints_a_rules_documentation(tmp_path):
     result = run_cli("--explain", "lb302", cwd=tmp_path)
     assert result.returncode == 0

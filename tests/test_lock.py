@@ -6,11 +6,14 @@ import os
 import subprocess
 import time
 
+import pytest
 import sqlalchemy as sa
 
 import bridge
 from bridge import sync
 from conftest import BIN, legacy_source, url_text
+
+pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
 
 # A legacy migration that ends the bridge's lock session, as pg_terminate_backend,
 # idle_session_timeout or a network drop would.

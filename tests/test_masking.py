@@ -20,6 +20,8 @@ import pytest
 
 from conftest import BIN, REPO, legacy_source, make_project, url_text
 
+pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
+
 # Every character that breaks a URL, unencoded.
 PASSWORD = "S3cr@t:p/w%x#y z"
 # The same without "@": SQLAlchemy parses it (the password runs up to the "@").

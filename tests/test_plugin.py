@@ -77,6 +77,7 @@ def test_setup_wraps_from_config_once_however_often_it_is_called():
     assert ScriptDirectory.from_config.__func__ is wrapped
 
 
+@pytest.mark.slow
 def test_import_alembic_runs_the_installed_alembic_loader_without_error_or_warning():
     script = textwrap.dedent(
         """
@@ -179,6 +180,7 @@ def run_each(root, prefix):
     return outcomes
 
 
+@pytest.mark.slow
 def test_a_plain_alembic_init_project_with_options_named_like_the_bridges_behaves_as_without_it(
     tmp_path, database_url
 ):

@@ -820,6 +820,7 @@ IDIOMS = [
 
 
 @pytest.mark.parametrize("case", IDIOMS)
+@pytest.mark.slow
 def test_each_idiom_ends_like_a_real_engine_and_only_lost_work_is_reported(
     case, engine, bridge_host
 ):

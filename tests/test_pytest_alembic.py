@@ -16,6 +16,8 @@ from pytest_alembic.tests import (  # noqa: F401  (collected as tests of this mo
 
 from conftest import REPO
 
+pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
+
 
 @pytest.fixture
 def alembic_config():

@@ -9,6 +9,8 @@ import pytest
 
 from conftest import REPO, Project, legacy_source
 
+pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
+
 SAMPLES = sorted(p.stem for p in (REPO / "migrations").glob("2*.py"))
 
 

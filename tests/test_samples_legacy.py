@@ -134,6 +134,7 @@ def test_second_run_of_the_legacy_runner_applies_nothing(engine):
     assert scalars(engine, "SELECT COUNT(*) FROM schema_migrations") == [len(SAMPLES)]
 
 
+@pytest.mark.slow
 def test_samples_build_the_trading_schema(engine):
     MigrationHelper(engine, MIGRATIONS_DIR).run_pending()
     inspector = sa.inspect(engine)
@@ -197,6 +198,7 @@ def test_downgrading_every_sample_in_reverse_leaves_an_empty_database(engine):
     assert left["types"] == {"schema_migrations", "_schema_migrations"}
 
 
+@pytest.mark.slow
 def test_every_downgrade_can_run_again_on_an_empty_database(engine):
     MigrationHelper(engine, MIGRATIONS_DIR).run_pending()
     for _ in range(2):
@@ -234,6 +236,7 @@ def test_early_return_samples_skip_when_their_table_exists(engine, capsys):
     assert "ℹ️  Column open_orders.error_message already exists, skipping" in output
 
 
+@pytest.mark.slow
 def test_backfill_fills_old_rejected_orders_and_its_downgrade_clears_them(engine, tmp_path):
     migrations = tmp_path / "migrations"
     migrations.mkdir()
@@ -308,6 +311,7 @@ def test_applied_reads_nothing_and_creates_no_table_on_a_fresh_database(engine):
     assert not helper.has_table()
 
 
+@pytest.mark.slow
 def test_runner_script_prints_one_line_per_applied_migration_then_nothing(database_url):
     command = [
         sys.executable, "tests/legacy_runner.py",
@@ -324,6 +328,7 @@ def test_runner_script_prints_one_line_per_applied_migration_then_nothing(databa
     assert second.stdout == ""
 
 
+@pytest.mark.slow
 def test_runner_script_exits_1_and_names_the_failing_file(database_url, tmp_path):
     (tmp_path / "20250101_broken.py").write_text(
         "def upgrade(engine):\n    raise RuntimeError('boom')\n"
@@ -343,6 +348,7 @@ def test_runner_script_exits_1_and_names_the_failing_file(database_url, tmp_path
 # A sample's __main__ block, run by hand as the legacy docs say
 # ---------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_main_block_upgrade_and_downgrade_exit_0(database_url, engine, tmp_path):
     env = legacy_main_env(database_url)
 
@@ -357,6 +363,7 @@ def test_main_block_upgrade_and_downgrade_exit_0(database_url, engine, tmp_path)
 
 
 @pytest.mark.parametrize("args", [(), ("--sideways",), ("--upgrade", "--downgrade")])
+@pytest.mark.slow
 def test_main_block_without_a_valid_argument_prints_usage_and_exits_1(database_url, tmp_path, args):
     env = legacy_main_env(database_url)
 

@@ -19,6 +19,8 @@ import pytest
 
 from conftest import BIN, REPO, legacy_source, make_project, url_text
 
+pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
+
 STEMS = [f"202510{day:02d}_create_t{day}" for day in range(1, 7)]
 
 

@@ -16,6 +16,8 @@ import pytest
 
 from conftest import REPO, make_project, url_text
 
+pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
+
 STEMS = ["20251001_first", "20251002_second", "20251003_third"]
 
 LOGGED = '''\

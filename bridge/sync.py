@@ -551,10 +551,12 @@ def runner_lock(connection: sa.Connection, settings, *, enabled: bool = True):
     if not enabled or connection.dialect.name != "postgresql":
         yield None
         return
-    key = lock_key(connection.engine.url.database or "")
     timeout = settings.lock_timeout if settings is not None else 300.0
     lock_conn = connection.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     try:
+        # The database connected to, as LOCK_KEY_SQL reads it: a URL may name it in its
+        # query (?dbname=) or not at all (the user's database).
+        key = lock_key(lock_conn.exec_driver_sql("SELECT current_database()").scalar())
         if (lock_conn.dialect.server_version_info or (0,)) >= (14,):
             # This session idles for the whole run: a server-wide idle_session_timeout
             # would end it (and the lock with it) during any long migration.

@@ -168,11 +168,15 @@ _LOCAL_SETTING = re.compile(
 )
 
 
+# set_config('name', ..., is_local) in a query changes a setting as SET (LOCAL) does.
+_SET_CONFIG = re.compile(r"\bset_config\s*\(\s*'([a-z_][a-z0-9_$]*(?:\.[a-z_][a-z0-9_$]*)?)'", re.IGNORECASE)
+
+
 def local_settings(sql: str) -> list[str]:
-    """Return the settings a SQL string changes with SET LOCAL."""
+    """Return the settings a SQL string changes with SET LOCAL or set_config()."""
+    names = [name.lower() for name in _SET_CONFIG.findall(sql)]
     if not _MAYBE_SESSION_SETTING.search(sql):
-        return []
-    names = []
+        return names
     for statement in _blank_opaque(sql).split(";"):
         match = _LOCAL_SETTING.match(statement)
         if match:

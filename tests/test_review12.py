@@ -43,6 +43,29 @@ def test_set_local_search_path_in_a_migration_does_not_redirect_the_history_writ
     assert project.sql("SELECT to_regclass('app.schema_migrations') IS NULL")[0][0]
 
 
+def test_set_config_of_the_search_path_in_a_migration_does_not_redirect_the_history_writes(project):
+    # SELECT set_config(...) is a read to the proxy; the search_path it set for the
+    # session reached the ledger row and the alembic_version UPDATE (raw traceback).
+    project.sql("CREATE SCHEMA app")
+    project.table("20250101_a", "a")
+    write(project, "20250102_b.py", '''
+        def upgrade(engine):
+            with engine.begin() as conn:
+                conn.execute(text("SELECT set_config('search_path', 'app', false)"))
+                conn.execute(text("CREATE TABLE t1 (id int)"))
+
+        def downgrade(engine):
+            pass
+    ''')
+    project.table("20250103_c", "c")
+    result = project.run("alembic", "upgrade", "head")
+    assert result.returncode == 0, result.output
+    assert project.rows() == ["20250101_a", "20250102_b", "20250103_c"]
+    assert project.version() == ["20250103_c"]
+    assert project.sql("SELECT to_regclass('app.t1') IS NOT NULL")[0][0]
+    assert "c" in project.tables()
+
+
 def test_a_commit_after_an_escape_string_literal_is_still_mapped_onto_the_migrations_transaction(project):
     # E'it\'s' ends at the second quote for PostgreSQL; read as a standard string it
     # swallowed the COMMIT after it, which then committed Alembic's transaction while

@@ -281,12 +281,14 @@ def reconcile(
     out_of_order: bool = False,
     dry_run: bool = False,
     on_applied=None,
+    commit_each: bool = False,
 ) -> Plan:
     """Bring both tables into agreement before Alembic runs; log one line per change.
 
     Every refusal (holes, version rows that overlap or name unknown revisions) is
     raised before anything is written. *on_applied(legacy)* is called after each
-    out-of-order file is applied.
+    out-of-order file is applied (and committed, with *commit_each*, for a
+    connection the caller lets the bridge commit).
     """
     files = legacy_chain(script)
     if files is None:
@@ -302,6 +304,10 @@ def reconcile(
             log.warning("Applying out-of-order migration %s", legacy.stem)
             with _transaction(connection):
                 run_on_connection(legacy, "upgrade", connection, settings.name_format)
+            if commit_each:
+                # Else it is a savepoint of the run's first transaction: the next file's
+                # failure would undo a migration already reported as applied.
+                connection.commit()
             if on_applied is not None:
                 on_applied(legacy)
         state = read_state(connection, table)

@@ -130,3 +130,24 @@ def test_a_raw_rollback_cannot_be_rendered_as_sql_and_fails_naming_the_line(proj
     assert result.returncode == 255, result.output
     assert "20250101_a.py:6: `ROLLBACK`" in result.output
     assert "Traceback" not in result.output
+
+
+def test_an_out_of_order_file_reported_applied_stays_applied_when_the_next_one_fails(project):
+    # Each out-of-order file ran in a savepoint of the run's first transaction, so the
+    # next file's failure rolled back one that had been reported "applied".
+    from conftest import legacy_source
+
+    project.table("20250101_a", "a")
+    project.table("20250105_e", "e")
+    project.run("alembic", "upgrade", "head", check=True)
+    project.table("20250102_h1", "h1")
+    project.write("20250103_h2.py", legacy_source("SELECT nope"))
+    result = project.run("alembic-bridge", "upgrade", "--out-of-order")
+    assert result.returncode == 1, result.output
+    assert "applied 20250102_h1 (" in result.output
+    assert "20250103_h2.py:16: SQL failed: column \"nope\" does not exist" in result.output
+    assert project.rows() == ["20250101_a", "20250105_e", "20250102_h1"]
+    assert "h1" in project.tables()
+    assert project.version() == ["20250105_e"]
+    status = project.run("alembic-bridge", "status", check=True)
+    assert "20250103_h2" in status.output

@@ -188,6 +188,7 @@ def _run_online(context, connection, settings, options, own_connection: bool) ->
                     settings,
                     out_of_order=bool(context.config.attributes.get("bridge.out_of_order")),
                     on_applied=_report_out_of_order(on_step),
+                    commit_each=own_connection,
                 )
             if own_connection and connection.in_transaction():
                 # Alembic treats a connection already in a transaction as "external"

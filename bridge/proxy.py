@@ -47,8 +47,11 @@ _READ_ONLY_SQL = re.compile(
 _WRITE_IN_CTE = re.compile(r"\b(insert|update|delete|merge)\b", re.IGNORECASE)
 _SELECT_INTO = re.compile(r"\binto\b", re.IGNORECASE)
 # Comments, quoted literals/identifiers and dollar-quoted bodies, left to right.
+# An escape string (E'it\'s') ends at a quote no backslash escapes: read as a
+# standard string, it would hide the statements after it.
 _OPAQUE = re.compile(
-    r"--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|(\$[A-Za-z_0-9]*\$).*?\1",
+    r"--[^\n]*|/\*.*?\*/|(?<![A-Za-z0-9_$])[Ee]'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*'"
+    r"|\"(?:[^\"]|\"\")*\"|(\$[A-Za-z_0-9]*\$).*?\1",
     re.DOTALL,
 )
 
@@ -154,6 +157,32 @@ _SESSION_SETTING = re.compile(
     re.IGNORECASE,
 )
 _SETTING_ALIASES = {"time zone": "TimeZone", "schema": "search_path", "names": "client_encoding"}
+
+
+# SET LOCAL lasts until the transaction ends: for a real engine, the migration's
+# trans.commit(); here, Alembic's commit after the ledger rows and alembic_version
+# were written (a SET LOCAL search_path would send them to another schema).
+_LOCAL_SETTING = re.compile(
+    r"^\s*set\s+local\s+(time\s+zone|schema|names|[a-z_][a-z0-9_$]*(?:\.[a-z_][a-z0-9_$]*)?)\b",
+    re.IGNORECASE,
+)
+
+
+# set_config('name', ..., is_local) in a query changes a setting as SET (LOCAL) does.
+_SET_CONFIG = re.compile(r"\bset_config\s*\(\s*'([a-z_][a-z0-9_$]*(?:\.[a-z_][a-z0-9_$]*)?)'", re.IGNORECASE)
+
+
+def local_settings(sql: str) -> list[str]:
+    """Return the settings a SQL string changes with SET LOCAL or set_config()."""
+    names = [name.lower() for name in _SET_CONFIG.findall(sql)]
+    if not _MAYBE_SESSION_SETTING.search(sql):
+        return names
+    for statement in _blank_opaque(sql).split(";"):
+        match = _LOCAL_SETTING.match(statement)
+        if match:
+            name = " ".join(match.group(1).lower().split())
+            names.append(_SETTING_ALIASES.get(name, name))
+    return names
 
 
 def session_settings(sql: str) -> list[str]:
@@ -283,7 +312,7 @@ class LegacyEngine:
 
     # -- used by the executor ---------------------------------------------------
     def finish(self) -> list[int | None]:
-        """Close what the migration left open, put session settings back; return uncommitted lines."""
+        """Close what the migration left open, put settings back (SET and SET LOCAL); return uncommitted lines."""
         for conn in reversed(self._connections):
             conn.close()
         for name, value in self._settings.items():
@@ -298,7 +327,7 @@ class LegacyEngine:
         sql = statement.text if isinstance(statement, TextClause) else statement
         if not isinstance(sql, str):
             return
-        for name in session_settings(sql):
+        for name in session_settings(sql) + local_settings(sql):
             if name == "all":
                 rows = self._connection.execute(_SESSION_SOURCED_SETTINGS)
                 for setting, value in rows:
@@ -838,13 +867,43 @@ class OfflineConnection(LegacyConnection):
 
     def execute(self, statement, parameters=None, *, execution_options=None):
         self._check_open()
+        parts = _control_parts(statement, driver_sql=False)
+        if parts is not None:
+            return self._emit_parts(parts, statement, parameters, driver_sql=False)
         return self._engine.emit(statement, parameters)
 
     def exec_driver_sql(self, statement, parameters=None, execution_options=None):
         self._check_open()
         if parameters:
             self._engine.read("exec_driver_sql() with parameters")
+        parts = _control_parts(statement, driver_sql=True)
+        if parts is not None:
+            return self._emit_parts(parts, statement, parameters, driver_sql=True)
         return self._engine.emit(str(statement))
+
+    def _emit_parts(self, parts, statement, parameters, driver_sql: bool) -> OfflineResult:
+        # Online, BEGIN/COMMIT only end a savepoint inside the migration's transaction;
+        # in the script that transaction is Alembic's BEGIN ... COMMIT, so they are left
+        # out (written, they would commit half the migration). A rollback cannot be
+        # rendered: the script has no savepoint to go back to.
+        line = self._engine._caller_line()
+        for text_, kind in parts:
+            if kind is not None and kind not in ("begin", "commit", "commit_chain"):
+                self._refuse(text_, "cannot be rendered as SQL: the script runs each migration "
+                             "in one transaction, with nothing to roll back to. Render this "
+                             "migration online, or raise an exception instead.", line)
+        if len(parts) > 1 and not self._splittable(statement, parameters, driver_sql):
+            control = next(text_ for text_, kind in parts if kind)
+            self._refuse(control, "is one of several statements in a string executed with "
+                         "parameters, which cannot be split safely. Execute the statements one "
+                         "by one, and end the transaction with trans.commit().", line)
+        result = OfflineResult(self._engine)
+        for text_, kind in parts:
+            sql = text_.strip().rstrip(";").strip()
+            if kind is None and sql:
+                chunk = sql if driver_sql else sa.text(sql)
+                result = self._engine.emit(chunk, None if driver_sql else parameters)
+        return result
 
     def close(self) -> None:
         self._stack.clear()

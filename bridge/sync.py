@@ -281,12 +281,14 @@ def reconcile(
     out_of_order: bool = False,
     dry_run: bool = False,
     on_applied=None,
+    commit_each: bool = False,
 ) -> Plan:
     """Bring both tables into agreement before Alembic runs; log one line per change.
 
     Every refusal (holes, version rows that overlap or name unknown revisions) is
     raised before anything is written. *on_applied(legacy)* is called after each
-    out-of-order file is applied.
+    out-of-order file is applied (and committed, with *commit_each*, for a
+    connection the caller lets the bridge commit).
     """
     files = legacy_chain(script)
     if files is None:
@@ -302,6 +304,10 @@ def reconcile(
             log.warning("Applying out-of-order migration %s", legacy.stem)
             with _transaction(connection):
                 run_on_connection(legacy, "upgrade", connection, settings.name_format)
+            if commit_each:
+                # Else it is a savepoint of the run's first transaction: the next file's
+                # failure would undo a migration already reported as applied.
+                connection.commit()
             if on_applied is not None:
                 on_applied(legacy)
         state = read_state(connection, table)
@@ -551,10 +557,12 @@ def runner_lock(connection: sa.Connection, settings, *, enabled: bool = True):
     if not enabled or connection.dialect.name != "postgresql":
         yield None
         return
-    key = lock_key(connection.engine.url.database or "")
     timeout = settings.lock_timeout if settings is not None else 300.0
     lock_conn = connection.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     try:
+        # The database connected to, as LOCK_KEY_SQL reads it: a URL may name it in its
+        # query (?dbname=) or not at all (the user's database).
+        key = lock_key(lock_conn.exec_driver_sql("SELECT current_database()").scalar())
         if (lock_conn.dialect.server_version_info or (0,)) >= (14,):
             # This session idles for the whole run: a server-wide idle_session_timeout
             # would end it (and the lock with it) during any long migration.

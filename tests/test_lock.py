@@ -146,3 +146,28 @@ def test_idle_session_timeout_does_not_end_the_lock_session_during_a_long_migrat
     assert result.returncode == 0, result.output
     assert "lock was lost" not in result.output
     assert project.rows() == ["20251001_slow", "20251002_create_b"]
+
+
+def test_the_lock_follows_the_database_connected_to_not_the_url_spelling(project, engine):
+    # A URL naming its database as ?dbname= (or not at all: the user's database) has no
+    # database in its path; the key must still be the one the documented SQL computes,
+    # or an old runner sharing the lock runs beside the bridge.
+    project.table("20251001_create_a", "a")
+    url = url_text(project.url.set(database="").update_query_dict({"dbname": project.url.database}))
+    assert sa.engine.make_url(url).database == ""
+    with engine.connect() as holder:
+        holder.execute(sa.text(f"SELECT pg_advisory_lock({sync.LOCK_KEY_SQL})"))
+        holder.commit()
+        try:
+            (project.root / "alembic.ini").write_text(
+                (project.root / "alembic.ini").read_text().replace(
+                    "path_separator = os", "path_separator = os\nlock_timeout = 1"
+                )
+            )
+            result = project.run("alembic", "upgrade", "head", env={"DATABASE_URL": url})
+        finally:
+            holder.execute(sa.text("SELECT pg_advisory_unlock_all()"))
+            holder.commit()
+    assert result.returncode == 255, result.output
+    assert "still holds the bridge's lock after 1 s" in result.output
+    assert project.rows() == [] and "a" not in project.tables()

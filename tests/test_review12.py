@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import textwrap
 
+import pytest
+
+pytestmark = pytest.mark.slow  # end to end: real alembic / alembic-bridge processes
+
 HEAD = "from sqlalchemy import text\n"
 
 

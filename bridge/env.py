@@ -21,7 +21,7 @@ from sqlalchemy.pool import NullPool
 
 from . import database
 from .errors import BridgeError, ConfigError
-from .internals import replace_version_table, version_table, work_function
+from .internals import replace_version_table, version_table, work_function, work_function_options
 from .settings import BridgeSettings, config_dir
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,7 @@ def _run_online(context, connection, settings, options, own_connection: bool) ->
                 on_locked()  # e.g. print the plan: only now can no other runner change it
             work = work_function(context)
             if lock is not None and work is not None:
-                options["fn"] = lock.guard_steps(work)
+                options.update(work_function_options(lock.guard_steps(work)))
             # A stamp states where the database is; the stamp hook then makes
             # schema_migrations follow it, so there is nothing to reconcile first (and
             # `stamp --purge` must work on the tables reconcile refuses).

@@ -55,13 +55,15 @@ def run_migrations(context=None, **configure_options) -> None:
         return
     given = config.attributes.get("connection")
     if isinstance(given, sa.Connection):
-        _run_online(context, given, settings, options, own_connection=False)
+        # Handed over inside a transaction, the caller commits (Alembic: "external");
+        # outside one, Alembic commits each migration, as it does without the bridge.
+        _run_online(context, given, settings, options, commit_reads=not given.in_transaction())
         return
     # An Engine handed over (pytest-alembic does this) is used as is, not disposed.
     engine = given if isinstance(given, sa.Engine) else engine_from_config(config, settings)
     try:
         with engine.connect() as connection:
-            _run_online(context, connection, settings, options, own_connection=True)
+            _run_online(context, connection, settings, options, commit_reads=True)
     finally:
         if engine is not given:
             engine.dispose()
@@ -155,7 +157,7 @@ def _run_offline(context, config, settings, options) -> None:
         )
 
 
-def _run_online(context, connection, settings, options, own_connection: bool) -> None:
+def _run_online(context, connection, settings, options, commit_reads: bool) -> None:
     from . import sync
     from .ledger import forget_tables
 
@@ -189,9 +191,9 @@ def _run_online(context, connection, settings, options, own_connection: bool) ->
                     out_of_order=bool(context.config.attributes.get("bridge.out_of_order")),
                     on_applied=_report_out_of_order(on_step),
                 )
-            if own_connection and connection.in_transaction():
+            if commit_reads and connection.in_transaction():
                 # Alembic treats a connection already in a transaction as "external"
-                # and then never commits per migration.
+                # and then never commits per migration: end the one our reads began.
                 connection.commit()
             context.configure(connection=connection, on_version_apply=callbacks, **options)
             _widen_version_table(context.get_context(), alter_existing=mutating)

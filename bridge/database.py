@@ -128,7 +128,19 @@ def read_environment(*directories: Path, environ: Mapping | None = None) -> Envi
     values: dict[str, str] = {}
     origins: dict[str, str] = {}
     for path in dotenv_files(*directories):
-        for key, value in dotenv_values(path).items():
+        try:
+            found = dotenv_values(path)
+        except UnicodeDecodeError as err:
+            raise ConfigError(
+                f"Cannot read {path}: it is not UTF-8 text ({err.reason} at byte {err.start}). "
+                "Save it as UTF-8 (python-dotenv reads it so)."
+            ) from None
+        except OSError as err:
+            raise ConfigError(
+                f"Cannot read {path}: {err.strerror or err}. Make it readable by this user, "
+                "or remove it and set the variables in the environment."
+            ) from None
+        for key, value in found.items():
             if value is not None and key not in values:
                 values[key] = value
                 origins[key] = str(path)

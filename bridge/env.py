@@ -21,7 +21,7 @@ from sqlalchemy.pool import NullPool
 
 from . import database
 from .errors import BridgeError, ConfigError
-from .internals import replace_version_table, version_table, work_function
+from .internals import replace_version_table, version_table, work_function, work_function_options
 from .settings import BridgeSettings, config_dir
 
 log = logging.getLogger(__name__)
@@ -55,13 +55,15 @@ def run_migrations(context=None, **configure_options) -> None:
         return
     given = config.attributes.get("connection")
     if isinstance(given, sa.Connection):
-        _run_online(context, given, settings, options, own_connection=False)
+        # Handed over inside a transaction, the caller commits (Alembic: "external");
+        # outside one, Alembic commits each migration, as it does without the bridge.
+        _run_online(context, given, settings, options, commit_reads=not given.in_transaction())
         return
     # An Engine handed over (pytest-alembic does this) is used as is, not disposed.
     engine = given if isinstance(given, sa.Engine) else engine_from_config(config, settings)
     try:
         with engine.connect() as connection:
-            _run_online(context, connection, settings, options, own_connection=True)
+            _run_online(context, connection, settings, options, commit_reads=True)
     finally:
         if engine is not given:
             engine.dispose()
@@ -155,7 +157,7 @@ def _run_offline(context, config, settings, options) -> None:
         )
 
 
-def _run_online(context, connection, settings, options, own_connection: bool) -> None:
+def _run_online(context, connection, settings, options, commit_reads: bool) -> None:
     from . import sync
     from .ledger import forget_tables
 
@@ -175,7 +177,7 @@ def _run_online(context, connection, settings, options, own_connection: bool) ->
                 on_locked()  # e.g. print the plan: only now can no other runner change it
             work = work_function(context)
             if lock is not None and work is not None:
-                options["fn"] = lock.guard_steps(work)
+                options.update(work_function_options(lock.guard_steps(work)))
             # A stamp states where the database is; the stamp hook then makes
             # schema_migrations follow it, so there is nothing to reconcile first (and
             # `stamp --purge` must work on the tables reconcile refuses).
@@ -190,9 +192,9 @@ def _run_online(context, connection, settings, options, own_connection: bool) ->
                     on_applied=_report_out_of_order(on_step),
                     commit_each=own_connection,
                 )
-            if own_connection and connection.in_transaction():
+            if commit_reads and connection.in_transaction():
                 # Alembic treats a connection already in a transaction as "external"
-                # and then never commits per migration.
+                # and then never commits per migration: end the one our reads began.
                 connection.commit()
             context.configure(connection=connection, on_version_apply=callbacks, **options)
             _widen_version_table(context.get_context(), alter_existing=mutating)

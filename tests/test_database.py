@@ -229,3 +229,22 @@ def test_entry_points_still_give_migrations_calling_os_getenv_the_dotenv_values(
         result = run_without_url(dotenv_project, "python", str(path), "--upgrade")
         assert "✅ 20251002_from_env applied and recorded." in result.stdout
     assert "t_yes" in dotenv_project.tables()
+
+
+@pytest.mark.parametrize(
+    "argv, code, prefix",
+    [
+        (["alembic", "current"], 255, "FAILED: "),
+        (["alembic-bridge", "status"], 1, "Error: "),
+        (["python", "run.py", "start"], 1, ""),
+    ],
+)
+def test_a_dotenv_that_is_not_utf8_is_named_with_its_fix_not_a_traceback(dotenv_project, argv, code, prefix):
+    shutil.copy(REPO / "run.py", dotenv_project.root / "run.py")
+    dotenv = dotenv_project.root / ".env"
+    dotenv.write_bytes(dotenv.read_bytes() + b"DB_PASSWORD=p\xe4ss\n")  # saved as Latin-1
+    result = Project(dotenv_project.root, None).run(*argv)
+    assert result.returncode == code, result.output
+    assert f"{prefix}Cannot read {dotenv}: it is not UTF-8 text" in result.output
+    assert "Save it as UTF-8" in result.output
+    assert "Traceback" not in result.output

@@ -24,6 +24,22 @@ def test_a_connection_in_config_attributes_is_used_inside_the_callers_transactio
     assert project.tables() == []
 
 
+def test_a_connection_handed_over_outside_a_transaction_gets_each_migration_committed_as_without_the_bridge(
+    project, engine
+):
+    # Stock Alembic commits per migration on a connection that is not in a transaction;
+    # the bridge's own reads (reconcile) must not turn it into the caller's transaction.
+    files(project)
+    config = project.config()
+    with engine.connect() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+        assert not conn.in_transaction()
+    # The connection was closed without a commit: everything is still there.
+    assert project.rows() == ["20251001_create_a", "20251002_create_b"]
+    assert project.tables() == ["a", "alembic_bridge_checksums", "alembic_version", "b", "schema_migrations"]
+
+
 def test_an_engine_in_config_attributes_is_used_and_not_disposed(project, engine):
     files(project)
     config = project.config()

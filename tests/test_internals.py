@@ -172,3 +172,30 @@ def test_touch_EnvironmentContext_context_opts_fn_is_the_command_s_work_function
         "EnvironmentContext.context_opts['fn'] (through alembic.context._proxy) is no longer "
         f"the function alembic.command.stamp hands env.py: got {fn!r}"
     )
+
+
+def test_touch_EnvironmentContext_configure_fn_replaces_the_command_s_work_function(script_dir):
+    """The lock check between migrations runs because ``configure(fn=...)`` replaces the steps."""
+    from alembic.config import Config
+
+    (script_dir / "env.py").write_text(
+        "from alembic import context\n"
+        "from bridge import internals\n"
+        "work = internals.work_function(context)\n"
+        "seen = context.config.attributes['seen']\n"
+        "def counted(heads, migration_context):\n"
+        "    for step in work(heads, migration_context):\n"
+        "        seen.append(step.revision.revision)\n"
+        "        yield step\n"
+        "context.configure(url='sqlite://', **internals.work_function_options(counted))\n"
+        "with context.begin_transaction():\n"
+        "    context.run_migrations()\n"
+    )
+    config = Config()
+    config.set_main_option("script_location", str(script_dir))
+    config.attributes["seen"] = seen = []
+    command.upgrade(config, "b2", sql=True)
+    assert seen == ["a1", "b2"], (
+        "EnvironmentContext.configure(fn=...) no longer replaces the work function "
+        "alembic.command hands env.py (MigrationContext reads opts['fn'])"
+    )

@@ -231,6 +231,7 @@ def test_entry_points_still_give_migrations_calling_os_getenv_the_dotenv_values(
     assert "t_yes" in dotenv_project.tables()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "argv, code, prefix",
     [

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+pytestmark = pytest.mark.slow  # end to end: a real application process
+
 # An application that set up its own logging, then calls the bridge twice, as a
 # run.py replaced by ``bridge.upgrade()`` does at every start.
 APPLICATION = r"""

@@ -190,7 +190,7 @@ def _run_online(context, connection, settings, options, commit_reads: bool) -> N
                     settings,
                     out_of_order=bool(context.config.attributes.get("bridge.out_of_order")),
                     on_applied=_report_out_of_order(on_step),
-                    commit_each=own_connection,
+                    commit_each=commit_reads,
                 )
             if commit_reads and connection.in_transaction():
                 # Alembic treats a connection already in a transaction as "external"

@@ -552,11 +552,7 @@ class LegacyConnection:
                 self._refuse(text_, "would hand the migration's transaction (Alembic's) to "
                              "two-phase commit; the bridge runs each migration in one transaction. "
                              "Remove it.", line)
-        if len(parts) > 1 and not self._splittable(statement, parameters, driver_sql):
-            control = next(text_ for text_, kind in parts if kind)
-            self._refuse(control, "is one of several statements in a string executed with "
-                         "parameters, which cannot be split safely. Execute the statements one "
-                         "by one, and end the transaction with trans.commit().", line)
+        self._refuse_unsplittable(parts, statement, parameters, driver_sql, line)
         if not self._stack:
             self._push(nested=False)  # autobegin, as SQLAlchemy 2.x does
         result, chunk = None, ""
@@ -571,6 +567,14 @@ class LegacyConnection:
         if chunk.strip():
             result = self._run_chunk(chunk, statement, parameters, execution_options, driver_sql)
         return result
+
+    def _refuse_unsplittable(self, parts, statement, parameters, driver_sql: bool, line) -> None:
+        """Refuse transaction control inside a multi-statement string that cannot be split."""
+        if len(parts) > 1 and not self._splittable(statement, parameters, driver_sql):
+            control = next(text_ for text_, kind in parts if kind)
+            self._refuse(control, "is one of several statements in a string executed with "
+                         "parameters, which cannot be split safely. Execute the statements one "
+                         "by one, and end the transaction with trans.commit().", line)
 
     @staticmethod
     def _splittable(statement, parameters, driver_sql: bool) -> bool:
@@ -892,11 +896,7 @@ class OfflineConnection(LegacyConnection):
                 self._refuse(text_, "cannot be rendered as SQL: the script runs each migration "
                              "in one transaction, with nothing to roll back to. Render this "
                              "migration online, or raise an exception instead.", line)
-        if len(parts) > 1 and not self._splittable(statement, parameters, driver_sql):
-            control = next(text_ for text_, kind in parts if kind)
-            self._refuse(control, "is one of several statements in a string executed with "
-                         "parameters, which cannot be split safely. Execute the statements one "
-                         "by one, and end the transaction with trans.commit().", line)
+        self._refuse_unsplittable(parts, statement, parameters, driver_sql, line)
         result = OfflineResult(self._engine)
         for text_, kind in parts:
             sql = text_.strip().rstrip(";").strip()

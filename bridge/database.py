@@ -48,10 +48,8 @@ LEGACY_DEFAULTS = {
 # Alembic's `alembic init` writes this placeholder; it means "not configured".
 PLACEHOLDER_URL = "driver://user:pass@localhost/dbname"
 ENVIRONMENT = "the environment"
-PERCENT_ENCODE = (
-    "special characters in the password must be percent-encoded (@ as %40, : as %3A, "
-    "/ as %2F, % as %25, # as %23, space as %20)"
-)
+PERCENT_CODES = "(@ as %40, : as %3A, / as %2F, % as %25, # as %23, space as %20)"
+PERCENT_ENCODE = f"special characters in the password must be percent-encoded {PERCENT_CODES}"
 
 
 @dataclass(frozen=True)
@@ -282,8 +280,7 @@ def normalize_url(url: str | URL, where: str | None = None) -> URL:
         raise ConfigError(
             f"Could not parse the database URL {mask_url(url)}{came_from}. A database URL "
             "looks like postgresql://user:password@host:5432/dbname. Percent-encode special "
-            "characters in the password (@ as %40, : as %3A, / as %2F, % as %25, # as %23, "
-            "space as %20)."
+            f"characters in the password {PERCENT_CODES}."
         ) from None
     # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; the bridge ships psycopg2.
     if parsed.drivername in ("postgresql", "postgres"):

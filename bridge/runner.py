@@ -131,8 +131,11 @@ class Status:
         }
 
 
-def _database_state(config: Config, script) -> tuple[str, sync.LedgerState]:
-    """Read both history tables on a connection that is rolled back, never committed."""
+def _database_state(config: Config, script) -> tuple[str, sync.LedgerState, str]:
+    """Read both history tables on a connection that is rolled back, never committed.
+
+    Returns the database's description, the tables' state and the version table's name.
+    """
     from .env import engine_from_config, resolve_target
 
     settings = BridgeSettings.from_config(config)
@@ -144,11 +147,7 @@ def _database_state(config: Config, script) -> tuple[str, sync.LedgerState]:
             conn.rollback()
     finally:
         engine.dispose()
-    return target.describe(), state
-
-
-def _version_table(config: Config) -> str:
-    return str(BridgeSettings.from_config(config).version_table)
+    return target.describe(), state, str(settings.version_table)
 
 
 def status(config: Config | str | Path | None = None) -> Status:
@@ -156,8 +155,8 @@ def status(config: Config | str | Path | None = None) -> Status:
     config = _config(config)
     script = script_directory(config)
     files = sync.legacy_chain(script) or []
-    database, state = _database_state(config, script)
-    result = sync.plan_for(script, state, _version_table(config))
+    database, state, table = _database_state(config, script)
+    result = sync.plan_for(script, state, table)
     applied = set(result.applied)
     holes = {f.stem for f in result.holes}
     implied = _ancestors(script, state.heads)
@@ -193,9 +192,7 @@ def status(config: Config | str | Path | None = None) -> Status:
     migrations.extend(legacy_entries.values())  # none, unless the chain is broken
     for stem in result.missing_files:
         migrations.append(MigrationStatus(stem, "legacy", "file-missing", None))
-    return Status(
-        database, migrations, list(script.get_heads()), list(state.heads), result
-    )
+    return Status(database, migrations, list(script.get_heads()), list(state.heads), result)
 
 
 def _ancestors(script, heads) -> set[str]:
@@ -242,8 +239,8 @@ def plan_downgrade(config: Config | str | Path | None, target: str) -> RunPlan:
 def _plan(config: Config, target: str, direction: str, out_of_order: bool) -> RunPlan:
     script = script_directory(config)
     files = sync.legacy_chain(script) or []
-    _, state = _database_state(config, script)
-    result = sync.plan_for(script, state, _version_table(config))
+    _, state, table = _database_state(config, script)
+    result = sync.plan_for(script, state, table)
     if result.holes and not out_of_order:
         raise sync.hole_error(result.holes, files, result)
     steps = [

@@ -206,9 +206,13 @@ def _refuse_overlapping_heads(heads, index, retired_index, table) -> None:
             f"{table} holds {len(heads)} rows naming legacy revisions ({', '.join(shown)}), but "
             "the legacy chain is linear: a database is at one point of it. " + STRAY_ROW_REPAIR
         )
-    raise LedgerMismatch(
-        f"{table} holds {len(heads)} rows ({', '.join(shown)}) that overlap: {shown[0]} "
-        f"comes before {shown[-1]} in the history, so the database cannot be at both. "
+    raise _overlap_error(table, shown, shown[0], shown[-1])
+
+
+def _overlap_error(table, heads, earlier: str, later: str) -> LedgerMismatch:
+    return LedgerMismatch(
+        f"{table} holds {len(heads)} rows ({', '.join(heads)}) that overlap: {earlier} "
+        f"comes before {later} in the history, so the database cannot be at both. "
         + STRAY_ROW_REPAIR
     )
 
@@ -224,11 +228,7 @@ def refuse_overlapping_native_heads(script, heads, table: str = DEFAULT_VERSION_
             continue  # Alembic names an unknown revision itself
         above = [other for other in heads if other in below]
         if above:
-            raise LedgerMismatch(
-                f"{table} holds {len(heads)} rows ({', '.join(sorted(heads))}) that overlap: "
-                f"{above[0]} comes before {head} in the history, so the database cannot be at "
-                "both. " + STRAY_ROW_REPAIR
-            )
+            raise _overlap_error(table, sorted(heads), above[0], head)
 
 
 def plan_for(script, state: LedgerState, table: str = DEFAULT_VERSION_TABLE) -> Plan:
@@ -501,7 +501,7 @@ class RunnerLock:
         between two migrations, never inside one.
         """
 
-        @functools.wraps(migrations_fn)  # command_name() still reads which command this is
+        @functools.wraps(migrations_fn)  # bridge.env.is_stamp still reads which command this is
         def steps(heads, migration_context):
             previous = None
             for step in migrations_fn(heads, migration_context):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__
+from .. import __version__
 
 log = logging.getLogger("bridge")
 
@@ -52,7 +52,7 @@ def cli(ctx: click.Context, config, url, verbose, quiet):
 
 
 def _config(obj: Context):
-    from .runner import load_config
+    from ..runner import load_config
 
     config = load_config(obj.config_path, obj.url)
     # The CLI renders progress itself; keep env.py from re-configuring logging.
@@ -107,7 +107,7 @@ def _progress(obj: Context, total: int | None):
 @pass_context
 def upgrade(obj: Context, target, dry_run, out_of_order):
     """Apply migrations up to TARGET (default: head), printing the plan first."""
-    from . import runner
+    from .. import runner
 
     config = _config(obj)
     if dry_run:
@@ -131,7 +131,7 @@ def upgrade(obj: Context, target, dry_run, out_of_order):
 @pass_context
 def downgrade(obj: Context, target, dry_run):
     """Revert migrations down to TARGET (a revision, -N, or base), printing the plan first."""
-    from . import runner
+    from .. import runner
 
     config = _config(obj)
     plan = runner.plan_downgrade(config, target)
@@ -149,7 +149,7 @@ def status(obj: Context, as_json):
     """Show every migration's state, the head and what is pending (reads only)."""
     import json
 
-    from . import runner
+    from .. import runner
 
     result = runner.status(_config(obj))
     if as_json:
@@ -185,7 +185,7 @@ def status(obj: Context, as_json):
 @pass_context
 def sync_command(obj: Context, dry_run):
     """Bring schema_migrations and alembic_version into agreement, printing each change."""
-    from . import runner
+    from .. import runner
 
     result = runner.sync_tables(_config(obj), dry_run=dry_run)
     prefix = "would " if dry_run else ""
@@ -205,7 +205,7 @@ def sync_command(obj: Context, dry_run):
 @pass_context
 def check(obj: Context, offline):
     """CI gate: exit 1 on bad names, several heads, holes, missing or edited files, lint errors."""
-    from .checks import run_checks
+    from ..checks import run_checks
 
     problems = run_checks(_config(obj), database=not offline)
     for problem in problems:
@@ -220,7 +220,7 @@ def check(obj: Context, offline):
 @pass_context
 def init(obj: Context, legacy, directory):
     """Onboard an existing project: write alembic.ini, env.py and script.py.mako."""
-    from .scaffold import init_project
+    from ..scaffold import init_project
 
     for path, written in init_project(Path.cwd(), Path(legacy), Path(directory)):
         _echo(obj, f"{'wrote ' if written else 'kept  '} {path}{'' if written else ' (exists, left unchanged)'}")
@@ -233,7 +233,7 @@ def init(obj: Context, legacy, directory):
 @pass_context
 def new(obj: Context, description, native, date):
     """Create a new migration: a legacy YYYYMMDD_description.py (default) or a native revision."""
-    from .scaffold import new_migration
+    from ..scaffold import new_migration
 
     path = new_migration(_config(obj), description, native=native, date=date)
     _echo(obj, f"Created {path}")
@@ -285,7 +285,7 @@ def main(argv=None) -> None:
     except Exception as err:
         if verbose:
             raise
-        from .database import mask_text
+        from ..database import mask_text
 
         click.echo(f"Error: {type(err).__name__}: {mask_text(str(err))} (run with -v for the traceback)", err=True)
         sys.exit(1)

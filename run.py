@@ -13,7 +13,7 @@ The application is the command in APP_COMMAND (environment or .env), if any.
 
 import sys
 
-from bridge.launcher import main
+from bridge.cli.runpy import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -21,7 +21,7 @@ _API = {
     "plan_downgrade": "runner",
     "sync_tables": "runner",
     "load_config": "runner",
-    "lock_key": "sync",
+    "lock_key": "lock",
     "BridgeError": "errors",
 }
 

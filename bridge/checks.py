@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from alembic.util import CommandError
 
+from . import runner
+from .lint import lint_errors
+from .script import LegacyScriptDirectory
+
 
 def run_checks(config, database: bool = True) -> list[str]:
     """Return one line per problem: names, heads, lint errors, then (with *database*) holes,
     migrations recorded under both names, and drift."""
-    from . import runner
-
     problems: list[str] = []
     try:
         script = runner.script_directory(config)
@@ -21,14 +23,8 @@ def run_checks(config, database: bool = True) -> list[str]:
             f"{len(heads)} heads ({', '.join(heads)}): the history has branched. "
             "Merge them with `alembic merge heads -m merge`."
         )
-    legacy_dir = getattr(script, "legacy_location", None)
-    if legacy_dir is not None:
-        try:
-            from .lint import lint_errors
-        except ImportError:  # the lint extra (pglast) is not installed
-            lint_errors = None
-        if lint_errors is not None:
-            problems += [str(v) for v in lint_errors(legacy_dir, legacy_ignore=script.legacy_ignore)]
+    if isinstance(script, LegacyScriptDirectory):
+        problems += [str(v) for v in lint_errors(script.legacy_location, legacy_ignore=script.legacy_ignore)]
     if not database:
         return problems
     try:

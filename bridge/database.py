@@ -2,7 +2,7 @@
 
 URL precedence, highest first:
 
-1. ``--url`` (``alembic-bridge``; ``config.attributes["bridge.url"]``);
+1. ``--url`` (``alembic-bridge``; `bridge.context.RunRequest.url` in the Python API);
 2. ``DATABASE_URL`` (environment, or ``.env``);
 3. the legacy ``DB_USER``, ``DB_PASSWORD``, ``DB_HOST``, ``DB_PORT``, ``DB_NAME``
    (environment, or ``.env``): if any is set, the others take the legacy
@@ -33,8 +33,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import NullPool
 
+from . import embedded
+from .context import request_of
 from .errors import ConfigError, ConnectionFailed
+from .settings import BridgeSettings, config_dir
 
 log = logging.getLogger(__name__)
 
@@ -245,9 +249,7 @@ def sqlalchemy_url_option(config) -> str | None:
 def target_url(target: DatabaseTarget) -> str:
     """Return a connectable URL for *target*, starting the embedded server if needed."""
     if target.embedded is not None:
-        from .embedded import ensure_running
-
-        return ensure_running(target.embedded)
+        return embedded.ensure_running(target.embedded)
     assert target.url is not None
     return target.url
 
@@ -429,3 +431,32 @@ def _fix_pysqlite_transactions(engine: sa.Engine) -> None:
     @sa.event.listens_for(engine, "begin")
     def _begin(conn):
         conn.exec_driver_sql("BEGIN")
+
+
+# -- from an Alembic configuration ----------------------------------------------------------
+
+def target_for(config, settings: BridgeSettings | None = None) -> DatabaseTarget:
+    """Return the database an Alembic ``Config`` names (see the precedence above); reads ``.env``, writes nothing."""
+    settings = settings or BridgeSettings.from_config(config)
+    return resolve_target(
+        sqlalchemy_url_option(config),
+        settings.embedded_postgres,
+        url=request_of(config).url,
+        environ=read_environment(config_dir(config)),
+        config_file=config_file(config),
+    )
+
+
+def config_file(config) -> str | None:
+    """Return the absolute path of the file this configuration was read from, if any."""
+    name = config.config_file_name or getattr(config, "toml_file_name", None)
+    return str(Path(name).resolve()) if name else None
+
+
+def engine_for(
+    config, settings: BridgeSettings | None = None, *, target: DatabaseTarget | None = None
+) -> sa.Engine:
+    """Create the engine for this configuration, starting an embedded server if it asks for one."""
+    target = target or target_for(config, settings)
+    log.debug("Using database %s", target.describe())
+    return create_engine(target_url(target), target=target, poolclass=NullPool)

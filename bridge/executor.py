@@ -23,9 +23,10 @@ import sqlalchemy as sa
 from sqlalchemy import exc
 
 from .errors import BridgeError, MigrationError, UncommittedWork
-from .ledger import Ledger
+from .context import current
+from .ledger import Ledger, emit_ledger_sql
 from .loader import LegacyFile
-from .proxy import LegacyConnection, LegacyEngine, TransactionControlRefused
+from .proxy import LegacyConnection, LegacyEngine, OfflineEngine, OfflineRead, TransactionControlRefused
 
 log = logging.getLogger(__name__)
 
@@ -122,12 +123,11 @@ def run_legacy(legacy: LegacyFile, direction: str) -> None:
     if migration_context.as_sql:
         render_offline(legacy, direction, migration_context)
         return
-    settings = _settings(migration_context)
     run_on_connection(
         legacy,
         direction,
         migration_context.connection,
-        settings.name_format if settings else "auto",
+        current(migration_context.config).settings.name_format,
         migration_context=migration_context,
     )
 
@@ -215,9 +215,6 @@ def what_was_applied(engine: LegacyEngine, legacy: LegacyFile) -> str:
     )
 
 
-OFFLINE_SKIPPED = "bridge.offline_skipped"
-
-
 def render_offline(legacy: LegacyFile, direction: str, migration_context) -> None:
     """Write *legacy*'s statements (and its ledger row) to the ``--sql`` script.
 
@@ -225,8 +222,6 @@ def render_offline(legacy: LegacyFile, direction: str, migration_context) -> Non
     (and named in the error raised at the end of the run by `bridge.env`),
     and a comment marks its place in the script.
     """
-    from .ledger import emit_ledger_sql
-
     module = import_legacy(legacy)
     fn = migration_function(legacy, module, direction)
     if render_function_offline(fn, legacy, direction, migration_context):
@@ -238,8 +233,6 @@ def render_function_offline(fn, legacy: LegacyFile, direction: str, migration_co
 
     *name* is the function's name in messages (default: *direction*).
     """
-    from .proxy import OfflineEngine, OfflineRead
-
     name = name or direction
     impl = migration_context.impl
     buffer: list[str] = []
@@ -253,8 +246,7 @@ def render_function_offline(fn, legacy: LegacyFile, direction: str, migration_co
     except OfflineRead as err:
         impl.static_output = real_output
         line = f" (line {err.line})" if err.line else ""
-        skipped = migration_context.opts.setdefault(OFFLINE_SKIPPED, [])
-        skipped.append(f"{legacy.path}{line}: {name}() uses {err.what}")
+        current(migration_context.config).offline_skipped.append(f"{legacy.path}{line}: {name}() uses {err.what}")
         real_output(f"-- NOT RENDERED: {legacy.stem} {direction}() reads from the database ({err.what}{line})")
         return False
     except (BridgeError, KeyboardInterrupt):
@@ -268,20 +260,6 @@ def render_function_offline(fn, legacy: LegacyFile, direction: str, migration_co
     for text in buffer:
         real_output(text)
     return True
-
-
-def _settings(migration_context):
-    # Read once per run, not once per migration (kept on the migration context).
-    cached = migration_context.opts.get("bridge.settings")
-    if cached is not None:
-        return cached
-    config = getattr(migration_context, "config", None)
-    if config is None:
-        return None
-    from .settings import BridgeSettings
-
-    settings = migration_context.opts["bridge.settings"] = BridgeSettings.from_config(config)
-    return settings
 
 
 def translate_error(

@@ -12,8 +12,10 @@ from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.schema import CreateTable
 from sqlalchemy.sql.expression import FunctionElement
 
+from .context import current
 from .errors import LedgerMismatch
 
 log = logging.getLogger(__name__)
@@ -191,12 +193,6 @@ def _rows_by_stem(names) -> tuple[dict[str, str], tuple[str, ...]]:
     return rows, tuple(sorted(duplicates))
 
 
-def forget_tables(connection: sa.Connection) -> None:
-    """Drop what `Ledger` remembers about *connection*'s tables (call at the end of a run)."""
-    connection.info.pop(TABLES_READY, None)
-    connection.info.pop(NAME_FORMAT, None)
-
-
 def _utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
@@ -338,7 +334,7 @@ class Ledger:
         # Checking for both tables before every row would cost a catalog query per
         # migration. Once they are seen in a transaction other than the one that
         # created them, they are committed and stay; until then, check again.
-        # bridge.env forgets this at the end of each run (see `forget_tables`).
+        # bridge.env forgets this at the end of each run (`bridge.context.forget_connection`).
         info = self.connection.info
         ready = info.get(TABLES_READY)
         if ready is True:
@@ -398,15 +394,13 @@ def _row_insert_error(err: sa.exc.DBAPIError, stem: str, name: str) -> LedgerMis
 
 def render_ledger_sql(stem: str, direction: str, migration_context) -> list:
     """Return the statements that record *stem* in ``schema_migrations`` in a ``--sql`` script."""
-    from sqlalchemy.schema import CreateTable
-
     statements = []
-    opts = migration_context.opts
-    if not opts.get("bridge.ledger_rendered"):
-        opts["bridge.ledger_rendered"] = True
+    run = current(migration_context.config)
+    if not run.ledger_rendered:
+        run.ledger_rendered = True
         statements.append(CreateTable(schema_migrations, if_not_exists=True))
     if direction == "upgrade":
-        name_format = opts.get("bridge.name_format", "stem")
+        name_format = run.settings.name_format
         name = f"{stem}.py" if name_format == "filename" else stem
         # Plain text: a Core insert would render RETURNING on PostgreSQL.
         statements.append(

@@ -32,7 +32,7 @@ def setup(plugin=None) -> None:
     _stock_from_config = ScriptDirectory.from_config.__func__
 
     def from_config(cls, config):
-        from .script import wrap_if_configured
+        from .script import wrap_if_configured  # deferred: `import alembic` loads this module, every time
 
         return wrap_if_configured(_stock_from_config(cls, config), config)
 

@@ -22,9 +22,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from . import sync
+from . import reconcile
+from .context import Step, current, request_of, requesting, set_request
+from .database import engine_for, target_for
 from .errors import ConfigError
 from .internals import plan_revisions
+from .ledger import LedgerState, read_history
+from .lock import runner_lock
+from .script import LegacyScript
 from .settings import BridgeSettings
 
 
@@ -52,7 +57,7 @@ def load_config(path: str | Path | None = None, url: str | None = None) -> Confi
         toml = path.parent / "pyproject.toml"
         config = Config(str(path), toml_file=str(toml) if toml.is_file() else None)
     if url:
-        config.attributes["bridge.url"] = url
+        set_request(config, url=url)
     return config
 
 
@@ -81,16 +86,6 @@ class MigrationStatus:
         return {"revision": self.revision, "kind": self.kind, "state": self.state, "path": self.path, "edited": self.edited}
 
 
-STATES = {
-    "applied": "applied (both tables)",
-    "old-runner-only": "applied by the old runner only (alembic_version behind)",
-    "alembic-only": "implied by alembic_version only (no schema_migrations row)",
-    "pending": "pending",
-    "out-of-order": "out of order (not applied, dated before applied files)",
-    "file-missing": "in schema_migrations, but the file is gone",
-}
-
-
 @dataclass
 class Status:
     """Everything ``status`` shows: each revision, the heads, and what is pending."""
@@ -99,7 +94,7 @@ class Status:
     migrations: list[MigrationStatus]
     script_heads: list[str]
     current_heads: list[str]
-    plan: sync.Plan = field(repr=False, default_factory=sync.Plan)
+    plan: reconcile.Plan = field(repr=False, default_factory=reconcile.Plan)
 
     @property
     def duplicates(self) -> list[str]:
@@ -131,19 +126,17 @@ class Status:
         }
 
 
-def _database_state(config: Config, script) -> tuple[str, sync.LedgerState, str]:
+def _database_state(config: Config, settings: BridgeSettings | None = None) -> tuple[str, LedgerState, str]:
     """Read both history tables on a connection that is rolled back, never committed.
 
     Returns the database's description, the tables' state and the version table's name.
     """
-    from .env import engine_from_config, resolve_target
-
-    settings = BridgeSettings.from_config(config)
-    target = resolve_target(config, settings)
-    engine = engine_from_config(config, settings, target=target)
+    settings = settings or BridgeSettings.from_config(config)
+    target = target_for(config, settings)
+    engine = engine_for(config, settings, target=target)
     try:
         with engine.connect() as conn:
-            state = sync.read_state(conn, settings.version_table)
+            state = read_history(conn, settings.version_table.name, settings.version_table.schema)
             conn.rollback()
     finally:
         engine.dispose()
@@ -154,9 +147,9 @@ def status(config: Config | str | Path | None = None) -> Status:
     """Return every revision's state; reads only."""
     config = _config(config)
     script = script_directory(config)
-    files = sync.legacy_chain(script) or []
-    database, state, table = _database_state(config, script)
-    result = sync.plan_for(script, state, table)
+    files = reconcile.legacy_chain(script) or []
+    database, state, table = _database_state(config)
+    result = reconcile.plan_for(script, state, table)
     applied = set(result.applied)
     holes = {f.stem for f in result.holes}
     implied = _ancestors(script, state.heads)
@@ -205,19 +198,6 @@ def _ancestors(script, heads) -> set[str]:
 
 
 @dataclass
-class Step:
-    """One migration a run would apply or revert."""
-
-    revision: str
-    direction: str  # "upgrade" or "downgrade"
-    title: str
-    kind: str
-
-    def __str__(self) -> str:
-        return f"{self.direction} {self.revision} ({self.kind}): {self.title}"
-
-
-@dataclass
 class RunPlan:
     """What a run would do: the tables' reconciliation first, then the steps."""
 
@@ -236,13 +216,14 @@ def plan_downgrade(config: Config | str | Path | None, target: str) -> RunPlan:
     return _plan(_config(config), target, "downgrade", False)
 
 
-def _plan(config: Config, target: str, direction: str, out_of_order: bool) -> RunPlan:
+def _plan(
+    config: Config, target: str, direction: str, out_of_order: bool, settings: BridgeSettings | None = None
+) -> RunPlan:
     script = script_directory(config)
-    files = sync.legacy_chain(script) or []
-    _, state, table = _database_state(config, script)
-    result = sync.plan_for(script, state, table)
+    _, state, table = _database_state(config, settings)
+    result = reconcile.plan_for(script, state, table)
     if result.holes and not out_of_order:
-        raise sync.hole_error(result.holes, files, result)
+        raise reconcile.hole_error(result.holes, result)
     steps = [
         Step(f.stem, "upgrade", f.title(), "legacy, out of order") for f in result.holes
     ] if out_of_order else []
@@ -250,7 +231,7 @@ def _plan(config: Config, target: str, direction: str, out_of_order: bool) -> Ru
     for rs in plan_revisions(script, direction, target, heads):
         rev = rs.revision
         steps.append(
-            Step(rev.revision, direction, rev.doc, "legacy" if getattr(rev, "is_legacy", False) else "native")
+            Step(rev.revision, direction, rev.doc, "legacy" if isinstance(rev, LegacyScript) else "native")
         )
     return RunPlan(result.changes, steps, [f.stem for f in result.holes])
 
@@ -298,48 +279,36 @@ def _run(config: Config, target: str, direction: str, out_of_order: bool, on_ste
             on_step(step, time.monotonic() - started)
 
     def plan_under_lock() -> None:
-        planned.append(_plan(config, target, direction, out_of_order))
+        planned.append(_plan(config, target, direction, out_of_order, current().settings))
         on_plan(planned[-1])
 
-    config.attributes["bridge.on_step"] = record
-    config.attributes["bridge.out_of_order"] = out_of_order
-    if on_plan is not None:
-        config.attributes["bridge.on_locked"] = plan_under_lock
-    # The calling application owns logging: env.py must not apply alembic.ini's
-    # [loggers] to it (a caller may still ask for it by setting the attribute).
-    own_logging = "bridge.configure_logging" not in config.attributes
-    if own_logging:
-        config.attributes["bridge.configure_logging"] = False
-    try:
+    changes = {"on_step": record, "out_of_order": out_of_order, "on_locked": plan_under_lock if on_plan else None}
+    if request_of(config).configure_logging is None:
+        # The calling application owns logging: env.py must not apply alembic.ini's
+        # [loggers] to it (a caller may still ask for it: set_request(configure_logging=True)).
+        changes["configure_logging"] = False
+    with requesting(config, **changes):
         if direction == "upgrade":
             command.upgrade(config, target)
         else:
             command.downgrade(config, target)
-    finally:
-        config.attributes.pop("bridge.on_step", None)
-        config.attributes.pop("bridge.out_of_order", None)
-        config.attributes.pop("bridge.on_locked", None)
-        if own_logging:
-            config.attributes.pop("bridge.configure_logging", None)
     return RunResult(done, time.monotonic() - started, planned[-1] if planned else None)
 
 
-def sync_tables(config: Config | str | Path | None = None, *, dry_run: bool = False) -> sync.Plan:
+def sync_tables(config: Config | str | Path | None = None, *, dry_run: bool = False) -> reconcile.Plan:
     """Bring ``schema_migrations`` and ``alembic_version`` into agreement without running migrations."""
-    from .env import engine_from_config
-
     config = _config(config)
     script = script_directory(config)
     settings = BridgeSettings.from_config(config)
-    engine = engine_from_config(config, settings)
+    engine = engine_for(config, settings)
     try:
         with engine.connect() as conn:
             if dry_run:
-                result = sync.reconcile(conn, script, settings, dry_run=True)
+                result = reconcile.reconcile(conn, script, settings, dry_run=True)
                 conn.rollback()
                 return result
-            with sync.runner_lock(conn, settings):
-                result = sync.reconcile(conn, script, settings)
+            with runner_lock(conn, settings):
+                result = reconcile.reconcile(conn, script, settings)
                 if conn.in_transaction():
                     conn.commit()
             return result

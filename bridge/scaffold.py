@@ -8,8 +8,12 @@ import re
 from importlib import resources
 from pathlib import Path
 
+from alembic import command
+
+from . import runner
 from .errors import ConfigError
 from .loader import parse_name
+from .script import LegacyScript
 
 
 def template(name: str) -> str:
@@ -63,11 +67,7 @@ def slugify(description: str) -> str:
 
 def new_migration(config, description: str, *, native: bool = False, date: str | None = None) -> Path:
     """Create a legacy file ``YYYYMMDD_slug.py`` from the template, or a native revision."""
-    from . import runner
-
     if native:
-        from alembic import command
-
         script = command.revision(config, message=description)
         return Path(script.path) if script is not None else Path(".")
     slug = slugify(description)
@@ -105,7 +105,7 @@ def new_migration(config, description: str, *, native: bool = False, date: str |
     retired = {r.revision for r in script.retired_revisions()}
     natives = [
         r for r in script.walk_revisions()
-        if not getattr(r, "is_legacy", False) and r.revision not in retired
+        if not isinstance(r, LegacyScript) and r.revision not in retired
     ]
     if natives:
         raise ConfigError(

@@ -43,12 +43,13 @@ class LegacyModule:
         return self.legacy.docstring()
 
     def upgrade(self, **kw) -> None:
+        # deferred: `alembic history` and friends never load the runtime (proxy, ledger)
         from .executor import run_legacy
 
         run_legacy(self.legacy, "upgrade")
 
     def downgrade(self, **kw) -> None:
-        from .executor import run_legacy
+        from .executor import run_legacy  # deferred, as in upgrade
 
         run_legacy(self.legacy, "downgrade")
 
@@ -56,7 +57,6 @@ class LegacyModule:
 class LegacyScript(Script):
     """A revision backed by a legacy ``YYYYMMDD_description.py`` file."""
 
-    is_legacy = True
 
     def __init__(self, legacy: LegacyFile, down_revision: str | None):
         self.legacy = legacy

@@ -191,8 +191,10 @@ class Project:
     def config(self):
         from alembic.config import Config
 
+        from bridge.context import set_request
+
         cfg = Config(str(self.root / "alembic.ini"))
-        cfg.attributes["bridge.url"] = url_text(self.url)
+        set_request(cfg, url=url_text(self.url))
         return cfg
 
     def sql(self, statement: str, **params):

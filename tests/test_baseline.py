@@ -7,7 +7,6 @@ import re
 
 import pytest
 
-from bridge import sync
 from bridge.baseline import _python_string, drop_statements, restorable, split_sql
 from conftest import REPO, url_text
 from test_convert import SAMPLES, other_database_url, schema_and_seed, status  # noqa: F401 (a fixture)
@@ -145,8 +144,7 @@ def test_a_database_at_the_head_before_the_baseline_runs_nothing(sample_project)
     result = sample_project.run("alembic", "upgrade", "head", check=True)
     assert "Running upgrade" not in result.stderr
     assert schema_and_seed(sample_project.url) == before
-    if hasattr(sync, "retired_stems"):
-        assert "not in the legacy directory" not in result.stderr
+    assert "not in the legacy directory" not in result.stderr
 
 
 def test_a_database_an_old_runner_migrated_is_adopted_without_creating_anything(sample_project, tmp_path):
@@ -190,13 +188,10 @@ def test_a_database_the_bridge_left_part_way_through_the_chain_is_refused(sample
     baseline(sample_project)
     result = sample_project.run("alembic", "upgrade", "head")
     assert result.returncode != 0
-    if hasattr(sync, "retired_stems"):
-        assert (
-            f"FAILED: alembic_version holds '{SAMPLES[3]}', a legacy migration that was squashed into the "
-            f"baseline '{HEAD}': this database stopped part-way through the legacy chain"
-        ) in result.output
-    else:
-        assert f"FAILED: alembic_version holds '{SAMPLES[3]}', which is neither a legacy file" in result.output
+    assert (
+        f"FAILED: alembic_version holds '{SAMPLES[3]}', a legacy migration that was squashed into the "
+        f"baseline '{HEAD}': this database stopped part-way through the legacy chain"
+    ) in result.output
     assert sample_project.version() == [SAMPLES[3]]
 
 

@@ -181,14 +181,15 @@ def test_a_decorated_upgrade_without_the_engine_parameter_gets_the_signature_mes
 # -- the ledger's one-statement record on PostgreSQL ---------------------------------
 
 def test_recording_a_migration_twice_keeps_one_row_and_the_latest_checksum(engine):
-    from bridge.ledger import Ledger, forget_tables
+    from bridge.context import forget_connection
+    from bridge.ledger import Ledger
 
     with engine.begin() as conn:
         ledger = Ledger(conn, "stem")
         ledger.record_applied("20251031_x", "a" * 64)
         ledger.record_applied("20251031_x", "b" * 64)
         ledger.record_applied("20251101_y")
-        forget_tables(conn)
+        forget_connection(conn)
     with engine.connect() as conn:
         rows = conn.exec_driver_sql("SELECT migration_name FROM schema_migrations ORDER BY id").scalars().all()
         sums = conn.exec_driver_sql("SELECT migration_name, sha256 FROM alembic_bridge_checksums").all()

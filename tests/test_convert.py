@@ -12,7 +12,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from bridge import convert, sync
+from bridge import convert
 from bridge.convert import LEGACY_CODE, NATIVE, CannotConvert, convert_source
 from conftest import REPO, legacy_source, url_text
 

@@ -98,18 +98,20 @@ def run_without_url(project, *argv):
 def _config(project):
     from alembic.config import Config
 
+    from bridge.context import set_request
+
     config = Config(str(project.root / "alembic.ini"))
-    config.attributes["bridge.configure_logging"] = False
+    set_request(config, configure_logging=False)
     return config
 
 
 def test_the_library_reads_dotenv_but_leaves_os_environ_unchanged(dotenv_project):
     import bridge
-    from bridge.env import resolve_target
+    from bridge.database import target_for
 
     before = dict(os.environ)
     dotenv = dotenv_project.root / ".env"
-    target = resolve_target(_config(dotenv_project))
+    target = target_for(_config(dotenv_project))
     assert (target.source, target.where) == ("DATABASE_URL", f"DATABASE_URL from {dotenv}")
     assert bridge.status(_config(dotenv_project)).database.endswith(f"(DATABASE_URL from {dotenv})")
     bridge.upgrade(_config(dotenv_project))
@@ -118,10 +120,10 @@ def test_the_library_reads_dotenv_but_leaves_os_environ_unchanged(dotenv_project
 
 
 def test_a_variable_set_in_the_environment_wins_over_dotenv(dotenv_project, monkeypatch):
-    from bridge.env import resolve_target
+    from bridge.database import target_for
 
     monkeypatch.setenv("DATABASE_URL", "postgresql://env@h/from_environment")
-    target = resolve_target(_config(dotenv_project))
+    target = target_for(_config(dotenv_project))
     assert (target.url, target.where) == ("postgresql://env@h/from_environment", "DATABASE_URL from the environment")
 
 

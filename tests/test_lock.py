@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 import bridge
-from bridge import sync
+from bridge import lock
 from conftest import BIN, legacy_source, url_text
 
 pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
@@ -27,19 +27,19 @@ KILL_THE_LOCK_SESSION = (
 def test_the_lock_key_of_a_database_never_changes():
     # Old runners that share the lock compute this same number: it must never change silently.
     assert bridge.lock_key("trading_system") == 7792003332590520080
-    assert sync.lock_key("trading_system") == 7792003332590520080
+    assert lock.lock_key("trading_system") == 7792003332590520080
     assert 0 < bridge.lock_key("") < 2**63
 
 
 def test_the_documented_sql_computes_the_same_key_on_the_server(engine):
     with engine.connect() as conn:
-        key = conn.execute(sa.text(f"SELECT {sync.LOCK_KEY_SQL}")).scalar()
+        key = conn.execute(sa.text(f"SELECT {lock.LOCK_KEY_SQL}")).scalar()
     assert key == bridge.lock_key(engine.url.database)
-    readme = (sync.__file__.rsplit("/bridge/", 1)[0]) + "/README.md"
-    guide = (sync.__file__.rsplit("/bridge/", 1)[0]) + "/docs/guide.md"
+    readme = (lock.__file__.rsplit("/bridge/", 1)[0]) + "/README.md"
+    guide = (lock.__file__.rsplit("/bridge/", 1)[0]) + "/docs/guide.md"
     for doc in (readme, guide):
         text = open(doc, encoding="utf-8").read()
-        assert f"SELECT pg_advisory_lock({sync.LOCK_KEY_SQL})" in text, doc
+        assert f"SELECT pg_advisory_lock({lock.LOCK_KEY_SQL})" in text, doc
         assert "bridge.lock_key(" in text, doc
 
 
@@ -106,7 +106,7 @@ def test_a_failed_unlock_after_a_successful_run_is_a_warning_not_a_failure(proje
     result = project.run("alembic", "upgrade", "head")
     assert result.returncode == 0, result.output
     assert (
-        "[bridge.sync] Could not release the bridge's migration lock: its session had "
+        "[bridge.lock] Could not release the bridge's migration lock: its session had "
         "already ended (which released it). The run itself succeeded." in result.stderr
     )
     assert "Traceback" not in result.output
@@ -156,7 +156,7 @@ def test_the_lock_follows_the_database_connected_to_not_the_url_spelling(project
     url = url_text(project.url.set(database="").update_query_dict({"dbname": project.url.database}))
     assert sa.engine.make_url(url).database == ""
     with engine.connect() as holder:
-        holder.execute(sa.text(f"SELECT pg_advisory_lock({sync.LOCK_KEY_SQL})"))
+        holder.execute(sa.text(f"SELECT pg_advisory_lock({lock.LOCK_KEY_SQL})"))
         holder.commit()
         try:
             (project.root / "alembic.ini").write_text(

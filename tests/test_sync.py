@@ -297,7 +297,7 @@ def test_a_runner_waiting_longer_than_lock_timeout_fails_with_a_clear_message(tm
 
 def test_reconcile_plan_is_pure_and_handles_every_case(tmp_path):
     from bridge.loader import scan
-    from bridge.sync import LedgerState, plan
+    from bridge.reconcile import LedgerState, plan
 
     for stem in STEMS[:4]:
         (tmp_path / f"{stem}.py").write_text(legacy_source("SELECT 1"))
@@ -519,7 +519,7 @@ def test_a_native_head_with_no_legacy_record_at_all_backfills_every_legacy_file(
 
 def test_below_a_native_head_only_recorded_legacy_files_count_as_applied(tmp_path):
     from bridge.loader import scan
-    from bridge.sync import LedgerState, plan
+    from bridge.reconcile import LedgerState, plan
 
     for stem in STEMS[:4]:
         (tmp_path / f"{stem}.py").write_text(legacy_source("SELECT 1"))

@@ -1,8 +1,9 @@
-"""Keep ``schema_migrations`` and ``alembic_version`` in agreement, one runner at a time.
+"""Keep ``schema_migrations`` and ``alembic_version`` in agreement.
 
-Reading the two tables gives a `LedgerState`; `plan` (pure) decides what the
-database has applied and what, if anything, must change; `reconcile` applies
-that plan before Alembic reads its heads, under `runner_lock`.
+Reading the two tables gives a `LedgerState`; `plan` decides what the
+database has applied and what, if anything, must change (it reads no table and
+writes nothing; it reads the files' checksums); `reconcile` applies that plan
+before Alembic reads its heads, under the runner lock (`bridge.lock`).
 
 What "applied" means, per legacy file F of the chain L1..Ln:
 
@@ -35,18 +36,17 @@ legacy files. Their rows are accounted for, not "file missing"; an
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import logging
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from .errors import ConfigError, HoleError, LedgerMismatch, LockLost, LockTimeout
+from .errors import ConfigError, HoleError, LedgerMismatch
 from .ledger import Ledger, LedgerState, read_history
+from .executor import run_on_connection
 from .loader import LegacyFile
+from .script import LegacyScriptDirectory
 from .settings import VersionTable
 
 log = logging.getLogger(__name__)
@@ -97,15 +97,12 @@ class Plan:
         return lines
 
 
-def read_state(connection: sa.Connection, table: VersionTable = VersionTable()) -> LedgerState:
-    """Read both tables without writing anything or creating any table."""
-    return read_history(connection, table.name, table.schema)
-
-
 def plan(
     files: list[LegacyFile], state: LedgerState, known_revision, retired=(), table: str = DEFAULT_VERSION_TABLE
 ) -> Plan:
-    """Decide what is applied and what must change; pure (reads nothing, writes nothing).
+    """Decide what is applied and what must change; reads no table and writes nothing.
+
+    (It reads the files: an applied file's checksum is compared with its recorded one.)
 
     *known_revision(rev)* returns True for a native revision id Alembic knows;
     *retired* lists, in chain order, the legacy stems native revisions stand for;
@@ -239,7 +236,7 @@ def plan_for(script, state: LedgerState, table: str = DEFAULT_VERSION_TABLE) -> 
     return result
 
 
-def hole_error(holes: list[LegacyFile], files: list[LegacyFile], state_plan: Plan) -> HoleError:
+def hole_error(holes: list[LegacyFile], state_plan: Plan) -> HoleError:
     """Build the error that names each out-of-order file and the ways out."""
     if state_plan.native_heads and holes[-1].stem > (state_plan.applied[-1] if state_plan.applied else ""):
         native = ", ".join(state_plan.native_heads)
@@ -294,14 +291,12 @@ def reconcile(
     if files is None:
         return Plan()
     table = settings.version_table
-    state = read_state(connection, table)
+    state = read_history(connection, table.name, table.schema)
     result = plan_for(script, state, str(table))
     _report_validation(result, settings)
     if result.holes and out_of_order and not dry_run:
-        from .executor import run_on_connection
-
         for legacy in result.holes:
-            log.warning("Applying out-of-order migration %s", legacy.stem)
+            log.info("Applying out-of-order migration %s", legacy.stem)
             with _transaction(connection):
                 run_on_connection(legacy, "upgrade", connection, settings.name_format)
             if commit_each:
@@ -310,10 +305,10 @@ def reconcile(
                 connection.commit()
             if on_applied is not None:
                 on_applied(legacy)
-        state = read_state(connection, table)
+        state = read_history(connection, table.name, table.schema)
         result = plan_for(script, state, str(table))
     if result.holes and not allow_holes:
-        raise hole_error(result.holes, files, result)
+        raise hole_error(result.holes, result)
     if dry_run or not (result.backfill or result.new_head):
         return result
     if result.new_head is not None:
@@ -325,7 +320,7 @@ def reconcile(
         if result.new_head is not None:
             _write_head(connection, table, result.old_heads, result.new_head)
     for line in result.changes:
-        log.warning("reconcile: %s", line)
+        log.info("reconcile: %s", line)
     return result
 
 
@@ -365,7 +360,7 @@ def sync_to_heads(connection, script, settings, heads) -> list[str]:
             ledger.record_unapplied(stem)
             changes.append(f"schema_migrations: delete {stem} (stamp)")
     for line in changes:
-        log.warning("%s", line)
+        log.info("%s", line)
     return changes
 
 
@@ -381,14 +376,12 @@ def after_version_apply(script, settings):
 
 def legacy_chain(script) -> list[LegacyFile] | None:
     """Return the legacy files of a bridge script directory, or None for plain Alembic."""
-    getter = getattr(script, "legacy_files", None)
-    return getter() if getter is not None else None
+    return script.legacy_files() if isinstance(script, LegacyScriptDirectory) else None
 
 
 def retired_stems(script) -> list[str]:
     """Return the legacy stems native revisions stand for, in chain order ([] for plain Alembic)."""
-    getter = getattr(script, "retired_stems", None)
-    return list(getter()) if getter is not None else []
+    return list(script.retired_stems()) if isinstance(script, LegacyScriptDirectory) else []
 
 
 def is_known_revision(script, rev: str) -> bool:
@@ -441,168 +434,3 @@ def _transaction(connection: sa.Connection):
     else:
         with connection.begin():
             yield
-
-
-# The same key as `lock_key`, computed by PostgreSQL itself (sha256() needs PostgreSQL 11+),
-# so an old runner can share the lock without the bridge installed:
-#   SELECT pg_advisory_lock(<LOCK_KEY_SQL>)   ...   SELECT pg_advisory_unlock(<LOCK_KEY_SQL>)
-LOCK_KEY_SQL = (
-    "(('x' || left(encode(sha256(convert_to('alembic-bridge:' || current_database(), 'UTF8')), "
-    "'hex'), 16))::bit(64) >> 1)::bigint"
-)
-
-
-def lock_key(database_name: str) -> int:
-    """Return the advisory-lock key every runner on *database_name* takes (stable, public).
-
-    The first 8 bytes of SHA-256("alembic-bridge:" + database name), big-endian,
-    shifted right by one bit (a positive bigint); `LOCK_KEY_SQL` computes the same.
-    """
-    digest = hashlib.sha256(f"alembic-bridge:{database_name}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
-
-
-class RunnerLock:
-    """The advisory lock one run holds on its own session.
-
-    Invariant: no migration step starts unless the lock session answered just
-    before it (see `guard_steps`); once it does not, the run stops.
-    """
-
-    def __init__(self, connection: sa.Connection, key: int):
-        self.connection = connection
-        self.key = key
-        self.lost = False
-        self._dbapi_error = connection.dialect.loaded_dbapi.Error
-
-    def held(self) -> bool:
-        """Return whether the lock session is still alive (and so still holds the lock)."""
-        if self.lost:
-            return False
-        # One driver-level round trip (about 15 us on a local socket): this runs
-        # before every migration.
-        try:
-            cursor = self.connection.connection.dbapi_connection.cursor()
-            try:
-                cursor.execute("SELECT 1")
-                cursor.fetchone()
-            finally:
-                cursor.close()
-        except self._dbapi_error:
-            self.lost = True
-            self.connection.invalidate()  # so closing it does not try a rollback on a dead socket
-        return not self.lost
-
-    def guard_steps(self, migrations_fn):
-        """Wrap Alembic's work function so the lock is checked before each step starts.
-
-        Alembic asks the returned generator for the next step only after the
-        previous step's transaction committed, so a lost lock stops the run
-        between two migrations, never inside one.
-        """
-
-        @functools.wraps(migrations_fn)  # bridge.env.is_stamp still reads which command this is
-        def steps(heads, migration_context):
-            previous = None
-            for step in migrations_fn(heads, migration_context):
-                if not self.held():
-                    raise lock_lost_error(previous, step)
-                yield step
-                previous = step
-
-        return steps
-
-    def release(self, run_failed: bool) -> None:
-        """Release the lock; a session that already ended is a warning after a good run."""
-        try:
-            if not self.lost:
-                self.connection.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
-                return
-        except sa.exc.DBAPIError:
-            pass
-        if not run_failed:  # a failed run's own error says what happened
-            log.warning(
-                "Could not release the bridge's migration lock: its session had already ended "
-                "(which released it). The run itself succeeded."
-            )
-
-
-def _step_name(step) -> str:
-    revision = getattr(step, "revision", None)
-    return getattr(revision, "revision", None) or str(step)
-
-
-def lock_lost_error(previous, step) -> LockLost:
-    """Build the error for a lock lost before *step* (after *previous*, if any)."""
-    when = f"after {_step_name(previous)}" if previous is not None else "before any migration ran"
-    upgrading = getattr(step, "is_upgrade", True)
-    return LockLost(
-        "The bridge's migration lock was lost (its database session ended: terminated by an "
-        f"administrator, idle_session_timeout, or a network drop) {when}; "
-        f"{_step_name(step)} was not run, and nothing after it. Another runner may have "
-        f"started: run `alembic {'upgrade head' if upgrading else 'downgrade'}` again once no "
-        "other runner is running (what was applied is recorded and is skipped).",
-        next_revision=_step_name(step),
-    )
-
-
-@contextmanager
-def runner_lock(connection: sa.Connection, settings, *, enabled: bool = True):
-    """Hold a PostgreSQL advisory lock on a separate session while the run lasts.
-
-    Yields the `RunnerLock` (None when no lock is taken). On other databases
-    this does nothing: SQLite serialises writers with its own file lock, so a
-    second runner waits or fails with "database is locked".
-    """
-    if not enabled or connection.dialect.name != "postgresql":
-        yield None
-        return
-    timeout = settings.lock_timeout if settings is not None else 300.0
-    lock_conn = connection.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        # The database connected to, as LOCK_KEY_SQL reads it: a URL may name it in its
-        # query (?dbname=) or not at all (the user's database).
-        key = lock_key(lock_conn.exec_driver_sql("SELECT current_database()").scalar())
-        if (lock_conn.dialect.server_version_info or (0,)) >= (14,):
-            # This session idles for the whole run: a server-wide idle_session_timeout
-            # would end it (and the lock with it) during any long migration.
-            lock_conn.exec_driver_sql("SET idle_session_timeout = 0")
-        deadline = time.monotonic() + timeout
-        waited = False
-        while not lock_conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
-            if not waited:
-                holder = _lock_holder(lock_conn, key)
-                log.warning("Waiting for another migration runner%s to finish...", holder)
-                waited = True
-            if time.monotonic() >= deadline:
-                raise LockTimeout(
-                    f"Another migration runner{_lock_holder(lock_conn, key)} still holds the "
-                    f"bridge's lock after {timeout:g} s. Wait for it to finish, or raise "
-                    "lock_timeout in alembic.ini; if no runner is alive, its session "
-                    "will be gone and the lock with it."
-                )
-            time.sleep(0.1)
-        lock = RunnerLock(lock_conn, key)
-        failed = True
-        try:
-            yield lock
-            failed = False
-        finally:
-            lock.release(run_failed=failed)
-    finally:
-        lock_conn.close()
-
-
-def _lock_holder(conn, key: int) -> str:
-    try:
-        pid = conn.execute(
-            sa.text(
-                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                "AND ((classid::bigint << 32) | objid::bigint) = :k LIMIT 1"
-            ),
-            {"k": key},
-        ).scalar()
-    except Exception:
-        return ""
-    return f" (PostgreSQL backend pid {pid})" if pid else ""
-

@@ -236,7 +236,11 @@ def _widen_version_table(migration_context, alter_existing: bool) -> None:
         version.name,
         sa.MetaData(),
         sa.Column("version_num", sa.String(VERSION_NUM_LENGTH), nullable=False),
-        *[sa.PrimaryKeyConstraint("version_num", name=c.name) for c in version.constraints if isinstance(c, sa.PrimaryKeyConstraint)],
+        *[
+            sa.PrimaryKeyConstraint("version_num", name=c.name)  # type: ignore[arg-type]  # a real name or none
+            for c in version.constraints
+            if isinstance(c, sa.PrimaryKeyConstraint)
+        ],
         schema=version.schema,
     )
     replace_version_table(migration_context, wide)
@@ -288,6 +292,7 @@ def _version_num_columns(connection, table: str, schema: str | None) -> list[dic
     if row is None:
         return []
     typname, typmod = row
+    type_: sa.types.TypeEngine
     if typname == "varchar":
         type_ = sa.String(typmod - 4) if typmod > 4 else sa.String()
     elif typname == "bpchar":

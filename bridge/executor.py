@@ -43,6 +43,7 @@ def import_legacy(legacy: LegacyFile) -> ModuleType:
     """
     name = f"_bridge_legacy.{legacy.stem}"
     spec = importlib.util.spec_from_file_location(name, legacy.location)
+    assert spec is not None and spec.loader is not None  # a .py file always has both
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
@@ -123,6 +124,7 @@ def run_legacy(legacy: LegacyFile, direction: str) -> None:
     if migration_context.as_sql:
         render_offline(legacy, direction, migration_context)
         return
+    assert migration_context.connection is not None  # online
     run_on_connection(
         legacy,
         direction,

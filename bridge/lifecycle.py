@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
+from alembic.config import Config
 
 from . import database, runner
 from . import embedded as embedded_server
@@ -39,7 +40,7 @@ class Project:
     """The project ``run.py`` manages: its folder and Alembic configuration."""
 
     root: Path
-    config: object
+    config: Config
 
     @classmethod
     def load(cls, config_path: str | Path | None = None) -> Project:

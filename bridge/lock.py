@@ -61,7 +61,9 @@ class RunnerLock:
         # One driver-level round trip (about 15 us on a local socket): this runs
         # before every migration.
         try:
-            cursor = self.connection.connection.dbapi_connection.cursor()
+            dbapi_connection = self.connection.connection.dbapi_connection
+            assert dbapi_connection is not None  # a live pooled connection
+            cursor = dbapi_connection.cursor()
             try:
                 cursor.execute("SELECT 1")
                 cursor.fetchone()
@@ -141,7 +143,7 @@ def runner_lock(connection: sa.Connection, settings, *, enabled: bool = True):
     try:
         # The database connected to, as LOCK_KEY_SQL reads it: a URL may name it in its
         # query (?dbname=) or not at all (the user's database).
-        key = lock_key(lock_conn.exec_driver_sql("SELECT current_database()").scalar())
+        key = lock_key(lock_conn.exec_driver_sql("SELECT current_database()").scalar_one())
         if (lock_conn.dialect.server_version_info or (0,)) >= (14,):
             # This session idles for the whole run: a server-wide idle_session_timeout
             # would end it (and the lock with it) during any long migration.

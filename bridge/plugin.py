@@ -29,7 +29,7 @@ def setup(plugin=None) -> None:
     global _stock_from_config
     if _stock_from_config is not None:
         return
-    _stock_from_config = ScriptDirectory.from_config.__func__
+    _stock_from_config = ScriptDirectory.from_config.__func__  # type: ignore[attr-defined]  # a classmethod
 
     def from_config(cls, config):
         from .script import wrap_if_configured  # deferred: `import alembic` loads this module, every time
@@ -37,7 +37,7 @@ def setup(plugin=None) -> None:
         return wrap_if_configured(_stock_from_config(cls, config), config)
 
     from_config.__doc__ = _stock_from_config.__doc__
-    ScriptDirectory.from_config = classmethod(from_config)
+    ScriptDirectory.from_config = classmethod(from_config)  # type: ignore[method-assign,assignment]
 
 
 class _IterablePluginModule(ModuleType):

@@ -9,11 +9,12 @@ from importlib import resources
 from pathlib import Path
 
 from alembic import command
+from alembic.script import Script
 
 from . import runner
 from .errors import ConfigError
 from .loader import parse_name
-from .script import LegacyScript
+from .script import LegacyScript, LegacyScriptDirectory
 
 
 def template(name: str) -> str:
@@ -68,8 +69,8 @@ def slugify(description: str) -> str:
 def new_migration(config, description: str, *, native: bool = False, date: str | None = None) -> Path:
     """Create a legacy file ``YYYYMMDD_slug.py`` from the template, or a native revision."""
     if native:
-        script = command.revision(config, message=description)
-        return Path(script.path) if script is not None else Path(".")
+        revision = command.revision(config, message=description)
+        return Path(revision.path) if isinstance(revision, Script) else Path(".")
     slug = slugify(description)
     if not slug:
         raise ConfigError(
@@ -81,14 +82,13 @@ def new_migration(config, description: str, *, native: bool = False, date: str |
     if isinstance(parsed, str):
         raise ConfigError(f"{day}_{slug}.py is not a valid migration name: {parsed}.")
     script = runner.script_directory(config)
-    legacy_dir = getattr(script, "legacy_location", None)
-    if legacy_dir is None:
+    if not isinstance(script, LegacyScriptDirectory):
         raise ConfigError(
             "legacy_location is not set in the configuration; use --native for an "
             "Alembic revision, or set legacy_location."
         )
     files = script.legacy_files()
-    path = legacy_dir / f"{day}_{slug}.py"
+    path = script.legacy_location / f"{day}_{slug}.py"
     if path.exists():
         raise ConfigError(f"{path} already exists. Choose another description.")
     # Converted (and baseline) revisions keep their files' stems and come first.

@@ -60,7 +60,7 @@ class LegacyScript(Script):
 
     def __init__(self, legacy: LegacyFile, down_revision: str | None):
         self.legacy = legacy
-        super().__init__(LegacyModule(legacy, down_revision), legacy.stem, legacy.path)
+        super().__init__(LegacyModule(legacy, down_revision), legacy.stem, legacy.path)  # type: ignore[arg-type]  # quacks like a module
 
     @functools.cached_property
     def doc(self) -> str:
@@ -258,7 +258,7 @@ def _check_native(
     by_stem: dict[str, LegacyFile],
     files: list[LegacyFile],
     legacy_head: str | None,
-    retired_ids: set[str] = frozenset(),
+    retired_ids: frozenset[str] | set[str] = frozenset(),
 ) -> None:
     if script.revision in by_stem:
         clash = by_stem[script.revision]
@@ -310,6 +310,5 @@ def wrap_if_configured(base: ScriptDirectory, config) -> ScriptDirectory:
     if settings.legacy_location(config) is None:
         return base  # bridge off: no other option is read, so none can fail
     options = settings.BridgeSettings.from_config(config)
-    return LegacyScriptDirectory.from_script_directory(
-        base, options.legacy_location, options.legacy_ignore
-    )
+    assert options.legacy_location is not None  # checked just above
+    return LegacyScriptDirectory.from_script_directory(base, options.legacy_location, options.legacy_ignore)

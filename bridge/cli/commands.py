@@ -98,7 +98,7 @@ def _progress(obj: Context, total: int | None):
         elif not obj.quiet:
             click.echo(f"{verb} {step.revision} ({elapsed:.2f}s)", err=True)
 
-    on_step.total = total
+    on_step.total = total  # type: ignore[attr-defined]  # set again once the plan is known
     return on_step
 
 

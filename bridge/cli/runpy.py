@@ -32,7 +32,7 @@ def setup_logging(root: Path) -> None:
     # Create it 0600, and tighten one an older version created 0644: it names the database.
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
     os.chmod(path, 0o600)
-    handlers = [
+    handlers: list[logging.Handler] = [
         logging.StreamHandler(),
         logging.FileHandler(path, encoding="utf-8"),
     ]

@@ -26,8 +26,7 @@ from .errors import BridgeError, ConfigError
 from .internals import replace_version_table, version_table, work_function, work_function_options
 from .ledger import pg_relation_scope
 from .lock import runner_lock
-from .script import LegacyScript
-from .settings import BridgeSettings
+from .script import LegacyScript, settings_for
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,7 @@ def run_migrations(context=None, **configure_options) -> None:
         from logging.config import fileConfig  # deferred: only the stock alembic command needs it
 
         fileConfig(config.config_file_name, disable_existing_loggers=False)
-    settings = BridgeSettings.from_config(config)
+    settings = settings_for(context.script, config)
     # The version table is named in one place, the configuration: status, sync and
     # the plans read it without running env.py.
     settings.version_table.check_configure_options(configure_options)

@@ -29,7 +29,7 @@ from .errors import ConfigError
 from .internals import plan_revisions
 from .ledger import LedgerState, read_history
 from .lock import runner_lock
-from .script import LegacyScript
+from .script import LegacyScript, settings_for
 from .settings import BridgeSettings
 
 
@@ -126,12 +126,11 @@ class Status:
         }
 
 
-def _database_state(config: Config, settings: BridgeSettings | None = None) -> tuple[str, LedgerState, str]:
+def _database_state(config: Config, settings: BridgeSettings) -> tuple[str, LedgerState, str]:
     """Read both history tables on a connection that is rolled back, never committed.
 
     Returns the database's description, the tables' state and the version table's name.
     """
-    settings = settings or BridgeSettings.from_config(config)
     target = target_for(config, settings)
     engine = engine_for(config, settings, target=target)
     try:
@@ -148,7 +147,7 @@ def status(config: Config | str | Path | None = None) -> Status:
     config = _config(config)
     script = script_directory(config)
     files = reconcile.legacy_chain(script) or []
-    database, state, table = _database_state(config)
+    database, state, table = _database_state(config, settings_for(script, config))
     result = reconcile.plan_for(script, state, table)
     applied = set(result.applied)
     holes = {f.stem for f in result.holes}
@@ -220,7 +219,7 @@ def _plan(
     config: Config, target: str, direction: str, out_of_order: bool, settings: BridgeSettings | None = None
 ) -> RunPlan:
     script = script_directory(config)
-    _, state, table = _database_state(config, settings)
+    _, state, table = _database_state(config, settings or settings_for(script, config))
     result = reconcile.plan_for(script, state, table)
     if result.holes and not out_of_order:
         raise reconcile.hole_error(result.holes, result)
@@ -299,7 +298,7 @@ def sync_tables(config: Config | str | Path | None = None, *, dry_run: bool = Fa
     """Bring ``schema_migrations`` and ``alembic_version`` into agreement without running migrations."""
     config = _config(config)
     script = script_directory(config)
-    settings = BridgeSettings.from_config(config)
+    settings = settings_for(script, config)
     engine = engine_for(config, settings)
     try:
         with engine.connect() as conn:

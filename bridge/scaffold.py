@@ -19,7 +19,7 @@ from .script import LegacyScript, LegacyScriptDirectory
 
 def template(name: str) -> str:
     """Return the text of one of the bridge's templates."""
-    return resources.files("bridge").joinpath("templates", name).read_text(encoding="utf-8")
+    return resources.files("bridge").joinpath("templates").joinpath(name).read_text(encoding="utf-8")
 
 
 def init_project(root: Path, legacy: Path, directory: Path) -> list[tuple[Path, bool]]:

@@ -20,6 +20,7 @@ from . import loader, settings
 from .internals import ScriptDirectoryHooks
 from .errors import ChainError, ConfigError
 from .loader import LegacyFile
+from .settings import BridgeSettings
 
 
 class LegacyModule:
@@ -39,7 +40,7 @@ class LegacyModule:
         self.__file__ = str(legacy.path)
 
     @property
-    def __doc__(self):  # type: ignore[override]
+    def __doc__(self):
         return self.legacy.docstring()
 
     def upgrade(self, **kw) -> None:
@@ -83,10 +84,15 @@ class LegacyScriptDirectory(ScriptDirectoryHooks):
 
     legacy_location: Path
     legacy_ignore: tuple[str, ...]
+    settings: BridgeSettings | None = None  # as parsed from the config it was built from
 
     @classmethod
     def from_script_directory(
-        cls, base: ScriptDirectory, legacy_location: Path, legacy_ignore: tuple[str, ...]
+        cls,
+        base: ScriptDirectory,
+        legacy_location: Path,
+        legacy_ignore: tuple[str, ...],
+        options: BridgeSettings | None = None,
     ) -> LegacyScriptDirectory:
         """Build the bridge's directory with the options of one Alembic built from the same config."""
         self = cls(
@@ -103,6 +109,7 @@ class LegacyScriptDirectory(ScriptDirectoryHooks):
         )
         self.legacy_location = legacy_location
         self.legacy_ignore = legacy_ignore
+        self.settings = options
         for version_path in self.version_location_paths():
             if version_path.resolve() == legacy_location.resolve():
                 raise ChainError(
@@ -311,4 +318,11 @@ def wrap_if_configured(base: ScriptDirectory, config) -> ScriptDirectory:
         return base  # bridge off: no other option is read, so none can fail
     options = settings.BridgeSettings.from_config(config)
     assert options.legacy_location is not None  # checked just above
-    return LegacyScriptDirectory.from_script_directory(base, options.legacy_location, options.legacy_ignore)
+    return LegacyScriptDirectory.from_script_directory(base, options.legacy_location, options.legacy_ignore, options)
+
+
+def settings_for(script: ScriptDirectory, config) -> BridgeSettings:
+    """Return the bridge's settings for *config*: those *script* was built with, parsed once."""
+    if isinstance(script, LegacyScriptDirectory) and script.settings is not None:
+        return script.settings
+    return BridgeSettings.from_config(config)

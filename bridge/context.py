@@ -21,6 +21,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
+from types import ModuleType
 from typing import Any
 
 from .settings import BridgeSettings
@@ -55,6 +56,9 @@ class RunRequest:
     out_of_order: bool = False  # also apply legacy files dated before applied ones
     on_step: Callable[[Step], None] | None = None  # after each migration committed
     on_locked: Callable[[], None] | None = None  # once the runner lock is held, before any change
+    on_start: Callable[[Step], None] | None = None  # before each migration starts
+    # While a migration waits for a lock: (the migration, seconds waited, who blocks it).
+    on_wait: Callable[[Step, float, list[str]], None] | None = None
 
 
 def request_of(config) -> RunRequest:
@@ -93,6 +97,14 @@ class BridgeRun:
     offline_skipped: list[str] = field(default_factory=list)
     # --sql: whether the script already holds CREATE TABLE schema_migrations.
     ledger_rendered: bool = False
+    # The run log (bridge.runlog, bridge.steps): this run's id, whether its table is
+    # ready, who runs, and the rows of failed attempts waiting for their rollback.
+    run_id: str = ""
+    log_ready: bool = False
+    db_user: str | None = None
+    pending_log: list[Any] = field(default_factory=list)
+    # Legacy modules bridge.steps imported to read their settings, until the executor runs them.
+    modules: dict[str, ModuleType] = field(default_factory=dict)
 
 
 _current: ContextVar[BridgeRun | None] = ContextVar("bridge_run", default=None)

@@ -20,11 +20,11 @@ import logging
 import sqlalchemy as sa
 
 from . import context as bridge_context
-from . import database, reconcile
+from . import database, reconcile, steps
 from .context import BridgeRun, Step
 from .errors import BridgeError, ConfigError
 from .internals import replace_version_table, version_table, work_function, work_function_options
-from .ledger import pg_relation_scope
+from .ledger import HISTORY_TABLES, pg_relation_scope
 from .lock import runner_lock
 from .script import LegacyScript, settings_for
 
@@ -90,9 +90,6 @@ def load_target_metadata(spec: str | None):
     return getattr(value, "metadata", value) if not isinstance(value, sa.MetaData) else value
 
 
-HISTORY_TABLES = ("schema_migrations", "alembic_bridge_checksums")
-
-
 def _without_history_tables(include_name):
     """Keep autogenerate from proposing to drop the legacy and bridge history tables."""
 
@@ -108,6 +105,9 @@ def _run_offline(context, run: BridgeRun, options) -> None:
     target = database.target_for(context.config, run.settings)
     # Offline mode needs only a dialect: never start a server for it.
     url = target.url or "postgresql://"
+    work = work_function(context)
+    if work is not None:  # each migration's SET LOCAL timeouts go into the script
+        options.update(work_function_options(steps.guard(work, run)))
     context.configure(
         url=database.normalize_url(url, target.where),
         literal_binds=True,
@@ -146,8 +146,11 @@ def _run_online(context, connection, run: BridgeRun, options, commit_reads: bool
             if run.request.on_locked is not None:
                 run.request.on_locked()  # e.g. print the plan: only now can no other runner change it
             work = work_function(context)
-            if lock is not None and work is not None:
-                options.update(work_function_options(lock.guard_steps(work)))
+            if work is not None:
+                work = steps.guard(work, run)
+                if lock is not None:
+                    work = lock.guard_steps(work)
+                options.update(work_function_options(work))
             # A stamp states where the database is; the stamp hook then makes
             # schema_migrations follow it, so there is nothing to reconcile first (and
             # `stamp --purge` must work on the tables reconcile refuses).
@@ -162,14 +165,19 @@ def _run_online(context, connection, run: BridgeRun, options, commit_reads: bool
                     on_applied=_report_out_of_order(on_step),
                     commit_each=commit_reads,
                 )
+            if mutating and not stamp:
+                steps.start_log(connection, run)
             if commit_reads and connection.in_transaction():
                 # Alembic treats a connection already in a transaction as "external"
                 # and then never commits per migration: end the one our reads began.
                 connection.commit()
             context.configure(connection=connection, on_version_apply=callbacks, **options)
             _widen_version_table(context.get_context(), alter_existing=mutating)
-            with context.begin_transaction():
-                context.run_migrations()
+            try:
+                with context.begin_transaction():
+                    context.run_migrations()
+            finally:
+                steps.flush_failures(connection, run)  # after the failed migration's rollback
         finally:
             # A connection handed over by the caller outlives this run.
             bridge_context.forget_connection(connection)

@@ -125,12 +125,14 @@ def run_legacy(legacy: LegacyFile, direction: str) -> None:
         render_offline(legacy, direction, migration_context)
         return
     assert migration_context.connection is not None  # online
+    run = current(migration_context.config)
     run_on_connection(
         legacy,
         direction,
         migration_context.connection,
-        current(migration_context.config).settings.name_format,
+        run.settings.name_format,
         migration_context=migration_context,
+        module=run.modules.pop(legacy.stem, None),
     )
 
 
@@ -140,9 +142,13 @@ def run_on_connection(
     connection: sa.Connection,
     name_format: str = "auto",
     migration_context=None,
+    module: ModuleType | None = None,
 ) -> None:
-    """Run *legacy* on *connection* (already in a transaction) and update the ledger."""
-    module = import_legacy(legacy)
+    """Run *legacy* on *connection* (already in a transaction) and update the ledger.
+
+    *module* is the file already imported (by `bridge.steps`, to read its settings).
+    """
+    module = module or import_legacy(legacy)
     fn = migration_function(legacy, module, direction)
     call_legacy(fn, legacy, direction, connection, migration_context)
     if migration_context is not None:

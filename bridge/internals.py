@@ -102,6 +102,22 @@ def work_function_options(fn) -> dict:
     return {"fn": fn}
 
 
+def migration_step_revision(step):
+    """Return the revision (a ``Script``) an Alembic migration step runs, or None (a stamp)."""
+    from alembic.runtime.migration import RevisionStep  # deferred: internals loads nothing at import
+
+    return step.revision if isinstance(step, RevisionStep) else None
+
+
+def replace_migration_fn(step, fn) -> None:
+    """Make Alembic call *fn* instead of the step's ``upgrade()`` / ``downgrade()``.
+
+    ``RevisionStep.__init__`` stores the function as an instance attribute, which
+    ``MigrationContext.run_migrations`` calls as ``step.migration_fn(**kw)``.
+    """
+    step.migration_fn = fn
+
+
 def register_inspection(cls, inspect_fn) -> None:
     """Make ``sqlalchemy.inspect(obj)`` call *inspect_fn(obj)* for instances of *cls*."""
     from sqlalchemy import inspection

@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 LEGACY_TABLE = "schema_migrations"
 CHECKSUM_TABLE = "alembic_bridge_checksums"
+LOG_TABLE = "alembic_bridge_log"  # bridge.runlog
+# The tables that record history, not schema: autogenerate and the baseline leave them out.
+HISTORY_TABLES = (LEGACY_TABLE, CHECKSUM_TABLE, LOG_TABLE)
 
 _metadata = sa.MetaData()
 

@@ -9,6 +9,14 @@ pyproject.toml, next to Alembic's options, so one file configures both:
     embedded_postgres   folder for an embedded PostgreSQL, used only when no
                         URL is configured anywhere else
     lock_timeout        seconds to wait for another runner's lock (default 300)
+    migration_lock_timeout, migration_statement_timeout
+                        PostgreSQL intervals ("2s", "500ms") set with SET LOCAL in each
+                        migration's transaction (default: unset, the server's own)
+    lock_retries        times a migration that hit a lock timeout or a deadlock is
+                        rolled back and run again (default 0)
+    lock_retry_backoff  seconds before the first retry, doubled each time, with jitter (default 1)
+    rebuild_invalid_indexes  true: before CREATE INDEX CONCURRENTLY, drop an INVALID
+                        index of that name an interrupted build left (default false)
     strict              true: rows whose file is gone are errors, not warnings
     target_metadata     module:attribute of the SQLAlchemy MetaData for autogenerate
     version_table       name of Alembic's version table (default alembic_version)
@@ -77,6 +85,11 @@ class BridgeSettings:
     strict: bool = False
     target_metadata: str | None = None
     version_table: VersionTable = VersionTable()
+    migration_lock_timeout: str | None = None
+    migration_statement_timeout: str | None = None
+    lock_retries: int = 0
+    lock_retry_backoff: float = 1.0
+    rebuild_invalid_indexes: bool = False
 
     @classmethod
     def from_config(cls, config) -> BridgeSettings:
@@ -112,6 +125,13 @@ class BridgeSettings:
                 f"strict = {option('strict')!r} is neither true nor false. Write strict = true "
                 "(rows whose file is gone are errors) or strict = false (they are warnings)."
             )
+        rebuild = (option("rebuild_invalid_indexes") or "false").lower()
+        if rebuild not in BOOLEANS:
+            raise ConfigError(
+                f"rebuild_invalid_indexes = {option('rebuild_invalid_indexes')!r} is neither true nor "
+                "false. Write rebuild_invalid_indexes = true to drop and rebuild an INVALID index an "
+                "interrupted CREATE INDEX CONCURRENTLY left, or false to leave it to you."
+            )
         return cls(
             legacy_location=path("legacy_location"),
             legacy_ignore=tuple(split_list(config.get_alembic_option("legacy_ignore"))),
@@ -123,7 +143,57 @@ class BridgeSettings:
             version_table=VersionTable(
                 option("version_table") or VersionTable.name, option("version_table_schema")
             ),
+            migration_lock_timeout=interval(option("migration_lock_timeout"), "migration_lock_timeout"),
+            migration_statement_timeout=interval(
+                option("migration_statement_timeout"), "migration_statement_timeout"
+            ),
+            lock_retries=retries(option("lock_retries"), "lock_retries"),
+            lock_retry_backoff=seconds(option("lock_retry_backoff"), "lock_retry_backoff", 1.0),
+            rebuild_invalid_indexes=BOOLEANS[rebuild],
         )
+
+
+# What PostgreSQL's lock_timeout / statement_timeout accept: milliseconds, or a number and a unit.
+_INTERVAL = re.compile(r"\d+(\.\d+)?\s*(us|ms|s|min|h|d)?")
+
+
+def interval(value: str | None, name: str, where: str = "") -> str | None:
+    """Check a timeout written as PostgreSQL writes it (``2s``, ``500ms``, ``1min``, ``0`` = none)."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not _INTERVAL.fullmatch(text):
+        raise ConfigError(
+            f"{name} = {value!r}{where} is not a PostgreSQL timeout. Write a number of milliseconds "
+            "or a number and a unit: 2s, 500ms, 1min (0 means no timeout)."
+        )
+    return text
+
+
+def retries(value: str | int | None, name: str, where: str = "") -> int:
+    """Check a retry count (a whole number, 0 or more)."""
+    if value is None:
+        return 0
+    try:
+        count = int(str(value).strip())
+    except ValueError:
+        count = -1
+    if count < 0 or isinstance(value, bool):
+        raise ConfigError(f"{name} = {value!r}{where} is not a count. Write a whole number, e.g. {name} = 3 (0: no retry).")
+    return count
+
+
+def seconds(value: str | float | None, name: str, default: float, where: str = "") -> float:
+    """Check a number of seconds (0 or more)."""
+    if value is None:
+        return default
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        number = -1.0
+    if not 0 <= number < float("inf"):
+        raise ConfigError(f"{name} = {value!r}{where} is not a number of seconds. Write e.g. {name} = 0.5.")
+    return number
 
 
 def legacy_location(config) -> Path | None:

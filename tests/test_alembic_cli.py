@@ -34,7 +34,7 @@ def test_upgrade_head_applies_every_file_and_records_both_tables(project):
         assert f"-> {stem}" in result.output
     assert project.rows() == stems
     assert project.version() == [LONG]
-    assert project.tables() == ["accounts", "alembic_bridge_checksums", "alembic_version", "orders", "schema_migrations"]
+    assert project.tables() == ["accounts", "alembic_bridge_checksums", "alembic_bridge_log", "alembic_version", "orders", "schema_migrations"]
 
 
 def test_a_second_upgrade_does_nothing(project):

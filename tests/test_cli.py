@@ -59,7 +59,7 @@ def test_downgrade_dry_run_then_downgrade(project):
     dry = project.run("alembic-bridge", "downgrade", "-2", "--dry-run", check=True)
     assert "Plan: 2 migration(s) to revert:" in dry.stdout and project.rows() == STEMS
     project.run("alembic-bridge", "downgrade", "base", check=True)
-    assert project.rows() == [] and project.tables() == ["alembic_bridge_checksums", "alembic_version", "schema_migrations"]
+    assert project.rows() == [] and project.tables() == ["alembic_bridge_checksums", "alembic_bridge_log", "alembic_version", "schema_migrations"]
 
 
 def test_url_option_wins_and_passwords_are_never_printed(project):

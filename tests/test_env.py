@@ -37,7 +37,7 @@ def test_a_connection_handed_over_outside_a_transaction_gets_each_migration_comm
         assert not conn.in_transaction()
     # The connection was closed without a commit: everything is still there.
     assert project.rows() == ["20251001_create_a", "20251002_create_b"]
-    assert project.tables() == ["a", "alembic_bridge_checksums", "alembic_version", "b", "schema_migrations"]
+    assert project.tables() == ["a", "alembic_bridge_checksums", "alembic_bridge_log", "alembic_version", "b", "schema_migrations"]
 
 
 def test_an_engine_in_config_attributes_is_used_and_not_disposed(project, engine):
@@ -100,4 +100,4 @@ def test_downgrade_to_base_counts_as_mutating_and_adopts_the_old_runners_work_fi
     assert "reconcile: alembic_version: set to 20251002_create_b (adopt" in result.output
     assert "Running downgrade 20251002_create_b -> 20251001_create_a" in result.output
     assert project.rows() == [] and project.version() == []
-    assert project.tables() == ["alembic_version", "schema_migrations"]
+    assert project.tables() == ["alembic_bridge_log", "alembic_version", "schema_migrations"]

@@ -1,0 +1,144 @@
+"""The run log: one row per migration step, in a table the bridge owns (``alembic_bridge_log``).
+
+What ran, when, for how long, how many attempts, and why it failed: the
+history Alembic does not keep. A step that succeeds is logged in its own
+transaction, so the row exists exactly when the migration committed; a failed
+or retried attempt is logged after its rollback (`bridge.steps`). Only
+mutating commands create the table; reading it never writes.
+
+Error texts are masked (no password) and cut to `ERROR_LIMIT` characters.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import socket
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from . import __version__
+from .database import mask_text
+from .ledger import LOG_TABLE, existing_tables
+
+TABLE = LOG_TABLE
+ERROR_LIMIT = 500
+APPLIED, REVERTED, FAILED, RETRIED = "applied", "reverted", "failed", "retried"
+
+metadata = sa.MetaData()
+log_table = sa.Table(
+    TABLE,
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(36), nullable=False),
+    sa.Column("revision", sa.String(255), nullable=False),
+    sa.Column("direction", sa.String(9), nullable=False),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("finished_at", sa.DateTime, nullable=False),
+    sa.Column("duration_ms", sa.Integer, nullable=False),
+    sa.Column("outcome", sa.String(10), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("sqlstate", sa.String(5)),
+    sa.Column("error", sa.Text),
+    sa.Column("host", sa.String(255)),
+    sa.Column("pid", sa.Integer),
+    sa.Column("db_user", sa.String(255)),
+    sa.Column("bridge_version", sa.String(32)),
+    sa.Column("alembic_version", sa.String(32)),
+)
+
+
+@dataclass
+class Entry:
+    """One logged step (or attempt)."""
+
+    revision: str
+    direction: str
+    started_at: datetime.datetime  # UTC, naive (as the ledger writes applied_at)
+    finished_at: datetime.datetime
+    outcome: str
+    attempts: int = 1
+    sqlstate: str | None = None
+    error: str | None = None
+
+    @property
+    def seconds(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+def utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+def short_error(text: str | None) -> str | None:
+    """Return *text* masked and cut to `ERROR_LIMIT` characters."""
+    if not text:
+        return None
+    text = mask_text(" ".join(str(text).split()))
+    return text if len(text) <= ERROR_LIMIT else text[: ERROR_LIMIT - 4] + " ..."
+
+
+def ensure_table(connection: sa.Connection) -> None:
+    """Create the log table if it is missing (in the connection's current transaction)."""
+    if TABLE not in existing_tables(connection, (TABLE,)):
+        log_table.create(connection, checkfirst=True)
+
+
+def has_table(connection: sa.Connection) -> bool:
+    return TABLE in existing_tables(connection, (TABLE,))
+
+
+def write(connection: sa.Connection, run_id: str, entries: list[Entry], db_user: str | None) -> None:
+    """Insert *entries* (in the connection's current transaction)."""
+    if not entries:
+        return
+    from alembic import __version__ as alembic_version  # deferred: read once per write, not at import
+
+    common = {
+        "run_id": run_id,
+        "host": socket.gethostname()[:255],
+        "pid": os.getpid(),
+        "db_user": db_user,
+        "bridge_version": __version__,
+        "alembic_version": alembic_version,
+    }
+    connection.execute(
+        log_table.insert(),
+        [
+            {
+                **common,
+                "revision": e.revision,
+                "direction": e.direction,
+                "started_at": e.started_at,
+                "finished_at": e.finished_at,
+                "duration_ms": round(e.seconds * 1000),
+                "outcome": e.outcome,
+                "attempts": e.attempts,
+                "sqlstate": e.sqlstate,
+                "error": short_error(e.error),
+            }
+            for e in entries
+        ],
+    )
+
+
+def read(connection: sa.Connection, *, limit: int = 20, revision: str | None = None) -> list[dict]:
+    """Return the latest rows, newest first (none if the table does not exist); reads only."""
+    if not has_table(connection):
+        return []
+    query = sa.select(log_table).order_by(log_table.c.id.desc()).limit(limit)
+    if revision is not None:
+        query = query.where(log_table.c.revision == revision)
+    return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def last_run(connection: sa.Connection) -> list[dict]:
+    """Return the rows of the latest run, in the order they were written (none without a log)."""
+    if not has_table(connection):
+        return []
+    latest = connection.execute(sa.select(log_table.c.run_id).order_by(log_table.c.id.desc()).limit(1)).scalar()
+    if latest is None:
+        return []
+    query = sa.select(log_table).where(log_table.c.run_id == latest).order_by(log_table.c.id)
+    return [dict(row._mapping) for row in connection.execute(query)]

@@ -32,6 +32,7 @@ def run_checks(config, database: bool = True) -> list[str]:
     except CommandError as err:
         return problems + [str(err)]
     problems += status.plan.duplicate_problems()
+    problems += status.invalid_indexes
     for m in status.migrations:
         if m.state == "out-of-order":
             problems.append(

@@ -103,6 +103,7 @@ class BridgeRun:
     log_ready: bool = False
     db_user: str | None = None
     pending_log: list[Any] = field(default_factory=list)
+    watcher: Any = None  # bridge.blockers.Watcher, while a run reports who blocks its migrations
     # Legacy modules bridge.steps imported to read their settings, until the executor runs them.
     modules: dict[str, ModuleType] = field(default_factory=dict)
 

@@ -166,7 +166,7 @@ def _run_online(context, connection, run: BridgeRun, options, commit_reads: bool
                     commit_each=commit_reads,
                 )
             if mutating and not stamp:
-                steps.start_log(connection, run)
+                steps.begin_run(connection, run)
             if commit_reads and connection.in_transaction():
                 # Alembic treats a connection already in a transaction as "external"
                 # and then never commits per migration: end the one our reads began.
@@ -177,7 +177,7 @@ def _run_online(context, connection, run: BridgeRun, options, commit_reads: bool
                 with context.begin_transaction():
                     context.run_migrations()
             finally:
-                steps.flush_failures(connection, run)  # after the failed migration's rollback
+                steps.end_run(connection, run)  # after a failed migration's rollback
         finally:
             # A connection handed over by the caller outlives this run.
             bridge_context.forget_connection(connection)

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc
 
 from .errors import BridgeError, MigrationError, UncommittedWork
+from . import blockers
 from .context import current
 from .ledger import Ledger, emit_ledger_sql
 from .loader import LegacyFile
@@ -354,7 +355,11 @@ def _concurrency_fix(err: exc.DBAPIError, connection: sa.Connection | None) -> s
     state = _sqlstate(err)
     db_message = str(err.orig)
     if state == LOCK_NOT_AVAILABLE:
-        holders = _lock_holders(connection, str(err.statement or "")) if connection is not None else []
+        holders = (
+            blockers.relation_holders(connection.engine, str(err.statement or ""), blockers.backend_pid(connection))
+            if connection is not None
+            else []
+        )
         if holders:
             pids = ", ".join(str(pid) for pid, _ in holders)
             shown = "\n".join(f"  {line}" for _, line in holders)
@@ -381,7 +386,7 @@ def _concurrency_fix(err: exc.DBAPIError, connection: sa.Connection | None) -> s
             )
         return "The statement was cancelled (pg_cancel_backend() or Ctrl-C); run again."
     if state == DEADLOCK_DETECTED:
-        own = _backend_pid(connection) if connection is not None else None
+        own = blockers.backend_pid(connection) if connection is not None else None
         detail = getattr(getattr(err.orig, "diag", None), "message_detail", None) or ""
         others = sorted({int(p) for p in re.findall(r"\bprocess (\d+)", detail, re.I)} - {own})
         whom = f" (pid {', '.join(map(str, others))})" if others else ""
@@ -392,58 +397,6 @@ def _concurrency_fix(err: exc.DBAPIError, connection: sa.Connection | None) -> s
             "the same order everywhere avoids it)."
         )
     return None
-
-
-def _backend_pid(connection: sa.Connection) -> int | None:
-    try:
-        info = getattr(connection.connection.dbapi_connection, "info", None)
-        return getattr(info, "backend_pid", None)
-    except Exception:  # noqa: BLE001 - best effort, for a message
-        return None
-
-
-_HOLDERS_SQL = sa.text("""
-    SELECT l.pid, c.relname, l.mode, a.application_name, a.state, a.query
-    FROM pg_locks l
-    JOIN pg_class c ON c.oid = l.relation
-    JOIN pg_stat_activity a ON a.pid = l.pid
-    WHERE l.granted AND l.locktype = 'relation'
-      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-      AND l.pid <> pg_backend_pid() AND l.pid IS DISTINCT FROM :own
-      AND c.relname = ANY(:names)
-    ORDER BY l.pid, c.relname, l.mode
-""")
-
-
-def _lock_holders(connection: sa.Connection, statement: str) -> list[tuple[int, str]]:
-    """Return (pid, description) of other sessions holding locks on tables the statement names.
-
-    Best effort: the migration's own transaction is aborted, so another
-    session looks (briefly); any failure just leaves the details out.
-    """
-    names = sorted({w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_$]*", statement)}
-                   | set(re.findall(r'"((?:[^"]|"")+)"', statement)))
-    if not names:
-        return []
-    try:
-        with connection.engine.connect() as lookup:
-            with lookup.begin():
-                lookup.exec_driver_sql("SET LOCAL statement_timeout = 2000")
-                lookup.exec_driver_sql("SET LOCAL lock_timeout = 1000")
-                rows = lookup.execute(_HOLDERS_SQL, {"own": _backend_pid(connection), "names": names}).all()
-    except Exception:  # noqa: BLE001 - best effort, for a message
-        log.debug("could not look up lock holders", exc_info=True)
-        return []
-    holders: dict[int, list] = {}
-    for pid, relname, mode, app, state, query in rows:
-        holders.setdefault(pid, [app, state, query, []])[3].append(f"{mode} on {relname}")
-    lines = []
-    for pid, (app, state, query, locks) in holders.items():
-        application = f" (application {app})" if app else ""
-        query = " ".join((query or "").split())
-        query = query if len(query) <= 100 else query[:96] + " ..."
-        lines.append((pid, f"pid {pid}{application} holds {', '.join(locks)}, {state}, last query: {query}"))
-    return lines
 
 
 def _line_in(err: BaseException, location: str) -> int | None:

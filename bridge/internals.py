@@ -33,6 +33,8 @@ _commands``                    (pg_ctl to stop a server, pg_dump for baseline)
 
 from __future__ import annotations
 
+import contextlib
+
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -116,6 +118,29 @@ def replace_migration_fn(step, fn) -> None:
     ``MigrationContext.run_migrations`` calls as ``step.migration_fn(**kw)``.
     """
     step.migration_fn = fn
+
+
+@contextlib.contextmanager
+def after_autocommit_blocks(migration_context, after):
+    """Call *after()* each time an ``autocommit_block()`` of *migration_context* ends, inside the block.
+
+    ``MigrationContext.autocommit_block`` commits the migration's transaction and
+    begins a new one when the block ends; settings made with SET LOCAL die with
+    the first. The method is shadowed on this one instance, and only inside it.
+    """
+    original = migration_context.autocommit_block
+
+    @contextlib.contextmanager
+    def block():
+        with original():
+            yield
+        after()
+
+    migration_context.autocommit_block = block
+    try:
+        yield
+    finally:
+        del migration_context.autocommit_block
 
 
 def register_inspection(cls, inspect_fn) -> None:

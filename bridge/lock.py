@@ -17,6 +17,7 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
+from . import blockers
 from .errors import LockLost, LockTimeout
 
 log = logging.getLogger(__name__)
@@ -152,13 +153,12 @@ def runner_lock(connection: sa.Connection, settings, *, enabled: bool = True):
         waited = False
         while not lock_conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
             if not waited:
-                holder = _lock_holder(lock_conn, key)
-                log.warning("Waiting for another migration runner%s to finish...", holder)
+                log.warning("Waiting for another migration runner to finish%s...", _lock_holder(lock_conn, key))
                 waited = True
             if time.monotonic() >= deadline:
                 raise LockTimeout(
-                    f"Another migration runner{_lock_holder(lock_conn, key)} still holds the "
-                    f"bridge's lock after {timeout:g} s. Wait for it to finish, or raise "
+                    f"Another migration runner still holds the bridge's lock after {timeout:g} s"
+                    f"{_lock_holder(lock_conn, key)}. Wait for it to finish, or raise "
                     "lock_timeout in alembic.ini; if no runner is alive, its session "
                     "will be gone and the lock with it."
                 )
@@ -175,15 +175,6 @@ def runner_lock(connection: sa.Connection, settings, *, enabled: bool = True):
 
 
 def _lock_holder(conn, key: int) -> str:
-    try:
-        pid = conn.execute(
-            sa.text(
-                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                "AND ((classid::bigint << 32) | objid::bigint) = :k LIMIT 1"
-            ),
-            {"k": key},
-        ).scalar()
-    except Exception:
-        return ""
-    return f" (PostgreSQL backend pid {pid})" if pid else ""
+    holders = blockers.advisory_holders(conn.engine, key)
+    return f" (the lock is held by {'; '.join(line for _, line in holders)})" if holders else ""
 

@@ -22,7 +22,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from . import reconcile
+from . import indexes, reconcile, runlog
 from .context import Step, current, request_of, requesting, set_request
 from .database import engine_for, target_for
 from .errors import ConfigError
@@ -95,6 +95,8 @@ class Status:
     script_heads: list[str]
     current_heads: list[str]
     plan: reconcile.Plan = field(repr=False, default_factory=reconcile.Plan)
+    last_run: list[dict] = field(default_factory=list)  # the run log's rows of the latest run
+    invalid_indexes: list[str] = field(default_factory=list)  # left by interrupted concurrent builds
 
     @property
     def duplicates(self) -> list[str]:
@@ -122,20 +124,29 @@ class Status:
             "in_agreement": self.in_agreement,
             "changes_sync_would_make": self.plan.changes,
             "duplicate_rows": self.duplicates,
+            "last_run": [_jsonable(row) for row in self.last_run],
+            "invalid_indexes": self.invalid_indexes,
             "migrations": [m.as_dict() for m in self.migrations],
         }
 
 
-def _database_state(config: Config, settings: BridgeSettings) -> tuple[str, LedgerState, str]:
+def _jsonable(row: dict) -> dict:
+    return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in row.items()}
+
+
+def _database_state(config: Config, settings: BridgeSettings, read=None) -> tuple[str, LedgerState, str]:
     """Read both history tables on a connection that is rolled back, never committed.
 
-    Returns the database's description, the tables' state and the version table's name.
+    Returns the database's description, the tables' state and the version table's name;
+    *read(connection)*, if given, reads more on the same connection.
     """
     target = target_for(config, settings)
     engine = engine_for(config, settings, target=target)
     try:
         with engine.connect() as conn:
             state = read_history(conn, settings.version_table.name, settings.version_table.schema)
+            if read is not None:
+                read(conn)
             conn.rollback()
     finally:
         engine.dispose()
@@ -147,7 +158,13 @@ def status(config: Config | str | Path | None = None) -> Status:
     config = _config(config)
     script = script_directory(config)
     files = reconcile.legacy_chain(script) or []
-    database, state, table = _database_state(config, settings_for(script, config))
+    extra: dict = {}
+
+    def read_more(conn) -> None:
+        extra["last_run"] = runlog.last_run(conn)
+        extra["invalid"] = indexes.invalid_indexes(conn)
+
+    database, state, table = _database_state(config, settings_for(script, config), read_more)
     result = reconcile.plan_for(script, state, table)
     applied = set(result.applied)
     holes = {f.stem for f in result.holes}
@@ -184,7 +201,18 @@ def status(config: Config | str | Path | None = None) -> Status:
     migrations.extend(legacy_entries.values())  # none, unless the chain is broken
     for stem in result.missing_files:
         migrations.append(MigrationStatus(stem, "legacy", "file-missing", None))
-    return Status(database, migrations, list(script.get_heads()), list(state.heads), result)
+    return Status(
+        database, migrations, list(script.get_heads()), list(state.heads), result, extra["last_run"], extra["invalid"]
+    )
+
+
+def run_log(config: Config | str | Path | None = None, *, limit: int = 20, revision: str | None = None) -> list[dict]:
+    """Return the run log's latest rows, newest first (see `bridge.runlog`); reads only."""
+    config = _config(config)
+    rows: list[dict] = []
+    _database_state(config, settings_for(script_directory(config), config),
+                    lambda conn: rows.extend(runlog.read(conn, limit=limit, revision=revision)))
+    return rows
 
 
 def _ancestors(script, heads) -> set[str]:
@@ -253,21 +281,27 @@ def upgrade(
     out_of_order: bool = False,
     on_step=None,
     on_plan=None,
+    on_start=None,
+    on_wait=None,
 ) -> RunResult:
     """Apply migrations up to *target* through Alembic (lock, reconcile, per-migration transactions).
 
     *on_plan(RunPlan)* is called once the runner lock is held, before anything
     changes: the plan it gets is the one that runs, whatever other runners did.
+    *on_start(Step)* before each migration, *on_step(Step, seconds since the run
+    started)* after it; *on_wait(Step, seconds, [blocking sessions])* while it waits on a lock.
     """
-    return _run(_config(config), target, "upgrade", out_of_order, on_step, on_plan)
+    return _run(_config(config), target, "upgrade", out_of_order, on_step, on_plan, on_start, on_wait)
 
 
-def downgrade(config: Config | str | Path | None, target: str, *, on_step=None) -> RunResult:
-    """Revert migrations down to *target* through Alembic."""
-    return _run(_config(config), target, "downgrade", False, on_step)
+def downgrade(config: Config | str | Path | None, target: str, *, on_step=None, on_start=None, on_wait=None) -> RunResult:
+    """Revert migrations down to *target* through Alembic (callbacks as for `upgrade`)."""
+    return _run(_config(config), target, "downgrade", False, on_step, None, on_start, on_wait)
 
 
-def _run(config: Config, target: str, direction: str, out_of_order: bool, on_step, on_plan=None) -> RunResult:
+def _run(
+    config: Config, target: str, direction: str, out_of_order: bool, on_step, on_plan=None, on_start=None, on_wait=None
+) -> RunResult:
     done: list[Step] = []
     planned: list[RunPlan] = []
     started = time.monotonic()
@@ -281,7 +315,13 @@ def _run(config: Config, target: str, direction: str, out_of_order: bool, on_ste
         planned.append(_plan(config, target, direction, out_of_order, current().settings))
         on_plan(planned[-1])
 
-    changes = {"on_step": record, "out_of_order": out_of_order, "on_locked": plan_under_lock if on_plan else None}
+    changes = {
+        "on_step": record,
+        "out_of_order": out_of_order,
+        "on_locked": plan_under_lock if on_plan else None,
+        "on_start": on_start,
+        "on_wait": on_wait,
+    }
     if request_of(config).configure_logging is None:
         # The calling application owns logging: env.py must not apply alembic.ini's
         # [loggers] to it (a caller may still ask for it: set_request(configure_logging=True)).

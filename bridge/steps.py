@@ -30,11 +30,11 @@ from types import ModuleType
 import sqlalchemy as sa
 from sqlalchemy import exc
 
-from . import runlog
+from . import blockers, runlog
 from .context import BridgeRun, Step
 from .errors import BridgeError
 from .executor import import_legacy
-from .internals import migration_step_revision, replace_migration_fn
+from .internals import after_autocommit_blocks, migration_step_revision, replace_migration_fn
 from .script import LegacyScript
 from .settings import BridgeSettings, interval, retries, seconds
 
@@ -152,8 +152,15 @@ def _guarded(migration_step, run: BridgeRun, migration_context):
             root = connection.get_transaction()
             savepoint = connection.begin_nested() if policy.retries else None
             attempt_started = runlog.utcnow()
+            if run.watcher is not None:
+                run.watcher.watch(step, blockers.backend_pid(connection))
             try:
-                original(**kw)
+                try:
+                    with after_autocommit_blocks(migration_context, lambda: _set_local(migration_context.connection, policy)):
+                        original(**kw)
+                finally:
+                    if run.watcher is not None:
+                        run.watcher.done()
             except BaseException as err:
                 state = sqlstate_of(err)
                 # An AUTOCOMMIT statement ended the transaction the savepoint was in.
@@ -206,24 +213,31 @@ def _set_local(connection: sa.Connection, policy: Policy) -> None:
     connection.execute(sa.text(f"SELECT {calls}"), values)
 
 
-def start_log(connection: sa.Connection, run: BridgeRun) -> None:
-    """Create the run-log table if needed and note who runs (once per mutating run)."""
+def begin_run(connection: sa.Connection, run: BridgeRun) -> None:
+    """Before the first migration of a mutating run: the run-log table, who runs, the lock watcher."""
     runlog.ensure_table(connection)
     if connection.dialect.name == "postgresql":
         run.db_user = connection.exec_driver_sql("SELECT current_user").scalar()
+        if run.request.on_wait is not None:
+            run.watcher = blockers.Watcher(connection.engine, run.request.on_wait)
     else:
         run.db_user = connection.engine.url.username
     run.run_id = str(uuid.uuid4())
     run.log_ready = True
 
 
-def flush_failures(connection: sa.Connection, run: BridgeRun) -> None:
-    """Write the rows of failed and retried attempts, after the run's transaction rolled back.
+def end_run(connection: sa.Connection, run: BridgeRun) -> None:
+    """After the last migration, or the failed one's rollback: stop watching, log the failures."""
+    if run.watcher is not None:
+        run.watcher.close()
+        run.watcher = None
+    _flush_failures(connection, run)
 
-    On a connection of its own (the run's may be dead, or inside a caller's
-    transaction about to be rolled back); best effort: a run log that cannot be
-    written never hides the migration's own error.
-    """
+
+def _flush_failures(connection: sa.Connection, run: BridgeRun) -> None:
+    # On a connection of its own (the run's may be dead, or inside a caller's
+    # transaction about to be rolled back); best effort: a run log that cannot be
+    # written never hides the migration's own error.
     entries, run.pending_log = run.pending_log, []
     if not entries or not run.log_ready:
         return

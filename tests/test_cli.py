@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import time
 import shutil
 
@@ -224,10 +225,21 @@ def test_on_a_terminal_upgrade_shows_a_live_progress_line(project):
     command = shlex.join([str(BIN / "alembic-bridge"), "upgrade"])
     result = project.run("script", "-qec", command, "/dev/null", check=True)
     # (text mode turned the carriage returns into newlines)
-    assert "\x1b[K[1/3] applied 20251001_create_a  (2 left," in result.stdout
+    assert "\x1b[K[1/3] applying 20251001_create_a  0.0s" in result.stdout
+    assert "\x1b[K[1/3] applied 20251001_create_a (0." in result.stdout
     assert "Running upgrade" not in result.stdout  # Alembic's own lines only with -v
-    assert "[3/3] applied 20251003_create_c  (0 left," in result.stdout
+    assert "\x1b[K[3/3] applied 20251003_create_c (0." in result.stdout
     assert project.rows() == STEMS
+
+
+def test_plain_progress_names_each_migration_before_it_runs_and_gives_its_own_duration(project):
+    files(project)
+    result = project.run("alembic-bridge", "upgrade", check=True)
+    lines = result.stderr.splitlines()
+    for stem in STEMS:
+        title = stem.split("_", 1)[1].replace("_", " ")
+        start = lines.index(f"applying {stem} (legacy): {title}")
+        assert re.fullmatch(rf"applied {stem} \(0\.\d\ds\)", lines[start + 1]), lines[start + 1]
 
 
 def test_an_upper_case_py_file_and_a_dangling_symlink_stop_the_upgrade_before_anything_runs(project):
@@ -278,7 +290,7 @@ def test_upgrade_plans_under_the_lock_so_a_concurrent_runner_s_work_is_not_plann
         out, err = first.communicate(timeout=60)
     assert first.returncode == 0, out + err
     assert second.returncode == 0, second.output
-    assert "Waiting for another migration runner (PostgreSQL backend pid" in second.stderr
+    assert "Waiting for another migration runner to finish (the lock is held by pid " in second.stderr
     assert second.stdout.strip() == "Nothing to apply."
     assert project.rows() == ["20251001_slow", *STEMS[1:]]
 

@@ -10,6 +10,7 @@ check found problems); 2 usage error (click's own).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from ..checks import run_checks
 from ..context import set_request
 from ..database import mask_text
 from ..scaffold import init_project, new_migration
+from .progress import OutputGuard, Progress
 
 log = logging.getLogger("bridge")
 
@@ -78,28 +80,20 @@ def _print_plan(obj: Context, plan, verb: str) -> None:
         _echo(obj, f"  {step.direction:<9} {step.revision}  ({step.kind}) {step.title}")
 
 
-def _progress(obj: Context, total: int | None):
-    """Return an on_step callback printing progress; set ``.total`` once the plan is known."""
-    tty = sys.stderr.isatty() and not obj.quiet
-    count = 0
-
-    def on_step(step, elapsed):
-        nonlocal count
-        count += 1
-        total = max(on_step.total or 0, count)
-        verb = "applied" if step.direction == "upgrade" else "reverted"
-        if tty:
-            click.echo(
-                f"\r\033[K[{count}/{total}] {verb} {step.revision}  "
-                f"({total - count} left, {elapsed:.1f}s elapsed)",
-                err=True,
-                nl=count == total,
-            )
-        elif not obj.quiet:
-            click.echo(f"{verb} {step.revision} ({elapsed:.2f}s)", err=True)
-
-    on_step.total = total  # type: ignore[attr-defined]  # set again once the plan is known
-    return on_step
+@contextlib.contextmanager
+def _showing_progress(obj: Context, total: int | None = None):
+    """Yield the `Progress` a run reports to; the migrations' own stdout clears its live line."""
+    progress = Progress(obj.quiet, total)
+    guard = progress.live and sys.stdout.isatty()
+    real_stdout = sys.stdout
+    if guard:
+        sys.stdout = OutputGuard(progress, real_stdout)
+    try:
+        yield progress
+    finally:
+        progress.stop()
+        if guard:
+            sys.stdout = real_stdout
 
 
 @cli.command()
@@ -113,14 +107,17 @@ def upgrade(obj: Context, target, dry_run, out_of_order):
     if dry_run:
         _print_plan(obj, runner.plan_upgrade(config, target, out_of_order=out_of_order), "apply")
         return
-    progress = _progress(obj, None)
+    with _showing_progress(obj) as progress:
 
-    def on_plan(plan):
-        # Planned under the runner lock: another runner's work is already in it.
-        _print_plan(obj, plan, "apply")
-        progress.total = len(plan.steps)
+        def on_plan(plan):
+            # Planned under the runner lock: another runner's work is already in it.
+            _print_plan(obj, plan, "apply")
+            progress.total = len(plan.steps)
 
-    result = runner.upgrade(config, target, out_of_order=out_of_order, on_step=progress, on_plan=on_plan)
+        result = runner.upgrade(
+            config, target, out_of_order=out_of_order, on_plan=on_plan,
+            on_start=progress.on_start, on_step=progress.on_step, on_wait=progress.on_wait,
+        )
     if result.steps or (result.plan is not None and result.plan.steps):
         _echo(obj, f"Applied {len(result.steps)} migration(s) in {result.seconds:.1f}s.")
 
@@ -136,7 +133,10 @@ def downgrade(obj: Context, target, dry_run):
     _print_plan(obj, plan, "revert")
     if dry_run or not plan.steps:
         return
-    result = runner.downgrade(config, target, on_step=_progress(obj, len(plan.steps)))
+    with _showing_progress(obj, len(plan.steps)) as progress:
+        result = runner.downgrade(
+            config, target, on_start=progress.on_start, on_step=progress.on_step, on_wait=progress.on_wait
+        )
     _echo(obj, f"Reverted {len(result.steps)} migration(s) in {result.seconds:.1f}s.")
 
 
@@ -174,6 +174,58 @@ def status(obj: Context, as_json):
         click.echo("The history tables disagree; `alembic-bridge sync` would:")
         for change in result.plan.changes:
             click.echo(f"  {change}")
+    for line in result.invalid_indexes:
+        click.echo("")
+        click.echo(f"Warning: {line}")
+    if result.last_run:
+        click.echo("")
+        click.echo(f"Last run: {_last_run_summary(result.last_run)} (`alembic-bridge log` shows more)")
+
+
+def _when(value) -> str:
+    return f"{value:%Y-%m-%d %H:%M:%S} UTC" if value is not None else "?"
+
+
+def _last_run_summary(rows: list[dict]) -> str:
+    outcomes: dict[str, int] = {}
+    for row in rows:
+        outcomes[row["outcome"]] = outcomes.get(row["outcome"], 0) + 1
+    counted = ", ".join(f"{n} {outcome}" for outcome, n in outcomes.items())
+    seconds = sum(row["duration_ms"] for row in rows if row["outcome"] != "retried") / 1000
+    first = rows[0]
+    return (
+        f"{_when(first['started_at'])} by {first['db_user'] or '?'}@{first['host']}: {counted}, "
+        f"{seconds:.1f}s of migrations"
+    )
+
+
+@cli.command("log")
+@click.argument("revision", required=False)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="Rows to show, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@pass_context
+def log_command(obj: Context, revision, limit, as_json):
+    """Show the run log: what ran, when, for how long, and why it failed (reads only)."""
+    import json
+
+    rows = runner.run_log(_config(obj), limit=limit, revision=revision)
+    if as_json:
+        click.echo(json.dumps([{k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in row.items()} for row in rows], indent=2))
+        return
+    if not rows:
+        what = f" for {revision}" if revision else ""
+        click.echo(f"No migration runs recorded{what} yet: upgrade and downgrade write the run log.")
+        return
+    for row in reversed(rows):
+        attempts = f", {row['attempts']} attempts" if row["attempts"] > 1 else ""
+        line = (
+            f"{_when(row['started_at'])}  {row['outcome']:<8} {row['direction']:<9} {row['revision']}  "
+            f"({row['duration_ms'] / 1000:.2f}s{attempts}; run {row['run_id'][:8]}, {row['db_user'] or '?'}@{row['host']})"
+        )
+        click.echo(line)
+        if row["error"]:
+            state = f"[{row['sqlstate']}] " if row["sqlstate"] else ""
+            click.echo(f"    {state}{row['error']}")
 
 
 @cli.command("sync")

@@ -1,0 +1,169 @@
+"""Who is blocking a migration: other PostgreSQL sessions, described the same way everywhere.
+
+Three places ask: the wait for another runner's advisory lock (`bridge.lock`),
+a migration waiting on a table lock while it runs (`Watcher`, for the progress
+output), and the error after a lock timeout (`bridge.executor`). Each gets one
+line per session from `describe`: pid, application, state, since when, and the
+query, cut short.
+
+Every lookup is best effort, on a connection of its own with short timeouts:
+a message never fails because the lookup did.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+log = logging.getLogger(__name__)
+
+QUERY_LIMIT = 100
+REPORT_AFTER = 3.0  # seconds a migration waits on a lock before the progress output says who blocks it
+REPORT_EVERY = 5.0
+
+_ACTIVITY = "a.pid, a.application_name, a.state, a.query_start, a.query"
+_BLOCKING_SQL = sa.text(f"SELECT {_ACTIVITY} FROM pg_stat_activity a WHERE a.pid = ANY(pg_blocking_pids(:pid)) ORDER BY a.pid")
+_ADVISORY_SQL = sa.text(
+    f"SELECT {_ACTIVITY} FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+    "WHERE l.locktype = 'advisory' AND l.granted AND ((l.classid::bigint << 32) | l.objid::bigint) = :k "
+    "ORDER BY a.pid"
+)
+_RELATION_SQL = sa.text(f"""
+    SELECT {_ACTIVITY}, string_agg(l.mode || ' on ' || c.relname, ', ' ORDER BY c.relname, l.mode)
+    FROM pg_locks l
+    JOIN pg_class c ON c.oid = l.relation
+    JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE l.granted AND l.locktype = 'relation'
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND l.pid <> pg_backend_pid() AND l.pid IS DISTINCT FROM :own
+      AND c.relname = ANY(:names)
+    GROUP BY {_ACTIVITY}
+    ORDER BY a.pid
+""")
+
+
+def describe(pid, application, state, since, query, locks: str | None = None) -> str:
+    """Return one line about one session (pid, application, state, since, what it holds, its query)."""
+    parts = [f"pid {pid}"]
+    if application:
+        parts.append(f"(application {application})")
+    if locks:
+        parts.append(f"holds {locks},")
+    parts.append(state or "state unknown")
+    if isinstance(since, datetime.datetime):
+        parts.append(f"since {since.astimezone().strftime('%H:%M:%S')}")
+    query = " ".join((query or "").split())
+    if len(query) > QUERY_LIMIT:
+        query = query[: QUERY_LIMIT - 4] + " ..."
+    return " ".join(parts) + (f", last query: {query}" if query else "")
+
+
+def _lookup(engine: sa.Engine, statement, params: dict) -> list:
+    try:
+        with engine.connect() as conn:
+            with conn.begin():
+                conn.exec_driver_sql("SET LOCAL statement_timeout = 2000")
+                conn.exec_driver_sql("SET LOCAL lock_timeout = 1000")
+                return list(conn.execute(statement, params))
+    except Exception:  # noqa: BLE001 - best effort, for a message
+        log.debug("could not look up blocking sessions", exc_info=True)
+        return []
+
+
+def blocking(engine: sa.Engine, pid: int) -> list[tuple[int, str]]:
+    """Return (pid, line) for each session the backend *pid* is waiting for."""
+    return [(row[0], describe(*row)) for row in _lookup(engine, _BLOCKING_SQL, {"pid": pid})]
+
+
+def advisory_holders(engine: sa.Engine, key: int) -> list[tuple[int, str]]:
+    """Return (pid, line) for each session holding the advisory lock *key*."""
+    return [(row[0], describe(*row)) for row in _lookup(engine, _ADVISORY_SQL, {"k": key})]
+
+
+def relation_holders(engine: sa.Engine, statement: str, own_pid: int | None) -> list[tuple[int, str]]:
+    """Return (pid, line) for other sessions holding locks on the tables *statement* names.
+
+    For the error after a lock timeout: the wait is over, so nothing is blocked
+    any more; the sessions still holding locks on those tables are the suspects.
+    """
+    names = sorted(
+        {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_$]*", statement)}
+        | set(re.findall(r'"((?:[^"]|"")+)"', statement))
+    )
+    if not names:
+        return []
+    rows = _lookup(engine, _RELATION_SQL, {"own": own_pid, "names": names})
+    return [(pid, describe(pid, app, state, since, query, locks)) for pid, app, state, since, query, locks in rows]
+
+
+def backend_pid(connection: sa.Connection) -> int | None:
+    """Return the server pid of *connection*'s session (None if unknown)."""
+    try:
+        dbapi = connection.connection.dbapi_connection
+        info = getattr(dbapi, "info", None)  # psycopg2 and psycopg 3
+        return getattr(info, "backend_pid", None)
+    except Exception:  # noqa: BLE001 - best effort, for a message
+        return None
+
+
+class Watcher:
+    """Tells *on_wait* who blocks a migration that has waited on a lock for `REPORT_AFTER` seconds.
+
+    One thread per run, idle unless a migration is running; it connects only
+    once some migration has run for `REPORT_AFTER` seconds (fast migrations cost
+    nothing), then asks every `REPORT_EVERY` seconds while that migration runs.
+    """
+
+    def __init__(self, engine: sa.Engine, on_wait: Callable[..., None]):
+        self._engine = engine
+        self._on_wait = on_wait
+        self._lock = threading.Condition()
+        self._current: tuple[object, int, float] | None = None
+        self._stopped = False
+        self._thread = threading.Thread(target=self._loop, name="bridge-lock-watcher", daemon=True)
+        self._thread.start()
+
+    def watch(self, step, pid: int | None) -> None:
+        """Start watching the backend *pid*, which now runs *step*."""
+        with self._lock:
+            self._current = (step, pid, time.monotonic()) if pid is not None else None
+            self._lock.notify()
+
+    def done(self) -> None:
+        with self._lock:
+            self._current = None
+            self._lock.notify()
+
+    def close(self) -> None:
+        with self._lock:
+            self._stopped = True
+            self._lock.notify()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                while not self._stopped and self._current is None:
+                    self._lock.wait()
+                if self._stopped:
+                    return
+                current = self._current
+                assert current is not None
+                step, pid, started = current
+                waited = time.monotonic() - started
+                if waited < REPORT_AFTER:
+                    self._lock.wait(REPORT_AFTER - waited)
+                    continue
+            found = blocking(self._engine, pid)
+            with self._lock:
+                if self._current is not current:
+                    continue  # the migration finished while we looked
+                if found:
+                    self._on_wait(step, time.monotonic() - started, [line for _, line in found])
+                self._lock.wait(REPORT_EVERY)

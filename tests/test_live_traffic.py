@@ -1,0 +1,376 @@
+"""Migrating under live traffic: lock timeouts with retries, the run log, progress, invalid indexes.
+
+Real PostgreSQL, real blocking sessions: a second connection holds a lock in
+an open transaction while `alembic` / `alembic-bridge` run in subprocesses.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import threading
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from conftest import BIN, legacy_source, make_project, url_text
+
+pytestmark = pytest.mark.slow  # end-to-end: real blocking sessions and CLI subprocesses
+
+RETRYING = "migration_lock_timeout = 1s\nlock_retries = 3\nlock_retry_backoff = 0.1\n"
+ORDERS = "20251001_create_orders"
+ALTER = "20251002_add_note"
+
+
+@pytest.fixture
+def retrying(tmp_path, database_url):
+    project = make_project(tmp_path / "project", database_url, RETRYING)
+    project.write(f"{ORDERS}.py", legacy_source("CREATE TABLE orders (id SERIAL PRIMARY KEY)", "DROP TABLE orders"))
+    project.run("alembic", "upgrade", ORDERS, check=True)
+    return project
+
+
+class Blocker:
+    """A session of 'the application': holds ACCESS SHARE on a table in an open transaction."""
+
+    def __init__(self, url, table: str = "orders"):
+        self.engine = sa.create_engine(
+            url, poolclass=sa.pool.NullPool, connect_args={"application_name": "nightly_report"}
+        )
+        self.conn = self.engine.connect()
+        self.pid = self.conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        self.conn.exec_driver_sql(f"SELECT count(*) FROM {table}")  # the lock lasts until the transaction ends
+
+    def release(self) -> None:
+        if not self.conn.closed:
+            self.conn.rollback()
+            self.conn.close()
+
+    def release_after(self, seconds: float) -> threading.Timer:
+        timer = threading.Timer(seconds, self.release)
+        timer.start()
+        return timer
+
+    def close(self) -> None:
+        self.release()
+        self.engine.dispose()
+
+
+def log_rows(project, revision: str | None = None) -> list[dict]:
+    where = f" WHERE revision = '{revision}'" if revision else ""
+    return [
+        dict(row._mapping)
+        for row in project.sql(f"SELECT * FROM alembic_bridge_log{where} ORDER BY id")
+    ]
+
+
+def test_a_blocked_migration_fails_fast_after_its_retries_and_names_the_blocker(retrying):
+    retrying.write(f"{ALTER}.py", legacy_source("ALTER TABLE orders ADD COLUMN note TEXT"))
+    blocker = Blocker(retrying.url)
+    try:
+        started = time.monotonic()
+        result = retrying.run("alembic", "upgrade", "head")
+        took = time.monotonic() - started
+    finally:
+        blocker.close()
+    assert result.returncode != 0, result.output
+    for attempt in (1, 2, 3):
+        assert f"{ALTER} hit a lock timeout (attempt {attempt} of 4); rolled back whole, retrying in" in result.output
+    assert "attempt 4 of 4" not in result.output
+    assert "SQL failed: canceling statement due to lock timeout" in result.output
+    assert f"pid {blocker.pid} (application nightly_report) holds AccessShareLock on orders, idle in transaction" in result.output
+    assert 4 <= took < 30  # four 1-second waits and short backoffs, not a queue behind the blocker
+    rows = log_rows(retrying, ALTER)
+    assert [(r["outcome"], r["attempts"], r["sqlstate"]) for r in rows] == [
+        ("retried", 1, "55P03"), ("retried", 2, "55P03"), ("retried", 3, "55P03"), ("failed", 4, "55P03"),
+    ]
+    assert "lock timeout" in rows[-1]["error"]
+    assert retrying.rows() == [ORDERS] and retrying.version() == [ORDERS]
+
+
+def test_when_the_blocker_finishes_during_the_retries_the_migration_succeeds(retrying):
+    retrying.write(f"{ALTER}.py", legacy_source("ALTER TABLE orders ADD COLUMN note TEXT"))
+    blocker = Blocker(retrying.url)
+    timer = blocker.release_after(1.6)
+    try:
+        result = retrying.run("alembic", "upgrade", "head", check=True)
+    finally:
+        timer.join()
+        blocker.close()
+    assert "hit a lock timeout (attempt 1 of 4)" in result.output
+    rows = log_rows(retrying, ALTER)
+    applied = rows[-1]
+    assert applied["outcome"] == "applied" and applied["attempts"] in (2, 3)
+    assert [r["outcome"] for r in rows[:-1]] == ["retried"] * (applied["attempts"] - 1)
+    assert retrying.rows() == [ORDERS, ALTER]
+    assert "note" in [c for (c,) in retrying.sql(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'orders'")]
+
+
+def test_a_deadlock_is_rolled_back_and_retried(tmp_path, database_url):
+    project = make_project(tmp_path / "project", database_url, "lock_retries = 2\nlock_retry_backoff = 0.1\n")
+    project.write("20251001_tables.py", legacy_source(["CREATE TABLE a (id INT)", "CREATE TABLE b (id INT)"]))
+    project.run("alembic", "upgrade", "head", check=True)
+    project.write("20251002_lock_both.py", legacy_source([
+        "LOCK TABLE a IN ACCESS EXCLUSIVE MODE",
+        "LOCK TABLE b IN ACCESS EXCLUSIVE MODE",
+    ]))
+    other = sa.create_engine(project.url, poolclass=sa.pool.NullPool)
+    conn = other.connect()
+    # This session never detects the deadlock itself: the migration's session does, and is the one cancelled.
+    conn.exec_driver_sql("SET deadlock_timeout = '30s'")
+    conn.exec_driver_sql("LOCK TABLE b IN ACCESS EXCLUSIVE MODE")
+
+    def close_the_cycle():
+        with other.connect() as watch:
+            for _ in range(200):  # until the migration waits for b
+                waiting = watch.exec_driver_sql(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                    "WHERE c.relname = 'b' AND NOT l.granted").scalar()
+                if waiting:
+                    break
+                time.sleep(0.05)
+        conn.exec_driver_sql("LOCK TABLE a IN ACCESS EXCLUSIVE MODE")  # waits: the cycle is closed
+        conn.commit()
+
+    thread = threading.Thread(target=close_the_cycle)
+    thread.start()
+    try:
+        result = project.run("alembic", "upgrade", "head", check=True)
+    finally:
+        thread.join(timeout=60)
+        conn.close()
+        other.dispose()
+    assert "20251002_lock_both hit a deadlock (attempt 1 of 3)" in result.output
+    rows = log_rows(project, "20251002_lock_both")
+    assert [(r["outcome"], r["sqlstate"]) for r in rows] == [("retried", "40P01"), ("applied", None)]
+    assert rows[-1]["attempts"] == 2
+
+
+AUTOCOMMIT_THEN_ALTER = '''"""Autocommit, then alter.
+
+Date: 2025-10-02
+"""
+
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("CREATE TABLE side_effect (id INT)"))
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE orders ADD COLUMN note TEXT"))
+
+
+def downgrade(engine):
+    pass
+'''
+
+
+def test_a_migration_that_committed_work_through_autocommit_is_never_retried(retrying):
+    retrying.write(f"{ALTER}.py", AUTOCOMMIT_THEN_ALTER)
+    blocker = Blocker(retrying.url)
+    try:
+        result = retrying.run("alembic", "upgrade", "head")
+    finally:
+        blocker.close()
+    assert result.returncode != 0
+    assert "retrying in" not in result.output
+    assert (
+        "Not retried: an AUTOCOMMIT statement had already committed part of this migration, so "
+        "running it again from the start is not safe."
+    ) in result.output
+    assert [(r["outcome"], r["attempts"]) for r in log_rows(retrying, ALTER)] == [("failed", 1)]
+    assert "side_effect" in retrying.tables()  # committed, as the message says
+
+
+def test_a_file_can_set_its_own_timeout_and_retries(retrying):
+    source = legacy_source("ALTER TABLE orders ADD COLUMN note TEXT")
+    source = source.replace("from sqlalchemy import text\n", "from sqlalchemy import text\n\nlock_retries = 0\nmigration_lock_timeout = '300ms'\n")
+    retrying.write(f"{ALTER}.py", source)
+    blocker = Blocker(retrying.url)
+    try:
+        started = time.monotonic()
+        result = retrying.run("alembic", "upgrade", "head")
+        took = time.monotonic() - started
+    finally:
+        blocker.close()
+    assert result.returncode != 0 and "retrying in" not in result.output
+    assert [(r["outcome"], r["attempts"]) for r in log_rows(retrying, ALTER)] == [("failed", 1)]
+    assert took < 10
+
+
+def test_a_bad_value_in_a_file_names_the_file_and_applies_nothing(retrying):
+    source = legacy_source("ALTER TABLE orders ADD COLUMN note TEXT")
+    source = source.replace("from sqlalchemy import text\n", "from sqlalchemy import text\n\nlock_retries = 'many'\n")
+    path = retrying.write(f"{ALTER}.py", source)
+    result = retrying.run("alembic", "upgrade", "head")
+    assert result.returncode != 0
+    assert f"lock_retries = 'many' (in {path}) is not a count. Write a whole number" in result.output
+    assert "Traceback" not in result.output
+    assert retrying.rows() == [ORDERS]
+
+
+def test_a_bad_option_is_refused_before_anything_runs(tmp_path, database_url):
+    project = make_project(tmp_path / "project", database_url, "migration_lock_timeout = 2 sec\n")
+    project.table("20251001_create_a", "a")
+    result = project.run("alembic", "upgrade", "head")
+    assert result.returncode != 0
+    assert (
+        "migration_lock_timeout = '2 sec' is not a PostgreSQL timeout. Write a number of milliseconds or a "
+        "number and a unit: 2s, 500ms, 1min (0 means no timeout)."
+    ) in result.output
+    assert project.tables() == []
+
+
+def test_the_timeouts_are_set_local_to_each_migration_and_rendered_in_sql_scripts(retrying):
+    retrying.write(f"{ALTER}.py", legacy_source("SELECT 1"))
+    script = retrying.run("alembic", "upgrade", f"{ORDERS}:head", "--sql", check=True).stdout
+    assert f"BEGIN;\n\n-- Running upgrade {ORDERS} -> {ALTER}\n\nSET LOCAL lock_timeout = '1s';\n" in script
+    # Online, on a connection the caller keeps: the migration saw the timeout, the session never did.
+    from alembic import command
+
+    retrying.write(f"{ALTER}.py", legacy_source("CREATE TABLE seen AS SELECT current_setting('lock_timeout') AS v"))
+    config = retrying.config()
+    with sa.create_engine(retrying.url, poolclass=sa.pool.NullPool).connect() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+        after = conn.exec_driver_sql("SHOW lock_timeout").scalar()
+    assert [v for (v,) in retrying.sql("SELECT v FROM seen")] == ["1s"]
+    assert after == "0"
+
+
+def test_without_options_a_run_sets_no_timeout_and_takes_no_savepoint(project, engine):
+    """Defaults keep today's behaviour: no SET LOCAL, no savepoint, one log row per migration."""
+    project.write("20251001_show.py", legacy_source(
+        "CREATE TABLE seen AS SELECT current_setting('lock_timeout') AS lock_timeout"))
+    project.run("alembic", "upgrade", "head", check=True)
+    assert [r[0] for r in project.sql("SELECT lock_timeout FROM seen")] == ["0"]
+    assert [(r["outcome"], r["attempts"]) for r in log_rows(project)] == [("applied", 1)]
+
+
+# -- the run log ---------------------------------------------------------------------------
+
+def test_the_run_log_answers_what_ran_when_for_how_long_and_why_it_failed_across_runs(retrying):
+    retrying.write(f"{ALTER}.py", legacy_source("ALTER TABLE missing ADD COLUMN note TEXT"))
+    failed = retrying.run("alembic-bridge", "upgrade")
+    assert failed.returncode != 0
+    retrying.write(f"{ALTER}.py", legacy_source("ALTER TABLE orders ADD COLUMN note TEXT", "ALTER TABLE orders DROP COLUMN note"))
+    retrying.run("alembic-bridge", "upgrade", check=True)
+    retrying.run("alembic-bridge", "downgrade", "-1", check=True)
+
+    shown = retrying.run("alembic-bridge", "log", check=True).stdout.splitlines()
+    assert [re.sub(r"^\S+ \S+ UTC  ", "", line).split("  (")[0] for line in shown if not line.startswith("    ")] == [
+        f"applied  upgrade   {ORDERS}",
+        f"failed   upgrade   {ALTER}",
+        f"applied  upgrade   {ALTER}",
+        f"reverted downgrade {ALTER}",
+    ]
+    assert '    [42P01] ' in "\n".join(shown) and 'relation "missing" does not exist' in "\n".join(shown)
+
+    data = json.loads(retrying.run("alembic-bridge", "log", "--json", "--limit", "2", check=True).stdout)
+    assert [(d["revision"], d["direction"], d["outcome"]) for d in data] == [
+        (ALTER, "downgrade", "reverted"), (ALTER, "upgrade", "applied"),
+    ]
+    row = data[0]
+    assert row["duration_ms"] >= 0 and row["started_at"] <= row["finished_at"]
+    assert row["pid"] > 0 and row["host"] and row["db_user"] and row["bridge_version"] and row["alembic_version"]
+    assert len({d["run_id"] for d in data}) == 2
+
+    only = json.loads(retrying.run("alembic-bridge", "log", ALTER, "--json", check=True).stdout)
+    assert {d["revision"] for d in only} == {ALTER} and len(only) == 3
+
+    status = retrying.run("alembic-bridge", "status", check=True).stdout
+    assert re.search(r"Last run: \S+ \S+ UTC by \S+@\S+: 1 reverted, \d+\.\ds of migrations", status), status
+
+
+def test_reads_never_create_the_log_table_and_passwords_never_reach_it(project):
+    result = project.run("alembic-bridge", "log", check=True)
+    assert "No migration runs recorded yet" in result.stdout
+    project.run("alembic-bridge", "status", check=True)
+    project.run("alembic", "current", check=True)
+    assert project.tables() == []
+    url = project.url.set(password="s3cr@t-pw")
+    project.write("20251001_fail.py", legacy_source(f"SELECT 'postgresql://app:{url.password}@db/x'::int"))
+    project.run("alembic", "upgrade", "head")
+    assert "s3cr@t-pw" not in json.dumps([str(r) for r in log_rows(project)])
+
+
+# -- progress ------------------------------------------------------------------------------
+
+SLOW_AND_CHATTY = '''"""A slow backfill that talks.
+
+Date: 2025-10-02
+"""
+
+import time
+
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    time.sleep(1.6)
+    print("backfilled 1000 rows")
+    time.sleep(0.6)
+    with engine.begin() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+def downgrade(engine):
+    pass
+'''
+
+
+def test_on_a_terminal_the_running_migration_ticks_and_its_output_gets_its_own_line(project):
+    project.table("20251001_create_a", "a")
+    project.write("20251002_backfill.py", SLOW_AND_CHATTY)
+    command = shlex.join([str(BIN / "alembic-bridge"), "upgrade"])
+    out = project.run("script", "-qec", command, "/dev/null", check=True).stdout
+    assert "[2/2] applying 20251002_backfill  1.0s" in out or "[2/2] applying 20251002_backfill  1.5s" in out, out
+    # The migration's print starts on a cleared line and ends its own line.
+    assert re.search(r"(^|\n|\x1b\[K)backfilled 1000 rows\r?\n", out), out
+    assert not re.search(r"\d\.\ds ?backfilled", out), out
+    assert re.search(r"\[2/2\] applied 20251002_backfill \(2\.\d\ds\)", out), out
+
+
+def test_a_waiting_migration_says_who_blocks_it(retrying):
+    retrying.write(f"{ALTER}.py", legacy_source("ALTER TABLE orders ADD COLUMN note TEXT"))
+    ini = retrying.root / "alembic.ini"
+    ini.write_text(ini.read_text().replace(RETRYING, "migration_lock_timeout = 20s\n"))
+    blocker = Blocker(retrying.url)
+    timer = blocker.release_after(4.5)
+    try:
+        result = retrying.run("alembic-bridge", "upgrade", check=True)
+    finally:
+        timer.join()
+        blocker.close()
+    assert f"  {ALTER} has waited 3s for a lock held by:" in result.stderr, result.stderr
+    assert f"    pid {blocker.pid} (application nightly_report) idle in transaction since " in result.stderr
+    assert "last query: SELECT count(*) FROM orders" in result.stderr
+
+
+# -- interrupted concurrent index builds -----------------------------------------------------
+
+def test_check_and_status_report_an_index_an_interrupted_concurrent_build_left_invalid(project, engine):
+    project.table("20251001_create_a", "a")
+    project.run("alembic", "upgrade", "head", check=True)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("INSERT INTO a (id) VALUES (1)")
+        conn.commit()
+    auto = engine.execution_options(isolation_level="AUTOCOMMIT")
+    with auto.connect() as conn, pytest.raises(sa.exc.IntegrityError):
+        conn.exec_driver_sql("CREATE TABLE dup (x INT); INSERT INTO dup VALUES (1), (1)")
+        conn.exec_driver_sql("CREATE UNIQUE INDEX CONCURRENTLY dup_x ON dup (x)")
+    check = project.run("alembic-bridge", "check")
+    assert check.returncode == 1
+    expected = (
+        "index public.dup_x on dup is INVALID: a CREATE INDEX CONCURRENTLY failed or was interrupted "
+        "(or is running right now). Queries never use it, and a retry with IF NOT EXISTS skips it. Drop it "
+        "(DROP INDEX CONCURRENTLY public.dup_x;) and run the migration that builds it again, or set "
+        "rebuild_invalid_indexes = true to have the bridge do that."
+    )
+    assert expected in check.stderr
+    assert f"Warning: {expected}" in project.run("alembic-bridge", "status", check=True).stdout
+    assert json.loads(project.run("alembic-bridge", "status", "--json", check=True).stdout)["invalid_indexes"] == [expected]

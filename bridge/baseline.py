@@ -352,13 +352,14 @@ def find_pg_dump(server_major: int, explicit: str | None = None) -> str:
 def _scratch_config(config, url: str):
     from alembic.config import Config
 
+    from .context import set_request
+
     scratch = Config(
         config.config_file_name,
         toml_file=getattr(config, "toml_file_name", None),
         ini_section=config.config_ini_section,
     )
-    scratch.attributes["bridge.url"] = url
-    scratch.attributes["bridge.configure_logging"] = False
+    set_request(scratch, url=url, configure_logging=False)
     return scratch
 
 
@@ -366,7 +367,7 @@ def _scratch_config(config, url: str):
 def scratch_database(config, scratch_url: str | None = None):
     """Yield the URL of an empty database: the one given, or a new one on the configured server."""
     from .database import create_engine as bridge_engine
-    from .env import engine_from_config
+    from .database import engine_for
 
     if scratch_url:
         engine = bridge_engine(scratch_url, poolclass=sa.pool.NullPool)
@@ -379,7 +380,7 @@ def scratch_database(config, scratch_url: str | None = None):
             raise BaselineError(f"--scratch-url must name an empty database; it has tables ({', '.join(tables[:5])}).")
         yield scratch_url
         return
-    engine = engine_from_config(config)
+    engine = engine_for(config)
     try:
         url = engine.url
         if engine.dialect.name != "postgresql":
@@ -607,7 +608,9 @@ def baseline_command(obj, message, dry_run, scratch_url, pg_dump):
     from .runner import load_config
 
     config = load_config(obj.config_path, obj.url)
-    config.attributes["bridge.configure_logging"] = False
+    from .context import set_request
+
+    set_request(config, configure_logging=False)
     plan = plan_baseline(config)
     echo = (lambda *a, **k: None) if obj.quiet else click.echo
     verb = "Would squash" if dry_run else "Squashing"

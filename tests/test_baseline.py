@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from bridge.baseline import _python_string, drop_statements, restorable, split_sql
+from bridge.baseline.pgdump import drop_statements, restorable, split_sql
+from bridge.baseline.render import _python_string
 from conftest import REPO, url_text
 from test_convert import SAMPLES, other_database_url, schema_and_seed, status  # noqa: F401 (a fixture)
 

@@ -12,8 +12,9 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from bridge import convert
-from bridge.convert import LEGACY_CODE, NATIVE, CannotConvert, convert_source
+from bridge import reconcile as sync  # bridge.sync became bridge.reconcile (and bridge.lock)
+from bridge.convert import rewrite as convert
+from bridge.convert.rewrite import LEGACY_CODE, NATIVE, CannotConvert, convert_source
 from conftest import REPO, legacy_source, url_text
 
 SAMPLES = sorted(p.stem for p in (REPO / "migrations").glob("2*.py"))
@@ -399,7 +400,7 @@ def other_database_url(pg_admin_url):
 
 def pg_dump(url, *options: str) -> str:
     """Return pg_dump's output for *url*, without the lines that differ between any two runs."""
-    from bridge.baseline import find_pg_dump
+    from bridge.baseline.pgdump import find_pg_dump
 
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:

@@ -282,8 +282,8 @@ def new(obj: Context, description, native, date):
 OPTIONAL_COMMANDS = {
     # command name: (module, attribute); each module owns its command.
     "lint": ("bridge.lint", "lint_command"),
-    "convert": ("bridge.convert", "convert_command"),
-    "baseline": ("bridge.baseline", "baseline_command"),
+    "convert": ("bridge.cli.convert", "convert_command"),
+    "baseline": ("bridge.cli.baseline", "baseline_command"),
 }
 
 

@@ -29,7 +29,7 @@ from bridge.lint import (
     render_docs,
 )
 from bridge.errors import ConfigError
-from bridge.lint_rules.catalog import ERROR, RULES, WARNING
+from bridge.lint.rules.catalog import ERROR, RULES, WARNING
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = Path(__file__).resolve().parent / "lint_cases"

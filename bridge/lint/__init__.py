@@ -32,9 +32,9 @@ from pathlib import Path
 
 import click
 
-from .errors import ConfigError
-from .lint_rules import checks, sqlcheck
-from .lint_rules.catalog import ERROR, RULES, RULES_BY_CODE, WARNING, Rule
+from ..errors import ConfigError
+from .rules import checks, sqlcheck
+from .rules.catalog import ERROR, RULES, RULES_BY_CODE, WARNING, Rule
 
 PYPROJECT_TABLE = "tool.alembic-bridge.lint"
 _SETTING_KEYS = {"select", "ignore", "per-file-ignores", "per_file_ignores"}
@@ -322,7 +322,7 @@ def nearest_pyproject(path: Path) -> Path | None:
 
 def expand_paths(paths: Iterable[str | Path], legacy_ignore: Sequence[str] = ()) -> list[Path]:
     """Return the files to lint: files as given; for a folder, what the loader would consider."""
-    from . import loader
+    from .. import loader
 
     result: list[Path] = []
     for path in map(Path, paths):
@@ -374,7 +374,7 @@ def configured_legacy_location(config_path: str | None) -> tuple[Path, tuple[str
     """Return legacy_location (and legacy_ignore) from the Alembic configuration."""
     from alembic.config import Config
 
-    from .settings import BridgeSettings
+    from ..settings import BridgeSettings
 
     if config_path:
         path = Path(config_path)

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
-from .. import loader
+from ... import loader
 from . import sqlcheck
 from .flow import EXEC_METHODS, Hooks, TransactionFlow, is_begin_call, is_broad, is_connect_call
 from .pysource import FUNCTION_TYPES, MAX_VALUES, SourceFile

@@ -229,7 +229,7 @@ def new(obj: Context, description, native, date):
 
 OPTIONAL_COMMANDS = {
     # command name: (module, attribute); each module owns its command.
-    "lint": ("bridge.lint", "lint_command"),
+    "lint": ("bridge.cli.lint", "lint_command"),
     "convert": ("bridge.convert", "convert_command"),
     "baseline": ("bridge.baseline", "baseline_command"),
 }

@@ -22,6 +22,11 @@ are put back when it ends (`bridge.sqltext.session_settings`).
 Connections opened one after another see each other's committed work (they
 share one database session). Connections held open *at the same time* also
 share that session, unlike a real engine's; legacy migrations do not do this.
+
+Over 500 lines because it is one concept, the legacy engine/connection facade:
+the engine, its connections, their transactions (savepoints), the AUTOCOMMIT
+connection, and the same facade rendering SQL offline (``--sql``). Reading SQL
+text (what a statement does) lives in `bridge.sqltext`.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from sqlalchemy.sql.elements import TextClause
 
 from . import sqltext
 from .internals import register_inspection
+
 
 def is_read_only(statement) -> bool:
     """Return whether a statement changes no persistent data (so leaving it uncommitted loses nothing)."""

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from bridge.errors import ConfigError
 from bridge.lint import (
     LintSettings,
     Violation,
@@ -28,7 +29,6 @@ from bridge.lint import (
     load_settings,
     render_docs,
 )
-from bridge.errors import ConfigError
 from bridge.lint.rules.catalog import ERROR, RULES, WARNING
 
 REPO = Path(__file__).resolve().parent.parent

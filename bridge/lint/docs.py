@@ -27,7 +27,7 @@ def render_rule(rule: Rule) -> str:
 
 def render_docs() -> str:
     """Return docs/lint-rules.md, generated from the rule definitions."""
-    prose = resources.files("bridge").joinpath("templates", TEMPLATE).read_text(encoding="utf-8")
+    prose = (resources.files("bridge") / "templates" / TEMPLATE).read_text(encoding="utf-8")
     prose = prose.replace("{{errors}}", ", ".join(r.code for r in RULES if r.severity == ERROR))
     prose = prose.replace("{{warnings}}", ", ".join(r.code for r in RULES if r.severity == WARNING))
     lines = [prose.rstrip("\n"), "", "| Code | Name | Severity | What it reports |", "| --- | --- | --- | --- |"]

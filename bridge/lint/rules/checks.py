@@ -3,6 +3,11 @@
 `check_file` is the whole linter for one file, before selection and ``noqa``:
 file-name rules first (they need no parsing), then the syntax tree. The file
 is never imported or run.
+
+Over 500 lines because it is one concept: `FileChecker`, the code rules run
+over one syntax tree, which share its name bindings, its SQL sites and their
+parse cache (the SQL itself is read by `sqlcheck` and `bridge.sqltext`, the
+Python by `pysource`, the paths through a function by `flow`).
 """
 
 from __future__ import annotations

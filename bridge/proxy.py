@@ -16,18 +16,22 @@ inside Alembic's per-migration transaction. So:
 Transaction statements sent as SQL text (``COMMIT``, ``ROLLBACK``, ``BEGIN``,
 ...) are examined before they run and mapped onto the migration's own
 transaction as psycopg2 plays them against a real engine, or refused
-(`transaction_control`); session settings a migration changes are put back
-when it ends (`session_settings`).
+(`bridge.sqltext.transaction_control`); session settings a migration changes
+are put back when it ends (`bridge.sqltext.session_settings`).
 
 Connections opened one after another see each other's committed work (they
 share one database session). Connections held open *at the same time* also
 share that session, unlike a real engine's; legacy migrations do not do this.
+
+Over 500 lines because it is one concept, the legacy engine/connection facade:
+the engine, its connections, their transactions (savepoints), the AUTOCOMMIT
+connection, and the same facade rendering SQL offline (``--sql``). Reading SQL
+text (what a statement does) lives in `bridge.sqltext`.
 """
 
 from __future__ import annotations
 
 import itertools
-import re
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,29 +40,8 @@ import sqlalchemy as sa
 from sqlalchemy import exc
 from sqlalchemy.sql.elements import TextClause
 
+from . import sqltext
 from .internals import register_inspection
-
-# Statements that change no persistent data: reads, and session or transaction
-# state (settings, locks, notifications), which a rollback may undo but never loses.
-_READ_ONLY_SQL = re.compile(
-    r"^\s*(select|show|explain|values|table|fetch|set|reset|lock|discard|notify|listen|unlisten)\b",
-    re.IGNORECASE,
-)
-_WRITE_IN_CTE = re.compile(r"\b(insert|update|delete|merge)\b", re.IGNORECASE)
-_SELECT_INTO = re.compile(r"\binto\b", re.IGNORECASE)
-# Comments, quoted literals/identifiers and dollar-quoted bodies, left to right.
-# An escape string (E'it\'s') ends at a quote no backslash escapes: read as a
-# standard string, it would hide the statements after it.
-_OPAQUE = re.compile(
-    r"--[^\n]*|/\*.*?\*/|(?<![A-Za-z0-9_$])[Ee]'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*'"
-    r"|\"(?:[^\"]|\"\")*\"|(\$[A-Za-z_0-9]*\$).*?\1",
-    re.DOTALL,
-)
-
-
-def _blank_opaque(sql: str) -> str:
-    """Replace comments, literals and $$ bodies by a space so keywords inside them do not count."""
-    return _OPAQUE.sub(" ", sql)
 
 
 def is_read_only(statement) -> bool:
@@ -66,143 +49,17 @@ def is_read_only(statement) -> bool:
     if isinstance(statement, sa.Select):
         return True
     if isinstance(statement, TextClause):
-        sql = statement.text
-    elif isinstance(statement, str):
-        sql = statement
-    else:
-        return False
-    sql = _blank_opaque(sql).strip().rstrip(";").strip()
-    if ";" in sql:
-        return all(is_read_only(part) for part in sql.split(";") if part.strip())
-    if re.match(r"^\s*with\b", sql, re.IGNORECASE):
-        return _WRITE_IN_CTE.search(sql) is None and _SELECT_INTO.search(sql) is None
-    if re.match(r"^\s*explain\b", sql, re.IGNORECASE) and re.search(r"\banalyze\b", sql, re.I):
-        return False
-    if _SELECT_INTO.search(sql):  # SELECT ... INTO new_table creates a table
-        return False
-    return _READ_ONLY_SQL.match(sql) is not None
-
-
-# Transaction control sent as SQL text: what a raw statement would do to the
-# transaction it runs in. "begin", "commit", "rollback" (and their AND CHAIN
-# forms) are mapped onto the migration's own transaction; "refuse" never runs.
-_CONTROL_HINT = re.compile(r"\b(begin|start|commit|end|rollback|abort|prepare)\b", re.IGNORECASE)
-_CONTROL_KINDS = [
-    (re.compile(r"^(prepare\s+transaction|(commit|rollback)\s+prepared)\b"), "refuse"),
-    (re.compile(r"^(begin|start\s+transaction)\b"), "begin"),
-    (re.compile(r"^(commit|end)(\s+(work|transaction))?\s+and\s+chain$"), "commit_chain"),
-    (re.compile(r"^(commit|end)(\s+(work|transaction))?(\s+and\s+no\s+chain)?$"), "commit"),
-    (re.compile(r"^(rollback|abort)(\s+(work|transaction))?\s+and\s+chain$"), "rollback_chain"),
-    (re.compile(r"^(rollback|abort)(\s+(work|transaction))?(\s+and\s+no\s+chain)?$"), "rollback"),
-]
-_BEGIN_ATOMIC = re.compile(r"\bbegin\s+atomic\b", re.IGNORECASE)
-_STARTS_WITH_END = re.compile(r"^\s*end\b", re.IGNORECASE)
-_STATEMENT_BREAKS = re.compile(r"[();]")
-
-
-def _blank_opaque_keeping_offsets(sql: str) -> str:
-    return _OPAQUE.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), sql)
-
-
-def transaction_control(sql: str) -> list[tuple[str, str | None]] | None:
-    """Split *sql* into its statements if one of them controls the transaction, else None.
-
-    Returns ``[(statement text, kind)]`` in order, kind None for an ordinary
-    statement. Comments, literals, ``$$`` bodies, parentheses and
-    ``BEGIN ATOMIC ... END`` bodies are not split and never count.
-    """
-    if not _CONTROL_HINT.search(sql):  # the common case, without blanking
-        return None
-    blanked = _blank_opaque_keeping_offsets(sql)
-    if not _CONTROL_HINT.search(blanked):
-        return None
-    spans, start, depth = [], 0, 0
-    for match in _STATEMENT_BREAKS.finditer(blanked):
-        char = match.group()
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth = max(depth - 1, 0)
-        elif depth == 0:
-            spans.append((start, match.end()))
-            start = match.end()
-    if blanked[start:].strip():
-        spans.append((start, len(sql)))
-    merged = []
-    while spans:
-        first, end = spans.pop(0)
-        if _BEGIN_ATOMIC.search(blanked[first:end]):
-            while spans:
-                inner_start, end = spans.pop(0)
-                if _STARTS_WITH_END.match(blanked[inner_start:end]):
-                    break
-        merged.append((first, end))
-    parts, control = [], False
-    for first, end in merged:
-        head = " ".join(blanked[first:end].replace(";", " ").split()).lower()
-        kind = next((k for pattern, k in _CONTROL_KINDS if pattern.match(head)), None)
-        control = control or kind is not None
-        parts.append((sql[first:end], kind))
-    return parts if control else None
-
-
-# Session settings a migration changes (SET without LOCAL, RESET) persist on
-# Alembic's connection; the engine puts them back when the migration ends.
-_MAYBE_SESSION_SETTING = re.compile(r"(^|;)\s*(set|reset)\s", re.IGNORECASE | re.MULTILINE)
-_SESSION_SETTING = re.compile(
-    r"^\s*(?:set\s+(?:session\s+)?"
-    r"(?!local\b|session\b|transaction\b|constraints\b|authorization\b|characteristics\b)"
-    r"(time\s+zone|schema|names|[a-z_][a-z0-9_$]*(?:\.[a-z_][a-z0-9_$]*)?)\b"
-    r"|reset\s+(?!session\b)(all|time\s+zone|[a-z_][a-z0-9_$]*(?:\.[a-z_][a-z0-9_$]*)?)\b)",
-    re.IGNORECASE,
-)
-_SETTING_ALIASES = {"time zone": "TimeZone", "schema": "search_path", "names": "client_encoding"}
-
-
-# SET LOCAL lasts until the transaction ends: for a real engine, the migration's
-# trans.commit(); here, Alembic's commit after the ledger rows and alembic_version
-# were written (a SET LOCAL search_path would send them to another schema).
-_LOCAL_SETTING = re.compile(
-    r"^\s*set\s+local\s+(time\s+zone|schema|names|[a-z_][a-z0-9_$]*(?:\.[a-z_][a-z0-9_$]*)?)\b",
-    re.IGNORECASE,
-)
-
-
-# set_config('name', ..., is_local) in a query changes a setting as SET (LOCAL) does.
-_SET_CONFIG = re.compile(r"\bset_config\s*\(\s*'([a-z_][a-z0-9_$]*(?:\.[a-z_][a-z0-9_$]*)?)'", re.IGNORECASE)
-
-
-def local_settings(sql: str) -> list[str]:
-    """Return the settings a SQL string changes with SET LOCAL or set_config()."""
-    names = [name.lower() for name in _SET_CONFIG.findall(sql)]
-    if not _MAYBE_SESSION_SETTING.search(sql):
-        return names
-    for statement in _blank_opaque(sql).split(";"):
-        match = _LOCAL_SETTING.match(statement)
-        if match:
-            name = " ".join(match.group(1).lower().split())
-            names.append(_SETTING_ALIASES.get(name, name))
-    return names
-
-
-def session_settings(sql: str) -> list[str]:
-    """Return the settings a SQL string changes for the session ("all" for RESET ALL)."""
-    if not _MAYBE_SESSION_SETTING.search(sql):
-        return []
-    names = []
-    for statement in _blank_opaque(sql).split(";"):
-        match = _SESSION_SETTING.match(statement)
-        if match:
-            name = " ".join((match.group(1) or match.group(2)).lower().split())
-            names.append(_SETTING_ALIASES.get(name, name))
-    return names
+        return sqltext.is_read_only(statement.text)
+    if isinstance(statement, str):
+        return sqltext.is_read_only(statement)
+    return False
 
 
 def _control_parts(statement, driver_sql: bool):
     """Return `transaction_control` of a ``text()`` (or, for exec_driver_sql, a string)."""
     if driver_sql:
-        return transaction_control(statement) if isinstance(statement, str) else None
-    return transaction_control(statement.text) if isinstance(statement, TextClause) else None
+        return sqltext.transaction_control(statement) if isinstance(statement, str) else None
+    return sqltext.transaction_control(statement.text) if isinstance(statement, TextClause) else None
 
 
 class TransactionControlRefused(exc.InvalidRequestError):
@@ -324,10 +181,13 @@ class LegacyEngine:
 
     def _remember_settings(self, statement) -> None:
         """Before a SET/RESET runs, note the values it changes so `finish` can put them back."""
+        # SET LOCAL too: it lasts until the transaction ends, for a real engine the
+        # migration's trans.commit(), here Alembic's commit after the ledger rows and
+        # alembic_version were written (a SET LOCAL search_path would send them elsewhere).
         sql = statement.text if isinstance(statement, TextClause) else statement
         if not isinstance(sql, str):
             return
-        for name in session_settings(sql) + local_settings(sql):
+        for name in sqltext.session_settings(sql) + sqltext.local_settings(sql):
             if name == "all":
                 rows = self._connection.execute(_SESSION_SOURCED_SETTINGS)
                 for setting, value in rows:

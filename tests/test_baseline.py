@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from bridge.baseline.pgdump import drop_statements, restorable, split_sql
+from bridge.baseline.pgdump import drop_statements, restorable
+from bridge.sqltext import split_statements
 from bridge.baseline.render import _python_string
 from conftest import REPO, url_text
 from test_convert import SAMPLES, other_database_url, schema_and_seed, status  # noqa: F401 (a fixture)
@@ -45,14 +46,14 @@ def revision_module(project) -> dict:
 
 # -- the SQL it embeds -----------------------------------------------------------------------------
 
-def test_split_sql_honours_quotes_dollar_bodies_comments_and_psql_commands():
+def test_the_dump_splitter_honours_quotes_dollar_bodies_comments_and_psql_commands():
     sql = (
         "-- a; comment\n\\restrict abc\nSET x = 1;\n"
         "INSERT INTO t VALUES ('a;b', E'c\\';d', \"e;f\");\n"
         "CREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql;\n"
         "/* x; /* nested; */ */ SELECT $1;\n"
     )
-    chunks = split_sql(sql)
+    chunks = split_statements(sql, psql=True)
     assert [(c.meta, c.statement.strip()) for c in chunks] == [
         (True, "\\restrict abc"),
         (False, "SET x = 1;"),

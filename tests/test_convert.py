@@ -12,7 +12,6 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from bridge import reconcile as sync  # bridge.sync became bridge.reconcile (and bridge.lock)
 from bridge.convert import rewrite as convert
 from bridge.convert.rewrite import LEGACY_CODE, NATIVE, CannotConvert, convert_source
 from conftest import REPO, legacy_source, url_text
@@ -460,9 +459,8 @@ def test_a_database_migrated_before_conversion_has_nothing_pending(sample_projec
     assert [m["state"] for m in report["migrations"] if m["kind"] == "native"] == ["applied"] * len(SAMPLES)
     again = sample_project.run("alembic", "upgrade", "head", check=True)
     assert "Running upgrade" not in again.stderr
-    if hasattr(sync, "retired_stems"):
-        assert "not in the legacy directory" not in again.stderr
-        assert all(m["state"] != "file-missing" for m in report["migrations"])
+    assert "not in the legacy directory" not in again.stderr
+    assert all(m["state"] != "file-missing" for m in report["migrations"])
 
 
 @pytest.mark.slow

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from bridge.errors import ConfigError
 from bridge.lint import (
     LintSettings,
     Violation,
@@ -28,8 +29,7 @@ from bridge.lint import (
     load_settings,
     render_docs,
 )
-from bridge.errors import ConfigError
-from bridge.lint_rules.catalog import ERROR, RULES, WARNING
+from bridge.lint.rules.catalog import ERROR, RULES, WARNING
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = Path(__file__).resolve().parent / "lint_cases"
@@ -149,7 +149,7 @@ def test_documented_bad_example_raises_only_its_rule_and_good_example_nothing(ru
 
 def test_docs_file_is_generated_from_the_rule_definitions():
     committed = (REPO / "docs" / "lint-rules.md").read_text(encoding="utf-8")
-    assert committed == render_docs(), "run: python -m bridge.lint --write-docs docs/lint-rules.md"
+    assert committed == render_docs(), "run: alembic-bridge lint --write-docs docs/lint-rules.md"
 
 
 def test_rule_codes_are_unique_and_severities_known():
@@ -562,7 +562,7 @@ def test_cli_explain_prints_a_rules_documentation(tmp_path):
 def test_lint_command_works_without_the_shared_context_object(tmp_path):
     from click.testing import CliRunner
 
-    from bridge.lint import lint_command
+    from bridge.cli.lint import lint_command
 
     path = write(tmp_path, "20251031_x.py", noisy())
     result = CliRunner().invoke(lint_command, ["--select", "LB203", str(path)])

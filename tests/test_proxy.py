@@ -22,13 +22,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import exc, text
 
-from bridge.proxy import (
-    LegacyEngine,
-    TransactionControlRefused,
-    is_read_only,
-    session_settings,
-    transaction_control,
-)
+from bridge.proxy import LegacyEngine, TransactionControlRefused, is_read_only
+from bridge.sqltext import session_settings, transaction_control
 
 THIS_FILE = __file__
 

@@ -77,7 +77,7 @@ def test_the_packages_heavier_names_load_on_first_use():
 
     assert bridge.convert.convert_source is rewrite.convert_source
     assert bridge.convert.plan_conversion is plan.plan_conversion
-    assert bridge.baseline.split_sql is pgdump.split_sql
+    assert bridge.baseline.restorable is pgdump.restorable
     assert bridge.baseline.render_baseline is render.render_baseline
     with pytest.raises(AttributeError, match="module 'bridge.convert' has no attribute 'nothing'"):
         bridge.convert.nothing  # noqa: B018

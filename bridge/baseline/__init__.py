@@ -24,7 +24,7 @@ bridge knows those ``schema_migrations`` rows are accounted for.
 
 - `bridge.baseline.plan`: what would be squashed into which file (`plan_baseline`);
 - `bridge.baseline.build`: the scratch database and the schema it dumps (`build_schema`);
-- `bridge.baseline.pgdump`: finding and running pg_dump, `split_sql`, `restorable`, `drop_statements`;
+- `bridge.baseline.pgdump`: finding and running pg_dump, `restorable`, `drop_statements`;
 - `bridge.baseline.render`: the revision's source (`render_baseline`) and writing it (`write_baseline`);
 - `bridge.revision_api`: what a baseline revision calls when it runs.
 
@@ -43,12 +43,9 @@ from ..revision_api import BaselineError, apply_baseline, revert_baseline
 _LAZY = {
     "BaselinePlan": "plan",
     "plan_baseline": "plan",
-    "BRIDGE_TABLES": "build",
     "build_schema": "build",
     "scratch_database": "build",
     "KEPT_SETTINGS": "pgdump",
-    "SqlChunk": "pgdump",
-    "split_sql": "pgdump",
     "restorable": "pgdump",
     "drop_statements": "pgdump",
     "find_pg_dump": "pgdump",

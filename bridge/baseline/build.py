@@ -14,11 +14,11 @@ from alembic.config import Config
 from ..context import set_request
 from ..database import create_engine as bridge_engine
 from ..database import engine_for
+from ..ledger import HISTORY_TABLES
 from ..revision_api import BaselineError
 from ..settings import BridgeSettings
 from .pgdump import drop_statements, find_pg_dump, restorable, run_pg_dump
 
-BRIDGE_TABLES = ("schema_migrations", "alembic_bridge_checksums")
 
 
 def _scratch_config(config, url: str):
@@ -132,7 +132,7 @@ def _excluded_tables(conn, config) -> list[str]:
     """The history tables (and schema_migrations' id sequence), schema-qualified, for pg_dump."""
     version_table = str(BridgeSettings.from_config(config).version_table)
     names = []
-    for table in (*BRIDGE_TABLES, version_table):
+    for table in (*HISTORY_TABLES, version_table):
         row = conn.execute(
             sa.text(
                 "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c "

@@ -1,7 +1,6 @@
 """pg_dump: finding one new enough, running it, and making its script run inside a migration.
 
-`split_sql` cuts a PostgreSQL script at top-level ``;``; `restorable` and
-`drop_statements` turn pg_dump's output into the create and drop scripts a
+`restorable` and `drop_statements` turn pg_dump's output into the create and drop scripts a
 baseline revision embeds.
 """
 
@@ -12,11 +11,11 @@ import re
 import shutil
 import subprocess
 import warnings
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from ..revision_api import BaselineError
+from ..sqltext import split_statements
 
 # pg_dump's session settings that exist on every supported server; kept as SET LOCAL.
 KEPT_SETTINGS = frozenset({
@@ -28,92 +27,6 @@ KEPT_SETTINGS = frozenset({
 
 
 # -- pg_dump's output, statement by statement ---------------------------------------------------
-
-@dataclass
-class SqlChunk:
-    """One top-level piece of a SQL script: the comments and blank lines before it, and itself."""
-
-    lead: str
-    statement: str  # "" for text after the last statement
-    meta: bool = False  # a psql meta-command (a backslash line), not SQL
-
-
-_DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z_0-9]*)?\$")
-
-
-def split_sql(sql: str) -> list[SqlChunk]:
-    """Split a PostgreSQL script at top-level ``;``, honouring quotes, $$ bodies and comments."""
-    chunks: list[SqlChunk] = []
-    i, n, start = 0, len(sql), 0
-    statement_start: int | None = None
-    while i < n:
-        c = sql[i]
-        if c == "-" and sql.startswith("--", i):
-            j = sql.find("\n", i)
-            i = n if j < 0 else j + 1
-            continue
-        if c == "/" and sql.startswith("/*", i):
-            depth, i = 1, i + 2
-            while i < n and depth:
-                if sql.startswith("/*", i):
-                    depth, i = depth + 1, i + 2
-                elif sql.startswith("*/", i):
-                    depth, i = depth - 1, i + 2
-                else:
-                    i += 1
-            continue
-        if c.isspace():
-            i += 1
-            continue
-        if statement_start is None:
-            statement_start = i
-            if c == "\\":  # a psql meta-command runs to the end of its line
-                j = sql.find("\n", i)
-                end = n if j < 0 else j + 1
-                chunks.append(SqlChunk(sql[start:i], sql[i:end], meta=True))
-                start, i, statement_start = end, end, None
-                continue
-        if c == "'":
-            escapes = i > 0 and sql[i - 1] in "eE" and (i < 2 or not (sql[i - 2].isalnum() or sql[i - 2] == "_"))
-            i += 1
-            while i < n:
-                if escapes and sql[i] == "\\":
-                    i += 2
-                    continue
-                if sql[i] == "'":
-                    if sql.startswith("''", i):
-                        i += 2
-                        continue
-                    break
-                i += 1
-            i += 1
-            continue
-        if c == '"':
-            j = i + 1
-            while True:
-                j = sql.find('"', j)
-                if j < 0 or not sql.startswith('""', j):
-                    break
-                j += 2
-            i = n if j < 0 else j + 1
-            continue
-        if c == "$":
-            m = _DOLLAR_TAG.match(sql, i)
-            if m and not (i > 0 and (sql[i - 1].isalnum() or sql[i - 1] == "_")):
-                close = sql.find(m.group(0), m.end())
-                i = n if close < 0 else close + len(m.group(0))
-                continue
-        if c == ";":
-            chunks.append(SqlChunk(sql[start:statement_start], sql[statement_start:i + 1]))
-            start, statement_start = i + 1, None
-        i += 1
-    if start < n:
-        if statement_start is None:
-            chunks.append(SqlChunk(sql[start:], ""))
-        else:
-            chunks.append(SqlChunk(sql[start:statement_start], sql[statement_start:]))
-    return chunks
-
 
 _SET = re.compile(r"^SET\s+(\w+)\s*(=|TO)\s*(.*);$", re.IGNORECASE | re.DOTALL)
 _EMPTY_SEARCH_PATH = "SELECT pg_catalog.set_config('search_path', '', false);"
@@ -127,7 +40,7 @@ def restorable(dump: str) -> str:
     emptied search_path is local to the transaction.
     """
     out: list[str] = []
-    for chunk in split_sql(dump):
+    for chunk in split_statements(dump, psql=True):
         statement = chunk.statement
         if chunk.meta:
             if not re.match(r"^\\(un)?restrict\s+\S+$", statement.strip()):
@@ -146,7 +59,7 @@ def restorable(dump: str) -> str:
 def drop_statements(clean_dump: str) -> str:
     """Return the DROP part of ``pg_dump --clean --if-exists``, as a script (settings kept)."""
     kept: list[str] = []
-    for chunk in split_sql(restorable(clean_dump)):
+    for chunk in split_statements(restorable(clean_dump), psql=True):
         statement = chunk.statement
         if not statement:
             continue

@@ -22,6 +22,9 @@ from ..checks import run_checks
 from ..context import set_request
 from ..database import mask_text
 from ..scaffold import init_project, new_migration
+from .baseline import baseline_command
+from .convert import convert_command
+from .lint import lint_command
 from .progress import OutputGuard, Progress
 
 log = logging.getLogger("bridge")
@@ -279,32 +282,16 @@ def new(obj: Context, description, native, date):
     _echo(obj, f"Created {path}")
 
 
-OPTIONAL_COMMANDS = {
-    # command name: (module, attribute); each module owns its command.
-    "lint": ("bridge.lint", "lint_command"),
-    "convert": ("bridge.cli.convert", "convert_command"),
-    "baseline": ("bridge.cli.baseline", "baseline_command"),
-}
-
-
-def _register_optional_commands() -> None:
-    import importlib
-
-    for name, (module_name, attribute) in OPTIONAL_COMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:
-            if err.name == module_name:  # not written yet / not shipped
-                continue
-            raise
-        cli.add_command(getattr(module, attribute), name)
+# The larger commands live in a module each.
+cli.add_command(lint_command, "lint")
+cli.add_command(convert_command, "convert")
+cli.add_command(baseline_command, "baseline")
 
 
 def main(argv=None) -> None:
     """Entry point: run the CLI, turning bridge errors into a message and exit code 1."""
     from alembic.util import CommandError
 
-    _register_optional_commands()
     args = list(sys.argv[1:] if argv is None else argv)
     verbose = any(a in ("-v", "--verbose") or (a.startswith("-v") and set(a[1:]) == {"v"}) for a in args)
     try:

@@ -52,7 +52,7 @@ def run_file(path: str, argv: list[str] | None = None) -> None:
 
 def _run(path: Path, direction: str) -> None:
     from .. import runner  # deferred: Alembic loads only once the arguments are checked
-    from ..database import export_dotenv
+    from ..database import export_dotenv  # deferred with it
 
     config_path = find_config(path.parent)
     # Run by hand, a file is its own entry point: like the legacy __main__ block's

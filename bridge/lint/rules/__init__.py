@@ -2,6 +2,6 @@
 
 `catalog` defines each rule (code, severity, documentation, examples);
 `checks` runs them over one file, using `pysource` (the Python side: names and
-constant strings), `sqlcheck` (the SQL side, via pglast) and `flow` (paths
+constant strings), `sqlcheck` (the SQL side, via pglast and `bridge.sqltext`) and `flow` (paths
 through a function, for commits and rollbacks).
 """

@@ -1,9 +1,10 @@
 """What the linter knows about SQL text, from PostgreSQL's own parser (pglast).
 
 Nothing here sees Python: callers hand in the text of one SQL string and get
-back its statements, whether they only read, which DDL would fail on a second
-run, and which objects they drop with ``IF EXISTS`` (a drop-then-create pair is
-idempotent).
+back its statements, which DDL would fail on a second run, and which objects
+they drop with ``IF EXISTS`` (a drop-then-create pair is idempotent). Whether
+SQL only reads is `bridge.sqltext.is_read_only`'s answer, the same the engine
+proxy gives at run time.
 """
 
 from __future__ import annotations
@@ -11,27 +12,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# SQLAlchemy's own rule for bound parameters in text() (sqlalchemy.sql.elements.TextClause).
-_TEXT_BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
-_DRIVER_NAMED = re.compile(r"%\(\w+\)s")
+from ... import sqltext
+
 _CATALOG = re.compile(
     r"\b(?:information_schema|pg_catalog|pg_[a-z_]+|to_reg(?:class|type|proc|procedure|namespace|role|collation|oper|operator))\b",
     re.IGNORECASE,
 )
-_LEADING_NOISE = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.DOTALL)
-_READ_KEYWORDS = ("select", "show", "explain", "values", "table")
-
-TEXT = "text"  # SQL inside sqlalchemy.text(): `:name` parameters
-DRIVER = "driver"  # SQL handed to the DB-API driver: `%(name)s` / `%s` parameters
-
-
-def pglast_available() -> bool:
-    """Return whether pglast (the ``lint`` extra) is installed."""
-    try:
-        import pglast  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 @dataclass(frozen=True)
@@ -66,25 +52,12 @@ class Issue:
         return name.rsplit(".", 1)[-1].lower() if name else None
 
 
-def prepare(sql: str, style: str) -> str:
-    """Replace bound-parameter markers with ``$1`` (same length) so PostgreSQL can parse the text."""
-
-    def placeholder(match: re.Match) -> str:
-        return "$1".ljust(len(match.group(0)))
-
-    if style == TEXT:
-        sql = _TEXT_BIND.sub(placeholder, sql)
-        return sql.replace("\\:", " :")
-    sql = _DRIVER_NAMED.sub(placeholder, sql)
-    return sql.replace("%s", "$1").replace("%%", "% ")
-
-
 def parse(sql: str, style: str) -> list[Statement] | ParseFailure:
     """Parse *sql*; return its statements, or the parser's complaint."""
     from pglast import parse_sql
     from pglast.parser import ParseError
 
-    text = prepare(sql, style)
+    text = sqltext.with_positional_params(sql, style)
     try:
         raws = parse_sql(text)
     except ParseError as err:
@@ -94,40 +67,13 @@ def parse(sql: str, style: str) -> list[Statement] | ParseFailure:
     statements = []
     for raw in raws:
         start = raw.stmt_location or 0
-        noise = _LEADING_NOISE.match(text, start)
-        statements.append(Statement(raw.stmt, noise.end() if noise else start))
+        statements.append(Statement(raw.stmt, sqltext.skip_noise(text, start)))
     return statements
 
 
 def reads_catalog(sql: str) -> bool:
     """Return whether *sql* mentions the system catalogs (an existence check)."""
     return _CATALOG.search(sql) is not None
-
-
-def starts_like_read(template: str) -> bool:
-    """Guess from its first keyword whether SQL the linter cannot parse only reads."""
-    match = _LEADING_NOISE.match(template)
-    rest = template[match.end() if match else 0 :].lstrip("(").lower()
-    return rest.startswith(_READ_KEYWORDS)
-
-
-def is_read_only(statements: list[Statement]) -> bool:
-    """Return whether every statement only reads (so nothing needs committing)."""
-    return all(_reads(statement.node) for statement in statements)
-
-
-def _reads(node) -> bool:
-    kind = type(node).__name__
-    if kind == "SelectStmt":
-        if getattr(node, "intoClause", None) is not None:
-            return False
-        with_clause = getattr(node, "withClause", None)
-        for cte in getattr(with_clause, "ctes", None) or ():
-            if type(getattr(cte, "ctequery", None)).__name__ != "SelectStmt":
-                return False
-        return True
-    # LOCK and SET change nothing that a commit would keep.
-    return kind in ("ExplainStmt", "VariableShowStmt", "VariableSetStmt", "LockStmt")
 
 
 # -- idempotency ----------------------------------------------------------------------

@@ -388,11 +388,7 @@ class SourceFile:
         if values is None or len(values) != 1:
             return None
         container = values[0]
-        if isinstance(container, dict):
-            return list(container)
-        if isinstance(container, (list, tuple)):
-            return list(container)
-        return None
+        return list(container) if isinstance(container, (dict, list, tuple)) else None
 
     # -- strings built at run time ------------------------------------------------------
     def string_builder(self, expr: ast.AST, depth: int = 0) -> ast.AST | None:
@@ -443,11 +439,7 @@ class SourceFile:
 
     def variables_in(self, builder: ast.AST) -> list[str]:
         """Return the names a built string takes its values from, for messages."""
-        names: list[str] = []
-        for node in ast.walk(builder):
-            if isinstance(node, ast.Name) and node.id not in names:
-                names.append(node.id)
-        return names
+        return list(dict.fromkeys(node.id for node in ast.walk(builder) if isinstance(node, ast.Name)))
 
     # -- positions inside string literals -----------------------------------------------
     def position_in_literal(self, node: ast.AST, offset: int) -> tuple[int, int] | None:

@@ -3,6 +3,11 @@
 `check_file` is the whole linter for one file, before selection and ``noqa``:
 file-name rules first (they need no parsing), then the syntax tree. The file
 is never imported or run.
+
+Over 500 lines because it is one concept: `FileChecker`, the code rules run
+over one syntax tree, which share its name bindings, its SQL sites and their
+parse cache (the SQL itself is read by `sqlcheck` and `bridge.sqltext`, the
+Python by `pysource`, the paths through a function by `flow`).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
-from .. import loader
+from ... import loader, sqltext
 from . import sqlcheck
 from .flow import EXEC_METHODS, Hooks, TransactionFlow, is_begin_call, is_broad, is_connect_call
 from .pysource import FUNCTION_TYPES, MAX_VALUES, SourceFile
@@ -334,7 +339,7 @@ class FileChecker:
         for call in (n for n in ast.walk(self.src.tree) if isinstance(n, ast.Call)):
             if self.is_text_call(call):
                 if call.args:
-                    self._add_site(call, call.args[0], sqlcheck.TEXT)
+                    self._add_site(call, call.args[0], sqltext.TEXT)
                 continue
             if not isinstance(call.func, ast.Attribute):
                 continue
@@ -434,7 +439,7 @@ class FileChecker:
             f"`{call.func.attr}()` is given a plain string; SQLAlchemy 2.x raises "
             "ObjectNotExecutableError (Not an executable object)",
         )
-        self._add_site(call, arg, sqlcheck.TEXT)
+        self._add_site(call, arg, sqltext.TEXT)
 
     def _check_driver_sql(self, call: ast.Call, arg: ast.AST) -> None:
         if self.is_text_call(arg) or self.is_text_call(self.src.origin(arg)):
@@ -444,7 +449,7 @@ class FileChecker:
                 "`exec_driver_sql()` is given a `text()` construct; it takes a plain SQL string",
             )
             return
-        self._add_site(call, arg, sqlcheck.DRIVER)
+        self._add_site(call, arg, sqltext.DRIVER)
 
     def _add_site(self, call: ast.Call, arg: ast.AST, style: str) -> None:
         texts = self.src.string_values(arg)
@@ -512,9 +517,9 @@ class FileChecker:
 
     def _parse_failure(self, site: SqlSite, text: str, failure) -> tuple[str, str | None]:
         hint = None
-        if site.style == sqlcheck.TEXT and re.search(r"%\(\w+\)s|%s\b", text):
+        if site.style == sqltext.TEXT and re.search(r"%\(\w+\)s|%s\b", text):
             hint = "text() takes :name bound parameters, not %s / %(name)s"
-        elif site.style == sqlcheck.DRIVER and re.search(r"(?<![:\w]):\w", text):
+        elif site.style == sqltext.DRIVER and re.search(r"(?<![:\w]):\w", text):
             hint = (
                 "exec_driver_sql() sends SQL to the driver unchanged: use %(name)s placeholders, "
                 "or execute(text(...)) for :name parameters"
@@ -606,7 +611,7 @@ class FileChecker:
             return False
         return any(
             not isinstance(parsed, sqlcheck.ParseFailure)
-            and sqlcheck.is_read_only(parsed)
+            and sqltext.is_read_only(text)
             and sqlcheck.reads_catalog(text)
             for text, parsed in zip(site.texts, site.parsed)
         )
@@ -698,23 +703,23 @@ class FileChecker:
     def writes(self, call: ast.Call) -> bool:
         """Return whether an execute-like call may change data (unknown SQL counts as a write)."""
         arg = self.src.origin(call.args[0])
-        style = sqlcheck.DRIVER if call.func.attr == "exec_driver_sql" else sqlcheck.TEXT
+        style = sqltext.DRIVER if call.func.attr == "exec_driver_sql" else sqltext.TEXT
         if self.is_text_call(arg):
             if not arg.args:
                 return True
             arg = arg.args[0]
-            style = sqlcheck.TEXT
+            style = sqltext.TEXT
         if _is_select(arg):
             return False
         texts = self.src.string_values(arg)
         if texts is not None:
             for text in texts:
                 parsed = self.parse(text, style)
-                if isinstance(parsed, sqlcheck.ParseFailure) or not sqlcheck.is_read_only(parsed):
+                if isinstance(parsed, sqlcheck.ParseFailure) or not sqltext.is_read_only(text):
                     return True
             return False
         if self.src.string_builder(arg) is not None:
-            return not sqlcheck.starts_like_read(self.src.template(arg))
+            return not sqltext.is_read_only(self.src.template(arg))
         return True
 
 

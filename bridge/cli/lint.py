@@ -1,0 +1,134 @@
+"""``alembic-bridge lint``: check legacy migration files without running them (see `bridge.lint`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .. import runner
+from ..errors import ConfigError
+from ..lint import (
+    ERROR,
+    RULES_BY_CODE,
+    WARNING,
+    Violation,
+    find_pyproject,
+    lint_paths,
+    load_settings,
+    render_docs,
+    render_rule,
+)
+from ..settings import BridgeSettings
+
+
+def configured_legacy_location(config_path: str | None) -> tuple[Path, tuple[str, ...]]:
+    """Return legacy_location (and legacy_ignore) from the Alembic configuration `runner.load_config` finds."""
+    try:
+        config = runner.load_config(config_path)
+    except ConfigError:
+        if config_path:
+            raise
+        raise ConfigError(
+            f"No PATH given, and there is no alembic.ini or pyproject.toml in {Path.cwd()} to "
+            "read legacy_location from. Pass the files or folder to lint, e.g. "
+            "`alembic-bridge lint migrations/`, or run from the project root."
+        ) from None
+    options = BridgeSettings.from_config(config)
+    if options.legacy_location is None:
+        raise ConfigError(
+            f"No PATH given, and {config.config_file_name or config.toml_file_name} sets no "
+            "legacy_location. Pass the files or folder to lint, e.g. `alembic-bridge lint "
+            "migrations/`, or set legacy_location in [alembic] of alembic.ini (or "
+            "[tool.alembic] of pyproject.toml)."
+        )
+    return options.legacy_location, options.legacy_ignore
+
+
+def summary(violations: list[Violation]) -> str:
+    """Return the closing line: ``All checks passed!`` or the count of errors and warnings."""
+    if not violations:
+        return "All checks passed!"
+    errors = sum(v.severity == ERROR for v in violations)
+    warnings = len(violations) - errors
+    parts = []
+    if errors:
+        parts.append(f"{errors} error{'s' if errors != 1 else ''}")
+    if warnings:
+        codes = sorted({v.code for v in violations if v.severity == WARNING})
+        parts.append(f"{warnings} warning{'s' if warnings != 1 else ''} ({', '.join(codes)}: do not fail the run)")
+    total = len(violations)
+    return f"Found {total} problem{'s' if total != 1 else ''}: {', '.join(parts)}."
+
+
+def _write_or_check_docs(write: Path | None, check: Path | None) -> None:
+    """Write docs/lint-rules.md, or exit 1 when the committed file differs from the rules."""
+    text = render_docs()
+    if write is not None:
+        write.write_text(text, encoding="utf-8")
+        return
+    path = Path(check or "")
+    if (path.read_text(encoding="utf-8") if path.is_file() else "") != text:
+        click.echo(f"{path} is out of date: run alembic-bridge lint --write-docs {path}", err=True)
+        sys.exit(1)
+
+
+@click.command("lint")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--select", multiple=True, metavar="CODES",
+              help="Only these rules: codes or prefixes, comma-separated (e.g. LB1,LB401). Replaces the configured selection.")
+@click.option("--ignore", multiple=True, metavar="CODES",
+              help="Skip these rules: codes or prefixes, comma-separated. Adds to the configured ignores.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Output format.")
+@click.option("--explain", metavar="CODE", help="Show the documentation of one rule and exit.")
+# For the bridge's own contributors: docs/lint-rules.md is generated from the rules.
+@click.option("--write-docs", type=click.Path(dir_okay=False, path_type=Path), hidden=True,
+              help="Write the rule documentation to PATH and exit.")
+@click.option("--check-docs", type=click.Path(dir_okay=False, path_type=Path), hidden=True,
+              help="Exit 1 if PATH differs from the generated rule documentation.")
+@click.pass_obj
+def lint_command(obj, paths, select, ignore, output_format, explain, write_docs, check_docs):
+    """Check legacy migration files without running them.
+
+    PATH is a migration file or a folder of them (default: the configured
+    legacy_location). Exits 1 if an error-level rule reports anything.
+    """
+    if write_docs or check_docs:
+        if write_docs and check_docs:
+            raise click.UsageError("--write-docs and --check-docs cannot be used together.")
+        _write_or_check_docs(write_docs, check_docs)
+        return
+    if explain:
+        rule = RULES_BY_CODE.get(explain.upper())
+        if rule is None:
+            raise click.BadParameter(f"{explain!r} is not a rule code; see docs/lint-rules.md.", param_hint="--explain")
+        click.echo(render_rule(rule).rstrip("\n"))
+        return
+    config_path = getattr(obj, "config_path", None)
+    quiet = bool(getattr(obj, "quiet", False))
+    try:
+        settings = load_settings(find_pyproject(config_path)).with_options(select, ignore)
+    except ConfigError as err:
+        if select or ignore:
+            raise click.UsageError(str(err)) from None
+        raise
+    legacy_ignore: tuple[str, ...] = ()
+    if not paths:
+        location, legacy_ignore = configured_legacy_location(config_path)
+        paths = (location,)
+    violations = lint_paths(paths, settings=settings, legacy_ignore=legacy_ignore)
+    if output_format == "json":
+        click.echo(json.dumps([v.to_dict() for v in violations], indent=2, ensure_ascii=False))
+    else:
+        for violation in violations:
+            click.echo(violation.format())
+            click.echo(f"    hint: {violation.hint}")
+        if not quiet:
+            click.echo(summary(violations))
+    if any(v.severity == ERROR for v in violations):
+        # SystemExit, not ctx.exit(): bridge.cli.main runs click with
+        # standalone_mode=False, where a click Exit's code would be returned and lost.
+        sys.exit(1)

@@ -215,7 +215,8 @@ def what_was_applied(engine: LegacyEngine, legacy: LegacyFile) -> str:
         if re.match(r"create\s+(unique\s+)?index\s+concurrently\b", point.statement, re.I):
             story += (
                 " A failed CREATE INDEX CONCURRENTLY leaves an invalid index behind: "
-                "drop it (DROP INDEX CONCURRENTLY IF EXISTS ...) before running again."
+                "drop it (DROP INDEX CONCURRENTLY IF EXISTS ...) before running again, or set "
+                "rebuild_invalid_indexes = true to have the bridge drop it when the build runs again."
             )
     return (
         f"{story}\n{legacy.stem} is not recorded, so the next run starts it again from "

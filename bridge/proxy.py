@@ -32,6 +32,7 @@ text (what a statement does) lives in `bridge.sqltext`.
 from __future__ import annotations
 
 import itertools
+import logging
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,8 +41,11 @@ import sqlalchemy as sa
 from sqlalchemy import exc
 from sqlalchemy.sql.elements import TextClause
 
-from . import sqltext
+from . import indexes, sqltext
+from .context import current
 from .internals import register_inspection
+
+log = logging.getLogger(__name__)
 
 
 def is_read_only(statement) -> bool:
@@ -600,6 +604,8 @@ class AutocommitConnection(LegacyConnection):
         point = AutocommitPoint(self._engine._caller_line(), statement_text(statement))
         self._engine.autocommitted.append(point)
         with context.autocommit_block():
+            if current(context.config).settings.rebuild_invalid_indexes:
+                _drop_invalid_index_before_rebuild(context.connection, statement)
             result = getattr(context.connection, method)(statement, *args, **kw)
         point.done = True
         return result
@@ -633,6 +639,18 @@ class AutocommitConnection(LegacyConnection):
 
     def rollback(self) -> None:
         self._check_open()
+
+
+def _drop_invalid_index_before_rebuild(connection: sa.Connection, statement) -> None:
+    """With rebuild_invalid_indexes = true, drop the INVALID index a CREATE INDEX CONCURRENTLY
+    would otherwise skip (IF NOT EXISTS) or fail on: what an interrupted build left."""
+    if not isinstance(statement, (str, TextClause)) or connection.dialect.name != "postgresql":
+        return
+    name = indexes.concurrent_build_target(statement if isinstance(statement, str) else statement.text)
+    if name is None:
+        return
+    if indexes.drop_invalid(connection, name):
+        log.warning("Dropped the INVALID index %s an interrupted CREATE INDEX CONCURRENTLY left; building it again", name)
 
 
 # `sa.inspect(engine)` / `sa.inspect(conn)` in a legacy migration inspects Alembic's connection.

@@ -374,3 +374,44 @@ def test_check_and_status_report_an_index_an_interrupted_concurrent_build_left_i
     assert expected in check.stderr
     assert f"Warning: {expected}" in project.run("alembic-bridge", "status", check=True).stdout
     assert json.loads(project.run("alembic-bridge", "status", "--json", check=True).stdout)["invalid_indexes"] == [expected]
+
+
+BUILD_UNIQUE_INDEX = '''"""Build a unique index without blocking writes.
+
+Date: 2025-10-02
+"""
+
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(
+            text("CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS dup_x ON dup (x)")
+        )
+
+
+def downgrade(engine):
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("DROP INDEX CONCURRENTLY IF EXISTS dup_x"))
+'''
+
+
+@pytest.mark.parametrize("rebuild", [False, True])
+def test_a_failed_concurrent_build_is_rebuilt_on_the_next_run_only_when_the_user_opts_in(tmp_path, database_url, rebuild):
+    project = make_project(tmp_path / "project", database_url, "rebuild_invalid_indexes = true\n" if rebuild else "")
+    project.write("20251001_dup.py", legacy_source(["CREATE TABLE IF NOT EXISTS dup (x INT)", "INSERT INTO dup VALUES (1), (1)"]))
+    project.write("20251002_unique_x.py", BUILD_UNIQUE_INDEX)
+    failed = project.run("alembic", "upgrade", "head")
+    assert failed.returncode != 0 and "could not create unique index" in failed.output
+    assert "A failed CREATE INDEX CONCURRENTLY leaves an invalid index behind" in failed.output
+    project.sql("DELETE FROM dup WHERE ctid <> (SELECT min(ctid) FROM dup)")  # the data is fixed
+    again = project.run("alembic", "upgrade", "head", check=True)
+    valid = project.sql("SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = 'dup_x'::regclass")
+    if rebuild:
+        assert "Dropped the INVALID index dup_x an interrupted CREATE INDEX CONCURRENTLY left" in again.output
+        assert [v for (v,) in valid] == [True]
+        assert project.run("alembic-bridge", "check").returncode == 0
+    else:
+        assert [v for (v,) in valid] == [False]  # IF NOT EXISTS skipped it: still unusable
+        assert "index public.dup_x on dup is INVALID" in project.run("alembic-bridge", "check").stderr

@@ -23,6 +23,8 @@ COHESIVE = {"bridge.proxy", "bridge.convert.rewrite", "bridge.lint.rules.checks"
 def _modules() -> dict[str, Path]:
     modules = {}
     for path in sorted(PACKAGE.rglob("*.py")):
+        if "templates" in path.relative_to(PACKAGE).parts:
+            continue  # files the bridge writes into projects, not its modules
         parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
         name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
         modules[name] = path
@@ -210,3 +212,10 @@ def test_requesting_restores_the_callers_request():
     with requesting(config, out_of_order=True) as request:
         assert (request.url, request.out_of_order) == ("sqlite://", True)
     assert (request_of(config).url, request_of(config).out_of_order) == ("sqlite://", False)
+
+
+def test_the_design_notes_list_every_module():
+    design = (PACKAGE.parent / "docs" / "design.md").read_text()
+    table = design[design.index("## Modules and data flow"):design.index("## Decisions worth knowing")]
+    missing = [name for name in MODULES if name != "bridge" and f"`{name.removeprefix('bridge.')}`" not in table]
+    assert missing == [], "add them to the module table in docs/design.md"

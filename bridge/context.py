@@ -55,6 +55,10 @@ class RunRequest:
     out_of_order: bool = False  # also apply legacy files dated before applied ones
     on_step: Callable[[Step], None] | None = None  # after each migration committed
     on_locked: Callable[[], None] | None = None  # once the runner lock is held, before any change
+    # A tenant schema (bridge.fleet): the search_path of the bridge's connections
+    # (bridge.database.engine_for), the version table's schema (bridge.script.settings_for)
+    # and the runner lock's key (bridge.lock.lock_key). None: the database as configured.
+    schema: str | None = None
 
 
 def request_of(config) -> RunRequest:

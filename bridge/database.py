@@ -459,4 +459,18 @@ def engine_for(
     """Create the engine for this configuration, starting an embedded server if it asks for one."""
     target = target or target_for(config, settings)
     log.debug("Using database %s", target.describe())
-    return create_engine(target_url(target), target=target, poolclass=NullPool)
+    schema = request_of(config).schema
+    if schema is None:
+        return create_engine(target_url(target), target=target, poolclass=NullPool)
+    # A tenant schema: every session of the run (the lock's too) resolves unqualified
+    # names in it alone, the ledger tables and the legacy migrations' tables alike.
+    return create_engine(
+        target_url(target), target=target, poolclass=NullPool, connect_args={"options": search_path_option(schema)}
+    )
+
+
+def search_path_option(schema: str) -> str:
+    """Return the libpq ``options`` value that sets ``search_path`` to *schema* alone."""
+    quoted = '"' + schema.replace('"', '""') + '"'
+    # libpq splits options on spaces and unescapes backslashes.
+    return "-c search_path=" + quoted.replace("\\", "\\\\").replace(" ", "\\ ")

@@ -232,6 +232,7 @@ OPTIONAL_COMMANDS = {
     "lint": ("bridge.lint", "lint_command"),
     "convert": ("bridge.convert", "convert_command"),
     "baseline": ("bridge.baseline", "baseline_command"),
+    "fleet": ("bridge.cli.fleet", "fleet_command"),
 }
 
 

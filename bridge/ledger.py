@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import datetime
 import logging
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import CreateTable
 from sqlalchemy.sql.expression import FunctionElement
 
-from .context import current
-from .errors import LedgerMismatch
+if TYPE_CHECKING:
+    from .errors import LedgerMismatch
 
 log = logging.getLogger(__name__)
 
@@ -318,6 +318,8 @@ class Ledger:
             )
         ).one()
         if with_py and without_py:
+            from .errors import LedgerMismatch  # deferred: keeps Alembic out of the run.py start pre-check
+
             raise LedgerMismatch(
                 f"schema_migrations holds names in both formats ({without_py} like "
                 f"{stem_example!r}, {with_py} like {py_example!r}), so legacy_name_format = "
@@ -425,6 +427,8 @@ def _row_insert_error(err: sa.exc.DBAPIError, stem: str, name: str) -> LedgerMis
     if sqlstate == _NOT_NULL_VIOLATION and table == LEGACY_TABLE:
         column = getattr(diag, "column_name", None) or "?"
         alter = f"ALTER TABLE {LEGACY_TABLE} ALTER COLUMN {column}"
+        from .errors import LedgerMismatch  # deferred: keeps Alembic out of the run.py start pre-check
+
         return LedgerMismatch(
             f"Recording {stem} in {LEGACY_TABLE} failed: its column {column} is NOT NULL and "
             "has no default, but runners write only migration_name. Give it a default "
@@ -433,6 +437,8 @@ def _row_insert_error(err: sa.exc.DBAPIError, stem: str, name: str) -> LedgerMis
     if sqlstate == _STRING_TOO_LONG and len(name) <= 255:
         # The only value of variable length a row gets is its name (checksum rows are ours).
         db_message = str(orig).strip().splitlines()[0] if str(orig).strip() else str(err)
+        from .errors import LedgerMismatch  # deferred: keeps Alembic out of the run.py start pre-check
+
         return LedgerMismatch(
             f"Recording {stem} in {LEGACY_TABLE} failed: its column migration_name is too "
             f"short for {name!r} ({len(name)} characters): {db_message}. Widen it to the "
@@ -445,6 +451,8 @@ def _row_insert_error(err: sa.exc.DBAPIError, stem: str, name: str) -> LedgerMis
 def render_ledger_sql(stem: str, direction: str, migration_context) -> list:
     """Return the statements that record *stem* in ``schema_migrations`` in a ``--sql`` script."""
     statements: list[sa.sql.expression.Executable | CreateTable] = []
+    from .context import current  # deferred: keeps Alembic out of the run.py start pre-check
+
     run = current(migration_context.config)
     if not run.ledger_rendered:
         run.ledger_rendered = True

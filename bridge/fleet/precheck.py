@@ -20,16 +20,19 @@ the files and one query whether anything is pending.
 
 from __future__ import annotations
 
+import configparser
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
 
+from ..database import create_engine, target_for
 from ..ledger import LedgerState, read_history, read_history_by_schema
 from ..loader import LegacyFile, scan
-from ..settings import VersionTable
+from ..settings import BridgeSettings, VersionTable, config_dir
 
 
 @dataclass
@@ -132,3 +135,82 @@ def native_revision_files(version_dirs: Iterable[Path]) -> bool:
         except FileNotFoundError:
             continue
     return False
+
+
+# -- one database, for `python run.py start` -------------------------------------------------------
+
+class IniConfig:
+    """The few parts of an Alembic ``Config`` the settings and the URL resolution read, from an
+    alembic.ini alone (configparser, ``%(here)s`` like Alembic), so that no Alembic is imported."""
+
+    config_ini_section = "alembic"
+    toml_file_name = None
+
+    def __init__(self, path: Path):
+        path = Path(path)
+        self.config_file_name = str(path)
+        self.attributes: dict = {}
+        self.file_config = configparser.ConfigParser({"here": path.absolute().parent.as_posix()})
+        self.file_config.read(path, encoding="utf-8")
+
+    def get_main_option(self, name: str, default: str | None = None) -> str | None:
+        if self.file_config.has_option(self.config_ini_section, name):
+            return self.file_config.get(self.config_ini_section, name)
+        return default
+
+    get_alembic_option = get_main_option
+
+
+def single_database_at_head(config_path: str | Path | None) -> str | None:
+    """Return the database's description if it is at head, decided from the files and one query.
+
+    None means "not decided here" (pending work, an embedded server, native
+    revisions, a pyproject.toml configuration, anything unexpected): the caller
+    then runs the full upgrade, which reports whatever is wrong.
+    """
+    try:
+        return _single_database_at_head(Path(config_path or "alembic.ini"))
+    except Exception:  # noqa: BLE001 - the full run decides, and names any error properly
+        return None
+
+
+def _single_database_at_head(path: Path) -> str | None:
+    if not path.is_file() or path.suffix != ".ini":
+        return None
+    toml = path.parent / "pyproject.toml"
+    if toml.is_file() and "[tool.alembic]" in toml.read_text(encoding="utf-8", errors="replace"):
+        return None  # options may come from there: leave it to Alembic's reader
+    config = IniConfig(path)
+    if not config.file_config.has_section(config.config_ini_section):
+        return None
+    settings = BridgeSettings.from_config(config)
+    script_location = config.get_main_option("script_location")
+    if settings.legacy_location is None or not script_location:
+        return None
+    if native_revision_files(_version_dirs(config, script_location)):
+        return None  # the native head needs Alembic's revision map
+    expected = Expected.from_legacy_folder(settings.legacy_location, settings.legacy_ignore, settings.version_table)
+    if expected is None:
+        return None
+    target = target_for(config, settings)
+    if target.url is None:
+        return None  # an embedded server: lifecycle starts it
+    engine = create_engine(target.url, target=target, poolclass=sa.pool.NullPool)
+    try:
+        state = read_state(engine, settings.version_table)
+    finally:
+        engine.dispose()
+    return target.describe() if decide(expected, state).at_head else None
+
+
+_SEPARATORS = {"os": os.pathsep, "space": " ", "newline": "\n", ":": ":", ";": ";"}
+
+
+def _version_dirs(config: IniConfig, script_location: str) -> list[Path]:
+    """Return the folders Alembic reads native revisions from (``version_locations``, as Alembic splits it)."""
+    raw = config.get_main_option("version_locations")
+    if not raw:
+        return [config_dir(config) / script_location / "versions"]
+    separator = _SEPARATORS.get(config.get_main_option("path_separator") or "")
+    parts = raw.split(separator) if separator else re.split(r"[,\s]+", raw)
+    return [config_dir(config) / part.strip() for part in parts if part.strip()]

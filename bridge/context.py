@@ -59,6 +59,10 @@ class RunRequest:
     on_start: Callable[[Step], None] | None = None  # before each migration starts
     # While a migration waits for a lock: (the migration, seconds waited, who blocks it).
     on_wait: Callable[[Step, float, list[str]], None] | None = None
+    # A tenant schema (bridge.fleet): the search_path of the bridge's connections
+    # (bridge.database.engine_for), the version table's schema (bridge.script.settings_for)
+    # and the runner lock's key (bridge.lock.lock_key). None: the database as configured.
+    schema: str | None = None
 
 
 def request_of(config) -> RunRequest:

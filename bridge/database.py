@@ -30,15 +30,17 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 
-from . import embedded
 from .context import request_of
-from .errors import ConfigError, ConnectionFailed
 from .settings import BridgeSettings, config_dir
+
+if TYPE_CHECKING:
+    from .errors import ConnectionFailed
 
 log = logging.getLogger(__name__)
 
@@ -133,11 +135,15 @@ def read_environment(*directories: Path, environ: Mapping | None = None) -> Envi
         try:
             found = dotenv_values(path)
         except UnicodeDecodeError as err:
+            from .errors import ConfigError  # deferred: keeps Alembic out of the run.py start pre-check
+
             raise ConfigError(
                 f"Cannot read {path}: it is not UTF-8 text ({err.reason} at byte {err.start}). "
                 "Save it as UTF-8 (python-dotenv reads it so)."
             ) from None
         except OSError as err:
+            from .errors import ConfigError  # deferred: keeps Alembic out of the run.py start pre-check
+
             raise ConfigError(
                 f"Cannot read {path}: {err.strerror or err}. Make it readable by this user, "
                 "or remove it and set the variables in the environment."
@@ -201,6 +207,8 @@ def resolve_target(
         try:
             port = int(values["DB_PORT"]) if values["DB_PORT"] else None
         except ValueError:
+            from .errors import ConfigError  # deferred: keeps Alembic out of the run.py start pre-check
+
             raise ConfigError(
                 f"DB_PORT={values['DB_PORT']!r} is not a port number."
             ) from None
@@ -222,6 +230,8 @@ def resolve_target(
         return DatabaseTarget("sqlalchemy.url", url=sqlalchemy_url.strip(), origin=config_origin)
     if embedded is not None:
         return DatabaseTarget("embedded_postgres", embedded=embedded, origin=config_origin)
+    from .errors import ConfigError  # deferred: keeps Alembic out of the run.py start pre-check
+
     raise ConfigError(
         "No database configured. Set DATABASE_URL (or the legacy DB_USER, "
         "DB_PASSWORD, DB_HOST, DB_PORT, DB_NAME) in the environment or .env, "
@@ -239,6 +249,8 @@ def sqlalchemy_url_option(config) -> str | None:
     except configparser.Error:
         section = config.config_ini_section
         raw = config.file_config.get(section, "sqlalchemy.url", raw=True)
+        from .errors import ConfigError  # deferred: keeps Alembic out of the run.py start pre-check
+
         raise ConfigError(
             f"sqlalchemy.url in {Path(config.config_file_name).resolve()} cannot be read: {mask_url(raw)}. "
             "In alembic.ini a % must be written %% (a percent-encoded password too: "
@@ -249,6 +261,8 @@ def sqlalchemy_url_option(config) -> str | None:
 def target_url(target: DatabaseTarget) -> str:
     """Return a connectable URL for *target*, starting the embedded server if needed."""
     if target.embedded is not None:
+        from . import embedded  # deferred: keeps Alembic out of the run.py start pre-check
+
         return embedded.ensure_running(target.embedded)
     assert target.url is not None
     return target.url
@@ -279,6 +293,8 @@ def normalize_url(url: str | URL, where: str | None = None) -> URL:
     parsed = _parse(url)
     if parsed is None:
         came_from = f" ({where})" if where else ""
+        from .errors import ConfigError  # deferred: keeps Alembic out of the run.py start pre-check
+
         raise ConfigError(
             f"Could not parse the database URL {mask_url(url)}{came_from}. A database URL "
             "looks like postgresql://user:password@host:5432/dbname. Percent-encode special "
@@ -352,6 +368,8 @@ def connect_error(err: BaseException, target: DatabaseTarget, url: URL | None = 
     if password and len(password) >= 3:
         reason = reason.replace(str(password), "***")
     reason = mask_text(reason)
+    from .errors import ConnectionFailed  # deferred: keeps Alembic out of the run.py start pre-check
+
     return ConnectionFailed(
         f"Cannot connect to {target.describe()}: {reason}. {_what_to_check(reason, target, url)}",
         target=target,
@@ -459,4 +477,18 @@ def engine_for(
     """Create the engine for this configuration, starting an embedded server if it asks for one."""
     target = target or target_for(config, settings)
     log.debug("Using database %s", target.describe())
-    return create_engine(target_url(target), target=target, poolclass=NullPool)
+    schema = request_of(config).schema
+    if schema is None:
+        return create_engine(target_url(target), target=target, poolclass=NullPool)
+    # A tenant schema: every session of the run (the lock's too) resolves unqualified
+    # names in it alone, the ledger tables and the legacy migrations' tables alike.
+    return create_engine(
+        target_url(target), target=target, poolclass=NullPool, connect_args={"options": search_path_option(schema)}
+    )
+
+
+def search_path_option(schema: str) -> str:
+    """Return the libpq ``options`` value that sets ``search_path`` to *schema* alone."""
+    quoted = '"' + schema.replace('"', '""') + '"'
+    # libpq splits options on spaces and unescapes backslashes.
+    return "-c search_path=" + quoted.replace("\\", "\\\\").replace(" ", "\\ ")

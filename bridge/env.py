@@ -141,7 +141,7 @@ def _run_online(context, connection, run: BridgeRun, options, commit_reads: bool
     on_step = run.request.on_step
     if on_step is not None:
         callbacks.append(_report_step(on_step))
-    with runner_lock(connection, settings, enabled=mutating) as lock:
+    with runner_lock(connection, settings, enabled=mutating, schema=run.request.schema) as lock:
         try:
             if run.request.on_locked is not None:
                 run.request.on_locked()  # e.g. print the plan: only now can no other runner change it

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import datetime
 import logging
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import CreateTable
 from sqlalchemy.sql.expression import FunctionElement
 
-from .context import current
-from .errors import LedgerMismatch
+if TYPE_CHECKING:
+    from .errors import LedgerMismatch
 
 log = logging.getLogger(__name__)
 
@@ -167,21 +167,70 @@ def read_history(
         parts.append(f"SELECT 1, migration_name, NULL FROM {LEGACY_TABLE}")
     if CHECKSUM_TABLE in found:
         parts.append(f"SELECT 2, migration_name, sha256 FROM {CHECKSUM_TABLE}")
+    found_rows = connection.execute(sa.text(" UNION ALL ".join(parts))) if parts else ()
+    return _state_from_rows(found_rows, has_version, LEGACY_TABLE in found)
+
+
+def _state_from_rows(found_rows, has_version: bool, has_ledger: bool) -> LedgerState:
+    """Build a `LedgerState` from ``(kind, name, sha256)`` rows: 0 version, 1 legacy row, 2 checksum."""
     heads_found: list[str] = []
     names = []
     digests = {}
-    if parts:
-        for kind, name, digest in connection.execute(sa.text(" UNION ALL ".join(parts))):
-            if kind == 0:
-                heads_found.append(name)
-            elif kind == 1:
-                names.append(name)
-            else:
-                digests[stem_of(name)] = digest
+    for kind, name, digest in found_rows:
+        if kind == 0:
+            heads_found.append(name)
+        elif kind == 1:
+            names.append(name)
+        else:
+            digests[stem_of(name)] = digest
     rows, duplicates = _rows_by_stem(names)
-    return LedgerState(
-        rows, digests, tuple(heads_found), has_version, LEGACY_TABLE in found, duplicates
+    return LedgerState(rows, digests, tuple(heads_found), has_version, has_ledger, duplicates)
+
+
+_PG_TABLES_IN_SCHEMAS = (
+    "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c "
+    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm') AND c.relname IN (:version, :legacy, :checksums) "
+    "AND n.nspname = ANY(:schemas)"
+)
+
+
+def read_history_by_schema(
+    connection: sa.Connection, schemas, version_table: str
+) -> dict[str, LedgerState]:
+    """Read the three history tables of each tenant schema in *schemas* (PostgreSQL); write nothing.
+
+    Two round trips whatever the number of schemas: which tables exist where,
+    then every one of them in one ``UNION ALL``. Each schema holds its own
+    version table, ``schema_migrations`` and checksums (see `bridge.context.RunRequest.schema`).
+    """
+    schemas = list(schemas)
+    existing: dict[str, set[str]] = {schema: set() for schema in schemas}
+    params = {"version": version_table, "legacy": LEGACY_TABLE, "checksums": CHECKSUM_TABLE, "schemas": schemas}
+    for schema, table in connection.execute(sa.text(_PG_TABLES_IN_SCHEMAS), params):
+        existing[schema].add(table)
+    preparer = connection.dialect.identifier_preparer
+    parts = []
+    values: dict[str, str] = {}
+    selects = (
+        (version_table, "0, version_num, NULL"),
+        (LEGACY_TABLE, "1, migration_name, NULL"),
+        (CHECKSUM_TABLE, "2, migration_name, sha256"),
     )
+    for i, schema in enumerate(schemas):
+        for table, columns in selects:
+            if table in existing[schema]:
+                values[f"s{i}"] = schema
+                qualified = f"{preparer.quote_schema(schema)}.{preparer.quote(table)}"
+                parts.append(f"SELECT CAST(:s{i} AS TEXT), {columns} FROM {qualified}")
+    by_schema: dict[str, list] = {schema: [] for schema in schemas}
+    if parts:
+        for schema, kind, name, digest in connection.execute(sa.text(" UNION ALL ".join(parts)), values):
+            by_schema[schema].append((kind, name, digest))
+    return {
+        schema: _state_from_rows(by_schema[schema], version_table in existing[schema], LEGACY_TABLE in existing[schema])
+        for schema in schemas
+    }
 
 
 def _rows_by_stem(names) -> tuple[dict[str, str], tuple[str, ...]]:
@@ -272,6 +321,8 @@ class Ledger:
             )
         ).one()
         if with_py and without_py:
+            from .errors import LedgerMismatch  # deferred: keeps Alembic out of the run.py start pre-check
+
             raise LedgerMismatch(
                 f"schema_migrations holds names in both formats ({without_py} like "
                 f"{stem_example!r}, {with_py} like {py_example!r}), so legacy_name_format = "
@@ -379,6 +430,8 @@ def _row_insert_error(err: sa.exc.DBAPIError, stem: str, name: str) -> LedgerMis
     if sqlstate == _NOT_NULL_VIOLATION and table == LEGACY_TABLE:
         column = getattr(diag, "column_name", None) or "?"
         alter = f"ALTER TABLE {LEGACY_TABLE} ALTER COLUMN {column}"
+        from .errors import LedgerMismatch  # deferred: keeps Alembic out of the run.py start pre-check
+
         return LedgerMismatch(
             f"Recording {stem} in {LEGACY_TABLE} failed: its column {column} is NOT NULL and "
             "has no default, but runners write only migration_name. Give it a default "
@@ -387,6 +440,8 @@ def _row_insert_error(err: sa.exc.DBAPIError, stem: str, name: str) -> LedgerMis
     if sqlstate == _STRING_TOO_LONG and len(name) <= 255:
         # The only value of variable length a row gets is its name (checksum rows are ours).
         db_message = str(orig).strip().splitlines()[0] if str(orig).strip() else str(err)
+        from .errors import LedgerMismatch  # deferred: keeps Alembic out of the run.py start pre-check
+
         return LedgerMismatch(
             f"Recording {stem} in {LEGACY_TABLE} failed: its column migration_name is too "
             f"short for {name!r} ({len(name)} characters): {db_message}. Widen it to the "
@@ -399,6 +454,8 @@ def _row_insert_error(err: sa.exc.DBAPIError, stem: str, name: str) -> LedgerMis
 def render_ledger_sql(stem: str, direction: str, migration_context) -> list:
     """Return the statements that record *stem* in ``schema_migrations`` in a ``--sql`` script."""
     statements: list[sa.sql.expression.Executable | CreateTable] = []
+    from .context import current  # deferred: keeps Alembic out of the run.py start pre-check
+
     run = current(migration_context.config)
     if not run.ledger_rendered:
         run.ledger_rendered = True

@@ -20,14 +20,20 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import sqlalchemy as sa
-from alembic.config import Config
+from typing import TYPE_CHECKING
 
-from . import database, runner
-from . import embedded as embedded_server
+import sqlalchemy as sa
+
+from . import database
 from .context import set_request
-from .errors import ConfigError
+from .fleet.precheck import single_database_at_head
 from .settings import BridgeSettings, config_dir
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# `start` with nothing pending decides from the files and one query (`up_to_date`) and
+# never imports Alembic: the runner (and so Alembic) is imported where it is used.
 
 log = logging.getLogger("bridge.run")
 
@@ -44,6 +50,8 @@ class Project:
 
     @classmethod
     def load(cls, config_path: str | Path | None = None) -> Project:
+        from . import runner  # deferred: see the note on the imports
+
         config = runner.load_config(config_path)
         set_request(config, configure_logging=False)
         return cls(config_dir(config), config)
@@ -75,6 +83,8 @@ def migrate(project: Project) -> int:
     def on_step(step, elapsed):
         log.info("Applied migration %s (%s) [%.2fs]", step.revision, step.title, elapsed)
 
+    from . import runner  # deferred: see the note on the imports
+
     # One run, under the lock: reconcile logs its own changes, on_step each migration.
     result = runner.upgrade(project.config, on_step=on_step)
     if not result.steps:
@@ -90,25 +100,51 @@ def app_command() -> list[str] | None:
     return shlex.split(value) if value else None
 
 
+def up_to_date(config_path: str | Path | None) -> tuple[Path, str] | None:
+    """Return (project folder, database) if nothing is pending, decided without Alembic; else None.
+
+    The decision is `bridge.fleet.precheck`'s: the files and one query. None
+    (pending work, or anything it cannot decide) means: run `start` in full.
+    """
+    described = single_database_at_head(config_path)
+    if described is None:
+        return None
+    return Path(config_path or "alembic.ini").resolve().parent, described
+
+
+def start_up_to_date(root: Path, described: str) -> None:
+    """`start` for a database `up_to_date` found at head: log as `migrate` would, start the application."""
+    log.info("Database: %s", described)
+    log.info("No pending migrations; the database is up to date.")
+    start_application(root)
+
+
 def start(project: Project) -> None:
     """Database up, migrations applied, then the application (if configured)."""
     migrate(project)
+    start_application(project.root)
+
+
+def start_application(root: Path) -> None:
+    """Start the application named by APP_COMMAND in the background (if configured and not running)."""
     command = app_command()
     if command is None:
         log.info("Database is ready (no APP_COMMAND configured, so no application to start).")
         return
-    pid_file = project.root / APP_PID_FILE
+    pid_file = root / APP_PID_FILE
     if _running_pid(pid_file):
         log.info("Application already running (pid %s).", _running_pid(pid_file))
         return
     pid_file.parent.mkdir(parents=True, exist_ok=True)
-    (project.root / "logs").mkdir(exist_ok=True)
-    with open(project.root / APP_LOG_FILE, "ab") as out:
+    (root / "logs").mkdir(exist_ok=True)
+    with open(root / APP_LOG_FILE, "ab") as out:
         proc = subprocess.Popen(
-            command, cwd=project.root, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            command, cwd=root, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     time.sleep(0.5)
     if proc.poll() is not None:
+        from .errors import ConfigError  # deferred: see the note on the imports
+
         raise ConfigError(
             f"The application ({' '.join(command)}) exited at once with status "
             f"{proc.returncode}; see {APP_LOG_FILE}."
@@ -133,6 +169,8 @@ def stop(project: Project) -> None:
     pid_file.unlink(missing_ok=True)
     embedded = project.settings.embedded_postgres
     if embedded is not None:
+        from . import embedded as embedded_server  # deferred: see the note on the imports
+
         if embedded_server.stop(embedded):
             log.info("Stopped embedded PostgreSQL in %s.", embedded)
             return
@@ -142,6 +180,8 @@ def stop(project: Project) -> None:
 
 def show_status(project: Project) -> None:
     """Log the database, the head and the pending migrations."""
+    from . import runner  # deferred: see the note on the imports
+
     result = runner.status(project.config)
     log.info("Database: %s", result.database)
     log.info("Head:     %s", ", ".join(result.script_heads) or "<none>")

@@ -32,13 +32,16 @@ LOCK_KEY_SQL = (
 )
 
 
-def lock_key(database_name: str) -> int:
+def lock_key(database_name: str, schema: str | None = None) -> int:
     """Return the advisory-lock key every runner on *database_name* takes (stable, public).
 
     The first 8 bytes of SHA-256("alembic-bridge:" + database name), big-endian,
     shifted right by one bit (a positive bigint); `LOCK_KEY_SQL` computes the same.
+    A tenant *schema* has a lock of its own: the database name + "/" + the schema
+    (``'alembic-bridge:' || current_database() || '/' || 'tenant_1'`` in that SQL).
     """
-    digest = hashlib.sha256(f"alembic-bridge:{database_name}".encode()).digest()
+    scope = database_name if schema is None else f"{database_name}/{schema}"
+    digest = hashlib.sha256(f"alembic-bridge:{scope}".encode()).digest()
     return int.from_bytes(digest[:8], "big") >> 1
 
 
@@ -129,10 +132,11 @@ def lock_lost_error(previous, step) -> LockLost:
 
 
 @contextmanager
-def runner_lock(connection: sa.Connection, settings, *, enabled: bool = True):
+def runner_lock(connection: sa.Connection, settings, *, enabled: bool = True, schema: str | None = None):
     """Hold a PostgreSQL advisory lock on a separate session while the run lasts.
 
-    Yields the `RunnerLock` (None when no lock is taken). On other databases
+    Yields the `RunnerLock` (None when no lock is taken); a run for a tenant
+    *schema* takes that schema's lock (see `lock_key`). On other databases
     this does nothing: SQLite serialises writers with its own file lock, so a
     second runner waits or fails with "database is locked".
     """
@@ -144,7 +148,7 @@ def runner_lock(connection: sa.Connection, settings, *, enabled: bool = True):
     try:
         # The database connected to, as LOCK_KEY_SQL reads it: a URL may name it in its
         # query (?dbname=) or not at all (the user's database).
-        key = lock_key(lock_conn.exec_driver_sql("SELECT current_database()").scalar_one())
+        key = lock_key(lock_conn.exec_driver_sql("SELECT current_database()").scalar_one(), schema)
         if (lock_conn.dialect.server_version_info or (0,)) >= (14,):
             # This session idles for the whole run: a server-wide idle_session_timeout
             # would end it (and the lock with it) during any long migration.

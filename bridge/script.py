@@ -8,6 +8,7 @@ Alembic revisions in ``version_locations`` follow the legacy head.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from collections.abc import Iterator
@@ -17,10 +18,11 @@ from alembic.script import Script, ScriptDirectory
 from alembic.util import coerce_resource_to_filename, to_tuple
 
 from . import loader, settings
+from .context import request_of
 from .internals import ScriptDirectoryHooks
 from .errors import ChainError, ConfigError
 from .loader import LegacyFile
-from .settings import BridgeSettings
+from .settings import BridgeSettings, VersionTable
 
 
 class LegacyModule:
@@ -322,7 +324,16 @@ def wrap_if_configured(base: ScriptDirectory, config) -> ScriptDirectory:
 
 
 def settings_for(script: ScriptDirectory, config) -> BridgeSettings:
-    """Return the bridge's settings for *config*: those *script* was built with, parsed once."""
+    """Return the bridge's settings for *config*: those *script* was built with, parsed once.
+
+    A run for a tenant schema (`bridge.context.RunRequest.schema`) keeps its version
+    table in that schema: each tenant has its own.
+    """
     if isinstance(script, LegacyScriptDirectory) and script.settings is not None:
-        return script.settings
-    return BridgeSettings.from_config(config)
+        found = script.settings
+    else:
+        found = BridgeSettings.from_config(config)
+    schema = request_of(config).schema
+    if schema is None:
+        return found
+    return dataclasses.replace(found, version_table=VersionTable(found.version_table.name, schema))

@@ -35,8 +35,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ConfigError
-
 NAME_FORMATS = ("auto", "stem", "filename")
 BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
@@ -64,6 +62,8 @@ class VersionTable:
             if given == (ours or None):
                 continue
             setting = f"{key} = {ours}" if ours else f"no {key}"
+            from .errors import ConfigError  # deferred: keeps Alembic out of the run.py start pre-check
+
             raise ConfigError(
                 f"env.py passes {key}={given!r} to run_migrations(), but the configuration has "
                 f"{setting}. alembic-bridge status, sync and the plans do not run env.py, so "
@@ -103,6 +103,8 @@ class BridgeSettings:
 
         name_format = option("legacy_name_format") or "auto"
         if name_format not in NAME_FORMATS:
+            from .errors import ConfigError  # deferred: keeps Alembic out of the run.py start pre-check
+
             raise ConfigError(
                 f"legacy_name_format = {name_format!r} is not one of "
                 f"{', '.join(NAME_FORMATS)}. Use 'stem' for rows like "
@@ -115,12 +117,16 @@ class BridgeSettings:
         except ValueError:
             lock_timeout = -1.0
         if not 0 <= lock_timeout < float("inf"):
+            from .errors import ConfigError  # deferred: keeps Alembic out of the run.py start pre-check
+
             raise ConfigError(
                 f"lock_timeout = {timeout!r} is not a number of seconds. Write the seconds a "
                 "runner waits for another runner's lock, e.g. lock_timeout = 300."
             )
         strict = (option("strict") or "false").lower()
         if strict not in BOOLEANS:
+            from .errors import ConfigError  # deferred: keeps Alembic out of the run.py start pre-check
+
             raise ConfigError(
                 f"strict = {option('strict')!r} is neither true nor false. Write strict = true "
                 "(rows whose file is gone are errors) or strict = false (they are warnings)."

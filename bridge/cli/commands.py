@@ -19,28 +19,16 @@ import click
 
 from .. import __version__, runner
 from ..checks import run_checks
-from ..context import set_request
 from ..database import mask_text
 from ..scaffold import init_project, new_migration
 from .baseline import baseline_command
 from .convert import convert_command
+from .fleet import fleet_command
 from .lint import lint_command
+from .options import Context, load_config, pass_context
 from .progress import OutputGuard, Progress
 
 log = logging.getLogger("bridge")
-
-
-class Context:
-    """Options shared by every command."""
-
-    def __init__(self, config: str | None, url: str | None, verbose: int, quiet: bool):
-        self.config_path = config
-        self.url = url
-        self.verbose = verbose
-        self.quiet = quiet
-
-
-pass_context = click.make_pass_decorator(Context)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -58,13 +46,6 @@ def cli(ctx: click.Context, config, url, verbose, quiet):
         # The CLI prints its own plan and progress; Alembic's step lines would repeat them.
         logging.getLogger("alembic").setLevel(logging.WARNING)
     ctx.obj = Context(config, url, verbose, quiet)
-
-
-def _config(obj: Context):
-    config = runner.load_config(obj.config_path, obj.url)
-    # The CLI renders progress itself; keep env.py from re-configuring logging.
-    set_request(config, configure_logging=False)
-    return config
 
 
 def _echo(obj: Context, message: str = "", **kw) -> None:
@@ -106,7 +87,7 @@ def _showing_progress(obj: Context, total: int | None = None):
 @pass_context
 def upgrade(obj: Context, target, dry_run, out_of_order):
     """Apply migrations up to TARGET (default: head), printing the plan first."""
-    config = _config(obj)
+    config = load_config(obj)
     if dry_run:
         _print_plan(obj, runner.plan_upgrade(config, target, out_of_order=out_of_order), "apply")
         return
@@ -131,7 +112,7 @@ def upgrade(obj: Context, target, dry_run, out_of_order):
 @pass_context
 def downgrade(obj: Context, target, dry_run):
     """Revert migrations down to TARGET (a revision, -N, or base), printing the plan first."""
-    config = _config(obj)
+    config = load_config(obj)
     plan = runner.plan_downgrade(config, target)
     _print_plan(obj, plan, "revert")
     if dry_run or not plan.steps:
@@ -150,7 +131,7 @@ def status(obj: Context, as_json):
     """Show every migration's state, the head and what is pending (reads only)."""
     import json
 
-    result = runner.status(_config(obj))
+    result = runner.status(load_config(obj))
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
         return
@@ -211,7 +192,7 @@ def log_command(obj: Context, revision, limit, as_json):
     """Show the run log: what ran, when, for how long, and why it failed (reads only)."""
     import json
 
-    rows = runner.run_log(_config(obj), limit=limit, revision=revision)
+    rows = runner.run_log(load_config(obj), limit=limit, revision=revision)
     if as_json:
         click.echo(json.dumps([{k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in row.items()} for row in rows], indent=2))
         return
@@ -236,7 +217,7 @@ def log_command(obj: Context, revision, limit, as_json):
 @pass_context
 def sync_command(obj: Context, dry_run):
     """Bring schema_migrations and alembic_version into agreement, printing each change."""
-    result = runner.sync_tables(_config(obj), dry_run=dry_run)
+    result = runner.sync_tables(load_config(obj), dry_run=dry_run)
     prefix = "would " if dry_run else ""
     for change in result.changes:
         _echo(obj, f"{prefix}{change}")
@@ -254,7 +235,7 @@ def sync_command(obj: Context, dry_run):
 @pass_context
 def check(obj: Context, offline):
     """CI gate: exit 1 on bad names, several heads, holes, missing or edited files, lint errors."""
-    problems = run_checks(_config(obj), database=not offline)
+    problems = run_checks(load_config(obj), database=not offline)
     for problem in problems:
         click.echo(problem, err=True)
     if problems:
@@ -278,7 +259,7 @@ def init(obj: Context, legacy, directory):
 @pass_context
 def new(obj: Context, description, native, date):
     """Create a new migration: a legacy YYYYMMDD_description.py (default) or a native revision."""
-    path = new_migration(_config(obj), description, native=native, date=date)
+    path = new_migration(load_config(obj), description, native=native, date=date)
     _echo(obj, f"Created {path}")
 
 
@@ -286,6 +267,7 @@ def new(obj: Context, description, native, date):
 cli.add_command(lint_command, "lint")
 cli.add_command(convert_command, "convert")
 cli.add_command(baseline_command, "baseline")
+cli.add_command(fleet_command, "fleet")
 
 
 def main(argv=None) -> None:

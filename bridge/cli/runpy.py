@@ -15,8 +15,6 @@ import logging
 import os
 from pathlib import Path
 
-from alembic.util import CommandError
-
 from .. import lifecycle
 from ..database import export_dotenv, mask_text
 
@@ -51,6 +49,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)
     try:
+        # Nothing pending: decided from the files and one query, without importing Alembic.
+        quick = lifecycle.up_to_date(args.config) if args.command == "start" else None
+        if quick is not None:
+            root, described = quick
+            export_dotenv(root)
+            setup_logging(root)
+            lifecycle.start_up_to_date(root, described)
+            return 0
         project = lifecycle.Project.load(args.config)
         # run.py is an application entry point: like the legacy runner, it loads
         # .env into its own environment, for APP_COMMAND, the application and
@@ -66,17 +72,18 @@ def main(argv: list[str]) -> int:
         elif args.command == "status":
             lifecycle.ensure_database(project)
             lifecycle.show_status(project)
-    except CommandError as err:  # BridgeError and Alembic's own errors
-        if args.verbose:
-            raise
-        if logging.getLogger().handlers:
-            log.error("❌ %s", err)
-        else:
-            print(f"❌ {err}")
-        return 1
     except Exception as err:  # noqa: BLE001 - the entry point reports, never tracebacks
         if args.verbose:
             raise
+        # Imported only on failure: a start with nothing pending never loads Alembic.
+        from alembic.util import CommandError
+
+        if isinstance(err, CommandError):  # BridgeError and Alembic's own errors
+            if logging.getLogger().handlers:
+                log.error("❌ %s", err)
+            else:
+                print(f"❌ {err}")
+            return 1
         log.error("❌ %s: %s (run with -v for the traceback)", type(err).__name__, mask_text(str(err)))
         return 1
     return 0

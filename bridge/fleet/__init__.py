@@ -1,0 +1,1 @@
+"""Fleet mode: one command migrates many databases or tenant schemas (see docs/fleet.md)."""

@@ -1,0 +1,218 @@
+"""Run many targets in a process pool: canary first, stop or continue on errors, Ctrl-C waits.
+
+Each target runs in a worker process through `bridge.runner.upgrade` (or
+``downgrade``): Alembic's own command, the project's env.py, the per-database
+(or per-schema) advisory lock, one transaction per migration; exactly what
+``alembic upgrade head`` does. Alembic's commands are not thread-safe, hence
+processes. Workers ignore SIGINT: a Ctrl-C reaches the whole process group,
+and a migration must never be interrupted by it; the parent then starts
+nothing new and waits for the running targets.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+
+from alembic.util import CommandError
+
+from .. import runner
+from ..context import set_request
+from ..database import engine_for
+from ..script import settings_for
+from .precheck import read_state
+from .report import FAILED, MIGRATED, NOT_RUN, Record
+
+STOP, CONTINUE = "stop", "continue"
+
+
+def default_parallel() -> int:
+    """Return the default pool size: the CPUs this process may use, at least 2, at most 8.
+
+    A migration mostly waits on the database server, so a pool may exceed the
+    CPUs; the server's own capacity is the real limit, hence the cap.
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(2, min(8, cpus))
+
+
+@dataclass(frozen=True)
+class Job:
+    """One target's run, as handed to a worker (picklable; the URL may hold a password)."""
+
+    name: str
+    config_path: str | None
+    url: str | None = field(repr=False)
+    schema: str | None
+    direction: str  # "upgrade" or "downgrade"
+    revision: str
+    masked_url: str | None = None
+    from_revisions: tuple[str, ...] = ()
+    target: list[str] | None = None  # the revisions it must end at (None: not known)
+
+
+def run_job(job: Job) -> Record:
+    """Run one target through the bridge's runner (in a worker process); never raises."""
+    started = time.monotonic()
+    applied = 0
+    to: list[str] = []
+    error = None
+    outcome = MIGRATED
+    config = None
+    try:
+        config = runner.load_config(job.config_path, url=job.url)
+        set_request(config, configure_logging=False, schema=job.schema)
+        if job.direction == "upgrade":
+            result = runner.upgrade(config, job.revision)
+        else:
+            result = runner.downgrade(config, job.revision)
+        applied = len(result.steps)
+        to = _heads(config)
+    except Exception as err:  # noqa: BLE001 - one target's failure is reported, not raised
+        outcome = FAILED
+        # The bridge's errors (and Alembic's) are written for users; others need their type.
+        error = str(err) if isinstance(err, CommandError) else f"{type(err).__name__}: {err}"
+        try:
+            to = _heads(config) if config is not None else []  # what it committed before failing
+        except Exception:  # noqa: BLE001 - unreachable: keep the first error
+            to = []
+    return Record(
+        job.name, job.masked_url, job.schema, outcome, list(job.from_revisions), to, job.target,
+        applied, time.monotonic() - started, error,
+    )
+
+
+def _heads(config) -> list[str]:
+    """Return the version table's rows after the run, read on a short connection of its own."""
+    settings = settings_for(runner.script_directory(config), config)
+    engine = engine_for(config, settings)
+    try:
+        return sorted(read_state(engine, settings.version_table).heads)
+    finally:
+        engine.dispose()
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _context():
+    methods = multiprocessing.get_all_start_methods()
+    if "forkserver" in methods:
+        context = multiprocessing.get_context("forkserver")
+        # Each worker forks from a server that has the runner (Alembic, SQLAlchemy) loaded.
+        context.set_forkserver_preload(["bridge.fleet.pool"])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+@dataclass
+class FleetRun:
+    """The pool's progress, as the callback sees it after every change."""
+
+    total: int
+    records: list[Record] = field(default_factory=list)
+    running: list[str] = field(default_factory=list)
+    stopping: str | None = None  # why nothing new starts: "error", "canary", "interrupted"
+    started_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def done(self) -> int:
+        return len(self.records)
+
+
+def run_jobs(
+    jobs: list[Job],
+    *,
+    parallel: int,
+    canary: int = 0,
+    on_error: str = STOP,
+    on_change: Callable[[FleetRun, Record | None], None] | None = None,
+    executor_factory=None,
+) -> FleetRun:
+    """Run *jobs* in a pool of *parallel* processes; return every job's record, in job order.
+
+    The first *canary* jobs run first, on their own; if any fails, nothing else
+    starts. With *on_error* ``stop``, the first failure stops the starting of new
+    jobs (running ones finish). A KeyboardInterrupt does the same, after which
+    the jobs never started are recorded ``not-run``.
+    """
+    state = FleetRun(len(jobs))
+    by_name: dict[str, Record] = {}
+
+    def notify(record: Record | None) -> None:
+        if on_change is not None:
+            on_change(state, record)
+
+    def finish(record: Record) -> None:
+        by_name[record.name] = record
+        state.records.append(record)
+        if record.name in state.running:
+            state.running.remove(record.name)
+        if record.outcome == FAILED and on_error == STOP and state.stopping is None:
+            state.stopping = "error"
+        notify(record)
+
+    if not jobs:
+        return state
+    waves = [jobs[:canary], jobs[canary:]] if canary else [jobs]
+    factory = executor_factory or (
+        lambda n: ProcessPoolExecutor(max_workers=n, mp_context=_context(), initializer=_ignore_sigint)
+    )
+    with factory(max(1, min(parallel, len(jobs)))) as executor:
+        for number, wave in enumerate(waves):
+            if not wave:
+                continue
+            if state.stopping is not None:
+                break
+            _run_wave(executor, wave, parallel, state, finish, notify)
+            if canary and number == 0 and any(by_name[j.name].outcome == FAILED for j in wave if j.name in by_name):
+                state.stopping = state.stopping or "canary"
+    for job in jobs:
+        if job.name not in by_name:
+            why = {"canary": "a canary target failed", "interrupted": "interrupted (Ctrl-C)"}.get(
+                state.stopping or "", "the fleet stopped after a failure (--on-error stop)"
+            )
+            record = Record(job.name, job.masked_url, job.schema, NOT_RUN, list(job.from_revisions),
+                            list(job.from_revisions), job.target, error=f"not run: {why}")
+            by_name[job.name] = record
+            state.records.append(record)
+    state.records.sort(key=lambda r: [j.name for j in jobs].index(r.name))
+    return state
+
+
+def _run_wave(executor, wave: list[Job], parallel: int, state: FleetRun, finish, notify) -> None:
+    pending = list(wave)
+    running: dict[Future, Job] = {}
+    while pending or running:
+        while pending and len(running) < parallel and state.stopping is None:
+            job = pending.pop(0)
+            running[executor.submit(run_job, job)] = job
+            state.running.append(job.name)
+            notify(None)
+        if not running:
+            return
+        try:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+        except KeyboardInterrupt:
+            # Wait for the running targets: they ignore SIGINT and finish their migration.
+            state.stopping = "interrupted"
+            notify(None)
+            continue
+        for future in done:
+            job = running.pop(future)
+            try:
+                record = future.result()
+            except BrokenProcessPool as err:
+                record = Record(job.name, job.masked_url, job.schema, FAILED, list(job.from_revisions), [],
+                                job.target, error=f"the worker process died: {err}")
+            finish(record)

@@ -1,0 +1,216 @@
+"""The cheap "is this database at head?" check: the files, one short connection, no Alembic.
+
+A full ``upgrade head`` on a database that has nothing to do still imports
+Alembic, builds the revision map, takes the lock and reconciles the history
+tables. When `decide` says *at head*, that full run would change nothing: the
+version table holds exactly the script's heads, every legacy file has its
+``schema_migrations`` row, every row and checksum names a known file (or a
+stem a converted revision replaced), no file's checksum differs and no
+migration is recorded twice. Anything else is *not decided here*: the full run
+(same code path, same lock) decides, and warns or refuses as it always does.
+So the check can only ever skip work that would have been a no-op.
+
+(A version table whose ``version_num`` is narrower than 255 is widened by the
+next full run that writes to it, before it writes: skipping a no-op leaves it
+as it was.)
+
+This module imports no Alembic: ``python run.py start`` uses it to decide from
+the files and one query whether anything is pending.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from ..database import create_engine, target_for
+from ..ledger import LedgerState, read_history, read_history_by_schema
+from ..loader import LegacyFile, scan
+from ..settings import BridgeSettings, VersionTable, config_dir
+
+
+@dataclass
+class Expected:
+    """What a database at head holds, read from the files once per process."""
+
+    files: list[LegacyFile]
+    heads: frozenset[str]  # the script's heads: the last legacy file, or the native revisions after it
+    version_table: VersionTable = VersionTable()
+    retired: frozenset[str] = frozenset()  # legacy stems converted revisions stand for
+    _digests: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_legacy_folder(cls, folder: Path, ignore: tuple[str, ...], version_table: VersionTable) -> Expected | None:
+        """Return what head is for a folder of legacy files alone; None if the folder cannot say."""
+        found = scan(folder, ignore)
+        if found.problems or not found.files:
+            return None  # the full run names the bad files (or there is nothing to be at)
+        return cls(found.files, frozenset({found.files[-1].stem}), version_table)
+
+    @property
+    def stems(self) -> dict[str, LegacyFile]:
+        return {f.stem: f for f in self.files}
+
+    def digest(self, legacy: LegacyFile) -> str:
+        """Return the file's SHA-256, hashed once per process however many targets ask."""
+        digest = self._digests.get(legacy.stem)
+        if digest is None:
+            digest = self._digests[legacy.stem] = legacy.sha256()
+        return digest
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One target's pre-check: at head (skip it), or left to the full run, and why."""
+
+    at_head: bool
+    current: tuple[str, ...]
+    reason: str
+    pending: int | None = None  # migrations a run would apply, when the check can count them
+
+
+def decide(expected: Expected, state: LedgerState) -> Verdict:
+    """Return whether a full ``upgrade head`` on a database in *state* would change nothing."""
+    current = tuple(sorted(state.heads))
+    stems = expected.stems
+    if not state.heads:
+        return Verdict(False, current, "new database" if not state.rows else "not yet adopted", len(stems) or None)
+    if set(state.heads) != expected.heads:
+        return Verdict(False, current, "behind head", _pending(expected, state))
+    if state.duplicates:
+        return Verdict(False, current, "schema_migrations records a migration twice")
+    known = stems.keys() | expected.retired
+    if set(state.rows) - known or set(state.checksums) - known:
+        return Verdict(False, current, "schema_migrations names files that are gone")
+    if stems.keys() - set(state.rows):
+        return Verdict(False, current, "schema_migrations is missing rows")
+    for stem, recorded in state.checksums.items():
+        legacy = stems.get(stem)
+        if legacy is not None and expected.digest(legacy) != recorded:
+            return Verdict(False, current, f"{stem} was edited after it was applied")
+    return Verdict(True, current, "at head", 0)
+
+
+def _pending(expected: Expected, state: LedgerState) -> int | None:
+    order = [f.stem for f in expected.files]
+    positions = [order.index(h) for h in state.heads if h in order]
+    if len(positions) == len(state.heads) == 1 and len(expected.heads) == 1 and order[-1] in expected.heads:
+        return len(order) - 1 - positions[0]
+    return None
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+def read_state(engine: sa.Engine, version_table: VersionTable) -> LedgerState:
+    """Read one database's history tables on one short connection, rolled back."""
+    with engine.connect() as connection:
+        try:
+            return read_history(connection, version_table.name, version_table.schema)
+        finally:
+            connection.rollback()
+
+
+def read_schema_states(engine: sa.Engine, schemas: Iterable[str], version_table: VersionTable) -> dict[str, LedgerState]:
+    """Read every tenant schema's history tables in two round trips, rolled back."""
+    with engine.connect() as connection:
+        try:
+            return read_history_by_schema(connection, schemas, version_table.name)
+        finally:
+            connection.rollback()
+
+
+def native_revision_files(version_dirs: Iterable[Path]) -> bool:
+    """Return whether any of *version_dirs* holds an Alembic revision file (``*.py``)."""
+    for directory in version_dirs:
+        try:
+            with os.scandir(directory) as entries:
+                if any(e.name.endswith(".py") and e.name != "__init__.py" for e in entries):
+                    return True
+        except FileNotFoundError:
+            continue
+    return False
+
+
+# -- one database, for `python run.py start` -------------------------------------------------------
+
+class IniConfig:
+    """The few parts of an Alembic ``Config`` the settings and the URL resolution read, from an
+    alembic.ini alone (configparser, ``%(here)s`` like Alembic), so that no Alembic is imported."""
+
+    config_ini_section = "alembic"
+    toml_file_name = None
+
+    def __init__(self, path: Path):
+        path = Path(path)
+        self.config_file_name = str(path)
+        self.attributes: dict = {}
+        self.file_config = configparser.ConfigParser({"here": path.absolute().parent.as_posix()})
+        self.file_config.read(path, encoding="utf-8")
+
+    def get_main_option(self, name: str, default: str | None = None) -> str | None:
+        if self.file_config.has_option(self.config_ini_section, name):
+            return self.file_config.get(self.config_ini_section, name)
+        return default
+
+    get_alembic_option = get_main_option
+
+
+def single_database_at_head(config_path: str | Path | None) -> str | None:
+    """Return the database's description if it is at head, decided from the files and one query.
+
+    None means "not decided here" (pending work, an embedded server, native
+    revisions, a pyproject.toml configuration, anything unexpected): the caller
+    then runs the full upgrade, which reports whatever is wrong.
+    """
+    try:
+        return _single_database_at_head(Path(config_path or "alembic.ini"))
+    except Exception:  # noqa: BLE001 - the full run decides, and names any error properly
+        return None
+
+
+def _single_database_at_head(path: Path) -> str | None:
+    if not path.is_file() or path.suffix != ".ini":
+        return None
+    toml = path.parent / "pyproject.toml"
+    if toml.is_file() and "[tool.alembic]" in toml.read_text(encoding="utf-8", errors="replace"):
+        return None  # options may come from there: leave it to Alembic's reader
+    config = IniConfig(path)
+    if not config.file_config.has_section(config.config_ini_section):
+        return None
+    settings = BridgeSettings.from_config(config)
+    script_location = config.get_main_option("script_location")
+    if settings.legacy_location is None or not script_location:
+        return None
+    if native_revision_files(_version_dirs(config, script_location)):
+        return None  # the native head needs Alembic's revision map
+    expected = Expected.from_legacy_folder(settings.legacy_location, settings.legacy_ignore, settings.version_table)
+    if expected is None:
+        return None
+    target = target_for(config, settings)
+    if target.url is None:
+        return None  # an embedded server: lifecycle starts it
+    engine = create_engine(target.url, target=target, poolclass=sa.pool.NullPool)
+    try:
+        state = read_state(engine, settings.version_table)
+    finally:
+        engine.dispose()
+    return target.describe() if decide(expected, state).at_head else None
+
+
+_SEPARATORS = {"os": os.pathsep, "space": " ", "newline": "\n", ":": ":", ";": ";"}
+
+
+def _version_dirs(config: IniConfig, script_location: str) -> list[Path]:
+    """Return the folders Alembic reads native revisions from (``version_locations``, as Alembic splits it)."""
+    raw = config.get_main_option("version_locations")
+    if not raw:
+        return [config_dir(config) / script_location / "versions"]
+    separator = _SEPARATORS.get(config.get_main_option("path_separator") or "")
+    parts = raw.split(separator) if separator else re.split(r"[,\s]+", raw)
+    return [config_dir(config) / part.strip() for part in parts if part.strip()]

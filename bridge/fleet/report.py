@@ -1,0 +1,141 @@
+"""One record per target, and the shapes a fleet run reports in: JSON, JUnit XML, a table.
+
+Every record holds the target's URL masked (`bridge.database.mask_url`) and an
+error text masked again (`bridge.database.mask_text`): no report ever shows a
+password, whatever a driver put in its message.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import asdict, dataclass, field
+
+from ..database import mask_text
+
+# What happened to a target. Only "migrated" and "at-head" count as success, and
+# only when the target ended at its target revision.
+MIGRATED, AT_HEAD, FAILED, NOT_RUN = "migrated", "at-head", "failed", "not-run"
+
+
+@dataclass
+class Record:
+    """One target's result."""
+
+    name: str
+    url: str | None  # masked
+    schema: str | None
+    outcome: str
+    from_revisions: list[str] = field(default_factory=list)
+    to_revisions: list[str] = field(default_factory=list)
+    target: list[str] | None = None  # the revisions it must end at (None: not known)
+    applied: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.error is not None:
+            self.error = mask_text(self.error)
+
+    @property
+    def ok(self) -> bool:
+        """Return whether the target ended where it should (a skipped or migrated target)."""
+        if self.outcome not in (MIGRATED, AT_HEAD):
+            return False
+        return self.target is None or sorted(self.to_revisions) == sorted(self.target)
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["from"] = data.pop("from_revisions")
+        data["to"] = data.pop("to_revisions")
+        data["seconds"] = round(self.seconds, 3)
+        data["ok"] = self.ok
+        return data
+
+
+def exit_code(records: list[Record]) -> int:
+    """Return 0 only if every target ended at its target revision."""
+    return 0 if records and all(r.ok for r in records) else 1
+
+
+def summary(records: list[Record]) -> dict[str, int]:
+    """Return how many targets ended in each outcome (and how many did not end where they should)."""
+    counts = {MIGRATED: 0, AT_HEAD: 0, FAILED: 0, NOT_RUN: 0}
+    for record in records:
+        counts[record.outcome] = counts.get(record.outcome, 0) + 1
+    counts["not-ok"] = sum(1 for r in records if not r.ok)
+    return counts
+
+
+def to_json(records: list[Record], **extra) -> str:
+    """Return the records as one JSON document: ``{"summary": ..., "targets": [...]}``."""
+    return json.dumps({**extra, "summary": summary(records), "targets": [r.as_dict() for r in records]}, indent=2)
+
+
+def to_junit(records: list[Record], suite: str = "alembic-bridge fleet") -> str:
+    """Return the records as JUnit XML: one test case per target, a failure for each one not at its target."""
+    failures = sum(1 for r in records if not r.ok and r.outcome != NOT_RUN)
+    skipped = sum(1 for r in records if r.outcome == NOT_RUN)
+    root = ET.Element("testsuites")
+    element = ET.SubElement(
+        root,
+        "testsuite",
+        name=suite,
+        tests=str(len(records)),
+        failures=str(failures),
+        errors="0",
+        skipped=str(skipped),
+        time=f"{sum(r.seconds for r in records):.3f}",
+    )
+    for record in records:
+        case = ET.SubElement(
+            element, "testcase", classname=suite, name=record.name, time=f"{record.seconds:.3f}"
+        )
+        out = ET.SubElement(case, "system-out")
+        out.text = _line(record)
+        if record.outcome == NOT_RUN:
+            ET.SubElement(case, "skipped", message=record.error or "not run: the fleet stopped first")
+        elif not record.ok:
+            failure = ET.SubElement(case, "failure", message=(record.error or "did not reach its target").splitlines()[0])
+            failure.text = record.error or (
+                f"ended at {', '.join(record.to_revisions) or '<none>'}, expected {', '.join(record.target or []) or '<none>'}"
+            )
+    return ET.tostring(root, encoding="unicode", xml_declaration=True)
+
+
+def _line(record: Record) -> str:
+    where = record.url or ""
+    if record.schema:
+        where = f"schema {record.schema}" + (f" of {where}" if where else "")
+    return (
+        f"{record.name} ({where}): {record.outcome}, {', '.join(record.from_revisions) or '<none>'} -> "
+        f"{', '.join(record.to_revisions) or '<none>'}, {record.applied} applied in {record.seconds:.2f}s"
+    )
+
+
+def table(records: list[Record]) -> list[str]:
+    """Return the final table's lines: one row per target, failures with their first error line."""
+    headers = ("target", "outcome", "from", "to", "applied", "seconds")
+    rows = [
+        (
+            r.name,
+            r.outcome if r.ok or r.outcome in (FAILED, NOT_RUN) else f"{r.outcome} (not at target)",
+            _short(r.from_revisions),
+            _short(r.to_revisions),
+            str(r.applied),
+            f"{r.seconds:.2f}",
+        )
+        for r in records
+    ]
+    widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    for record, row in zip(records, rows):
+        lines.append("  ".join(value.ljust(w) for value, w in zip(row, widths)).rstrip())
+        if record.error and record.outcome == FAILED:
+            lines.append(f"    {record.error.strip().splitlines()[0]}")
+    return lines
+
+
+def _short(revisions: list[str]) -> str:
+    return ", ".join(revisions) if revisions else "-"

@@ -1,0 +1,260 @@
+"""Fleet mode's parts: target lists, shards, the pre-check, schema tenants, reports (real PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+import xml.etree.ElementTree as ET
+
+import pytest
+import sqlalchemy as sa
+
+from bridge import runner
+from bridge.context import set_request
+from bridge.fleet import api, report
+from bridge.fleet.precheck import Expected, decide
+from bridge.fleet.targets import (
+    Source,
+    Target,
+    TargetsError,
+    parse_shard,
+    read_targets_file,
+    select_shard,
+    shard_from_environment,
+    shard_of,
+)
+from bridge.ledger import LedgerState
+from bridge.lock import lock_key
+
+from conftest import legacy_source, url_text
+
+
+@pytest.fixture
+def make_databases(pg_admin_url):
+    """Create N fresh databases on the test server; return their URLs (dropped afterwards)."""
+    made = []
+    admin = sa.create_engine(pg_admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+
+    def make(n: int):
+        urls = []
+        with admin.connect() as conn:
+            for _ in range(n):
+                name = f"f_{uuid.uuid4().hex[:12]}"
+                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+                made.append(name)
+                urls.append(pg_admin_url.set(database=name))
+        return urls
+
+    yield make
+    with admin.connect() as conn:
+        for name in made:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def _sql(url, statement, **params):
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(sa.text(statement), params)
+            return result.fetchall() if result.returns_rows else None
+    finally:
+        engine.dispose()
+
+
+# -- target lists ---------------------------------------------------------------------------
+
+def test_a_targets_file_takes_urls_names_comments_and_variables(tmp_path):
+    path = tmp_path / "targets.txt"
+    path.write_text(
+        "# tenants\n"
+        "\n"
+        "postgresql://app:${PW}@db1/shop_a\n"
+        "eu-b  postgresql://app:${PW}@db2/shop_b   # the EU one\n"
+    )
+    found = read_targets_file(path, {"PW": "s3cret"})
+    assert [(t.name, t.url) for t in found] == [
+        ("db1/shop_a", "postgresql://app:s3cret@db1/shop_a"),
+        ("eu-b", "postgresql://app:s3cret@db2/shop_b"),
+    ]
+    assert "s3cret" not in repr(found) and found[1].masked_url == "postgresql://app:***@db2/shop_b"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("postgresql://app:${NOPE}@db/x\n", "targets.txt:1: ${NOPE} is not set. Export NOPE (or put it in .env)"),
+        ("\na b c\n", "targets.txt:2: expected `URL` or `name URL`, found 3 fields"),
+        ("a postgresql://u:pw@h/x\na postgresql://u:pw@h/y\n", "targets.txt:2: the target 'a' is already named at"),
+        ("just-a-name\n", "targets.txt:1: *** is not a database URL"),
+        ("# nothing\n", "lists no target"),
+    ],
+)
+def test_a_bad_targets_file_is_refused_naming_the_line_and_the_fix(tmp_path, text, message):
+    path = tmp_path / "targets.txt"
+    path.write_text(text)
+    with pytest.raises(TargetsError) as caught:
+        read_targets_file(path, {})
+    assert message in str(caught.value)
+    assert "pw" not in str(caught.value)
+
+
+def test_one_target_source_only():
+    with pytest.raises(TargetsError, match="Give one target list, not --targets and --schemas"):
+        Source.choose(targets_file="t.txt", schemas="tenant_*")
+    with pytest.raises(TargetsError, match="No targets: pass --targets FILE"):
+        Source.choose()
+    assert Source.choose(options={"fleet_schemas": "tenant_*"}).schemas == "tenant_*"
+
+
+def test_shards_are_a_hash_of_the_name_and_stable_when_targets_are_added():
+    names = [f"tenant_{i}" for i in range(200)]
+    before = {n: shard_of(n, 4) for n in names}
+    targets = [Target(n, f"postgresql://h/{n}") for n in names + ["new_1", "new_2"]]
+    shards = [select_shard(targets, i, 4) for i in range(4)]
+    assert sorted(t.name for s in shards for t in s) == sorted(t.name for t in targets)  # each exactly once
+    assert all(shard_of(n, 4) == before[n] for n in names)
+    assert min(len(s) for s in shards) > 30  # roughly even
+    assert parse_shard("3/4") == (3, 4)
+    assert shard_from_environment(4, {"JOB_COMPLETION_INDEX": "2"}) == (2, 4)
+    with pytest.raises(TargetsError, match="--shard '4/4' is not I/N with 0 <= I < N"):
+        parse_shard("4/4")
+    with pytest.raises(TargetsError, match="--shards needs JOB_COMPLETION_INDEX"):
+        shard_from_environment(4, {})
+
+
+def test_a_schema_lock_is_its_own_and_the_database_lock_is_unchanged():
+    assert lock_key("shop") == lock_key("shop", None)
+    assert lock_key("shop", "tenant_1") not in (lock_key("shop"), lock_key("shop", "tenant_2"))
+
+
+# -- the pre-check ----------------------------------------------------------------------------
+
+def _expected(project, n=3):
+    for i in range(n):
+        project.table(f"2025100{i + 1}_t{i}", f"t{i}")
+    config = project.config()
+    expected, _ = api.expected_of(config)
+    return config, expected
+
+
+def test_the_precheck_says_at_head_only_when_a_full_run_would_do_nothing(project):
+    config, expected = _expected(project)
+    stems = [f.stem for f in expected.files]
+    assert not decide(expected, LedgerState({}, {}, (), False, False)).at_head
+    runner.upgrade(config)
+    checked = api.check(config, [Target("one", url_text(project.url))], expected)
+    assert checked[0].verdict.at_head and checked[0].current == [stems[-1]]
+    # Rows missing (the tables disagree: the full run would backfill): not decided here.
+    project.sql("DELETE FROM schema_migrations WHERE migration_name = :n", n=stems[0])
+    verdict = api.check(config, [Target("one", url_text(project.url))], expected)[0].verdict
+    assert (verdict.at_head, verdict.reason) == (False, "schema_migrations is missing rows")
+    runner.upgrade(config)  # backfills it
+    assert api.check(config, [Target("one", url_text(project.url))], expected)[0].verdict.at_head
+    # A file edited after it was applied: the full run warns, so it runs.
+    project.legacy.joinpath(f"{stems[1]}.py").write_text(project.legacy.joinpath(f"{stems[1]}.py").read_text() + "\n# edited\n")
+    config, expected = _expected(project, 0)
+    verdict = api.check(config, [Target("one", url_text(project.url))], expected)[0].verdict
+    assert (verdict.at_head, verdict.reason) == (False, f"{stems[1]} was edited after it was applied")
+
+
+def test_the_precheck_counts_what_is_pending(project):
+    config, expected = _expected(project)
+    runner.upgrade(config, expected.files[0].stem)
+    verdict = api.check(config, [Target("one", url_text(project.url))], expected)[0].verdict
+    assert (verdict.at_head, verdict.reason, verdict.pending) == (False, "behind head", 2)
+
+
+def test_an_unreachable_target_is_reported_with_its_password_masked(project):
+    config, expected = _expected(project, 1)
+    url = "postgresql://someone:hunter2secret@127.0.0.1:1/nowhere"
+    checked = api.check(config, [Target("gone", url)], expected)
+    assert checked[0].error and "hunter2secret" not in checked[0].error and "someone:***@" in checked[0].error
+
+
+# -- schema tenants ----------------------------------------------------------------------------
+
+def test_a_schema_tenant_keeps_its_own_tables_and_history(project):
+    project.table("20251001_create_orders", "orders")
+    for schema in ("tenant_a", "tenant_b"):
+        project.sql(f"CREATE SCHEMA {schema}")
+    config = project.config()
+    set_request(config, schema="tenant_a")
+    result = runner.upgrade(config)
+    assert [s.revision for s in result.steps] == ["20251001_create_orders"]
+    tables = project.sql(
+        "SELECT schemaname, tablename FROM pg_tables WHERE schemaname LIKE 'tenant_%' OR schemaname = 'public' ORDER BY 1, 2"
+    )
+    assert tables == [
+        ("tenant_a", "alembic_bridge_checksums"),
+        ("tenant_a", "alembic_bridge_log"),
+        ("tenant_a", "alembic_version"),
+        ("tenant_a", "orders"),
+        ("tenant_a", "schema_migrations"),
+    ]
+    assert project.sql("SELECT version_num FROM tenant_a.alembic_version") == [("20251001_create_orders",)]
+    # One query reads every schema; tenant_b is new, tenant_a at head.
+    expected, _ = api.expected_of(project.config())
+    checked = api.check(project.config(), [Target("tenant_a", schema="tenant_a"), Target("tenant_b", schema="tenant_b")], expected)
+    assert [(c.target.name, c.verdict.at_head) for c in checked] == [("tenant_a", True), ("tenant_b", False)]
+    # The status of a schema reads that schema.
+    set_request(config, schema="tenant_b")
+    assert [m.revision for m in runner.status(config).pending] == ["20251001_create_orders"]
+    # Without a schema the run is the database's, as before.
+    assert project.version() == [] and project.tables() == []
+
+
+def test_schema_targets_are_the_schemas_matching_the_glob(project):
+    for schema in ("tenant_1", "tenant_2", "other"):
+        project.sql(f"CREATE SCHEMA {schema}")
+    engine = sa.create_engine(project.url, poolclass=sa.pool.NullPool)
+    from bridge.fleet.targets import schema_targets
+
+    with engine.connect() as conn:
+        assert [t.schema for t in schema_targets(conn, "tenant_*")] == ["tenant_1", "tenant_2"]
+        with pytest.raises(TargetsError, match="No schema of the configured database matches --schemas 'nope_\\*'"):
+            schema_targets(conn, "nope_*")
+    engine.dispose()
+
+
+# -- running, in-process pool -------------------------------------------------------------------
+
+def test_the_fleet_upgrades_pending_targets_skips_those_at_head_and_reports_each(project, make_databases):
+    project.table("20251001_create_a", "a")
+    project.table("20251002_create_b", "b")
+    urls = make_databases(3)
+    config = project.config()
+    runner.upgrade(runner.load_config(config.config_file_name, url=url_text(urls[0])))
+    found = [Target(f"db{i}", url_text(u)) for i, u in enumerate(urls)]
+    records = api.run(config, found, "upgrade", "head", parallel=2)
+    assert [(r.name, r.outcome, r.applied, r.to_revisions) for r in records] == [
+        ("db0", "at-head", 0, ["20251002_create_b"]),
+        ("db1", "migrated", 2, ["20251002_create_b"]),
+        ("db2", "migrated", 2, ["20251002_create_b"]),
+    ]
+    assert report.exit_code(records) == 0
+    data = json.loads(report.to_json(records))
+    assert data["summary"]["migrated"] == 2 and all(t["ok"] for t in data["targets"])
+    assert all("***" in t["url"] or "@" not in t["url"] for t in data["targets"])
+    suite = ET.fromstring(report.to_junit(records)).find("testsuite")
+    assert (suite.get("tests"), suite.get("failures")) == ("3", "0")
+
+
+def test_a_failing_target_with_on_error_stop_starts_nothing_new(project, make_databases):
+    project.write(
+        "20251001_fails_where_marked.py",
+        legacy_source(
+            ["CREATE TABLE IF NOT EXISTS x (id int)", "SELECT 1 / (SELECT count(*) - 1 FROM marker)"],
+        ),
+    )
+    urls = make_databases(4)
+    for i, url in enumerate(urls):
+        _sql(url, "CREATE TABLE marker (id int)")
+        _sql(url, "INSERT INTO marker VALUES (1)" + (", (2)" if i != 1 else ""))  # db1 divides by zero
+    config = project.config()
+    found = [Target(f"db{i}", url_text(u)) for i, u in enumerate(urls)]
+    records = api.run(config, found, "upgrade", "head", parallel=1, on_error="stop")
+    assert [r.outcome for r in records] == ["migrated", "failed", "not-run", "not-run"]
+    assert "division by zero" in records[1].error and report.exit_code(records) == 1
+    records = api.run(config, found, "upgrade", "head", parallel=2, on_error="continue")
+    assert [r.outcome for r in records] == ["at-head", "failed", "migrated", "migrated"]

@@ -1,0 +1,57 @@
+"""`python run.py start` with nothing pending: decided from the files and one query, without Alembic."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from conftest import REPO, Project, legacy_source
+
+pytestmark = pytest.mark.slow  # end-to-end: runs run.py in subprocesses
+
+# Runs run.py's main as `python run.py start` does, then says whether Alembic was imported.
+PROBE = (
+    "import sys; from bridge.cli.runpy import main; code = main(['start']); "
+    "print('ALEMBIC LOADED' if 'alembic' in sys.modules else 'NO ALEMBIC'); sys.exit(code)"
+)
+
+
+@pytest.fixture
+def repo(tmp_path, database_url) -> Project:
+    root = tmp_path / "repo"
+    root.mkdir()
+    shutil.copy(REPO / "run.py", root / "run.py")
+    shutil.copy(REPO / "alembic.ini", root / "alembic.ini")
+    shutil.copytree(REPO / "migrations", root / "migrations", ignore=shutil.ignore_patterns("__pycache__"))
+    return Project(root, database_url)
+
+
+def test_a_start_with_nothing_pending_never_imports_alembic_and_logs_as_before(repo):
+    first = repo.run("python", "-c", PROBE, check=True)
+    assert "ALEMBIC LOADED" in first.output and "Applied migration" in first.output
+    second = repo.run("python", "-c", PROBE, check=True)
+    assert "NO ALEMBIC" in second.output
+    assert "No pending migrations; the database is up to date." in second.output
+    assert "Database: " in second.output and "Database is ready (no APP_COMMAND configured" in second.output
+    log = (repo.root / "logs" / "migrations.log").read_text()
+    assert log.count("No pending migrations") == 1
+
+
+def test_a_new_file_or_rows_that_disagree_take_the_full_path(repo):
+    repo.run("python", "run.py", "start", check=True)
+    (repo.root / "migrations" / "20991231_later.py").write_text(
+        legacy_source("CREATE TABLE IF NOT EXISTS later (id int)", "DROP TABLE IF EXISTS later")
+    )
+    pending = repo.run("python", "-c", PROBE, check=True)
+    assert "ALEMBIC LOADED" in pending.output and "Applied migration 20991231_later" in pending.output
+    repo.sql("DELETE FROM schema_migrations WHERE migration_name = '20991231_later'")
+    backfill = repo.run("python", "-c", PROBE, check=True)
+    assert "ALEMBIC LOADED" in backfill.output  # reconcile writes the row back
+    assert repo.rows()[-1] == "20991231_later"
+    assert "NO ALEMBIC" in repo.run("python", "-c", PROBE, check=True).output
+
+
+def test_an_unreachable_database_still_fails_with_the_reason(repo):
+    result = repo.run("python", "-c", PROBE, env={"DATABASE_URL": "postgresql://u:hunter2pw@127.0.0.1:1/x"})
+    assert result.returncode == 1 and "Cannot connect to postgresql://u:***@127.0.0.1:1/x" in result.output
+    assert "hunter2pw" not in result.output

@@ -163,6 +163,7 @@ def _run_online(context, connection, run: BridgeRun, options, commit_reads: bool
                     settings,
                     out_of_order=run.request.out_of_order,
                     on_applied=_report_out_of_order(on_step),
+                    on_start=_report_out_of_order(run.request.on_start),
                     commit_each=commit_reads,
                 )
             if mutating and not stamp:
@@ -194,13 +195,13 @@ def _report_step(on_step):
     return callback
 
 
-def _report_out_of_order(on_step):
-    """Return a callback reporting a file `reconcile.reconcile` applied out of order as a step."""
-    if on_step is None:
+def _report_out_of_order(report):
+    """Return a callback handing a file `reconcile.reconcile` applies out of order to *report* as a `Step`."""
+    if report is None:
         return None
 
     def callback(legacy):
-        on_step(Step(legacy.stem, "upgrade", legacy.title(), "legacy, out of order"))
+        report(Step(legacy.stem, "upgrade", legacy.title(), "legacy, out of order"))
 
     return callback
 

@@ -80,13 +80,23 @@ def migrate(project: Project) -> int:
     described = ensure_database(project)
     log.info("Database: %s", described)
 
+    started: dict[str, float] = {}
+
+    def on_start(step):
+        started[step.revision] = time.monotonic()
+        log.info("Applying migration %s (%s)...", step.revision, step.title)
+
     def on_step(step, elapsed):
-        log.info("Applied migration %s (%s) [%.2fs]", step.revision, step.title, elapsed)
+        own = time.monotonic() - started.pop(step.revision, time.monotonic())
+        log.info("Applied migration %s (%s) [%.2fs]", step.revision, step.title, own)
+
+    def on_wait(step, waited, blocking):
+        log.warning("Migration %s has waited %.0fs for a lock held by: %s", step.revision, waited, "; ".join(blocking))
 
     from . import runner  # deferred: see the note on the imports
 
-    # One run, under the lock: reconcile logs its own changes, on_step each migration.
-    result = runner.upgrade(project.config, on_step=on_step)
+    # One run, under the lock: reconcile logs its own changes, the callbacks each migration.
+    result = runner.upgrade(project.config, on_start=on_start, on_step=on_step, on_wait=on_wait)
     if not result.steps:
         log.info("No pending migrations; the database is up to date.")
     else:

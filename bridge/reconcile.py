@@ -278,6 +278,7 @@ def reconcile(
     out_of_order: bool = False,
     dry_run: bool = False,
     on_applied=None,
+    on_start=None,
     commit_each: bool = False,
 ) -> Plan:
     """Bring both tables into agreement before Alembic runs; log one line per change.
@@ -285,7 +286,7 @@ def reconcile(
     Every refusal (holes, version rows that overlap or name unknown revisions) is
     raised before anything is written. *on_applied(legacy)* is called after each
     out-of-order file is applied (and committed, with *commit_each*, for a
-    connection the caller lets the bridge commit).
+    connection the caller lets the bridge commit), *on_start(legacy)* before.
     """
     files = legacy_chain(script)
     if files is None:
@@ -297,6 +298,8 @@ def reconcile(
     if result.holes and out_of_order and not dry_run:
         for legacy in result.holes:
             log.info("Applying out-of-order migration %s", legacy.stem)
+            if on_start is not None:
+                on_start(legacy)
             with _transaction(connection):
                 run_on_connection(legacy, "upgrade", connection, settings.name_format)
             if commit_each:

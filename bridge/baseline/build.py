@@ -20,7 +20,6 @@ from ..settings import BridgeSettings
 from .pgdump import drop_statements, find_pg_dump, restorable, run_pg_dump
 
 
-
 def _scratch_config(config, url: str):
     scratch = Config(
         config.config_file_name,

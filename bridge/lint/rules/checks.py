@@ -18,12 +18,12 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import PurePath
-from typing import TypeGuard
+from typing import TypeAlias, TypeGuard
 
 from ... import loader, sqltext
 from . import sqlcheck
 from .flow import EXEC_METHODS, Hooks, TransactionFlow, is_begin_call, is_broad, is_connect_call
-from .pysource import FUNCTION_TYPES, MAX_VALUES, Positioned, Scope, SourceFile, end_line
+from .pysource import FUNCTION_TYPES, MAX_VALUES, Scope, SourceFile
 
 DRIVER_MODULES = ("psycopg2", "psycopg")
 NOT_ENGINES = ("psycopg2", "psycopg", "sqlite3", "pymysql", "asyncpg", "op")
@@ -35,6 +35,8 @@ INSPECTOR_METHODS = {
     "get_schema_names", "get_multi_columns",
 }
 EXISTS_NAME = re.compile(r"_exists?$|^exists?_|^has_", re.IGNORECASE)  # column_exists, has_table
+# The nodes with a position in the source that findings point at.
+Positioned: TypeAlias = "ast.stmt | ast.expr | ast.arg | ast.excepthandler"
 if sys.version_info >= (3, 11):
     TRY_TYPES = (ast.Try, ast.TryStar)  # `try: ... except* ...` has the same fields
 else:
@@ -745,6 +747,11 @@ def _is_select(expr: ast.AST) -> bool:
             continue
         return False
     return False
+
+
+def end_line(node: Positioned) -> int:
+    """Return the last line of *node* (``ast.parse`` always sets it; only hand-made nodes lack it)."""
+    return node.end_lineno if node.end_lineno is not None else node.lineno
 
 
 def _is_main_guard(node: ast.If) -> bool:

@@ -25,11 +25,8 @@ FUNCTION_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef)
 MAX_VALUES = 64
 MAX_LENGTH = 200_000
 _STRING_START = re.compile(r"([rRuU]?)('''|\"\"\"|'|\")")
-_CONVERSIONS: dict[int, Callable[[object], str]] = {115: str, 114: repr, 97: ascii}  # !s, !r, !a
-
+_CONVERSIONS: dict[int, Callable[[Any], Any]] = {115: str, 114: repr, 97: ascii}  # !s, !r, !a
 Scope: TypeAlias = "ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef"
-# The nodes with a position in the source that findings point at.
-Positioned: TypeAlias = "ast.stmt | ast.expr | ast.arg | ast.excepthandler"
 
 
 @dataclass(frozen=True)
@@ -60,10 +57,7 @@ class SourceFile:
     # -- structure ----------------------------------------------------------------------
     def scope_of(self, node: ast.AST) -> Scope:
         """Return the function (or module) whose body holds *node*."""
-        for parent in self.ancestors(node):
-            if isinstance(parent, (*SCOPE_TYPES, ast.Module)):
-                return parent
-        return self.tree
+        return next((p for p in self.ancestors(node) if isinstance(p, (*SCOPE_TYPES, ast.Module))), self.tree)
 
     def scopes(self) -> list[Scope]:
         """Return the module and every function in it."""
@@ -91,7 +85,7 @@ class SourceFile:
         """Return whether *container* is *node* or one of its ancestors."""
         return node is container or any(a is container for a in self.ancestors(node))
 
-    def column(self, node: Positioned) -> int:
+    def column(self, node: ast.stmt | ast.expr | ast.arg | ast.excepthandler) -> int:
         """Return the 1-based character column of *node* (ast counts UTF-8 bytes)."""
         line = self.lines[node.lineno - 1] if 0 < node.lineno <= len(self.lines) else ""
         return len(line.encode()[: node.col_offset].decode(errors="ignore")) + 1
@@ -127,8 +121,7 @@ class SourceFile:
                 for name in _target_names(node.target):
                     found[name].append(Binding(node.lineno, "for", node.iter, node.target, node))
             elif isinstance(node, ast.comprehension):
-                # the ListComp/GeneratorExp/...: its element uses the name
-                owner = cast(ast.expr, self.parent[node])  # a comprehension's parent is always one
+                owner = cast(ast.expr, self.parent[node])  # the ListComp/GeneratorExp/...: its element uses the name
                 for name in _target_names(node.target):
                     found[name].append(Binding(owner.lineno, "for", node.iter, node.target, owner))
             elif isinstance(node, ast.withitem) and node.optional_vars is not None:
@@ -253,9 +246,7 @@ class SourceFile:
                 key = (id(binding.owner), expr.id)
                 if key in env:
                     return [env[key]]
-                if binding.value is None:
-                    return None
-                elements = self._elements(binding.value, env, depth + 1)
+                elements = self._elements(binding.value, env, depth + 1) if binding.value is not None else None
                 if elements is None:
                     return None
                 found = []
@@ -330,8 +321,7 @@ class SourceFile:
             for value in values:
                 if not isinstance(value, (str, int, float, bool)) and value is not None:
                     return None
-                convert = _CONVERSIONS.get(part.conversion)
-                converted = convert(value) if convert is not None else value
+                converted = _CONVERSIONS.get(part.conversion, lambda v: v)(value)
                 try:
                     rendered.append(format(converted, spec))
                 except (ValueError, TypeError):
@@ -355,9 +345,8 @@ class SourceFile:
         for a, b in itertools.product(left, right):
             if not isinstance(a, (str, int, float)) or not isinstance(b, (str, int, float, tuple, dict)):
                 return None
-            combine = operator.add if isinstance(expr.op, ast.Add) else operator.mod
-            try:
-                value = combine(a, b)  # mixed operand types are tried: Python's TypeError says no
+            try:  # mixed operand types are tried: Python's TypeError says no
+                value = (operator.add if isinstance(expr.op, ast.Add) else operator.mod)(a, b)
             except (TypeError, ValueError, KeyError):
                 return None
             if isinstance(value, str) and len(value) > MAX_LENGTH:
@@ -385,10 +374,8 @@ class SourceFile:
             args.append(value[0])
         kwargs: dict[str, Any] = {}
         for keyword in expr.keywords:
-            if not keyword.arg:
-                return None  # **mapping
-            value = self.values(keyword.value, env, depth + 1)
-            if value is None or len(value) != 1:
+            value = self.values(keyword.value, env, depth + 1) if keyword.arg else None
+            if value is None or len(value) != 1 or not keyword.arg:  # not keyword.arg: **mapping
                 return None
             kwargs[keyword.arg] = value[0]
         if isinstance(target, str) and name in ("format", "strip", "lstrip", "rstrip", "upper", "lower", "join", "replace"):
@@ -481,11 +468,6 @@ class SourceFile:
         if newlines == 0:
             return node.lineno, self.column(node) + len(prefix) + len(quote) + offset
         return node.lineno + newlines, offset - value.rfind("\n", 0, offset)
-
-
-def end_line(node: Positioned) -> int:
-    """Return the last line of *node* (``ast.parse`` always sets it; only hand-made nodes lack it)."""
-    return node.end_lineno if node.end_lineno is not None else node.lineno
 
 
 def _target_names(target: ast.AST) -> list[str]:

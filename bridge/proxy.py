@@ -36,6 +36,7 @@ import logging
 import sys
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 import sqlalchemy as sa
 from sqlalchemy import exc
@@ -210,7 +211,7 @@ class LegacyEngine:
     def _caller_line(self) -> int | None:
         if self._path is None:
             return None
-        frame = sys._getframe(2)
+        frame: FrameType | None = sys._getframe(2)
         while frame is not None:
             if frame.f_code.co_filename == self._path:
                 return frame.f_lineno
@@ -728,6 +729,8 @@ class OfflineEngine(LegacyEngine):
 
 class OfflineConnection(LegacyConnection):
     """A connection whose statements are written to the SQL script; transactions are no-ops."""
+
+    _engine: OfflineEngine
 
     def __init__(self, engine: OfflineEngine):
         self._engine = engine

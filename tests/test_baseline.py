@@ -6,12 +6,12 @@ import ast
 import re
 
 import pytest
-
-from bridge.baseline.pgdump import drop_statements, restorable
-from bridge.sqltext import split_statements
-from bridge.baseline.render import _python_string
 from conftest import REPO, url_text
 from test_convert import SAMPLES, other_database_url, schema_and_seed, status  # noqa: F401 (a fixture)
+
+from bridge.baseline.pgdump import drop_statements, restorable
+from bridge.baseline.render import _python_string
+from bridge.sqltext import split_statements
 
 pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
 
@@ -119,7 +119,7 @@ def test_baseline_replaces_the_chain_with_one_revision_that_keeps_the_head_id(sa
     assert history.strip() == f"<base> -> {HEAD} (head), Baseline: the schema of {HEAD}"
 
 
-def test_a_new_database_runs_only_the_baseline_and_gets_the_chain_s_schema_rows_and_seed_data(sample_project, other_database_url):
+def test_a_new_database_runs_only_the_baseline_and_gets_the_chain_s_schema_rows_and_seed_data(sample_project, other_database_url):  # noqa: F811 (the fixture imported above)
     sample_project.run("alembic", "upgrade", "head", check=True)
     schema, seed, rows = schema_and_seed(sample_project.url)
     baseline(sample_project, "-m", "squash the legacy chain")
@@ -197,7 +197,7 @@ def test_a_database_the_bridge_left_part_way_through_the_chain_is_refused(sample
     assert sample_project.version() == [SAMPLES[3]]
 
 
-def test_native_revisions_after_the_legacy_head_follow_the_baseline(sample_project, other_database_url):
+def test_native_revisions_after_the_legacy_head_follow_the_baseline(sample_project, other_database_url):  # noqa: F811 (the fixture imported above)
     (sample_project.versions / "n1_add_website.py").write_text(
         '"""add website"""\nfrom alembic import op\nimport sqlalchemy as sa\n\n'
         f'revision = "n1"\ndown_revision = "{HEAD}"\nbranch_labels = None\ndepends_on = None\n\n\n'
@@ -237,7 +237,7 @@ def test_the_baseline_renders_with_sql(sample_project):
     assert f"INSERT INTO schema_migrations (migration_name) VALUES ('{HEAD}');" in sql
 
 
-def test_baseline_after_convert_squashes_the_converted_revisions_too(sample_project, other_database_url):
+def test_baseline_after_convert_squashes_the_converted_revisions_too(sample_project, other_database_url):  # noqa: F811 (the fixture imported above)
     sample_project.run("alembic", "upgrade", "head", check=True)
     sample_project.run("alembic-bridge", "convert", "--all", check=True)
     result = baseline(sample_project)

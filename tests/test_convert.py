@@ -11,10 +11,10 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from conftest import REPO, legacy_source, url_text
 
 from bridge.convert import rewrite as convert
 from bridge.convert.rewrite import LEGACY_CODE, NATIVE, CannotConvert, convert_source
-from conftest import REPO, legacy_source, url_text
 
 SAMPLES = sorted(p.stem for p in (REPO / "migrations").glob("2*.py"))
 KEPT_AS_LEGACY_CODE = {

@@ -20,7 +20,6 @@ from ..settings import BridgeSettings
 from .pgdump import drop_statements, find_pg_dump, restorable, run_pg_dump
 
 
-
 def _scratch_config(config, url: str):
     scratch = Config(
         config.config_file_name,
@@ -104,7 +103,7 @@ def build_schema(config, head: str, *, scratch_url: str | None = None, pg_dump: 
         engine = bridge_engine(url, poolclass=sa.pool.NullPool)
         try:
             with engine.connect() as conn:
-                major = int(conn.exec_driver_sql("SHOW server_version_num").scalar()) // 10000
+                major = int(conn.exec_driver_sql("SHOW server_version_num").scalar_one()) // 10000
                 excluded = _excluded_tables(conn, config)
                 # A schema holding only the version table is the database's, not the chain's.
                 own_schema = version_schema is not None and not conn.execute(

@@ -8,7 +8,7 @@ from pathlib import Path
 from .. import runner
 from ..errors import ConfigError
 from ..revision_api import BaselineError
-from ..script import replaced_stems
+from ..script import LegacyScriptDirectory, replaced_stems
 
 
 @dataclass
@@ -25,7 +25,7 @@ class BaselinePlan:
 def plan_baseline(config) -> BaselinePlan:
     """Return what ``baseline`` would do; reads files only."""
     script = runner.script_directory(config)
-    if not hasattr(script, "legacy_files"):
+    if not isinstance(script, LegacyScriptDirectory):
         raise ConfigError("legacy_location is not set in the configuration: there is no legacy chain to squash.")
     files = script.legacy_files()
     chain = script.retired_revisions()

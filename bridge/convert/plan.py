@@ -9,19 +9,22 @@ or nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from .. import runner
 from ..errors import BridgeError, ConfigError
 from ..loader import LegacyFile
+from ..script import LegacyScriptDirectory
 from .rewrite import CannotConvert, ConvertedSource, convert_source
 
 
 class ConversionRefused(BridgeError):
     """Some legacy files cannot be converted; nothing was written."""
 
-    def __init__(self, message: str, *, problems: list[tuple[Path, str]] = ()):
+    def __init__(self, message: str, *, problems: Sequence[tuple[Path, str]] = ()):
         self.problems = list(problems)
         super().__init__(message)
 
@@ -80,7 +83,7 @@ def plan_conversion(config, stem: str | None = None, *, upto: str | None = None,
     if sum(x is not None and x is not False for x in (stem, upto, all_files or None)) != 1:
         raise ConfigError("Name exactly one of STEM, --upto STEM or --all.")
     script = runner.script_directory(config)
-    if not hasattr(script, "legacy_files"):
+    if not isinstance(script, LegacyScriptDirectory):
         raise ConfigError("legacy_location is not set in the configuration: there is nothing to convert.")
     files = script.legacy_files()
     if not files:
@@ -90,7 +93,7 @@ def plan_conversion(config, stem: str | None = None, *, upto: str | None = None,
     if all_files:
         count = len(files)
     else:
-        target = _resolve(files, stem or upto)
+        target = _resolve(files, cast(str, stem or upto))  # exactly one of them is given (checked above)
         count = files.index(target) + 1
         requested = target.stem
         if stem is not None and count > 1:
@@ -139,13 +142,14 @@ def apply_conversion(plan: ConversionPlan) -> list[tuple[Path, Path]]:
             )
         else:
             lines.append("Fix the file(s) and run again; they keep working as legacy migrations meanwhile.")
-        raise ConversionRefused("\n".join(lines), problems=[(f.legacy.path, f.problem) for f in plan.problems])
+        raise ConversionRefused("\n".join(lines), problems=[(f.legacy.path, f.problem) for f in plan.problems if f.problem])
     plan.version_location.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     try:
         for item in plan.files:
             with open(item.target, "x", encoding="utf-8") as out:
-                out.write(item.converted.text)
+                # No problems: every file was converted.
+                out.write(cast(ConvertedSource, item.converted).text)
             written.append(item.target)
     except OSError as err:
         for path in written:

@@ -39,6 +39,7 @@ import io
 import re
 import tokenize
 from dataclasses import dataclass
+from typing import TypeGuard, cast
 
 from ..proxy import is_read_only
 from ..revision_api import REPLACES_ATTRIBUTE
@@ -127,13 +128,13 @@ class _Edits:
         self.replaced[first] = (last, new_lines)
         self.dropped.update(range(first + 1, last + 1))
 
-    def span(self, node: ast.AST, text: str) -> None:
+    def span(self, node: ast.expr, text: str) -> None:
         """Replace the source of *node* (on one line) by *text*."""
         if node.lineno != node.end_lineno:
             raise _NotFaithful(f"line {node.lineno}: an expression spread over several lines")
         line = self.lines[node.lineno]
         start = _char_col(line, node.col_offset)
-        end = _char_col(line, node.end_col_offset)
+        end = _char_col(line, _end_col(node))
         self.spans.setdefault(node.lineno, []).append((start, end, text))
 
     def insert_before(self, line: int, new_lines: list[str]) -> None:
@@ -163,6 +164,20 @@ class _Edits:
             n += 1
         out.extend(self.before.get(n, ()))
         return "".join(line if line.endswith("\n") else line + "\n" for line in out)
+
+
+def _last_line(node: ast.stmt | ast.expr | ast.excepthandler) -> int:
+    """Return the last line of a parsed *node* (the stubs allow None, for nodes built by hand)."""
+    if node.end_lineno is None:  # pragma: no cover - ast.parse sets every end position
+        raise ValueError(f"line {node.lineno}: a syntax tree node without an end position")
+    return node.end_lineno
+
+
+def _end_col(node: ast.expr) -> int:
+    """Return the end byte column of a parsed *node* (the stubs allow None, for nodes built by hand)."""
+    if node.end_col_offset is None:  # pragma: no cover - ast.parse sets every end position
+        raise ValueError(f"line {node.lineno}: a syntax tree node without an end position")
+    return node.end_col_offset
 
 
 def _char_col(line: str, byte_col: int) -> int:
@@ -263,7 +278,7 @@ class _FileConverter:
         """Return (text, conversions, intended syntax trees), keeping legacy code for *forced* functions."""
         edits = _Edits(self.lines, self.protected)
         for node in self.main_blocks:
-            edits.drop(node.lineno, node.end_lineno)
+            edits.drop(node.lineno, _last_line(node))
         conversions = []
         expected: dict[str, ast.FunctionDef] = {}
         for name in ("upgrade", "downgrade"):
@@ -353,7 +368,7 @@ class _FileConverter:
 
     def _text_names(self) -> set[str]:
         """Names bound to SQLAlchemy's ``text`` in this module."""
-        names = set()
+        names: set[str] = set()
         for node in self.tree.body:
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sqlalchemy"):
                 names.update(a.asname or a.name for a in node.names if a.name == "text")
@@ -387,7 +402,8 @@ class _FileConverter:
         edits.insert_before(fn.lineno, [w + "\n" for w in wrapper])
         kept = copy.deepcopy(fn)
         kept.name = f"legacy_{name}"
-        return {name: ast.parse("\n".join(wrapper)).body[0], f"legacy_{name}": kept}
+        wrapper_def = cast(ast.FunctionDef, ast.parse("\n".join(wrapper)).body[0])  # the wrapper is one def
+        return {name: wrapper_def, f"legacy_{name}": kept}
 
     def _prologue(self, name: str, indent: str) -> list[str]:
         """The row bookkeeping a native function starts with (it may return early; it cannot commit)."""
@@ -417,7 +433,7 @@ class _FileConverter:
         new_lines = [line + "\n" for line in literal.split("\n")]
         first = self.tree.body[0] if self.tree.body else None
         if original is not None and first is not None:
-            edits.replace(first.lineno, first.end_lineno, new_lines)
+            edits.replace(first.lineno, _last_line(first), new_lines)
         else:
             edits.insert_before(1, new_lines + ["\n"])
 
@@ -464,9 +480,9 @@ class _FileConverter:
             "\n",
         ]
         if leading:
-            anchor = leading[-1].end_lineno + 1
+            anchor = _last_line(leading[-1]) + 1
         else:
-            anchor = tree.body[0].end_lineno + 1 if has_doc else 1
+            anchor = _last_line(tree.body[0]) + 1 if has_doc else 1
         out: list[str] = []
         header_until = 0
         for n in range(1, len(lines)):
@@ -474,8 +490,9 @@ class _FileConverter:
                 out.extend(block)
                 header_until = len(out) - 1
             if n in replacements:
-                if replacements[n] is not None:
-                    out.append(replacements[n])
+                replacement = replacements[n]
+                if replacement is not None:
+                    out.append(replacement)
                 continue
             out.append(lines[n])
         if anchor >= len(lines):
@@ -559,7 +576,7 @@ class _FunctionRewriter:
         if not re.match(rf"^\s*def\s+{fn.name}\s*\(\s*{self.engine}\s*\)\s*:\s*(#.*)?$", header.rstrip("\n")):
             raise _NotFaithful(f"line {fn.lineno}: the `def {fn.name}(...)` line is unusual")
         if any("\t" in self.file.lines[n][: len(self.file.lines[n]) - len(self.file.lines[n].lstrip())]
-               for n in range(fn.lineno, fn.end_lineno + 1)):
+               for n in range(fn.lineno, _last_line(fn) + 1)):
             raise _NotFaithful("indented with tabs")
         for node in ast.walk(fn):
             if isinstance(node, ast.Name) and node.id == "op":
@@ -576,7 +593,7 @@ class _FunctionRewriter:
             raise _NotFaithful("the function has no body")
         body_indent = " " * body[0].col_offset
         prologue = self.file._prologue(fn.name, body_indent)
-        anchor = docstring[0].end_lineno + 1 if docstring else body[0].lineno
+        anchor = _last_line(docstring[0]) + 1 if docstring else body[0].lineno
         self.edits.insert_before(anchor, [p + "\n" for p in prologue])
         new_body = docstring + ast.parse("\n".join(p[len(body_indent):] for p in prologue)).body
         new_body += self._statements(body, "top", None)
@@ -597,7 +614,8 @@ class _FunctionRewriter:
                 out += self._flatten_engine_with(node)
             elif scope == "top" and self._is_engine_call_statement(node, "dispose"):
                 self._drop_statement(node)
-            elif scope == "connection" and self._is_begin_assign(node, conn) and isinstance(following, ast.Try):
+            elif (scope == "connection" and conn is not None and self._is_begin_assign(node, conn)
+                  and isinstance(following, ast.Try)):
                 out += self._transaction(node, following, conn)
                 i += 1
             elif scope == "connection" and self._is_conn_begin_with(node, conn):
@@ -607,7 +625,7 @@ class _FunctionRewriter:
             i += 1
         return out
 
-    def _is_engine_with(self, node) -> bool:
+    def _is_engine_with(self, node) -> TypeGuard[ast.With]:
         if not isinstance(node, ast.With) or len(node.items) != 1:
             return False
         item = node.items[0]
@@ -626,7 +644,7 @@ class _FunctionRewriter:
             and isinstance(node.value.func.value, ast.Name) and node.value.func.value.id == self.engine
         )
 
-    def _is_begin_assign(self, node, conn) -> bool:
+    def _is_begin_assign(self, node, conn) -> TypeGuard[ast.Assign]:
         return (
             isinstance(node, ast.Assign) and len(node.targets) == 1
             and isinstance(node.targets[0], ast.Name)
@@ -635,7 +653,7 @@ class _FunctionRewriter:
             and isinstance(node.value.func.value, ast.Name) and node.value.func.value.id == conn
         )
 
-    def _is_conn_begin_with(self, node, conn) -> bool:
+    def _is_conn_begin_with(self, node, conn) -> TypeGuard[ast.With]:
         if not isinstance(node, ast.With) or len(node.items) != 1:
             return False
         item = node.items[0]
@@ -655,8 +673,9 @@ class _FunctionRewriter:
 
     # -- with blocks ---------------------------------------------------------------------------
     def _flatten_engine_with(self, node: ast.With) -> list[ast.stmt]:
-        method = node.items[0].context_expr.func.attr
-        conn = node.items[0].optional_vars.id
+        # _is_engine_with() checked the shape: `with <engine>.connect()/begin() as <name>:`
+        method = cast(ast.Attribute, cast(ast.Call, node.items[0].context_expr).func).attr
+        conn = cast(ast.Name, node.items[0].optional_vars).id
         if conn == self.engine:
             raise _NotFaithful(f"line {node.lineno}: the connection shadows the engine's name")
         self.connections.add(conn)
@@ -671,14 +690,14 @@ class _FunctionRewriter:
     def _flatten(self, node: ast.With, body: list[ast.stmt], bind: str | None) -> list[ast.stmt]:
         """Replace a ``with`` header by ``bind = op.get_bind()`` (or nothing); dedent its body."""
         item = node.items[0]
-        header_end = max(item.context_expr.end_lineno, item.optional_vars.end_lineno if item.optional_vars else 0)
+        header_end = max(_last_line(item.context_expr), _last_line(item.optional_vars) if item.optional_vars else 0)
         self._check_header(node, header_end)
         indent = " " * node.col_offset
         if bind:
             self.edits.replace(node.lineno, header_end, [f"{indent}{bind} = op.get_bind()\n"])
         else:
             self.edits.drop(node.lineno, header_end)
-        self.edits.dedent_range(header_end + 1, node.end_lineno, node.body[0].col_offset - node.col_offset)
+        self.edits.dedent_range(header_end + 1, _last_line(node), node.body[0].col_offset - node.col_offset)
         prefix = ast.parse(f"{bind} = op.get_bind()").body if bind else []
         return prefix + body
 
@@ -691,11 +710,11 @@ class _FunctionRewriter:
 
     def _drop_statement(self, node: ast.stmt) -> None:
         self._check_own_lines(node)
-        self.edits.drop(node.lineno, node.end_lineno)
+        self.edits.drop(node.lineno, _last_line(node))
 
     def _check_own_lines(self, node: ast.stmt) -> None:
         first = self.file.lines[node.lineno]
-        last = self.file.lines[node.end_lineno]
+        last = self.file.lines[_last_line(node)]
         if len(first) - len(first.lstrip()) != node.col_offset:
             raise _NotFaithful(f"line {node.lineno}: several statements on one line")
         rest = last.encode("utf-8")[node.end_col_offset:].decode("utf-8", errors="replace").strip()
@@ -705,7 +724,7 @@ class _FunctionRewriter:
     # -- the legacy transaction idiom ------------------------------------------------------------
     def _transaction(self, begin: ast.Assign, node: ast.stmt, conn: str) -> list[ast.stmt]:
         """``trans = conn.begin()`` + ``try: ...; trans.commit() except: trans.rollback(); raise``."""
-        trans = begin.targets[0].id
+        trans = cast(ast.Name, begin.targets[0]).id  # _is_begin_assign() checked: `<name> = conn.begin()`
         where = f"line {begin.lineno}"
         if not isinstance(node, ast.Try) or node.orelse or node.finalbody or len(node.handlers) != 1:
             raise _NotFaithful(f"{where}: the transaction's try statement is not the legacy template's")
@@ -720,7 +739,8 @@ class _FunctionRewriter:
             )
         k = commits[0]
         handler_rest = [s for s in handler.body if not self._is_method_statement(s, trans, "rollback")]
-        if not handler_rest or not isinstance(handler_rest[-1], ast.Raise):
+        reraise = handler_rest[-1] if handler_rest else None
+        if not isinstance(reraise, ast.Raise):
             raise _NotFaithful(
                 f"line {handler.lineno}: an optional step: a failure is rolled back and the "
                 "migration carries on"
@@ -737,12 +757,12 @@ class _FunctionRewriter:
         for s in handler.body:
             if s not in handler_rest:
                 self._drop_statement(s)
-        if len(handler_rest) == 1 and handler_rest[0].exc is None:
+        if len(handler_rest) == 1 and reraise.exc is None:
             # Nothing but "roll back and re-raise": Alembic's transaction does exactly that.
             if node.body[0].lineno <= node.lineno or self.file.lines[node.lineno].strip() != "try:":
                 raise _NotFaithful(f"line {node.lineno}: an unusual try statement")
             self.edits.drop(node.lineno, node.lineno)
-            self.edits.drop(handler.lineno, handler.end_lineno)
+            self.edits.drop(handler.lineno, _last_line(handler))
             self.edits.dedent_range(node.lineno + 1, handler.lineno - 1, node.body[0].col_offset - node.col_offset)
             return before + after
         if not before + after:

@@ -14,7 +14,7 @@ from pathlib import Path
 from .. import loader
 from ..errors import ConfigError
 from .noqa import noqa_comments, suppressed
-from .rules import checks, sqlcheck
+from .rules import checks
 from .rules.catalog import ERROR, RULES_BY_CODE, Rule
 from .settings import LintSettings, load_settings, nearest_pyproject
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import io
 import re
 import tokenize
+from typing import Literal, TypeAlias
 
 _CODES = r"(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?"
 _NOQA = re.compile(r"#\s*noqa" + _CODES, re.IGNORECASE)
 _FILE_NOQA = re.compile(r"#\s*alembic-bridge:\s*noqa" + _CODES, re.IGNORECASE)
+# What a noqa comment silences: False nothing (no comment), None everything (bare), or these codes.
+Noqa: TypeAlias = "set[str] | None | Literal[False]"
 
-def noqa_comments(source: str) -> tuple[dict[int, set[str] | None], set[str] | None | bool]:
+def noqa_comments(source: str) -> tuple[dict[int, set[str] | None], Noqa]:
     """Return ({line: codes or None for bare noqa}, file-level codes / None / False)."""
     comments: list[tuple[int, str]] = []
     try:
@@ -20,7 +23,7 @@ def noqa_comments(source: str) -> tuple[dict[int, set[str] | None], set[str] | N
     except (tokenize.TokenError, SyntaxError, IndentationError):
         comments = [(n, line[line.index("#"):]) for n, line in enumerate(source.splitlines(), 1) if "#" in line]
     per_line: dict[int, set[str] | None] = {}
-    file_level: set[str] | None | bool = False
+    file_level: Noqa = False
     for line, comment in comments:
         whole = _FILE_NOQA.search(comment)
         if whole:
@@ -32,14 +35,14 @@ def noqa_comments(source: str) -> tuple[dict[int, set[str] | None], set[str] | N
     return per_line, file_level
 
 
-def _merge_codes(existing, codes: str | None):
+def _merge_codes(existing: Noqa, codes: str | None) -> set[str] | None:
     if codes is None or existing is None:
         return None  # a bare noqa silences everything
     found = {c.upper() for c in re.split(r"[\s,]+", codes) if c}
     return found | (existing or set())
 
 
-def suppressed(code: str, noqa: set[str] | None | bool) -> bool:
+def suppressed(code: str, noqa: Noqa) -> bool:
     """Return whether a noqa value (False: none, None: bare, set: codes) covers *code*."""
     if noqa is False:
         return False

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,11 +103,12 @@ def load_settings(pyproject: Path | str | None) -> LintSettings:
     text = pyproject.read_text(encoding="utf-8")
     if "alembic-bridge" not in text:
         return LintSettings(root=pyproject.resolve().parent)
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ImportError:  # Python 3.10
+    else:
         try:
-            import tomli as tomllib  # type: ignore[no-redef]
+            # tomli is there only where it is needed (3.10), not in every environment mypy runs in.
+            import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
         except ImportError:
             raise ConfigError(
                 f"{pyproject} configures alembic-bridge, but reading TOML on this Python "

@@ -15,13 +15,15 @@ from __future__ import annotations
 import ast
 import difflib
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import PurePath
+from typing import TypeAlias, TypeGuard
 
 from ... import loader, sqltext
 from . import sqlcheck
 from .flow import EXEC_METHODS, Hooks, TransactionFlow, is_begin_call, is_broad, is_connect_call
-from .pysource import FUNCTION_TYPES, MAX_VALUES, SourceFile
+from .pysource import FUNCTION_TYPES, MAX_VALUES, Scope, SourceFile
 
 DRIVER_MODULES = ("psycopg2", "psycopg")
 NOT_ENGINES = ("psycopg2", "psycopg", "sqlite3", "pymysql", "asyncpg", "op")
@@ -33,6 +35,12 @@ INSPECTOR_METHODS = {
     "get_schema_names", "get_multi_columns",
 }
 EXISTS_NAME = re.compile(r"_exists?$|^exists?_|^has_", re.IGNORECASE)  # column_exists, has_table
+# The nodes with a position in the source that findings point at.
+Positioned: TypeAlias = "ast.stmt | ast.expr | ast.arg | ast.excepthandler"
+if sys.version_info >= (3, 11):
+    TRY_TYPES = (ast.Try, ast.TryStar)  # `try: ... except* ...` has the same fields
+else:
+    TRY_TYPES = (ast.Try,)
 
 
 @dataclass
@@ -52,9 +60,9 @@ class SqlSite:
     """One SQL string handed to the database: ``text(...)``, ``execute("...")``, ``exec_driver_sql(...)``."""
 
     call: ast.Call
-    scope: ast.AST
+    scope: Scope
     style: str
-    origin: ast.AST
+    origin: ast.expr
     texts: list[str]
     parsed: list = field(default_factory=list)
 
@@ -127,20 +135,22 @@ class FileChecker:
         return self.findings
 
     # -- reporting ----------------------------------------------------------------------
-    def report(self, code: str, node_or_line, message: str, hint: str | None = None, col: int | None = None) -> None:
-        if isinstance(node_or_line, ast.AST):
-            line, column = node_or_line.lineno, self.src.column(node_or_line)
-            statement = self.src.statement_of(node_or_line)
-            end = statement.end_lineno if statement is not None else node_or_line.lineno
-            end = max(end, getattr(node_or_line, "end_lineno", None) or line)
-            if hasattr(node_or_line, "body"):
-                end = line  # a compound statement: only its first line takes a noqa
-        else:
+    def report(
+        self, code: str, node_or_line: Positioned | int, message: str, hint: str | None = None, col: int | None = None
+    ) -> None:
+        if isinstance(node_or_line, int):
             line, column = node_or_line, col or 0
             if column <= 0:
                 text = self.src.lines[line - 1] if 0 < line <= len(self.src.lines) else ""
                 column = len(text) - len(text.lstrip()) + 1
             end = line
+        else:
+            line, column = node_or_line.lineno, self.src.column(node_or_line)
+            statement = self.src.statement_of(node_or_line)
+            end = end_line(statement) if statement is not None else node_or_line.lineno
+            end = max(end, getattr(node_or_line, "end_lineno", None) or line)
+            if hasattr(node_or_line, "body"):
+                end = line  # a compound statement: only its first line takes a noqa
         key = (code, line, column, message)
         if key in self._reported:
             return
@@ -161,9 +171,9 @@ class FileChecker:
                         modules.add(alias.asname or "sqlalchemy")
         return text_names, modules
 
-    def _module_definitions(self) -> dict[str, ast.AST | None]:
+    def _module_definitions(self) -> dict[str, ast.FunctionDef | ast.AsyncFunctionDef | None]:
         """Return module-level names: function nodes, or None for other bindings."""
-        found: dict[str, ast.AST | None] = {}
+        found: dict[str, ast.FunctionDef | ast.AsyncFunctionDef | None] = {}
 
         def visit(statements):
             for node in statements:
@@ -191,7 +201,7 @@ class FileChecker:
         visit(self.src.tree.body)
         return found
 
-    def is_text_call(self, expr: ast.AST) -> bool:
+    def is_text_call(self, expr: ast.AST) -> TypeGuard[ast.Call]:
         if not isinstance(expr, ast.Call):
             return False
         func = expr.func
@@ -211,7 +221,7 @@ class FileChecker:
                 return binding
         return None
 
-    def is_engine(self, expr: ast.AST) -> bool:
+    def is_engine(self, expr: ast.AST) -> TypeGuard[ast.Name]:
         """Return whether *expr* names the Engine: upgrade/downgrade's parameter, or create_engine()."""
         if not isinstance(expr, ast.Name) or expr.id in NOT_ENGINES:
             return False
@@ -227,7 +237,7 @@ class FileChecker:
             return False
         if binding.kind == "param":
             scope = self.src.scope_of(expr)
-            if scope in (self.definitions.get("upgrade"), self.definitions.get("downgrade")):
+            if isinstance(scope, FUNCTION_TYPES) and scope in (self.definitions.get("upgrade"), self.definitions.get("downgrade")):
                 params = [*scope.args.posonlyargs, *scope.args.args]
                 return bool(params) and params[0].arg == expr.id
         return False
@@ -265,7 +275,7 @@ class FileChecker:
                 continue  # bound some other way (assignment, import): cannot check its shape
             self._check_arity(name, node)
 
-    def _check_arity(self, name: str, node: ast.AST) -> None:
+    def _check_arity(self, name: str, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         if isinstance(node, ast.AsyncFunctionDef):
             self.report(
                 "LB103",
@@ -316,11 +326,12 @@ class FileChecker:
     # -- LB201 --------------------------------------------------------------------------
     def check_imports(self) -> None:
         for node in ast.walk(self.src.tree):
-            modules = []
             if isinstance(node, ast.Import):
                 modules = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 modules = [node.module]
+            else:
+                continue
             for module in modules:
                 if module.split(".")[0] in DRIVER_MODULES:
                     where = " in the `__main__` block" if self._in_main_guard(node) else ""
@@ -352,8 +363,8 @@ class FileChecker:
                 )
                 continue
             if method in ENGINE_LACKS and self.is_engine(receiver):
-                binding = self.src.lookup(receiver)
-                what = "the Engine the runner passes" if binding.kind == "param" else "a SQLAlchemy Engine"
+                binding = self.src.lookup(receiver)  # found: is_engine() looked it up
+                what = "the Engine the runner passes" if binding is not None and binding.kind == "param" else "a SQLAlchemy Engine"
                 self.report(
                     "LB205",
                     call,
@@ -362,7 +373,7 @@ class FileChecker:
                     hint=f"open a connection first: `with {receiver.id}.begin() as conn: conn.{method}(...)`",
                 )
             if method in ("execute", "scalar", "scalars") and call.args and not self.is_cursor(receiver):
-                self._check_execute(call, call.args[0])
+                self._check_execute(call, method, call.args[0])
             elif method == "exec_driver_sql" and call.args:
                 self._check_driver_sql(call, call.args[0])
             elif method == "connect" and is_connect_call(call):
@@ -379,14 +390,13 @@ class FileChecker:
                     )
 
     def _is_with_item(self, call: ast.Call) -> bool:
-        node = call
-        parent = self.src.parent.get(node)
+        parent = self.src.parent.get(call)
         # closing(engine.connect()), engine.connect().execution_options(...)
-        while isinstance(parent, (ast.Call, ast.Attribute)) and is_connect_call(
-            parent if isinstance(parent, ast.Call) else self.src.parent.get(parent)
-        ):
-            node = parent if isinstance(parent, ast.Call) else self.src.parent.get(parent)
-            parent = self.src.parent.get(node)
+        while isinstance(parent, (ast.Call, ast.Attribute)):
+            outer = parent if isinstance(parent, ast.Call) else self.src.parent.get(parent)
+            if outer is None or not is_connect_call(outer):
+                break
+            parent = self.src.parent.get(outer)
         return isinstance(parent, ast.withitem)
 
     def _check_connect(self, call: ast.Call) -> None:
@@ -408,7 +418,7 @@ class FileChecker:
             hint="write `with engine.connect() as conn:` (or `with engine.begin() as conn:`)",
         )
 
-    def _closed_in_finally(self, scope: ast.AST, name: str) -> bool:
+    def _closed_in_finally(self, scope: Scope, name: str) -> bool:
         for node in self.src.walk_scope(scope):
             if isinstance(node, ast.withitem) and isinstance(node.context_expr, ast.Name):
                 if node.context_expr.id == name:
@@ -426,7 +436,7 @@ class FileChecker:
                             return True
         return False
 
-    def _check_execute(self, call: ast.Call, arg: ast.AST) -> None:
+    def _check_execute(self, call: ast.Call, method: str, arg: ast.expr) -> None:
         if self.is_text_call(arg) or self.is_text_call(self.src.origin(arg)):
             return
         texts = self.src.string_values(arg)
@@ -436,12 +446,12 @@ class FileChecker:
         self.report(
             "LB203",
             arg,
-            f"`{call.func.attr}()` is given a plain string; SQLAlchemy 2.x raises "
+            f"`{method}()` is given a plain string; SQLAlchemy 2.x raises "
             "ObjectNotExecutableError (Not an executable object)",
         )
         self._add_site(call, arg, sqltext.TEXT)
 
-    def _check_driver_sql(self, call: ast.Call, arg: ast.AST) -> None:
+    def _check_driver_sql(self, call: ast.Call, arg: ast.expr) -> None:
         if self.is_text_call(arg) or self.is_text_call(self.src.origin(arg)):
             self.report(
                 "LB204",
@@ -451,7 +461,7 @@ class FileChecker:
             return
         self._add_site(call, arg, sqltext.DRIVER)
 
-    def _add_site(self, call: ast.Call, arg: ast.AST, style: str) -> None:
+    def _add_site(self, call: ast.Call, arg: ast.expr, style: str) -> None:
         texts = self.src.string_values(arg)
         if texts is None:
             builder = self.src.string_builder(arg)
@@ -463,7 +473,7 @@ class FileChecker:
         self.sites.append(site)
         self._sites_by_call[call] = site
 
-    def _report_formatted(self, builder: ast.AST) -> None:
+    def _report_formatted(self, builder: ast.expr) -> None:
         how = {ast.JoinedStr: "an f-string", ast.BinOp: "string formatting"}.get(type(builder), "`.format()`")
         if isinstance(builder, ast.BinOp) and isinstance(builder.op, ast.Add):
             how = "string concatenation"
@@ -533,7 +543,7 @@ class FileChecker:
             return
         line, col = position
         statement = self.src.statement_of(site.origin)
-        end = statement.end_lineno if statement is not None else site.origin.end_lineno
+        end = end_line(statement if statement is not None else site.origin)
         key = (code, line, col, message)
         if key not in self._reported:
             self._reported.add(key)
@@ -567,7 +577,7 @@ class FileChecker:
     def _source(self, node: ast.AST) -> str:
         return ast.get_source_segment(self.src.source, node) or ""
 
-    def _guard_facts(self, scope: ast.AST) -> tuple:
+    def _guard_facts(self, scope: Scope) -> tuple:
         """Return (existence-check lines, ifs that exit early, DROP IF EXISTS keys) of *scope*."""
         cached = self._guards.get(scope)
         if cached is not None:
@@ -639,12 +649,12 @@ class FileChecker:
     # -- LB304 --------------------------------------------------------------------------
     def check_handlers(self) -> None:
         for node in ast.walk(self.src.tree):
-            if not (isinstance(node, ast.Try) or type(node).__name__ == "TryStar"):
+            if not isinstance(node, TRY_TYPES):
                 continue
             if not any(self._writes_sql(n) for s in node.body for n in ast.walk(s)):
                 continue  # a swallowed read (a probe) is not a swallowed migration
             scope = self.src.scope_of(node)
-            if any(self._writes_sql(n) and n.lineno > node.end_lineno for n in self.src.walk_scope(scope)):
+            if any(self._writes_sql(n) and n.lineno > end_line(node) for n in self.src.walk_scope(scope)):
                 continue  # more SQL follows: a deliberately optional step
             for handler in node.handlers:
                 if is_broad(handler) and not self._reraises(handler):
@@ -657,7 +667,7 @@ class FileChecker:
                         "records the failed migration as applied",
                     )
 
-    def _writes_sql(self, node: ast.AST) -> bool:
+    def _writes_sql(self, node: ast.AST) -> TypeGuard[ast.Call]:
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
             return False
         if self.is_cursor(node.func.value):
@@ -703,7 +713,8 @@ class FileChecker:
     def writes(self, call: ast.Call) -> bool:
         """Return whether an execute-like call may change data (unknown SQL counts as a write)."""
         arg = self.src.origin(call.args[0])
-        style = sqltext.DRIVER if call.func.attr == "exec_driver_sql" else sqltext.TEXT
+        method = call.func.attr if isinstance(call.func, ast.Attribute) else None  # always one: an execute-like call
+        style = sqltext.DRIVER if method == "exec_driver_sql" else sqltext.TEXT
         if self.is_text_call(arg):
             if not arg.args:
                 return True
@@ -736,6 +747,11 @@ def _is_select(expr: ast.AST) -> bool:
             continue
         return False
     return False
+
+
+def end_line(node: Positioned) -> int:
+    """Return the last line of *node* (``ast.parse`` always sets it; only hand-made nodes lack it)."""
+    return node.end_lineno if node.end_lineno is not None else node.lineno
 
 
 def _is_main_guard(node: ast.If) -> bool:

@@ -78,8 +78,9 @@ def is_connect_call(expr: ast.AST) -> bool:
         return False
     if _method(expr) == "connect" and not expr.args and not expr.keywords:
         return True
-    if _method(expr) == "execution_options" and isinstance(expr.func.value, ast.Call):
-        return is_connect_call(expr.func.value)
+    func = expr.func
+    if isinstance(func, ast.Attribute) and func.attr == "execution_options" and isinstance(func.value, ast.Call):
+        return is_connect_call(func.value)
     name = expr.func.attr if isinstance(expr.func, ast.Attribute) else getattr(expr.func, "id", None)
     return name == "closing" and len(expr.args) == 1 and is_connect_call(expr.args[0])
 
@@ -123,7 +124,7 @@ class TransactionFlow:
     def _leave(self, flow: Flow, where: str) -> None:
         for state in flow.fall | flow.brk | flow.cont:
             if state.dirty:
-                self._uncommitted(state, where)
+                self._uncommitted(state.dirty, state.begun, where)
         for state, node in flow.ret:
             if state.dirty:
                 self.hooks.report(
@@ -142,16 +143,16 @@ class TransactionFlow:
                     "the transaction begun here is not rolled back when an exception escapes",
                 )
 
-    def _uncommitted(self, state: Tx, where: str) -> None:
-        if state.begun:
+    def _uncommitted(self, dirty: int, begun: int | None, where: str) -> None:
+        if begun:
             message = (
                 f"the transaction begun here is not committed on every path: writes from line "
-                f"{state.dirty} are rolled back when {where}"
+                f"{dirty} are rolled back when {where}"
             )
-            self.hooks.report("LB302", state.begun, 0, message)
+            self.hooks.report("LB302", begun, 0, message)
         else:
             message = f"this write is never committed: it is rolled back when {where}"
-            self.hooks.report("LB302", state.dirty, 0, message)
+            self.hooks.report("LB302", dirty, 0, message)
 
     # -- statements ---------------------------------------------------------------------
     def block(self, statements: list[ast.stmt], states: set) -> Flow:
@@ -233,7 +234,7 @@ class TransactionFlow:
         return result
 
     def with_block(self, node, states: set) -> Flow:
-        kinds = []
+        kinds: list[str | None] = []
         current, exc = set(states), set()
         for item in node.items:
             expr = item.context_expr
@@ -322,10 +323,9 @@ class TransactionFlow:
         return current, exc
 
     def transfer(self, call: ast.Call, state: Tx) -> Tx:
-        method = _method(call)
-        if method is None:
+        if not isinstance(call.func, ast.Attribute):
             return state
-        receiver = call.func.value
+        method, receiver = call.func.attr, call.func.value
         if method in EXEC_METHODS and call.args and not self.hooks.is_cursor(receiver):
             if state.dirty is None and not state.autocommit and self.hooks.writes(call):
                 return Tx(call.lineno, state.begun, state.autocommit)
@@ -343,7 +343,7 @@ class TransactionFlow:
                 if state.dirty and state.begun:
                     self._leave(Flow(exc={state}), "")
             elif state.dirty:
-                self._uncommitted(state, "the connection is closed")
+                self._uncommitted(state.dirty, state.begun, "the connection is closed")
             return CLEAN
         return state
 

@@ -12,16 +12,21 @@ from __future__ import annotations
 
 import ast
 import itertools
+import operator
 import re
 import textwrap
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeAlias, cast
 
 SCOPE_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 FUNCTION_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef)
 MAX_VALUES = 64
 MAX_LENGTH = 200_000
 _STRING_START = re.compile(r"([rRuU]?)('''|\"\"\"|'|\")")
+_CONVERSIONS: dict[int, Callable[[Any], Any]] = {115: str, 114: repr, 97: ascii}  # !s, !r, !a
+Scope: TypeAlias = "ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef"
 
 
 @dataclass(frozen=True)
@@ -30,8 +35,8 @@ class Binding:
 
     line: int
     kind: str  # "assign", "for", "with", "param" or "other"
-    value: ast.AST | None = None
-    target: ast.AST | None = None
+    value: ast.expr | None = None
+    target: ast.expr | None = None
     owner: ast.AST | None = None
 
 
@@ -50,21 +55,18 @@ class SourceFile:
         self._bindings: dict[ast.AST, dict[str, list[Binding]]] = {}
 
     # -- structure ----------------------------------------------------------------------
-    def scope_of(self, node: ast.AST) -> ast.AST:
+    def scope_of(self, node: ast.AST) -> Scope:
         """Return the function (or module) whose body holds *node*."""
-        parent = self.parent.get(node)
-        while parent is not None and not isinstance(parent, (*SCOPE_TYPES, ast.Module)):
-            parent = self.parent.get(parent)
-        return parent if parent is not None else self.tree
+        return next((p for p in self.ancestors(node) if isinstance(p, (*SCOPE_TYPES, ast.Module))), self.tree)
 
-    def scopes(self) -> list[ast.AST]:
+    def scopes(self) -> list[Scope]:
         """Return the module and every function in it."""
-        return [self.tree] + [n for n in ast.walk(self.tree) if isinstance(n, (*FUNCTION_TYPES, ast.Lambda))]
+        return [self.tree, *(n for n in ast.walk(self.tree) if isinstance(n, (*FUNCTION_TYPES, ast.Lambda)))]
 
-    def walk_scope(self, scope: ast.AST):
+    def walk_scope(self, scope: Scope):
         """Yield the nodes of *scope* without entering nested functions or classes."""
-        body = scope.body if isinstance(scope.body, list) else [scope.body]
-        stack = list(reversed(body))
+        body: list[ast.stmt] | list[ast.expr] = [scope.body] if isinstance(scope, ast.Lambda) else scope.body
+        stack: list[ast.AST] = list(reversed(body))
         while stack:
             node = stack.pop()
             yield node
@@ -83,12 +85,12 @@ class SourceFile:
         """Return whether *container* is *node* or one of its ancestors."""
         return node is container or any(a is container for a in self.ancestors(node))
 
-    def column(self, node: ast.AST) -> int:
+    def column(self, node: ast.stmt | ast.expr | ast.arg | ast.excepthandler) -> int:
         """Return the 1-based character column of *node* (ast counts UTF-8 bytes)."""
         line = self.lines[node.lineno - 1] if 0 < node.lineno <= len(self.lines) else ""
         return len(line.encode()[: node.col_offset].decode(errors="ignore")) + 1
 
-    def statement_of(self, node: ast.AST) -> ast.AST | None:
+    def statement_of(self, node: ast.AST) -> ast.stmt | None:
         """Return the innermost simple (non-compound) statement holding *node*."""
         for candidate in (node, *self.ancestors(node)):
             if isinstance(candidate, ast.stmt):
@@ -96,7 +98,7 @@ class SourceFile:
         return None
 
     # -- names --------------------------------------------------------------------------
-    def bindings(self, scope: ast.AST) -> dict[str, list[Binding]]:
+    def bindings(self, scope: Scope) -> dict[str, list[Binding]]:
         """Return every binding made directly in *scope*, by name."""
         cached = self._bindings.get(scope)
         if cached is not None:
@@ -119,11 +121,11 @@ class SourceFile:
                 for name in _target_names(node.target):
                     found[name].append(Binding(node.lineno, "for", node.iter, node.target, node))
             elif isinstance(node, ast.comprehension):
-                owner = self.parent[node]  # the ListComp/GeneratorExp/...: its element uses the name
+                owner = cast(ast.expr, self.parent[node])  # the ListComp/GeneratorExp/...: its element uses the name
                 for name in _target_names(node.target):
                     found[name].append(Binding(owner.lineno, "for", node.iter, node.target, owner))
             elif isinstance(node, ast.withitem) and node.optional_vars is not None:
-                line = self.parent[node].lineno
+                line = cast(ast.stmt, self.parent[node]).lineno  # a withitem's parent is its with statement
                 for name in _target_names(node.optional_vars):
                     kind = "with" if isinstance(node.optional_vars, ast.Name) else "other"
                     found[name].append(Binding(line, kind, node.context_expr))
@@ -158,7 +160,7 @@ class SourceFile:
             for b in self.bindings(scope).get(name.id, ())
             if b.line < name.lineno
             or b.kind == "param"
-            or (b.kind == "for" and self.is_inside(name, b.owner))
+            or (b.kind == "for" and b.owner is not None and self.is_inside(name, b.owner))
         ]
         if candidates:
             return max(candidates, key=lambda b: (b.kind != "param", b.line))
@@ -168,17 +170,17 @@ class SourceFile:
                 return max(module, key=lambda b: b.line)
         return None
 
-    def origin(self, expr: ast.AST, depth: int = 0) -> ast.AST:
+    def origin(self, expr: ast.expr, depth: int = 0) -> ast.expr:
         """Follow a name to the expression assigned to it (where a string is written)."""
         while isinstance(expr, ast.Name) and depth < 10:
             binding = self.lookup(expr)
-            if binding is None or binding.kind != "assign":
+            if binding is None or binding.kind != "assign" or binding.value is None:
                 break
             expr, depth = binding.value, depth + 1
         return expr
 
     # -- constant strings ---------------------------------------------------------------
-    def string_values(self, expr: ast.AST) -> list[str] | None:
+    def string_values(self, expr: ast.expr) -> list[str] | None:
         """Return every string *expr* can evaluate to from constants in the file, or None."""
         envs = self._loop_environments(expr)
         if envs is None:
@@ -193,28 +195,28 @@ class SourceFile:
                     results.append(value)
         return results or None
 
-    def _loop_environments(self, expr: ast.AST) -> list[dict] | None:
+    def _loop_environments(self, expr: ast.expr) -> list[dict] | None:
         """Bind the variables of enclosing literal loops jointly (``for name, sql in PAIRS``)."""
         loops: dict[int, Binding] = {}
         self._collect_loops(expr, loops, 0)
         per_loop = []
         for loop in loops.values():
-            elements = self._elements(loop.value, {})
+            elements = self._elements(loop.value, {}) if loop.value is not None else None
             if elements is None:
                 continue
-            bound = []
+            bound: list[dict] = []
             for element in elements:
                 env = _destructure(loop.target, element, id(loop.owner))
                 if env is None:
-                    bound = None
+                    bound = []  # an element the target cannot unpack: the loop binds nothing known
                     break
                 bound.append(env)
             if bound:
                 per_loop.append(bound)
-        envs = [{}]
-        for bound in per_loop:
+        envs: list[dict] = [{}]
+        for loop_envs in per_loop:
             # A long constant list is checked on a sample rather than given up on.
-            envs = [{**a, **b} for a in envs for b in bound][:MAX_VALUES]
+            envs = [{**a, **b} for a in envs for b in loop_envs][:MAX_VALUES]
         return envs
 
     def _collect_loops(self, expr: ast.AST, loops: dict, depth: int) -> None:
@@ -227,10 +229,10 @@ class SourceFile:
                     continue
                 if binding.kind == "for":
                     loops.setdefault(id(binding.owner), binding)
-                elif binding.kind == "assign":
+                elif binding.kind == "assign" and binding.value is not None:
                     self._collect_loops(binding.value, loops, depth + 1)
 
-    def values(self, expr: ast.AST, env: dict, depth: int = 0) -> list | None:
+    def values(self, expr: ast.expr, env: dict, depth: int = 0) -> list | None:
         """Return the possible constant values of *expr*, or None if any part is not constant."""
         if depth > 12:
             return None
@@ -244,7 +246,7 @@ class SourceFile:
                 key = (id(binding.owner), expr.id)
                 if key in env:
                     return [env[key]]
-                elements = self._elements(binding.value, env, depth + 1)
+                elements = self._elements(binding.value, env, depth + 1) if binding.value is not None else None
                 if elements is None:
                     return None
                 found = []
@@ -254,7 +256,7 @@ class SourceFile:
                         return None
                     found.append(bound[key])
                 return _unique(found)
-            if binding.kind == "assign":
+            if binding.kind == "assign" and binding.value is not None:
                 return self.values(binding.value, env, depth + 1)
             return None
         if isinstance(expr, ast.JoinedStr):
@@ -286,9 +288,9 @@ class SourceFile:
             return [items]
         if isinstance(expr, ast.Dict):
             mapping = {}
-            for key, value in zip(expr.keys, expr.values):
-                k = self.values(key, env, depth + 1) if key is not None else None
-                v = self.values(value, env, depth + 1)
+            for key_node, value_node in zip(expr.keys, expr.values):
+                k = self.values(key_node, env, depth + 1) if key_node is not None else None
+                v = self.values(value_node, env, depth + 1)
                 if k is None or v is None or len(k) != 1 or len(v) != 1:
                     return None
                 try:
@@ -304,6 +306,8 @@ class SourceFile:
             if isinstance(part, ast.Constant):
                 pieces.append([str(part.value)])
                 continue
+            if not isinstance(part, ast.FormattedValue):
+                return None  # not reached: an f-string holds only constants and formatted values
             values = self.values(part.value, env, depth + 1)
             spec = ""
             if part.format_spec is not None:
@@ -317,7 +321,7 @@ class SourceFile:
             for value in values:
                 if not isinstance(value, (str, int, float, bool)) and value is not None:
                     return None
-                converted = {115: str, 114: repr, 97: ascii}.get(part.conversion, lambda v: v)(value)
+                converted = _CONVERSIONS.get(part.conversion, lambda v: v)(value)
                 try:
                     rendered.append(format(converted, spec))
                 except (ValueError, TypeError):
@@ -341,8 +345,8 @@ class SourceFile:
         for a, b in itertools.product(left, right):
             if not isinstance(a, (str, int, float)) or not isinstance(b, (str, int, float, tuple, dict)):
                 return None
-            try:
-                value = a + b if isinstance(expr.op, ast.Add) else a % b
+            try:  # mixed operand types are tried: Python's TypeError says no
+                value = (operator.add if isinstance(expr.op, ast.Add) else operator.mod)(a, b)
             except (TypeError, ValueError, KeyError):
                 return None
             if isinstance(value, str) and len(value) > MAX_LENGTH:
@@ -368,10 +372,10 @@ class SourceFile:
             if value is None or len(value) != 1:
                 return None
             args.append(value[0])
-        kwargs = {}
+        kwargs: dict[str, Any] = {}
         for keyword in expr.keywords:
             value = self.values(keyword.value, env, depth + 1) if keyword.arg else None
-            if value is None or len(value) != 1:
+            if value is None or len(value) != 1 or not keyword.arg:  # not keyword.arg: **mapping
                 return None
             kwargs[keyword.arg] = value[0]
         if isinstance(target, str) and name in ("format", "strip", "lstrip", "rstrip", "upper", "lower", "join", "replace"):
@@ -383,7 +387,7 @@ class SourceFile:
             return [list(getattr(target, name)())]
         return None
 
-    def _elements(self, iterable: ast.AST, env: dict, depth: int = 0) -> list | None:
+    def _elements(self, iterable: ast.expr, env: dict, depth: int = 0) -> list | None:
         values = self.values(iterable, env, depth)
         if values is None or len(values) != 1:
             return None
@@ -391,7 +395,7 @@ class SourceFile:
         return list(container) if isinstance(container, (dict, list, tuple)) else None
 
     # -- strings built at run time ------------------------------------------------------
-    def string_builder(self, expr: ast.AST, depth: int = 0) -> ast.AST | None:
+    def string_builder(self, expr: ast.expr, depth: int = 0) -> ast.expr | None:
         """Return the f-string / ``%`` / ``.format()`` expression that builds *expr*, if any."""
         if depth > 10:
             return None
@@ -409,23 +413,23 @@ class SourceFile:
             return None
         if isinstance(expr, ast.Name):
             binding = self.lookup(expr)
-            if binding is not None and binding.kind == "assign":
+            if binding is not None and binding.kind == "assign" and binding.value is not None:
                 return self.string_builder(binding.value, depth + 1)
         return None
 
-    def _stringish(self, expr: ast.AST, depth: int) -> bool:
+    def _stringish(self, expr: ast.expr, depth: int) -> bool:
         if isinstance(expr, ast.Constant):
             return isinstance(expr.value, str)
         return self.string_builder(expr, depth + 1) is not None
 
-    def template(self, expr: ast.AST, depth: int = 0) -> str:
+    def template(self, expr: ast.expr, depth: int = 0) -> str:
         """Return the constant text of a built string, with ``x`` for every placeholder."""
         if depth > 10:
             return "x"
         if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
             return expr.value
         if isinstance(expr, ast.JoinedStr):
-            return "".join(v.value if isinstance(v, ast.Constant) else "x" for v in expr.values)
+            return "".join(v.value if isinstance(v, ast.Constant) and isinstance(v.value, str) else "x" for v in expr.values)
         if isinstance(expr, ast.BinOp):
             right = self.template(expr.right, depth + 1) if isinstance(expr.op, ast.Add) else ""
             return self.template(expr.left, depth + 1) + right
@@ -433,7 +437,7 @@ class SourceFile:
             return self.template(expr.func.value, depth + 1)
         if isinstance(expr, ast.Name):
             binding = self.lookup(expr)
-            if binding is not None and binding.kind == "assign":
+            if binding is not None and binding.kind == "assign" and binding.value is not None:
                 return self.template(binding.value, depth + 1)
         return "x"
 
@@ -470,13 +474,13 @@ def _target_names(target: ast.AST) -> list[str]:
     return [n.id for n in ast.walk(target) if isinstance(n, ast.Name)]
 
 
-def _destructure(target: ast.AST, element, owner_id: int) -> dict | None:
+def _destructure(target: ast.AST | None, element, owner_id: int) -> dict | None:
     if isinstance(target, ast.Name):
         return {(owner_id, target.id): element}
     if isinstance(target, (ast.Tuple, ast.List)) and isinstance(element, (tuple, list)):
         if len(target.elts) != len(element):
             return None
-        env = {}
+        env: dict = {}
         for sub, value in zip(target.elts, element):
             bound = _destructure(sub, value, owner_id)
             if bound is None:
@@ -486,8 +490,8 @@ def _destructure(target: ast.AST, element, owner_id: int) -> dict | None:
     return None
 
 
-def _unique(values) -> list:
-    result = []
+def _unique(values) -> list | None:
+    result: list = []
     for value in values:
         if value not in result:
             result.append(value)

@@ -169,6 +169,8 @@ def interval(value: str | None, name: str, where: str = "") -> str | None:
         return None
     text = str(value).strip()
     if not _INTERVAL.fullmatch(text):
+        from .errors import ConfigError  # deferred: keeps Alembic out of the run.py start pre-check
+
         raise ConfigError(
             f"{name} = {value!r}{where} is not a PostgreSQL timeout. Write a number of milliseconds "
             "or a number and a unit: 2s, 500ms, 1min (0 means no timeout)."
@@ -185,6 +187,8 @@ def retries(value: str | int | None, name: str, where: str = "") -> int:
     except ValueError:
         count = -1
     if count < 0 or isinstance(value, bool):
+        from .errors import ConfigError  # deferred: keeps Alembic out of the run.py start pre-check
+
         raise ConfigError(f"{name} = {value!r}{where} is not a count. Write a whole number, e.g. {name} = 3 (0: no retry).")
     return count
 
@@ -198,6 +202,8 @@ def seconds(value: str | float | None, name: str, default: float, where: str = "
     except ValueError:
         number = -1.0
     if not 0 <= number < float("inf"):
+        from .errors import ConfigError  # deferred: keeps Alembic out of the run.py start pre-check
+
         raise ConfigError(f"{name} = {value!r}{where} is not a number of seconds. Write e.g. {name} = 0.5.")
     return number
 

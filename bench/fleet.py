@@ -26,6 +26,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 import generate  # noqa: E402
+
 from run import Server  # noqa: E402
 
 BIN = Path(sys.executable).parent

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import io
 import inspect
+import io
 import logging
 import re
 import traceback
@@ -22,9 +22,9 @@ from types import FunctionType, ModuleType
 import sqlalchemy as sa
 from sqlalchemy import exc
 
-from .errors import BridgeError, MigrationError, UncommittedWork
 from . import blockers
 from .context import current
+from .errors import BridgeError, MigrationError, UncommittedWork
 from .ledger import Ledger, emit_ledger_sql
 from .loader import LegacyFile
 from .proxy import LegacyConnection, LegacyEngine, OfflineEngine, OfflineRead, TransactionControlRefused

@@ -34,7 +34,6 @@ _commands``                    (pg_ctl to stop a server, pg_dump for baseline)
 from __future__ import annotations
 
 import contextlib
-
 from collections.abc import Iterator
 from pathlib import Path
 

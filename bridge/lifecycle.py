@@ -19,7 +19,6 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa

@@ -43,8 +43,8 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from .errors import ConfigError, HoleError, LedgerMismatch
-from .ledger import Ledger, LedgerState, read_history
 from .executor import run_on_connection
+from .ledger import Ledger, LedgerState, read_history
 from .loader import LegacyFile
 from .script import LegacyScriptDirectory
 from .settings import VersionTable

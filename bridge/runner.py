@@ -32,7 +32,6 @@ from .lock import runner_lock
 from .script import LegacyScript, settings_for
 from .settings import BridgeSettings
 
-
 # -- configuration ------------------------------------------------------------------------
 
 def load_config(path: str | Path | None = None, url: str | None = None) -> Config:

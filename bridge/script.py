@@ -19,8 +19,8 @@ from alembic.util import coerce_resource_to_filename, to_tuple
 
 from . import loader, settings
 from .context import request_of
-from .internals import ScriptDirectoryHooks
 from .errors import ChainError, ConfigError
+from .internals import ScriptDirectoryHooks
 from .loader import LegacyFile
 from .settings import BridgeSettings, VersionTable
 
@@ -184,7 +184,7 @@ class LegacyScriptDirectory(ScriptDirectoryHooks):
         if "_retired_chain" not in self.__dict__:
             if not self._may_have_native_revisions():
                 return []  # without building the revision map (the fast path above)
-            self.revision_map.heads  # loading the revisions computes the chain
+            _ = self.revision_map.heads  # loading the revisions computes the chain
         return list(self.__dict__.get("_retired_chain", ()))
 
     def retired_stems(self) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from conftest import legacy_source
 
 pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses

@@ -6,7 +6,6 @@ import shutil
 
 import pytest
 import sqlalchemy as sa
-
 from conftest import REPO, make_project
 
 pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses

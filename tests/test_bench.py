@@ -18,7 +18,6 @@ import types
 
 import pytest
 import sqlalchemy as sa
-
 from conftest import REPO, url_text
 
 NATIVE = '''revision = {rev!r}

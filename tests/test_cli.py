@@ -5,11 +5,10 @@ from __future__ import annotations
 import datetime
 import json
 import re
-import time
 import shutil
+import time
 
 import pytest
-
 from conftest import REPO, legacy_source, make_project, url_text
 
 pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-
 from conftest import REPO, make_project, url_text
 
 pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
@@ -160,7 +159,7 @@ def test_a_wrong_password_says_to_check_the_password(project, database_url, pass
     assert message.startswith(f"Cannot connect to {shown} (DATABASE_URL from the environment): ")
     assert f'FATAL: password authentication failed for user "{password_role}". ' in message
     assert message.endswith(
-        f"Check the user name and password in DATABASE_URL from the environment; in a URL, "
+        "Check the user name and password in DATABASE_URL from the environment; in a URL, "
         "special characters in the password must be percent-encoded (@ as %40, : as %3A, "
         "/ as %2F, % as %25, # as %23, space as %20)."
     ), message

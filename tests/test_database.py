@@ -5,9 +5,8 @@ import shutil
 import time
 
 import pytest
-from sqlalchemy.engine import make_url
-
 from conftest import REPO, Project, make_project, url_text
+from sqlalchemy.engine import make_url
 
 from bridge.database import mask_url, normalize_url, resolve_target
 from bridge.errors import ConfigError

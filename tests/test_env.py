@@ -3,7 +3,6 @@
 import pytest
 import sqlalchemy as sa
 from alembic import command
-
 from conftest import legacy_source
 
 

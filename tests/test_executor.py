@@ -13,8 +13,8 @@ import time
 
 import pytest
 import sqlalchemy as sa
-
 from conftest import REPO, legacy_source
+
 from bridge import runner
 from bridge.errors import MigrationError
 

@@ -8,11 +8,12 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import sqlalchemy as sa
+from conftest import legacy_source, url_text
 
 from bridge import runner
 from bridge.context import set_request
 from bridge.fleet import api, report
-from bridge.fleet.precheck import Expected, decide
+from bridge.fleet.precheck import decide
 from bridge.fleet.targets import (
     Source,
     Target,
@@ -25,8 +26,6 @@ from bridge.fleet.targets import (
 )
 from bridge.ledger import LedgerState
 from bridge.lock import lock_key
-
-from conftest import legacy_source, url_text
 
 
 @pytest.fixture

@@ -179,7 +179,7 @@ def test_a_migration_failing_on_three_targets(fleet, on_error):
         first = outcomes.index("failed")
         assert first == 2 and "not-run" in outcomes
         assert outcomes.count("not-run") >= len(urls) - first - 2  # at most the running one finished after it
-    for i, (record, url) in enumerate(zip(records, urls)):
+    for record, url in zip(records, urls):
         if record["outcome"] == "failed":
             assert "division by zero" in record["error"]
             # Per-migration atomicity: the first migration committed, the failing one left nothing.

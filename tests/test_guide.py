@@ -6,7 +6,6 @@ import json
 import shutil
 
 import pytest
-
 from conftest import REPO, Project, url_text
 
 pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
@@ -48,7 +47,7 @@ def test_the_adoption_guide_from_legacy_only_to_native_revisions(tmp_path, datab
     dry = project.run("alembic-bridge", "sync", "--dry-run", check=True)
     assert f"would alembic_version: set to {SAMPLES[-3]}" in dry.stdout
     assert project.run("alembic-bridge", "lint", check=True).stdout.startswith("All checks passed")
-    assert f"(head), " in project.run("alembic", "history", check=True).stdout
+    assert "(head), " in project.run("alembic", "history", check=True).stdout
     assert "alembic_version" not in project.tables()
 
     # 3. Adopt: nothing already applied runs again; the two new files run.

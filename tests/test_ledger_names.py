@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-import sqlalchemy as sa
+from conftest import REPO, url_text
 
 from bridge.ledger import read_history
-from conftest import REPO, legacy_source, url_text
 
 pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
 

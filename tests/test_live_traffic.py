@@ -14,8 +14,7 @@ import time
 
 import pytest
 import sqlalchemy as sa
-
-from conftest import BIN, legacy_source, make_project, url_text
+from conftest import BIN, legacy_source, make_project
 
 pytestmark = pytest.mark.slow  # end-to-end: real blocking sessions and CLI subprocesses
 

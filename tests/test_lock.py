@@ -8,10 +8,10 @@ import time
 
 import pytest
 import sqlalchemy as sa
+from conftest import BIN, legacy_source, url_text
 
 import bridge
 from bridge import lock
-from conftest import BIN, legacy_source, url_text
 
 pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
 

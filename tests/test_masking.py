@@ -17,8 +17,7 @@ import sys
 from urllib.parse import quote
 
 import pytest
-
-from conftest import BIN, REPO, legacy_source, make_project, url_text
+from conftest import BIN, REPO, make_project, url_text
 
 pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
 

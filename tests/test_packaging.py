@@ -5,9 +5,8 @@ from __future__ import annotations
 import sys
 from importlib import metadata
 
-from packaging.requirements import Requirement
-
 from conftest import REPO
+from packaging.requirements import Requirement
 
 if sys.version_info >= (3, 11):
     import tomllib

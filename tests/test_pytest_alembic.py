@@ -6,6 +6,7 @@ so this checks that tools built on Alembic see the legacy revisions.
 
 import pytest
 import sqlalchemy as sa
+from conftest import REPO
 from pytest_alembic import Config
 from pytest_alembic.tests import (  # noqa: F401  (collected as tests of this module)
     test_model_definitions_match_ddl,
@@ -13,8 +14,6 @@ from pytest_alembic.tests import (  # noqa: F401  (collected as tests of this mo
     test_up_down_consistency,
     test_upgrade,
 )
-
-from conftest import REPO
 
 pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
 

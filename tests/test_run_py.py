@@ -6,7 +6,6 @@ import shutil
 import time
 
 import pytest
-
 from conftest import REPO, Project, legacy_source
 
 pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses

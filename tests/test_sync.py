@@ -16,7 +16,6 @@ import sys
 import time
 
 import pytest
-
 from conftest import BIN, REPO, legacy_source, make_project, url_text
 
 pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
@@ -262,7 +261,7 @@ def test_kill_9_mid_run_leaves_the_tables_agreeing_and_the_next_run_finishes(pro
     stems = counted_files(project, 8, 0.15)
     env = {**os.environ, "DATABASE_URL": url_text(project.url)}
     rng = random.Random(int(os.environ.get("BRIDGE_TEST_SEED", "7")))
-    for attempt in range(3):
+    for _attempt in range(3):
         proc = subprocess.Popen([str(BIN / "alembic"), "upgrade", "head"], cwd=project.root, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.3, 1.2))

@@ -13,7 +13,6 @@ import ast
 import json
 
 import pytest
-
 from conftest import REPO, make_project, url_text
 
 pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
@@ -243,9 +242,9 @@ def test_init_writes_the_version_table_options_commented_and_uncommenting_them_w
     import subprocess
 
     from alembic.config import Config
+    from conftest import BIN
 
     from bridge.settings import BridgeSettings
-    from conftest import BIN
 
     root = tmp_path / "fresh"
     (root / "migrations").mkdir(parents=True)

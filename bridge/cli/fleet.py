@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -85,7 +86,7 @@ def status(obj: Context, targets_file, query, schemas, shard, shards, as_json, j
     """Show where every target is, from the pre-check alone (reads only)."""
     config, found, _ = _setup(obj, targets_file, query, schemas, shard, shards)
     checked = api.check(config, found)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for item in checked:
         t = item.target
         if item.error is not None:

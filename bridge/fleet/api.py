@@ -96,7 +96,8 @@ def check(config: Config, found: list[Target], expected: Expected | None = None)
     if schema_targets:
         engine = engine_for(config)
         try:
-            states = read_schema_states(engine, [t.schema for t in schema_targets], expected.version_table)
+            schemas = [t.schema for t in schema_targets if t.schema is not None]
+            states = read_schema_states(engine, schemas, expected.version_table)
         except sa.exc.SQLAlchemyError as err:
             states = {}
             error = mask_text(str(err).splitlines()[0])

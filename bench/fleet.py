@@ -66,7 +66,8 @@ def fleet_apply(server, root: Path, n: int, env) -> dict:
         (project / "targets.txt").write_text("".join(f"db{i} {_url(u)}\n" for i, u in enumerate(urls)))
         result[parallel] = _timed(
             [str(BIN / "alembic-bridge"), "fleet", "upgrade", "--targets", "targets.txt", "--parallel", str(parallel)],
-            project, env,
+            project,
+            env,
         )
     return result
 
@@ -91,8 +92,13 @@ def start_noop(server, root: Path, n: int, repeat: int, env) -> dict:
 
 def _db_vars(url) -> dict[str, str]:
     host = url.host or url.query.get("host") or ""
-    return {"DB_USER": url.username or "", "DB_PASSWORD": url.password or "", "DB_HOST": str(host),
-            "DB_PORT": str(url.port or 5432), "DB_NAME": url.database or ""}
+    return {
+        "DB_USER": url.username or "",
+        "DB_PASSWORD": url.password or "",
+        "DB_HOST": str(host),
+        "DB_PORT": str(url.port or 5432),
+        "DB_NAME": url.database or "",
+    }
 
 
 def main() -> int:
@@ -104,7 +110,11 @@ def main() -> int:
     parser.add_argument("--url")
     args = parser.parse_args()
     server = Server(args.url)
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DB_USER", "DB_PASSWORD", "DB_HOST", "DB_PORT", "DB_NAME")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "DB_USER", "DB_PASSWORD", "DB_HOST", "DB_PORT", "DB_NAME")
+    }
     env["PYTHONDONTWRITEBYTECODE"] = ""
     lines = []
     with tempfile.TemporaryDirectory(prefix="bridge-fleet-bench-") as tmp:
@@ -112,18 +122,24 @@ def main() -> int:
         try:
             for n in args.dbs:
                 r = fleet_noop(server, root, n, env)
-                lines.append(f"fleet no-op, {n} databases: fleet {r['fleet']:.1f} s, shell loop {r['loop']:.1f} s, "
-                             f"ratio {r['fleet'] / r['loop']:.3f}x (target <= 0.05)")
+                lines.append(
+                    f"fleet no-op, {n} databases: fleet {r['fleet']:.1f} s, shell loop {r['loop']:.1f} s, "
+                    f"ratio {r['fleet'] / r['loop']:.3f}x (target <= 0.05)"
+                )
                 print(lines[-1], flush=True)
             if args.apply_dbs:
                 r = fleet_apply(server, root, args.apply_dbs, env)
-                lines.append(f"fleet apply, 10 migrations x {args.apply_dbs} databases: --parallel 1 {r[1]:.1f} s, "
-                             f"--parallel 4 {r[4]:.1f} s, ratio {r[4] / r[1]:.2f}x")
+                lines.append(
+                    f"fleet apply, 10 migrations x {args.apply_dbs} databases: --parallel 1 {r[1]:.1f} s, "
+                    f"--parallel 4 {r[4]:.1f} s, ratio {r[4] / r[1]:.2f}x"
+                )
                 print(lines[-1], flush=True)
             if args.start_n:
                 r = start_noop(server, root, args.start_n, args.repeat, env)
-                lines.append(f"run.py start no-op, N={r['n']}: {r['start'] * 1000:.0f} ms, legacy runner "
-                             f"{r['legacy'] * 1000:.0f} ms, ratio {r['start'] / r['legacy']:.2f}x (target <= 1.15)")
+                lines.append(
+                    f"run.py start no-op, N={r['n']}: {r['start'] * 1000:.0f} ms, legacy runner "
+                    f"{r['legacy'] * 1000:.0f} ms, ratio {r['start'] / r['legacy']:.2f}x (target <= 1.15)"
+                )
                 print(lines[-1], flush=True)
         finally:
             server.close() if hasattr(server, "close") else None

@@ -171,7 +171,7 @@ run_migrations()
 # migration, as the bridge runs them. With Alembic's default (one transaction for
 # the whole upgrade) 5,000 CREATE TABLEs exhaust a default PostgreSQL's lock table
 # ("out of shared memory", max_locks_per_transaction). The no-op run is unaffected.
-ENV_STOCK = '''\
+ENV_STOCK = """\
 from logging.config import fileConfig
 
 from sqlalchemy import engine_from_config
@@ -221,7 +221,7 @@ if context.is_offline_mode():
     run_migrations_offline()
 else:
     run_migrations_online()
-'''
+"""
 
 INI = """\
 [alembic]
@@ -310,7 +310,9 @@ def write_native_revisions(directory: Path, n: int) -> None:
         revision = native_revision(index)
         (directory / f"{revision}_create_bench_{index:05d}.py").write_text(
             NATIVE_TEMPLATE.format(
-                index=index, revision=revision, down_revision=down,
+                index=index,
+                revision=revision,
+                down_revision=down,
                 iso_date=migration_date(index).isoformat(),
             ),
             encoding="utf-8",
@@ -346,6 +348,4 @@ def set_stock_url(root: Path, url: str) -> None:
     """Point the stock project's ``sqlalchemy.url`` (its only database setting) at *url*."""
     # configparser interpolation: a literal % in the URL must be doubled.
     url_line = "sqlalchemy.url = " + url.replace("%", "%%") + "\n"
-    (root / "alembic.ini").write_text(
-        INI.format(extra=url_line, bridge_logger_key="", bridge_logger="")
-    )
+    (root / "alembic.ini").write_text(INI.format(extra=url_line, bridge_logger_key="", bridge_logger=""))

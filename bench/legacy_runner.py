@@ -38,12 +38,14 @@ def main(directory: str) -> int:
     engine = create_engine(url)
     try:
         with engine.begin() as conn:
-            conn.execute(text(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " id SERIAL PRIMARY KEY,"
-                " migration_name VARCHAR(255) UNIQUE NOT NULL,"
-                " applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)"
-            ))
+            conn.execute(
+                text(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                    " id SERIAL PRIMARY KEY,"
+                    " migration_name VARCHAR(255) UNIQUE NOT NULL,"
+                    " applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)"
+                )
+            )
             applied = {row[0] for row in conn.execute(text("SELECT migration_name FROM schema_migrations"))}
         names = sorted(name for name in os.listdir(directory) if MIGRATION_FILE.match(name))
         pending = [name for name in names if name[:-3] not in applied]

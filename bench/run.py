@@ -127,7 +127,9 @@ class Spawner:
     def __init__(self):
         self._proc = subprocess.Popen(
             [sys.executable, "-S", str(BENCH / "spawner.py")],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
 
     def measure(self, argv: list[str], cwd: Path, env: dict, log: Path) -> Sample:
@@ -205,10 +207,7 @@ def url_text(url) -> str:
 
 def child_env(**extra: str) -> dict:
     """The environment of a measured process: ours, minus any database settings."""
-    env = {
-        k: v for k, v in os.environ.items()
-        if k != "DATABASE_URL" and not k.startswith(("DB_", "PG"))
-    }
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL" and not k.startswith(("DB_", "PG"))}
     env.update(extra)
     return env
 
@@ -270,7 +269,8 @@ class Bench:
             print(
                 f"  N={self.n:<5} {phase:5} {runner:6} {sample.seconds * 1000:9.1f} ms "
                 f"(cpu {sample.cpu_seconds * 1000:7.1f} ms) {sample.max_rss_mb:6.1f} MB",
-                file=sys.stderr, flush=True,
+                file=sys.stderr,
+                flush=True,
             )
 
     def apply(self, repeat: int, runners: tuple[str, ...], measured: bool = True) -> None:
@@ -317,8 +317,11 @@ class Bench:
                     self.check_nothing_ran(runner, label)
                 self.instructions[(phase, runner)] = callgrind_total(out)
                 if self.verbose:
-                    print(f"  N={self.n:<5} {phase:5} {runner:6} {self.instructions[(phase, runner)]:>15,} instructions",
-                          file=sys.stderr, flush=True)
+                    print(
+                        f"  N={self.n:<5} {phase:5} {runner:6} {self.instructions[(phase, runner)]:>15,} instructions",
+                        file=sys.stderr,
+                        flush=True,
+                    )
 
     def check_applied(self, runner: str, url) -> None:
         tables = self.server.scalar(
@@ -365,9 +368,7 @@ def report_instructions(benches: list[Bench], info: dict) -> dict:
     per_migration: dict[int, dict[str, float]] = {}
     for bench in benches:
         counts = bench.instructions
-        per_migration[bench.n] = {
-            r: (counts[("apply", r)] - counts[("noop", r)]) / bench.n for r in runners
-        }
+        per_migration[bench.n] = {r: (counts[("apply", r)] - counts[("noop", r)]) / bench.n for r in runners}
         for label, values in (
             ("apply", {r: counts[("apply", r)] for r in runners}),
             ("no-op", {r: counts[("noop", r)] for r in runners}),
@@ -476,9 +477,11 @@ def report(benches: list[Bench], floor: dict[str, Series], info: dict, repeats: 
     data: dict = {"machine": info, "n": {}, "floor": {}, "ratios": {}}
     print_machine(info)
     print(f"{repeats}; whole-process wall time (median), CPU time (median), peak RSS (max)")
-    for title, value in (("wall time", lambda s: ms(s.median)),
-                         ("CPU time (user + sys)", lambda s: ms(s.cpu)),
-                         ("peak RSS", lambda s: f"{s.rss:.0f} MB")):
+    for title, value in (
+        ("wall time", lambda s: ms(s.median)),
+        ("CPU time (user + sys)", lambda s: ms(s.cpu)),
+        ("peak RSS", lambda s: f"{s.rss:.0f} MB"),
+    ):
         print()
         header = f"{title:22} {'N':>6} | " + " ".join(f"{r:>9}" for r in RUNNERS)
         print(header)
@@ -537,21 +540,31 @@ def report(benches: list[Bench], floor: dict[str, Series], info: dict, repeats: 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, nargs="+", default=[100, 1000, 5000],
-                        help="numbers of migrations (default: 100 1000 5000)")
-    parser.add_argument("--repeat", type=int, default=5,
-                        help="measured no-op runs per runner, and apply runs for N <= 1000 (default 5)")
-    parser.add_argument("--apply-repeat", type=int,
-                        help="measured apply runs per runner for N > 1000 (default: min(3, --repeat))")
-    parser.add_argument("--only", choices=("noop", "apply"),
-                        help="measure one phase only (no-op still needs one unmeasured apply)")
-    parser.add_argument("--no-stock-apply", action="store_true",
-                        help="do not time stock Alembic's apply (no target depends on it)")
-    parser.add_argument("--url", help="PostgreSQL URL of a user who may create databases "
-                                      "(default: an embedded server in a temporary folder)")
-    parser.add_argument("--callgrind", action="store_true",
-                        help="count instructions instead of timing: one apply and one no-op per runner, "
-                             "each under valgrind --tool=callgrind (steady on a shared machine; slow)")
+    parser.add_argument(
+        "--n", type=int, nargs="+", default=[100, 1000, 5000], help="numbers of migrations (default: 100 1000 5000)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=5, help="measured no-op runs per runner, and apply runs for N <= 1000 (default 5)"
+    )
+    parser.add_argument(
+        "--apply-repeat", type=int, help="measured apply runs per runner for N > 1000 (default: min(3, --repeat))"
+    )
+    parser.add_argument(
+        "--only", choices=("noop", "apply"), help="measure one phase only (no-op still needs one unmeasured apply)"
+    )
+    parser.add_argument(
+        "--no-stock-apply", action="store_true", help="do not time stock Alembic's apply (no target depends on it)"
+    )
+    parser.add_argument(
+        "--url",
+        help="PostgreSQL URL of a user who may create databases (default: an embedded server in a temporary folder)",
+    )
+    parser.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="count instructions instead of timing: one apply and one no-op per runner, "
+        "each under valgrind --tool=callgrind (steady on a shared machine; slow)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the generated projects and logs")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every run")
@@ -624,9 +637,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"projects and logs kept in {work}", file=sys.stderr)
         else:
             shutil.rmtree(work, ignore_errors=True)
-    repeats = f"{args.repeat} no-op runs, " + ", ".join(
-        f"{count} apply runs at N={n}" for n, count in apply_repeats.items()
-    ) + " per runner"
+    repeats = (
+        f"{args.repeat} no-op runs, "
+        + ", ".join(f"{count} apply runs at N={n}" for n, count in apply_repeats.items())
+        + " per runner"
+    )
     if args.only == "noop":
         repeats = f"{args.repeat} no-op runs per runner"
     return finish(report(benches, floor.results, info, repeats), argv, started, args.json)

@@ -28,7 +28,9 @@ REPORT_AFTER = 3.0  # seconds a migration waits on a lock before the progress ou
 REPORT_EVERY = 5.0
 
 _ACTIVITY = "a.pid, a.application_name, a.state, a.query_start, a.query"
-_BLOCKING_SQL = sa.text(f"SELECT {_ACTIVITY} FROM pg_stat_activity a WHERE a.pid = ANY(pg_blocking_pids(:pid)) ORDER BY a.pid")
+_BLOCKING_SQL = sa.text(
+    f"SELECT {_ACTIVITY} FROM pg_stat_activity a WHERE a.pid = ANY(pg_blocking_pids(:pid)) ORDER BY a.pid"
+)
 _ADVISORY_SQL = sa.text(
     f"SELECT {_ACTIVITY} FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
     "WHERE l.locktype = 'advisory' AND l.granted AND ((l.classid::bigint << 32) | l.objid::bigint) = :k "

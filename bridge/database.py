@@ -176,6 +176,7 @@ def export_dotenv(*directories: Path) -> None:
 
 # -- which database ----------------------------------------------------------------------
 
+
 def resolve_target(
     sqlalchemy_url: str | None = None,
     embedded: Path | None = None,
@@ -209,9 +210,7 @@ def resolve_target(
         except ValueError:
             from .errors import ConfigError  # deferred: keeps Alembic out of the run.py start pre-check
 
-            raise ConfigError(
-                f"DB_PORT={values['DB_PORT']!r} is not a port number."
-            ) from None
+            raise ConfigError(f"DB_PORT={values['DB_PORT']!r} is not a port number.") from None
         built = URL.create(
             "postgresql",
             username=values["DB_USER"],
@@ -359,6 +358,7 @@ def _mask_line(line: str) -> str:
 
 # -- connecting ----------------------------------------------------------------------------
 
+
 def connect_error(err: BaseException, target: DatabaseTarget, url: URL | None = None) -> ConnectionFailed:
     """Translate a driver's connection error into one paragraph: URL, its source, reason, what to check."""
     url = url if url is not None else (_parse(target.url) if target.url else None)
@@ -387,8 +387,10 @@ def _what_to_check(reason: str, target: DatabaseTarget, url: URL | None) -> str:
         host = host[0]
     port = url.port if url is not None else None
     create = (
-        "createdb" + (f" -h {host}" if host else "") + (f" -p {port}" if port else "")
-        + f" -U {user} {database} (or CREATE DATABASE \"{database}\"; in psql)"
+        "createdb"
+        + (f" -h {host}" if host else "")
+        + (f" -p {port}" if port else "")
+        + f' -U {user} {database} (or CREATE DATABASE "{database}"; in psql)'
     )
     if re.search(r'database ".*" does not exist', lowered):
         return f"Create it: {create}, or correct the database name in {where}."
@@ -400,8 +402,13 @@ def _what_to_check(reason: str, target: DatabaseTarget, url: URL | None) -> str:
     if re.search(r'role ".*" does not exist', lowered):
         return f"Create the role (createuser) or correct the user name in {where}."
     unreachable = (
-        "connection refused", "no such file or directory", "could not translate host name",
-        "timeout expired", "could not connect", "network is unreachable", "no route to host",
+        "connection refused",
+        "no such file or directory",
+        "could not translate host name",
+        "timeout expired",
+        "could not connect",
+        "network is unreachable",
+        "no route to host",
     )
     if any(phrase in lowered for phrase in unreachable):
         at = f"{host or 'localhost'}:{port or 5432}"
@@ -421,8 +428,9 @@ def create_engine(url: str | URL, *, target: DatabaseTarget | None = None, **kw)
     *target* says where the URL came from, for the error message.
     """
     if target is None:
-        target = DatabaseTarget("the given URL", url=url if isinstance(url, str) else
-                                url.render_as_string(hide_password=False))
+        target = DatabaseTarget(
+            "the given URL", url=url if isinstance(url, str) else url.render_as_string(hide_password=False)
+        )
     parsed = normalize_url(url, target.where)
     engine = sa.create_engine(parsed, **kw)
 
@@ -453,6 +461,7 @@ def _fix_pysqlite_transactions(engine: sa.Engine) -> None:
 
 # -- from an Alembic configuration ----------------------------------------------------------
 
+
 def target_for(config, settings: BridgeSettings | None = None) -> DatabaseTarget:
     """Return the database an Alembic ``Config`` names (see the precedence above); reads ``.env``, writes nothing."""
     settings = settings or BridgeSettings.from_config(config)
@@ -471,20 +480,15 @@ def config_file(config) -> str | None:
     return str(Path(name).resolve()) if name else None
 
 
-def engine_for(
-    config, settings: BridgeSettings | None = None, *, target: DatabaseTarget | None = None
-) -> sa.Engine:
+def engine_for(config, settings: BridgeSettings | None = None, *, target: DatabaseTarget | None = None) -> sa.Engine:
     """Create the engine for this configuration, starting an embedded server if it asks for one."""
     target = target or target_for(config, settings)
     log.debug("Using database %s", target.describe())
     schema = request_of(config).schema
-    if schema is None:
-        return create_engine(target_url(target), target=target, poolclass=NullPool)
     # A tenant schema: every session of the run (the lock's too) resolves unqualified
     # names in it alone, the ledger tables and the legacy migrations' tables alike.
-    return create_engine(
-        target_url(target), target=target, poolclass=NullPool, connect_args={"options": search_path_option(schema)}
-    )
+    tenant = {"connect_args": {"options": search_path_option(schema)}} if schema is not None else {}
+    return create_engine(target_url(target), target=target, poolclass=NullPool, **tenant)
 
 
 def search_path_option(schema: str) -> str:

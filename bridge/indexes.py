@@ -41,7 +41,7 @@ def invalid_indexes(connection: sa.Connection) -> list[str]:
         return []
     lines = []
     for schema, index, table in connection.execute(_INVALID_SQL):
-        name = f'{_quoted(schema)}.{_quoted(index)}'
+        name = f"{_quoted(schema)}.{_quoted(index)}"
         lines.append(
             f"index {name} on {table} is INVALID: a CREATE INDEX CONCURRENTLY failed or was "
             "interrupted (or is running right now). Queries never use it, and a retry with IF NOT "

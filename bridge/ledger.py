@@ -29,7 +29,6 @@ HISTORY_TABLES = (LEGACY_TABLE, CHECKSUM_TABLE, LOG_TABLE)
 _metadata = sa.MetaData()
 
 
-
 class _now(FunctionElement):
     """``now()`` on PostgreSQL, as the legacy DDL writes it; CURRENT_TIMESTAMP elsewhere."""
 
@@ -133,9 +132,7 @@ class LedgerState(NamedTuple):
     duplicates: tuple[str, ...] = ()
 
 
-def read_history(
-    connection: sa.Connection, version_table: str, version_schema: str | None = None
-) -> LedgerState:
+def read_history(connection: sa.Connection, version_table: str, version_schema: str | None = None) -> LedgerState:
     """Read ``alembic_version``, ``schema_migrations`` and the checksums; write nothing."""
     if connection.dialect.name != "postgresql":
         ledger = Ledger(connection)
@@ -195,9 +192,7 @@ _PG_TABLES_IN_SCHEMAS = (
 )
 
 
-def read_history_by_schema(
-    connection: sa.Connection, schemas, version_table: str
-) -> dict[str, LedgerState]:
+def read_history_by_schema(connection: sa.Connection, schemas, version_table: str) -> dict[str, LedgerState]:
     """Read the three history tables of each tenant schema in *schemas* (PostgreSQL); write nothing.
 
     Two round trips whatever the number of schemas: which tables exist where,
@@ -369,14 +364,10 @@ class Ledger:
             .where(schema_migrations.c.migration_name.in_(names))
         ).scalar()
         if not exists:
-            self.connection.execute(
-                schema_migrations.insert().values(migration_name=self.row_name(stem))
-            )
+            self.connection.execute(schema_migrations.insert().values(migration_name=self.row_name(stem)))
         if sha256 is not None:
             self.connection.execute(checksums.delete().where(checksums.c.migration_name == stem))
-            self.connection.execute(
-                checksums.insert().values(migration_name=stem, sha256=sha256, applied_at=_utcnow())
-            )
+            self.connection.execute(checksums.insert().values(migration_name=stem, sha256=sha256, applied_at=_utcnow()))
 
     def record(self, stem: str, direction: str, sha256: str | None = None) -> None:
         """Record *stem* as applied (``upgrade``) or as not applied (``downgrade``)."""
@@ -409,9 +400,7 @@ class Ledger:
         if not self.has_table():
             return
         names = (stem, f"{stem}.py")
-        self.connection.execute(
-            schema_migrations.delete().where(schema_migrations.c.migration_name.in_(names))
-        )
+        self.connection.execute(schema_migrations.delete().where(schema_migrations.c.migration_name.in_(names)))
         if self.has_checksum_table():
             self.connection.execute(checksums.delete().where(checksums.c.migration_name == stem))
 
@@ -464,9 +453,7 @@ def render_ledger_sql(stem: str, direction: str, migration_context) -> list:
         name_format = run.settings.name_format
         name = f"{stem}.py" if name_format == "filename" else stem
         # Plain text: a Core insert would render RETURNING on PostgreSQL.
-        statements.append(
-            sa.text(f"INSERT INTO {LEGACY_TABLE} (migration_name) VALUES (:name)").bindparams(name=name)
-        )
+        statements.append(sa.text(f"INSERT INTO {LEGACY_TABLE} (migration_name) VALUES (:name)").bindparams(name=name))
     else:
         names = (stem, f"{stem}.py")
         statements.append(schema_migrations.delete().where(schema_migrations.c.migration_name.in_(names)))

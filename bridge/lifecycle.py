@@ -147,16 +147,13 @@ def start_application(root: Path) -> None:
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     (root / "logs").mkdir(exist_ok=True)
     with open(root / APP_LOG_FILE, "ab") as out:
-        proc = subprocess.Popen(
-            command, cwd=root, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        proc = subprocess.Popen(command, cwd=root, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     time.sleep(0.5)
     if proc.poll() is not None:
         from .errors import ConfigError  # deferred: see the note on the imports
 
         raise ConfigError(
-            f"The application ({' '.join(command)}) exited at once with status "
-            f"{proc.returncode}; see {APP_LOG_FILE}."
+            f"The application ({' '.join(command)}) exited at once with status {proc.returncode}; see {APP_LOG_FILE}."
         )
     pid_file.write_text(str(proc.pid))
     log.info("Started application (pid %s): %s; output in %s", proc.pid, " ".join(command), APP_LOG_FILE)

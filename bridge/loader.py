@@ -102,10 +102,7 @@ def parse_name(filename: str) -> tuple[datetime.date, str] | str:
         if re.match(r"^\d{8}(?!_)", filename):
             return "the date must be followed by '_'"
         if re.match(r"^\d{8}_", filename):
-            return (
-                "the description may contain only letters, digits and '_' "
-                "(it becomes the Alembic revision id)"
-            )
+            return "the description may contain only letters, digits and '_' (it becomes the Alembic revision id)"
         if re.match(r"^\d", filename):
             return "the name must start with an 8-digit date YYYYMMDD"
         return "the name does not start with a date YYYYMMDD"

@@ -181,4 +181,3 @@ def runner_lock(connection: sa.Connection, settings, *, enabled: bool = True, sc
 def _lock_holder(conn, key: int) -> str:
     holders = blockers.advisory_holders(conn.engine, key)
     return f" (the lock is held by {'; '.join(line for _, line in holders)})" if holders else ""
-

@@ -414,9 +414,13 @@ class LegacyConnection:
         line = self._engine._caller_line()
         for text_, kind in parts:
             if kind == "refuse":
-                self._refuse(text_, "would hand the migration's transaction (Alembic's) to "
-                             "two-phase commit; the bridge runs each migration in one transaction. "
-                             "Remove it.", line)
+                self._refuse(
+                    text_,
+                    "would hand the migration's transaction (Alembic's) to "
+                    "two-phase commit; the bridge runs each migration in one transaction. "
+                    "Remove it.",
+                    line,
+                )
         self._refuse_unsplittable(parts, statement, parameters, driver_sql, line)
         if not self._stack:
             self._push(nested=False)  # autobegin, as SQLAlchemy 2.x does
@@ -437,9 +441,13 @@ class LegacyConnection:
         """Refuse transaction control inside a multi-statement string that cannot be split."""
         if len(parts) > 1 and not self._splittable(statement, parameters, driver_sql):
             control = next(text_ for text_, kind in parts if kind)
-            self._refuse(control, "is one of several statements in a string executed with "
-                         "parameters, which cannot be split safely. Execute the statements one "
-                         "by one, and end the transaction with trans.commit().", line)
+            self._refuse(
+                control,
+                "is one of several statements in a string executed with "
+                "parameters, which cannot be split safely. Execute the statements one "
+                "by one, and end the transaction with trans.commit().",
+                line,
+            )
 
     @staticmethod
     def _splittable(statement, parameters, driver_sql: bool) -> bool:
@@ -462,16 +470,24 @@ class LegacyConnection:
             self._detached = False
             return self._real.exec_driver_sql(text_)
         if len(self._stack) > 1:
-            self._refuse(text_, "inside a nested transaction (begin_nested()) would end every "
-                         "savepoint with it, which the transaction objects cannot follow (a "
-                         "real engine then fails at their commit). Use savepoint.commit() / "
-                         "trans.commit() instead of SQL text.", line)
+            self._refuse(
+                text_,
+                "inside a nested transaction (begin_nested()) would end every "
+                "savepoint with it, which the transaction objects cannot follow (a "
+                "real engine then fails at their commit). Use savepoint.commit() / "
+                "trans.commit() instead of SQL text.",
+                line,
+            )
         root = self._stack[0]
         chain = kind.endswith("_chain")
         if self._detached:
             if chain:
-                self._refuse(text_, "after a raw COMMIT/ROLLBACK has no transaction to chain "
-                             "(a real database refuses it too). Use trans.commit().", line)
+                self._refuse(
+                    text_,
+                    "after a raw COMMIT/ROLLBACK has no transaction to chain "
+                    "(a real database refuses it too). Use trans.commit().",
+                    line,
+                )
             return root._savepoint.result  # no transaction: the server only warns
         if kind.startswith("commit"):
             root._savepoint.commit()
@@ -593,9 +609,7 @@ class AutocommitConnection(LegacyConnection):
         self._check_open()
         context = self._engine._migration_context
         if context is None:
-            raise exc.InvalidRequestError(
-                "AUTOCOMMIT statements are only supported inside an Alembic migration run"
-            )
+            raise exc.InvalidRequestError("AUTOCOMMIT statements are only supported inside an Alembic migration run")
         if any(conn._stack for conn in self._engine._connections if conn is not self):
             raise exc.InvalidRequestError(
                 "An AUTOCOMMIT statement would commit the transaction still open on "
@@ -631,9 +645,13 @@ class AutocommitConnection(LegacyConnection):
                 self._refuse(text_, "would hand a transaction to two-phase commit. Remove it.", line)
         text_, kind = kinds[-1]
         if kind == "begin":
-            self._refuse(text_, "on an AUTOCOMMIT connection would leave a transaction open on "
-                         "Alembic's connection. Do transactional work on a normal connection "
-                         "(`with engine.begin() as conn:`).", line)
+            self._refuse(
+                text_,
+                "on an AUTOCOMMIT connection would leave a transaction open on "
+                "Alembic's connection. Do transactional work on a normal connection "
+                "(`with engine.begin() as conn:`).",
+                line,
+            )
 
     def commit(self) -> None:
         self._check_open()
@@ -651,7 +669,9 @@ def _drop_invalid_index_before_rebuild(connection: sa.Connection, statement) -> 
     if name is None:
         return
     if indexes.drop_invalid(connection, name):
-        log.warning("Dropped the INVALID index %s an interrupted CREATE INDEX CONCURRENTLY left; building it again", name)
+        log.warning(
+            "Dropped the INVALID index %s an interrupted CREATE INDEX CONCURRENTLY left; building it again", name
+        )
 
 
 # `sa.inspect(engine)` / `sa.inspect(conn)` in a legacy migration inspects Alembic's connection.
@@ -774,9 +794,13 @@ class OfflineConnection(LegacyConnection):
         line = self._engine._caller_line()
         for text_, kind in parts:
             if kind is not None and kind not in ("begin", "commit", "commit_chain"):
-                self._refuse(text_, "cannot be rendered as SQL: the script runs each migration "
-                             "in one transaction, with nothing to roll back to. Render this "
-                             "migration online, or raise an exception instead.", line)
+                self._refuse(
+                    text_,
+                    "cannot be rendered as SQL: the script runs each migration "
+                    "in one transaction, with nothing to roll back to. Render this "
+                    "migration online, or raise an exception instead.",
+                    line,
+                )
         self._refuse_unsplittable(parts, statement, parameters, driver_sql, line)
         result = OfflineResult(self._engine)
         for text_, kind in parts:

@@ -90,10 +90,7 @@ class Plan:
                     "(follow the old runner's schema_migrations rows)"
                 )
             else:
-                lines.append(
-                    f"{self.table}: set to {self.new_head} (adopt a database "
-                    "migrated by the old runner)"
-                )
+                lines.append(f"{self.table}: set to {self.new_head} (adopt a database migrated by the old runner)")
         return lines
 
 
@@ -161,7 +158,7 @@ def plan(
     applied = recorded | set(range(last_recorded + 1, implied_upto + 1))
     top = max(applied, default=-1)
     if top >= 0:
-        behind = [stem for stem in retired[retired_upto + 1:] if stem not in state.rows]
+        behind = [stem for stem in retired[retired_upto + 1 :] if stem not in state.rows]
         if behind:
             raise LedgerMismatch(
                 f"Legacy migrations up to {stems[top]} are applied, but not the revisions "
@@ -175,9 +172,7 @@ def plan(
     result.backfill = [stem for stem in result.applied if stem not in state.rows]
     if top >= 0 and implied_upto < top:
         result.new_head = stems[top]
-    result.edited = [
-        f.stem for f in files if f.stem in state.checksums and state.checksums[f.stem] != f.sha256()
-    ]
+    result.edited = [f.stem for f in files if f.stem in state.checksums and state.checksums[f.stem] != f.sha256()]
     return result
 
 
@@ -196,7 +191,10 @@ def _refuse_overlapping_heads(heads, index, retired_index, table) -> None:
     chain = [h for h in heads if h in index or h in retired_index]
     if not chain:
         return  # native branches: see `refuse_overlapping_native_heads`
-    order = {**{stem: i for stem, i in retired_index.items()}, **{stem: len(retired_index) + i for stem, i in index.items()}}
+    order = {
+        **{stem: i for stem, i in retired_index.items()},
+        **{stem: len(retired_index) + i for stem, i in index.items()},
+    }
     shown = sorted(heads, key=lambda h: (order.get(h, len(order)), h))
     if len(chain) == len(heads):
         raise LedgerMismatch(
@@ -209,8 +207,7 @@ def _refuse_overlapping_heads(heads, index, retired_index, table) -> None:
 def _overlap_error(table, heads, earlier: str, later: str) -> LedgerMismatch:
     return LedgerMismatch(
         f"{table} holds {len(heads)} rows ({', '.join(heads)}) that overlap: {earlier} "
-        f"comes before {later} in the history, so the database cannot be at both. "
-        + STRAY_ROW_REPAIR
+        f"comes before {later} in the history, so the database cannot be at both. " + STRAY_ROW_REPAIR
     )
 
 

@@ -79,6 +79,7 @@ def migration_ledger():
 
 # -- converted revisions ------------------------------------------------------------------------
 
+
 def legacy_row_recorded(revision: str) -> bool:
     """Return whether ``schema_migrations`` already lists *revision* (an old runner applied it)."""
     if _migration_context().as_sql:
@@ -142,6 +143,7 @@ def _as_legacy_file(path: Path) -> LegacyFile:
 
 # -- baseline revisions -------------------------------------------------------------------------
 
+
 def apply_baseline(revision: str, replaces: tuple[str, ...], schema_sql: str) -> None:
     """Create the baseline's schema on an empty database and record every replaced migration."""
     from alembic import op
@@ -161,7 +163,8 @@ def apply_baseline(revision: str, replaces: tuple[str, ...], schema_sql: str) ->
         _baseline_log.warning(
             "%s: schema_migrations lists all %d migrations this baseline replaces (an old "
             "runner applied them); recording it in alembic_version without creating anything",
-            revision, len(replaces),
+            revision,
+            len(replaces),
         )
         return
     if done:
@@ -211,4 +214,3 @@ def revert_baseline(revision: str, replaces: tuple[str, ...], drop_sql: str) -> 
     ledger = migration_ledger()
     for stem in reversed(replaces):
         ledger.record_unapplied(stem)
-

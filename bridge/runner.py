@@ -34,6 +34,7 @@ from .settings import BridgeSettings
 
 # -- configuration ------------------------------------------------------------------------
 
+
 def load_config(path: str | Path | None = None, url: str | None = None) -> Config:
     """Return the Alembic ``Config`` for *path* (default: ./alembic.ini, else ./pyproject.toml)."""
     if path is None:
@@ -71,6 +72,7 @@ def script_directory(config: Config) -> ScriptDirectory:
 
 # -- reading --------------------------------------------------------------------------------
 
+
 @dataclass
 class MigrationStatus:
     """One revision's state, for ``status``."""
@@ -82,7 +84,13 @@ class MigrationStatus:
     edited: bool = False
 
     def as_dict(self) -> dict:
-        return {"revision": self.revision, "kind": self.kind, "state": self.state, "path": self.path, "edited": self.edited}
+        return {
+            "revision": self.revision,
+            "kind": self.kind,
+            "state": self.state,
+            "path": self.path,
+            "edited": self.edited,
+        }
 
 
 @dataclass
@@ -209,8 +217,11 @@ def run_log(config: Config | str | Path | None = None, *, limit: int = 20, revis
     """Return the run log's latest rows, newest first (see `bridge.runlog`); reads only."""
     config = _config(config)
     rows: list[dict] = []
-    _database_state(config, settings_for(script_directory(config), config),
-                    lambda conn: rows.extend(runlog.read(conn, limit=limit, revision=revision)))
+    _database_state(
+        config,
+        settings_for(script_directory(config), config),
+        lambda conn: rows.extend(runlog.read(conn, limit=limit, revision=revision)),
+    )
     return rows
 
 
@@ -232,7 +243,9 @@ class RunPlan:
     holes: list[str] = field(default_factory=list)
 
 
-def plan_upgrade(config: Config | str | Path | None = None, target: str = "head", *, out_of_order: bool = False) -> RunPlan:
+def plan_upgrade(
+    config: Config | str | Path | None = None, target: str = "head", *, out_of_order: bool = False
+) -> RunPlan:
     """Return what ``upgrade`` to *target* would do; reads only."""
     return _plan(_config(config), target, "upgrade", out_of_order)
 
@@ -250,19 +263,16 @@ def _plan(
     result = reconcile.plan_for(script, state, table)
     if result.holes and not out_of_order:
         raise reconcile.hole_error(result.holes, result)
-    steps = [
-        Step(f.stem, "upgrade", f.title(), "legacy, out of order") for f in result.holes
-    ] if out_of_order else []
+    steps = [Step(f.stem, "upgrade", f.title(), "legacy, out of order") for f in result.holes] if out_of_order else []
     heads = (result.new_head,) if result.new_head else state.heads
     for rs in plan_revisions(script, direction, target, heads):
         rev = rs.revision
-        steps.append(
-            Step(rev.revision, direction, rev.doc, "legacy" if isinstance(rev, LegacyScript) else "native")
-        )
+        steps.append(Step(rev.revision, direction, rev.doc, "legacy" if isinstance(rev, LegacyScript) else "native"))
     return RunPlan(result.changes, steps, [f.stem for f in result.holes])
 
 
 # -- running --------------------------------------------------------------------------------
+
 
 @dataclass
 class RunResult:
@@ -293,7 +303,9 @@ def upgrade(
     return _run(_config(config), target, "upgrade", out_of_order, on_step, on_plan, on_start, on_wait)
 
 
-def downgrade(config: Config | str | Path | None, target: str, *, on_step=None, on_start=None, on_wait=None) -> RunResult:
+def downgrade(
+    config: Config | str | Path | None, target: str, *, on_step=None, on_start=None, on_wait=None
+) -> RunResult:
     """Revert migrations down to *target* through Alembic (callbacks as for `upgrade`)."""
     return _run(_config(config), target, "downgrade", False, on_step, None, on_start, on_wait)
 

@@ -75,7 +75,7 @@ def new_migration(config, description: str, *, native: bool = False, date: str |
     if not slug:
         raise ConfigError(
             f"{description!r} has no letters or digits to build a file name from. "
-            "Describe the change, e.g. \"add error message to open orders\"."
+            'Describe the change, e.g. "add error message to open orders".'
         )
     day = date or datetime.date.today().strftime("%Y%m%d")
     parsed = parse_name(f"{day}_{slug}.py")
@@ -103,10 +103,7 @@ def new_migration(config, description: str, *, native: bool = False, date: str |
     # Converted (and baseline) revisions come before the legacy files; only native
     # revisions after the last legacy file would make a new one a branch.
     retired = {r.revision for r in script.retired_revisions()}
-    natives = [
-        r for r in script.walk_revisions()
-        if not isinstance(r, LegacyScript) and r.revision not in retired
-    ]
+    natives = [r for r in script.walk_revisions() if not isinstance(r, LegacyScript) and r.revision not in retired]
     if natives:
         raise ConfigError(
             "Native revisions already follow the legacy chain, so a new legacy file "

@@ -60,7 +60,6 @@ class LegacyModule:
 class LegacyScript(Script):
     """A revision backed by a legacy ``YYYYMMDD_description.py`` file."""
 
-
     def __init__(self, legacy: LegacyFile, down_revision: str | None):
         self.legacy = legacy
         super().__init__(LegacyModule(legacy, down_revision), legacy.stem, legacy.path)  # type: ignore[arg-type]  # quacks like a module

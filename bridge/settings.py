@@ -146,13 +146,9 @@ class BridgeSettings:
             lock_timeout=lock_timeout,
             strict=BOOLEANS[strict],
             target_metadata=option("target_metadata"),
-            version_table=VersionTable(
-                option("version_table") or VersionTable.name, option("version_table_schema")
-            ),
+            version_table=VersionTable(option("version_table") or VersionTable.name, option("version_table_schema")),
             migration_lock_timeout=interval(option("migration_lock_timeout"), "migration_lock_timeout"),
-            migration_statement_timeout=interval(
-                option("migration_statement_timeout"), "migration_statement_timeout"
-            ),
+            migration_statement_timeout=interval(option("migration_statement_timeout"), "migration_statement_timeout"),
             lock_retries=retries(option("lock_retries"), "lock_retries"),
             lock_retry_backoff=seconds(option("lock_retry_backoff"), "lock_retry_backoff", 1.0),
             rebuild_invalid_indexes=BOOLEANS[rebuild],
@@ -189,7 +185,9 @@ def retries(value: str | int | None, name: str, where: str = "") -> int:
     if count < 0 or isinstance(value, bool):
         from .errors import ConfigError  # deferred: keeps Alembic out of the run.py start pre-check
 
-        raise ConfigError(f"{name} = {value!r}{where} is not a count. Write a whole number, e.g. {name} = 3 (0: no retry).")
+        raise ConfigError(
+            f"{name} = {value!r}{where} is not a count. Write a whole number, e.g. {name} = 3 (0: no retry)."
+        )
     return count
 
 

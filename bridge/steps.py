@@ -66,7 +66,9 @@ class Policy:
         count = own("lock_retries")
         backoff = own("lock_retry_backoff")
         return cls(
-            interval(lock_timeout, "migration_lock_timeout", suffix) if lock_timeout is not None else settings.migration_lock_timeout,
+            interval(lock_timeout, "migration_lock_timeout", suffix)
+            if lock_timeout is not None
+            else settings.migration_lock_timeout,
             interval(statement_timeout, "migration_statement_timeout", suffix)
             if statement_timeout is not None
             else settings.migration_statement_timeout,
@@ -156,7 +158,9 @@ def _guarded(migration_step, run: BridgeRun, migration_context):
                 run.watcher.watch(step, blockers.backend_pid(connection))
             try:
                 try:
-                    with after_autocommit_blocks(migration_context, lambda: _set_local(migration_context.connection, policy)):
+                    with after_autocommit_blocks(
+                        migration_context, lambda: _set_local(migration_context.connection, policy)
+                    ):
                         original(**kw)
                 finally:
                     if run.watcher is not None:
@@ -171,12 +175,24 @@ def _guarded(migration_step, run: BridgeRun, migration_context):
                 if retryable and attempt <= policy.retries and intact:
                     delay = policy.delay(attempt)
                     retried.append(
-                        runlog.Entry(step.revision, step.direction, attempt_started, runlog.utcnow(),
-                                     runlog.RETRIED, attempt, state, str(err))
+                        runlog.Entry(
+                            step.revision,
+                            step.direction,
+                            attempt_started,
+                            runlog.utcnow(),
+                            runlog.RETRIED,
+                            attempt,
+                            state,
+                            str(err),
+                        )
                     )
                     log.warning(
                         "%s hit %s (attempt %d of %d); rolled back whole, retrying in %.1f s",
-                        step.revision, RETRYABLE[state], attempt, policy.retries + 1, delay,
+                        step.revision,
+                        RETRYABLE[state],
+                        attempt,
+                        policy.retries + 1,
+                        delay,
                     )
                     run.modules.pop(step.revision, None)  # the next attempt imports the file afresh
                     time.sleep(delay)
@@ -189,8 +205,16 @@ def _guarded(migration_step, run: BridgeRun, migration_context):
                     )
                 run.pending_log.extend(retried)
                 run.pending_log.append(
-                    runlog.Entry(step.revision, step.direction, started, runlog.utcnow(),
-                                 runlog.FAILED, attempt, state, str(err) or type(err).__name__)
+                    runlog.Entry(
+                        step.revision,
+                        step.direction,
+                        started,
+                        runlog.utcnow(),
+                        runlog.FAILED,
+                        attempt,
+                        state,
+                        str(err) or type(err).__name__,
+                    )
                 )
                 raise
             if savepoint is not None and savepoint.is_active:
@@ -248,4 +272,8 @@ def _flush_failures(connection: sa.Connection, run: BridgeRun) -> None:
                     own.exec_driver_sql("SET LOCAL lock_timeout = '2s'")
                 runlog.write(own, run.run_id, entries, run.db_user)
     except Exception:  # noqa: BLE001 - the migration's own error is what matters
-        log.warning("Could not write the failed migration to the run log (%s)", runlog.TABLE, exc_info=log.isEnabledFor(logging.DEBUG))
+        log.warning(
+            "Could not write the failed migration to the run log (%s)",
+            runlog.TABLE,
+            exc_info=log.isEnabledFor(logging.DEBUG),
+        )

@@ -125,6 +125,7 @@ def downgrade(engine):
 
 def legacy_source(up: list[str] | str, down: list[str] | str = (), title: str = "test") -> str:
     """Return a legacy migration file in the template's style running the given SQL."""
+
     def block(sqls):
         sqls = [sqls] if isinstance(sqls, str) else list(sqls)
         if not sqls:
@@ -218,12 +219,7 @@ class Project:
         return sorted(r[0] for r in self.sql("SELECT version_num FROM alembic_version"))
 
     def tables(self) -> list[str]:
-        return [
-            r[0]
-            for r in self.sql(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
-            )
-        ]
+        return [r[0] for r in self.sql("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]
 
 
 ALEMBIC_INI = """\
@@ -274,9 +270,7 @@ def make_project(root: Path, url, extra_ini: str = "") -> Project:
     (root / "legacy").mkdir(exist_ok=True)
     (root / "alembic" / "versions").mkdir(parents=True, exist_ok=True)
     (root / "alembic" / "env.py").write_text((REPO / "migrations" / "env.py").read_text())
-    (root / "alembic" / "script.py.mako").write_text(
-        (REPO / "migrations" / "script.py.mako").read_text()
-    )
+    (root / "alembic" / "script.py.mako").write_text((REPO / "migrations" / "script.py.mako").read_text())
     (root / "alembic.ini").write_text(ALEMBIC_INI.format(extra=extra_ini))
     return Project(root, url)
 

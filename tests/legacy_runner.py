@@ -87,16 +87,14 @@ class MigrationHelper:
     def migration_files(self) -> list[Path]:
         """Return every migration file in the directory, sorted by file name."""
         return sorted(
-            (path for path in self.migrations_dir.glob("*.py")
-             if MIGRATION_FILE_NAME.match(path.name)),
+            (path for path in self.migrations_dir.glob("*.py") if MIGRATION_FILE_NAME.match(path.name)),
             key=lambda path: path.name,
         )
 
     def pending(self) -> list[Path]:
         """Return the migration files not yet recorded, in the order they will run."""
         applied = self.applied()
-        return [path for path in self.migration_files()
-                if self.migration_name(path) not in applied]
+        return [path for path in self.migration_files() if self.migration_name(path) not in applied]
 
     def run_one(self, path: Path) -> str:
         """Import one migration file, call its ``upgrade(engine)``, then record it."""

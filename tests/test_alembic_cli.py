@@ -33,7 +33,14 @@ def test_upgrade_head_applies_every_file_and_records_both_tables(project):
         assert f"-> {stem}" in result.output
     assert project.rows() == stems
     assert project.version() == [LONG]
-    assert project.tables() == ["accounts", "alembic_bridge_checksums", "alembic_bridge_log", "alembic_version", "orders", "schema_migrations"]
+    assert project.tables() == [
+        "accounts",
+        "alembic_bridge_checksums",
+        "alembic_bridge_log",
+        "alembic_version",
+        "orders",
+        "schema_migrations",
+    ]
 
 
 def test_a_second_upgrade_does_nothing(project):
@@ -84,7 +91,9 @@ def test_a_unique_prefix_names_a_revision(project):
     assert project.rows() == stems[:1]
     ambiguous = project.run("alembic", "show", "202510")
     assert ambiguous.returncode != 0
-    assert "Can't locate revision identified by '202510'" in ambiguous.output  # Alembic's wording for an ambiguous prefix
+    assert (
+        "Can't locate revision identified by '202510'" in ambiguous.output
+    )  # Alembic's wording for an ambiguous prefix
 
 
 def test_files_sharing_a_date_run_in_file_name_order(project):
@@ -105,7 +114,9 @@ def test_building_the_chain_imports_no_legacy_file(project):
 
 def test_version_table_is_wide_enough_and_an_existing_narrow_one_is_widened(project):
     three_files(project)
-    project.sql("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))")
+    project.sql(
+        "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+    )
     result = project.run("alembic", "upgrade", "head", check=True)
     assert "Widening alembic_version.version_num from VARCHAR(32) to VARCHAR(255)" in result.output
     length = project.sql(
@@ -228,15 +239,20 @@ def test_legacy_ignore_excludes_files_that_are_not_migrations(tmp_path, database
 
 # -- native revisions after the legacy chain ----------------------------------------
 
+
 def test_a_new_native_revision_follows_the_legacy_head(project):
     stems = three_files(project)
     project.run("alembic", "revision", "-m", "add notes", "--rev-id", "a1b2c3", check=True)
     (path,) = project.versions.glob("a1b2c3_*.py")
     assert f"down_revision: Union[str, Sequence[str], None] = {LONG!r}" in path.read_text()
-    path.write_text(path.read_text().replace(
-        '    """Upgrade schema."""\n    pass',
-        '    """Upgrade schema."""\n    op.create_table("notes", sa.Column("id", sa.Integer, primary_key=True))',
-    ).replace('    """Downgrade schema."""\n    pass', '    """Downgrade schema."""\n    op.drop_table("notes")'))
+    path.write_text(
+        path.read_text()
+        .replace(
+            '    """Upgrade schema."""\n    pass',
+            '    """Upgrade schema."""\n    op.create_table("notes", sa.Column("id", sa.Integer, primary_key=True))',
+        )
+        .replace('    """Downgrade schema."""\n    pass', '    """Downgrade schema."""\n    op.drop_table("notes")')
+    )
     project.run("alembic", "upgrade", "head", check=True)
     assert project.version() == ["a1b2c3"]
     assert project.rows() == stems  # native revisions get no legacy row
@@ -246,7 +262,7 @@ def test_a_new_native_revision_follows_the_legacy_head(project):
     assert project.rows() == [] and "notes" not in project.tables()
 
 
-NATIVE = '''revision = {rev!r}
+NATIVE = """revision = {rev!r}
 down_revision = {down!r}
 branch_labels = None
 depends_on = None
@@ -256,7 +272,7 @@ def upgrade():
 
 def downgrade():
     pass
-'''
+"""
 
 
 def test_a_native_revision_starting_at_base_is_refused_naming_both_files(project):
@@ -264,7 +280,10 @@ def test_a_native_revision_starting_at_base_is_refused_naming_both_files(project
     (project.versions / "n1_native.py").write_text(NATIVE.format(rev="n1", down=None))
     result = project.run("alembic", "history")
     assert result.returncode != 0
-    assert f"n1_native.py has down_revision = None, but the legacy chain ends at {project.legacy / (LONG + '.py')}" in result.output
+    assert (
+        f"n1_native.py has down_revision = None, but the legacy chain ends at {project.legacy / (LONG + '.py')}"
+        in result.output
+    )
     assert f"Set down_revision = {LONG!r}" in result.output
 
 
@@ -282,7 +301,9 @@ def test_a_native_revision_branching_off_mid_chain_is_refused(project):
     (project.versions / "n1_native.py").write_text(NATIVE.format(rev="n1", down=stems[0]))
     result = project.run("alembic", "heads")
     assert result.returncode != 0
-    assert f"follows the legacy file {project.legacy / (stems[0] + '.py')}, but later legacy files exist" in result.output
+    assert (
+        f"follows the legacy file {project.legacy / (stems[0] + '.py')}, but later legacy files exist" in result.output
+    )
 
 
 def test_without_legacy_location_alembic_behaves_as_before(tmp_path, database_url):
@@ -298,7 +319,7 @@ def test_without_legacy_location_alembic_behaves_as_before(tmp_path, database_ur
     assert "ignored" not in project.tables()
 
 
-AUTOCOMMIT = '''\
+AUTOCOMMIT = """\
 from sqlalchemy import text
 
 
@@ -317,7 +338,7 @@ def downgrade(engine):
         conn.execute(text("DROP INDEX CONCURRENTLY IF EXISTS ix_big_v"))
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE IF EXISTS big"))
-'''
+"""
 
 
 def test_an_autocommit_connection_runs_create_index_concurrently(project):

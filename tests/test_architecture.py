@@ -77,7 +77,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         stack.append(node)
         for nxt in sorted(graph[node]):
             if state.get(nxt) == "open":
-                found.append([*stack[stack.index(nxt):], nxt])
+                found.append([*stack[stack.index(nxt) :], nxt])
             elif nxt not in state:
                 visit(nxt)
         stack.pop()
@@ -113,8 +113,14 @@ def _calls(path: Path, names: set[str]) -> list[str]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Call):
             func = node.func
-            called = func.id if isinstance(func, ast.Name) else (
-                f"{func.value.id}.{func.attr}" if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) else None
+            called = (
+                func.id
+                if isinstance(func, ast.Name)
+                else (
+                    f"{func.value.id}.{func.attr}"
+                    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+                    else None
+                )
             )
             if called in names:
                 found.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {called}()")
@@ -123,7 +129,9 @@ def _calls(path: Path, names: set[str]) -> list[str]:
 
 def test_only_front_ends_print_or_exit():
     outside = [name for name in MODULES if not name.startswith(FRONT_ENDS)]
-    found = [hit for name in outside for hit in _calls(MODULES[name], {"print", "sys.exit", "exit", "quit", "click.echo"})]
+    found = [
+        hit for name in outside for hit in _calls(MODULES[name], {"print", "sys.exit", "exit", "quit", "click.echo"})
+    ]
     assert found == []
 
 
@@ -133,8 +141,10 @@ def test_only_front_ends_import_click_or_argparse():
         if name.startswith(FRONT_ENDS):
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module] if isinstance(node, ast.ImportFrom) and not node.level else []
+            modules = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module] if isinstance(node, ast.ImportFrom) and not node.level else [])
             )
             found += [f"{name}: {m}" for m in modules if m and m.split(".")[0] in ("click", "argparse")]
     assert found == []
@@ -172,6 +182,7 @@ def test_the_entry_points_users_committed_still_import():
 
 
 # -- run state -------------------------------------------------------------------------------
+
 
 def test_a_run_leaves_no_bridge_state_on_the_callers_connection_or_config(project, engine):
     from alembic import command
@@ -216,6 +227,6 @@ def test_requesting_restores_the_callers_request():
 
 def test_the_design_notes_list_every_module():
     design = (PACKAGE.parent / "docs" / "design.md").read_text()
-    table = design[design.index("## Modules and data flow"):design.index("## Decisions worth knowing")]
+    table = design[design.index("## Modules and data flow") : design.index("## Decisions worth knowing")]
     missing = [name for name in MODULES if name != "bridge" and f"`{name.removeprefix('bridge.')}`" not in table]
     assert missing == [], "add them to the module table in docs/design.md"

@@ -39,10 +39,12 @@ def test_a_model_change_becomes_a_native_revision_after_the_legacy_chain(tmp_pat
     project = models_project(tmp_path, database_url)
     project.run("alembic", "upgrade", "head", check=True)
     models = project.root / "models.py"
-    models.write_text(models.read_text().replace(
-        '    sa.Column("display_name", sa.String(50), nullable=False),\n',
-        '    sa.Column("display_name", sa.String(50), nullable=False),\n    sa.Column("website", sa.String(200)),\n',
-    ))
+    models.write_text(
+        models.read_text().replace(
+            '    sa.Column("display_name", sa.String(50), nullable=False),\n',
+            '    sa.Column("display_name", sa.String(50), nullable=False),\n    sa.Column("website", sa.String(200)),\n',
+        )
+    )
     assert project.run("alembic", "check").returncode != 0
     project.run("alembic", "revision", "--autogenerate", "-m", "add website", "--rev-id", "w1", check=True)
     (path,) = project.versions.glob("w1_*.py")
@@ -63,8 +65,12 @@ def schema(project):
             "WHERE table_schema = 'public' ORDER BY 1, 2"
         ),
         project.sql("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1"),
-        project.sql("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1"),
-        project.sql("SELECT col_description('open_orders'::regclass, attnum) FROM pg_attribute WHERE attrelid = 'open_orders'::regclass AND attname = 'notes'"),
+        project.sql(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1"
+        ),
+        project.sql(
+            "SELECT col_description('open_orders'::regclass, attnum) FROM pg_attribute WHERE attrelid = 'open_orders'::regclass AND attname = 'notes'"
+        ),
         project.sql("SELECT code FROM supported_exchanges ORDER BY 1"),
     )
 
@@ -104,7 +110,10 @@ def test_upgrade_sql_refuses_migrations_that_read_naming_every_one(tmp_path, dat
     assert result.returncode != 0
     assert "10 legacy migration(s) cannot be rendered as SQL" in result.output
     assert "20250312_create_accounts.py (line 42): upgrade() uses result.scalar()" in result.output
-    assert "20251015_add_error_message_to_open_orders.py (line 32): upgrade() uses sqlalchemy.inspect(engine)" in result.output
+    assert (
+        "20251015_add_error_message_to_open_orders.py (line 32): upgrade() uses sqlalchemy.inspect(engine)"
+        in result.output
+    )
     assert "-- NOT RENDERED: 20250312_create_accounts upgrade() reads from the database" in result.stdout
     assert "CREATE TABLE IF NOT EXISTS accounts" not in result.stdout  # no partial SQL of a refused one
     assert project.tables() == []  # offline never touches the database
@@ -114,4 +123,7 @@ def test_downgrade_sql_renders_the_rollback_and_the_row_deletion(tmp_path, datab
     project = models_project(tmp_path, database_url)
     rendered = project.run("alembic", "downgrade", f"head:{STATEMENT_ONLY_FROM}", "--sql", check=True).stdout
     assert "DROP TABLE IF EXISTS order_events;" in rendered
-    assert "DELETE FROM schema_migrations WHERE schema_migrations.migration_name IN ('20251118_create_order_events', '20251118_create_order_events.py');" in rendered
+    assert (
+        "DELETE FROM schema_migrations WHERE schema_migrations.migration_name IN ('20251118_create_order_events', '20251118_create_order_events.py');"
+        in rendered
+    )

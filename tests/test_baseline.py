@@ -25,6 +25,7 @@ def normalized(dump: str) -> str:
     spelled differently (``= ANY ((ARRAY['a'::varchar])::text[])`` becomes
     ``= ANY (ARRAY[('a'::varchar)::text])``), a known PostgreSQL deparse quirk.
     """
+
     def operands(match):
         return "CHECK " + re.sub(r"::[a-z ]+(\[\])?|[()\s]", "", match.group(1))
 
@@ -39,12 +40,14 @@ def revision_module(project) -> dict:
     (path,) = project.versions.glob("*.py")
     tree = ast.parse(path.read_text())
     return {
-        n.targets[0].id: ast.literal_eval(n.value) for n in tree.body
+        n.targets[0].id: ast.literal_eval(n.value)
+        for n in tree.body
         if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Name)
     } | {"__doc__": ast.get_docstring(tree), "__path__": path}
 
 
 # -- the SQL it embeds -----------------------------------------------------------------------------
+
 
 def test_the_dump_splitter_honours_quotes_dollar_bodies_comments_and_psql_commands():
     sql = (
@@ -90,15 +93,25 @@ def test_the_drop_script_is_the_clean_section_of_pg_dump_clean():
     )
 
 
-@pytest.mark.parametrize("text", [
-    "plain\n", "a \\d+ regex '^\\d$'\n", 'ends with a quote "', 'has """ inside', "has \\\" inside",
-    "ends with a backslash \\", "carriage\r\nreturn", "émoji ✅ and 'quotes'\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "plain\n",
+        "a \\d+ regex '^\\d$'\n",
+        'ends with a quote "',
+        'has """ inside',
+        'has \\" inside',
+        "ends with a backslash \\",
+        "carriage\r\nreturn",
+        "émoji ✅ and 'quotes'\n",
+    ],
+)
 def test_sql_is_embedded_as_an_exact_python_literal(text):
     assert ast.literal_eval(_python_string(text)) == text
 
 
 # -- on a real database ------------------------------------------------------------------------------
+
 
 def test_baseline_replaces_the_chain_with_one_revision_that_keeps_the_head_id(sample_project):
     result = baseline(sample_project)
@@ -119,7 +132,10 @@ def test_baseline_replaces_the_chain_with_one_revision_that_keeps_the_head_id(sa
     assert history.strip() == f"<base> -> {HEAD} (head), Baseline: the schema of {HEAD}"
 
 
-def test_a_new_database_runs_only_the_baseline_and_gets_the_chain_s_schema_rows_and_seed_data(sample_project, other_database_url):  # noqa: F811 (the fixture imported above)
+def test_a_new_database_runs_only_the_baseline_and_gets_the_chain_s_schema_rows_and_seed_data(
+    sample_project,
+    other_database_url,  # noqa: F811 (the fixture imported above)
+):
     sample_project.run("alembic", "upgrade", "head", check=True)
     schema, seed, rows = schema_and_seed(sample_project.url)
     baseline(sample_project, "-m", "squash the legacy chain")
@@ -156,8 +172,13 @@ def test_a_database_an_old_runner_migrated_is_adopted_without_creating_anything(
         (archive / path.name).write_text(path.read_text())
     baseline(sample_project)  # written on another database: the scratch one is on the same server
     sample_project.run(
-        "python", str(REPO / "tests" / "legacy_runner.py"), "--url", url_text(sample_project.url),
-        "--dir", str(archive), check=True,
+        "python",
+        str(REPO / "tests" / "legacy_runner.py"),
+        "--url",
+        url_text(sample_project.url),
+        "--dir",
+        str(archive),
+        check=True,
     )
     result = sample_project.run("alembic", "upgrade", "head", check=True)
     assert f"{HEAD}: schema_migrations lists all {len(SAMPLES)} migrations this baseline replaces" in result.stderr
@@ -171,8 +192,13 @@ def test_a_database_an_old_runner_left_part_way_through_the_chain_is_refused(sam
     for stem in SAMPLES[:3]:
         (partial / f"{stem}.py").write_text((sample_project.legacy / f"{stem}.py").read_text())
     sample_project.run(
-        "python", str(REPO / "tests" / "legacy_runner.py"), "--url", url_text(sample_project.url),
-        "--dir", str(partial), check=True,
+        "python",
+        str(REPO / "tests" / "legacy_runner.py"),
+        "--url",
+        url_text(sample_project.url),
+        "--dir",
+        str(partial),
+        check=True,
     )
     baseline(sample_project)
     result = sample_project.run("alembic", "upgrade", "head")
@@ -220,7 +246,12 @@ def test_downgrade_base_drops_what_the_baseline_created_and_its_rows(sample_proj
     baseline(sample_project)
     sample_project.run("alembic", "upgrade", "head", check=True)
     sample_project.run("alembic", "downgrade", "base", check=True)
-    assert sample_project.tables() == ["alembic_bridge_checksums", "alembic_bridge_log", "alembic_version", "schema_migrations"]
+    assert sample_project.tables() == [
+        "alembic_bridge_checksums",
+        "alembic_bridge_log",
+        "alembic_version",
+        "schema_migrations",
+    ]
     assert sample_project.rows() == [] and sample_project.version() == []
     assert sample_project.sql(
         "SELECT COUNT(*) FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
@@ -257,7 +288,13 @@ def test_baseline_has_help(project):
 
 
 def test_dry_run_changes_nothing_and_needs_no_database(sample_project):
-    result = sample_project.run("alembic-bridge", "baseline", "--dry-run", check=True, env={"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
+    result = sample_project.run(
+        "alembic-bridge",
+        "baseline",
+        "--dry-run",
+        check=True,
+        env={"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"},
+    )
     assert result.stdout.startswith(f"Would squash {len(SAMPLES)} legacy migration(s)")
     assert f"  would remove legacy/{SAMPLES[0]}.py" in result.stdout
     assert sorted(p.stem for p in sample_project.legacy.glob("2*.py")) == SAMPLES
@@ -266,7 +303,9 @@ def test_dry_run_changes_nothing_and_needs_no_database(sample_project):
 
 def test_a_chain_that_fails_to_build_leaves_everything_as_it_was(project):
     project.table("20251001_create_a", "a")
-    project.write("20251002_broken.py", "from sqlalchemy import text\n\n\ndef upgrade(engine):\n    raise Exception('boom')\n")
+    project.write(
+        "20251002_broken.py", "from sqlalchemy import text\n\n\ndef upgrade(engine):\n    raise Exception('boom')\n"
+    )
     result = baseline(project, check=False)
     assert result.returncode == 1
     assert "Error: Building the schema of 20251002_broken on a scratch database failed:" in result.stderr

@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 from conftest import REPO, url_text
 
-NATIVE = '''revision = {rev!r}
+NATIVE = """revision = {rev!r}
 down_revision = {down!r}
 branch_labels = None
 depends_on = None
@@ -35,7 +35,7 @@ def upgrade():
 
 def downgrade():
     op.drop_table("notes")
-'''
+"""
 
 
 def _bench_databases(url) -> set[str]:
@@ -53,9 +53,21 @@ def test_the_bench_runs_on_twenty_migrations_and_prints_every_ratio(pg_admin_url
     before = _bench_databases(pg_admin_url)
     report = tmp_path / "bench.json"
     result = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "run.py"), "--n", "20", "--repeat", "1",
-         "--url", url_text(pg_admin_url), "--json", str(report)],
-        capture_output=True, text=True, timeout=180,
+        [
+            sys.executable,
+            str(REPO / "bench" / "run.py"),
+            "--n",
+            "20",
+            "--repeat",
+            "1",
+            "--url",
+            url_text(pg_admin_url),
+            "--json",
+            str(report),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     for line in (
@@ -92,9 +104,14 @@ def test_callgrind_counts_become_per_migration_figures_and_ratios(tmp_path, caps
     (tmp_path / "empty.out").write_text("events: Ir\n")
     with pytest.raises(run.RunFailed, match="no instruction total"):
         run.callgrind_total(tmp_path / "empty.out")
-    counts = {("apply", "bridge"): 4_000e6, ("noop", "bridge"): 1_000e6,
-              ("apply", "stock"): 3_000e6, ("noop", "stock"): 1_500e6,
-              ("apply", "legacy"): 2_000e6, ("noop", "legacy"): 500e6}
+    counts = {
+        ("apply", "bridge"): 4_000e6,
+        ("noop", "bridge"): 1_000e6,
+        ("apply", "stock"): 3_000e6,
+        ("noop", "stock"): 1_500e6,
+        ("apply", "legacy"): 2_000e6,
+        ("noop", "legacy"): 500e6,
+    }
     bench = types.SimpleNamespace(n=1000, instructions=counts)
     info = dict(cpus=2, cpu="x", python="3", postgresql="18", alembic="1", sqlalchemy="2")
     data = run.report_instructions([bench], info)
@@ -109,14 +126,32 @@ def test_callgrind_counts_become_per_migration_figures_and_ratios(tmp_path, caps
 
 # -- read_docstring: the regular-expression path agrees with the tokenizer -----------
 
-@pytest.mark.parametrize("source", [
-    b'"""\nMigration: Add x\nDate: 2025-10-31\n"""\nimport os\n',
-    b"'''single quotes'''\n", b'"one line"\n', b"# comment\n\n  \"\"\"after a comment\"\"\"\n",
-    b'r"""raw \\n kept"""', b'b"""bytes"""', b'f"""not a docstring"""', b'"""a \\""" b"""',
-    b'""""quoted" first"""', b'"""\xc3\xa9t\xc3\xa9"""', b'"""latin \xe9"""', b'\xef\xbb\xbf"""bom"""',
-    b'# -*- coding: latin-1 -*-\n"""caf\xe9"""', b'"""unterminated', b'import os\n"""late"""', b'',
-    b'"""a""" "b"', b'"""crlf\r\nline"""\r\n', b'#c\r"""lone cr"""', b'"\\N{EM DASH}"',
-])
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        b'"""\nMigration: Add x\nDate: 2025-10-31\n"""\nimport os\n',
+        b"'''single quotes'''\n",
+        b'"one line"\n',
+        b'# comment\n\n  """after a comment"""\n',
+        b'r"""raw \\n kept"""',
+        b'b"""bytes"""',
+        b'f"""not a docstring"""',
+        b'"""a \\""" b"""',
+        b'""""quoted" first"""',
+        b'"""\xc3\xa9t\xc3\xa9"""',
+        b'"""latin \xe9"""',
+        b'\xef\xbb\xbf"""bom"""',
+        b'# -*- coding: latin-1 -*-\n"""caf\xe9"""',
+        b'"""unterminated',
+        b'import os\n"""late"""',
+        b"",
+        b'"""a""" "b"',
+        b'"""crlf\r\nline"""\r\n',
+        b'#c\r"""lone cr"""',
+        b'"\\N{EM DASH}"',
+    ],
+)
 def test_a_docstring_is_read_exactly_as_the_tokenizer_reads_it(tmp_path, source):
     from bridge.loader import docstring_by_tokens, read_docstring
 
@@ -126,6 +161,7 @@ def test_a_docstring_is_read_exactly_as_the_tokenizer_reads_it(tmp_path, source)
 
 
 # -- the signature check: the code-object shortcut never accepts what inspect refuses --
+
 
 def _wrapped(inner):
     @functools.wraps(inner)
@@ -144,10 +180,20 @@ def _two(conn, cursor):
 
 
 SIGNATURES = [
-    lambda engine: None, lambda engine, extra=1: None, lambda *args: None, lambda engine=None: None,
-    lambda engine, *, flag=False: None, lambda: None, lambda conn, cursor: None,
-    lambda engine, *, required: None, lambda **kw: None, lambda *, engine=None: None,
-    _wrapped(_no_args), _wrapped(_two), _wrapped(lambda engine: None), print,
+    lambda engine: None,
+    lambda engine, extra=1: None,
+    lambda *args: None,
+    lambda engine=None: None,
+    lambda engine, *, flag=False: None,
+    lambda: None,
+    lambda conn, cursor: None,
+    lambda engine, *, required: None,
+    lambda **kw: None,
+    lambda *, engine=None: None,
+    _wrapped(_no_args),
+    _wrapped(_two),
+    _wrapped(lambda engine: None),
+    print,
 ]
 
 
@@ -178,6 +224,7 @@ def test_a_decorated_upgrade_without_the_engine_parameter_gets_the_signature_mes
 
 
 # -- the ledger's one-statement record on PostgreSQL ---------------------------------
+
 
 def test_recording_a_migration_twice_keeps_one_row_and_the_latest_checksum(engine):
     from bridge.context import forget_connection
@@ -223,6 +270,7 @@ def test_history_tables_created_by_a_rolled_back_migration_are_created_again(eng
 
 
 # -- `alembic upgrade head` at the legacy head skips the revision map, nothing else ----
+
 
 @pytest.mark.slow
 def test_a_native_revision_added_after_everything_was_applied_still_runs(project):

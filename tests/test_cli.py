@@ -59,14 +59,22 @@ def test_downgrade_dry_run_then_downgrade(project):
     dry = project.run("alembic-bridge", "downgrade", "-2", "--dry-run", check=True)
     assert "Plan: 2 migration(s) to revert:" in dry.stdout and project.rows() == STEMS
     project.run("alembic-bridge", "downgrade", "base", check=True)
-    assert project.rows() == [] and project.tables() == ["alembic_bridge_checksums", "alembic_bridge_log", "alembic_version", "schema_migrations"]
+    assert project.rows() == [] and project.tables() == [
+        "alembic_bridge_checksums",
+        "alembic_bridge_log",
+        "alembic_version",
+        "schema_migrations",
+    ]
 
 
 def test_url_option_wins_and_passwords_are_never_printed(project):
     files(project)
     url = project.url.set(password="s3cr3t-pw")
     result = project.run(
-        "alembic-bridge", "--url", url_text(url), "status",
+        "alembic-bridge",
+        "--url",
+        url_text(url),
+        "status",
         env={"DATABASE_URL": "postgresql://nobody:other-secret@127.0.0.1:1/none"},
     )
     assert "s3cr3t-pw" not in result.output and "other-secret" not in result.output
@@ -104,10 +112,13 @@ def _run_in(cwd, *args):
 
 def test_a_failed_migration_exits_1_with_the_file_named(project):
     files(project, STEMS[:1])
-    project.write("20251002_bad.py", "from sqlalchemy import text\n\ndef upgrade(engine):\n    with engine.begin() as c:\n        c.execute(text('SELEC 1'))\n")
+    project.write(
+        "20251002_bad.py",
+        "from sqlalchemy import text\n\ndef upgrade(engine):\n    with engine.begin() as c:\n        c.execute(text('SELEC 1'))\n",
+    )
     result = project.run("alembic-bridge", "upgrade")
     assert result.returncode == 1
-    assert "20251002_bad.py:5: SQL failed: syntax error at or near \"SELEC\"" in result.stderr
+    assert '20251002_bad.py:5: SQL failed: syntax error at or near "SELEC"' in result.stderr
     assert project.rows() == STEMS[:1]
 
 
@@ -204,7 +215,9 @@ def test_a_file_run_by_hand_through_the_main_helper_is_recorded_in_both_tables(p
     project.run("python", str(path), "--downgrade", check=True)
     assert project.rows() == [STEMS[0]] and project.version() == [STEMS[0]]
     usage = project.run("python", str(path))
-    assert usage.returncode == 1 and usage.stdout.startswith("Usage: python 20251005_hand_run.py --upgrade | --downgrade")
+    assert usage.returncode == 1 and usage.stdout.startswith(
+        "Usage: python 20251005_hand_run.py --upgrade | --downgrade"
+    )
 
 
 def test_status_json_is_data(project):
@@ -249,7 +262,10 @@ def test_an_upper_case_py_file_and_a_dangling_symlink_stop_the_upgrade_before_an
     assert result.returncode == 255, result.output  # Alembic's exit code for FAILED
     assert "2 file(s) in the legacy migrations directory look like migrations but would never run" in result.stderr
     assert "20251002_shout.PY: the extension must be lower-case .py" in result.stderr
-    assert f"20251003_gone.py: a symbolic link to {project.root / 'moved' / '20251003_gone.py'}, which does not exist" in result.stderr
+    assert (
+        f"20251003_gone.py: a symbolic link to {project.root / 'moved' / '20251003_gone.py'}, which does not exist"
+        in result.stderr
+    )
     assert "Traceback" not in result.output
     assert project.rows() == [] and project.tables() == []
     check = project.run("alembic-bridge", "check", "--offline")
@@ -279,8 +295,12 @@ def test_upgrade_plans_under_the_lock_so_a_concurrent_runner_s_work_is_not_plann
     files(project, STEMS[1:])
     env = {**os.environ, "DATABASE_URL": url_text(project.url)}
     first = subprocess.Popen(
-        [str(BIN / "alembic"), "upgrade", "head"], cwd=project.root, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [str(BIN / "alembic"), "upgrade", "head"],
+        cwd=project.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         _wait_for_advisory_lock(project)

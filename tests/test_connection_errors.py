@@ -54,7 +54,7 @@ def message_of(project, front_end: str, *, env=None, extra=()) -> str:
     assert "Traceback" not in result.output
     lines = [line for line in result.output.splitlines() if line.startswith(prefix)]
     assert len(lines) == 1, f"{front_end} printed {lines!r}:\n{result.output}"
-    message = lines[0][len(prefix):]
+    message = lines[0][len(prefix) :]
     assert PASSWORD not in result.output
     if front_end == "run.py":
         assert f"ERROR ❌ {message}" in (project.root / "logs" / "migrations.log").read_text()
@@ -63,7 +63,7 @@ def message_of(project, front_end: str, *, env=None, extra=()) -> str:
 
 def refused(shown: str, where: str, port: int) -> str:
     return (
-        f"Cannot connect to {shown} ({where}): connection to server at \"127.0.0.1\", port {port} "
+        f'Cannot connect to {shown} ({where}): connection to server at "127.0.0.1", port {port} '
         f"failed: Connection refused. Is the PostgreSQL server running and accepting connections "
         f"on 127.0.0.1:{port}? Start it, or correct the host and port in {where}."
     )
@@ -74,9 +74,7 @@ def test_a_stopped_server_names_the_url_its_source_the_reason_and_what_to_check(
     port = free_port()
     url = f"postgresql://app:{PASSWORD}@127.0.0.1:{port}/shop"
     message = message_of(project, front_end, env={"DATABASE_URL": url})
-    assert message == refused(
-        f"postgresql://app:***@127.0.0.1:{port}/shop", "DATABASE_URL from the environment", port
-    )
+    assert message == refused(f"postgresql://app:***@127.0.0.1:{port}/shop", "DATABASE_URL from the environment", port)
 
 
 SOURCES = [
@@ -96,9 +94,7 @@ def test_the_message_says_where_the_url_came_from(project, front_end, source):
         dotenv.write_text(f"DATABASE_URL={url}\n")
         where = f"DATABASE_URL from {dotenv}"
     elif source == "DB_* in .env":
-        dotenv.write_text(
-            f"DB_USER=app\nDB_PASSWORD={PASSWORD}\nDB_HOST=127.0.0.1\nDB_PORT={port}\nDB_NAME=shop\n"
-        )
+        dotenv.write_text(f"DB_USER=app\nDB_PASSWORD={PASSWORD}\nDB_HOST=127.0.0.1\nDB_PORT={port}\nDB_NAME=shop\n")
         where = f"DB_* variables from {dotenv}"
     elif source == "sqlalchemy.url":
         ini = project.root / "alembic.ini"
@@ -123,7 +119,7 @@ def test_a_missing_database_says_how_to_create_it(project, database_url, front_e
     port = f" -p {database_url.port}" if database_url.port else ""
     assert message.endswith(
         f"Create it: createdb -h {host}{port} -U {database_url.username} no_such_db_4711 "
-        "(or CREATE DATABASE \"no_such_db_4711\"; in psql), or correct the database name in "
+        '(or CREATE DATABASE "no_such_db_4711"; in psql), or correct the database name in '
         "DATABASE_URL from the environment."
     ), message
 

@@ -21,6 +21,8 @@ KEPT_AS_LEGACY_CODE = {
     "20251015_backfill_order_error_messages": "uses the connection `conn` outside a transaction it commits",
     "20251022_add_trading_indexes": "an optional step: a failure is rolled back and the migration carries on",
 }
+
+
 def converted(source: str, stem: str = "20251001_x", down: str | None = None):
     return convert_source(textwrap.dedent(source), stem=stem, down_revision=down, origin=f"{stem}.py", title="x")
 
@@ -36,6 +38,7 @@ def modes(result) -> dict[str, str]:
 
 
 # -- the rewrite, idiom by idiom ---------------------------------------------------------------
+
 
 def test_the_template_idiom_loses_its_transaction_scaffolding_and_uses_op_execute():
     result = converted(legacy_source("CREATE TABLE IF NOT EXISTS t (id INT)", "DROP TABLE IF EXISTS t"))
@@ -58,12 +61,16 @@ def test_the_revision_keeps_the_stem_as_id_and_names_the_previous_stem():
     result = converted(legacy_source("SELECT 1"), stem="20251002_y", down="20251001_x")
     tree = ast.parse(result.text)
     values = {
-        n.targets[0].id: ast.literal_eval(n.value) for n in tree.body
+        n.targets[0].id: ast.literal_eval(n.value)
+        for n in tree.body
         if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Name)
     }
     assert values == {
-        "revision": "20251002_y", "down_revision": "20251001_x", "branch_labels": None,
-        "depends_on": None, "replaces_legacy": ("20251002_y",),
+        "revision": "20251002_y",
+        "down_revision": "20251001_x",
+        "branch_labels": None,
+        "depends_on": None,
+        "replaces_legacy": ("20251002_y",),
     }
     doc = ast.get_docstring(tree)
     assert doc.startswith("x\n\nRevision ID: 20251002_y\nRevises: 20251001_x\n")
@@ -71,7 +78,7 @@ def test_the_revision_keeps_the_stem_as_id_and_names_the_previous_stem():
 
 
 def test_a_handler_that_prints_keeps_its_try_but_not_the_rollback():
-    result = converted('''
+    result = converted("""
         from sqlalchemy import text
 
         def upgrade(engine):
@@ -85,7 +92,7 @@ def test_a_handler_that_prints_keeps_its_try_but_not_the_rollback():
                     trans.rollback()
                     print(f"failed: {e}")
                     raise
-        ''')
+        """)
     assert function(result, "upgrade").splitlines()[4:] == [
         "    try:",
         '        op.execute(text("CREATE TABLE t (id INT)"))',
@@ -97,7 +104,7 @@ def test_a_handler_that_prints_keeps_its_try_but_not_the_rollback():
 
 
 def test_a_used_result_keeps_the_connection_from_op_get_bind():
-    result = converted('''
+    result = converted("""
         from sqlalchemy import text
 
         def upgrade(engine):
@@ -112,7 +119,7 @@ def test_a_used_result_keeps_the_connection_from_op_get_bind():
                 except Exception:
                     trans.rollback()
                     raise
-        ''')
+        """)
     assert modes(result)["upgrade"] == NATIVE
     assert function(result, "upgrade").splitlines()[4:] == [
         "    conn = op.get_bind()",
@@ -124,7 +131,7 @@ def test_a_used_result_keeps_the_connection_from_op_get_bind():
 
 
 def test_an_early_return_after_only_reading_stays_native():
-    result = converted('''
+    result = converted("""
         from sqlalchemy import text
 
         def upgrade(engine):
@@ -138,13 +145,13 @@ def test_an_early_return_after_only_reading_stays_native():
                 except Exception:
                     trans.rollback()
                     raise
-        ''')
+        """)
     assert modes(result)["upgrade"] == NATIVE
     assert "        return" in function(result, "upgrade")
 
 
 def test_an_early_return_after_a_write_keeps_the_legacy_code():
-    result = converted('''
+    result = converted("""
         from sqlalchemy import text
 
         def upgrade(engine):
@@ -158,7 +165,7 @@ def test_an_early_return_after_a_write_keeps_the_legacy_code():
                 except Exception:
                     trans.rollback()
                     raise
-        ''')
+        """)
     (up, _) = result.functions
     assert up.mode == LEGACY_CODE
     assert up.reason == (
@@ -177,8 +184,11 @@ def test_an_early_return_after_a_write_keeps_the_legacy_code():
     assert "def legacy_upgrade(engine):" in result.text
 
 
-@pytest.mark.parametrize("body, reason", [
-    pytest.param('''
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        pytest.param(
+            """
         with engine.connect() as conn:
             trans = conn.begin()
             try:
@@ -187,23 +197,35 @@ def test_an_early_return_after_a_write_keeps_the_legacy_code():
             except Exception:
                 trans.rollback()
                 print("skipped")
-        ''', "line 10: an optional step: a failure is rolled back and the migration carries on", id="optional-step"),
-    pytest.param('''
+        """,
+            "line 10: an optional step: a failure is rolled back and the migration carries on",
+            id="optional-step",
+        ),
+        pytest.param(
+            """
         with engine.connect() as conn:
             while True:
                 result = conn.execute(text("UPDATE t SET x = 1 WHERE id IN (SELECT id FROM t WHERE x = 0 LIMIT 10)"))
                 conn.commit()
                 if result.rowcount == 0:
                     break
-        ''', "line 7: uses the connection `conn` outside a transaction it commits (autobegin, conn.commit(), "
-             "or after the block)", id="batches-committed-one-by-one"),
-    pytest.param('''
+        """,
+            "line 7: uses the connection `conn` outside a transaction it commits (autobegin, conn.commit(), "
+            "or after the block)",
+            id="batches-committed-one-by-one",
+        ),
+        pytest.param(
+            """
         with engine.connect() as conn:
             trans = conn.begin()
             conn.execute(text("INSERT INTO t VALUES (1)"))
-        ''', "line 6: uses the connection `conn` outside a transaction it commits (autobegin, conn.commit(), "
-             "or after the block)", id="never-committed"),
-    pytest.param('''
+        """,
+            "line 6: uses the connection `conn` outside a transaction it commits (autobegin, conn.commit(), "
+            "or after the block)",
+            id="never-committed",
+        ),
+        pytest.param(
+            """
         with engine.connect() as conn:
             trans = conn.begin()
             try:
@@ -211,27 +233,44 @@ def test_an_early_return_after_a_write_keeps_the_legacy_code():
             except Exception:
                 trans.rollback()
                 raise
-        ''', "line 6: the transaction is committed nowhere (under the bridge, uncommitted work is rolled "
-             "back and reported)", id="commit-missing"),
-    pytest.param('''
+        """,
+            "line 6: the transaction is committed nowhere (under the bridge, uncommitted work is rolled "
+            "back and reported)",
+            id="commit-missing",
+        ),
+        pytest.param(
+            """
         create_tables(engine)
-        ''', "line 5: uses the engine as `create_tables(engine)`, which has no direct equivalent on "
-             "Alembic's connection", id="helper-taking-the-engine"),
-    pytest.param('''
+        """,
+            "line 5: uses the engine as `create_tables(engine)`, which has no direct equivalent on "
+            "Alembic's connection",
+            id="helper-taking-the-engine",
+        ),
+        pytest.param(
+            """
         with engine.connect() as a:
             with engine.connect() as b:
                 a.execute(text("SELECT 1"))
-        ''', "line 6: uses the engine as `engine.connect`, which has no direct equivalent on Alembic's "
-             "connection", id="two-connections-at-once"),
-    pytest.param('''
+        """,
+            "line 6: uses the engine as `engine.connect`, which has no direct equivalent on Alembic's connection",
+            id="two-connections-at-once",
+        ),
+        pytest.param(
+            """
         with engine.connect() as conn:
             conn = conn.execution_options(isolation_level="AUTOCOMMIT")
             conn.execute(text("CREATE INDEX CONCURRENTLY i ON t (x)"))
-        ''', "line 6: uses the connection `conn` outside a transaction it commits (autobegin, conn.commit(), "
-             "or after the block)", id="autocommit"),
-])
+        """,
+            "line 6: uses the connection `conn` outside a transaction it commits (autobegin, conn.commit(), "
+            "or after the block)",
+            id="autocommit",
+        ),
+    ],
+)
 def test_what_cannot_be_rewritten_faithfully_keeps_the_legacy_code_and_says_why(body, reason):
-    source = "from sqlalchemy import text\n\n\ndef upgrade(engine):\n" + textwrap.indent(textwrap.dedent(body).lstrip("\n"), "    ")
+    source = "from sqlalchemy import text\n\n\ndef upgrade(engine):\n" + textwrap.indent(
+        textwrap.dedent(body).lstrip("\n"), "    "
+    )
     result = converted(source)
     (up, _) = result.functions
     assert (up.mode, up.reason) == (LEGACY_CODE, reason)
@@ -243,7 +282,7 @@ def test_what_cannot_be_rewritten_faithfully_keeps_the_legacy_code_and_says_why(
 
 
 def test_engine_begin_blocks_and_conn_begin_blocks_are_flattened():
-    result = converted('''
+    result = converted("""
         from sqlalchemy import text
 
         def upgrade(engine):
@@ -252,7 +291,7 @@ def test_engine_begin_blocks_and_conn_begin_blocks_are_flattened():
             with engine.connect() as conn:
                 with conn.begin():
                     conn.execute(text("CREATE TABLE b (id INT)"))
-        ''')
+        """)
     assert modes(result)["upgrade"] == NATIVE
     assert function(result, "upgrade").splitlines()[4:] == [
         '    op.execute(text("CREATE TABLE a (id INT)"))',
@@ -261,7 +300,7 @@ def test_engine_begin_blocks_and_conn_begin_blocks_are_flattened():
 
 
 def test_several_connections_one_after_another_share_alembic_s_connection():
-    result = converted('''
+    result = converted("""
         from sqlalchemy import text
 
         def upgrade(engine):
@@ -282,7 +321,7 @@ def test_several_connections_one_after_another_share_alembic_s_connection():
                 except Exception:
                     trans.rollback()
                     raise
-        ''')
+        """)
     assert function(result, "upgrade").splitlines()[4:] == [
         '    op.execute(text("CREATE TABLE a (id INT)"))',
         "    conn = op.get_bind()",
@@ -292,7 +331,7 @@ def test_several_connections_one_after_another_share_alembic_s_connection():
 
 
 def test_what_code_reads_off_the_engine_is_read_off_alembic_s_connection():
-    result = converted('''
+    result = converted("""
         from sqlalchemy import inspect, text
 
         def upgrade(engine):
@@ -304,7 +343,7 @@ def test_what_code_reads_off_the_engine_is_read_off_alembic_s_connection():
             with engine.begin() as conn:
                 conn.execute(text("ALTER TABLE t ADD COLUMN x INT"))
             engine.dispose()
-        ''')
+        """)
     assert function(result, "upgrade").splitlines()[4:] == [
         '    if op.get_bind().dialect.name != "postgresql":',
         "        raise Exception(op.get_bind().dialect.name)",
@@ -323,7 +362,9 @@ def test_sql_text_comments_and_prints_are_kept_byte_for_byte():
         if stripped.startswith(("#", "print(", "CREATE", "$$", "WHERE", "IF NOT EXISTS", "END IF;")):
             assert any(out.strip() == stripped for out in result.text.splitlines()), line
     before = [n.value for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
-    after = [n.value for n in ast.walk(ast.parse(result.text)) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    after = [
+        n.value for n in ast.walk(ast.parse(result.text)) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    ]
     sql = [s for s in before if s.lstrip().startswith(("CREATE", "DO $$"))]
     assert sql and all(s in after for s in sql)
 
@@ -345,21 +386,32 @@ def test_a_file_without_downgrade_gets_one_that_raises():
         namespace["downgrade"]()
 
 
-@pytest.mark.parametrize("source, message", [
-    ("def upgrade(engine):\n    open(__file__)\n",
-     "line 2: uses __file__; the converted revision lives in another folder, so paths built from it "
-     "would change. Read the file another way first"),
-    ("def upgrade(engine):\n    op = 1\n",
-     "line 2: uses the name `op`, which the converted revision needs for Alembic (rename it first)"),
-    ("def downgrade(engine):\n    pass\n", "defines no top-level `def upgrade(engine):`"),
-    ("def upgrade():\n    pass\n",
-     "line 1: upgrade() does not take exactly one engine parameter; the bridge cannot run it either "
-     "(see `alembic-bridge lint`)"),
-    ("def upgrade(engine):\n    pass\n\ndef downgrade(engine):\n    upgrade(engine)\n",
-     "line 5: refers to upgrade() by name; a native revision's upgrade() takes no engine, so the call "
-     "would break"),
-    ("def upgrade(engine)\n    pass\n", "syntax error at line 1: expected ':'"),
-])
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        (
+            "def upgrade(engine):\n    open(__file__)\n",
+            "line 2: uses __file__; the converted revision lives in another folder, so paths built from it "
+            "would change. Read the file another way first",
+        ),
+        (
+            "def upgrade(engine):\n    op = 1\n",
+            "line 2: uses the name `op`, which the converted revision needs for Alembic (rename it first)",
+        ),
+        ("def downgrade(engine):\n    pass\n", "defines no top-level `def upgrade(engine):`"),
+        (
+            "def upgrade():\n    pass\n",
+            "line 1: upgrade() does not take exactly one engine parameter; the bridge cannot run it either "
+            "(see `alembic-bridge lint`)",
+        ),
+        (
+            "def upgrade(engine):\n    pass\n\ndef downgrade(engine):\n    upgrade(engine)\n",
+            "line 5: refers to upgrade() by name; a native revision's upgrade() takes no engine, so the call "
+            "would break",
+        ),
+        ("def upgrade(engine)\n    pass\n", "syntax error at line 1: expected ':'"),
+    ],
+)
 def test_files_that_cannot_be_moved_safely_are_refused_with_the_reason(source, message):
     with pytest.raises(CannotConvert) as err:
         converted(source)
@@ -381,6 +433,7 @@ def test_every_sample_converts_and_only_the_documented_ones_keep_legacy_code():
 
 
 # -- on a real database -------------------------------------------------------------------------
+
 
 @pytest.fixture
 def other_database_url(pg_admin_url):
@@ -410,17 +463,28 @@ def pg_dump(url, *options: str) -> str:
     libpq = url.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
     env = {"PGPASSWORD": url.password} if url.password else {}
     out = subprocess.run(
-        [find_pg_dump(major), "--no-owner", *options, libpq], capture_output=True, text=True, check=True,
+        [find_pg_dump(major), "--no-owner", *options, libpq],
+        capture_output=True,
+        text=True,
+        check=True,
         env={**os.environ, **env},
     ).stdout
-    return "".join(line for line in out.splitlines(keepends=True) if not line.startswith(("\\restrict", "\\unrestrict")))
+    return "".join(
+        line for line in out.splitlines(keepends=True) if not line.startswith(("\\restrict", "\\unrestrict"))
+    )
 
 
 def schema_and_seed(url, *excluded: str) -> tuple[str, str, list[str]]:
     """The schema (without *excluded* tables), the data outside the history tables, and schema_migrations' names."""
-    data = pg_dump(url, "--data-only", "--column-inserts", "--exclude-table=schema_migrations",
-                   "--exclude-table=alembic_bridge_checksums", "--exclude-table=alembic_bridge_log",
-                   "--exclude-table=alembic_version")
+    data = pg_dump(
+        url,
+        "--data-only",
+        "--column-inserts",
+        "--exclude-table=schema_migrations",
+        "--exclude-table=alembic_bridge_checksums",
+        "--exclude-table=alembic_bridge_log",
+        "--exclude-table=alembic_version",
+    )
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as conn:
@@ -435,7 +499,9 @@ def status(project) -> dict:
 
 
 @pytest.mark.slow
-def test_convert_all_then_upgrade_head_on_a_fresh_database_gives_the_unconverted_schema(sample_project, other_database_url):
+def test_convert_all_then_upgrade_head_on_a_fresh_database_gives_the_unconverted_schema(
+    sample_project, other_database_url
+):
     sample_project.run("alembic", "upgrade", "head", check=True)
     before = schema_and_seed(sample_project.url)
 
@@ -466,8 +532,13 @@ def test_a_database_migrated_before_conversion_has_nothing_pending(sample_projec
 @pytest.mark.slow
 def test_a_database_an_old_runner_migrated_is_adopted_without_running_anything_again(sample_project):
     sample_project.run(
-        "python", str(REPO / "tests" / "legacy_runner.py"), "--url", url_text(sample_project.url),
-        "--dir", str(sample_project.legacy), check=True,
+        "python",
+        str(REPO / "tests" / "legacy_runner.py"),
+        "--url",
+        url_text(sample_project.url),
+        "--dir",
+        str(sample_project.legacy),
+        check=True,
     )
     bridge_tables = ("alembic_version", "alembic_bridge_checksums", "alembic_bridge_log")  # the old runner has none
     before = schema_and_seed(sample_project.url, *bridge_tables)
@@ -508,7 +579,7 @@ def test_legacy_code_kept_in_a_converted_revision_runs_with_legacy_semantics(sam
     assert sample_project.sql("SELECT to_regclass('idx_open_orders_status') IS NOT NULL") == [(True,)]
 
 
-AUTOCOMMIT = '''\
+AUTOCOMMIT = """\
 from sqlalchemy import text
 
 
@@ -520,7 +591,7 @@ def upgrade(engine):
 def downgrade(engine):
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("DROP INDEX CONCURRENTLY IF EXISTS ix_a_id"))
-'''
+"""
 
 
 @pytest.mark.slow
@@ -575,7 +646,10 @@ def test_convert_warns_loudly_that_old_runners_no_longer_build_the_schema(sample
 def test_dry_run_prints_each_function_s_conversion_and_writes_nothing(sample_project):
     result = sample_project.run("alembic-bridge", "convert", "--all", "--dry-run", check=True)
     assert "Would convert 12 legacy migration(s)" in result.stdout
-    assert "  20251022_add_trading_indexes\n      upgrade: legacy code kept, run through run_legacy_code() (line 61: an optional step" in result.stdout
+    assert (
+        "  20251022_add_trading_indexes\n      upgrade: legacy code kept, run through run_legacy_code() (line 61: an optional step"
+        in result.stdout
+    )
     assert "      downgrade: op.execute()/op.get_bind()" in result.stdout
     assert sorted(p.stem for p in sample_project.legacy.glob("2*.py")) == SAMPLES
     assert list(sample_project.versions.glob("*.py")) == []
@@ -589,7 +663,8 @@ def test_convert_has_help_and_needs_exactly_one_target(project):
     for args in ([], ["x", "--all"]):
         result = project.run("alembic-bridge", "convert", *args)
         assert (result.returncode, result.stderr.splitlines()[-1]) == (
-            2, "Error: Name exactly one of STEM, --upto STEM or --all."
+            2,
+            "Error: Name exactly one of STEM, --upto STEM or --all.",
         )
 
 
@@ -597,9 +672,11 @@ def test_convert_has_help_and_needs_exactly_one_target(project):
 @pytest.mark.slow
 def test_commands_that_write_revisions_need_one_version_location(sample_project, command):
     ini = sample_project.root / "alembic.ini"
-    ini.write_text(ini.read_text().replace(
-        "path_separator = os", "path_separator = space\nversion_locations = %(here)s/alembic/versions %(here)s/more"
-    ))
+    ini.write_text(
+        ini.read_text().replace(
+            "path_separator = os", "path_separator = space\nversion_locations = %(here)s/alembic/versions %(here)s/more"
+        )
+    )
     result = sample_project.run("alembic-bridge", *command)
     assert result.returncode == 1, result.output
     assert f"{command[0]} writes into one version location, but 2 are configured" in result.stderr
@@ -698,7 +775,9 @@ def test_rows_of_converted_revisions_are_not_reported_as_missing_files(sample_pr
     sample_project.run("alembic", "upgrade", "head", check=True)
     sample_project.run("alembic-bridge", "convert", "--all", check=True)
     (sample_project.root / "alembic.ini").write_text(
-        (sample_project.root / "alembic.ini").read_text().replace("path_separator = os", "path_separator = os\nstrict = true")
+        (sample_project.root / "alembic.ini")
+        .read_text()
+        .replace("path_separator = os", "path_separator = os\nstrict = true")
     )
     sample_project.run("alembic", "upgrade", "head", check=True)
     sample_project.run("alembic-bridge", "check", check=True)

@@ -19,7 +19,9 @@ def test_database_url_wins_over_db_variables_and_sqlalchemy_url():
 
 
 def test_an_explicit_url_wins_over_everything():
-    target = resolve_target("postgresql://x@y/z", None, url="sqlite://", environ={"DATABASE_URL": "postgresql://a@h/db"})
+    target = resolve_target(
+        "postgresql://x@y/z", None, url="sqlite://", environ={"DATABASE_URL": "postgresql://a@h/db"}
+    )
     assert (target.source, target.url) == ("--url", "sqlite://")
 
 
@@ -27,7 +29,13 @@ def test_db_variables_take_the_legacy_defaults_for_the_unset_ones():
     target = resolve_target(None, None, environ={"DB_NAME": "prod"})
     assert target.source == "DB_* variables"
     url = make_url(target.url)
-    assert (url.username, url.password, url.host, url.port, url.database) == ("trader", "password123", "localhost", 5432, "prod")
+    assert (url.username, url.password, url.host, url.port, url.database) == (
+        "trader",
+        "password123",
+        "localhost",
+        5432,
+        "prod",
+    )
 
 
 def test_a_set_but_empty_db_host_means_the_socket_default_like_os_getenv():
@@ -176,7 +184,7 @@ def test_status_shows_where_the_url_came_from(dotenv_project):
 @pytest.mark.slow
 def test_run_py_still_gives_its_application_the_dotenv_variables(dotenv_project):
     shutil.copy(REPO / "run.py", dotenv_project.root / "run.py")
-    app = "python -c 'import os, time; open(\"seen\", \"w\").write(os.environ[\"FROM_DOTENV\"]); time.sleep(30)'"
+    app = 'python -c \'import os, time; open("seen", "w").write(os.environ["FROM_DOTENV"]); time.sleep(30)\''
     with (dotenv_project.root / ".env").open("a") as f:
         f.write(f"APP_COMMAND={app}\n")
     try:

@@ -36,7 +36,14 @@ def test_a_connection_handed_over_outside_a_transaction_gets_each_migration_comm
         assert not conn.in_transaction()
     # The connection was closed without a commit: everything is still there.
     assert project.rows() == ["20251001_create_a", "20251002_create_b"]
-    assert project.tables() == ["a", "alembic_bridge_checksums", "alembic_bridge_log", "alembic_version", "b", "schema_migrations"]
+    assert project.tables() == [
+        "a",
+        "alembic_bridge_checksums",
+        "alembic_bridge_log",
+        "alembic_version",
+        "b",
+        "schema_migrations",
+    ]
 
 
 def test_an_engine_in_config_attributes_is_used_and_not_disposed(project, engine):
@@ -82,7 +89,9 @@ def test_a_target_metadata_that_cannot_be_imported_is_a_clear_error(tmp_path, da
     project.write("20251001_a.py", legacy_source("SELECT 1"))
     result = project.run("alembic", "upgrade", "head")
     assert result.returncode != 0
-    assert "target_metadata = 'nowhere.models:metadata' could not be loaded (No module named 'nowhere')" in result.output
+    assert (
+        "target_metadata = 'nowhere.models:metadata' could not be loaded (No module named 'nowhere')" in result.output
+    )
 
 
 @pytest.mark.slow
@@ -92,8 +101,13 @@ def test_downgrade_to_base_counts_as_mutating_and_adopts_the_old_runners_work_fi
 
     files(project)
     project.run(
-        "python", str(REPO / "tests" / "legacy_runner.py"), "--url", url_text(project.url),
-        "--dir", str(project.legacy), check=True,
+        "python",
+        str(REPO / "tests" / "legacy_runner.py"),
+        "--url",
+        url_text(project.url),
+        "--dir",
+        str(project.legacy),
+        check=True,
     )
     result = project.run("alembic", "downgrade", "base", check=True)
     assert "reconcile: alembic_version: set to 20251002_create_b (adopt" in result.output

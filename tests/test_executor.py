@@ -21,7 +21,7 @@ from bridge.errors import MigrationError
 pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
 
 
-EXITS_EARLY = '''\
+EXITS_EARLY = """\
 import sys
 from sqlalchemy import text
 
@@ -39,7 +39,7 @@ def upgrade(engine):
 
 def downgrade(engine):
     pass
-'''
+"""
 EXIT_LINE = 12
 
 
@@ -90,12 +90,15 @@ def test_sys_exit_at_import_time_fails_naming_the_file(project):
     project.write("20251002_exits_on_import.py", "import sys\nsys.exit(0)\n")
     result = project.run("alembic", "upgrade", "head")
     assert result.returncode != 0, result.output
-    assert f"FAILED: {project.legacy / '20251002_exits_on_import.py'}:2: importing the file raised SystemExit: 0, which would end the whole run." in result.output
+    assert (
+        f"FAILED: {project.legacy / '20251002_exits_on_import.py'}:2: importing the file raised SystemExit: 0, which would end the whole run."
+        in result.output
+    )
     assert '`if __name__ == "__main__":`' in result.output
     assert project.rows() == ["20251001_first"]
 
 
-KEYBOARD_INTERRUPT = '''\
+KEYBOARD_INTERRUPT = """\
 from sqlalchemy import text
 
 
@@ -107,7 +110,7 @@ def upgrade(engine):
 
 def downgrade(engine):
     pass
-'''
+"""
 
 
 def test_ctrl_c_in_upgrade_still_stops_the_run_and_rolls_the_migration_back(project):
@@ -120,7 +123,7 @@ def test_ctrl_c_in_upgrade_still_stops_the_run_and_rolls_the_migration_back(proj
     assert "interrupted" not in project.tables() and "after" not in project.tables()
 
 
-AUTOCOMMIT_THEN_FAILS = '''\
+AUTOCOMMIT_THEN_FAILS = """\
 from sqlalchemy import text
 
 
@@ -138,7 +141,7 @@ def upgrade(engine):
 
 def downgrade(engine):
     pass
-'''
+"""
 
 
 def test_a_failure_after_an_autocommit_statement_says_what_was_committed_and_what_was_not(project):
@@ -165,7 +168,7 @@ def test_a_failure_after_an_autocommit_statement_says_what_was_committed_and_wha
     assert project.rows() == ["20251001_first"] and project.version() == ["20251001_first"]
 
 
-AUTOCOMMIT_STATEMENT_FAILS = '''\
+AUTOCOMMIT_STATEMENT_FAILS = """\
 from sqlalchemy import text
 
 
@@ -179,7 +182,7 @@ def upgrade(engine):
 
 def downgrade(engine):
     pass
-'''
+"""
 
 
 def test_a_failing_autocommit_statement_says_the_work_before_it_was_committed(project):
@@ -197,7 +200,7 @@ def test_a_failing_autocommit_statement_says_the_work_before_it_was_committed(pr
     assert project.rows() == [] and project.version() == []
 
 
-ADDS_A_COLUMN_WITH_LOCK_TIMEOUT = '''\
+ADDS_A_COLUMN_WITH_LOCK_TIMEOUT = """\
 from sqlalchemy import text
 
 
@@ -215,7 +218,7 @@ def upgrade(engine):
 
 def downgrade(engine):
     pass
-'''
+"""
 
 
 def test_a_lock_timeout_names_the_session_that_holds_the_lock(project):
@@ -235,12 +238,9 @@ def test_a_lock_timeout_names_the_session_that_holds_the_lock(project):
     assert f"FAILED: {path}:9: SQL failed: canceling statement due to lock timeout" in result.output
     assert "statement: ALTER TABLE orders ADD COLUMN note TEXT" in result.output
     assert "Fix the SQL" not in result.output
+    assert ("The statement waited longer than lock_timeout for a lock another session holds:") in result.output
     assert (
-        "The statement waited longer than lock_timeout for a lock another session holds:"
-    ) in result.output
-    assert (
-        f"  pid {pid} (application nightly_report) holds AccessShareLock on orders, "
-        "idle in transaction"
+        f"  pid {pid} (application nightly_report) holds AccessShareLock on orders, idle in transaction"
     ) in result.output
     assert "last query: SELECT COUNT(*) FROM orders" in result.output
     assert (
@@ -251,7 +251,7 @@ def test_a_lock_timeout_names_the_session_that_holds_the_lock(project):
     assert project.rows() == []
 
 
-SLOW_STATEMENT = '''\
+SLOW_STATEMENT = """\
 from sqlalchemy import text
 
 
@@ -263,7 +263,7 @@ def upgrade(engine):
 
 def downgrade(engine):
     pass
-'''
+"""
 
 
 def test_a_statement_timeout_says_the_statement_ran_past_it(project):
@@ -280,7 +280,7 @@ def test_a_statement_timeout_says_the_statement_ran_past_it(project):
     assert project.rows() == [] and "slow" not in project.tables()
 
 
-DEADLOCKS = '''\
+DEADLOCKS = """\
 import time
 from sqlalchemy import text
 
@@ -294,7 +294,7 @@ def upgrade(engine):
 
 def downgrade(engine):
     pass
-'''
+"""
 
 
 def test_a_deadlock_names_the_other_session(project):
@@ -312,10 +312,12 @@ def test_a_deadlock_names_the_other_session(project):
             ready.set()
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
-                waiting = conn.execute(sa.text(
-                    "SELECT COUNT(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                    "WHERE NOT l.granted AND a.query LIKE 'UPDATE accounts%id = 2'"
-                )).scalar()
+                waiting = conn.execute(
+                    sa.text(
+                        "SELECT COUNT(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                        "WHERE NOT l.granted AND a.query LIKE 'UPDATE accounts%id = 2'"
+                    )
+                ).scalar()
                 if waiting:
                     break
                 time.sleep(0.05)
@@ -344,7 +346,7 @@ def test_a_deadlock_names_the_other_session(project):
     assert project.sql("SELECT id, balance FROM accounts ORDER BY id") == [(1, 11), (2, 9)]
 
 
-RAW_COMMIT_THEN_FAILS = '''\
+RAW_COMMIT_THEN_FAILS = """\
 from sqlalchemy import text
 
 
@@ -365,7 +367,7 @@ def upgrade(engine):
 def downgrade(engine):
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE half"))
-'''
+"""
 
 
 def test_a_raw_commit_stays_inside_the_migration_so_a_later_failure_leaves_nothing(project):
@@ -384,7 +386,7 @@ def test_a_raw_commit_stays_inside_the_migration_so_a_later_failure_leaves_nothi
     assert project.sql("SELECT id FROM half") == [(1,)]
 
 
-SWALLOWS_A_REFUSED_STATEMENT = '''\
+SWALLOWS_A_REFUSED_STATEMENT = """\
 from sqlalchemy import text
 
 
@@ -401,7 +403,7 @@ def upgrade(engine):
 
 def downgrade(engine):
     pass
-'''
+"""
 
 
 def test_a_refused_transaction_statement_fails_the_migration_even_when_caught(project):
@@ -418,7 +420,7 @@ def test_a_refused_transaction_statement_fails_the_migration_even_when_caught(pr
     assert project.sql("SELECT COUNT(*) FROM pg_prepared_xacts") == [(0,)]
 
 
-SETS_THE_SEARCH_PATH = '''\
+SETS_THE_SEARCH_PATH = """\
 from sqlalchemy import text
 
 
@@ -435,18 +437,25 @@ def upgrade(engine):
 def downgrade(engine):
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA audit CASCADE"))
-'''
+"""
 
 
 def test_a_session_set_in_a_migration_does_not_leak_into_the_ledger_or_later_migrations(project):
     project.write("20251001_audit_schema.py", SETS_THE_SEARCH_PATH)
-    project.write("20251002_slow_after.py", legacy_source(
-        ["SELECT pg_sleep(0.2)", "CREATE TABLE after (id INTEGER)"], "DROP TABLE after"
-    ))
+    project.write(
+        "20251002_slow_after.py",
+        legacy_source(["SELECT pg_sleep(0.2)", "CREATE TABLE after (id INTEGER)"], "DROP TABLE after"),
+    )
     project.run("alembic", "upgrade", "head", check=True)
     assert project.rows() == ["20251001_audit_schema", "20251002_slow_after"]
     assert project.sql("SELECT to_regclass('audit.events') IS NOT NULL") == [(True,)]
-    assert project.tables() == ["after", "alembic_bridge_checksums", "alembic_bridge_log", "alembic_version", "schema_migrations"]
+    assert project.tables() == [
+        "after",
+        "alembic_bridge_checksums",
+        "alembic_bridge_log",
+        "alembic_version",
+        "schema_migrations",
+    ]
 
 
 def test_os_exit_cannot_be_caught_but_leaves_nothing_of_its_migration_recorded(project):

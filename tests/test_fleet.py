@@ -63,13 +63,11 @@ def _sql(url, statement, **params):
 
 # -- target lists ---------------------------------------------------------------------------
 
+
 def test_a_targets_file_takes_urls_names_comments_and_variables(tmp_path):
     path = tmp_path / "targets.txt"
     path.write_text(
-        "# tenants\n"
-        "\n"
-        "postgresql://app:${PW}@db1/shop_a\n"
-        "eu-b  postgresql://app:${PW}@db2/shop_b   # the EU one\n"
+        "# tenants\n\npostgresql://app:${PW}@db1/shop_a\neu-b  postgresql://app:${PW}@db2/shop_b   # the EU one\n"
     )
     found = read_targets_file(path, {"PW": "s3cret"})
     assert [(t.name, t.url) for t in found] == [
@@ -129,6 +127,7 @@ def test_a_schema_lock_is_its_own_and_the_database_lock_is_unchanged():
 
 # -- the pre-check ----------------------------------------------------------------------------
 
+
 def _expected(project, n=3):
     for i in range(n):
         project.table(f"2025100{i + 1}_t{i}", f"t{i}")
@@ -151,7 +150,9 @@ def test_the_precheck_says_at_head_only_when_a_full_run_would_do_nothing(project
     runner.upgrade(config)  # backfills it
     assert api.check(config, [Target("one", url_text(project.url))], expected)[0].verdict.at_head
     # A file edited after it was applied: the full run warns, so it runs.
-    project.legacy.joinpath(f"{stems[1]}.py").write_text(project.legacy.joinpath(f"{stems[1]}.py").read_text() + "\n# edited\n")
+    project.legacy.joinpath(f"{stems[1]}.py").write_text(
+        project.legacy.joinpath(f"{stems[1]}.py").read_text() + "\n# edited\n"
+    )
     config, expected = _expected(project, 0)
     verdict = api.check(config, [Target("one", url_text(project.url))], expected)[0].verdict
     assert (verdict.at_head, verdict.reason) == (False, f"{stems[1]} was edited after it was applied")
@@ -172,6 +173,7 @@ def test_an_unreachable_target_is_reported_with_its_password_masked(project):
 
 
 # -- schema tenants ----------------------------------------------------------------------------
+
 
 def test_a_schema_tenant_keeps_its_own_tables_and_history(project):
     project.table("20251001_create_orders", "orders")
@@ -194,7 +196,9 @@ def test_a_schema_tenant_keeps_its_own_tables_and_history(project):
     assert project.sql("SELECT version_num FROM tenant_a.alembic_version") == [("20251001_create_orders",)]
     # One query reads every schema; tenant_b is new, tenant_a at head.
     expected, _ = api.expected_of(project.config())
-    checked = api.check(project.config(), [Target("tenant_a", schema="tenant_a"), Target("tenant_b", schema="tenant_b")], expected)
+    checked = api.check(
+        project.config(), [Target("tenant_a", schema="tenant_a"), Target("tenant_b", schema="tenant_b")], expected
+    )
     assert [(c.target.name, c.verdict.at_head) for c in checked] == [("tenant_a", True), ("tenant_b", False)]
     # The status of a schema reads that schema.
     set_request(config, schema="tenant_b")
@@ -217,6 +221,7 @@ def test_schema_targets_are_the_schemas_matching_the_glob(project):
 
 
 # -- running, in-process pool -------------------------------------------------------------------
+
 
 def test_the_fleet_upgrades_pending_targets_skips_those_at_head_and_reports_each(project, make_databases):
     project.table("20251001_create_a", "a")

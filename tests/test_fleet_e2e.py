@@ -67,15 +67,25 @@ def fleet(tmp_path, pg_admin_url):
             env = {**os.environ, "DATABASE_URL": url_text(pg_admin_url), "FLEET_PW": PASSWORD}
             first = ["--url", url_text(url)] if url is not None else []
             return subprocess.run(
-                [str(BIN / "alembic-bridge"), *first, "fleet", *args], cwd=self.project.root, env=env,
-                capture_output=True, text=True, timeout=kw.pop("timeout", 300), **kw,
+                [str(BIN / "alembic-bridge"), *first, "fleet", *args],
+                cwd=self.project.root,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=kw.pop("timeout", 300),
+                **kw,
             )
 
         def popen(self, *args):
             env = {**os.environ, "DATABASE_URL": url_text(pg_admin_url), "FLEET_PW": PASSWORD}
             return subprocess.Popen(
-                [str(BIN / "alembic-bridge"), "fleet", *args], cwd=self.project.root, env=env,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                [str(BIN / "alembic-bridge"), "fleet", *args],
+                cwd=self.project.root,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
             )
 
         def sql(self, url, statement):
@@ -115,7 +125,9 @@ def _no_password(*texts):
         assert PASSWORD not in text
 
 
-def test_fifty_databases_reach_head_with_json_and_junit_matching_the_databases_and_a_rerun_does_nothing(fleet, tmp_path):
+def test_fifty_databases_reach_head_with_json_and_junit_matching_the_databases_and_a_rerun_does_nothing(
+    fleet, tmp_path
+):
     fleet.migrations()
     urls = fleet.databases(50)
     result = fleet.run("upgrade", "--targets", "targets.txt", "--parallel", "4", "--json", "--junit", "junit.xml")
@@ -125,7 +137,12 @@ def test_fifty_databases_reach_head_with_json_and_junit_matching_the_databases_a
     _no_password(result.stdout, result.stderr, junit)
     assert data["summary"]["migrated"] == 50
     for record, url in zip(data["targets"], urls):
-        assert (record["outcome"], record["applied"], record["to"], record["ok"]) == ("migrated", MIGRATIONS, [HEAD], True)
+        assert (record["outcome"], record["applied"], record["to"], record["ok"]) == (
+            "migrated",
+            MIGRATIONS,
+            [HEAD],
+            True,
+        )
         assert "***" in record["url"]
         assert fleet.version(url) == record["to"] and fleet.log(url) == ALL
     suite = ET.fromstring(junit).find("testsuite")
@@ -227,8 +244,10 @@ def test_kill_9_mid_run_then_a_rerun_completes_every_target_exactly_once(fleet):
 def test_four_shard_processes_at_once_migrate_every_target_exactly_once(fleet):
     fleet.migrations()
     urls = fleet.databases(24)
-    processes = [fleet.popen("upgrade", "--targets", "targets.txt", "--json", "--shard", f"{i}/4", "--parallel", "2")
-                 for i in range(4)]
+    processes = [
+        fleet.popen("upgrade", "--targets", "targets.txt", "--json", "--shard", f"{i}/4", "--parallel", "2")
+        for i in range(4)
+    ]
     names = []
     for process in processes:
         out, err = process.communicate(timeout=300)
@@ -246,7 +265,9 @@ def test_shards_from_the_job_completion_index(fleet):
     for index in range(3):
         result = subprocess.run(
             [str(BIN / "alembic-bridge"), "fleet", "status", "--targets", "targets.txt", "--shards", "3"],
-            cwd=fleet.project.root, capture_output=True, text=True,
+            cwd=fleet.project.root,
+            capture_output=True,
+            text=True,
             env={**os.environ, "FLEET_PW": PASSWORD, "JOB_COMPLETION_INDEX": str(index)},
         )
         assert result.returncode == 0, result.stderr

@@ -23,8 +23,13 @@ def legacy_project(tmp_path, database_url) -> Project:
     shutil.copy(REPO / "migrations" / "models.py", root / "models.py")
     project = Project(root, database_url)
     project.run(
-        "python", str(REPO / "tests" / "legacy_runner.py"), "--url", url_text(database_url),
-        "--dir", str(legacy), check=True,
+        "python",
+        str(REPO / "tests" / "legacy_runner.py"),
+        "--url",
+        url_text(database_url),
+        "--dir",
+        str(legacy),
+        check=True,
     )
     for stem in SAMPLES[-2:]:  # two files added since the old runner last ran
         shutil.copy(REPO / "migrations" / f"{stem}.py", legacy)
@@ -62,15 +67,17 @@ def test_the_adoption_guide_from_legacy_only_to_native_revisions(tmp_path, datab
 
     # 5. New migrations as native revisions, with autogenerate.
     ini = project.root / "alembic.ini"
-    ini.write_text(ini.read_text().replace(
-        "# target_metadata = myapp.models:Base.metadata", "target_metadata = models:metadata"
-    ))
+    ini.write_text(
+        ini.read_text().replace("# target_metadata = myapp.models:Base.metadata", "target_metadata = models:metadata")
+    )
     project.run("alembic", "check", check=True)
     models = project.root / "models.py"
-    models.write_text(models.read_text().replace(
-        '    sa.Column("display_name", sa.String(50), nullable=False),\n',
-        '    sa.Column("display_name", sa.String(50), nullable=False),\n    sa.Column("website", sa.String(200)),\n',
-    ))
+    models.write_text(
+        models.read_text().replace(
+            '    sa.Column("display_name", sa.String(50), nullable=False),\n',
+            '    sa.Column("display_name", sa.String(50), nullable=False),\n    sa.Column("website", sa.String(200)),\n',
+        )
+    )
     project.run("alembic", "revision", "--autogenerate", "-m", "add website", "--rev-id", "a1website", check=True)
     project.run("alembic", "upgrade", "head", check=True)
     assert project.version() == ["a1website"]

@@ -102,9 +102,7 @@ def test_touch_MigrationContext__version_is_read_and_written_through(script_dir)
         assert isinstance(table, sa.Table) and "version_num" in table.c, (
             "MigrationContext._version is no longer the version Table"
         )
-        wide = sa.Table(
-            table.name, sa.MetaData(), sa.Column("version_num", sa.String(255), nullable=False)
-        )
+        wide = sa.Table(table.name, sa.MetaData(), sa.Column("version_num", sa.String(255), nullable=False))
         internals.replace_version_table(context, wide)
         context.stamp(ScriptDirectory(str(script_dir)), "b2")
         assert context.get_current_revision() == "b2"
@@ -143,8 +141,13 @@ def test_every_ScriptDirectory_option_survives_the_bridge_wrapping(script_dir, t
 
     params = [p for p in inspect.signature(ScriptDirectory.__init__).parameters if p != "self"]
     base = ScriptDirectory(
-        str(script_dir), file_template="%%(rev)s_x", truncate_slug_length=12, timezone="UTC",
-        sourceless=False, output_encoding="latin-1", recursive_version_locations=True,
+        str(script_dir),
+        file_template="%%(rev)s_x",
+        truncate_slug_length=12,
+        timezone="UTC",
+        sourceless=False,
+        output_encoding="latin-1",
+        recursive_version_locations=True,
     )
     legacy = tmp_path / "legacy"
     legacy.mkdir()

@@ -21,8 +21,15 @@ def files(project, stems=STEMS):
 
 def old_runner(project, name_format):
     project.run(
-        "python", str(REPO / "tests" / "legacy_runner.py"), "--url", url_text(project.url),
-        "--dir", str(project.legacy), "--name-format", name_format, check=True,
+        "python",
+        str(REPO / "tests" / "legacy_runner.py"),
+        "--url",
+        url_text(project.url),
+        "--dir",
+        str(project.legacy),
+        "--name-format",
+        name_format,
+        check=True,
     )
 
 
@@ -104,7 +111,9 @@ def test_auto_refuses_to_choose_when_the_rows_disagree_and_applies_nothing(proje
     assert "c" not in project.tables() and project.version() == [STEMS[1]]
 
     (project.root / "alembic.ini").write_text(
-        (project.root / "alembic.ini").read_text().replace("[alembic]\n", "[alembic]\nlegacy_name_format = filename\n", 1)
+        (project.root / "alembic.ini")
+        .read_text()
+        .replace("[alembic]\n", "[alembic]\nlegacy_name_format = filename\n", 1)
     )
     project.run("alembic", "upgrade", "head", check=True)
     assert project.rows() == [STEMS[0], f"{STEMS[1]}.py", f"{STEMS[2]}.py"]
@@ -139,6 +148,7 @@ def test_init_writes_the_name_format_option_commented_with_when_to_set_it(tmp_pa
 
 # -- unexpected shapes of schema_migrations ----------------------------------------------
 
+
 def test_an_extra_not_null_column_without_default_is_named_with_the_fix_and_nothing_is_applied(project):
     files(project, STEMS[:2])
     project.sql(
@@ -157,7 +167,10 @@ def test_an_extra_not_null_column_without_default_is_named_with_the_fix_and_noth
     assert "Traceback" not in result.output
     assert project.rows() == [] and "a" not in project.tables() and project.version() == []
     bridge_cli = project.run("alembic-bridge", "upgrade")
-    assert bridge_cli.returncode == 1 and "Error: Recording 20251001_create_a in schema_migrations failed: its column applied_by" in bridge_cli.stderr
+    assert (
+        bridge_cli.returncode == 1
+        and "Error: Recording 20251001_create_a in schema_migrations failed: its column applied_by" in bridge_cli.stderr
+    )
     assert "a" not in project.tables()
 
 

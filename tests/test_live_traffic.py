@@ -59,10 +59,7 @@ class Blocker:
 
 def log_rows(project, revision: str | None = None) -> list[dict]:
     where = f" WHERE revision = '{revision}'" if revision else ""
-    return [
-        dict(row._mapping)
-        for row in project.sql(f"SELECT * FROM alembic_bridge_log{where} ORDER BY id")
-    ]
+    return [dict(row._mapping) for row in project.sql(f"SELECT * FROM alembic_bridge_log{where} ORDER BY id")]
 
 
 def test_a_blocked_migration_fails_fast_after_its_retries_and_names_the_blocker(retrying):
@@ -79,11 +76,17 @@ def test_a_blocked_migration_fails_fast_after_its_retries_and_names_the_blocker(
         assert f"{ALTER} hit a lock timeout (attempt {attempt} of 4); rolled back whole, retrying in" in result.output
     assert "attempt 4 of 4" not in result.output
     assert "SQL failed: canceling statement due to lock timeout" in result.output
-    assert f"pid {blocker.pid} (application nightly_report) holds AccessShareLock on orders, idle in transaction" in result.output
+    assert (
+        f"pid {blocker.pid} (application nightly_report) holds AccessShareLock on orders, idle in transaction"
+        in result.output
+    )
     assert 4 <= took < 30  # four 1-second waits and short backoffs, not a queue behind the blocker
     rows = log_rows(retrying, ALTER)
     assert [(r["outcome"], r["attempts"], r["sqlstate"]) for r in rows] == [
-        ("retried", 1, "55P03"), ("retried", 2, "55P03"), ("retried", 3, "55P03"), ("failed", 4, "55P03"),
+        ("retried", 1, "55P03"),
+        ("retried", 2, "55P03"),
+        ("retried", 3, "55P03"),
+        ("failed", 4, "55P03"),
     ]
     assert "lock timeout" in rows[-1]["error"]
     assert retrying.rows() == [ORDERS] and retrying.version() == [ORDERS]
@@ -104,18 +107,24 @@ def test_when_the_blocker_finishes_during_the_retries_the_migration_succeeds(ret
     assert applied["outcome"] == "applied" and applied["attempts"] in (2, 3)
     assert [r["outcome"] for r in rows[:-1]] == ["retried"] * (applied["attempts"] - 1)
     assert retrying.rows() == [ORDERS, ALTER]
-    assert "note" in [c for (c,) in retrying.sql(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'orders'")]
+    assert "note" in [
+        c for (c,) in retrying.sql("SELECT column_name FROM information_schema.columns WHERE table_name = 'orders'")
+    ]
 
 
 def test_a_deadlock_is_rolled_back_and_retried(tmp_path, database_url):
     project = make_project(tmp_path / "project", database_url, "lock_retries = 2\nlock_retry_backoff = 0.1\n")
     project.write("20251001_tables.py", legacy_source(["CREATE TABLE a (id INT)", "CREATE TABLE b (id INT)"]))
     project.run("alembic", "upgrade", "head", check=True)
-    project.write("20251002_lock_both.py", legacy_source([
-        "LOCK TABLE a IN ACCESS EXCLUSIVE MODE",
-        "LOCK TABLE b IN ACCESS EXCLUSIVE MODE",
-    ]))
+    project.write(
+        "20251002_lock_both.py",
+        legacy_source(
+            [
+                "LOCK TABLE a IN ACCESS EXCLUSIVE MODE",
+                "LOCK TABLE b IN ACCESS EXCLUSIVE MODE",
+            ]
+        ),
+    )
     other = sa.create_engine(project.url, poolclass=sa.pool.NullPool)
     conn = other.connect()
     # This session never detects the deadlock itself: the migration's session does, and is the one cancelled.
@@ -127,7 +136,8 @@ def test_a_deadlock_is_rolled_back_and_retried(tmp_path, database_url):
             for _ in range(200):  # until the migration waits for b
                 waiting = watch.exec_driver_sql(
                     "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-                    "WHERE c.relname = 'b' AND NOT l.granted").scalar()
+                    "WHERE c.relname = 'b' AND NOT l.granted"
+                ).scalar()
                 if waiting:
                     break
                 time.sleep(0.05)
@@ -187,7 +197,10 @@ def test_a_migration_that_committed_work_through_autocommit_is_never_retried(ret
 
 def test_a_file_can_set_its_own_timeout_and_retries(retrying):
     source = legacy_source("ALTER TABLE orders ADD COLUMN note TEXT")
-    source = source.replace("from sqlalchemy import text\n", "from sqlalchemy import text\n\nlock_retries = 0\nmigration_lock_timeout = '300ms'\n")
+    source = source.replace(
+        "from sqlalchemy import text\n",
+        "from sqlalchemy import text\n\nlock_retries = 0\nmigration_lock_timeout = '300ms'\n",
+    )
     retrying.write(f"{ALTER}.py", source)
     blocker = Blocker(retrying.url)
     try:
@@ -243,8 +256,9 @@ def test_the_timeouts_are_set_local_to_each_migration_and_rendered_in_sql_script
 
 def test_without_options_a_run_sets_no_timeout_and_takes_no_savepoint(project, engine):
     """Defaults keep today's behaviour: no SET LOCAL, no savepoint, one log row per migration."""
-    project.write("20251001_show.py", legacy_source(
-        "CREATE TABLE seen AS SELECT current_setting('lock_timeout') AS lock_timeout"))
+    project.write(
+        "20251001_show.py", legacy_source("CREATE TABLE seen AS SELECT current_setting('lock_timeout') AS lock_timeout")
+    )
     project.run("alembic", "upgrade", "head", check=True)
     assert [r[0] for r in project.sql("SELECT lock_timeout FROM seen")] == ["0"]
     assert [(r["outcome"], r["attempts"]) for r in log_rows(project)] == [("applied", 1)]
@@ -252,11 +266,14 @@ def test_without_options_a_run_sets_no_timeout_and_takes_no_savepoint(project, e
 
 # -- the run log ---------------------------------------------------------------------------
 
+
 def test_the_run_log_answers_what_ran_when_for_how_long_and_why_it_failed_across_runs(retrying):
     retrying.write(f"{ALTER}.py", legacy_source("ALTER TABLE missing ADD COLUMN note TEXT"))
     failed = retrying.run("alembic-bridge", "upgrade")
     assert failed.returncode != 0
-    retrying.write(f"{ALTER}.py", legacy_source("ALTER TABLE orders ADD COLUMN note TEXT", "ALTER TABLE orders DROP COLUMN note"))
+    retrying.write(
+        f"{ALTER}.py", legacy_source("ALTER TABLE orders ADD COLUMN note TEXT", "ALTER TABLE orders DROP COLUMN note")
+    )
     retrying.run("alembic-bridge", "upgrade", check=True)
     retrying.run("alembic-bridge", "downgrade", "-1", check=True)
 
@@ -267,11 +284,12 @@ def test_the_run_log_answers_what_ran_when_for_how_long_and_why_it_failed_across
         f"applied  upgrade   {ALTER}",
         f"reverted downgrade {ALTER}",
     ]
-    assert '    [42P01] ' in "\n".join(shown) and 'relation "missing" does not exist' in "\n".join(shown)
+    assert "    [42P01] " in "\n".join(shown) and 'relation "missing" does not exist' in "\n".join(shown)
 
     data = json.loads(retrying.run("alembic-bridge", "log", "--json", "--limit", "2", check=True).stdout)
     assert [(d["revision"], d["direction"], d["outcome"]) for d in data] == [
-        (ALTER, "downgrade", "reverted"), (ALTER, "upgrade", "applied"),
+        (ALTER, "downgrade", "reverted"),
+        (ALTER, "upgrade", "applied"),
     ]
     row = data[0]
     assert row["duration_ms"] >= 0 and row["started_at"] <= row["finished_at"]
@@ -352,6 +370,7 @@ def test_a_waiting_migration_says_who_blocks_it(retrying):
 
 # -- interrupted concurrent index builds -----------------------------------------------------
 
+
 def test_check_and_status_report_an_index_an_interrupted_concurrent_build_left_invalid(project, engine):
     project.table("20251001_create_a", "a")
     project.run("alembic", "upgrade", "head", check=True)
@@ -372,7 +391,9 @@ def test_check_and_status_report_an_index_an_interrupted_concurrent_build_left_i
     )
     assert expected in check.stderr
     assert f"Warning: {expected}" in project.run("alembic-bridge", "status", check=True).stdout
-    assert json.loads(project.run("alembic-bridge", "status", "--json", check=True).stdout)["invalid_indexes"] == [expected]
+    assert json.loads(project.run("alembic-bridge", "status", "--json", check=True).stdout)["invalid_indexes"] == [
+        expected
+    ]
 
 
 BUILD_UNIQUE_INDEX = '''"""Build a unique index without blocking writes.
@@ -397,9 +418,13 @@ def downgrade(engine):
 
 
 @pytest.mark.parametrize("rebuild", [False, True])
-def test_a_failed_concurrent_build_is_rebuilt_on_the_next_run_only_when_the_user_opts_in(tmp_path, database_url, rebuild):
+def test_a_failed_concurrent_build_is_rebuilt_on_the_next_run_only_when_the_user_opts_in(
+    tmp_path, database_url, rebuild
+):
     project = make_project(tmp_path / "project", database_url, "rebuild_invalid_indexes = true\n" if rebuild else "")
-    project.write("20251001_dup.py", legacy_source(["CREATE TABLE IF NOT EXISTS dup (x INT)", "INSERT INTO dup VALUES (1), (1)"]))
+    project.write(
+        "20251001_dup.py", legacy_source(["CREATE TABLE IF NOT EXISTS dup (x INT)", "INSERT INTO dup VALUES (1), (1)"])
+    )
     project.write("20251002_unique_x.py", BUILD_UNIQUE_INDEX)
     failed = project.run("alembic", "upgrade", "head")
     assert failed.returncode != 0 and "could not create unique index" in failed.output

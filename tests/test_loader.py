@@ -49,7 +49,7 @@ def test_reading_a_docstring_never_runs_the_file(tmp_path):
 
 
 def test_a_file_that_does_not_parse_has_no_docstring_but_still_loads(tmp_path):
-    (tmp_path / "20251001_broken.py").write_text('def upgrade(engine)\n    pass\n')
+    (tmp_path / "20251001_broken.py").write_text("def upgrade(engine)\n    pass\n")
     (f,) = scan(tmp_path).files
     assert f.title() == "broken"
 
@@ -60,7 +60,10 @@ def test_a_dated_file_with_an_upper_case_extension_is_reported_not_skipped(tmp_p
     found = scan(tmp_path)
     assert [f.stem for f in found.files] == ["20251001_a"]
     assert found.problems == [
-        (tmp_path / "20251002_shout.PY", "the extension must be lower-case .py (the legacy runner only runs *.py files)")
+        (
+            tmp_path / "20251002_shout.PY",
+            "the extension must be lower-case .py (the legacy runner only runs *.py files)",
+        )
     ]
 
 

@@ -53,7 +53,11 @@ def test_a_plain_session_holding_the_advisory_lock_makes_alembic_upgrade_wait(pr
         env = {**os.environ, "DATABASE_URL": url_text(project.url)}
         proc = subprocess.Popen(
             [str(BIN / "alembic"), "upgrade", "head"],
-            cwd=project.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=project.root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         try:
             time.sleep(3)
@@ -117,12 +121,14 @@ def test_when_the_server_goes_away_mid_migration_the_error_names_that_migration(
     project.table("20251001_create_a", "a")
     project.write(
         "20251002_server_gone.py",
-        legacy_source([
-            "CREATE TABLE half (id INT)",
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()",
-            "SELECT pg_terminate_backend(pg_backend_pid())",
-        ]),
+        legacy_source(
+            [
+                "CREATE TABLE half (id INT)",
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                "SELECT pg_terminate_backend(pg_backend_pid())",
+            ]
+        ),
     )
     project.table("20251003_create_c", "c")
     result = project.run("alembic", "upgrade", "head")
@@ -138,7 +144,7 @@ def test_when_the_server_goes_away_mid_migration_the_error_names_that_migration(
 
 def test_idle_session_timeout_does_not_end_the_lock_session_during_a_long_migration(project, engine):
     with engine.connect() as conn:
-        conn.exec_driver_sql(f'ALTER DATABASE "{engine.url.database}" SET idle_session_timeout = \'1s\'')
+        conn.exec_driver_sql(f"ALTER DATABASE \"{engine.url.database}\" SET idle_session_timeout = '1s'")
         conn.commit()
     project.write("20251001_slow.py", legacy_source("SELECT pg_sleep(2.5)"))
     project.table("20251002_create_b", "b")
@@ -160,9 +166,9 @@ def test_the_lock_follows_the_database_connected_to_not_the_url_spelling(project
         holder.commit()
         try:
             (project.root / "alembic.ini").write_text(
-                (project.root / "alembic.ini").read_text().replace(
-                    "path_separator = os", "path_separator = os\nlock_timeout = 1"
-                )
+                (project.root / "alembic.ini")
+                .read_text()
+                .replace("path_separator = os", "path_separator = os\nlock_timeout = 1")
             )
             result = project.run("alembic", "upgrade", "head", env={"DATABASE_URL": url})
         finally:

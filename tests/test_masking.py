@@ -34,9 +34,7 @@ HINT = "Percent-encode special characters in the password"
 def pieces(secret: str) -> set[str]:
     """Every 3-character piece of *secret*, and every 5-character piece of it percent-encoded."""
     encoded = quote(secret, safe="")
-    return {secret[i : i + 3] for i in range(len(secret) - 2)} | {
-        encoded[i : i + 5] for i in range(len(encoded) - 4)
-    }
+    return {secret[i : i + 3] for i in range(len(secret) - 2)} | {encoded[i : i + 5] for i in range(len(encoded) - 4)}
 
 
 def assert_no_piece(secret: str, text: str, where: str) -> None:
@@ -50,9 +48,7 @@ def live(database_url, password: str, *, query: str = "") -> str:
     credentials = f"{user}:{password}@" if password else f"{user}@"
     host = (database_url.host or "") + (f":{database_url.port}" if database_url.port else "")
     params = [f"{k}={v}" for k, v in database_url.query.items()] + ([query] if query else [])
-    return f"postgresql://{credentials}{host}/{database_url.database}" + (
-        "?" + "&".join(params) if params else ""
-    )
+    return f"postgresql://{credentials}{host}/{database_url.database}" + ("?" + "&".join(params) if params else "")
 
 
 # (id, secret, build(database_url) -> url, expectation): "parse" = refused with the hint,
@@ -166,7 +162,10 @@ def test_no_front_end_shows_any_piece_of_the_password(tmp_path, database_url, ca
         (f"u:{PASSWORD}@h/db", "***"),
         (f"postgresql://u:{PARSEABLE}@h:5432/db", "postgresql://u:***@h:5432/db"),
         (f"postgresql://u:{quote(PASSWORD, safe='')}@h/db", "postgresql://u:***@h/db"),
-        (f"postgresql://u@h/db?sslmode=require&password={IN_QUERY}", "postgresql://u@h/db?password=***&sslmode=require"),
+        (
+            f"postgresql://u@h/db?sslmode=require&password={IN_QUERY}",
+            "postgresql://u@h/db?password=***&sslmode=require",
+        ),
         ("postgresql://u@h/db", "postgresql://u@h/db"),
     ],
 )

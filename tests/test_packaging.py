@@ -57,4 +57,3 @@ def test_the_installed_distribution_carries_the_mit_license():
     assert text.startswith("MIT License\n\nCopyright (c) ")
     assert "alembic-bridge contributors" in text.splitlines()[2]
     assert metadata.metadata("alembic-bridge")["License-Expression"] == "MIT"
-

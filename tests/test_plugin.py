@@ -26,9 +26,7 @@ import bridge.plugin
 
 
 def bridge_entry_point() -> metadata.EntryPoint:
-    [entry_point] = [
-        ep for ep in metadata.entry_points(group="alembic.plugins") if ep.name == "bridge.legacy"
-    ]
+    [entry_point] = [ep for ep in metadata.entry_points(group="alembic.plugins") if ep.name == "bridge.legacy"]
     return entry_point
 
 
@@ -88,9 +86,7 @@ def test_import_alembic_runs_the_installed_alembic_loader_without_error_or_warni
         print(ScriptDirectory.from_config.__func__.__module__)
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-W", "error", "-c", script], capture_output=True, text=True, timeout=60
-    )
+    result = subprocess.run([sys.executable, "-W", "error", "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     version, registered = result.stdout.splitlines()[0].split(" ", 1)
@@ -146,9 +142,7 @@ def alembic_init_project(root, database_url):
     from conftest import BIN, url_text
 
     root.mkdir()
-    subprocess.run(
-        [str(BIN / "alembic"), "init", "alembic"], cwd=root, check=True, capture_output=True
-    )
+    subprocess.run([str(BIN / "alembic"), "init", "alembic"], cwd=root, check=True, capture_output=True)
     ini = root / "alembic.ini"
     text = ini.read_text()
     assert "[alembic]\n" in text and "sqlalchemy.url = driver://user:pass@localhost/dbname\n" in text
@@ -166,9 +160,7 @@ def run_each(root, prefix):
 
     outcomes = []
     for argv in COMMANDS:
-        result = subprocess.run(
-            [*prefix, *argv], cwd=root, capture_output=True, text=True, timeout=120
-        )
+        result = subprocess.run([*prefix, *argv], cwd=root, capture_output=True, text=True, timeout=120)
         outcomes.append(
             (
                 " ".join(argv),
@@ -181,9 +173,7 @@ def run_each(root, prefix):
 
 
 @pytest.mark.slow
-def test_a_plain_alembic_init_project_with_options_named_like_the_bridges_behaves_as_without_it(
-    tmp_path, database_url
-):
+def test_a_plain_alembic_init_project_with_options_named_like_the_bridges_behaves_as_without_it(tmp_path, database_url):
     from conftest import BIN
 
     stock = run_each(

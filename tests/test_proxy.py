@@ -94,9 +94,7 @@ def snapshot(engine: sa.Engine) -> dict:
         def rows(sql: str) -> list[tuple]:
             return [tuple(r) for r in conn.execute(text(sql))]
 
-        tables = [r[0] for r in rows(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
-        )]
+        tables = [r[0] for r in rows("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]
         return {
             "tables": tables,
             "columns": rows(
@@ -104,8 +102,7 @@ def snapshot(engine: sa.Engine) -> dict:
                 "FROM information_schema.columns WHERE table_schema = 'public' ORDER BY 1, 2"
             ),
             "rows": {
-                table: sorted((tuple(r) for r in conn.execute(text(f'SELECT * FROM "{table}"'))),
-                              key=repr)
+                table: sorted((tuple(r) for r in conn.execute(text(f'SELECT * FROM "{table}"'))), key=repr)
                 for table in tables
             },
             "functions": rows(
@@ -118,16 +115,14 @@ def snapshot(engine: sa.Engine) -> dict:
                 "JOIN pg_class c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal ORDER BY 1, 2"
             ),
             "indexes": rows(
-                "SELECT tablename, indexname, indexdef FROM pg_indexes "
-                "WHERE schemaname = 'public' ORDER BY 1, 2"
+                "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1, 2"
             ),
             "enums": rows(
                 "SELECT t.typname, e.enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid "
                 "ORDER BY 1, e.enumsortorder"
             ),
             "sequences": rows(
-                "SELECT sequencename, last_value FROM pg_sequences "
-                "WHERE schemaname = 'public' ORDER BY 1"
+                "SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = 'public' ORDER BY 1"
             ),
             "extensions": rows("SELECT extname FROM pg_extension ORDER BY 1"),
         }
@@ -147,9 +142,12 @@ OPEN_ORDERS = """
     CREATE TABLE open_orders (id SERIAL PRIMARY KEY, symbol TEXT NOT NULL);
     INSERT INTO open_orders (symbol) VALUES ('BTCUSDT'), ('ETHUSDT');
 """
-OPEN_ORDERS_WITH_ERROR_MESSAGE = OPEN_ORDERS + """
+OPEN_ORDERS_WITH_ERROR_MESSAGE = (
+    OPEN_ORDERS
+    + """
     ALTER TABLE open_orders ADD COLUMN error_message TEXT;
 """
+)
 
 
 def idiom_template_connect_begin_commit(engine):
@@ -157,12 +155,14 @@ def idiom_template_connect_begin_commit(engine):
     with engine.connect() as conn:
         trans = conn.begin()
         try:
-            conn.execute(text("""
+            conn.execute(
+                text("""
                 CREATE TABLE IF NOT EXISTS accounts (
                     id SERIAL PRIMARY KEY,
                     name VARCHAR(50) NOT NULL
                 )
-            """))
+            """)
+            )
             conn.execute(text("INSERT INTO accounts (name) VALUES ('alice'), ('bob')"))
             result = conn.execute(text("SELECT COUNT(*) FROM accounts"))
             if result.scalar() != 2:
@@ -192,10 +192,12 @@ def idiom_existence_check_returns_early_with_trans_open(engine):
     with engine.connect() as conn:
         trans = conn.begin()
         try:
-            result = conn.execute(text("""
+            result = conn.execute(
+                text("""
                 SELECT COUNT(*) FROM information_schema.columns
                 WHERE table_name = 'open_orders' AND column_name = 'error_message'
-            """))
+            """)
+            )
             if result.scalar() > 0:
                 print("Column already exists, skipping")
                 return
@@ -210,9 +212,7 @@ def idiom_existence_check_returns_early_with_trans_open(engine):
 def idiom_existence_check_without_with_returns_early(engine):
     conn = engine.connect()
     trans = conn.begin()
-    exists = conn.execute(text(
-        "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE tablename = 'open_orders')"
-    )).scalar()
+    exists = conn.execute(text("SELECT EXISTS (SELECT 1 FROM pg_tables WHERE tablename = 'open_orders')")).scalar()
     if exists:
         print("Table already exists, skipping")
         return
@@ -313,9 +313,7 @@ def idiom_exec_driver_sql(engine):
     with engine.connect() as conn:
         trans = conn.begin()
         conn.exec_driver_sql("CREATE TABLE fees (tier TEXT PRIMARY KEY, rate NUMERIC(6, 4))")
-        conn.exec_driver_sql(
-            "INSERT INTO fees VALUES (%(tier)s, %(rate)s)", {"tier": "maker", "rate": 0.001}
-        )
+        conn.exec_driver_sql("INSERT INTO fees VALUES (%(tier)s, %(rate)s)", {"tier": "maker", "rate": 0.001})
         conn.exec_driver_sql("INSERT INTO fees VALUES (%s, %s)", ("taker", 0.002))
         conn.exec_driver_sql("INSERT INTO fees VALUES (%s, %s)", [("vip", 0), ("retail", 0.003)])
         trans.commit()
@@ -324,9 +322,7 @@ def idiom_exec_driver_sql(engine):
 def idiom_text_with_bound_parameters(engine):
     with engine.connect() as conn:
         trans = conn.begin()
-        conn.execute(text(
-            "CREATE TABLE limits (symbol TEXT PRIMARY KEY, max_qty INTEGER, note TEXT)"
-        ))
+        conn.execute(text("CREATE TABLE limits (symbol TEXT PRIMARY KEY, max_qty INTEGER, note TEXT)"))
         conn.execute(
             text("INSERT INTO limits VALUES (:symbol, :max_qty, :note)"),
             {"symbol": "BTC", "max_qty": 5, "note": "it's 'quoted'; with -- dashes and :colons"},
@@ -336,8 +332,9 @@ def idiom_text_with_bound_parameters(engine):
             [{"symbol": "ETH", "max_qty": 50}, {"symbol": "SOL", "max_qty": 500}],
         )
         conn.execute(
-            text("UPDATE limits SET max_qty = max_qty * :factor WHERE symbol = :symbol")
-            .bindparams(factor=2, symbol="BTC")
+            text("UPDATE limits SET max_qty = max_qty * :factor WHERE symbol = :symbol").bindparams(
+                factor=2, symbol="BTC"
+            )
         )
         trans.commit()
 
@@ -346,15 +343,18 @@ def idiom_plpgsql_with_dollar_quotes_and_casts(engine):
     with engine.connect() as conn:
         trans = conn.begin()
         try:
-            conn.execute(text("""
+            conn.execute(
+                text("""
                 CREATE TABLE IF NOT EXISTS positions (
                     id SERIAL PRIMARY KEY,
                     qty NUMERIC(18, 8) NOT NULL DEFAULT '0'::numeric,
                     revision INTEGER NOT NULL DEFAULT 0,
                     side TEXT
                 )
-            """))
-            conn.execute(text("""
+            """)
+            )
+            conn.execute(
+                text("""
                 CREATE OR REPLACE FUNCTION bump_revision() RETURNS TRIGGER AS $$
                 BEGIN
                     -- a counter; casts written the PostgreSQL way
@@ -363,13 +363,17 @@ def idiom_plpgsql_with_dollar_quotes_and_casts(engine):
                     RETURN NEW;
                 END;
                 $$ LANGUAGE plpgsql
-            """))
-            conn.execute(text("""
+            """)
+            )
+            conn.execute(
+                text("""
                 DROP TRIGGER IF EXISTS trg_positions_revision ON positions;
                 CREATE TRIGGER trg_positions_revision BEFORE UPDATE ON positions
                 FOR EACH ROW EXECUTE FUNCTION bump_revision();
-            """))
-            conn.execute(text("""
+            """)
+            )
+            conn.execute(
+                text("""
                 DO $$
                 BEGIN
                     IF NOT EXISTS (SELECT 1 FROM pg_type WHERE typname = 'order_side') THEN
@@ -377,7 +381,8 @@ def idiom_plpgsql_with_dollar_quotes_and_casts(engine):
                     END IF;
                 END
                 $$;
-            """))
+            """)
+            )
             conn.execute(text("INSERT INTO positions (qty, side) VALUES ('1.5'::numeric, 'buy')"))
             conn.execute(text("UPDATE positions SET qty = qty * 2::numeric"))
             result = conn.execute(text("SELECT revision FROM positions WHERE side = 'BUY'"))
@@ -476,9 +481,11 @@ def idiom_forgotten_conn_commit_on_a_multiline_statement(engine):
         conn.execute(text("CREATE TABLE kept (note TEXT)"))
     with engine.connect() as conn:
         count = conn.execute(text("SELECT COUNT(*) FROM kept")).scalar()  # noqa: F841 (the legacy idiom as written)
-        conn.execute(text(  # lost
-            "INSERT INTO kept VALUES ('never committed')"
-        ))
+        conn.execute(
+            text(  # lost
+                "INSERT INTO kept VALUES ('never committed')"
+            )
+        )
 
 
 def idiom_forgotten_commit_without_with_or_close(engine):
@@ -535,11 +542,13 @@ def idiom_engine_begin_with_an_exception_inside(engine):
 def idiom_deferred_constraint_violation_fails_at_commit(engine):
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE parents (id INTEGER PRIMARY KEY)"))
-        conn.execute(text("""
+        conn.execute(
+            text("""
             CREATE TABLE children (
                 parent_id INTEGER REFERENCES parents (id) DEFERRABLE INITIALLY DEFERRED
             )
-        """))
+        """)
+        )
     with engine.connect() as conn:
         trans = conn.begin()
         try:
@@ -610,11 +619,13 @@ def idiom_raw_commit_and_chain_keeps_a_transaction_open(engine):
 def idiom_multi_statement_strings_with_commit(engine):
     with engine.connect() as conn:
         trans = conn.begin()
-        conn.execute(text("""
+        conn.execute(
+            text("""
             CREATE TABLE entries (n INTEGER, note TEXT);
             INSERT INTO entries VALUES (1, 'before; COMMIT');
             COMMIT;
-        """))
+        """)
+        )
         conn.exec_driver_sql(
             "BEGIN; INSERT INTO entries VALUES (2, 'begin'); /* commit? */ COMMIT; "
             "INSERT INTO entries VALUES (3, 'after')"
@@ -656,13 +667,15 @@ def idiom_words_commit_and_begin_in_literals_comments_and_bodies_are_not_stateme
         conn.execute(text("CREATE TABLE entries (note TEXT)"))
         conn.execute(text("INSERT INTO entries VALUES ('COMMIT'), ('x; ROLLBACK; y') -- COMMIT"))
         conn.execute(text("SELECT 'commit' AS \"begin\" /* ROLLBACK */"))
-        conn.execute(text("""
+        conn.execute(
+            text("""
             CREATE FUNCTION entry_count() RETURNS bigint LANGUAGE sql
             BEGIN ATOMIC
                 SELECT COUNT(*) FROM entries;
             END;
             DO $$ BEGIN INSERT INTO entries VALUES ('from do'); END $$;
-        """))
+        """)
+        )
         conn.execute(text("INSERT INTO entries SELECT 'count ' || entry_count()"))
         trans.rollback()
         with engine.begin() as conn2:
@@ -688,9 +701,9 @@ def session_statement_then_read_and_early_return(sql: str):
         with engine.connect() as conn:
             trans = conn.begin()
             conn.execute(text(sql))
-            exists = conn.execute(text(
-                "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE tablename = 'open_orders')"
-            )).scalar()
+            exists = conn.execute(
+                text("SELECT EXISTS (SELECT 1 FROM pg_tables WHERE tablename = 'open_orders')")
+            ).scalar()
             if exists:
                 print("Table already exists, skipping")
                 return
@@ -736,8 +749,7 @@ IDIOMS = [
     idiom(idiom_with_conn_begin_blocks, "tags"),
     idiom(idiom_connect_without_with_or_close_then_conn_commit, "notes"),
     pytest.param(
-        Idiom(idiom_existence_check_returns_early_with_trans_open, ("open_orders",),
-              OPEN_ORDERS_WITH_ERROR_MESSAGE),
+        Idiom(idiom_existence_check_returns_early_with_trans_open, ("open_orders",), OPEN_ORDERS_WITH_ERROR_MESSAGE),
         id="existence_check_column_exists_returns_early_with_trans_open",
     ),
     pytest.param(
@@ -816,9 +828,7 @@ IDIOMS = [
 
 @pytest.mark.parametrize("case", IDIOMS)
 @pytest.mark.slow
-def test_each_idiom_ends_like_a_real_engine_and_only_lost_work_is_reported(
-    case, engine, bridge_host
-):
+def test_each_idiom_ends_like_a_real_engine_and_only_lost_work_is_reported(case, engine, bridge_host):
     for eng in (engine, bridge_host):
         if case.setup:
             with eng.begin() as conn:
@@ -1140,9 +1150,7 @@ MISUSES = [
 ]
 
 
-@pytest.mark.parametrize(
-    "misuse, error, message", [pytest.param(*m, id=m[0].__name__) for m in MISUSES]
-)
+@pytest.mark.parametrize("misuse, error, message", [pytest.param(*m, id=m[0].__name__) for m in MISUSES])
 def test_misuse_raises_the_same_error_as_a_real_engine(engine, misuse, error, message):
     with real_and_proxy(engine) as (real, proxy):
         for eng in (real, proxy):
@@ -1263,10 +1271,12 @@ def test_a_semicolon_inside_a_string_literal_does_not_make_a_read_a_write():
 
 
 def test_a_keyword_inside_a_string_literal_of_a_with_query_does_not_make_it_a_write():
-    assert is_read_only(text(
-        "WITH t AS (SELECT * FROM information_schema.triggers "
-        "WHERE event_manipulation = 'UPDATE') SELECT COUNT(*) FROM t"
-    ))
+    assert is_read_only(
+        text(
+            "WITH t AS (SELECT * FROM information_schema.triggers "
+            "WHERE event_manipulation = 'UPDATE') SELECT COUNT(*) FROM t"
+        )
+    )
 
 
 def test_select_into_a_new_table_is_a_write():
@@ -1342,17 +1352,30 @@ def line_of(function, needle: str) -> int:
     return first + next(i for i, line in enumerate(source) if needle in line)
 
 
-@pytest.mark.parametrize("migration, needle, statement, why", [
-    (commit_inside_begin_nested, 'text("COMMIT")', "COMMIT",
-     "inside a nested transaction (begin_nested()) would end every savepoint"),
-    (commit_in_a_string_with_parameters, "COMMIT", "COMMIT",
-     "is one of several statements in a string executed with parameters"),
-    (begin_on_an_autocommit_connection, '"BEGIN"', "BEGIN",
-     "on an AUTOCOMMIT connection would leave a transaction open"),
-])
-def test_transaction_control_that_cannot_be_mapped_is_refused_before_it_runs(
-    engine, migration, needle, statement, why
-):
+@pytest.mark.parametrize(
+    "migration, needle, statement, why",
+    [
+        (
+            commit_inside_begin_nested,
+            'text("COMMIT")',
+            "COMMIT",
+            "inside a nested transaction (begin_nested()) would end every savepoint",
+        ),
+        (
+            commit_in_a_string_with_parameters,
+            "COMMIT",
+            "COMMIT",
+            "is one of several statements in a string executed with parameters",
+        ),
+        (
+            begin_on_an_autocommit_connection,
+            '"BEGIN"',
+            "BEGIN",
+            "on an AUTOCOMMIT connection would leave a transaction open",
+        ),
+    ],
+)
+def test_transaction_control_that_cannot_be_mapped_is_refused_before_it_runs(engine, migration, needle, statement, why):
     with engine.connect() as alembic_conn:
         with alembic_conn.begin():
             proxy = LegacyEngine(alembic_conn, THIS_FILE)
@@ -1375,24 +1398,27 @@ def test_transaction_control_that_cannot_be_mapped_is_refused_before_it_runs(
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sql, names", [
-    ("SET search_path TO audit", ["search_path"]),
-    ("set session statement_timeout = 5000", ["statement_timeout"]),
-    ("SET myapp.tenant = '7'", ["myapp.tenant"]),
-    ("SET TIME ZONE 'UTC'", ["TimeZone"]),
-    ("SET SCHEMA 'audit'", ["search_path"]),
-    ("SET ROLE reporting", ["role"]),
-    ("RESET lock_timeout", ["lock_timeout"]),
-    ("RESET ALL", ["all"]),
-    ("-- first\nSET work_mem = '64MB'; SELECT 1; SET lock_timeout TO 1", ["work_mem", "lock_timeout"]),
-    ("SET LOCAL lock_timeout = '1s'", []),
-    ("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", []),
-    ("SET CONSTRAINTS ALL DEFERRED", []),
-    ("SET SESSION AUTHORIZATION someone", []),
-    ("RESET SESSION AUTHORIZATION", []),
-    ("UPDATE t\nSET a = 1", []),
-    ("SELECT 'x; SET search_path TO y'", []),
-])
+@pytest.mark.parametrize(
+    "sql, names",
+    [
+        ("SET search_path TO audit", ["search_path"]),
+        ("set session statement_timeout = 5000", ["statement_timeout"]),
+        ("SET myapp.tenant = '7'", ["myapp.tenant"]),
+        ("SET TIME ZONE 'UTC'", ["TimeZone"]),
+        ("SET SCHEMA 'audit'", ["search_path"]),
+        ("SET ROLE reporting", ["role"]),
+        ("RESET lock_timeout", ["lock_timeout"]),
+        ("RESET ALL", ["all"]),
+        ("-- first\nSET work_mem = '64MB'; SELECT 1; SET lock_timeout TO 1", ["work_mem", "lock_timeout"]),
+        ("SET LOCAL lock_timeout = '1s'", []),
+        ("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", []),
+        ("SET CONSTRAINTS ALL DEFERRED", []),
+        ("SET SESSION AUTHORIZATION someone", []),
+        ("RESET SESSION AUTHORIZATION", []),
+        ("UPDATE t\nSET a = 1", []),
+        ("SELECT 'x; SET search_path TO y'", []),
+    ],
+)
 def test_session_settings_names_what_a_statement_changes_for_the_session(sql, names):
     assert session_settings(sql) == names
 

@@ -30,7 +30,7 @@ def alembic_engine(database_url):
     engine.dispose()
 
 
-LOGGED = '''\
+LOGGED = """\
 from sqlalchemy import text
 
 
@@ -44,7 +44,7 @@ def upgrade(engine):
 
 def downgrade(engine):
     pass
-'''
+"""
 
 
 def test_pytest_alembic_on_a_database_the_old_runner_migrated_runs_nothing_twice(project, engine):
@@ -54,8 +54,13 @@ def test_pytest_alembic_on_a_database_the_old_runner_migrated_runs_nothing_twice
     for stem in stems:
         project.write(f"{stem}.py", LOGGED.format(stem=stem))
     project.run(
-        "python", str(REPO / "tests" / "legacy_runner.py"), "--url", project.url.render_as_string(hide_password=False),
-        "--dir", str(project.legacy), check=True,
+        "python",
+        str(REPO / "tests" / "legacy_runner.py"),
+        "--url",
+        project.url.render_as_string(hide_password=False),
+        "--dir",
+        str(project.legacy),
+        check=True,
     )
     project.write("20251003_third.py", LOGGED.format(stem="20251003_third"))
     config = Config(config_options={"file": str(project.root / "alembic.ini")})

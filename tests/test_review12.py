@@ -26,7 +26,10 @@ def test_set_local_search_path_in_a_migration_does_not_redirect_the_history_writ
     # went to the migration's schema: a raw traceback, and the migration never applied.
     project.sql("CREATE SCHEMA app")
     project.table("20250101_a", "a")
-    write(project, "20250102_b.py", '''
+    write(
+        project,
+        "20250102_b.py",
+        """
         def upgrade(engine):
             with engine.connect() as conn:
                 trans = conn.begin()
@@ -36,7 +39,8 @@ def test_set_local_search_path_in_a_migration_does_not_redirect_the_history_writ
 
         def downgrade(engine):
             pass
-    ''')
+    """,
+    )
     project.table("20250103_c", "c")
     result = project.run("alembic", "upgrade", "head")
     assert result.returncode == 0, result.output
@@ -52,7 +56,10 @@ def test_set_config_of_the_search_path_in_a_migration_does_not_redirect_the_hist
     # session reached the ledger row and the alembic_version UPDATE (raw traceback).
     project.sql("CREATE SCHEMA app")
     project.table("20250101_a", "a")
-    write(project, "20250102_b.py", '''
+    write(
+        project,
+        "20250102_b.py",
+        """
         def upgrade(engine):
             with engine.begin() as conn:
                 conn.execute(text("SELECT set_config('search_path', 'app', false)"))
@@ -60,7 +67,8 @@ def test_set_config_of_the_search_path_in_a_migration_does_not_redirect_the_hist
 
         def downgrade(engine):
             pass
-    ''')
+    """,
+    )
     project.table("20250103_c", "c")
     result = project.run("alembic", "upgrade", "head")
     assert result.returncode == 0, result.output
@@ -75,7 +83,10 @@ def test_a_commit_after_an_escape_string_literal_is_still_mapped_onto_the_migrat
     # swallowed the COMMIT after it, which then committed Alembic's transaction while
     # the message said nothing was applied.
     project.sql("CREATE TABLE t (v text)")
-    write(project, "20250101_a.py", r'''
+    write(
+        project,
+        "20250101_a.py",
+        r"""
         def upgrade(engine):
             with engine.connect() as conn:
                 trans = conn.begin()
@@ -85,7 +96,8 @@ def test_a_commit_after_an_escape_string_literal_is_still_mapped_onto_the_migrat
 
         def downgrade(engine):
             pass
-    ''')
+    """,
+    )
     result = project.run("alembic", "upgrade", "head")
     assert result.returncode == 255, result.output
     assert "upgrade() raised Exception: boom" in result.output
@@ -98,7 +110,10 @@ def test_a_commit_after_an_escape_string_literal_is_still_mapped_onto_the_migrat
 def test_a_raw_commit_is_not_written_into_the_sql_script_where_it_would_split_the_migration(project):
     # Online, COMMIT is mapped onto the migration's transaction; the --sql script
     # carried it through, so psql committed the first half of the migration alone.
-    write(project, "20250101_a.py", '''
+    write(
+        project,
+        "20250101_a.py",
+        """
         def upgrade(engine):
             with engine.connect() as conn:
                 conn.execute(text("CREATE TABLE a (id int)"))
@@ -108,7 +123,8 @@ def test_a_raw_commit_is_not_written_into_the_sql_script_where_it_would_split_th
 
         def downgrade(engine):
             pass
-    ''')
+    """,
+    )
     result = project.run("alembic", "upgrade", "head", "--sql")
     assert result.returncode == 0, result.output
     script = result.stdout
@@ -121,7 +137,10 @@ def test_a_raw_commit_is_not_written_into_the_sql_script_where_it_would_split_th
 
 
 def test_a_raw_rollback_cannot_be_rendered_as_sql_and_fails_naming_the_line(project):
-    write(project, "20250101_a.py", '''
+    write(
+        project,
+        "20250101_a.py",
+        """
         def upgrade(engine):
             with engine.connect() as conn:
                 conn.execute(text("CREATE TABLE a (id int)"))
@@ -129,7 +148,8 @@ def test_a_raw_rollback_cannot_be_rendered_as_sql_and_fails_naming_the_line(proj
 
         def downgrade(engine):
             pass
-    ''')
+    """,
+    )
     result = project.run("alembic", "upgrade", "head", "--sql")
     assert result.returncode == 255, result.output
     assert "20250101_a.py:6: `ROLLBACK`" in result.output
@@ -149,7 +169,7 @@ def test_an_out_of_order_file_reported_applied_stays_applied_when_the_next_one_f
     result = project.run("alembic-bridge", "upgrade", "--out-of-order")
     assert result.returncode == 1, result.output
     assert "applied 20250102_h1 (" in result.output
-    assert "20250103_h2.py:16: SQL failed: column \"nope\" does not exist" in result.output
+    assert '20250103_h2.py:16: SQL failed: column "nope" does not exist' in result.output
     assert project.rows() == ["20250101_a", "20250105_e", "20250102_h1"]
     assert "h1" in project.tables()
     assert project.version() == ["20250105_e"]

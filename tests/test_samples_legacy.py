@@ -49,6 +49,7 @@ MAIN_BLOCK_SAMPLE = "20250312_create_accounts"
 # Helpers
 # ---------------------------------------------------------------------------
 
+
 def load_sample(stem: str, directory: Path = MIGRATIONS_DIR):
     spec = importlib.util.spec_from_file_location(f"sample_{stem}", directory / f"{stem}.py")
     module = importlib.util.module_from_spec(spec)
@@ -103,13 +104,18 @@ def legacy_main_env(url: sa.URL) -> dict:
 def run_main_block(stem: str, *args: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, f"migrations/{stem}.py", *args],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
 # ---------------------------------------------------------------------------
 # The samples under the legacy runner
 # ---------------------------------------------------------------------------
+
 
 def test_the_migrations_directory_holds_exactly_the_samples():
     helper = MigrationHelper(None, MIGRATIONS_DIR)
@@ -140,30 +146,41 @@ def test_samples_build_the_trading_schema(engine):
     inspector = sa.inspect(engine)
 
     assert set(inspector.get_table_names()) == {
-        "schema_migrations", "accounts", "strategies", "open_orders", "trade_history",
-        "supported_exchanges", "exchange_credentials", "order_events",
+        "schema_migrations",
+        "accounts",
+        "strategies",
+        "open_orders",
+        "trade_history",
+        "supported_exchanges",
+        "exchange_credentials",
+        "order_events",
     }
     open_orders = {column["name"] for column in inspector.get_columns("open_orders")}
     assert {"error_message", "client_order_id", "status", "updated_at"} <= open_orders
     assert {index["name"] for index in inspector.get_indexes("open_orders")} == {
-        "uq_open_orders_account_exchange_order_id", "idx_open_orders_status",
-        "idx_open_orders_strategy_symbol", "idx_open_orders_with_error",
+        "uq_open_orders_account_exchange_order_id",
+        "idx_open_orders_status",
+        "idx_open_orders_strategy_symbol",
+        "idx_open_orders_with_error",
         "uq_open_orders_client_order_id",
     }
     assert inspector.get_enums() == [
-        {"name": "strategy_market_type", "schema": "public", "visible": True,
-         "labels": ["SPOT", "FUTURES"]},
+        {"name": "strategy_market_type", "schema": "public", "visible": True, "labels": ["SPOT", "FUTURES"]},
     ]
     assert "client_order_id_seq" in inspector.get_sequence_names()
     assert set(scalars(engine, "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")) == {
-        "trg_accounts_updated_at", "trg_strategies_updated_at",
-        "trg_open_orders_updated_at", "trg_exchange_credentials_updated_at",
+        "trg_accounts_updated_at",
+        "trg_strategies_updated_at",
+        "trg_open_orders_updated_at",
+        "trg_exchange_credentials_updated_at",
     }
-    assert scalars(engine, "SELECT proname FROM pg_proc WHERE proname = 'set_updated_at'") == [
-        "set_updated_at"
-    ]
+    assert scalars(engine, "SELECT proname FROM pg_proc WHERE proname = 'set_updated_at'") == ["set_updated_at"]
     assert scalars(engine, "SELECT code FROM supported_exchanges ORDER BY code") == [
-        "BINANCE", "BYBIT", "KRAKEN", "OKX", "UPBIT",
+        "BINANCE",
+        "BYBIT",
+        "KRAKEN",
+        "OKX",
+        "UPBIT",
     ]
 
 
@@ -190,7 +207,9 @@ def test_downgrading_every_sample_in_reverse_leaves_an_empty_database(engine):
     left = user_objects(engine)
     assert left == runner_only
     assert left["relations"] == {
-        "r:schema_migrations", "S:schema_migrations_id_seq", "i:schema_migrations_pkey",
+        "r:schema_migrations",
+        "S:schema_migrations_id_seq",
+        "i:schema_migrations_pkey",
         "i:schema_migrations_migration_name_key",
     }
     assert left["functions"] == set()
@@ -206,7 +225,9 @@ def test_every_downgrade_can_run_again_on_an_empty_database(engine):
             load_sample(stem).downgrade(engine)
 
     assert user_objects(engine)["relations"] == {
-        "r:schema_migrations", "S:schema_migrations_id_seq", "i:schema_migrations_pkey",
+        "r:schema_migrations",
+        "S:schema_migrations_id_seq",
+        "i:schema_migrations_pkey",
         "i:schema_migrations_migration_name_key",
     }
 
@@ -246,7 +267,8 @@ def test_backfill_fills_old_rejected_orders_and_its_downgrade_clears_them(engine
         shutil.copy(MIGRATIONS_DIR / f"{stem}.py", migrations)
     assert helper.run_pending() == first
     with engine.begin() as conn:
-        conn.execute(text("""
+        conn.execute(
+            text("""
             INSERT INTO accounts (id, name, exchange) VALUES (1, 'main', 'BINANCE');
             INSERT INTO strategies (id, account_id, group_name, name) VALUES (1, 1, 'btc', 'BTC trend');
             INSERT INTO open_orders (id, strategy_id, account_id, symbol, side, quantity, status, error_message)
@@ -254,7 +276,8 @@ def test_backfill_fills_old_rejected_orders_and_its_downgrade_clears_them(engine
                    (2, 1, 1, 'BTCUSDT', 'BUY', 1, 'FAILED', NULL),
                    (3, 1, 1, 'BTCUSDT', 'SELL', 1, 'REJECTED', 'Insufficient balance'),
                    (4, 1, 1, 'ETHUSDT', 'BUY', 2, 'OPEN', NULL);
-        """))
+        """)
+        )
 
     for stem in rest:
         shutil.copy(MIGRATIONS_DIR / f"{stem}.py", migrations)
@@ -262,10 +285,16 @@ def test_backfill_fills_old_rejected_orders_and_its_downgrade_clears_them(engine
 
     orders = "SELECT error_message FROM open_orders ORDER BY id"
     assert scalars(engine, orders) == [
-        BACKFILL_PLACEHOLDER, BACKFILL_PLACEHOLDER, "Insufficient balance", None,
+        BACKFILL_PLACEHOLDER,
+        BACKFILL_PLACEHOLDER,
+        "Insufficient balance",
+        None,
     ]
     assert scalars(engine, "SELECT client_order_id FROM open_orders ORDER BY client_order_id") == [
-        "CO-1000", "CO-1001", "CO-1002", "CO-1003",
+        "CO-1000",
+        "CO-1001",
+        "CO-1002",
+        "CO-1003",
     ]
     for stem in reversed(rest):
         load_sample(stem).downgrade(engine)
@@ -293,6 +322,7 @@ def test_updated_at_trigger_bumps_only_rows_that_changed(engine):
 # The reference runner itself
 # ---------------------------------------------------------------------------
 
+
 def test_filename_format_records_file_names_and_stem_format_does_not_recognise_them(engine):
     by_filename = MigrationHelper(engine, MIGRATIONS_DIR, name_format="filename")
 
@@ -314,8 +344,12 @@ def test_applied_reads_nothing_and_creates_no_table_on_a_fresh_database(engine):
 @pytest.mark.slow
 def test_runner_script_prints_one_line_per_applied_migration_then_nothing(database_url):
     command = [
-        sys.executable, "tests/legacy_runner.py",
-        "--url", database_url.render_as_string(hide_password=False), "--dir", "migrations",
+        sys.executable,
+        "tests/legacy_runner.py",
+        "--url",
+        database_url.render_as_string(hide_password=False),
+        "--dir",
+        "migrations",
     ]
 
     first = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
@@ -330,14 +364,21 @@ def test_runner_script_prints_one_line_per_applied_migration_then_nothing(databa
 
 @pytest.mark.slow
 def test_runner_script_exits_1_and_names_the_failing_file(database_url, tmp_path):
-    (tmp_path / "20250101_broken.py").write_text(
-        "def upgrade(engine):\n    raise RuntimeError('boom')\n"
-    )
+    (tmp_path / "20250101_broken.py").write_text("def upgrade(engine):\n    raise RuntimeError('boom')\n")
 
     result = subprocess.run(
-        [sys.executable, "tests/legacy_runner.py",
-         "--url", database_url.render_as_string(hide_password=False), "--dir", str(tmp_path)],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "tests/legacy_runner.py",
+            "--url",
+            database_url.render_as_string(hide_password=False),
+            "--dir",
+            str(tmp_path),
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
     assert result.returncode == 1
@@ -347,6 +388,7 @@ def test_runner_script_exits_1_and_names_the_failing_file(database_url, tmp_path
 # ---------------------------------------------------------------------------
 # A sample's __main__ block, run by hand as the legacy docs say
 # ---------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_main_block_upgrade_and_downgrade_exit_0(database_url, engine, tmp_path):
@@ -370,6 +412,4 @@ def test_main_block_without_a_valid_argument_prints_usage_and_exits_1(database_u
     result = run_main_block(MAIN_BLOCK_SAMPLE, *args, env=env)
 
     assert result.returncode == 1
-    assert result.stdout == (
-        f"Usage: python migrations/{MAIN_BLOCK_SAMPLE}.py [--upgrade|--downgrade]\n"
-    )
+    assert result.stdout == (f"Usage: python migrations/{MAIN_BLOCK_SAMPLE}.py [--upgrade|--downgrade]\n")

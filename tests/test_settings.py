@@ -17,7 +17,9 @@ def settings(tmp_path, **options):
     return BridgeSettings.from_config(Config(str(ini)))
 
 
-@pytest.mark.parametrize("value, expected", [("true", True), ("Yes", True), ("1", True), ("off", False), ("false", False)])
+@pytest.mark.parametrize(
+    "value, expected", [("true", True), ("Yes", True), ("1", True), ("off", False), ("false", False)]
+)
 def test_strict_takes_the_usual_booleans(tmp_path, value, expected):
     assert settings(tmp_path, strict=value).strict is expected
 
@@ -33,8 +35,11 @@ def test_strict_that_is_neither_true_nor_false_is_refused_not_taken_as_false(tmp
 
 @pytest.mark.parametrize("value", ["5min", "-1", "nan", "inf"])
 def test_a_lock_timeout_that_is_not_a_number_of_seconds_is_refused(tmp_path, value):
-    with pytest.raises(ConfigError, match=rf"lock_timeout = '{value}' is not a number of seconds\. "
-                       r"Write the seconds a runner waits for another runner's lock, e\.g\. lock_timeout = 300\."):
+    with pytest.raises(
+        ConfigError,
+        match=rf"lock_timeout = '{value}' is not a number of seconds\. "
+        r"Write the seconds a runner waits for another runner's lock, e\.g\. lock_timeout = 300\.",
+    ):
         settings(tmp_path, lock_timeout=value)
 
 

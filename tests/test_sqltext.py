@@ -103,7 +103,9 @@ def _linter_sees_a_write(sql: str) -> bool:
 @pytest.mark.parametrize("sql, reads", [(sql, reads) for sql, reads in CORPUS if sql], ids=repr)
 def test_the_engine_proxy_and_the_linter_give_the_same_answer(sql, reads):
     assert (proxy.is_read_only(text(sql)), proxy.is_read_only(sql), not _linter_sees_a_write(sql)) == (
-        reads, reads, reads
+        reads,
+        reads,
+        reads,
     )
 
 
@@ -141,12 +143,14 @@ def test_a_dollar_sign_inside_an_identifier_or_a_parameter_opens_no_body():
 
 def test_skip_noise_skips_whitespace_and_comments_nested_ones_included():
     sql = "  -- one\n /* two /* three */ still */\tSELECT 1"
-    assert sql[skip_noise(sql):] == "SELECT 1"
+    assert sql[skip_noise(sql) :] == "SELECT 1"
     assert skip_noise("SELECT 1", 0) == 0
 
 
 def test_with_positional_params_replaces_markers_with_same_length_placeholders():
-    assert with_positional_params("a = :a AND b::int = %(b)s AND c = %s", None) == "a = $1 AND b::int = $1    AND c = $1"
+    assert (
+        with_positional_params("a = :a AND b::int = %(b)s AND c = %s", None) == "a = $1 AND b::int = $1    AND c = $1"
+    )
     assert with_positional_params("a = :a, b = %s", sqltext.TEXT) == "a = $1, b = %s"
     assert with_positional_params("a = :a, b = %s", sqltext.DRIVER) == "a = :a, b = $1"
 
@@ -172,7 +176,10 @@ def test_split_statements_gives_each_statement_with_the_comments_before_it():
     assert chunks == [
         SqlChunk("", "\\restrict abc'def\n", meta=True),
         SqlChunk("", "SET statement_timeout = 0;"),
-        SqlChunk("\n-- a comment; with a semicolon\n", "CREATE FUNCTION f() RETURNS text LANGUAGE sql AS $_$ SELECT 'x;y' $_$;"),
+        SqlChunk(
+            "\n-- a comment; with a semicolon\n",
+            "CREATE FUNCTION f() RETURNS text LANGUAGE sql AS $_$ SELECT 'x;y' $_$;",
+        ),
         SqlChunk("\n", "CREATE FUNCTION g() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END;"),
         SqlChunk("\n", "CREATE RULE r AS ON INSERT TO t DO ALSO (NOTIFY t; NOTIFY u);"),
         SqlChunk("\n", "COMMENT ON TABLE t IS E'it\\'s; here';"),

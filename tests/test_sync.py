@@ -30,8 +30,15 @@ def add_files(project, stems):
 
 def old_runner(project, name_format="stem"):
     return project.run(
-        "python", str(REPO / "tests" / "legacy_runner.py"), "--url", url_text(project.url),
-        "--dir", str(project.legacy), "--name-format", name_format, check=True,
+        "python",
+        str(REPO / "tests" / "legacy_runner.py"),
+        "--url",
+        url_text(project.url),
+        "--dir",
+        str(project.legacy),
+        "--name-format",
+        name_format,
+        check=True,
     )
 
 
@@ -47,7 +54,9 @@ def assert_agree(project, stems):
 
 @pytest.mark.parametrize("name_format", ["stem", "filename"])
 @pytest.mark.parametrize("prefix", [0, 1, 3, 6])
-def test_a_database_migrated_by_the_old_runner_is_adopted_without_rerunning_anything(tmp_path, database_url, prefix, name_format):
+def test_a_database_migrated_by_the_old_runner_is_adopted_without_rerunning_anything(
+    tmp_path, database_url, prefix, name_format
+):
     # A team whose old runner writes `stem.py` rows says so; on a fresh database
     # there are no rows to follow (`auto` follows existing rows).
     project = make_project(tmp_path / "p", database_url, extra_ini=f"legacy_name_format = {name_format}")
@@ -72,7 +81,7 @@ def test_old_runner_and_bridge_in_turn_keep_both_tables_equal_to_the_applied_set
     order = ["old", "bridge", "old", "bridge", "bridge", "old"]
     applied = []
     for i, runner in enumerate(order):
-        add_files(project, STEMS[i:i + 1])
+        add_files(project, STEMS[i : i + 1])
         applied.append(STEMS[i])
         if runner == "old":
             old_runner(project)
@@ -141,7 +150,9 @@ def test_rows_whose_file_is_gone_warn_by_default_and_fail_when_strict(tmp_path, 
     project.run("alembic", "upgrade", "head", check=True)
     project.sql("INSERT INTO schema_migrations (migration_name) VALUES ('20240101_retired')")
     result = project.run("alembic", "upgrade", "head", check=True)
-    assert "schema_migrations has rows for files that are not in the legacy directory: 20240101_retired" in result.output
+    assert (
+        "schema_migrations has rows for files that are not in the legacy directory: 20240101_retired" in result.output
+    )
     ini = project.root / "alembic.ini"
     ini.write_text(ini.read_text().replace("path_separator = os", "path_separator = os\nstrict = true"))
     strict = project.run("alembic", "upgrade", "head")
@@ -172,7 +183,7 @@ def test_stamp_keeps_schema_migrations_in_step(project):
 
 def test_status_reports_every_state_and_reads_never_write(project):
     add_files(project, STEMS[:5])
-    project.run("alembic", "upgrade", STEMS[1], check=True)       # 0,1 applied (both)
+    project.run("alembic", "upgrade", STEMS[1], check=True)  # 0,1 applied (both)
     project.sql(f"DELETE FROM schema_migrations WHERE migration_name = '{STEMS[1]}'")  # 1: alembic only
     project.sql(f"DELETE FROM alembic_bridge_checksums WHERE migration_name = '{STEMS[1]}'")
     project.sql(f"INSERT INTO schema_migrations (migration_name) VALUES ('{STEMS[3]}')")  # 3: old runner only
@@ -215,7 +226,7 @@ def test_sync_brings_the_tables_into_agreement_printing_each_change(project):
 
 # -- one runner at a time; crash safety -----------------------------------------------
 
-COUNTED = '''\
+COUNTED = """\
 from sqlalchemy import text
 
 
@@ -232,7 +243,7 @@ def upgrade(engine):
 def downgrade(engine):
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE IF EXISTS {table}"))
-'''
+"""
 
 
 def counted_files(project, n, sleep):
@@ -246,8 +257,14 @@ def test_eight_simultaneous_upgrades_apply_each_migration_exactly_once(project):
     stems = counted_files(project, 6, 0.05)
     env = {**os.environ, "DATABASE_URL": url_text(project.url)}
     procs = [
-        subprocess.Popen([str(BIN / "alembic"), "upgrade", "head"], cwd=project.root, env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        subprocess.Popen(
+            [str(BIN / "alembic"), "upgrade", "head"],
+            cwd=project.root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         for _ in range(8)
     ]
     outputs = [p.communicate(timeout=180)[0] for p in procs]
@@ -262,8 +279,13 @@ def test_kill_9_mid_run_leaves_the_tables_agreeing_and_the_next_run_finishes(pro
     env = {**os.environ, "DATABASE_URL": url_text(project.url)}
     rng = random.Random(int(os.environ.get("BRIDGE_TEST_SEED", "7")))
     for _attempt in range(3):
-        proc = subprocess.Popen([str(BIN / "alembic"), "upgrade", "head"], cwd=project.root, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [str(BIN / "alembic"), "upgrade", "head"],
+            cwd=project.root,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(rng.uniform(0.3, 1.2))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -283,8 +305,14 @@ def test_a_runner_waiting_longer_than_lock_timeout_fails_with_a_clear_message(tm
     project = make_project(tmp_path / "p", database_url, extra_ini="lock_timeout = 1")
     counted_files(project, 1, 4)
     env = {**os.environ, "DATABASE_URL": url_text(project.url)}
-    first = subprocess.Popen([str(BIN / "alembic"), "upgrade", "head"], cwd=project.root, env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    first = subprocess.Popen(
+        [str(BIN / "alembic"), "upgrade", "head"],
+        cwd=project.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     time.sleep(1.0)
     second = project.run("alembic", "upgrade", "head")
     first.communicate(timeout=60)
@@ -390,6 +418,7 @@ def test_the_sql_script_creates_schema_migrations_with_the_legacy_shape(project)
 
 # -- several rows in alembic_version ---------------------------------------------------------
 
+
 def test_two_version_rows_naming_legacy_revisions_are_refused_before_anything_is_written(project):
     add_files(project, STEMS[:4])
     project.run("alembic", "upgrade", STEMS[1], check=True)
@@ -443,7 +472,7 @@ def test_a_legacy_and_a_native_version_row_together_are_refused(project):
 
 # -- a legacy file slipped in before an applied native revision --------------------------------
 
-NATIVE = '''\
+NATIVE = """\
 revision = "{rev}"
 down_revision = "{down}"
 
@@ -454,7 +483,7 @@ def upgrade():
 
 def downgrade():
     pass
-'''
+"""
 
 
 def test_a_legacy_file_slipped_in_before_an_applied_native_revision_is_refused_not_backfilled(project):
@@ -477,8 +506,7 @@ def test_a_legacy_file_slipped_in_before_an_applied_native_revision_is_refused_n
         result = project.run(*argv)
         assert result.returncode != 0, argv
         assert (
-            "1 legacy migration(s) have no record of being applied, but the revision n1 after "
-            "them is" in result.output
+            "1 legacy migration(s) have no record of being applied, but the revision n1 after them is" in result.output
         ), result.output
         assert str(project.legacy / f"{STEMS[2]}.py") in result.output
         assert "alembic-bridge upgrade --out-of-order" in result.output

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
 
 STEMS = ["20251001_first", "20251002_second", "20251003_third"]
 
-LOGGED = '''\
+LOGGED = """\
 from sqlalchemy import text
 
 
@@ -36,7 +36,7 @@ def downgrade(engine):
         trans = conn.begin()
         conn.execute(text("DELETE FROM run_log WHERE name = '{stem}'"))
         trans.commit()
-'''
+"""
 
 # (ini lines, env.py arguments, the table's qualified name)
 LAYOUTS = {
@@ -60,8 +60,13 @@ def set_env_py(project, arguments: str) -> None:
 
 def old_runner(project):
     project.run(
-        "python", str(REPO / "tests" / "legacy_runner.py"), "--url", url_text(project.url),
-        "--dir", str(project.legacy), check=True,
+        "python",
+        str(REPO / "tests" / "legacy_runner.py"),
+        "--url",
+        url_text(project.url),
+        "--dir",
+        str(project.legacy),
+        check=True,
     )
 
 

@@ -106,14 +106,17 @@ def build_schema(config, head: str, *, scratch_url: str | None = None, pg_dump: 
                 major = int(conn.exec_driver_sql("SHOW server_version_num").scalar_one()) // 10000
                 excluded = _excluded_tables(conn, config)
                 # A schema holding only the version table is the database's, not the chain's.
-                own_schema = version_schema is not None and not conn.execute(
-                    sa.text(
-                        "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
-                        "ON n.oid = c.relnamespace WHERE n.nspname = :schema AND c.relname != :table "
-                        "AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')"
-                    ),
-                    {"schema": version_schema, "table": BridgeSettings.from_config(config).version_table.name},
-                ).scalar()
+                own_schema = (
+                    version_schema is not None
+                    and not conn.execute(
+                        sa.text(
+                            "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+                            "ON n.oid = c.relnamespace WHERE n.nspname = :schema AND c.relname != :table "
+                            "AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')"
+                        ),
+                        {"schema": version_schema, "table": BridgeSettings.from_config(config).version_table.name},
+                    ).scalar()
+                )
         finally:
             engine.dispose()
         program = find_pg_dump(major, pg_dump)

@@ -18,12 +18,21 @@ from ..revision_api import BaselineError
 from ..sqltext import split_statements
 
 # pg_dump's session settings that exist on every supported server; kept as SET LOCAL.
-KEPT_SETTINGS = frozenset({
-    "statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout",
-    "client_encoding", "standard_conforming_strings", "check_function_bodies",
-    "xmloption", "client_min_messages", "row_security", "default_tablespace",
-    "default_with_oids",
-})
+KEPT_SETTINGS = frozenset(
+    {
+        "statement_timeout",
+        "lock_timeout",
+        "idle_in_transaction_session_timeout",
+        "client_encoding",
+        "standard_conforming_strings",
+        "check_function_bodies",
+        "xmloption",
+        "client_min_messages",
+        "row_security",
+        "default_tablespace",
+        "default_with_oids",
+    }
+)
 
 
 # -- pg_dump's output, statement by statement ---------------------------------------------------
@@ -73,8 +82,8 @@ def drop_statements(clean_dump: str) -> str:
     return "\n".join(kept) + "\n"
 
 
-
 # -- the program ----------------------------------------------------------------------------------
+
 
 def find_pg_dump(server_major: int, explicit: str | None = None) -> str:
     """Return a pg_dump at least as new as the server (explicit, the embedded one, then PATH)."""
@@ -111,7 +120,6 @@ def find_pg_dump(server_major: int, explicit: str | None = None) -> str:
         f"{' (found: ' + ', '.join(seen) + ')' if seen else ''}. Install the PostgreSQL client "
         "tools of the server's version, or pass --pg-dump PATH."
     )
-
 
 
 def run_pg_dump(program: str, url: str, options: list[str]) -> str:

@@ -41,8 +41,5 @@ def plan_baseline(config) -> BaselinePlan:
     if target.exists() and target not in remove:
         raise BaselineError(f"{target} already exists. Move it away first.")
     squashed = {rev.revision for rev in chain} | {f.stem for f in files}
-    following = [
-        rev.revision for rev in script.walk_revisions()
-        if rev.revision not in squashed
-    ]
+    following = [rev.revision for rev in script.walk_revisions() if rev.revision not in squashed]
     return BaselinePlan(head, replaces, remove, target, list(reversed(following)))

@@ -24,17 +24,20 @@ def render_baseline(plan: BaselinePlan, create_sql: str, drop_sql: str, message:
     count = len(plan.replaces)
     stems = "\n".join(f'    "{stem}",' for stem in plan.replaces)
     now = datetime.datetime.now().replace(microsecond=0)
-    about = "\n\n".join(textwrap.fill(paragraph, 79) for paragraph in (
-        f"Written by `alembic-bridge baseline`. It squashes {count} legacy migration(s), "
-        f"{plan.replaces[0]} .. {plan.head}, into the schema and seed data they build "
-        f"(pg_dump of a scratch database upgraded to {plan.head}).",
-        f"It keeps the revision id of the last of them, so a database already at (or past) "
-        f"{plan.head} runs nothing; an empty database runs only this revision, which also "
-        f"records all {count} migrations in schema_migrations so old runners see them as "
-        "applied. A database an old runner migrated (every row present, no alembic_version) "
-        "is adopted without creating anything; a database part-way through the squashed "
-        "migrations is refused.",
-    ))
+    about = "\n\n".join(
+        textwrap.fill(paragraph, 79)
+        for paragraph in (
+            f"Written by `alembic-bridge baseline`. It squashes {count} legacy migration(s), "
+            f"{plan.replaces[0]} .. {plan.head}, into the schema and seed data they build "
+            f"(pg_dump of a scratch database upgraded to {plan.head}).",
+            f"It keeps the revision id of the last of them, so a database already at (or past) "
+            f"{plan.head} runs nothing; an empty database runs only this revision, which also "
+            f"records all {count} migrations in schema_migrations so old runners see them as "
+            "applied. A database an old runner migrated (every row present, no alembic_version) "
+            "is adopted without creating anything; a database part-way through the squashed "
+            "migrations is refused.",
+        )
+    )
     if '"""' in title or "\\" in title:
         raise BaselineError("The message may not contain triple quotes or backslashes.")
     source = f'''"""{title}
@@ -77,7 +80,8 @@ DROP_SQL = {_python_string(drop_sql)}
     values = {
         node.targets[0].id: ast.literal_eval(node.value)
         for node in tree.body
-        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+        if isinstance(node, ast.Assign)
+        and isinstance(node.targets[0], ast.Name)
         and node.targets[0].id in ("SCHEMA_SQL", "DROP_SQL")
     }
     if values != {"SCHEMA_SQL": create_sql, "DROP_SQL": drop_sql}:  # pragma: no cover - a quoting bug

@@ -15,7 +15,11 @@ from .retirement import OLD_RUNNER_WARNING, display_path
 @click.command("baseline")
 @click.option("-m", "--message", help="The baseline revision's message (its docstring's first line).")
 @click.option("--dry-run", is_flag=True, help="Print what would be squashed and change nothing.")
-@click.option("--scratch-url", metavar="URL", help="An empty database to build the schema in (default: a temporary one on the configured server).")
+@click.option(
+    "--scratch-url",
+    metavar="URL",
+    help="An empty database to build the schema in (default: a temporary one on the configured server).",
+)
 @click.option("--pg-dump", "pg_dump", metavar="PATH", help="The pg_dump program to use.")
 @click.pass_obj
 def baseline_command(obj, message, dry_run, scratch_url, pg_dump):
@@ -25,8 +29,10 @@ def baseline_command(obj, message, dry_run, scratch_url, pg_dump):
     plan = plan_baseline(config)
     echo = (lambda *a, **k: None) if obj.quiet else click.echo
     verb = "Would squash" if dry_run else "Squashing"
-    echo(f"{verb} {len(plan.replaces)} legacy migration(s), {plan.replaces[0]} .. {plan.head}, "
-         f"into {display_path(plan.target)} (revision {plan.head}, down_revision None).")
+    echo(
+        f"{verb} {len(plan.replaces)} legacy migration(s), {plan.replaces[0]} .. {plan.head}, "
+        f"into {display_path(plan.target)} (revision {plan.head}, down_revision None)."
+    )
     action = "would remove" if dry_run else "remove"
     if len(plan.remove) <= 12 or obj.verbose:
         lines = [f"  {action} {display_path(path)}" for path in plan.remove]
@@ -46,7 +52,8 @@ def baseline_command(obj, message, dry_run, scratch_url, pg_dump):
     write_baseline(plan, source)
     echo(f"Wrote {display_path(plan.target)}.")
     click.echo(
-        "\nWARNING: " + OLD_RUNNER_WARNING.format(
+        "\nWARNING: "
+        + OLD_RUNNER_WARNING.format(
             folder=display_path(plan.remove[-1].parent), what=f"the {len(plan.replaces)} squashed migration(s)"
         )
         + f"\nDatabases part-way through the squashed migrations (before {plan.head}) cannot "

@@ -33,7 +33,9 @@ log = logging.getLogger("bridge")
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="alembic-bridge")
-@click.option("-c", "--config", "config", metavar="FILE", help="Alembic config file (default: alembic.ini, else pyproject.toml).")
+@click.option(
+    "-c", "--config", "config", metavar="FILE", help="Alembic config file (default: alembic.ini, else pyproject.toml)."
+)
 @click.option("--url", metavar="URL", help="Database URL; overrides DATABASE_URL, DB_* and sqlalchemy.url.")
 @click.option("-v", "--verbose", count=True, help="More output; tracebacks on errors.")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors.")
@@ -99,8 +101,13 @@ def upgrade(obj: Context, target, dry_run, out_of_order):
             progress.total = len(plan.steps)
 
         result = runner.upgrade(
-            config, target, out_of_order=out_of_order, on_plan=on_plan,
-            on_start=progress.on_start, on_step=progress.on_step, on_wait=progress.on_wait,
+            config,
+            target,
+            out_of_order=out_of_order,
+            on_plan=on_plan,
+            on_start=progress.on_start,
+            on_step=progress.on_step,
+            on_wait=progress.on_wait,
         )
     if result.steps or (result.plan is not None and result.plan.steps):
         _echo(obj, f"Applied {len(result.steps)} migration(s) in {result.seconds:.1f}s.")
@@ -194,7 +201,11 @@ def log_command(obj: Context, revision, limit, as_json):
 
     rows = runner.run_log(load_config(obj), limit=limit, revision=revision)
     if as_json:
-        click.echo(json.dumps([{k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in row.items()} for row in rows], indent=2))
+        click.echo(
+            json.dumps(
+                [{k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in row.items()} for row in rows], indent=2
+            )
+        )
         return
     if not rows:
         what = f" for {revision}" if revision else ""
@@ -243,8 +254,12 @@ def check(obj: Context, offline):
 
 
 @cli.command()
-@click.option("--legacy", "legacy", required=True, type=click.Path(file_okay=False), help="The existing legacy migrations folder.")
-@click.option("--directory", default="alembic", show_default=True, help="Folder for env.py, script.py.mako and versions/.")
+@click.option(
+    "--legacy", "legacy", required=True, type=click.Path(file_okay=False), help="The existing legacy migrations folder."
+)
+@click.option(
+    "--directory", default="alembic", show_default=True, help="Folder for env.py, script.py.mako and versions/."
+)
 @pass_context
 def init(obj: Context, legacy, directory):
     """Onboard an existing project: write alembic.ini, env.py and script.py.mako."""

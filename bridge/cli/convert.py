@@ -28,8 +28,10 @@ def convert_command(obj, stem, upto, all_files, dry_run):
             "migration(s) before it: legacy files must all come before native revisions."
         )
     verb = "Would convert" if dry_run else "Converting"
-    echo(f"{verb} {len(plan.files)} legacy migration(s) into {display_path(plan.version_location)} "
-         "(same revision ids; no database needs any change):")
+    echo(
+        f"{verb} {len(plan.files)} legacy migration(s) into {display_path(plan.version_location)} "
+        "(same revision ids; no database needs any change):"
+    )
     for item in plan.files:
         echo(f"  {item.legacy.stem}")
         if item.problem:
@@ -38,8 +40,10 @@ def convert_command(obj, stem, upto, all_files, dry_run):
         for function in item.converted.functions:
             echo(f"      {function.describe()}")
     if plan.remaining:
-        echo(f"{len(plan.remaining)} legacy migration(s) stay legacy, after the converted ones "
-             f"(first: {plan.remaining[0].stem}).")
+        echo(
+            f"{len(plan.remaining)} legacy migration(s) stay legacy, after the converted ones "
+            f"(first: {plan.remaining[0].stem})."
+        )
     if dry_run:
         if plan.problems:
             apply_conversion(plan)  # raises, naming every file that cannot be converted

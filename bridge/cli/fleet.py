@@ -28,18 +28,38 @@ from .options import Context, pass_context
 def _target_options(command):
     for option in reversed(
         [
-            click.option("--targets", "targets_file", metavar="FILE", type=click.Path(dir_okay=False),
-                         help="One target a line: URL or `name URL`; # comments; ${VAR} from the environment."),
-            click.option("--targets-query", "query", metavar="SQL",
-                         help="A query on the configured database returning rows (name, url)."),
-            click.option("--schemas", metavar="PATTERN",
-                         help="Every schema of the configured database matching this glob is a tenant."),
+            click.option(
+                "--targets",
+                "targets_file",
+                metavar="FILE",
+                type=click.Path(dir_okay=False),
+                help="One target a line: URL or `name URL`; # comments; ${VAR} from the environment.",
+            ),
+            click.option(
+                "--targets-query",
+                "query",
+                metavar="SQL",
+                help="A query on the configured database returning rows (name, url).",
+            ),
+            click.option(
+                "--schemas",
+                metavar="PATTERN",
+                help="Every schema of the configured database matching this glob is a tenant.",
+            ),
             click.option("--shard", metavar="I/N", help="Run only shard I of N (0-based; a hash of each name)."),
-            click.option("--shards", type=click.IntRange(min=1), metavar="N",
-                         help="Run shard JOB_COMPLETION_INDEX of N (a Kubernetes Indexed Job)."),
+            click.option(
+                "--shards",
+                type=click.IntRange(min=1),
+                metavar="N",
+                help="Run shard JOB_COMPLETION_INDEX of N (a Kubernetes Indexed Job).",
+            ),
             click.option("--json", "as_json", is_flag=True, help="Print one JSON record per target on stdout."),
-            click.option("--junit", metavar="FILE", type=click.Path(dir_okay=False),
-                         help="Write a JUnit XML report: one test case per target."),
+            click.option(
+                "--junit",
+                metavar="FILE",
+                type=click.Path(dir_okay=False),
+                help="Write a JUnit XML report: one test case per target.",
+            ),
         ]
     ):
         command = option(command)
@@ -49,12 +69,27 @@ def _target_options(command):
 def _run_options(command):
     for option in reversed(
         [
-            click.option("--parallel", type=click.IntRange(min=1), default=None, metavar="N",
-                         help=f"Targets at once (default: {default_parallel()} here: CPUs, 2 to 8)."),
-            click.option("--canary", type=click.IntRange(min=0), default=0, metavar="N",
-                         help="Run the first N targets first; if one fails, start no other."),
-            click.option("--on-error", type=click.Choice([STOP, CONTINUE]), default=STOP, show_default=True,
-                         help="stop: start nothing new after a failure (running targets finish)."),
+            click.option(
+                "--parallel",
+                type=click.IntRange(min=1),
+                default=None,
+                metavar="N",
+                help=f"Targets at once (default: {default_parallel()} here: CPUs, 2 to 8).",
+            ),
+            click.option(
+                "--canary",
+                type=click.IntRange(min=0),
+                default=0,
+                metavar="N",
+                help="Run the first N targets first; if one fails, start no other.",
+            ),
+            click.option(
+                "--on-error",
+                type=click.Choice([STOP, CONTINUE]),
+                default=STOP,
+                show_default=True,
+                help="stop: start nothing new after a failure (running targets finish).",
+            ),
         ]
     ):
         command = option(command)
@@ -94,9 +129,21 @@ def status(obj: Context, targets_file, query, schemas, shard, shards, as_json, j
         elif item.verdict is not None and item.verdict.at_head:
             state, pending = "at head", 0
         else:
-            state, pending = item.verdict.reason if item.verdict else "unknown", item.verdict.pending if item.verdict else None
-        rows.append({"name": t.name, "url": t.masked_url, "schema": t.schema, "current": item.current,
-                     "state": state, "pending": pending, "error": item.error})
+            state, pending = (
+                item.verdict.reason if item.verdict else "unknown",
+                item.verdict.pending if item.verdict else None,
+            )
+        rows.append(
+            {
+                "name": t.name,
+                "url": t.masked_url,
+                "schema": t.schema,
+                "current": item.current,
+                "state": state,
+                "pending": pending,
+                "error": item.error,
+            }
+        )
     if as_json:
         click.echo(json.dumps({"targets": rows}, indent=2))
     else:
@@ -132,16 +179,37 @@ def downgrade(obj: Context, target, **options):
     _run(obj, "downgrade", target, **options)
 
 
-def _run(obj: Context, direction, revision, targets_file, query, schemas, shard, shards, as_json, junit,
-         parallel, canary, on_error):
+def _run(
+    obj: Context,
+    direction,
+    revision,
+    targets_file,
+    query,
+    schemas,
+    shard,
+    shards,
+    as_json,
+    junit,
+    parallel,
+    canary,
+    on_error,
+):
     config, found, chosen = _setup(obj, targets_file, query, schemas, shard, shards)
     parallel = parallel or default_parallel()
     progress = _Progress(obj, quiet=obj.quiet or as_json)
     if chosen is not None:
         progress.say(f"Shard {chosen[0]}/{chosen[1]}: {len(found)} target(s).")
     records = api.run(
-        config, found, direction, revision, config_url=obj.url, parallel=parallel, canary=canary,
-        on_error=on_error, on_checked=progress.checked, on_change=progress.changed,
+        config,
+        found,
+        direction,
+        revision,
+        config_url=obj.url,
+        parallel=parallel,
+        canary=canary,
+        on_error=on_error,
+        on_checked=progress.checked,
+        on_change=progress.changed,
     )
     progress.end()
     if junit:
@@ -181,8 +249,10 @@ class _Progress:
     def checked(self, checked) -> None:
         self.total = len(checked)
         self.skipped = sum(1 for c in checked if c.verdict is not None and c.verdict.at_head)
-        self.say(f"Pre-check: {len(checked)} target(s), {self.skipped} at head"
-                 f"{', ' + str(sum(1 for c in checked if c.error)) + ' unreachable' if any(c.error for c in checked) else ''}.")
+        self.say(
+            f"Pre-check: {len(checked)} target(s), {self.skipped} at head"
+            f"{', ' + str(sum(1 for c in checked if c.error)) + ' unreachable' if any(c.error for c in checked) else ''}."
+        )
 
     def changed(self, state, record) -> None:
         if state.stopping == "interrupted" and not self.interrupted:
@@ -204,7 +274,8 @@ class _Progress:
         click.echo(
             f"\r\033[K[{done}/{state.total}] done {done - failed}, failed {failed}, skipped {self.skipped}, "
             f"running {len(state.running)}, ETA {eta}",
-            err=True, nl=False,
+            err=True,
+            nl=False,
         )
         self.drawn = True
 

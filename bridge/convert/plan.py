@@ -78,7 +78,9 @@ def _resolve(files: list[LegacyFile], name: str) -> LegacyFile:
     raise ConfigError(f"No legacy migration named {name!r}. `alembic-bridge status` lists them.")
 
 
-def plan_conversion(config, stem: str | None = None, *, upto: str | None = None, all_files: bool = False) -> ConversionPlan:
+def plan_conversion(
+    config, stem: str | None = None, *, upto: str | None = None, all_files: bool = False
+) -> ConversionPlan:
     """Return what converting *stem* (alone), everything up to *upto*, or all files would do; pure."""
     if sum(x is not None and x is not False for x in (stem, upto, all_files or None)) != 1:
         raise ConfigError("Name exactly one of STEM, --upto STEM or --all.")
@@ -142,7 +144,9 @@ def apply_conversion(plan: ConversionPlan) -> list[tuple[Path, Path]]:
             )
         else:
             lines.append("Fix the file(s) and run again; they keep working as legacy migrations meanwhile.")
-        raise ConversionRefused("\n".join(lines), problems=[(f.legacy.path, f.problem) for f in plan.problems if f.problem])
+        raise ConversionRefused(
+            "\n".join(lines), problems=[(f.legacy.path, f.problem) for f in plan.problems if f.problem]
+        )
     plan.version_location.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     try:

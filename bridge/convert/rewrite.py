@@ -50,8 +50,18 @@ RUNTIME_MODULE = "bridge.revision_api"
 ROW_HELPERS = ("legacy_row_recorded", "record_legacy_row", "delete_legacy_row")
 RUN_HELPER = "run_legacy_code"
 RESERVED_NAMES = frozenset(
-    {"op", "revision", "down_revision", "branch_labels", "depends_on", REPLACES_ATTRIBUTE,
-     "legacy_upgrade", "legacy_downgrade", RUN_HELPER, *ROW_HELPERS}
+    {
+        "op",
+        "revision",
+        "down_revision",
+        "branch_labels",
+        "depends_on",
+        REPLACES_ATTRIBUTE,
+        "legacy_upgrade",
+        "legacy_downgrade",
+        RUN_HELPER,
+        *ROW_HELPERS,
+    }
 )
 # Imports the legacy template needs only for its __main__ block.
 MAIN_BLOCK_IMPORTS = frozenset({"os", "sys", "create_engine", "load_dotenv"})
@@ -159,7 +169,7 @@ class _Edits:
             amount = self.dedent.get(n, 0)
             if amount and n not in self.protected and line.strip():
                 leading = len(line) - len(line.lstrip(" "))
-                line = line[min(amount, leading):]
+                line = line[min(amount, leading) :]
             out.append(line)
             n += 1
         out.extend(self.before.get(n, ()))
@@ -298,11 +308,16 @@ class _FileConverter:
                 expected.update(self._keep_legacy_code(fn, edits, reason))
                 conversions.append(FunctionConversion(name, LEGACY_CODE, reason))
         if "downgrade" not in self.functions:
-            edits.insert_before(len(self.lines), [
-                "\n", "\n", "def downgrade() -> None:\n",
-                '    """The legacy migration defined no downgrade(engine)."""\n',
-                f"    raise NotImplementedError({self.stem + ' cannot be downgraded: the legacy migration it was converted from defined no downgrade(engine)'!r})\n",
-            ])
+            edits.insert_before(
+                len(self.lines),
+                [
+                    "\n",
+                    "\n",
+                    "def downgrade() -> None:\n",
+                    '    """The legacy migration defined no downgrade(engine)."""\n',
+                    f"    raise NotImplementedError({self.stem + ' cannot be downgraded: the legacy migration it was converted from defined no downgrade(engine)'!r})\n",
+                ],
+            )
         self._docstring(edits, conversions)
         text = self._finish_module(edits.render(), conversions)
         return text, conversions, expected
@@ -313,9 +328,13 @@ class _FileConverter:
         for node in self.tree.body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in ("upgrade", "downgrade"):
                 if node.name in found:
-                    raise CannotConvert(f"defines {node.name}() twice (lines {found[node.name].lineno} and {node.lineno})")
+                    raise CannotConvert(
+                        f"defines {node.name}() twice (lines {found[node.name].lineno} and {node.lineno})"
+                    )
                 if isinstance(node, ast.AsyncFunctionDef):
-                    raise CannotConvert(f"line {node.lineno}: `async def {node.name}` cannot run under the bridge either")
+                    raise CannotConvert(
+                        f"line {node.lineno}: `async def {node.name}` cannot run under the bridge either"
+                    )
                 args = node.args
                 positional = args.posonlyargs + args.args
                 if len(positional) != 1 or args.vararg or args.kwarg or args.kwonlyargs or args.defaults:
@@ -452,7 +471,9 @@ class _FileConverter:
         for node in tree.body:
             if not isinstance(node, (ast.Import, ast.ImportFrom)) or node.lineno != node.end_lineno:
                 continue
-            keep = [a for a in node.names if (a.asname or a.name) not in MAIN_BLOCK_IMPORTS or (a.asname or a.name) in used]
+            keep = [
+                a for a in node.names if (a.asname or a.name) not in MAIN_BLOCK_IMPORTS or (a.asname or a.name) in used
+            ]
             if len(keep) == len(node.names):
                 continue
             if not keep:
@@ -508,11 +529,11 @@ class _FileConverter:
             raise CannotConvert(f"internal error: the converted text does not parse ({err})") from None
         found = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
         mismatched = [
-            name for name, node in expected.items()
-            if name not in found or ast.dump(found[name]) != ast.dump(node)
+            name for name, node in expected.items() if name not in found or ast.dump(found[name]) != ast.dump(node)
         ]
         original = [
-            ast.dump(n) for n in self.tree.body
+            ast.dump(n)
+            for n in self.tree.body
             if n not in self.main_blocks
             and not (isinstance(n, ast.FunctionDef) and n.name in ("upgrade", "downgrade"))
             and not isinstance(n, (ast.Import, ast.ImportFrom))
@@ -521,11 +542,16 @@ class _FileConverter:
         names = {"upgrade", "downgrade", "legacy_upgrade", "legacy_downgrade"}
         identifiers = {"revision", "down_revision", "branch_labels", "depends_on", REPLACES_ATTRIBUTE}
         kept = [
-            ast.dump(n) for n in tree.body[1:]
+            ast.dump(n)
+            for n in tree.body[1:]
             if not (isinstance(n, ast.FunctionDef) and n.name in names)
             and not isinstance(n, (ast.Import, ast.ImportFrom))
-            and not (isinstance(n, ast.Assign) and len(n.targets) == 1
-                     and isinstance(n.targets[0], ast.Name) and n.targets[0].id in identifiers)
+            and not (
+                isinstance(n, ast.Assign)
+                and len(n.targets) == 1
+                and isinstance(n.targets[0], ast.Name)
+                and n.targets[0].id in identifiers
+            )
         ]
         if original != kept:  # pragma: no cover - a bug in the renderer
             raise CannotConvert("internal error: module-level code changed; please report it, with the file")
@@ -575,8 +601,10 @@ class _FunctionRewriter:
         header = self.file.lines[fn.lineno]
         if not re.match(rf"^\s*def\s+{fn.name}\s*\(\s*{self.engine}\s*\)\s*:\s*(#.*)?$", header.rstrip("\n")):
             raise _NotFaithful(f"line {fn.lineno}: the `def {fn.name}(...)` line is unusual")
-        if any("\t" in self.file.lines[n][: len(self.file.lines[n]) - len(self.file.lines[n].lstrip())]
-               for n in range(fn.lineno, _last_line(fn) + 1)):
+        if any(
+            "\t" in self.file.lines[n][: len(self.file.lines[n]) - len(self.file.lines[n].lstrip())]
+            for n in range(fn.lineno, _last_line(fn) + 1)
+        ):
             raise _NotFaithful("indented with tabs")
         for node in ast.walk(fn):
             if isinstance(node, ast.Name) and node.id == "op":
@@ -587,7 +615,11 @@ class _FunctionRewriter:
         if body[0].lineno <= fn.lineno:
             raise _NotFaithful(f"line {fn.lineno}: the body starts on the `def` line")
         docstring = []
-        if isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+        if (
+            isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
             docstring = [body.pop(0)]
         if not body:
             raise _NotFaithful("the function has no body")
@@ -595,10 +627,12 @@ class _FunctionRewriter:
         prologue = self.file._prologue(fn.name, body_indent)
         anchor = _last_line(docstring[0]) + 1 if docstring else body[0].lineno
         self.edits.insert_before(anchor, [p + "\n" for p in prologue])
-        new_body = docstring + ast.parse("\n".join(p[len(body_indent):] for p in prologue)).body
+        new_body = docstring + ast.parse("\n".join(p[len(body_indent) :] for p in prologue)).body
         new_body += self._statements(body, "top", None)
         result = copy.copy(fn)
-        result.args = ast.arguments(posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
+        result.args = ast.arguments(
+            posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]
+        )
         result.returns = ast.Constant(None)
         result.body = new_body
         return result
@@ -614,8 +648,12 @@ class _FunctionRewriter:
                 out += self._flatten_engine_with(node)
             elif scope == "top" and self._is_engine_call_statement(node, "dispose"):
                 self._drop_statement(node)
-            elif (scope == "connection" and conn is not None and self._is_begin_assign(node, conn)
-                  and isinstance(following, ast.Try)):
+            elif (
+                scope == "connection"
+                and conn is not None
+                and self._is_begin_assign(node, conn)
+                and isinstance(following, ast.Try)
+            ):
                 out += self._transaction(node, following, conn)
                 i += 1
             elif scope == "connection" and self._is_conn_begin_with(node, conn):
@@ -631,26 +669,38 @@ class _FunctionRewriter:
         item = node.items[0]
         call = item.context_expr
         return (
-            isinstance(call, ast.Call) and not call.args and not call.keywords
-            and isinstance(call.func, ast.Attribute) and call.func.attr in ("connect", "begin")
-            and isinstance(call.func.value, ast.Name) and call.func.value.id == self.engine
+            isinstance(call, ast.Call)
+            and not call.args
+            and not call.keywords
+            and isinstance(call.func, ast.Attribute)
+            and call.func.attr in ("connect", "begin")
+            and isinstance(call.func.value, ast.Name)
+            and call.func.value.id == self.engine
             and isinstance(item.optional_vars, ast.Name)
         )
 
     def _is_engine_call_statement(self, node, method: str) -> bool:
         return (
-            isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
-            and isinstance(node.value.func, ast.Attribute) and node.value.func.attr == method
-            and isinstance(node.value.func.value, ast.Name) and node.value.func.value.id == self.engine
+            isinstance(node, ast.Expr)
+            and isinstance(node.value, ast.Call)
+            and isinstance(node.value.func, ast.Attribute)
+            and node.value.func.attr == method
+            and isinstance(node.value.func.value, ast.Name)
+            and node.value.func.value.id == self.engine
         )
 
     def _is_begin_assign(self, node, conn) -> TypeGuard[ast.Assign]:
         return (
-            isinstance(node, ast.Assign) and len(node.targets) == 1
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
             and isinstance(node.targets[0], ast.Name)
-            and isinstance(node.value, ast.Call) and not node.value.args and not node.value.keywords
-            and isinstance(node.value.func, ast.Attribute) and node.value.func.attr == "begin"
-            and isinstance(node.value.func.value, ast.Name) and node.value.func.value.id == conn
+            and isinstance(node.value, ast.Call)
+            and not node.value.args
+            and not node.value.keywords
+            and isinstance(node.value.func, ast.Attribute)
+            and node.value.func.attr == "begin"
+            and isinstance(node.value.func.value, ast.Name)
+            and node.value.func.value.id == conn
         )
 
     def _is_conn_begin_with(self, node, conn) -> TypeGuard[ast.With]:
@@ -659,9 +709,13 @@ class _FunctionRewriter:
         item = node.items[0]
         call = item.context_expr
         ok = (
-            isinstance(call, ast.Call) and not call.args and not call.keywords
-            and isinstance(call.func, ast.Attribute) and call.func.attr == "begin"
-            and isinstance(call.func.value, ast.Name) and call.func.value.id == conn
+            isinstance(call, ast.Call)
+            and not call.args
+            and not call.keywords
+            and isinstance(call.func, ast.Attribute)
+            and call.func.attr == "begin"
+            and isinstance(call.func.value, ast.Name)
+            and call.func.value.id == conn
         )
         if ok and item.optional_vars is not None:
             if not isinstance(item.optional_vars, ast.Name):
@@ -717,7 +771,7 @@ class _FunctionRewriter:
         last = self.file.lines[_last_line(node)]
         if len(first) - len(first.lstrip()) != node.col_offset:
             raise _NotFaithful(f"line {node.lineno}: several statements on one line")
-        rest = last.encode("utf-8")[node.end_col_offset:].decode("utf-8", errors="replace").strip()
+        rest = last.encode("utf-8")[node.end_col_offset :].decode("utf-8", errors="replace").strip()
         if rest and not rest.startswith("#"):
             raise _NotFaithful(f"line {node.end_lineno}: several statements on one line")
 
@@ -729,7 +783,9 @@ class _FunctionRewriter:
         if not isinstance(node, ast.Try) or node.orelse or node.finalbody or len(node.handlers) != 1:
             raise _NotFaithful(f"{where}: the transaction's try statement is not the legacy template's")
         handler = node.handlers[0]
-        if handler.type is not None and not (isinstance(handler.type, ast.Name) and handler.type.id in ("Exception", "BaseException")):
+        if handler.type is not None and not (
+            isinstance(handler.type, ast.Name) and handler.type.id in ("Exception", "BaseException")
+        ):
             raise _NotFaithful(f"line {handler.lineno}: the transaction catches only some exceptions")
         commits = [i for i, s in enumerate(node.body) if self._is_method_statement(s, trans, "commit")]
         if len(commits) != 1:
@@ -742,16 +798,15 @@ class _FunctionRewriter:
         reraise = handler_rest[-1] if handler_rest else None
         if not isinstance(reraise, ast.Raise):
             raise _NotFaithful(
-                f"line {handler.lineno}: an optional step: a failure is rolled back and the "
-                "migration carries on"
+                f"line {handler.lineno}: an optional step: a failure is rolled back and the migration carries on"
             )
-        for stmt in node.body[:k] + node.body[k + 1:] + handler_rest:
+        for stmt in node.body[:k] + node.body[k + 1 :] + handler_rest:
             if any(isinstance(n, ast.Name) and n.id == trans for n in ast.walk(stmt)):
                 raise _NotFaithful(f"line {stmt.lineno}: uses the transaction object `{trans}` beyond commit/rollback")
         self._check_returns(node.body[:k], conn)
         self.transactions.add(trans)
         before = self._statements(node.body[:k], "transaction", conn)
-        after = [self._generic(s, None) for s in node.body[k + 1:]]
+        after = [self._generic(s, None) for s in node.body[k + 1 :]]
         self._drop_statement(begin)
         self._drop_statement(node.body[k])
         for s in handler.body:
@@ -776,10 +831,14 @@ class _FunctionRewriter:
 
     def _is_method_statement(self, node, owner: str, method: str) -> bool:
         return (
-            isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
-            and not node.value.args and not node.value.keywords
-            and isinstance(node.value.func, ast.Attribute) and node.value.func.attr == method
-            and isinstance(node.value.func.value, ast.Name) and node.value.func.value.id == owner
+            isinstance(node, ast.Expr)
+            and isinstance(node.value, ast.Call)
+            and not node.value.args
+            and not node.value.keywords
+            and isinstance(node.value.func, ast.Attribute)
+            and node.value.func.attr == method
+            and isinstance(node.value.func.value, ast.Name)
+            and node.value.func.value.id == owner
         )
 
     def _check_returns(self, stmts: list[ast.stmt], conn: str) -> None:
@@ -792,8 +851,11 @@ class _FunctionRewriter:
                     raise _NotFaithful(f"line {node.lineno}: returns from inside a loop with the transaction open")
                 for other in stmts:
                     for call in ast.walk(other):
-                        if (isinstance(call, ast.Call) and (call.lineno, call.col_offset) < (node.lineno, node.col_offset)
-                                and self._is_write(call, conn)):
+                        if (
+                            isinstance(call, ast.Call)
+                            and (call.lineno, call.col_offset) < (node.lineno, node.col_offset)
+                            and self._is_write(call, conn)
+                        ):
                             raise _NotFaithful(
                                 f"line {node.lineno}: returns early after writing (line {call.lineno}) with "
                                 "the transaction open; the legacy engine rolls that work back and the "
@@ -820,7 +882,12 @@ class _FunctionRewriter:
     def _literal_sql(self, node) -> str | None:
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             return node.value
-        if self._is_text_call(node) and len(node.args) == 1 and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+        if (
+            self._is_text_call(node)
+            and len(node.args) == 1
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
             return node.args[0].value
         return None
 
@@ -831,8 +898,10 @@ class _FunctionRewriter:
         if isinstance(func, ast.Name):
             return func.id in self.file.text_names
         return (
-            isinstance(func, ast.Attribute) and func.attr == "text"
-            and isinstance(func.value, ast.Name) and func.value.id in ("sa", "sqlalchemy")
+            isinstance(func, ast.Attribute)
+            and func.attr == "text"
+            and isinstance(func.value, ast.Name)
+            and func.value.id in ("sa", "sqlalchemy")
         )
 
     # -- any other statement -------------------------------------------------------------------
@@ -876,9 +945,15 @@ class _FunctionRewriter:
                 text = ENGINE_ATTRIBUTES[parent.attr]
                 self.edits.span(parent, text)
                 return {id(parent): ast.parse(text, mode="eval").body}
-        if (isinstance(parent, ast.Call) and parent.args == [node] and not parent.keywords
-                and ((isinstance(parent.func, ast.Name) and parent.func.id == "inspect")
-                     or (isinstance(parent.func, ast.Attribute) and parent.func.attr == "inspect"))):
+        if (
+            isinstance(parent, ast.Call)
+            and parent.args == [node]
+            and not parent.keywords
+            and (
+                (isinstance(parent.func, ast.Name) and parent.func.id == "inspect")
+                or (isinstance(parent.func, ast.Attribute) and parent.func.attr == "inspect")
+            )
+        ):
             self.edits.span(node, "op.get_bind()")
             return {id(node): ast.parse("op.get_bind()", mode="eval").body}
         snippet = ast.get_source_segment(self.file.source, parent) if parent is not None else self.engine
@@ -894,14 +969,26 @@ class _FunctionRewriter:
                 return {}
             if parent.attr in CONNECTION_CALLS and isinstance(grand, ast.Call) and grand.func is parent:
                 statement = self.parents.get(grand)
-                if (parent.attr == "execute" and isinstance(statement, ast.Expr) and statement.value is grand
-                        and len(grand.args) == 1 and not grand.keywords and self._is_text_call(grand.args[0])):
+                if (
+                    parent.attr == "execute"
+                    and isinstance(statement, ast.Expr)
+                    and statement.value is grand
+                    and len(grand.args) == 1
+                    and not grand.keywords
+                    and self._is_text_call(grand.args[0])
+                ):
                     self.edits.span(parent, "op.execute")
                     return {id(parent): ast.parse("op.execute", mode="eval").body}
                 return {}
-        if (isinstance(parent, ast.Call) and parent.args == [node] and not parent.keywords
-                and ((isinstance(parent.func, ast.Name) and parent.func.id == "inspect")
-                     or (isinstance(parent.func, ast.Attribute) and parent.func.attr == "inspect"))):
+        if (
+            isinstance(parent, ast.Call)
+            and parent.args == [node]
+            and not parent.keywords
+            and (
+                (isinstance(parent.func, ast.Name) and parent.func.id == "inspect")
+                or (isinstance(parent.func, ast.Attribute) and parent.func.attr == "inspect")
+            )
+        ):
             return {}
         snippet = ast.get_source_segment(self.file.source, parent) if parent is not None else node.id
         raise _NotFaithful(

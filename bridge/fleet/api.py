@@ -114,7 +114,9 @@ def check(config: Config, found: list[Target], expected: Expected | None = None)
         assert target.url is not None  # a database target
         engine = None
         try:
-            engine = create_engine(target.url, target=DatabaseTarget("--targets", url=target.url), poolclass=sa.pool.NullPool)
+            engine = create_engine(
+                target.url, target=DatabaseTarget("--targets", url=target.url), poolclass=sa.pool.NullPool
+            )
             state = read_state(engine, expected.version_table)
         except Exception as err:  # noqa: BLE001 - reported per target (ConnectionFailed, a bad URL ...)
             return Checked(target, None, None, mask_text(str(err)))

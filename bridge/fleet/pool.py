@@ -86,8 +86,16 @@ def run_job(job: Job) -> Record:
         except Exception:  # noqa: BLE001 - unreachable: keep the first error
             to = []
     return Record(
-        job.name, job.masked_url, job.schema, outcome, list(job.from_revisions), to, job.target,
-        applied, time.monotonic() - started, error,
+        job.name,
+        job.masked_url,
+        job.schema,
+        outcome,
+        list(job.from_revisions),
+        to,
+        job.target,
+        applied,
+        time.monotonic() - started,
+        error,
     )
 
 
@@ -182,8 +190,16 @@ def run_jobs(
             why = {"canary": "a canary target failed", "interrupted": "interrupted (Ctrl-C)"}.get(
                 state.stopping or "", "the fleet stopped after a failure (--on-error stop)"
             )
-            record = Record(job.name, job.masked_url, job.schema, NOT_RUN, list(job.from_revisions),
-                            list(job.from_revisions), job.target, error=f"not run: {why}")
+            record = Record(
+                job.name,
+                job.masked_url,
+                job.schema,
+                NOT_RUN,
+                list(job.from_revisions),
+                list(job.from_revisions),
+                job.target,
+                error=f"not run: {why}",
+            )
             by_name[job.name] = record
             state.records.append(record)
     state.records.sort(key=lambda r: [j.name for j in jobs].index(r.name))
@@ -213,6 +229,14 @@ def _run_wave(executor, wave: list[Job], parallel: int, state: FleetRun, finish,
             try:
                 record = future.result()
             except BrokenProcessPool as err:
-                record = Record(job.name, job.masked_url, job.schema, FAILED, list(job.from_revisions), [],
-                                job.target, error=f"the worker process died: {err}")
+                record = Record(
+                    job.name,
+                    job.masked_url,
+                    job.schema,
+                    FAILED,
+                    list(job.from_revisions),
+                    [],
+                    job.target,
+                    error=f"the worker process died: {err}",
+                )
             finish(record)

@@ -107,6 +107,7 @@ def _pending(expected: Expected, state: LedgerState) -> int | None:
 
 # -- reading -----------------------------------------------------------------------------------
 
+
 def read_state(engine: sa.Engine, version_table: VersionTable) -> LedgerState:
     """Read one database's history tables on one short connection, rolled back."""
     with engine.connect() as connection:
@@ -116,7 +117,9 @@ def read_state(engine: sa.Engine, version_table: VersionTable) -> LedgerState:
             connection.rollback()
 
 
-def read_schema_states(engine: sa.Engine, schemas: Iterable[str], version_table: VersionTable) -> dict[str, LedgerState]:
+def read_schema_states(
+    engine: sa.Engine, schemas: Iterable[str], version_table: VersionTable
+) -> dict[str, LedgerState]:
     """Read every tenant schema's history tables in two round trips, rolled back."""
     with engine.connect() as connection:
         try:
@@ -138,6 +141,7 @@ def native_revision_files(version_dirs: Iterable[Path]) -> bool:
 
 
 # -- one database, for `python run.py start` -------------------------------------------------------
+
 
 class IniConfig:
     """The few parts of an Alembic ``Config`` the settings and the URL resolution read, from an

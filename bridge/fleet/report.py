@@ -88,15 +88,15 @@ def to_junit(records: list[Record], suite: str = "alembic-bridge fleet") -> str:
         time=f"{sum(r.seconds for r in records):.3f}",
     )
     for record in records:
-        case = ET.SubElement(
-            element, "testcase", classname=suite, name=record.name, time=f"{record.seconds:.3f}"
-        )
+        case = ET.SubElement(element, "testcase", classname=suite, name=record.name, time=f"{record.seconds:.3f}")
         out = ET.SubElement(case, "system-out")
         out.text = _line(record)
         if record.outcome == NOT_RUN:
             ET.SubElement(case, "skipped", message=record.error or "not run: the fleet stopped first")
         elif not record.ok:
-            failure = ET.SubElement(case, "failure", message=(record.error or "did not reach its target").splitlines()[0])
+            failure = ET.SubElement(
+                case, "failure", message=(record.error or "did not reach its target").splitlines()[0]
+            )
             failure.text = record.error or (
                 f"ended at {', '.join(record.to_revisions) or '<none>'}, expected {', '.join(record.target or []) or '<none>'}"
             )

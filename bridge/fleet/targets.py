@@ -71,8 +71,9 @@ class Source:
         return "schemas" if self.schemas else "query" if self.query else "targets"
 
     @classmethod
-    def choose(cls, *, targets_file=None, query=None, schemas=None, options: Mapping | None = None,
-               base: Path | None = None) -> Source:
+    def choose(
+        cls, *, targets_file=None, query=None, schemas=None, options: Mapping | None = None, base: Path | None = None
+    ) -> Source:
         """Return the one source given on the command line, else the one set in *options* ([alembic])."""
         given = {k: v for k, v in (("targets", targets_file), ("query", query), ("schemas", schemas)) if v}
         if len(given) > 1:
@@ -93,7 +94,7 @@ class Source:
                 "(rows of name, url) or --schemas PATTERN (e.g. 'tenant_*'), or set one of "
                 f"{', '.join(OPTIONS.values())} in the [alembic] section of alembic.ini."
             )
-        (kind, value), = given.items()
+        ((kind, value),) = given.items()
         if kind == "targets":
             path = Path(value).expanduser()
             if base is not None and not path.is_absolute() and not targets_file:
@@ -107,6 +108,7 @@ def _flag(kind: str) -> str:
 
 
 # -- a targets file --------------------------------------------------------------------------
+
 
 def read_targets_file(path: Path, environ: Mapping[str, str]) -> list[Target]:
     """Parse a targets file: ``URL`` or ``name URL`` a line, ``#`` comments, ``${VAR}`` from *environ*."""
@@ -185,6 +187,7 @@ def _unique(found: list[tuple[str, Target]], source: str) -> list[Target]:
 
 # -- a query, a schema glob ------------------------------------------------------------------
 
+
 def query_targets(connection: sa.Connection, sql: str) -> list[Target]:
     """Run *sql* (the tenant registry) and return its rows ``(name, url)`` as targets."""
     try:
@@ -230,6 +233,7 @@ def schema_targets(connection: sa.Connection, pattern: str) -> list[Target]:
 
 
 # -- shards ----------------------------------------------------------------------------------
+
 
 def shard_of(name: str, shards: int) -> int:
     """Return the shard (0 .. shards-1) of the target *name*: a hash of the name, not its position."""

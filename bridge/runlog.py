@@ -133,6 +133,14 @@ def read(connection: sa.Connection, *, limit: int = 20, revision: str | None = N
     return [dict(row._mapping) for row in connection.execute(query)]
 
 
+def written_since(connection: sa.Connection, when: datetime.datetime) -> list[dict]:
+    """Return the rows of steps started at or after *when* (UTC, naive), oldest first; reads only."""
+    if not has_table(connection):
+        return []
+    query = sa.select(log_table).where(log_table.c.started_at >= when).order_by(log_table.c.id)
+    return [dict(row._mapping) for row in connection.execute(query)]
+
+
 def last_run(connection: sa.Connection) -> list[dict]:
     """Return the rows of the latest run, in the order they were written (none without a log)."""
     if not has_table(connection):

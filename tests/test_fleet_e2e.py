@@ -145,7 +145,13 @@ def test_fifty_databases_reach_head_with_json_and_junit_matching_the_databases_a
         )
         assert "***" in record["url"]
         assert fleet.version(url) == record["to"] and fleet.log(url) == ALL
+        # Each target's run log, read back into the report: one applied step per migration.
+        assert [(st["direction"], st["outcome"], st["attempts"]) for st in record["steps"]] == [
+            ("upgrade", "applied", 1)
+        ] * MIGRATIONS
+        assert len({st["run_id"] for st in record["steps"]}) == 1
     suite = ET.fromstring(junit).find("testsuite")
+    assert "  applied upgrade 20251001_step_1 (" in suite.find("testcase").find("system-out").text
     assert (suite.get("tests"), suite.get("failures"), len(suite.findall("testcase"))) == ("50", "0", 50)
 
     started = time.monotonic()
@@ -199,6 +205,7 @@ def test_a_migration_failing_on_three_targets(fleet, on_error):
     for record, url in zip(records, urls):
         if record["outcome"] == "failed":
             assert "division by zero" in record["error"]
+            assert [(st["outcome"], st["sqlstate"]) for st in record["steps"]] == [("applied", None), ("failed", "22012")]
             # Per-migration atomicity: the first migration committed, the failing one left nothing.
             assert fleet.log(url) == ["m1"] and fleet.version(url) == ["20251001_step_1"] == record["to"]
         elif record["outcome"] == "migrated":

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 
 from alembic.util import CommandError
 
-from .. import runner
+from .. import runlog, runner
 from ..context import set_request
 from ..database import engine_for
+from ..ledger import read_history
 from ..script import settings_for
-from .precheck import read_state
 from .report import FAILED, MIGRATED, NOT_RUN, Record
 
 STOP, CONTINUE = "stop", "continue"
@@ -63,9 +63,11 @@ class Job:
 def run_job(job: Job) -> Record:
     """Run one target through the bridge's runner (in a worker process); never raises."""
     started = time.monotonic()
+    since = runlog.utcnow()
     applied = 0
     to: list[str] = []
     error = None
+    steps: list[dict] = []
     outcome = MIGRATED
     config = None
     try:
@@ -76,13 +78,13 @@ def run_job(job: Job) -> Record:
         else:
             result = runner.downgrade(config, job.revision)
         applied = len(result.steps)
-        to = _heads(config)
+        to, steps = _after(config, since)
     except Exception as err:  # noqa: BLE001 - one target's failure is reported, not raised
         outcome = FAILED
         # The bridge's errors (and Alembic's) are written for users; others need their type.
         error = str(err) if isinstance(err, CommandError) else f"{type(err).__name__}: {err}"
         try:
-            to = _heads(config) if config is not None else []  # what it committed before failing
+            to, steps = _after(config, since) if config is not None else ([], [])  # what it committed before failing
         except Exception:  # noqa: BLE001 - unreachable: keep the first error
             to = []
     return Record(
@@ -96,15 +98,23 @@ def run_job(job: Job) -> Record:
         applied,
         time.monotonic() - started,
         error,
+        steps,
     )
 
 
-def _heads(config) -> list[str]:
-    """Return the version table's rows after the run, read on a short connection of its own."""
+STEP_FIELDS = ("revision", "direction", "outcome", "attempts", "duration_ms", "sqlstate", "run_id")
+
+
+def _after(config, since) -> tuple[list[str], list[dict]]:
+    """Return the version table's rows and the run log's rows written since *since*, on one short connection."""
     settings = settings_for(runner.script_directory(config), config)
     engine = engine_for(config, settings)
     try:
-        return sorted(read_state(engine, settings.version_table).heads)
+        with engine.connect() as connection:
+            state = read_history(connection, settings.version_table.name, settings.version_table.schema)
+            steps = [{k: row[k] for k in STEP_FIELDS} for row in runlog.written_since(connection, since)]
+            connection.rollback()
+        return sorted(state.heads), steps
     finally:
         engine.dispose()
 

@@ -32,6 +32,8 @@ class Record:
     applied: int = 0
     seconds: float = 0.0
     error: str | None = None
+    # This run's rows of the target's run log (bridge.runlog): each step's outcome, attempts, time.
+    steps: list[dict] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.error is not None:
@@ -90,7 +92,7 @@ def to_junit(records: list[Record], suite: str = "alembic-bridge fleet") -> str:
     for record in records:
         case = ET.SubElement(element, "testcase", classname=suite, name=record.name, time=f"{record.seconds:.3f}")
         out = ET.SubElement(case, "system-out")
-        out.text = _line(record)
+        out.text = "\n".join([_line(record), *(_step_line(step) for step in record.steps)])
         if record.outcome == NOT_RUN:
             ET.SubElement(case, "skipped", message=record.error or "not run: the fleet stopped first")
         elif not record.ok:
@@ -111,6 +113,12 @@ def _line(record: Record) -> str:
         f"{record.name} ({where}): {record.outcome}, {', '.join(record.from_revisions) or '<none>'} -> "
         f"{', '.join(record.to_revisions) or '<none>'}, {record.applied} applied in {record.seconds:.2f}s"
     )
+
+
+def _step_line(step: dict) -> str:
+    attempts = f", {step['attempts']} attempts" if step["attempts"] > 1 else ""
+    state = f" [{step['sqlstate']}]" if step.get("sqlstate") else ""
+    return f"  {step['outcome']} {step['direction']} {step['revision']} ({step['duration_ms'] / 1000:.2f}s{attempts}){state}"
 
 
 def table(records: list[Record]) -> list[str]:

@@ -476,16 +476,17 @@ def idiom_forgotten_trans_commit(engine):
         conn.execute(text("INSERT INTO kept VALUES (1)"))
 
 
+# fmt: off
+# (the statement's first line carries the marker, as a legacy file would write it)
 def idiom_forgotten_conn_commit_on_a_multiline_statement(engine):
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE kept (note TEXT)"))
     with engine.connect() as conn:
         count = conn.execute(text("SELECT COUNT(*) FROM kept")).scalar()  # noqa: F841 (the legacy idiom as written)
-        conn.execute(
-            text(  # lost
-                "INSERT INTO kept VALUES ('never committed')"
-            )
-        )
+        conn.execute(text(  # lost
+            "INSERT INTO kept VALUES ('never committed')"
+        ))
+# fmt: on
 
 
 def idiom_forgotten_commit_without_with_or_close(engine):

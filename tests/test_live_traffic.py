@@ -112,6 +112,46 @@ def test_when_the_blocker_finishes_during_the_retries_the_migration_succeeds(ret
     ]
 
 
+NATIVE_ALTER = """\"\"\"add note (native)\"\"\"
+from alembic import op
+
+revision = "n1_note"
+down_revision = {down!r}
+branch_labels = None
+depends_on = None
+{own}
+
+def upgrade():
+    op.execute("ALTER TABLE orders ADD COLUMN note TEXT")
+
+
+def downgrade():
+    op.execute("ALTER TABLE orders DROP COLUMN note")
+"""
+
+
+@pytest.mark.parametrize("own", ["", "lock_retries = 0"])
+def test_a_native_revision_gets_the_same_timeouts_and_retries_and_can_set_its_own(retrying, own):
+    (retrying.versions / "n1_note.py").write_text(NATIVE_ALTER.format(down=ORDERS, own=own))
+    blocker = Blocker(retrying.url)
+    timer = blocker.release_after(1.6)
+    try:
+        result = retrying.run("alembic", "upgrade", "head")
+    finally:
+        timer.join()
+        blocker.close()
+    rows = log_rows(retrying, "n1_note")
+    if own:
+        assert result.returncode != 0 and "retrying in" not in result.output
+        assert [(r["outcome"], r["attempts"], r["sqlstate"]) for r in rows] == [("failed", 1, "55P03")]
+        assert retrying.version() == [ORDERS]
+    else:
+        assert result.returncode == 0, result.output
+        assert "n1_note hit a lock timeout (attempt 1 of 4)" in result.output
+        assert rows[-1]["outcome"] == "applied" and rows[-1]["attempts"] in (2, 3)
+        assert retrying.version() == ["n1_note"]
+
+
 def test_a_deadlock_is_rolled_back_and_retried(tmp_path, database_url):
     project = make_project(tmp_path / "project", database_url, "lock_retries = 2\nlock_retry_backoff = 0.1\n")
     project.write("20251001_tables.py", legacy_source(["CREATE TABLE a (id INT)", "CREATE TABLE b (id INT)"]))

@@ -202,3 +202,51 @@ def test_touch_EnvironmentContext_configure_fn_replaces_the_command_s_work_funct
         "EnvironmentContext.configure(fn=...) no longer replaces the work function "
         "alembic.command hands env.py (MigrationContext reads opts['fn'])"
     )
+
+
+def test_touch_RevisionStep_migration_fn_is_what_run_migrations_calls(script_dir):
+    """Timeouts, retries and the run log wrap each step by replacing its ``migration_fn``."""
+    from alembic.config import Config
+
+    (script_dir / "env.py").write_text(
+        "from alembic import context\n"
+        "from bridge import internals\n"
+        "work = internals.work_function(context)\n"
+        "seen = context.config.attributes['seen']\n"
+        "def wrapped(heads, migration_context):\n"
+        "    for step in work(heads, migration_context):\n"
+        "        revision = internals.migration_step_revision(step)\n"
+        "        original = step.migration_fn\n"
+        "        def call(revision=revision, original=original, **kw):\n"
+        "            seen.append(revision.revision)\n"
+        "            original(**kw)\n"
+        "        internals.replace_migration_fn(step, call)\n"
+        "        yield step\n"
+        "context.configure(url='sqlite://', **internals.work_function_options(wrapped))\n"
+        "with context.begin_transaction():\n"
+        "    context.run_migrations()\n"
+    )
+    config = Config()
+    config.set_main_option("script_location", str(script_dir))
+    config.attributes["seen"] = seen = []
+    command.upgrade(config, "b2", sql=True)
+    assert seen == ["a1", "b2"], (
+        "MigrationContext.run_migrations no longer calls step.migration_fn set on the step "
+        f"(RevisionStep), or steps no longer carry .revision: saw {seen!r}"
+    )
+
+
+def test_touch_MigrationContext_autocommit_block_can_be_shadowed_on_one_instance(engine):
+    """SET LOCAL timeouts are set again after each autocommit block, through this touch."""
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"transaction_per_migration": True})
+        calls = []
+        with context.begin_transaction(_per_migration=True):
+            with internals.after_autocommit_blocks(context, lambda: calls.append(conn.in_transaction())):
+                with context.autocommit_block():
+                    conn.exec_driver_sql("SELECT 1")
+            assert calls == [True], (
+                "MigrationContext.autocommit_block shadowed on the instance was not used, or its "
+                f"transaction was not begun again when the block ended: {calls!r}"
+            )
+        assert "autocommit_block" not in vars(context)

@@ -580,3 +580,33 @@ def test_pre_commit_hook_runs_alembic_bridge_lint_on_date_named_python_files():
     files = re.search(r"^  files: '(.+)'$", text, re.MULTILINE).group(1)
     assert re.search(files, "web_server/migrations/20251031_add_error_message.py")
     assert not re.search(files, "web_server/migrations/env.py")
+
+
+# -- hints that name the right function and are code that runs (issue 16) -----------------------
+
+
+def test_wrong_arity_hint_names_downgrade_when_downgrade_is_wrong():
+    source = CLEAN.replace("def downgrade(engine):", "def downgrade():")
+    [violation] = lint_source(source, "20251031_add_error_message.py")
+    assert (violation.code, violation.hint) == ("LB103", "declare exactly one parameter: `def downgrade(engine):`")
+
+
+@pytest.mark.parametrize(
+    ("call", "hint"),
+    [
+        ('engine.execute(text("SELECT 1"))', 'open a connection first: `with engine.begin() as conn: conn.execute(text("SELECT 1"))`'),
+        ("engine.commit()", "remove `engine.commit()`: `with engine.begin() as conn:` commits when the block ends"),
+    ],
+)
+def test_engine_used_as_connection_hint_is_code_that_runs(call, hint):
+    source = CLEAN.replace('    with engine.begin() as conn:\n        conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))', "    " + call, 1)
+    [violation] = lint_source(source, "20251031_add_error_message.py")
+    assert (violation.code, violation.hint) == ("LB205", hint)
+    code = hint.split("`")[1]
+    if code.startswith("with"):
+        compile(code, "<hint>", "exec")
+
+
+def test_engine_execute_of_a_plain_string_is_one_finding_not_two():
+    source = CLEAN.replace('    with engine.begin() as conn:\n        conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))', '    engine.execute("SELECT 1")', 1)
+    assert [v.code for v in lint_source(source, "20251031_add_error_message.py")] == ["LB205"]

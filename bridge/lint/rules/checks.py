@@ -296,6 +296,7 @@ class FileChecker:
                 node,
                 f"`{name}()` takes no parameter, but the runner calls {name}(engine) "
                 f"(TypeError: {name}() takes 0 positional arguments but 1 was given)",
+                hint=f"declare exactly one parameter: `def {name}(engine):`",
             )
             return
         if required > 1:
@@ -304,6 +305,7 @@ class FileChecker:
                 "LB103",
                 node,
                 f"`{name}({shown})` needs {required} arguments, but the runner passes only the engine",
+                hint=f"declare exactly one parameter: `def {name}(engine):`",
             )
             return
         if required_keywords:
@@ -312,6 +314,7 @@ class FileChecker:
                 node,
                 f"`{name}` has required keyword-only parameter(s) "
                 f"{', '.join(required_keywords)}; the runner passes only the engine",
+                hint=f"declare exactly one parameter: `def {name}(engine):`",
             )
             return
         if positional and positional[0].arg != "engine":
@@ -370,8 +373,11 @@ class FileChecker:
                     call,
                     f"`{receiver.id}.{method}()`: `{receiver.id}` is {what}, and an Engine has no "
                     f"{method}() in SQLAlchemy 2.x (AttributeError)",
-                    hint=f"open a connection first: `with {receiver.id}.begin() as conn: conn.{method}(...)`",
+                    hint=self._engine_hint(receiver.id, method, call),
                 )
+                if call.args and method != "exec_driver_sql":
+                    self._add_site(call, call.args[0], sqltext.TEXT)  # one finding per call: no LB203 too
+                    continue
             if method in ("execute", "scalar", "scalars") and call.args and not self.is_cursor(receiver):
                 self._check_execute(call, method, call.args[0])
             elif method == "exec_driver_sql" and call.args:
@@ -388,6 +394,17 @@ class FileChecker:
                         "manager, not a transaction",
                         hint=f"write `with {receiver.id}.begin() as conn:`",
                     )
+
+    def _engine_hint(self, name: str, method: str, call: ast.Call) -> str:
+        """Return the LB205 fix as code that runs: the same call on a connection."""
+        if method in ("commit", "rollback", "close"):
+            done = {"commit": "commits when the block ends", "rollback": "rolls back when an exception escapes it",
+                    "close": "closes the connection when the block ends"}[method]
+            return f"remove `{name}.{method}()`: `with {name}.begin() as conn:` {done}"
+        arguments = ", ".join(self._source(arg) for arg in call.args)
+        if "\n" in arguments or len(arguments) > 60:
+            arguments = 'text("...")' if self.is_text_call(call.args[0]) else '"..."'
+        return f"open a connection first: `with {name}.begin() as conn: conn.{method}({arguments})`"
 
     def _is_with_item(self, call: ast.Call) -> bool:
         parent = self.src.parent.get(call)
@@ -555,10 +572,15 @@ class FileChecker:
         if issue.key is not None and any(key == issue.key and where < position for where, key in drops):
             return True
         line = site.call.lineno
-        subject = issue.subject
+        subject, table = issue.subject, issue.table.lower() if issue.table else None
 
-        def mentions(*texts: str) -> bool:
-            return subject is None or any(subject in text.lower() for text in texts)
+        def mentions(check_text: str, test: str) -> bool:
+            # An unnamed object: any existence check guards it. Else a check naming it, or a
+            # check on its table (not on one of its columns) that guards the whole block.
+            texts = (check_text.lower(), test.lower())
+            if subject is None or any(subject in text for text in texts):
+                return True
+            return table is not None and table in texts[0] and "column" not in texts[0]
 
         for check, check_text in checks:
             if check > line:

@@ -47,6 +47,14 @@ def configured_legacy_location(config_path: str | None) -> tuple[Path, tuple[str
     return options.legacy_location, options.legacy_ignore
 
 
+def lock_timeout_configured(config_path: str | None) -> bool | None:
+    """Return whether the Alembic configuration sets migration_lock_timeout (None: no configuration found)."""
+    try:
+        return BridgeSettings.from_config(runner.load_config(config_path)).migration_lock_timeout is not None
+    except ConfigError:
+        return None
+
+
 def summary(violations: list[Violation]) -> str:
     """Return the closing line: ``All checks passed!`` or the count of errors and warnings."""
     if not violations:
@@ -115,6 +123,7 @@ def lint_command(obj, paths, select, ignore, output_format, explain, write_docs,
         if select or ignore:
             raise click.UsageError(str(err)) from None
         raise
+    settings = settings.with_rules(lock_timeout_configured=lock_timeout_configured(config_path))
     legacy_ignore: tuple[str, ...] = ()
     if not paths:
         location, legacy_ignore = configured_legacy_location(config_path)

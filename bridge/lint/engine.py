@@ -14,8 +14,8 @@ from pathlib import Path
 from .. import loader
 from ..errors import ConfigError
 from .noqa import noqa_comments, suppressed
-from .rules import checks
 from .rules.catalog import ERROR, RULES_BY_CODE, Rule
+from .rules.lintfile import check_file
 from .settings import LintSettings, load_settings, nearest_pyproject
 
 
@@ -64,7 +64,7 @@ def lint_source(source: str, path: str | Path, settings: LintSettings | None = N
     path = str(path)
     line_noqa, file_noqa = noqa_comments(source)
     violations = []
-    for finding in checks.check_file(source, path):
+    for finding in check_file(source, path, settings.rule_options):
         if not settings.enabled(finding.code, path):
             continue
         if suppressed(finding.code, file_noqa):
@@ -74,7 +74,7 @@ def lint_source(source: str, path: str | Path, settings: LintSettings | None = N
             continue
         rule = RULES_BY_CODE[finding.code]
         violations.append(
-            Violation(path, finding.line, finding.col, finding.code, rule.severity, finding.message,
+            Violation(path, finding.line, finding.col, finding.code, settings.severity_of(finding.code), finding.message,
                       finding.hint or rule.hint, end)
         )
     return sorted(violations, key=lambda v: (v.line, v.col, v.code))

@@ -17,7 +17,6 @@ import difflib
 import re
 import sys
 from dataclasses import dataclass, field
-from pathlib import PurePath
 from typing import TypeAlias, TypeGuard
 
 from ... import loader, sqltext
@@ -84,30 +83,20 @@ def check_filename(filename: str) -> list[Finding]:
     ]
 
 
-def check_file(source: str, filename: str) -> list[Finding]:
-    """Return every finding in one file (the name, then the code)."""
-    name = PurePath(filename).name
-    try:
-        src = SourceFile(source, filename)
-    except SyntaxError as err:
-        line = err.lineno or 1
-        return check_filename(name) + [
-            Finding("LB003", line, err.offset or 1, f"file is not valid Python: {err.msg}")
-        ]
-    except ValueError as err:  # e.g. source with NUL bytes
-        return check_filename(name) + [Finding("LB003", 1, 1, f"file is not valid Python: {err}")]
-    if _is_native_revision(src.tree):
-        return []
-    return check_filename(name) + FileChecker(src).run()
-
-
-def _is_native_revision(tree: ast.Module) -> bool:
+def is_native_revision(tree: ast.Module) -> bool:
     """Return whether the file is an ordinary Alembic revision (it sets revision and down_revision)."""
     names = set()
     for node in tree.body:
         targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
         names |= {t.id for t in targets if isinstance(t, ast.Name)}
     return {"revision", "down_revision"} <= names
+
+
+def positional_parameters(call: ast.Call) -> bool:
+    """Return whether an execute-like call passes SQLAlchemy 1.x positional parameters (``execute(sql, a, b)``)."""
+    if len(call.args) > 2:
+        return True
+    return len(call.args) == 2 and isinstance(call.args[1], (ast.Constant, ast.JoinedStr))
 
 
 class FileChecker:
@@ -317,7 +306,15 @@ class FileChecker:
                 hint=f"declare exactly one parameter: `def {name}(engine):`",
             )
             return
-        if positional and positional[0].arg != "engine":
+        if positional and positional[0].arg != "engine" and "engine" in positional[0].arg.lower():
+            self.report(
+                "LB106",
+                positional[0],
+                f"the parameter of `{name}` is named `{positional[0].arg}`; the manual's signature "
+                f"is `{name}(engine)` (the file runs: the engine is passed positionally)",
+                hint=f"rename it: `def {name}(engine):`",
+            )
+        elif positional and positional[0].arg != "engine":
             self.report(
                 "LB104",
                 positional[0],
@@ -455,6 +452,9 @@ class FileChecker:
 
     def _check_execute(self, call: ast.Call, method: str, arg: ast.expr) -> None:
         if self.is_text_call(arg) or self.is_text_call(self.src.origin(arg)):
+            return
+        if positional_parameters(call):
+            self._add_site(call, arg, sqltext.DRIVER)  # LB209 reports the call: one finding per call
             return
         texts = self.src.string_values(arg)
         builder = None if texts is not None else self.src.string_builder(arg)

@@ -626,3 +626,87 @@ def test_engine_used_as_connection_hint_is_code_that_runs(call, hint):
 def test_engine_execute_of_a_plain_string_is_one_finding_not_two():
     source = CLEAN.replace('    with engine.begin() as conn:\n        conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))', '    engine.execute("SELECT 1")', 1)
     assert [v.code for v in lint_source(source, "20251031_add_error_message.py")] == ["LB205"]
+
+
+# -- which files `check` holds to the lock-danger rules (issue 16) ----------------------------------
+
+INDEX_FILE = '''\
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS orders_{n} (id INT, status TEXT)"))
+
+
+def downgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS orders_{n}"))
+'''
+UNSAFE_INDEX = INDEX_FILE.replace(
+    'conn.execute(text("CREATE TABLE IF NOT EXISTS orders_{n} (id INT, status TEXT)"))',
+    'conn.execute(text("CREATE INDEX IF NOT EXISTS idx_orders_{n}_status ON orders_1 (status)"))',
+).replace("DROP TABLE IF EXISTS orders_{n}", "DROP INDEX IF EXISTS idx_orders_{n}_status")
+
+
+def _lock_problems(problems: list[str]) -> list[str]:
+    return [p.split(": LB")[0].rsplit("/", 1)[-1] + " LB" + p.split(": LB")[1][:3] for p in problems if ": LB5" in p]
+
+
+def test_check_fails_an_unapplied_unsafe_index_but_not_the_same_statement_already_applied(project):
+    from bridge import runner
+    from bridge.checks import run_checks
+
+    project.write("20251001_orders.py", INDEX_FILE.format(n=1))
+    project.write("20251002_index.py", UNSAFE_INDEX.format(n=2))
+    project.run("alembic", "upgrade", "head", check=True)
+    project.write("20251003_index.py", UNSAFE_INDEX.format(n=3))
+    config = runner.load_config(project.root / "alembic.ini", url=project.url.render_as_string(hide_password=False))
+    assert _lock_problems(run_checks(config)) == ["20251003_index.py:6:28 LB501"]
+    # Offline nothing says which files are new, unless lock-rules-since does.
+    assert _lock_problems(run_checks(config, database=False)) == []
+    (project.root / "pyproject.toml").write_text('[tool.alembic-bridge.lint]\nlock-rules-since = 2025-10-02\n')
+    assert _lock_problems(run_checks(config, database=False)) == [
+        "20251002_index.py:6:28 LB501", "20251003_index.py:6:28 LB501",
+    ]
+
+
+def test_check_offline_diff_holds_files_changed_against_the_git_base_to_the_lock_rules(tmp_path):
+    from bridge.lint import scope
+
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    write(legacy, "20251001_orders.py", INDEX_FILE.format(n=1))
+    write(legacy, "20251002_index.py", UNSAFE_INDEX.format(n=2))
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "base")
+    git("add", "legacy/20251001_orders.py")
+    git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-q", "-m", "orders")
+    assert scope.changed_since(legacy, "HEAD") == {(legacy / "20251002_index.py").resolve()}
+    assert scope.changed_since(legacy, "HEAD~1") == {
+        (legacy / "20251001_orders.py").resolve(), (legacy / "20251002_index.py").resolve(),
+    }
+    with pytest.raises(ConfigError, match="--diff no-such-base: git failed"):
+        scope.changed_since(legacy, "no-such-base")
+
+
+def test_lint_of_an_explicit_path_applies_every_rule_and_severity_downgrades_one(tmp_path):
+    path = write(tmp_path, "20251002_index.py", UNSAFE_INDEX.format(n=2))
+    [violation] = lint_paths([path])
+    assert (violation.code, violation.severity) == ("LB501", ERROR)
+    (tmp_path / "pyproject.toml").write_text('[tool.alembic-bridge.lint]\nseverity = { LB5 = "warning" }\n')
+    [violation] = lint_paths([path], settings=load_settings(tmp_path / "pyproject.toml"))
+    assert (violation.code, violation.severity) == ("LB501", WARNING)
+    assert lint_errors(tmp_path, settings=load_settings(tmp_path / "pyproject.toml")) == []
+
+
+def test_postgres_version_changes_the_answer_for_a_constant_default(tmp_path):
+    source = CLEAN.replace("error_message TEXT", "retries INT NOT NULL DEFAULT 0")
+    assert shown(lint_source(source, "20251031_add_error_message.py")) == []
+    (tmp_path / "pyproject.toml").write_text("[tool.alembic-bridge.lint]\npostgres-version = 10\n")
+    old = lint_source(source, "20251031_add_error_message.py", load_settings(tmp_path / "pyproject.toml"))
+    assert [v.code for v in old] == ["LB507"]

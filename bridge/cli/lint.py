@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -20,6 +21,7 @@ from ..lint import (
     load_settings,
     render_docs,
     render_rule,
+    scope,
 )
 from ..settings import BridgeSettings
 
@@ -91,6 +93,8 @@ def _write_or_check_docs(write: Path | None, check: Path | None) -> None:
               help="Skip these rules: codes or prefixes, comma-separated. Adds to the configured ignores.")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Output format.")
+@click.option("--diff", "diff_base", metavar="BASE",
+              help="Without PATH: also hold files changed against git revision BASE to the lock-danger rules.")
 @click.option("--explain", metavar="CODE", help="Show the documentation of one rule and exit.")
 # For the bridge's own contributors: docs/lint-rules.md is generated from the rules.
 @click.option("--write-docs", type=click.Path(dir_okay=False, path_type=Path), hidden=True,
@@ -98,11 +102,13 @@ def _write_or_check_docs(write: Path | None, check: Path | None) -> None:
 @click.option("--check-docs", type=click.Path(dir_okay=False, path_type=Path), hidden=True,
               help="Exit 1 if PATH differs from the generated rule documentation.")
 @click.pass_obj
-def lint_command(obj, paths, select, ignore, output_format, explain, write_docs, check_docs):
+def lint_command(obj, paths, select, ignore, output_format, diff_base, explain, write_docs, check_docs):
     """Check legacy migration files without running them.
 
-    PATH is a migration file or a folder of them (default: the configured
-    legacy_location). Exits 1 if an error-level rule reports anything.
+    PATH is a migration file or a folder of them, linted with every rule
+    (default: the configured legacy_location, where the lock-danger rules apply
+    only to files dated on or after lock-rules-since or changed against --diff
+    BASE). Exits 1 if an error-level rule reports anything.
     """
     if write_docs or check_docs:
         if write_docs and check_docs:
@@ -125,10 +131,16 @@ def lint_command(obj, paths, select, ignore, output_format, explain, write_docs,
         raise
     settings = settings.with_rules(lock_timeout_configured=lock_timeout_configured(config_path))
     legacy_ignore: tuple[str, ...] = ()
+    lock_rules_for: Callable[[Path], bool] | None = None  # a path given explicitly: every rule
     if not paths:
         location, legacy_ignore = configured_legacy_location(config_path)
         paths = (location,)
-    violations = lint_paths(paths, settings=settings, legacy_ignore=legacy_ignore)
+        # The whole project: like `check --offline`, lock dangers only in the new files.
+        new = scope.new_files(location, legacy_ignore, settings.lock_rules_since, diff_base)
+        lock_rules_for = lambda path: path.resolve() in new  # noqa: E731
+    elif diff_base is not None:
+        raise click.UsageError("--diff applies to the configured legacy_location; give no PATH with it.")
+    violations = lint_paths(paths, settings=settings, legacy_ignore=legacy_ignore, lock_rules_for=lock_rules_for)
     if output_format == "json":
         click.echo(json.dumps([v.to_dict() for v in violations], indent=2, ensure_ascii=False))
     else:

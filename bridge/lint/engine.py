@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import tokenize
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -87,12 +87,18 @@ def lint_paths(
     *,
     settings: LintSettings | None = None,
     legacy_ignore: Sequence[str] = (),
+    lock_rules_for: Callable[[Path], bool] | None = None,
 ) -> list[Violation]:
-    """Lint files and folders (a folder: its legacy files, as the loader sees them)."""
+    """Lint files and folders (a folder: its legacy files, as the loader sees them).
+
+    *lock_rules_for* says which files get the lock-danger rules (default: every one).
+    """
     settings = (settings or LintSettings()).with_options(select, ignore)
+    without_locks = settings.with_lock_rules(False)
     violations: list[Violation] = []
     for path in expand_paths(paths, legacy_ignore):
-        violations += lint_source(read_source(path), display_path(path), settings)
+        chosen = settings if lock_rules_for is None or lock_rules_for(path) else without_locks
+        violations += lint_source(read_source(path), display_path(path), chosen)
     return sorted(violations, key=lambda v: (v.path, v.line, v.col, v.code))
 
 
@@ -100,6 +106,7 @@ def lint_errors(
     legacy_dir: str | Path,
     settings: LintSettings | None = None,
     legacy_ignore: Sequence[str] = (),
+    lock_rules_for: Callable[[Path], bool] | None = None,
 ) -> list[Violation]:
     """Return only the error-level violations in a legacy folder (for ``alembic-bridge check``).
 
@@ -108,7 +115,7 @@ def lint_errors(
     """
     if settings is None:
         settings = load_settings(nearest_pyproject(Path(legacy_dir)))
-    violations = lint_paths([legacy_dir], settings=settings, legacy_ignore=legacy_ignore)
+    violations = lint_paths([legacy_dir], settings=settings, legacy_ignore=legacy_ignore, lock_rules_for=lock_rules_for)
     return [v for v in violations if v.severity == ERROR]
 
 

@@ -57,9 +57,13 @@ class LintSettings:
         )
 
     def with_rules(self, *, lock_rules: bool = True, lock_timeout_configured: bool | None = None) -> LintSettings:
-        """Return these settings with the lock rules on or off, and what the configuration says of lock timeouts."""
+        """Return these settings with the lock rules on or off, and whether the configuration sets a lock timeout."""
         options = RuleOptions(lock_rules, self.postgres_version, lock_timeout_configured)
         return replace(self, rule_options=options)
+
+    def with_lock_rules(self, on: bool) -> LintSettings:
+        """Return these settings with the lock-danger rules on or off (the rest unchanged)."""
+        return replace(self, rule_options=replace(self.rule_options, lock_rules=on))
 
     def severity_of(self, code: str) -> str:
         """Return *code*'s severity: the most specific `severity` entry, else the rule's own."""

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
+from alembic.util import CommandError
 
 from .. import runner
 from ..errors import ConfigError
@@ -23,6 +24,7 @@ from ..lint import (
     render_rule,
     scope,
 )
+from ..script import LegacyScriptDirectory
 from ..settings import BridgeSettings
 
 
@@ -47,6 +49,15 @@ def configured_legacy_location(config_path: str | None) -> tuple[Path, tuple[str
             "[tool.alembic] of pyproject.toml)."
         )
     return options.legacy_location, options.legacy_ignore
+
+
+def version_locations(config_path: str | None) -> list[Path]:
+    """Return the native revision folders of the configuration (none when it has no bridge directory)."""
+    try:
+        script = runner.script_directory(runner.load_config(config_path))
+    except CommandError:
+        return []
+    return script.version_location_paths() if isinstance(script, LegacyScriptDirectory) else []
 
 
 def lock_timeout_configured(config_path: str | None) -> bool | None:
@@ -134,9 +145,13 @@ def lint_command(obj, paths, select, ignore, output_format, diff_base, explain, 
     lock_rules_for: Callable[[Path], bool] | None = None  # a path given explicitly: every rule
     if not paths:
         location, legacy_ignore = configured_legacy_location(config_path)
-        paths = (location,)
+        natives = scope.native_files(version_locations(config_path))
+        paths = (location, *natives)
         # The whole project: like `check --offline`, lock dangers only in the new files.
         new = scope.new_files(location, legacy_ignore, settings.lock_rules_since, diff_base)
+        if diff_base is not None:
+            for folder in {path.parent for path in natives}:
+                new |= scope.changed_since(folder, diff_base)
         lock_rules_for = lambda path: path.resolve() in new  # noqa: E731
     elif diff_base is not None:
         raise click.UsageError("--diff applies to the configured legacy_location; give no PATH with it.")

@@ -62,3 +62,10 @@ def new_files(
     if diff_base is not None:
         chosen |= changed_since(folder, diff_base)
     return chosen
+
+
+def native_files(folders: Iterable[Path]) -> list[Path]:
+    """Return the Python files of the native revision folders (not their packages' ``__init__``)."""
+    return sorted(
+        path for folder in folders if folder.is_dir() for path in folder.glob("*.py") if path.name != "__init__.py"
+    )

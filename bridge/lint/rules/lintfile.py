@@ -2,7 +2,8 @@
 
 The families: the legacy checklist (`checks.FileChecker`), runtime refusals
 and SQLAlchemy 1.x idioms (`compat`), and the lock dangers (`lockcheck`, only
-when `RuleOptions.lock_rules` is on). The file is never imported or run.
+when `RuleOptions.lock_rules` is on). A native Alembic revision gets only the
+lock dangers of its ``op.*`` calls (`native`). The file is never imported or run.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from . import checks
 from .checks import Finding
 from .compat import check_compat
 from .lockcheck import check_locks
+from .native import check_native
 from .pysource import SourceFile
 from .rule import RuleOptions
 
@@ -31,7 +33,7 @@ def check_file(source: str, filename: str, options: RuleOptions | None = None) -
     except ValueError as err:  # e.g. source with NUL bytes
         return checks.check_filename(name) + [Finding("LB003", 1, 1, f"file is not valid Python: {err}")]
     if checks.is_native_revision(src.tree):
-        return []
+        return check_native(src, options)
     checker = checks.FileChecker(src)
     checker.run()
     check_compat(checker)

@@ -710,3 +710,38 @@ def test_postgres_version_changes_the_answer_for_a_constant_default(tmp_path):
     (tmp_path / "pyproject.toml").write_text("[tool.alembic-bridge.lint]\npostgres-version = 10\n")
     old = lint_source(source, "20251031_add_error_message.py", load_settings(tmp_path / "pyproject.toml"))
     assert [v.code for v in old] == ["LB507"]
+
+
+# -- output formats (issue 16) ------------------------------------------------------------------
+
+
+def test_sarif_log_names_each_rule_and_result_with_its_location(tmp_path):
+    from bridge.lint import report
+
+    path = write(tmp_path, "20251002_index.py", UNSAFE_INDEX.format(n=2))
+    log = report.sarif(lint_paths([path]))
+    run = log["runs"][0]
+    assert log["version"] == "2.1.0" and len(run["tool"]["driver"]["rules"]) == len(RULES)
+    [result] = run["results"]
+    assert run["tool"]["driver"]["rules"][result["ruleIndex"]]["id"] == result["ruleId"] == "LB501"
+    assert result["level"] == "error"
+    assert result["locations"][0]["physicalLocation"]["region"] == {"startLine": 6, "startColumn": 28, "endLine": 6}
+
+
+def test_github_annotation_is_one_workflow_command_per_finding(tmp_path):
+    from bridge.lint import report
+
+    path = write(tmp_path, "20251002_index.py", UNSAFE_INDEX.format(n=2))
+    [line] = report.github_annotations(lint_paths([path]))
+    assert line.startswith(f"::error file={path.as_posix()},line=6,endLine=6,col=28,title=LB501 index-without-concurrently::LB501 CREATE INDEX")
+
+
+@pytest.mark.slow
+def test_cli_json_flag_and_sarif_format_print_the_findings(tmp_path):
+    write(tmp_path, "20251002_index.py", UNSAFE_INDEX.format(n=2))
+    as_json = run_cli("--json", "20251002_index.py", cwd=tmp_path)
+    assert as_json.returncode == 1 and [f["code"] for f in json.loads(as_json.stdout)] == ["LB501"]
+    sarif = run_cli("--format", "sarif", "20251002_index.py", cwd=tmp_path)
+    assert sarif.returncode == 1 and json.loads(sarif.stdout)["runs"][0]["results"][0]["ruleId"] == "LB501"
+    github = run_cli("--format", "github", "20251002_index.py", cwd=tmp_path)
+    assert github.stdout.startswith("::error file=20251002_index.py,line=6,")

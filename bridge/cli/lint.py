@@ -102,8 +102,9 @@ def _write_or_check_docs(write: Path | None, check: Path | None) -> None:
               help="Only these rules: codes or prefixes, comma-separated (e.g. LB1,LB401). Replaces the configured selection.")
 @click.option("--ignore", multiple=True, metavar="CODES",
               help="Skip these rules: codes or prefixes, comma-separated. Adds to the configured ignores.")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="Output format.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "sarif", "github"]), default="text",
+              show_default=True, help="Output format: text, json, sarif (GitHub code scanning), github (annotations).")
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option("--diff", "diff_base", metavar="BASE",
               help="Without PATH: also hold files changed against git revision BASE to the lock-danger rules.")
 @click.option("--explain", metavar="CODE", help="Show the documentation of one rule and exit.")
@@ -113,7 +114,7 @@ def _write_or_check_docs(write: Path | None, check: Path | None) -> None:
 @click.option("--check-docs", type=click.Path(dir_okay=False, path_type=Path), hidden=True,
               help="Exit 1 if PATH differs from the generated rule documentation.")
 @click.pass_obj
-def lint_command(obj, paths, select, ignore, output_format, diff_base, explain, write_docs, check_docs):
+def lint_command(obj, paths, select, ignore, output_format, as_json, diff_base, explain, write_docs, check_docs):
     """Check legacy migration files without running them.
 
     PATH is a migration file or a folder of them, linted with every rule
@@ -156,8 +157,13 @@ def lint_command(obj, paths, select, ignore, output_format, diff_base, explain, 
     elif diff_base is not None:
         raise click.UsageError("--diff applies to the configured legacy_location; give no PATH with it.")
     violations = lint_paths(paths, settings=settings, legacy_ignore=legacy_ignore, lock_rules_for=lock_rules_for)
-    if output_format == "json":
+    if as_json or output_format == "json":
         click.echo(json.dumps([v.to_dict() for v in violations], indent=2, ensure_ascii=False))
+    elif output_format == "sarif":
+        click.echo(json.dumps(report.sarif(violations), indent=2, ensure_ascii=False))
+    elif output_format == "github":
+        for line in report.github_annotations(violations):
+            click.echo(line)
     else:
         for violation in violations:
             click.echo(violation.format())

@@ -22,6 +22,7 @@ from ..lint import (
     load_settings,
     render_docs,
     render_rule,
+    report,
     scope,
 )
 from ..script import LegacyScriptDirectory

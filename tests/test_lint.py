@@ -40,6 +40,9 @@ BAD_FILES = sorted(CASES.glob("LB*/*/bad/*.py"))
 GOOD_FILES = sorted(CASES.glob("LB*/*/good/*.py"))
 MANUAL_FILES = sorted((CASES / "manual").glob("*.py"))
 SAMPLE_MIGRATIONS = sorted((REPO / "migrations").glob("2*.py"))
+# Realistic files in the legacy template: existence checks guarding whole blocks, concurrent
+# indexes on AUTOCOMMIT connections, batched backfills, NOT VALID then VALIDATE.
+CORPUS_FILES = sorted((Path(__file__).resolve().parent / "lint_corpus").glob("2*.py"))
 
 CLEAN = '''\
 from sqlalchemy import text
@@ -745,3 +748,9 @@ def test_cli_json_flag_and_sarif_format_print_the_findings(tmp_path):
     assert sarif.returncode == 1 and json.loads(sarif.stdout)["runs"][0]["results"][0]["ruleId"] == "LB501"
     github = run_cli("--format", "github", "20251002_index.py", cwd=tmp_path)
     assert github.stdout.startswith("::error file=20251002_index.py,line=6,")
+
+
+@pytest.mark.parametrize("path", CORPUS_FILES, ids=lambda p: p.name)
+def test_realistic_safe_idempotent_legacy_file_reports_nothing_with_every_rule(path):
+    settings = LintSettings().with_rules(lock_timeout_configured=False)
+    assert shown(lint_paths([path], settings=settings)) == []

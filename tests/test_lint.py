@@ -754,3 +754,9 @@ def test_cli_json_flag_and_sarif_format_print_the_findings(tmp_path):
 def test_realistic_safe_idempotent_legacy_file_reports_nothing_with_every_rule(path):
     settings = LintSettings().with_rules(lock_timeout_configured=False)
     assert shown(lint_paths([path], settings=settings)) == []
+
+
+@pytest.mark.parametrize("call", ['conn.execute("UPDATE t SET a = %s", (1,))', 'conn.execute("UPDATE t SET a = %s", 1)'])
+def test_positional_parameters_are_one_finding_per_call(call):
+    source = CLEAN.replace('conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))', call, 1)
+    assert [v.code for v in lint_source(source, "20251031_add_error_message.py")] == ["LB209"]

@@ -96,7 +96,14 @@ def positional_parameters(call: ast.Call) -> bool:
     """Return whether an execute-like call passes SQLAlchemy 1.x positional parameters (``execute(sql, a, b)``)."""
     if len(call.args) > 2:
         return True
-    return len(call.args) == 2 and isinstance(call.args[1], (ast.Constant, ast.JoinedStr))
+    if len(call.args) != 2:
+        return False
+    values = call.args[1]
+    if isinstance(values, ast.Tuple):
+        return True  # execute(sql, (a, b)); a list of dicts (executemany) is 2.x style
+    return isinstance(values, (ast.Constant, ast.JoinedStr)) or (
+        isinstance(values, ast.List) and any(not isinstance(item, ast.Dict) for item in values.elts)
+    )
 
 
 class FileChecker:

@@ -760,3 +760,18 @@ def test_realistic_safe_idempotent_legacy_file_reports_nothing_with_every_rule(p
 def test_positional_parameters_are_one_finding_per_call(call):
     source = CLEAN.replace('conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))', call, 1)
     assert [v.code for v in lint_source(source, "20251031_add_error_message.py")] == ["LB209"]
+
+
+def test_check_holds_a_pending_native_revision_to_the_lock_rules(project):
+    from bridge import runner
+    from bridge.checks import run_checks
+
+    project.write("20251001_orders.py", INDEX_FILE.format(n=1))
+    project.run("alembic", "upgrade", "head", check=True)
+    (project.versions / "a1b2c3d4e5f6_index.py").write_text(
+        'from alembic import op\n\nrevision = "a1b2c3d4e5f6"\ndown_revision = "20251001_orders"\n\n\n'
+        'def upgrade():\n    op.create_index("idx_orders_1_status", "orders_1", ["status"])\n\n\n'
+        'def downgrade():\n    op.drop_index("idx_orders_1_status", table_name="orders_1")\n'
+    )
+    config = runner.load_config(project.root / "alembic.ini", url=project.url.render_as_string(hide_password=False))
+    assert _lock_problems(run_checks(config)) == ["a1b2c3d4e5f6_index.py:8:5 LB501"]

@@ -775,3 +775,10 @@ def test_check_holds_a_pending_native_revision_to_the_lock_rules(project):
     )
     config = runner.load_config(project.root / "alembic.ini", url=project.url.render_as_string(hide_password=False))
     assert _lock_problems(run_checks(config)) == ["a1b2c3d4e5f6_index.py:8:5 LB501"]
+
+
+def test_metadata_with_a_schema_name_is_sqlalchemy_2_and_not_reported():
+    source = CLEAN.replace("from sqlalchemy import text\n", 'from sqlalchemy import MetaData, text\n\nmeta = MetaData("trading")\n', 1)
+    assert shown(lint_source(source, "20251031_add_error_message.py")) == []
+    bound = source.replace('MetaData("trading")', "MetaData(engine)")
+    assert [v.code for v in lint_source(bound, "20251031_add_error_message.py")] == ["LB207"]

@@ -91,7 +91,8 @@ def _check_calls(checker: FileChecker) -> None:
         func = node.func
         name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
         keywords = {k.arg: k.value for k in node.keywords}
-        if name == "MetaData" and ("bind" in keywords or node.args):
+        # MetaData's first positional parameter is the schema in 2.x (a string), the bind in 1.x.
+        if name == "MetaData" and ("bind" in keywords or any(not isinstance(a, ast.Constant) for a in node.args[:1])):
             checker.report(
                 "LB207",
                 node,

@@ -782,3 +782,32 @@ def test_metadata_with_a_schema_name_is_sqlalchemy_2_and_not_reported():
     assert shown(lint_source(source, "20251031_add_error_message.py")) == []
     bound = source.replace('MetaData("trading")', "MetaData(engine)")
     assert [v.code for v in lint_source(bound, "20251031_add_error_message.py")] == ["LB207"]
+
+
+@pytest.mark.parametrize(
+    ("sql", "codes"),
+    [
+        ("ALTER TABLE t ADD COLUMN b INT REFERENCES o (id)", ["LB504"]),
+        ("ALTER TABLE t ADD COLUMN b INT UNIQUE", ["LB503"]),
+        ("ALTER TABLE t ADD COLUMN b INT", []),
+        ("ALTER TABLE t ADD COLUMN b TIMESTAMPTZ NOT NULL DEFAULT now()", []),
+        ("ALTER TABLE t ADD COLUMN b BIGSERIAL", ["LB507"]),
+        ("ALTER TABLE t ADD CONSTRAINT c PRIMARY KEY USING INDEX i", []),
+        ("ALTER TABLE t RENAME TO u", ["LB509"]),
+        ("DROP INDEX CONCURRENTLY IF EXISTS i", []),
+        ("REINDEX TABLE t", ["LB501"]),
+        ("CLUSTER t USING i", ["LB511"]),
+        ("LOCK TABLE t", ["LB512"]),
+        ("LOCK TABLE t IN SHARE MODE", []),
+        ("CREATE TABLE n (id INT); CREATE INDEX i ON n (id); ALTER TABLE n ADD CONSTRAINT c CHECK (id > 0)", []),
+    ],
+)
+def test_lock_dangers_of_one_statement(sql, codes):
+    from bridge.lint.rules import sqlcheck
+    from bridge.lint.rules.locks import LockContext, dangers
+
+    context, found = LockContext(), []
+    for statement in sqlcheck.parse(sql, "text"):
+        found += [d.code for d in dangers(statement.node, context)]
+        context.record(statement.node)
+    assert found == codes

@@ -262,6 +262,22 @@ def _add_column(table: str, column, context: LockContext) -> list[Danger]:
             "add the column without a default (or with a constant one on PostgreSQL 11+), "
             "SET DEFAULT afterwards, and backfill existing rows in batches",
         ))
+    if "foreign" in kinds:
+        found.append(Danger(
+            "LB504",
+            f"ALTER TABLE {table} ADD COLUMN {name} REFERENCES ... validates under SHARE ROW EXCLUSIVE "
+            "locks on both tables (an inline foreign key cannot be NOT VALID)",
+            f"add the column plain, then ADD CONSTRAINT ... FOREIGN KEY ({name}) ... NOT VALID and "
+            "VALIDATE CONSTRAINT in a separate statement",
+        ))
+    if kinds & {"unique", "primary"}:
+        found.append(Danger(
+            "LB503",
+            f"ALTER TABLE {table} ADD COLUMN {name} UNIQUE / PRIMARY KEY builds its index under an "
+            "ACCESS EXCLUSIVE lock",
+            "add the column plain, CREATE UNIQUE INDEX CONCURRENTLY on it, then ADD CONSTRAINT ... "
+            "UNIQUE USING INDEX",
+        ))
     if "notnull" in kinds and default is None and "identity" not in kinds and type_name.lower() not in SERIAL_TYPES:
         found.append(Danger(
             "LB506",

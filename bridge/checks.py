@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic.util import CommandError
 
 from . import runner
-from .lint import lint_errors
+from .lint import ERROR, lint_errors, lint_paths, load_settings, nearest_pyproject, scope
 from .script import LegacyScriptDirectory
+from .settings import BridgeSettings
 
 
-def run_checks(config, database: bool = True) -> list[str]:
+def run_checks(config, database: bool = True, diff_base: str | None = None) -> list[str]:
     """Return one line per problem: names, heads, lint errors, then (with *database*) holes,
-    migrations recorded under both names, and drift."""
+    migrations recorded under both names, and drift.
+
+    The lock-danger lint rules apply to the legacy files not yet applied (with
+    *database*), else to those dated on or after ``lock-rules-since`` or changed
+    against git revision *diff_base* (`bridge.lint.scope`).
+    """
     problems: list[str] = []
     try:
         script = runner.script_directory(config)
@@ -23,14 +31,18 @@ def run_checks(config, database: bool = True) -> list[str]:
             f"{len(heads)} heads ({', '.join(heads)}): the history has branched. "
             "Merge them with `alembic merge heads -m merge`."
         )
+    status, status_error = None, None
+    if database:
+        try:
+            status = runner.status(config)
+        except CommandError as err:
+            status_error = str(err)
     if isinstance(script, LegacyScriptDirectory):
-        problems += [str(v) for v in lint_errors(script.legacy_location, legacy_ignore=script.legacy_ignore)]
+        problems += _lint_problems(config, script, status, database, diff_base)
     if not database:
         return problems
-    try:
-        status = runner.status(config)
-    except CommandError as err:
-        return problems + [str(err)]
+    if status is None:
+        return problems + [status_error or "the database's status could not be read"]
     problems += status.plan.duplicate_problems()
     problems += status.invalid_indexes
     for m in status.migrations:
@@ -50,3 +62,24 @@ def run_checks(config, database: bool = True) -> list[str]:
                 "edit and put the change in a new migration."
             )
     return problems
+
+
+def _lint_problems(config, script: LegacyScriptDirectory, status, database: bool, diff_base: str | None) -> list[str]:
+    """Lint the legacy folder; only the files that are new get the lock-danger rules."""
+    location = script.legacy_location
+    settings = load_settings(nearest_pyproject(Path(location)))
+    timeout = BridgeSettings.from_config(config).migration_lock_timeout is not None
+    settings = settings.with_rules(lock_timeout_configured=timeout)
+    new: set[Path] = set()
+    if status is not None:
+        new |= {Path(m.path).resolve() for m in status.pending if m.path}
+    new |= scope.new_files(Path(location), script.legacy_ignore, None if database else settings.lock_rules_since, diff_base)
+    natives = scope.native_files(script.version_location_paths())
+    if diff_base is not None:
+        for folder in {path.parent for path in natives}:
+            new |= scope.changed_since(folder, diff_base)
+    violations = lint_errors(location, settings, script.legacy_ignore, lock_rules_for=lambda path: path.resolve() in new)
+    # Native revisions get only the lock-danger rules: only the new ones are linted.
+    fresh = [path for path in natives if path.resolve() in new]
+    violations += [v for v in lint_paths(fresh, settings=settings) if v.severity == ERROR] if fresh else []
+    return [str(v) for v in violations]

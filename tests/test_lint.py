@@ -40,6 +40,9 @@ BAD_FILES = sorted(CASES.glob("LB*/*/bad/*.py"))
 GOOD_FILES = sorted(CASES.glob("LB*/*/good/*.py"))
 MANUAL_FILES = sorted((CASES / "manual").glob("*.py"))
 SAMPLE_MIGRATIONS = sorted((REPO / "migrations").glob("2*.py"))
+# Realistic files in the legacy template: existence checks guarding whole blocks, concurrent
+# indexes on AUTOCOMMIT connections, batched backfills, NOT VALID then VALIDATE.
+CORPUS_FILES = sorted((Path(__file__).resolve().parent / "lint_corpus").glob("2*.py"))
 
 CLEAN = '''\
 from sqlalchemy import text
@@ -68,6 +71,11 @@ def expected_findings(path: Path) -> list[tuple[str, int]]:
     ]
 
 
+def case_settings(path: Path) -> LintSettings | None:
+    """LB520 judges the Alembic configuration too: its cases run against one without a lock timeout."""
+    return LintSettings().with_rules(lock_timeout_configured=False) if "LB520" in path.parts else None
+
+
 def shown(violations: list[Violation]) -> list[str]:
     return [f"{v.line}: {v.code} {v.message}" for v in violations]
 
@@ -89,7 +97,7 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def test_broken_migration_reports_exactly_its_expected_findings(path):
     expected = expected_findings(path)
     assert expected, f"{path} has no `# expect: CODE` marker"
-    violations = lint_paths([path])
+    violations = lint_paths([path], settings=case_settings(path))
     unmatched = list(expected)
     unexpected = []
     for violation in violations:
@@ -106,7 +114,7 @@ def test_broken_migration_reports_exactly_its_expected_findings(path):
 
 @pytest.mark.parametrize("path", GOOD_FILES, ids=_id)
 def test_good_twin_of_a_broken_migration_reports_nothing(path):
-    assert shown(lint_paths([path])) == []
+    assert shown(lint_paths([path], settings=case_settings(path))) == []
 
 
 @pytest.mark.parametrize("path", MANUAL_FILES, ids=lambda p: p.stem)
@@ -142,8 +150,10 @@ def test_the_bad_and_good_twins_differ_only_in_a_few_lines():
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
 def test_documented_bad_example_raises_only_its_rule_and_good_example_nothing(rule):
-    bad = lint_source(rule.bad, rule.bad_filename)
-    good = lint_source(rule.good, rule.good_filename)
+    # LB520 judges the Alembic configuration too: its examples run against one without a lock timeout.
+    settings = LintSettings().with_rules(lock_timeout_configured=False) if rule.code == "LB520" else None
+    bad = lint_source(rule.bad, rule.bad_filename, settings)
+    good = lint_source(rule.good, rule.good_filename, settings)
     assert ({v.code for v in bad}, shown(good)) == ({rule.code}, [])
 
 
@@ -162,9 +172,18 @@ def test_rule_codes_are_unique_and_severities_known():
 # -- the repository's own sample migrations ---------------------------------------------------
 
 
+# The samples are history written before the lock-danger rules: building indexes and setting NOT
+# NULL inside the migration's transaction. `check` holds only unapplied files to those rules.
+SAMPLE_LOCK_DANGERS = {
+    "20251022_add_trading_indexes.py": ["56: LB501", "70: LB501", "70: LB501", "70: LB501"],
+    "20251104_add_client_order_id.py": ["56: LB505", "61: LB501"],
+}
+
+
 @pytest.mark.parametrize("path", SAMPLE_MIGRATIONS, ids=lambda p: p.name)
-def test_repository_sample_migration_lints_clean(path):
-    assert shown(lint_paths([path])) == []
+def test_repository_sample_migration_lints_clean_but_for_its_lock_dangers(path):
+    assert [f"{v.line}: {v.code}" for v in lint_paths([path])] == SAMPLE_LOCK_DANGERS.get(path.name, [])
+    assert shown(lint_paths([path], settings=LintSettings().with_rules(lock_rules=False))) == []
 
 
 # -- messages and positions ------------------------------------------------------------------
@@ -190,7 +209,7 @@ def test_finding_in_a_multiline_sql_string_points_at_the_statement_line(tmp_path
             pass
         ''',
     )
-    [violation] = lint_paths([path])
+    [violation] = lint_paths([path], select=["LB4"])
     assert (violation.line, violation.col, violation.code, violation.message) == (
         8, 13, "LB401", "CREATE INDEX idx_open_orders_status has no IF NOT EXISTS"
     )
@@ -415,7 +434,7 @@ def test_pyproject_settings_select_ignore_and_per_file_ignores(tmp_path):
 
 def test_pyproject_with_an_unknown_key_is_a_clear_error(tmp_path):
     pyproject = write(tmp_path, "pyproject.toml", '[tool.alembic-bridge.lint]\nselct = ["LB1"]\n')
-    with pytest.raises(ConfigError, match=r"unknown key\(s\) selct; the keys are select, ignore and per-file-ignores"):
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) selct; the keys are select, ignore, per-file-ignores, severity, postgres-version and lock-rules-since"):
         load_settings(pyproject)
 
 
@@ -580,3 +599,215 @@ def test_pre_commit_hook_runs_alembic_bridge_lint_on_date_named_python_files():
     files = re.search(r"^  files: '(.+)'$", text, re.MULTILINE).group(1)
     assert re.search(files, "web_server/migrations/20251031_add_error_message.py")
     assert not re.search(files, "web_server/migrations/env.py")
+
+
+# -- hints that name the right function and are code that runs (issue 16) -----------------------
+
+
+def test_wrong_arity_hint_names_downgrade_when_downgrade_is_wrong():
+    source = CLEAN.replace("def downgrade(engine):", "def downgrade():")
+    [violation] = lint_source(source, "20251031_add_error_message.py")
+    assert (violation.code, violation.hint) == ("LB103", "declare exactly one parameter: `def downgrade(engine):`")
+
+
+@pytest.mark.parametrize(
+    ("call", "hint"),
+    [
+        ('engine.execute(text("SELECT 1"))', 'open a connection first: `with engine.begin() as conn: conn.execute(text("SELECT 1"))`'),
+        ("engine.commit()", "remove `engine.commit()`: `with engine.begin() as conn:` commits when the block ends"),
+    ],
+)
+def test_engine_used_as_connection_hint_is_code_that_runs(call, hint):
+    source = CLEAN.replace('    with engine.begin() as conn:\n        conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))', "    " + call, 1)
+    [violation] = lint_source(source, "20251031_add_error_message.py")
+    assert (violation.code, violation.hint) == ("LB205", hint)
+    code = hint.split("`")[1]
+    if code.startswith("with"):
+        compile(code, "<hint>", "exec")
+
+
+def test_engine_execute_of_a_plain_string_is_one_finding_not_two():
+    source = CLEAN.replace('    with engine.begin() as conn:\n        conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))', '    engine.execute("SELECT 1")', 1)
+    assert [v.code for v in lint_source(source, "20251031_add_error_message.py")] == ["LB205"]
+
+
+# -- which files `check` holds to the lock-danger rules (issue 16) ----------------------------------
+
+INDEX_FILE = '''\
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS orders_{n} (id INT, status TEXT)"))
+
+
+def downgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS orders_{n}"))
+'''
+UNSAFE_INDEX = INDEX_FILE.replace(
+    'conn.execute(text("CREATE TABLE IF NOT EXISTS orders_{n} (id INT, status TEXT)"))',
+    'conn.execute(text("CREATE INDEX IF NOT EXISTS idx_orders_{n}_status ON orders_1 (status)"))',
+).replace("DROP TABLE IF EXISTS orders_{n}", "DROP INDEX IF EXISTS idx_orders_{n}_status")
+
+
+def _lock_problems(problems: list[str]) -> list[str]:
+    return [p.split(": LB")[0].rsplit("/", 1)[-1] + " LB" + p.split(": LB")[1][:3] for p in problems if ": LB5" in p]
+
+
+def test_check_fails_an_unapplied_unsafe_index_but_not_the_same_statement_already_applied(project):
+    from bridge import runner
+    from bridge.checks import run_checks
+
+    project.write("20251001_orders.py", INDEX_FILE.format(n=1))
+    project.write("20251002_index.py", UNSAFE_INDEX.format(n=2))
+    project.run("alembic", "upgrade", "head", check=True)
+    project.write("20251003_index.py", UNSAFE_INDEX.format(n=3))
+    config = runner.load_config(project.root / "alembic.ini", url=project.url.render_as_string(hide_password=False))
+    assert _lock_problems(run_checks(config)) == ["20251003_index.py:6:28 LB501"]
+    # Offline nothing says which files are new, unless lock-rules-since does.
+    assert _lock_problems(run_checks(config, database=False)) == []
+    (project.root / "pyproject.toml").write_text('[tool.alembic-bridge.lint]\nlock-rules-since = 2025-10-02\n')
+    assert _lock_problems(run_checks(config, database=False)) == [
+        "20251002_index.py:6:28 LB501", "20251003_index.py:6:28 LB501",
+    ]
+
+
+def test_check_offline_diff_holds_files_changed_against_the_git_base_to_the_lock_rules(tmp_path):
+    from bridge.lint import scope
+
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    write(legacy, "20251001_orders.py", INDEX_FILE.format(n=1))
+    write(legacy, "20251002_index.py", UNSAFE_INDEX.format(n=2))
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "base")
+    git("add", "legacy/20251001_orders.py")
+    git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-q", "-m", "orders")
+    assert scope.changed_since(legacy, "HEAD") == {(legacy / "20251002_index.py").resolve()}
+    assert scope.changed_since(legacy, "HEAD~1") == {
+        (legacy / "20251001_orders.py").resolve(), (legacy / "20251002_index.py").resolve(),
+    }
+    with pytest.raises(ConfigError, match="--diff no-such-base: git failed"):
+        scope.changed_since(legacy, "no-such-base")
+
+
+def test_lint_of_an_explicit_path_applies_every_rule_and_severity_downgrades_one(tmp_path):
+    path = write(tmp_path, "20251002_index.py", UNSAFE_INDEX.format(n=2))
+    [violation] = lint_paths([path])
+    assert (violation.code, violation.severity) == ("LB501", ERROR)
+    (tmp_path / "pyproject.toml").write_text('[tool.alembic-bridge.lint]\nseverity = { LB5 = "warning" }\n')
+    [violation] = lint_paths([path], settings=load_settings(tmp_path / "pyproject.toml"))
+    assert (violation.code, violation.severity) == ("LB501", WARNING)
+    assert lint_errors(tmp_path, settings=load_settings(tmp_path / "pyproject.toml")) == []
+
+
+def test_postgres_version_changes_the_answer_for_a_constant_default(tmp_path):
+    source = CLEAN.replace("error_message TEXT", "retries INT NOT NULL DEFAULT 0")
+    assert shown(lint_source(source, "20251031_add_error_message.py")) == []
+    (tmp_path / "pyproject.toml").write_text("[tool.alembic-bridge.lint]\npostgres-version = 10\n")
+    old = lint_source(source, "20251031_add_error_message.py", load_settings(tmp_path / "pyproject.toml"))
+    assert [v.code for v in old] == ["LB507"]
+
+
+# -- output formats (issue 16) ------------------------------------------------------------------
+
+
+def test_sarif_log_names_each_rule_and_result_with_its_location(tmp_path):
+    from bridge.lint import report
+
+    path = write(tmp_path, "20251002_index.py", UNSAFE_INDEX.format(n=2))
+    log = report.sarif(lint_paths([path]))
+    run = log["runs"][0]
+    assert log["version"] == "2.1.0" and len(run["tool"]["driver"]["rules"]) == len(RULES)
+    [result] = run["results"]
+    assert run["tool"]["driver"]["rules"][result["ruleIndex"]]["id"] == result["ruleId"] == "LB501"
+    assert result["level"] == "error"
+    assert result["locations"][0]["physicalLocation"]["region"] == {"startLine": 6, "startColumn": 28, "endLine": 6}
+
+
+def test_github_annotation_is_one_workflow_command_per_finding(tmp_path):
+    from bridge.lint import report
+
+    path = write(tmp_path, "20251002_index.py", UNSAFE_INDEX.format(n=2))
+    [line] = report.github_annotations(lint_paths([path]))
+    assert line.startswith(f"::error file={path.as_posix()},line=6,endLine=6,col=28,title=LB501 index-without-concurrently::LB501 CREATE INDEX")
+
+
+@pytest.mark.slow
+def test_cli_json_flag_and_sarif_format_print_the_findings(tmp_path):
+    write(tmp_path, "20251002_index.py", UNSAFE_INDEX.format(n=2))
+    as_json = run_cli("--json", "20251002_index.py", cwd=tmp_path)
+    assert as_json.returncode == 1 and [f["code"] for f in json.loads(as_json.stdout)] == ["LB501"]
+    sarif = run_cli("--format", "sarif", "20251002_index.py", cwd=tmp_path)
+    assert sarif.returncode == 1 and json.loads(sarif.stdout)["runs"][0]["results"][0]["ruleId"] == "LB501"
+    github = run_cli("--format", "github", "20251002_index.py", cwd=tmp_path)
+    assert github.stdout.startswith("::error file=20251002_index.py,line=6,")
+
+
+@pytest.mark.parametrize("path", CORPUS_FILES, ids=lambda p: p.name)
+def test_realistic_safe_idempotent_legacy_file_reports_nothing_with_every_rule(path):
+    settings = LintSettings().with_rules(lock_timeout_configured=False)
+    assert shown(lint_paths([path], settings=settings)) == []
+
+
+@pytest.mark.parametrize("call", ['conn.execute("UPDATE t SET a = %s", (1,))', 'conn.execute("UPDATE t SET a = %s", 1)'])
+def test_positional_parameters_are_one_finding_per_call(call):
+    source = CLEAN.replace('conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))', call, 1)
+    assert [v.code for v in lint_source(source, "20251031_add_error_message.py")] == ["LB209"]
+
+
+def test_check_holds_a_pending_native_revision_to_the_lock_rules(project):
+    from bridge import runner
+    from bridge.checks import run_checks
+
+    project.write("20251001_orders.py", INDEX_FILE.format(n=1))
+    project.run("alembic", "upgrade", "head", check=True)
+    (project.versions / "a1b2c3d4e5f6_index.py").write_text(
+        'from alembic import op\n\nrevision = "a1b2c3d4e5f6"\ndown_revision = "20251001_orders"\n\n\n'
+        'def upgrade():\n    op.create_index("idx_orders_1_status", "orders_1", ["status"])\n\n\n'
+        'def downgrade():\n    op.drop_index("idx_orders_1_status", table_name="orders_1")\n'
+    )
+    config = runner.load_config(project.root / "alembic.ini", url=project.url.render_as_string(hide_password=False))
+    assert _lock_problems(run_checks(config)) == ["a1b2c3d4e5f6_index.py:8:5 LB501"]
+
+
+def test_metadata_with_a_schema_name_is_sqlalchemy_2_and_not_reported():
+    source = CLEAN.replace("from sqlalchemy import text\n", 'from sqlalchemy import MetaData, text\n\nmeta = MetaData("trading")\n', 1)
+    assert shown(lint_source(source, "20251031_add_error_message.py")) == []
+    bound = source.replace('MetaData("trading")', "MetaData(engine)")
+    assert [v.code for v in lint_source(bound, "20251031_add_error_message.py")] == ["LB207"]
+
+
+@pytest.mark.parametrize(
+    ("sql", "codes"),
+    [
+        ("ALTER TABLE t ADD COLUMN b INT REFERENCES o (id)", ["LB504"]),
+        ("ALTER TABLE t ADD COLUMN b INT UNIQUE", ["LB503"]),
+        ("ALTER TABLE t ADD COLUMN b INT", []),
+        ("ALTER TABLE t ADD COLUMN b TIMESTAMPTZ NOT NULL DEFAULT now()", []),
+        ("ALTER TABLE t ADD COLUMN b BIGSERIAL", ["LB507"]),
+        ("ALTER TABLE t ADD CONSTRAINT c PRIMARY KEY USING INDEX i", []),
+        ("ALTER TABLE t RENAME TO u", ["LB509"]),
+        ("DROP INDEX CONCURRENTLY IF EXISTS i", []),
+        ("REINDEX TABLE t", ["LB501"]),
+        ("CLUSTER t USING i", ["LB511"]),
+        ("LOCK TABLE t", ["LB512"]),
+        ("LOCK TABLE t IN SHARE MODE", []),
+        ("CREATE TABLE n (id INT); CREATE INDEX i ON n (id); ALTER TABLE n ADD CONSTRAINT c CHECK (id > 0)", []),
+    ],
+)
+def test_lock_dangers_of_one_statement(sql, codes):
+    from bridge.lint.rules import sqlcheck
+    from bridge.lint.rules.locks import LockContext, dangers
+
+    context, found = LockContext(), []
+    for statement in sqlcheck.parse(sql, "text"):
+        found += [d.code for d in dangers(statement.node, context)]
+        context.record(statement.node)
+    assert found == codes

@@ -243,10 +243,17 @@ def sync_command(obj: Context, dry_run):
 
 @cli.command()
 @click.option("--offline", is_flag=True, help="Skip the checks that need the database.")
+@click.option("--diff", "diff_base", metavar="BASE",
+              help="Hold legacy files changed against git revision BASE to the lock-danger lint rules too.")
 @pass_context
-def check(obj: Context, offline):
-    """CI gate: exit 1 on bad names, several heads, holes, missing or edited files, lint errors."""
-    problems = run_checks(load_config(obj), database=not offline)
+def check(obj: Context, offline, diff_base):
+    """CI gate: exit 1 on bad names, several heads, holes, missing or edited files, lint errors.
+
+    The lock-danger lint rules apply to migrations not yet applied; with --offline, to
+    files dated on or after lock-rules-since ([tool.alembic-bridge.lint]) or changed
+    against --diff BASE.
+    """
+    problems = run_checks(load_config(obj), database=not offline, diff_base=diff_base)
     for problem in problems:
         click.echo(problem, err=True)
     if problems:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
+from alembic.util import CommandError
 
 from .. import runner
 from ..errors import ConfigError
@@ -20,7 +22,10 @@ from ..lint import (
     load_settings,
     render_docs,
     render_rule,
+    report,
+    scope,
 )
+from ..script import LegacyScriptDirectory
 from ..settings import BridgeSettings
 
 
@@ -45,6 +50,23 @@ def configured_legacy_location(config_path: str | None) -> tuple[Path, tuple[str
             "[tool.alembic] of pyproject.toml)."
         )
     return options.legacy_location, options.legacy_ignore
+
+
+def version_locations(config_path: str | None) -> list[Path]:
+    """Return the native revision folders of the configuration (none when it has no bridge directory)."""
+    try:
+        script = runner.script_directory(runner.load_config(config_path))
+    except CommandError:
+        return []
+    return script.version_location_paths() if isinstance(script, LegacyScriptDirectory) else []
+
+
+def lock_timeout_configured(config_path: str | None) -> bool | None:
+    """Return whether the Alembic configuration sets migration_lock_timeout (None: no configuration found)."""
+    try:
+        return BridgeSettings.from_config(runner.load_config(config_path)).migration_lock_timeout is not None
+    except ConfigError:
+        return None
 
 
 def summary(violations: list[Violation]) -> str:
@@ -81,8 +103,11 @@ def _write_or_check_docs(write: Path | None, check: Path | None) -> None:
               help="Only these rules: codes or prefixes, comma-separated (e.g. LB1,LB401). Replaces the configured selection.")
 @click.option("--ignore", multiple=True, metavar="CODES",
               help="Skip these rules: codes or prefixes, comma-separated. Adds to the configured ignores.")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="Output format.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "sarif", "github"]), default="text",
+              show_default=True, help="Output format: text, json, sarif (GitHub code scanning), github (annotations).")
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option("--diff", "diff_base", metavar="BASE",
+              help="Without PATH: also hold files changed against git revision BASE to the lock-danger rules.")
 @click.option("--explain", metavar="CODE", help="Show the documentation of one rule and exit.")
 # For the bridge's own contributors: docs/lint-rules.md is generated from the rules.
 @click.option("--write-docs", type=click.Path(dir_okay=False, path_type=Path), hidden=True,
@@ -90,11 +115,13 @@ def _write_or_check_docs(write: Path | None, check: Path | None) -> None:
 @click.option("--check-docs", type=click.Path(dir_okay=False, path_type=Path), hidden=True,
               help="Exit 1 if PATH differs from the generated rule documentation.")
 @click.pass_obj
-def lint_command(obj, paths, select, ignore, output_format, explain, write_docs, check_docs):
+def lint_command(obj, paths, select, ignore, output_format, as_json, diff_base, explain, write_docs, check_docs):
     """Check legacy migration files without running them.
 
-    PATH is a migration file or a folder of them (default: the configured
-    legacy_location). Exits 1 if an error-level rule reports anything.
+    PATH is a migration file or a folder of them, linted with every rule
+    (default: the configured legacy_location, where the lock-danger rules apply
+    only to files dated on or after lock-rules-since or changed against --diff
+    BASE). Exits 1 if an error-level rule reports anything.
     """
     if write_docs or check_docs:
         if write_docs and check_docs:
@@ -115,13 +142,29 @@ def lint_command(obj, paths, select, ignore, output_format, explain, write_docs,
         if select or ignore:
             raise click.UsageError(str(err)) from None
         raise
+    settings = settings.with_rules(lock_timeout_configured=lock_timeout_configured(config_path))
     legacy_ignore: tuple[str, ...] = ()
+    lock_rules_for: Callable[[Path], bool] | None = None  # a path given explicitly: every rule
     if not paths:
         location, legacy_ignore = configured_legacy_location(config_path)
-        paths = (location,)
-    violations = lint_paths(paths, settings=settings, legacy_ignore=legacy_ignore)
-    if output_format == "json":
+        natives = scope.native_files(version_locations(config_path))
+        paths = (location, *natives)
+        # The whole project: like `check --offline`, lock dangers only in the new files.
+        new = scope.new_files(location, legacy_ignore, settings.lock_rules_since, diff_base)
+        if diff_base is not None:
+            for folder in {path.parent for path in natives}:
+                new |= scope.changed_since(folder, diff_base)
+        lock_rules_for = lambda path: path.resolve() in new  # noqa: E731
+    elif diff_base is not None:
+        raise click.UsageError("--diff applies to the configured legacy_location; give no PATH with it.")
+    violations = lint_paths(paths, settings=settings, legacy_ignore=legacy_ignore, lock_rules_for=lock_rules_for)
+    if as_json or output_format == "json":
         click.echo(json.dumps([v.to_dict() for v in violations], indent=2, ensure_ascii=False))
+    elif output_format == "sarif":
+        click.echo(json.dumps(report.sarif(violations), indent=2, ensure_ascii=False))
+    elif output_format == "github":
+        for line in report.github_annotations(violations):
+            click.echo(line)
     else:
         for violation in violations:
             click.echo(violation.format())

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import os
 import tokenize
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .. import loader
 from ..errors import ConfigError
 from .noqa import noqa_comments, suppressed
-from .rules import checks
 from .rules.catalog import ERROR, RULES_BY_CODE, Rule
+from .rules.lintfile import check_file
 from .settings import LintSettings, load_settings, nearest_pyproject
 
 
@@ -64,7 +64,7 @@ def lint_source(source: str, path: str | Path, settings: LintSettings | None = N
     path = str(path)
     line_noqa, file_noqa = noqa_comments(source)
     violations = []
-    for finding in checks.check_file(source, path):
+    for finding in check_file(source, path, settings.rule_options):
         if not settings.enabled(finding.code, path):
             continue
         if suppressed(finding.code, file_noqa):
@@ -74,7 +74,7 @@ def lint_source(source: str, path: str | Path, settings: LintSettings | None = N
             continue
         rule = RULES_BY_CODE[finding.code]
         violations.append(
-            Violation(path, finding.line, finding.col, finding.code, rule.severity, finding.message,
+            Violation(path, finding.line, finding.col, finding.code, settings.severity_of(finding.code), finding.message,
                       finding.hint or rule.hint, end)
         )
     return sorted(violations, key=lambda v: (v.line, v.col, v.code))
@@ -87,12 +87,18 @@ def lint_paths(
     *,
     settings: LintSettings | None = None,
     legacy_ignore: Sequence[str] = (),
+    lock_rules_for: Callable[[Path], bool] | None = None,
 ) -> list[Violation]:
-    """Lint files and folders (a folder: its legacy files, as the loader sees them)."""
+    """Lint files and folders (a folder: its legacy files, as the loader sees them).
+
+    *lock_rules_for* says which files get the lock-danger rules (default: every one).
+    """
     settings = (settings or LintSettings()).with_options(select, ignore)
+    without_locks = settings.with_lock_rules(False)
     violations: list[Violation] = []
     for path in expand_paths(paths, legacy_ignore):
-        violations += lint_source(read_source(path), display_path(path), settings)
+        chosen = settings if lock_rules_for is None or lock_rules_for(path) else without_locks
+        violations += lint_source(read_source(path), display_path(path), chosen)
     return sorted(violations, key=lambda v: (v.path, v.line, v.col, v.code))
 
 
@@ -100,6 +106,7 @@ def lint_errors(
     legacy_dir: str | Path,
     settings: LintSettings | None = None,
     legacy_ignore: Sequence[str] = (),
+    lock_rules_for: Callable[[Path], bool] | None = None,
 ) -> list[Violation]:
     """Return only the error-level violations in a legacy folder (for ``alembic-bridge check``).
 
@@ -108,7 +115,7 @@ def lint_errors(
     """
     if settings is None:
         settings = load_settings(nearest_pyproject(Path(legacy_dir)))
-    violations = lint_paths([legacy_dir], settings=settings, legacy_ignore=legacy_ignore)
+    violations = lint_paths([legacy_dir], settings=settings, legacy_ignore=legacy_ignore, lock_rules_for=lock_rules_for)
     return [v for v in violations if v.severity == ERROR]
 
 

@@ -6,23 +6,33 @@
     select = ["ALL"]                 # codes or prefixes, e.g. ["LB1", "LB401"]
     ignore = ["LB403"]
     per-file-ignores = { "20240101_*.py" = ["LB401"] }
+    severity = { LB510 = "warning", LB5 = "error" }   # per rule or prefix; the most specific wins
+    postgres-version = 16            # the server the lock-danger rules judge for
+    lock-rules-since = 2025-01-01    # `check --offline`: lock rules for files dated on or after
 """
 
 from __future__ import annotations
 
+import datetime
 import fnmatch
 import re
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import ConfigError
-from .rules.catalog import RULES
+from .rules.catalog import ERROR, RULES, RULES_BY_CODE, WARNING
+from .rules.locks import DEFAULT_POSTGRES_VERSION
+from .rules.rule import RuleOptions
 
 PYPROJECT_TABLE = "tool.alembic-bridge.lint"
 ALL = "ALL"
-_SETTING_KEYS = {"select", "ignore", "per-file-ignores", "per_file_ignores"}
+_SETTING_KEYS = {
+    "select", "ignore", "per-file-ignores", "per_file_ignores", "severity", "postgres-version",
+    "postgres_version", "lock-rules-since", "lock_rules_since",
+}
+OLDEST_POSTGRES = 9
 
 
 @dataclass(frozen=True)
@@ -33,15 +43,36 @@ class LintSettings:
     ignore: tuple[str, ...] = ()
     per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
     root: Path | None = None  # per-file-ignores globs are relative to this folder
+    severity: tuple[tuple[str, str], ...] = ()  # (selector, "error" | "warning")
+    postgres_version: int = DEFAULT_POSTGRES_VERSION
+    lock_rules_since: datetime.date | None = None
+    rule_options: RuleOptions = RuleOptions()
 
     def with_options(self, select: Sequence[str] | None, ignore: Sequence[str] | None) -> LintSettings:
         """Return these settings with command-line --select (replaces) and --ignore (adds)."""
-        return LintSettings(
+        return replace(
+            self,
             select=tuple(normalize_selectors(select, "--select")) if select else self.select,
             ignore=self.ignore + tuple(normalize_selectors(ignore or (), "--ignore")),
-            per_file_ignores=self.per_file_ignores,
-            root=self.root,
         )
+
+    def with_rules(self, *, lock_rules: bool = True, lock_timeout_configured: bool | None = None) -> LintSettings:
+        """Return these settings with the lock rules on or off, and whether the configuration sets a lock timeout."""
+        options = RuleOptions(lock_rules, self.postgres_version, lock_timeout_configured)
+        return replace(self, rule_options=options)
+
+    def with_lock_rules(self, on: bool) -> LintSettings:
+        """Return these settings with the lock-danger rules on or off (the rest unchanged)."""
+        return replace(self, rule_options=replace(self.rule_options, lock_rules=on))
+
+    def severity_of(self, code: str) -> str:
+        """Return *code*'s severity: the most specific `severity` entry, else the rule's own."""
+        best, chosen = -1, RULES_BY_CODE[code].severity
+        for selector, level in self.severity:
+            specificity = _specificity(code, (selector,))
+            if specificity > best:
+                best, chosen = specificity, level
+        return chosen
 
     def enabled(self, code: str, path: str | Path | None = None) -> bool:
         """Return whether *code* is reported (for *path*, if given)."""
@@ -125,8 +156,8 @@ def load_settings(pyproject: Path | str | None) -> LintSettings:
     unknown = sorted(set(table) - _SETTING_KEYS)
     if unknown:
         raise ConfigError(
-            f"{where} has unknown key(s) {', '.join(unknown)}; the keys are select, ignore "
-            "and per-file-ignores."
+            f"{where} has unknown key(s) {', '.join(unknown)}; the keys are select, ignore, "
+            "per-file-ignores, severity, postgres-version and lock-rules-since."
         )
 
     def codes(key: str, value) -> tuple[str, ...]:
@@ -139,7 +170,26 @@ def load_settings(pyproject: Path | str | None) -> LintSettings:
     per_file = table.get("per-file-ignores", table.get("per_file_ignores", {}))
     if not isinstance(per_file, dict):
         raise ConfigError(f"{where}: per-file-ignores must map file globs to lists of codes.")
-    return LintSettings(
+    severity = table.get("severity", {})
+    if not isinstance(severity, dict) or not all(v in (ERROR, WARNING) for v in severity.values()):
+        raise ConfigError(f'{where}: severity must map rule codes to "error" or "warning", e.g. {{ LB510 = "warning" }}.')
+    version = table.get("postgres-version", table.get("postgres_version", DEFAULT_POSTGRES_VERSION))
+    if isinstance(version, str) and version.isdigit():
+        version = int(version)
+    if not isinstance(version, int) or isinstance(version, bool) or version < OLDEST_POSTGRES:
+        raise ConfigError(f"{where}: postgres-version must be a major version number, e.g. 16.")
+    since = table.get("lock-rules-since", table.get("lock_rules_since"))
+    if isinstance(since, str):
+        try:
+            since = datetime.date.fromisoformat(since)
+        except ValueError:
+            since = None
+    if since is not None and not isinstance(since, datetime.date):
+        raise ConfigError(f"{where}: lock-rules-since must be a date, e.g. 2025-01-01.")
+    settings = LintSettings(
+        severity=tuple((code, level) for key, level in severity.items() for code in codes("severity", [key])),
+        postgres_version=version,
+        lock_rules_since=since,
         select=codes("select", table["select"]) if "select" in table else (ALL,),
         ignore=codes("ignore", table.get("ignore", [])),
         per_file_ignores=tuple(
@@ -147,6 +197,7 @@ def load_settings(pyproject: Path | str | None) -> LintSettings:
         ),
         root=pyproject.resolve().parent,
     )
+    return settings.with_rules()
 
 
 def find_pyproject(config_path: str | None) -> Path | None:

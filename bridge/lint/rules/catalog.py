@@ -7,58 +7,13 @@ be clean), so the documentation cannot drift from what the linter does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .catalog_locks import LOCK_RULES
+from .catalog_runtime import RUNTIME_RULES
+from .rule import ERROR, EXAMPLE_FILENAME, WARNING, Rule
+from .rule import TEMPLATE as _TEMPLATE
+from .rule import upgrade_example as _upgrade
 
-ERROR = "error"
-WARNING = "warning"
-
-EXAMPLE_FILENAME = "20251031_add_error_message.py"
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One check: its code, its severity and how it is explained to users."""
-
-    code: str
-    name: str
-    severity: str
-    summary: str
-    hint: str
-    explanation: str
-    bad: str
-    good: str
-    bad_filename: str = EXAMPLE_FILENAME
-    good_filename: str = EXAMPLE_FILENAME
-
-
-_TEMPLATE = '''\
-from sqlalchemy import text
-
-
-def upgrade(engine):
-    with engine.begin() as conn:
-        conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))
-
-
-def downgrade(engine):
-    with engine.begin() as conn:
-        conn.execute(text("ALTER TABLE open_orders DROP COLUMN IF EXISTS error_message"))
-'''
-
-_DOWNGRADE = '''
-
-def downgrade(engine):
-    with engine.begin() as conn:
-        conn.execute(text("ALTER TABLE open_orders DROP COLUMN IF EXISTS error_message"))
-'''
-
-
-def _upgrade(body: str, header: str = "from sqlalchemy import text\n", signature: str = "def upgrade(engine):") -> str:
-    """Return a small migration module whose upgrade() runs *body*."""
-    lines = body.strip("\n").splitlines()
-    indented = "\n".join(("    " + line) if line else "" for line in lines)
-    return f"{header}\n\n{signature}\n{indented}\n{_DOWNGRADE}"
-
+__all__ = ["ERROR", "EXAMPLE_FILENAME", "RULES", "RULES_BY_CODE", "WARNING", "Rule"]
 
 RULES: tuple[Rule, ...] = (
     Rule(
@@ -418,7 +373,9 @@ RULES: tuple[Rule, ...] = (
             "with no such clause (`CREATE TYPE`, `ADD CONSTRAINT`, `CREATE POLICY`, `RENAME`) "
             "need a guard: an existence check earlier in the same function (a query on "
             "`information_schema` or `pg_catalog`, `to_regclass()`, `sqlalchemy.inspect()`, or "
-            "a helper whose name says `exists`) followed by an `if` or an early `return`; a "
+            "a helper whose name says `exists`) followed by an `if` or an early `return` (a check on a "
+            "table also guards the indexes, constraints, triggers and policies the same block "
+            "creates on that table); a "
             "`DROP ... IF EXISTS` of the same object earlier in the function; or a "
             "`DO $$ ... $$` block. The SQL in `text()`, `execute()` and `exec_driver_sql()` is "
             "parsed with PostgreSQL's own parser (pglast); function bodies and `DO` blocks are "
@@ -484,4 +441,5 @@ RULES: tuple[Rule, ...] = (
     ),
 )
 
+RULES = tuple(sorted(RULES + RUNTIME_RULES + LOCK_RULES, key=lambda rule: rule.code))
 RULES_BY_CODE: dict[str, Rule] = {rule.code: rule for rule in RULES}

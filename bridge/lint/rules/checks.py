@@ -17,7 +17,6 @@ import difflib
 import re
 import sys
 from dataclasses import dataclass, field
-from pathlib import PurePath
 from typing import TypeAlias, TypeGuard
 
 from ... import loader, sqltext
@@ -84,30 +83,27 @@ def check_filename(filename: str) -> list[Finding]:
     ]
 
 
-def check_file(source: str, filename: str) -> list[Finding]:
-    """Return every finding in one file (the name, then the code)."""
-    name = PurePath(filename).name
-    try:
-        src = SourceFile(source, filename)
-    except SyntaxError as err:
-        line = err.lineno or 1
-        return check_filename(name) + [
-            Finding("LB003", line, err.offset or 1, f"file is not valid Python: {err.msg}")
-        ]
-    except ValueError as err:  # e.g. source with NUL bytes
-        return check_filename(name) + [Finding("LB003", 1, 1, f"file is not valid Python: {err}")]
-    if _is_native_revision(src.tree):
-        return []
-    return check_filename(name) + FileChecker(src).run()
-
-
-def _is_native_revision(tree: ast.Module) -> bool:
+def is_native_revision(tree: ast.Module) -> bool:
     """Return whether the file is an ordinary Alembic revision (it sets revision and down_revision)."""
     names = set()
     for node in tree.body:
         targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
         names |= {t.id for t in targets if isinstance(t, ast.Name)}
     return {"revision", "down_revision"} <= names
+
+
+def positional_parameters(call: ast.Call) -> bool:
+    """Return whether an execute-like call passes SQLAlchemy 1.x positional parameters (``execute(sql, a, b)``)."""
+    if len(call.args) > 2:
+        return True
+    if len(call.args) != 2:
+        return False
+    values = call.args[1]
+    if isinstance(values, ast.Tuple):
+        return True  # execute(sql, (a, b)); a list of dicts (executemany) is 2.x style
+    return isinstance(values, (ast.Constant, ast.JoinedStr)) or (
+        isinstance(values, ast.List) and any(not isinstance(item, ast.Dict) for item in values.elts)
+    )
 
 
 class FileChecker:
@@ -296,6 +292,7 @@ class FileChecker:
                 node,
                 f"`{name}()` takes no parameter, but the runner calls {name}(engine) "
                 f"(TypeError: {name}() takes 0 positional arguments but 1 was given)",
+                hint=f"declare exactly one parameter: `def {name}(engine):`",
             )
             return
         if required > 1:
@@ -304,6 +301,7 @@ class FileChecker:
                 "LB103",
                 node,
                 f"`{name}({shown})` needs {required} arguments, but the runner passes only the engine",
+                hint=f"declare exactly one parameter: `def {name}(engine):`",
             )
             return
         if required_keywords:
@@ -312,9 +310,18 @@ class FileChecker:
                 node,
                 f"`{name}` has required keyword-only parameter(s) "
                 f"{', '.join(required_keywords)}; the runner passes only the engine",
+                hint=f"declare exactly one parameter: `def {name}(engine):`",
             )
             return
-        if positional and positional[0].arg != "engine":
+        if positional and positional[0].arg != "engine" and "engine" in positional[0].arg.lower():
+            self.report(
+                "LB106",
+                positional[0],
+                f"the parameter of `{name}` is named `{positional[0].arg}`; the manual's signature "
+                f"is `{name}(engine)` (the file runs: the engine is passed positionally)",
+                hint=f"rename it: `def {name}(engine):`",
+            )
+        elif positional and positional[0].arg != "engine":
             self.report(
                 "LB104",
                 positional[0],
@@ -370,8 +377,11 @@ class FileChecker:
                     call,
                     f"`{receiver.id}.{method}()`: `{receiver.id}` is {what}, and an Engine has no "
                     f"{method}() in SQLAlchemy 2.x (AttributeError)",
-                    hint=f"open a connection first: `with {receiver.id}.begin() as conn: conn.{method}(...)`",
+                    hint=self._engine_hint(receiver.id, method, call),
                 )
+                if call.args and method != "exec_driver_sql":
+                    self._add_site(call, call.args[0], sqltext.TEXT)  # one finding per call: no LB203 too
+                    continue
             if method in ("execute", "scalar", "scalars") and call.args and not self.is_cursor(receiver):
                 self._check_execute(call, method, call.args[0])
             elif method == "exec_driver_sql" and call.args:
@@ -388,6 +398,17 @@ class FileChecker:
                         "manager, not a transaction",
                         hint=f"write `with {receiver.id}.begin() as conn:`",
                     )
+
+    def _engine_hint(self, name: str, method: str, call: ast.Call) -> str:
+        """Return the LB205 fix as code that runs: the same call on a connection."""
+        if method in ("commit", "rollback", "close"):
+            done = {"commit": "commits when the block ends", "rollback": "rolls back when an exception escapes it",
+                    "close": "closes the connection when the block ends"}[method]
+            return f"remove `{name}.{method}()`: `with {name}.begin() as conn:` {done}"
+        arguments = ", ".join(self._source(arg) for arg in call.args)
+        if "\n" in arguments or len(arguments) > 60:
+            arguments = 'text("...")' if self.is_text_call(call.args[0]) else '"..."'
+        return f"open a connection first: `with {name}.begin() as conn: conn.{method}({arguments})`"
 
     def _is_with_item(self, call: ast.Call) -> bool:
         parent = self.src.parent.get(call)
@@ -438,6 +459,9 @@ class FileChecker:
 
     def _check_execute(self, call: ast.Call, method: str, arg: ast.expr) -> None:
         if self.is_text_call(arg) or self.is_text_call(self.src.origin(arg)):
+            return
+        if positional_parameters(call):
+            self._add_site(call, arg, sqltext.DRIVER)  # LB209 reports the call: one finding per call
             return
         texts = self.src.string_values(arg)
         builder = None if texts is not None else self.src.string_builder(arg)
@@ -555,10 +579,15 @@ class FileChecker:
         if issue.key is not None and any(key == issue.key and where < position for where, key in drops):
             return True
         line = site.call.lineno
-        subject = issue.subject
+        subject, table = issue.subject, issue.table.lower() if issue.table else None
 
-        def mentions(*texts: str) -> bool:
-            return subject is None or any(subject in text.lower() for text in texts)
+        def mentions(check_text: str, test: str) -> bool:
+            # An unnamed object: any existence check guards it. Else a check naming it, or a
+            # check on its table (not on one of its columns) that guards the whole block.
+            texts = (check_text.lower(), test.lower())
+            if subject is None or any(subject in text for text in texts):
+                return True
+            return table is not None and table in texts[0] and "column" not in texts[0]
 
         for check, check_text in checks:
             if check > line:

@@ -44,6 +44,7 @@ class Issue:
     hint: str
     key: tuple | None = None  # the object created, to match an earlier DROP ... IF EXISTS
     name: str | None = None  # the object an existence check must mention to guard it
+    table: str | None = None  # an index's or constraint's table: a check on the table guards it too
 
     @property
     def subject(self) -> str | None:
@@ -212,6 +213,7 @@ def _alter_table(node) -> list[Issue]:
                         f"drop it first with ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {name}, "
                         "or check pg_constraint before adding it",
                         _key("constraint", name),
+                        table=relname,
                     )
                 )
             else:
@@ -221,6 +223,7 @@ def _alter_table(node) -> list[Issue]:
                         "duplicate on a second run",
                         "name the constraint, and drop it first with DROP CONSTRAINT IF EXISTS "
                         "(or check pg_constraint before adding it)",
+                        table=relname,
                     )
                 )
         elif subtype == "AT_DropConstraint" and not cmd.missing_ok:
@@ -273,6 +276,7 @@ def _create_index(node) -> list[Issue]:
                 f"CREATE INDEX on {_rangevar(node.relation)} without a name adds another index "
                 "on every run",
                 "name the index and write CREATE INDEX IF NOT EXISTS <name> ...",
+                table=getattr(node.relation, "relname", None),
             )
         ]
     return [
@@ -280,6 +284,7 @@ def _create_index(node) -> list[Issue]:
             f"CREATE INDEX {node.idxname} has no IF NOT EXISTS",
             f"write CREATE {'UNIQUE ' if node.unique else ''}INDEX IF NOT EXISTS {node.idxname} ...",
             _key("index", node.idxname),
+            table=getattr(node.relation, "relname", None),
         )
     ]
 
@@ -335,6 +340,7 @@ def _create_trigger(node) -> list[Issue]:
             f"run DROP TRIGGER IF EXISTS {node.trigname} ON {table} first "
             "(or CREATE OR REPLACE TRIGGER on PostgreSQL 14+)",
             _key("trigger", node.trigname),
+            table=getattr(node.relation, "relname", None),
         )
     ]
 
@@ -360,6 +366,7 @@ def _create_policy(node) -> list[Issue]:
             "(PostgreSQL has no CREATE POLICY IF NOT EXISTS)",
             f"run DROP POLICY IF EXISTS {node.policy_name} ON {table} first",
             _key("policy", node.policy_name),
+            table=getattr(node.table, "relname", None),
         )
     ]
 

@@ -72,7 +72,7 @@ def dowgrade(engine):
             if count > 0:
                 print(f"⚠️  WARNING: {count} error messages will be lost")
 
-            conn.execute(text("ALTER TABLE open_orders DROP COLUMN IF EXISTS error_message"))
+            conn.execute(text("ALTER TABLE open_orders DROP COLUMN IF EXISTS error_message"))  # expect: LB510
 
             trans.commit()
             print("✅ Rollback completed")

@@ -1,0 +1,114 @@
+"""The lock-danger rules (LB501-LB512, LB520) over one legacy file's SQL.
+
+`bridge.lint.rules.locks` judges each parsed statement; this module adds what
+only the Python around it tells: the statements run in ``upgrade`` (a
+``downgrade`` removes what its upgrade added, as strong_migrations assumes
+too), in file order (a table the file created is not a busy table), whether
+the connection is AUTOCOMMIT (CONCURRENTLY needs it), and whether a lock
+timeout is set (alembic.ini's ``migration_lock_timeout``, the file's own
+module-level ``migration_lock_timeout``, or ``SET lock_timeout`` in its SQL).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from . import sqlcheck
+from .checks import FileChecker, SqlSite
+from .flow import sets_autocommit
+from .locks import Danger, LockContext, dangers, is_concurrent, locked_table
+from .pysource import FUNCTION_TYPES
+from .rule import RuleOptions
+
+_SETS_LOCK_TIMEOUT = re.compile(r"\block_timeout\b", re.IGNORECASE)
+TIMEOUT_OPTION = "migration_lock_timeout"
+
+
+def check_locks(checker: FileChecker, options: RuleOptions) -> None:
+    """Report the lock dangers of *checker*'s file through its `report` methods."""
+    context = LockContext(postgres_version=options.postgres_version)
+    timeout_warned = not _timeout_unset(checker, options)
+    for site in sorted(checker.sites, key=lambda s: (s.call.lineno, s.call.col_offset)):
+        if _in_function(checker, site, "downgrade"):
+            continue
+        autocommit = None
+        for parsed in site.parsed:
+            if isinstance(parsed, sqlcheck.ParseFailure):
+                continue
+            for statement in parsed:
+                node = statement.node
+                found = list(dangers(node, context))
+                if is_concurrent(node):
+                    autocommit = _autocommit(checker, site) if autocommit is None else autocommit
+                    if not autocommit:
+                        found.append(_in_transaction(node))
+                table = locked_table(node, context)
+                for danger in found:
+                    _report(checker, site, statement.offset, danger.code, danger.message, danger.hint)
+                if table is not None and not timeout_warned:
+                    timeout_warned = True
+                    _report(
+                        checker, site, statement.offset, "LB520",
+                        f"this migration locks existing table {table} with no lock timeout configured: "
+                        "while it waits for its lock, every query on the table queues behind it",
+                        f"set {TIMEOUT_OPTION} in [alembic] of alembic.ini (e.g. 5s), or "
+                        f"`{TIMEOUT_OPTION} = \"5s\"` at module level in this file",
+                    )
+                context.record(node)
+
+
+def _report(checker: FileChecker, site: SqlSite, offset: int, code: str, message: str, hint: str) -> None:
+    if len(site.texts) > 1:
+        checker.report(code, site.origin, message, hint)  # a loop: the string, not one of its values
+    else:
+        checker._report_at_offset(code, site, offset, message, hint)
+
+
+def _in_transaction(node) -> Danger:
+    what = {"IndexStmt": "CREATE INDEX", "DropStmt": "DROP INDEX"}.get(type(node).__name__, "REINDEX")
+    return Danger(
+        "LB502",
+        f"{what} CONCURRENTLY cannot run inside a transaction block, and this connection "
+        "is not AUTOCOMMIT: PostgreSQL refuses it",
+        "run it on its own AUTOCOMMIT connection: `with engine.connect().execution_options("
+        "isolation_level=\"AUTOCOMMIT\") as conn:`",
+    )
+
+
+def _timeout_unset(checker: FileChecker, options: RuleOptions) -> bool:
+    if options.lock_timeout_configured is not False:
+        return False  # configured, or not known (no Alembic configuration): not judged
+    if TIMEOUT_OPTION in checker.definitions:
+        return False
+    return not any(_SETS_LOCK_TIMEOUT.search(text) for site in checker.sites for text in site.texts)
+
+
+def _in_function(checker: FileChecker, site: SqlSite, name: str) -> bool:
+    return any(
+        isinstance(node, FUNCTION_TYPES) and node.name == name for node in checker.src.ancestors(site.call)
+    )
+
+
+def _autocommit(checker: FileChecker, site: SqlSite) -> bool:
+    """Return whether the connection that runs *site* is AUTOCOMMIT (as far as the file shows)."""
+    call: ast.AST = site.call
+    parent = checker.src.parent.get(call)
+    if isinstance(parent, ast.Call) and isinstance(parent.func, ast.Attribute):
+        call = parent  # text(...) inside conn.execute(...)
+    receiver = call.func.value if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) else None
+    if receiver is not None and sets_autocommit(receiver):
+        return True
+    if isinstance(receiver, ast.Name):
+        binding = checker.src.lookup(receiver)
+        if binding is not None and binding.value is not None and sets_autocommit(binding.value):
+            return True
+    for node in checker.src.ancestors(site.call):
+        if isinstance(node, (ast.With, ast.AsyncWith)):
+            if any(sets_autocommit(item.context_expr) for item in node.items):
+                return True
+            if any(
+                sets_autocommit(statement) and statement.lineno < site.call.lineno for statement in node.body
+            ):
+                return True
+    return False

@@ -1,0 +1,64 @@
+"""What a lint rule is (`Rule`), its severities, and the example migration every catalog builds on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ERROR = "error"
+WARNING = "warning"
+
+EXAMPLE_FILENAME = "20251031_add_error_message.py"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One check: its code, its severity and how it is explained to users."""
+
+    code: str
+    name: str
+    severity: str
+    summary: str
+    hint: str
+    explanation: str
+    bad: str
+    good: str
+    bad_filename: str = EXAMPLE_FILENAME
+    good_filename: str = EXAMPLE_FILENAME
+
+
+TEMPLATE = '''\
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))
+
+
+def downgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE open_orders DROP COLUMN IF EXISTS error_message"))
+'''
+
+DOWNGRADE = '''
+
+def downgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE open_orders DROP COLUMN IF EXISTS error_message"))
+'''
+
+
+def upgrade_example(body: str, header: str = "from sqlalchemy import text\n", signature: str = "def upgrade(engine):") -> str:
+    """Return a small migration module whose upgrade() runs *body*."""
+    lines = body.strip("\n").splitlines()
+    indented = "\n".join(("    " + line) if line else "" for line in lines)
+    return f"{header}\n\n{signature}\n{indented}\n{DOWNGRADE}"
+
+
+@dataclass(frozen=True)
+class RuleOptions:
+    """What the rules need to know beyond the file: which families run, and about the server."""
+
+    lock_rules: bool = True  # the lock-danger rules (LB5xx); `check` turns them off for applied files
+    postgres_version: int = 16
+    lock_timeout_configured: bool | None = None  # None: no Alembic configuration known, so not judged

@@ -1,0 +1,71 @@
+"""Which legacy files `alembic-bridge check` holds to the lock-danger rules.
+
+Years of applied history must not block CI, while every new migration meets
+the bar: online, the files not yet applied to the database; offline, the files
+dated on or after ``lock-rules-since`` or changed against a git base
+(``check --offline --diff BASE``). A path given to ``lint`` gets every rule.
+"""
+
+from __future__ import annotations
+
+import datetime
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+
+from .. import loader
+from ..errors import ConfigError
+from .engine import expand_paths
+
+
+def dated_on_or_after(files: Iterable[Path], since: datetime.date) -> set[Path]:
+    """Return the files whose name's date is *since* or later."""
+    chosen = set()
+    for path in files:
+        parsed = loader.parse_name(path.name)
+        if isinstance(parsed, tuple) and parsed[0] >= since:
+            chosen.add(path.resolve())
+    return chosen
+
+
+def changed_since(folder: Path, base: str) -> set[Path]:
+    """Return the files in *folder* that differ from git revision *base*, untracked ones included."""
+    folder = folder.resolve()
+
+    def git(*args: str) -> list[str]:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(folder), *args], capture_output=True, text=True, check=False, timeout=60
+            )
+        except (OSError, subprocess.TimeoutExpired) as err:
+            raise ConfigError(f"--diff {base}: cannot run git ({err}). Install git, or leave --diff out.") from None
+        if done.returncode != 0:
+            raise ConfigError(
+                f"--diff {base}: git failed in {folder}: {done.stderr.strip() or done.stdout.strip()}. "
+                "Name a revision git knows, e.g. --diff origin/main (fetch it first in CI)."
+            )
+        return [line for line in done.stdout.splitlines() if line]
+
+    top = Path(git("rev-parse", "--show-toplevel")[0])
+    changed = git("diff", "--name-only", base, "--", ".")
+    untracked = git("ls-files", "--others", "--exclude-standard", "--full-name", "--", ".")
+    return {(top / name).resolve() for name in [*changed, *untracked]}
+
+
+def new_files(
+    folder: Path, legacy_ignore: tuple[str, ...], since: datetime.date | None, diff_base: str | None
+) -> set[Path]:
+    """Return the files of *folder* that count as new offline: dated on or after *since*, or changed against *diff_base*."""
+    chosen: set[Path] = set()
+    if since is not None:
+        chosen |= dated_on_or_after(expand_paths([folder], legacy_ignore), since)
+    if diff_base is not None:
+        chosen |= changed_since(folder, diff_base)
+    return chosen
+
+
+def native_files(folders: Iterable[Path]) -> list[Path]:
+    """Return the Python files of the native revision folders (not their packages' ``__init__``)."""
+    return sorted(
+        path for folder in folders if folder.is_dir() for path in folder.glob("*.py") if path.name != "__init__.py"
+    )

@@ -1,0 +1,15 @@
+import sys
+
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.begin() as conn:
+        if conn.execute(text("SELECT to_regclass('open_orders')")).scalar() is None:
+            raise RuntimeError("open_orders does not exist: run the earlier migrations first")
+        conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))
+
+
+def downgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE open_orders DROP COLUMN IF EXISTS error_message"))

@@ -47,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         cli = []
         for _ in range(args.repeat):
             started = time.perf_counter()
-            done = subprocess.run([str(BIN / "alembic-bridge"), "--quiet", "lint", str(folder)], capture_output=True, text=True)
+            done = subprocess.run(
+                [str(BIN / "alembic-bridge"), "--quiet", "lint", str(folder)], capture_output=True, text=True
+            )
             cli.append(time.perf_counter() - started)
             if done.returncode not in (0, 1):
                 raise SystemExit(f"alembic-bridge lint failed:\n{done.stderr}")

@@ -73,12 +73,16 @@ def _lint_problems(config, script: LegacyScriptDirectory, status, database: bool
     new: set[Path] = set()
     if status is not None:
         new |= {Path(m.path).resolve() for m in status.pending if m.path}
-    new |= scope.new_files(Path(location), script.legacy_ignore, None if database else settings.lock_rules_since, diff_base)
+    new |= scope.new_files(
+        Path(location), script.legacy_ignore, None if database else settings.lock_rules_since, diff_base
+    )
     natives = scope.native_files(script.version_location_paths())
     if diff_base is not None:
         for folder in {path.parent for path in natives}:
             new |= scope.changed_since(folder, diff_base)
-    violations = lint_errors(location, settings, script.legacy_ignore, lock_rules_for=lambda path: path.resolve() in new)
+    violations = lint_errors(
+        location, settings, script.legacy_ignore, lock_rules_for=lambda path: path.resolve() in new
+    )
     # Native revisions get only the lock-danger rules: only the new ones are linted.
     fresh = [path for path in natives if path.resolve() in new]
     violations += [v for v in lint_paths(fresh, settings=settings) if v.severity == ERROR] if fresh else []

@@ -161,8 +161,21 @@ def split_statements(sql: str, *, psql: bool = False) -> list[SqlChunk]:
 # Statements that change no persistent data: reads, and session or transaction
 # state (settings, locks, notifications), which a rollback may undo but never loses.
 _READ_HEADS = frozenset(
-    ("select", "show", "explain", "values", "table", "fetch", "set", "reset", "lock", "discard", "notify",
-     "listen", "unlisten")
+    (
+        "select",
+        "show",
+        "explain",
+        "values",
+        "table",
+        "fetch",
+        "set",
+        "reset",
+        "lock",
+        "discard",
+        "notify",
+        "listen",
+        "unlisten",
+    )
 )
 _MAY_READ = _READ_HEADS | {"with", "("}
 _HEAD = re.compile(r"\(|[A-Za-z_]+")

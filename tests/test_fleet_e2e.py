@@ -205,7 +205,10 @@ def test_a_migration_failing_on_three_targets(fleet, on_error):
     for record, url in zip(records, urls):
         if record["outcome"] == "failed":
             assert "division by zero" in record["error"]
-            assert [(st["outcome"], st["sqlstate"]) for st in record["steps"]] == [("applied", None), ("failed", "22012")]
+            assert [(st["outcome"], st["sqlstate"]) for st in record["steps"]] == [
+                ("applied", None),
+                ("failed", "22012"),
+            ]
             # Per-migration atomicity: the first migration committed, the failing one left nothing.
             assert fleet.log(url) == ["m1"] and fleet.version(url) == ["20251001_step_1"] == record["to"]
         elif record["outcome"] == "migrated":

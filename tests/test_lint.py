@@ -44,7 +44,7 @@ SAMPLE_MIGRATIONS = sorted((REPO / "migrations").glob("2*.py"))
 # indexes on AUTOCOMMIT connections, batched backfills, NOT VALID then VALIDATE.
 CORPUS_FILES = sorted((Path(__file__).resolve().parent / "lint_corpus").glob("2*.py"))
 
-CLEAN = '''\
+CLEAN = """\
 from sqlalchemy import text
 
 
@@ -56,7 +56,7 @@ def upgrade(engine):
 def downgrade(engine):
     with engine.begin() as conn:
         conn.execute(text("ALTER TABLE open_orders DROP COLUMN IF EXISTS error_message"))
-'''
+"""
 
 
 def _id(path: Path) -> str:
@@ -139,7 +139,9 @@ def test_the_bad_and_good_twins_differ_only_in_a_few_lines():
         good = next((bad.parent.parent / "good").glob("*.py"))
         diff = [
             line
-            for line in difflib.unified_diff(bad.read_text().splitlines(), good.read_text().splitlines(), lineterm="", n=0)
+            for line in difflib.unified_diff(
+                bad.read_text().splitlines(), good.read_text().splitlines(), lineterm="", n=0
+            )
             if line[:1] in "+-" and not line.startswith(("+++", "---"))
         ]
         assert len(diff) <= 14, f"{bad.parent.parent} twins differ in {len(diff)} lines"
@@ -211,7 +213,10 @@ def test_finding_in_a_multiline_sql_string_points_at_the_statement_line(tmp_path
     )
     [violation] = lint_paths([path], select=["LB4"])
     assert (violation.line, violation.col, violation.code, violation.message) == (
-        8, 13, "LB401", "CREATE INDEX idx_open_orders_status has no IF NOT EXISTS"
+        8,
+        13,
+        "LB401",
+        "CREATE INDEX idx_open_orders_status has no IF NOT EXISTS",
     )
     assert violation.hint == "write CREATE INDEX IF NOT EXISTS idx_open_orders_status ..."
     assert violation.end_line == 9
@@ -221,7 +226,7 @@ def test_unparsable_sql_is_reported_with_pglasts_message_at_its_position(tmp_pat
     path = write(
         tmp_path,
         "20251031_broken.py",
-        '''\
+        """\
         from sqlalchemy import text
 
 
@@ -232,19 +237,17 @@ def test_unparsable_sql_is_reported_with_pglasts_message_at_its_position(tmp_pat
 
         def downgrade(engine):
             pass
-        ''',
+        """,
     )
     [violation] = lint_paths([path])
-    assert violation.format() == (
-        f'{path}:6:84: LB402 SQL does not parse: syntax error at or near "WHERE"'
-    )
+    assert violation.format() == (f'{path}:6:84: LB402 SQL does not parse: syntax error at or near "WHERE"')
 
 
 def test_early_return_after_a_write_names_the_write_line(tmp_path):
     path = write(
         tmp_path,
         "20251031_early_return.py",
-        '''\
+        """\
         from sqlalchemy import text
 
 
@@ -263,7 +266,7 @@ def test_early_return_after_a_write_names_the_write_line(tmp_path):
 
         def downgrade(engine):
             pass
-        ''',
+        """,
     )
     assert shown(lint_paths([path])) == [
         "10: LB302 `return` leaves writes from line 8 uncommitted; closing the connection silently rolls them back"
@@ -274,7 +277,7 @@ def test_a_guard_on_another_object_does_not_excuse_the_ddl(tmp_path):
     path = write(
         tmp_path,
         "20251031_guard.py",
-        '''\
+        """\
         from sqlalchemy import text
 
 
@@ -288,7 +291,7 @@ def test_a_guard_on_another_object_does_not_excuse_the_ddl(tmp_path):
 
         def downgrade(engine):
             pass
-        ''',
+        """,
     )
     assert [v.message for v in lint_paths([path])] == [
         "CREATE TYPE order_side fails when the type exists (PostgreSQL has no CREATE TYPE IF NOT EXISTS)"
@@ -300,7 +303,7 @@ def test_linting_never_imports_or_runs_the_file(tmp_path):
     path = write(
         tmp_path,
         "20251031_side_effect.py",
-        f'''\
+        f"""\
         open({str(marker)!r}, "w").close()
         raise SystemExit(3)
 
@@ -311,7 +314,7 @@ def test_linting_never_imports_or_runs_the_file(tmp_path):
 
         def downgrade(engine):
             pass
-        ''',
+        """,
     )
     assert lint_paths([path]) == []
     assert not marker.exists()
@@ -321,14 +324,14 @@ def test_native_alembic_revision_is_skipped(tmp_path):
     path = write(
         tmp_path,
         "20251031_abc123_native.py",
-        '''\
+        """\
         revision = "abc123"
         down_revision = "20251031_add_error_message"
 
 
         def upgrade() -> None:
             pass
-        ''',
+        """,
     )
     assert lint_paths([path]) == []
 
@@ -414,12 +417,12 @@ def test_pyproject_settings_select_ignore_and_per_file_ignores(tmp_path):
     pyproject = write(
         tmp_path,
         "pyproject.toml",
-        '''\
+        """\
         [tool.alembic-bridge.lint]
         select = ["LB1", "LB2"]
         ignore = ["LB102"]
         per-file-ignores = { "20251101_*.py" = ["LB201"] }
-        ''',
+        """,
     )
     settings = load_settings(pyproject)
     assert settings == LintSettings(("LB1", "LB2"), ("LB102",), (("20251101_*.py", ("LB201",)),), tmp_path.resolve())
@@ -434,7 +437,10 @@ def test_pyproject_settings_select_ignore_and_per_file_ignores(tmp_path):
 
 def test_pyproject_with_an_unknown_key_is_a_clear_error(tmp_path):
     pyproject = write(tmp_path, "pyproject.toml", '[tool.alembic-bridge.lint]\nselct = ["LB1"]\n')
-    with pytest.raises(ConfigError, match=r"unknown key\(s\) selct; the keys are select, ignore, per-file-ignores, severity, postgres-version and lock-rules-since"):
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown key\(s\) selct; the keys are select, ignore, per-file-ignores, severity, postgres-version and lock-rules-since",
+    ):
         load_settings(pyproject)
 
 
@@ -475,7 +481,7 @@ def test_cli_exits_1_and_prints_ruff_style_lines_with_hints(tmp_path):
         "    hint: write ADD COLUMN IF NOT EXISTS error_message ...",
         "20251031_x.py:10:22: LB203 `execute()` is given a plain string; SQLAlchemy 2.x raises "
         "ObjectNotExecutableError (Not an executable object)",
-        "    hint: wrap the SQL in text(): `conn.execute(text(\"...\"))`",
+        '    hint: wrap the SQL in text(): `conn.execute(text("..."))`',
         "Found 4 problems: 3 errors, 1 warning (LB102: do not fail the run).",
     ]
 
@@ -485,7 +491,8 @@ def test_cli_exits_0_when_only_warnings_are_found(tmp_path):
     write(tmp_path, "20251031_x.py", CLEAN.split("\n\ndef downgrade")[0] + "\n")
     result = run_cli("20251031_x.py", cwd=tmp_path)
     assert (result.returncode, result.stdout.splitlines()[-1]) == (
-        0, "Found 1 problem: 1 warning (LB102: do not fail the run)."
+        0,
+        "Found 1 problem: 1 warning (LB102: do not fail the run).",
     )
 
 
@@ -529,7 +536,8 @@ def test_cli_reads_lint_settings_from_pyproject(tmp_path):
     write(tmp_path, "pyproject.toml", '[tool.alembic-bridge.lint]\nignore = ["LB2", "LB4"]\n')
     result = run_cli("20251031_x.py", cwd=tmp_path)
     assert (result.returncode, result.stdout.splitlines()[-1]) == (
-        0, "Found 1 problem: 1 warning (LB102: do not fail the run)."
+        0,
+        "Found 1 problem: 1 warning (LB102: do not fail the run).",
     )
 
 
@@ -613,12 +621,19 @@ def test_wrong_arity_hint_names_downgrade_when_downgrade_is_wrong():
 @pytest.mark.parametrize(
     ("call", "hint"),
     [
-        ('engine.execute(text("SELECT 1"))', 'open a connection first: `with engine.begin() as conn: conn.execute(text("SELECT 1"))`'),
+        (
+            'engine.execute(text("SELECT 1"))',
+            'open a connection first: `with engine.begin() as conn: conn.execute(text("SELECT 1"))`',
+        ),
         ("engine.commit()", "remove `engine.commit()`: `with engine.begin() as conn:` commits when the block ends"),
     ],
 )
 def test_engine_used_as_connection_hint_is_code_that_runs(call, hint):
-    source = CLEAN.replace('    with engine.begin() as conn:\n        conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))', "    " + call, 1)
+    source = CLEAN.replace(
+        '    with engine.begin() as conn:\n        conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))',
+        "    " + call,
+        1,
+    )
     [violation] = lint_source(source, "20251031_add_error_message.py")
     assert (violation.code, violation.hint) == ("LB205", hint)
     code = hint.split("`")[1]
@@ -627,13 +642,17 @@ def test_engine_used_as_connection_hint_is_code_that_runs(call, hint):
 
 
 def test_engine_execute_of_a_plain_string_is_one_finding_not_two():
-    source = CLEAN.replace('    with engine.begin() as conn:\n        conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))', '    engine.execute("SELECT 1")', 1)
+    source = CLEAN.replace(
+        '    with engine.begin() as conn:\n        conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))',
+        '    engine.execute("SELECT 1")',
+        1,
+    )
     assert [v.code for v in lint_source(source, "20251031_add_error_message.py")] == ["LB205"]
 
 
 # -- which files `check` holds to the lock-danger rules (issue 16) ----------------------------------
 
-INDEX_FILE = '''\
+INDEX_FILE = """\
 from sqlalchemy import text
 
 
@@ -645,7 +664,7 @@ def upgrade(engine):
 def downgrade(engine):
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE IF EXISTS orders_{n}"))
-'''
+"""
 UNSAFE_INDEX = INDEX_FILE.replace(
     'conn.execute(text("CREATE TABLE IF NOT EXISTS orders_{n} (id INT, status TEXT)"))',
     'conn.execute(text("CREATE INDEX IF NOT EXISTS idx_orders_{n}_status ON orders_1 (status)"))',
@@ -668,9 +687,10 @@ def test_check_fails_an_unapplied_unsafe_index_but_not_the_same_statement_alread
     assert _lock_problems(run_checks(config)) == ["20251003_index.py:6:28 LB501"]
     # Offline nothing says which files are new, unless lock-rules-since does.
     assert _lock_problems(run_checks(config, database=False)) == []
-    (project.root / "pyproject.toml").write_text('[tool.alembic-bridge.lint]\nlock-rules-since = 2025-10-02\n')
+    (project.root / "pyproject.toml").write_text("[tool.alembic-bridge.lint]\nlock-rules-since = 2025-10-02\n")
     assert _lock_problems(run_checks(config, database=False)) == [
-        "20251002_index.py:6:28 LB501", "20251003_index.py:6:28 LB501",
+        "20251002_index.py:6:28 LB501",
+        "20251003_index.py:6:28 LB501",
     ]
 
 
@@ -691,7 +711,8 @@ def test_check_offline_diff_holds_files_changed_against_the_git_base_to_the_lock
     git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-q", "-m", "orders")
     assert scope.changed_since(legacy, "HEAD") == {(legacy / "20251002_index.py").resolve()}
     assert scope.changed_since(legacy, "HEAD~1") == {
-        (legacy / "20251001_orders.py").resolve(), (legacy / "20251002_index.py").resolve(),
+        (legacy / "20251001_orders.py").resolve(),
+        (legacy / "20251002_index.py").resolve(),
     }
     with pytest.raises(ConfigError, match="--diff no-such-base: git failed"):
         scope.changed_since(legacy, "no-such-base")
@@ -736,7 +757,9 @@ def test_github_annotation_is_one_workflow_command_per_finding(tmp_path):
 
     path = write(tmp_path, "20251002_index.py", UNSAFE_INDEX.format(n=2))
     [line] = report.github_annotations(lint_paths([path]))
-    assert line.startswith(f"::error file={path.as_posix()},line=6,endLine=6,col=28,title=LB501 index-without-concurrently::LB501 CREATE INDEX")
+    assert line.startswith(
+        f"::error file={path.as_posix()},line=6,endLine=6,col=28,title=LB501 index-without-concurrently::LB501 CREATE INDEX"
+    )
 
 
 @pytest.mark.slow
@@ -756,9 +779,13 @@ def test_realistic_safe_idempotent_legacy_file_reports_nothing_with_every_rule(p
     assert shown(lint_paths([path], settings=settings)) == []
 
 
-@pytest.mark.parametrize("call", ['conn.execute("UPDATE t SET a = %s", (1,))', 'conn.execute("UPDATE t SET a = %s", 1)'])
+@pytest.mark.parametrize(
+    "call", ['conn.execute("UPDATE t SET a = %s", (1,))', 'conn.execute("UPDATE t SET a = %s", 1)']
+)
 def test_positional_parameters_are_one_finding_per_call(call):
-    source = CLEAN.replace('conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))', call, 1)
+    source = CLEAN.replace(
+        'conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))', call, 1
+    )
     assert [v.code for v in lint_source(source, "20251031_add_error_message.py")] == ["LB209"]
 
 
@@ -778,7 +805,9 @@ def test_check_holds_a_pending_native_revision_to_the_lock_rules(project):
 
 
 def test_metadata_with_a_schema_name_is_sqlalchemy_2_and_not_reported():
-    source = CLEAN.replace("from sqlalchemy import text\n", 'from sqlalchemy import MetaData, text\n\nmeta = MetaData("trading")\n', 1)
+    source = CLEAN.replace(
+        "from sqlalchemy import text\n", 'from sqlalchemy import MetaData, text\n\nmeta = MetaData("trading")\n', 1
+    )
     assert shown(lint_source(source, "20251031_add_error_message.py")) == []
     bound = source.replace('MetaData("trading")', "MetaData(engine)")
     assert [v.code for v in lint_source(bound, "20251031_add_error_message.py")] == ["LB207"]

@@ -243,8 +243,12 @@ def sync_command(obj: Context, dry_run):
 
 @cli.command()
 @click.option("--offline", is_flag=True, help="Skip the checks that need the database.")
-@click.option("--diff", "diff_base", metavar="BASE",
-              help="Hold legacy files changed against git revision BASE to the lock-danger lint rules too.")
+@click.option(
+    "--diff",
+    "diff_base",
+    metavar="BASE",
+    help="Hold legacy files changed against git revision BASE to the lock-danger lint rules too.",
+)
 @pass_context
 def check(obj: Context, offline, diff_base):
     """CI gate: exit 1 on bad names, several heads, holes, missing or edited files, lint errors.

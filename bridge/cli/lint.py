@@ -99,21 +99,47 @@ def _write_or_check_docs(write: Path | None, check: Path | None) -> None:
 
 @click.command("lint")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-@click.option("--select", multiple=True, metavar="CODES",
-              help="Only these rules: codes or prefixes, comma-separated (e.g. LB1,LB401). Replaces the configured selection.")
-@click.option("--ignore", multiple=True, metavar="CODES",
-              help="Skip these rules: codes or prefixes, comma-separated. Adds to the configured ignores.")
-@click.option("--format", "output_format", type=click.Choice(["text", "json", "sarif", "github"]), default="text",
-              show_default=True, help="Output format: text, json, sarif (GitHub code scanning), github (annotations).")
+@click.option(
+    "--select",
+    multiple=True,
+    metavar="CODES",
+    help="Only these rules: codes or prefixes, comma-separated (e.g. LB1,LB401). Replaces the configured selection.",
+)
+@click.option(
+    "--ignore",
+    multiple=True,
+    metavar="CODES",
+    help="Skip these rules: codes or prefixes, comma-separated. Adds to the configured ignores.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "sarif", "github"]),
+    default="text",
+    show_default=True,
+    help="Output format: text, json, sarif (GitHub code scanning), github (annotations).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
-@click.option("--diff", "diff_base", metavar="BASE",
-              help="Without PATH: also hold files changed against git revision BASE to the lock-danger rules.")
+@click.option(
+    "--diff",
+    "diff_base",
+    metavar="BASE",
+    help="Without PATH: also hold files changed against git revision BASE to the lock-danger rules.",
+)
 @click.option("--explain", metavar="CODE", help="Show the documentation of one rule and exit.")
 # For the bridge's own contributors: docs/lint-rules.md is generated from the rules.
-@click.option("--write-docs", type=click.Path(dir_okay=False, path_type=Path), hidden=True,
-              help="Write the rule documentation to PATH and exit.")
-@click.option("--check-docs", type=click.Path(dir_okay=False, path_type=Path), hidden=True,
-              help="Exit 1 if PATH differs from the generated rule documentation.")
+@click.option(
+    "--write-docs",
+    type=click.Path(dir_okay=False, path_type=Path),
+    hidden=True,
+    help="Write the rule documentation to PATH and exit.",
+)
+@click.option(
+    "--check-docs",
+    type=click.Path(dir_okay=False, path_type=Path),
+    hidden=True,
+    help="Exit 1 if PATH differs from the generated rule documentation.",
+)
 @click.pass_obj
 def lint_command(obj, paths, select, ignore, output_format, as_json, diff_base, explain, write_docs, check_docs):
     """Check legacy migration files without running them.

@@ -74,8 +74,16 @@ def lint_source(source: str, path: str | Path, settings: LintSettings | None = N
             continue
         rule = RULES_BY_CODE[finding.code]
         violations.append(
-            Violation(path, finding.line, finding.col, finding.code, settings.severity_of(finding.code), finding.message,
-                      finding.hint or rule.hint, end)
+            Violation(
+                path,
+                finding.line,
+                finding.col,
+                finding.code,
+                settings.severity_of(finding.code),
+                finding.message,
+                finding.hint or rule.hint,
+                end,
+            )
         )
     return sorted(violations, key=lambda v: (v.line, v.col, v.code))
 

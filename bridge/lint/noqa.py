@@ -13,6 +13,7 @@ _FILE_NOQA = re.compile(r"#\s*alembic-bridge:\s*noqa" + _CODES, re.IGNORECASE)
 # What a noqa comment silences: False nothing (no comment), None everything (bare), or these codes.
 Noqa: TypeAlias = "set[str] | None | Literal[False]"
 
+
 def noqa_comments(source: str) -> tuple[dict[int, set[str] | None], Noqa]:
     """Return ({line: codes or None for bare noqa}, file-level codes / None / False)."""
     comments: list[tuple[int, str]] = []
@@ -21,7 +22,7 @@ def noqa_comments(source: str) -> tuple[dict[int, set[str] | None], Noqa]:
             if token.type == tokenize.COMMENT:
                 comments.append((token.start[0], token.string))
     except (tokenize.TokenError, SyntaxError, IndentationError):
-        comments = [(n, line[line.index("#"):]) for n, line in enumerate(source.splitlines(), 1) if "#" in line]
+        comments = [(n, line[line.index("#") :]) for n, line in enumerate(source.splitlines(), 1) if "#" in line]
     per_line: dict[int, set[str] | None] = {}
     file_level: Noqa = False
     for line, comment in comments:

@@ -48,7 +48,11 @@ def sarif(violations: list[Violation]) -> dict:
                 {
                     "physicalLocation": {
                         "artifactLocation": {"uri": PurePath(v.path).as_posix()},
-                        "region": {"startLine": v.line, "startColumn": max(v.col, 1), "endLine": max(v.end_line, v.line)},
+                        "region": {
+                            "startLine": v.line,
+                            "startColumn": max(v.col, 1),
+                            "endLine": max(v.end_line, v.line),
+                        },
                     }
                 }
             ],
@@ -80,8 +84,11 @@ def github_annotations(violations: list[Violation]) -> list[str]:
         properties = ",".join(
             f"{key}={_escape(str(value), property_value=True)}"
             for key, value in (
-                ("file", PurePath(v.path).as_posix()), ("line", v.line), ("endLine", max(v.end_line, v.line)),
-                ("col", v.col), ("title", f"{v.code} {v.rule.name}"),
+                ("file", PurePath(v.path).as_posix()),
+                ("line", v.line),
+                ("endLine", max(v.end_line, v.line)),
+                ("col", v.col),
+                ("title", f"{v.code} {v.rule.name}"),
             )
         )
         lines.append(f"::{level} {properties}::{_escape(f'{v.code} {v.message} (fix: {v.hint})')}")

@@ -29,8 +29,15 @@ from .rules.rule import RuleOptions
 PYPROJECT_TABLE = "tool.alembic-bridge.lint"
 ALL = "ALL"
 _SETTING_KEYS = {
-    "select", "ignore", "per-file-ignores", "per_file_ignores", "severity", "postgres-version",
-    "postgres_version", "lock-rules-since", "lock_rules_since",
+    "select",
+    "ignore",
+    "per-file-ignores",
+    "per_file_ignores",
+    "severity",
+    "postgres-version",
+    "postgres_version",
+    "lock-rules-since",
+    "lock_rules_since",
 }
 OLDEST_POSTGRES = 9
 
@@ -117,8 +124,7 @@ def normalize_selectors(values: Iterable[str], where: str) -> list[str]:
             if part != ALL and not any(rule.code.startswith(part) for rule in RULES):
                 known = ", ".join(rule.code for rule in RULES)
                 raise ConfigError(
-                    f"{where}: {part!r} matches no lint rule. Use a code or a prefix of one "
-                    f"({known}), or ALL."
+                    f"{where}: {part!r} matches no lint rule. Use a code or a prefix of one ({known}), or ALL."
                 )
             selectors.append(part)
     return selectors
@@ -164,7 +170,7 @@ def load_settings(pyproject: Path | str | None) -> LintSettings:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{where}: {key} must be a list of rule codes, e.g. [\"LB403\"].")
+            raise ConfigError(f'{where}: {key} must be a list of rule codes, e.g. ["LB403"].')
         return tuple(normalize_selectors(value, f"{key} in {where}"))
 
     per_file = table.get("per-file-ignores", table.get("per_file_ignores", {}))
@@ -172,7 +178,9 @@ def load_settings(pyproject: Path | str | None) -> LintSettings:
         raise ConfigError(f"{where}: per-file-ignores must map file globs to lists of codes.")
     severity = table.get("severity", {})
     if not isinstance(severity, dict) or not all(v in (ERROR, WARNING) for v in severity.values()):
-        raise ConfigError(f'{where}: severity must map rule codes to "error" or "warning", e.g. {{ LB510 = "warning" }}.')
+        raise ConfigError(
+            f'{where}: severity must map rule codes to "error" or "warning", e.g. {{ LB510 = "warning" }}.'
+        )
     version = table.get("postgres-version", table.get("postgres_version", DEFAULT_POSTGRES_VERSION))
     if isinstance(version, str) and version.isdigit():
         version = int(version)

@@ -71,7 +71,7 @@ RULES: tuple[Rule, ...] = (
         hint="define `def upgrade(engine):` at module level",
         explanation=(
             "`upgrade(engine)` is the one function the runner calls; it is the first item of "
-            "the manual's \"my migration did not run\" checklist. A typo in the name or a `def` "
+            'the manual\'s "my migration did not run" checklist. A typo in the name or a `def` '
             "indented into a class or an `if` leaves the module without it, and the runner "
             "fails on the file."
         ),
@@ -107,15 +107,15 @@ RULES: tuple[Rule, ...] = (
             "way; `async def upgrade` returns a coroutine that nobody awaits, so nothing runs."
         ),
         bad=_upgrade(
-            'with engine.begin() as conn:\n'
+            "with engine.begin() as conn:\n"
             '    conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))',
-            header="from sqlalchemy import create_engine, text\n\nengine = create_engine(\"postgresql://localhost/trading_system\")\n",
+            header='from sqlalchemy import create_engine, text\n\nengine = create_engine("postgresql://localhost/trading_system")\n',
             signature="def upgrade():",
         ),
         good=_upgrade(
-            'with engine.begin() as conn:\n'
+            "with engine.begin() as conn:\n"
             '    conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))',
-            header="from sqlalchemy import create_engine, text\n\nengine = create_engine(\"postgresql://localhost/trading_system\")\n",
+            header='from sqlalchemy import create_engine, text\n\nengine = create_engine("postgresql://localhost/trading_system")\n',
         ),
     ),
     Rule(
@@ -131,12 +131,12 @@ RULES: tuple[Rule, ...] = (
             "`conn.execute(...)`) creeps in, and every one of those fails on an Engine."
         ),
         bad=_upgrade(
-            'with conn.begin() as connection:\n'
+            "with conn.begin() as connection:\n"
             '    connection.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))',
             signature="def upgrade(conn):",
         ),
         good=_upgrade(
-            'with engine.begin() as connection:\n'
+            "with engine.begin() as connection:\n"
             '    connection.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))',
         ),
     ),
@@ -162,7 +162,7 @@ RULES: tuple[Rule, ...] = (
         name="cursor-style",
         severity=ERROR,
         summary="DB-API cursor use (`.cursor()`): the psycopg2 pattern",
-        hint="use the engine: `with engine.begin() as conn: conn.execute(text(\"...\"))`",
+        hint='use the engine: `with engine.begin() as conn: conn.execute(text("..."))`',
         explanation=(
             "The psycopg2 pattern `cursor = conn.cursor(); cursor.execute(sql); conn.commit()` "
             "does not fit the Engine the runner passes: an Engine has no `cursor()`, and a "
@@ -171,15 +171,15 @@ RULES: tuple[Rule, ...] = (
             "it back on failure."
         ),
         bad=_upgrade(
-            'connection = engine.raw_connection()\n'
-            'cursor = connection.cursor()\n'
+            "connection = engine.raw_connection()\n"
+            "cursor = connection.cursor()\n"
             'cursor.execute("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT")\n'
-            'connection.commit()'
+            "connection.commit()"
         ),
         good=_upgrade(
-            'with engine.connect() as connection:\n'
+            "with engine.connect() as connection:\n"
             '    connection.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))\n'
-            '    connection.commit()'
+            "    connection.commit()"
         ),
     ),
     Rule(
@@ -193,14 +193,14 @@ RULES: tuple[Rule, ...] = (
             "string raises `ObjectNotExecutableError: Not an executable object` (rule 3 of the "
             "manual: every SQL string goes through `text()`). `text()` also gives you `:name` "
             "bound parameters. If the SQL must reach the driver unchanged, use "
-            "`conn.exec_driver_sql(\"...\")`."
+            '`conn.exec_driver_sql("...")`.'
         ),
         bad=_upgrade(
-            'with engine.begin() as conn:\n'
+            "with engine.begin() as conn:\n"
             '    conn.execute("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT")'
         ),
         good=_upgrade(
-            'with engine.begin() as conn:\n'
+            "with engine.begin() as conn:\n"
             '    conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))'
         ),
     ),
@@ -213,15 +213,15 @@ RULES: tuple[Rule, ...] = (
         explanation=(
             "`exec_driver_sql()` hands a plain string straight to the driver; a `text()` "
             "construct is not a string, and the driver rejects it. Use `execute(text(...))` "
-            "for SQLAlchemy SQL with `:name` parameters, or `exec_driver_sql(\"...\")` with the "
+            'for SQLAlchemy SQL with `:name` parameters, or `exec_driver_sql("...")` with the '
             "driver's own `%(name)s` placeholders."
         ),
         bad=_upgrade(
-            'with engine.begin() as conn:\n'
+            "with engine.begin() as conn:\n"
             '    conn.exec_driver_sql(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))'
         ),
         good=_upgrade(
-            'with engine.begin() as conn:\n'
+            "with engine.begin() as conn:\n"
             '    conn.exec_driver_sql("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT")'
         ),
     ),
@@ -239,7 +239,7 @@ RULES: tuple[Rule, ...] = (
         ),
         bad=_upgrade('engine.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))'),
         good=_upgrade(
-            'with engine.begin() as conn:\n'
+            "with engine.begin() as conn:\n"
             '    conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))'
         ),
     ),
@@ -258,14 +258,14 @@ RULES: tuple[Rule, ...] = (
             "`conn.close()` in a `finally` block is accepted.)"
         ),
         bad=_upgrade(
-            'conn = engine.connect()\n'
+            "conn = engine.connect()\n"
             'conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))\n'
-            'conn.commit()'
+            "conn.commit()"
         ),
         good=_upgrade(
-            'with engine.connect() as conn:\n'
+            "with engine.connect() as conn:\n"
             '    conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))\n'
-            '    conn.commit()'
+            "    conn.commit()"
         ),
     ),
     Rule(
@@ -285,13 +285,13 @@ RULES: tuple[Rule, ...] = (
             "`trans` is still open, is fine. SQL the linter cannot read is assumed to write."
         ),
         bad=_upgrade(
-            'with engine.connect() as conn:\n'
+            "with engine.connect() as conn:\n"
             '    conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))'
         ),
         good=_upgrade(
-            'with engine.connect() as conn:\n'
+            "with engine.connect() as conn:\n"
             '    conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))\n'
-            '    conn.commit()'
+            "    conn.commit()"
         ),
     ),
     Rule(
@@ -308,20 +308,20 @@ RULES: tuple[Rule, ...] = (
             "a warning, but the manual's template does it explicitly and so should every file."
         ),
         bad=_upgrade(
-            'with engine.connect() as conn:\n'
-            '    trans = conn.begin()\n'
+            "with engine.connect() as conn:\n"
+            "    trans = conn.begin()\n"
             '    conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))\n'
-            '    trans.commit()'
+            "    trans.commit()"
         ),
         good=_upgrade(
-            'with engine.connect() as conn:\n'
-            '    trans = conn.begin()\n'
-            '    try:\n'
+            "with engine.connect() as conn:\n"
+            "    trans = conn.begin()\n"
+            "    try:\n"
             '        conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))\n'
-            '        trans.commit()\n'
-            '    except Exception:\n'
-            '        trans.rollback()\n'
-            '        raise'
+            "        trans.commit()\n"
+            "    except Exception:\n"
+            "        trans.rollback()\n"
+            "        raise"
         ),
     ),
     Rule(
@@ -338,25 +338,25 @@ RULES: tuple[Rule, ...] = (
             "deliberately optional step that rolls back and carries on) is not reported."
         ),
         bad=_upgrade(
-            'with engine.connect() as conn:\n'
-            '    trans = conn.begin()\n'
-            '    try:\n'
+            "with engine.connect() as conn:\n"
+            "    trans = conn.begin()\n"
+            "    try:\n"
             '        conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))\n'
-            '        trans.commit()\n'
-            '    except Exception as e:\n'
-            '        trans.rollback()\n'
+            "        trans.commit()\n"
+            "    except Exception as e:\n"
+            "        trans.rollback()\n"
             '        print(f"Migration failed: {e}")'
         ),
         good=_upgrade(
-            'with engine.connect() as conn:\n'
-            '    trans = conn.begin()\n'
-            '    try:\n'
+            "with engine.connect() as conn:\n"
+            "    trans = conn.begin()\n"
+            "    try:\n"
             '        conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))\n'
-            '        trans.commit()\n'
-            '    except Exception as e:\n'
-            '        trans.rollback()\n'
+            "        trans.commit()\n"
+            "    except Exception as e:\n"
+            "        trans.rollback()\n"
             '        print(f"Migration failed: {e}")\n'
-            '        raise'
+            "        raise"
         ),
     ),
     Rule(
@@ -382,11 +382,11 @@ RULES: tuple[Rule, ...] = (
             "not inspected."
         ),
         bad=_upgrade(
-            'with engine.begin() as conn:\n'
+            "with engine.begin() as conn:\n"
             '    conn.execute(text("ALTER TABLE open_orders ADD COLUMN error_message TEXT"))'
         ),
         good=_upgrade(
-            'with engine.begin() as conn:\n'
+            "with engine.begin() as conn:\n"
             '    conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))'
         ),
     ),
@@ -404,11 +404,11 @@ RULES: tuple[Rule, ...] = (
             "driver's `%(name)s` placeholders instead."
         ),
         bad=_upgrade(
-            'with engine.begin() as conn:\n'
+            "with engine.begin() as conn:\n"
             '    conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT,"))'
         ),
         good=_upgrade(
-            'with engine.begin() as conn:\n'
+            "with engine.begin() as conn:\n"
             '    conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))'
         ),
     ),
@@ -428,13 +428,13 @@ RULES: tuple[Rule, ...] = (
         ),
         bad=_upgrade(
             'reason = os.environ.get("BACKFILL_REASON", "unknown")\n'
-            'with engine.begin() as conn:\n'
-            '    conn.execute(text(f"UPDATE open_orders SET error_message = \'{reason}\' WHERE error_message IS NULL"))',
+            "with engine.begin() as conn:\n"
+            "    conn.execute(text(f\"UPDATE open_orders SET error_message = '{reason}' WHERE error_message IS NULL\"))",
             header="import os\n\nfrom sqlalchemy import text\n",
         ),
         good=_upgrade(
             'reason = os.environ.get("BACKFILL_REASON", "unknown")\n'
-            'with engine.begin() as conn:\n'
+            "with engine.begin() as conn:\n"
             '    conn.execute(text("UPDATE open_orders SET error_message = :reason WHERE error_message IS NULL"), {"reason": reason})',
             header="import os\n\nfrom sqlalchemy import text\n",
         ),

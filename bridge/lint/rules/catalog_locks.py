@@ -14,8 +14,7 @@ from .rule import upgrade_example as _upgrade
 
 _AUTOCOMMIT = 'with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:'
 _CONSTRAINT_EXISTS = (
-    "exists = conn.execute(text(\"SELECT 1 FROM pg_constraint WHERE conname = '{name}'\")).scalar()\n"
-    "if not exists:\n"
+    "exists = conn.execute(text(\"SELECT 1 FROM pg_constraint WHERE conname = '{name}'\")).scalar()\nif not exists:\n"
 )
 
 
@@ -42,17 +41,19 @@ LOCK_RULES: tuple[Rule, ...] = (
             "`REINDEX` take an ACCESS EXCLUSIVE lock (reads wait too). Rewrite: "
             "`CREATE INDEX CONCURRENTLY IF NOT EXISTS`, `DROP INDEX CONCURRENTLY IF EXISTS`, "
             "`REINDEX ... CONCURRENTLY` (PostgreSQL 12+), each on its own AUTOCOMMIT connection "
-            "(`engine.connect().execution_options(isolation_level=\"AUTOCOMMIT\")`), since "
+            '(`engine.connect().execution_options(isolation_level="AUTOCOMMIT")`), since '
             "CONCURRENTLY cannot run in a transaction (LB502). An interrupted concurrent build "
             "leaves an INVALID index; `IF NOT EXISTS` would keep it, so `alembic-bridge check` "
             "reports INVALID indexes. A table created earlier in the same migration is not "
             "reported: nobody uses it yet."
         ),
         bad=_upgrade(_sql("CREATE INDEX IF NOT EXISTS idx_open_orders_status ON open_orders (status)")),
-        good=_upgrade(_sql(
-            "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_open_orders_status ON open_orders (status)",
-            opener=_AUTOCOMMIT,
-        )),
+        good=_upgrade(
+            _sql(
+                "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_open_orders_status ON open_orders (status)",
+                opener=_AUTOCOMMIT,
+            )
+        ),
     ),
     Rule(
         code="LB502",
@@ -68,10 +69,12 @@ LOCK_RULES: tuple[Rule, ...] = (
             "earlier work first and records it as usual."
         ),
         bad=_upgrade(_sql("CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_open_orders_status ON open_orders (status)")),
-        good=_upgrade(_sql(
-            "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_open_orders_status ON open_orders (status)",
-            opener=_AUTOCOMMIT,
-        )),
+        good=_upgrade(
+            _sql(
+                "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_open_orders_status ON open_orders (status)",
+                opener=_AUTOCOMMIT,
+            )
+        ),
     ),
     Rule(
         code="LB503",
@@ -87,17 +90,23 @@ LOCK_RULES: tuple[Rule, ...] = (
             "UNIQUE USING INDEX index_name` (or `PRIMARY KEY USING INDEX`), which only takes "
             "the lock for a moment."
         ),
-        bad=_upgrade(_guarded(
-            "open_orders_client_order_id_key",
-            "ALTER TABLE open_orders ADD CONSTRAINT open_orders_client_order_id_key UNIQUE (client_order_id)",
-        )),
-        good=_upgrade(_sql(
-            "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS open_orders_client_order_id_idx ON open_orders (client_order_id)",
-            opener=_AUTOCOMMIT,
-        ) + "\n" + _guarded(
-            "open_orders_client_order_id_key",
-            "ALTER TABLE open_orders ADD CONSTRAINT open_orders_client_order_id_key UNIQUE USING INDEX open_orders_client_order_id_idx",
-        )),
+        bad=_upgrade(
+            _guarded(
+                "open_orders_client_order_id_key",
+                "ALTER TABLE open_orders ADD CONSTRAINT open_orders_client_order_id_key UNIQUE (client_order_id)",
+            )
+        ),
+        good=_upgrade(
+            _sql(
+                "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS open_orders_client_order_id_idx ON open_orders (client_order_id)",
+                opener=_AUTOCOMMIT,
+            )
+            + "\n"
+            + _guarded(
+                "open_orders_client_order_id_key",
+                "ALTER TABLE open_orders ADD CONSTRAINT open_orders_client_order_id_key UNIQUE USING INDEX open_orders_client_order_id_idx",
+            )
+        ),
     ),
     Rule(
         code="LB504",
@@ -112,14 +121,19 @@ LOCK_RULES: tuple[Rule, ...] = (
             "checked), then `ALTER TABLE ... VALIDATE CONSTRAINT ...`, which scans under a "
             "SHARE UPDATE EXCLUSIVE lock that lets reads and writes through."
         ),
-        bad=_upgrade(_guarded(
-            "open_orders_account_id_fkey",
-            "ALTER TABLE open_orders ADD CONSTRAINT open_orders_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts (id)",
-        )),
-        good=_upgrade(_guarded(
-            "open_orders_account_id_fkey",
-            "ALTER TABLE open_orders ADD CONSTRAINT open_orders_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts (id) NOT VALID",
-        ) + '\n    conn.execute(text("ALTER TABLE open_orders VALIDATE CONSTRAINT open_orders_account_id_fkey"))'),
+        bad=_upgrade(
+            _guarded(
+                "open_orders_account_id_fkey",
+                "ALTER TABLE open_orders ADD CONSTRAINT open_orders_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts (id)",
+            )
+        ),
+        good=_upgrade(
+            _guarded(
+                "open_orders_account_id_fkey",
+                "ALTER TABLE open_orders ADD CONSTRAINT open_orders_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts (id) NOT VALID",
+            )
+            + '\n    conn.execute(text("ALTER TABLE open_orders VALIDATE CONSTRAINT open_orders_account_id_fkey"))'
+        ),
     ),
     Rule(
         code="LB505",
@@ -137,13 +151,20 @@ LOCK_RULES: tuple[Rule, ...] = (
             "on the same table is not reported."
         ),
         bad=_upgrade(_sql("ALTER TABLE open_orders ALTER COLUMN error_message SET NOT NULL")),
-        good=_upgrade(_guarded(
-            "open_orders_error_message_not_null",
-            "ALTER TABLE open_orders ADD CONSTRAINT open_orders_error_message_not_null CHECK (error_message IS NOT NULL) NOT VALID",
-        ) + "\n" + "\n".join(f'    conn.execute(text("{s}"))' for s in (
-            "ALTER TABLE open_orders VALIDATE CONSTRAINT open_orders_error_message_not_null",
-            "ALTER TABLE open_orders ALTER COLUMN error_message SET NOT NULL",
-        ))),
+        good=_upgrade(
+            _guarded(
+                "open_orders_error_message_not_null",
+                "ALTER TABLE open_orders ADD CONSTRAINT open_orders_error_message_not_null CHECK (error_message IS NOT NULL) NOT VALID",
+            )
+            + "\n"
+            + "\n".join(
+                f'    conn.execute(text("{s}"))'
+                for s in (
+                    "ALTER TABLE open_orders VALIDATE CONSTRAINT open_orders_error_message_not_null",
+                    "ALTER TABLE open_orders ALTER COLUMN error_message SET NOT NULL",
+                )
+            )
+        ),
     ),
     Rule(
         code="LB506",
@@ -177,10 +198,12 @@ LOCK_RULES: tuple[Rule, ...] = (
             "backfill existing rows in batches."
         ),
         bad=_upgrade(_sql("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS public_id UUID DEFAULT gen_random_uuid()")),
-        good=_upgrade(_sql(
-            "ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS public_id UUID",
-            "ALTER TABLE open_orders ALTER COLUMN public_id SET DEFAULT gen_random_uuid()",
-        )),
+        good=_upgrade(
+            _sql(
+                "ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS public_id UUID",
+                "ALTER TABLE open_orders ALTER COLUMN public_id SET DEFAULT gen_random_uuid()",
+            )
+        ),
     ),
     Rule(
         code="LB508",
@@ -216,7 +239,7 @@ LOCK_RULES: tuple[Rule, ...] = (
             "with engine.begin() as conn:\n"
             "    found = conn.execute(text(\"SELECT 1 FROM information_schema.columns WHERE table_name = 'open_orders' AND column_name = 'error_message'\")).scalar()\n"
             "    if found:\n"
-            "        conn.execute(text(\"ALTER TABLE open_orders RENAME COLUMN error_message TO rejection_reason\"))"
+            '        conn.execute(text("ALTER TABLE open_orders RENAME COLUMN error_message TO rejection_reason"))'
         ),
         good=_upgrade(_sql("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS rejection_reason TEXT")),
     ),
@@ -236,8 +259,8 @@ LOCK_RULES: tuple[Rule, ...] = (
         ),
         bad=_upgrade(_sql("ALTER TABLE open_orders DROP COLUMN IF EXISTS legacy_note")),
         good=_upgrade(
-            'with engine.begin() as conn:\n'
-            '    # release 4.2 stopped reading legacy_note\n'
+            "with engine.begin() as conn:\n"
+            "    # release 4.2 stopped reading legacy_note\n"
             '    conn.execute(text("ALTER TABLE open_orders DROP COLUMN IF EXISTS legacy_note"))  # noqa: LB510'
         ),
     ),
@@ -268,14 +291,18 @@ LOCK_RULES: tuple[Rule, ...] = (
             "concurrent writers needs at most `SHARE ROW EXCLUSIVE` (reads go on); often "
             "batching the update needs no explicit lock at all."
         ),
-        bad=_upgrade(_sql(
-            "LOCK TABLE open_orders IN ACCESS EXCLUSIVE MODE",
-            "UPDATE open_orders SET error_message = 'unknown' WHERE status = 'REJECTED' AND error_message IS NULL",
-        )),
-        good=_upgrade(_sql(
-            "LOCK TABLE open_orders IN SHARE ROW EXCLUSIVE MODE",
-            "UPDATE open_orders SET error_message = 'unknown' WHERE status = 'REJECTED' AND error_message IS NULL",
-        )),
+        bad=_upgrade(
+            _sql(
+                "LOCK TABLE open_orders IN ACCESS EXCLUSIVE MODE",
+                "UPDATE open_orders SET error_message = 'unknown' WHERE status = 'REJECTED' AND error_message IS NULL",
+            )
+        ),
+        good=_upgrade(
+            _sql(
+                "LOCK TABLE open_orders IN SHARE ROW EXCLUSIVE MODE",
+                "UPDATE open_orders SET error_message = 'unknown' WHERE status = 'REJECTED' AND error_message IS NULL",
+            )
+        ),
     ),
     Rule(
         code="LB520",
@@ -289,7 +316,7 @@ LOCK_RULES: tuple[Rule, ...] = (
             "the table queues behind it: one long report query turns a millisecond migration "
             "into an outage. A lock timeout makes the migration give up instead (the bridge "
             "retries it, see `lock_retries`). Set `migration_lock_timeout` in `[alembic]` of "
-            "alembic.ini, or a module-level `migration_lock_timeout = \"5s\"` in the file. "
+            'alembic.ini, or a module-level `migration_lock_timeout = "5s"` in the file. '
             "Reported once per file, and only when the linter found the Alembic configuration."
         ),
         bad=_upgrade(_sql("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT")),

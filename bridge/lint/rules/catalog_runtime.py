@@ -23,21 +23,21 @@ RUNTIME_RULES: tuple[Rule, ...] = (
             "`SystemExit` in the middle of the run: a tool that lets it through ends the whole "
             "process as if it had succeeded, or with the migration half-applied. The bridge "
             "refuses it: the migration fails and is rolled back, with a message naming the "
-            "file. Raise an exception that says why instead (`raise RuntimeError(\"...\")`); "
-            "`sys.exit()` belongs in the file's `if __name__ == \"__main__\":` block only."
+            'file. Raise an exception that says why instead (`raise RuntimeError("...")`); '
+            '`sys.exit()` belongs in the file\'s `if __name__ == "__main__":` block only.'
         ),
         bad=_upgrade(
-            'with engine.begin() as conn:\n'
-            '    if conn.execute(text("SELECT to_regclass(\'open_orders\')")).scalar() is None:\n'
-            '        sys.exit(1)\n'
-            f'    {_ADD}',
+            "with engine.begin() as conn:\n"
+            "    if conn.execute(text(\"SELECT to_regclass('open_orders')\")).scalar() is None:\n"
+            "        sys.exit(1)\n"
+            f"    {_ADD}",
             header="import sys\n\nfrom sqlalchemy import text\n",
         ),
         good=_upgrade(
-            'with engine.begin() as conn:\n'
-            '    if conn.execute(text("SELECT to_regclass(\'open_orders\')")).scalar() is None:\n'
+            "with engine.begin() as conn:\n"
+            "    if conn.execute(text(\"SELECT to_regclass('open_orders')\")).scalar() is None:\n"
             '        raise RuntimeError("open_orders does not exist: run the earlier migrations first")\n'
-            f'    {_ADD}',
+            f"    {_ADD}",
             header="import sys\n\nfrom sqlalchemy import text\n",
         ),
     ),
@@ -54,8 +54,8 @@ RUNTIME_RULES: tuple[Rule, ...] = (
             "(a parameter named `conn` or `connection` is LB104: that name is how the psycopg2 "
             "habits creep in)."
         ),
-        bad=_upgrade(f'with migrate_engine.begin() as conn:\n    {_ADD}', signature="def upgrade(migrate_engine):"),
-        good=_upgrade(f'with engine.begin() as conn:\n    {_ADD}'),
+        bad=_upgrade(f"with migrate_engine.begin() as conn:\n    {_ADD}", signature="def upgrade(migrate_engine):"),
+        good=_upgrade(f"with engine.begin() as conn:\n    {_ADD}"),
     ),
     Rule(
         code="LB206",
@@ -72,12 +72,12 @@ RUNTIME_RULES: tuple[Rule, ...] = (
             "revision."
         ),
         bad=_upgrade(
-            'meta = MetaData()\n'
+            "meta = MetaData()\n"
             'orders = Table("open_orders", meta, autoload_with=engine)\n'
             'orders.create_column(Column("error_message", Text))',
             header="from migrate import *\nfrom sqlalchemy import Column, MetaData, Table, Text, text\n",
         ),
-        good=_upgrade(f'with engine.begin() as conn:\n    {_ADD}'),
+        good=_upgrade(f"with engine.begin() as conn:\n    {_ADD}"),
     ),
     Rule(
         code="LB207",
@@ -93,15 +93,15 @@ RUNTIME_RULES: tuple[Rule, ...] = (
             "Pass the engine (or a connection) to each call that needs one."
         ),
         bad=_upgrade(
-            'meta = MetaData(bind=engine)\n'
+            "meta = MetaData(bind=engine)\n"
             'Table("order_notes", meta, Column("id", Integer, primary_key=True))\n'
-            'meta.create_all(checkfirst=True)',
+            "meta.create_all(checkfirst=True)",
             header="from sqlalchemy import Column, Integer, MetaData, Table, text\n",
         ),
         good=_upgrade(
-            'meta = MetaData()\n'
+            "meta = MetaData()\n"
             'Table("order_notes", meta, Column("id", Integer, primary_key=True))\n'
-            'meta.create_all(engine, checkfirst=True)',
+            "meta.create_all(engine, checkfirst=True)",
             header="from sqlalchemy import Column, Integer, MetaData, Table, text\n",
         ),
     ),
@@ -117,17 +117,17 @@ RUNTIME_RULES: tuple[Rule, ...] = (
             "the engine the runner passes."
         ),
         bad=_upgrade(
-            'meta = MetaData()\n'
+            "meta = MetaData()\n"
             'orders = Table("open_orders", meta, autoload=True)\n'
-            'with engine.begin() as conn:\n'
-            '    conn.execute(orders.update().values(error_message=None))',
+            "with engine.begin() as conn:\n"
+            "    conn.execute(orders.update().values(error_message=None))",
             header="from sqlalchemy import MetaData, Table, text\n",
         ),
         good=_upgrade(
-            'meta = MetaData()\n'
+            "meta = MetaData()\n"
             'orders = Table("open_orders", meta, autoload_with=engine)\n'
-            'with engine.begin() as conn:\n'
-            '    conn.execute(orders.update().values(error_message=None))',
+            "with engine.begin() as conn:\n"
+            "    conn.execute(orders.update().values(error_message=None))",
             header="from sqlalchemy import MetaData, Table, text\n",
         ),
     ),
@@ -138,22 +138,22 @@ RUNTIME_RULES: tuple[Rule, ...] = (
         summary="`execute(sql, a, b)` or `%s` placeholders: SQLAlchemy 1.x positional parameters",
         hint='name the parameters: `conn.execute(text("... = :value"), {"value": value})`',
         explanation=(
-            "SQLAlchemy 1.x accepted `conn.execute(\"... %s\", a, b)`: a plain string with the "
+            'SQLAlchemy 1.x accepted `conn.execute("... %s", a, b)`: a plain string with the '
             "driver's placeholders and the values as further arguments. SQLAlchemy 2.x takes "
             "one executable and one mapping (or a list of mappings), so the call raises "
             "before anything reaches the database. Write `text()` with `:name` parameters and "
             "pass a dict; for the driver's own placeholders use `conn.exec_driver_sql(sql, (a, b))`."
         ),
         bad=_upgrade(
-            'with engine.begin() as conn:\n'
+            "with engine.begin() as conn:\n"
             '    conn.execute("UPDATE open_orders SET error_message = %s WHERE status = %s", "unknown", "REJECTED")'
         ),
         good=_upgrade(
-            'with engine.begin() as conn:\n'
-            '    conn.execute(\n'
+            "with engine.begin() as conn:\n"
+            "    conn.execute(\n"
             '        text("UPDATE open_orders SET error_message = :reason WHERE status = :status"),\n'
             '        {"reason": "unknown", "status": "REJECTED"},\n'
-            '    )'
+            "    )"
         ),
     ),
     Rule(
@@ -172,14 +172,7 @@ RUNTIME_RULES: tuple[Rule, ...] = (
             "(`AND CHAIN`), and always for `PREPARE TRANSACTION` / `COMMIT PREPARED`. Use the "
             "transaction objects; they mean the same thing everywhere."
         ),
-        bad=_upgrade(
-            'with engine.begin() as conn:\n'
-            f'    {_ADD}\n'
-            '    conn.execute(text("COMMIT"))'
-        ),
-        good=_upgrade(
-            'with engine.begin() as conn:\n'
-            f'    {_ADD}'
-        ),
+        bad=_upgrade(f'with engine.begin() as conn:\n    {_ADD}\n    conn.execute(text("COMMIT"))'),
+        good=_upgrade(f"with engine.begin() as conn:\n    {_ADD}"),
     ),
 )

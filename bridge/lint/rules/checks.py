@@ -28,10 +28,22 @@ DRIVER_MODULES = ("psycopg2", "psycopg")
 NOT_ENGINES = ("psycopg2", "psycopg", "sqlite3", "pymysql", "asyncpg", "op")
 ENGINE_LACKS = ("execute", "exec_driver_sql", "scalar", "scalars", "commit", "rollback", "close")
 INSPECTOR_METHODS = {
-    "has_table", "has_index", "has_schema", "has_sequence", "get_columns", "get_indexes",
-    "get_table_names", "get_view_names", "get_sequence_names", "get_unique_constraints",
-    "get_foreign_keys", "get_check_constraints", "get_pk_constraint", "get_enums",
-    "get_schema_names", "get_multi_columns",
+    "has_table",
+    "has_index",
+    "has_schema",
+    "has_sequence",
+    "get_columns",
+    "get_indexes",
+    "get_table_names",
+    "get_view_names",
+    "get_sequence_names",
+    "get_unique_constraints",
+    "get_foreign_keys",
+    "get_check_constraints",
+    "get_pk_constraint",
+    "get_enums",
+    "get_schema_names",
+    "get_multi_columns",
 }
 EXISTS_NAME = re.compile(r"_exists?$|^exists?_|^has_", re.IGNORECASE)  # column_exists, has_table
 # The nodes with a position in the source that findings point at.
@@ -233,7 +245,10 @@ class FileChecker:
             return False
         if binding.kind == "param":
             scope = self.src.scope_of(expr)
-            if isinstance(scope, FUNCTION_TYPES) and scope in (self.definitions.get("upgrade"), self.definitions.get("downgrade")):
+            if isinstance(scope, FUNCTION_TYPES) and scope in (
+                self.definitions.get("upgrade"),
+                self.definitions.get("downgrade"),
+            ):
                 params = [*scope.args.posonlyargs, *scope.args.args]
                 return bool(params) and params[0].arg == expr.id
         return False
@@ -283,9 +298,7 @@ class FileChecker:
         args = node.args
         positional = [*args.posonlyargs, *args.args]
         required = len(positional) - len(args.defaults)
-        required_keywords = [
-            arg.arg for arg, default in zip(args.kwonlyargs, args.kw_defaults) if default is None
-        ]
+        required_keywords = [arg.arg for arg, default in zip(args.kwonlyargs, args.kw_defaults) if default is None]
         if not positional and args.vararg is None:
             self.report(
                 "LB103",
@@ -371,7 +384,11 @@ class FileChecker:
                 continue
             if method in ENGINE_LACKS and self.is_engine(receiver):
                 binding = self.src.lookup(receiver)  # found: is_engine() looked it up
-                what = "the Engine the runner passes" if binding is not None and binding.kind == "param" else "a SQLAlchemy Engine"
+                what = (
+                    "the Engine the runner passes"
+                    if binding is not None and binding.kind == "param"
+                    else "a SQLAlchemy Engine"
+                )
                 self.report(
                     "LB205",
                     call,
@@ -402,8 +419,11 @@ class FileChecker:
     def _engine_hint(self, name: str, method: str, call: ast.Call) -> str:
         """Return the LB205 fix as code that runs: the same call on a connection."""
         if method in ("commit", "rollback", "close"):
-            done = {"commit": "commits when the block ends", "rollback": "rolls back when an exception escapes it",
-                    "close": "closes the connection when the block ends"}[method]
+            done = {
+                "commit": "commits when the block ends",
+                "rollback": "rolls back when an exception escapes it",
+                "close": "closes the connection when the block ends",
+            }[method]
             return f"remove `{name}.{method}()`: `with {name}.begin() as conn:` {done}"
         arguments = ", ".join(self._source(arg) for arg in call.args)
         if "\n" in arguments or len(arguments) > 60:
@@ -734,8 +754,7 @@ class FileChecker:
             if isinstance(scope, ast.Lambda):
                 continue
             unmanaged = any(
-                isinstance(node, ast.Assign) and is_connect_call(node.value)
-                for node in self.src.walk_scope(scope)
+                isinstance(node, ast.Assign) and is_connect_call(node.value) for node in self.src.walk_scope(scope)
             )
             TransactionFlow(scope.body, hooks, unmanaged).run()
 

@@ -17,8 +17,12 @@ from .pysource import FUNCTION_TYPES
 EXIT_CALLS = {("sys", "exit"), ("os", "_exit"), (None, "exit"), (None, "quit")}
 MIGRATE_MODULE = "migrate"
 _CONTROL_WORDS = {
-    "begin": "BEGIN", "commit": "COMMIT", "rollback": "ROLLBACK", "refuse": "two-phase commit",
-    "commit_chain": "COMMIT AND CHAIN", "rollback_chain": "ROLLBACK AND CHAIN",
+    "begin": "BEGIN",
+    "commit": "COMMIT",
+    "rollback": "ROLLBACK",
+    "refuse": "two-phase commit",
+    "commit_chain": "COMMIT AND CHAIN",
+    "rollback_chain": "ROLLBACK AND CHAIN",
 }
 
 
@@ -68,8 +72,7 @@ def _check_imports(checker: FileChecker) -> None:
                 checker.report(
                     "LB206",
                     node,
-                    f"`{module}` is sqlalchemy-migrate, which cannot run with SQLAlchemy 2.x: "
-                    "this file needs porting",
+                    f"`{module}` is sqlalchemy-migrate, which cannot run with SQLAlchemy 2.x: this file needs porting",
                 )
                 break
 

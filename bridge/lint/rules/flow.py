@@ -196,7 +196,7 @@ class TransactionFlow:
                 flow.merge(self.block(case.body, after))
             return flow
         if isinstance(node, ast.Return):
-            after, exc = (self.events(node.value, states) if node.value else (set(states), set()))
+            after, exc = self.events(node.value, states) if node.value else (set(states), set())
             return Flow(ret={(state, node) for state in after}, exc=exc)
         if isinstance(node, ast.Raise):
             after, exc = self.events(node, states)
@@ -250,7 +250,9 @@ class TransactionFlow:
             for part in parts:
                 current, more = self.events(part, current)
                 exc |= more
-        autocommit = any(kind == "connect" and sets_autocommit(item.context_expr) for kind, item in zip(kinds, node.items))
+        autocommit = any(
+            kind == "connect" and sets_autocommit(item.context_expr) for kind, item in zip(kinds, node.items)
+        )
         entry = {Tx(autocommit=autocommit)} if any(kinds) else current
         flow = self.block(node.body, entry)
         flow.exc |= exc

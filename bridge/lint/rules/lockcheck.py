@@ -49,11 +49,14 @@ def check_locks(checker: FileChecker, options: RuleOptions) -> None:
                 if table is not None and not timeout_warned:
                     timeout_warned = True
                     _report(
-                        checker, site, statement.offset, "LB520",
+                        checker,
+                        site,
+                        statement.offset,
+                        "LB520",
                         f"this migration locks existing table {table} with no lock timeout configured: "
                         "while it waits for its lock, every query on the table queues behind it",
                         f"set {TIMEOUT_OPTION} in [alembic] of alembic.ini (e.g. 5s), or "
-                        f"`{TIMEOUT_OPTION} = \"5s\"` at module level in this file",
+                        f'`{TIMEOUT_OPTION} = "5s"` at module level in this file',
                     )
                 context.record(node)
 
@@ -72,7 +75,7 @@ def _in_transaction(node) -> Danger:
         f"{what} CONCURRENTLY cannot run inside a transaction block, and this connection "
         "is not AUTOCOMMIT: PostgreSQL refuses it",
         "run it on its own AUTOCOMMIT connection: `with engine.connect().execution_options("
-        "isolation_level=\"AUTOCOMMIT\") as conn:`",
+        'isolation_level="AUTOCOMMIT") as conn:`',
     )
 
 
@@ -85,9 +88,7 @@ def _timeout_unset(checker: FileChecker, options: RuleOptions) -> bool:
 
 
 def _in_function(checker: FileChecker, site: SqlSite, name: str) -> bool:
-    return any(
-        isinstance(node, FUNCTION_TYPES) and node.name == name for node in checker.src.ancestors(site.call)
-    )
+    return any(isinstance(node, FUNCTION_TYPES) and node.name == name for node in checker.src.ancestors(site.call))
 
 
 def _autocommit(checker: FileChecker, site: SqlSite) -> bool:
@@ -107,8 +108,6 @@ def _autocommit(checker: FileChecker, site: SqlSite) -> bool:
         if isinstance(node, (ast.With, ast.AsyncWith)):
             if any(sets_autocommit(item.context_expr) for item in node.items):
                 return True
-            if any(
-                sets_autocommit(statement) and statement.lineno < site.call.lineno for statement in node.body
-            ):
+            if any(sets_autocommit(statement) and statement.lineno < site.call.lineno for statement in node.body):
                 return True
     return False

@@ -14,10 +14,20 @@ from dataclasses import dataclass, field
 
 DEFAULT_POSTGRES_VERSION = 16
 # Functions whose value differs per row: a DEFAULT calling one rewrites the table on any version.
-VOLATILE_FUNCTIONS = frozenset({
-    "random", "gen_random_uuid", "uuid_generate_v1", "uuid_generate_v1mc", "uuid_generate_v4",
-    "clock_timestamp", "timeofday", "nextval", "txid_current", "setseed",
-})
+VOLATILE_FUNCTIONS = frozenset(
+    {
+        "random",
+        "gen_random_uuid",
+        "uuid_generate_v1",
+        "uuid_generate_v1mc",
+        "uuid_generate_v4",
+        "clock_timestamp",
+        "timeofday",
+        "nextval",
+        "txid_current",
+        "setseed",
+    }
+)
 SERIAL_TYPES = frozenset({"serial", "bigserial", "smallserial", "serial4", "serial8", "serial2"})
 ACCESS_EXCLUSIVE = 8
 
@@ -109,13 +119,15 @@ def _index(node, context: LockContext) -> list[Danger]:
         return []
     unique = "UNIQUE " if node.unique else ""
     name = node.idxname or "<name>"
-    return [Danger(
-        "LB501",
-        f"CREATE {unique}INDEX on existing table {table} without CONCURRENTLY takes a SHARE lock: "
-        "writes to the table wait until the index is built",
-        f"CREATE {unique}INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} (...) on an AUTOCOMMIT "
-        "connection: `engine.connect().execution_options(isolation_level=\"AUTOCOMMIT\")`",
-    )]
+    return [
+        Danger(
+            "LB501",
+            f"CREATE {unique}INDEX on existing table {table} without CONCURRENTLY takes a SHARE lock: "
+            "writes to the table wait until the index is built",
+            f"CREATE {unique}INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} (...) on an AUTOCOMMIT "
+            'connection: `engine.connect().execution_options(isolation_level="AUTOCOMMIT")`',
+        )
+    ]
 
 
 def _drop(node, context: LockContext) -> list[Danger]:
@@ -125,24 +137,28 @@ def _drop(node, context: LockContext) -> list[Danger]:
         if node.concurrent or all(n.lower() in context.created_indexes for n in names):
             return []
         shown = ", ".join(names)
-        return [Danger(
-            "LB501",
-            f"DROP INDEX {shown} without CONCURRENTLY takes an ACCESS EXCLUSIVE lock on its table: "
-            "reads and writes wait",
-            f"DROP INDEX CONCURRENTLY IF EXISTS {shown} on an AUTOCOMMIT connection",
-        )]
+        return [
+            Danger(
+                "LB501",
+                f"DROP INDEX {shown} without CONCURRENTLY takes an ACCESS EXCLUSIVE lock on its table: "
+                "reads and writes wait",
+                f"DROP INDEX CONCURRENTLY IF EXISTS {shown} on an AUTOCOMMIT connection",
+            )
+        ]
     if what == "table":
         existing = [n for n in names if n.lower() not in context.created_tables]
         if not existing:
             return []
         shown = ", ".join(existing)
-        return [Danger(
-            "LB510",
-            f"DROP TABLE {shown}: the application version still running uses it, and every query on "
-            "it fails from the moment this commits",
-            "first deploy code that no longer uses the table, then drop it in a later migration "
-            "(add `# noqa: LB510` to that one)",
-        )]
+        return [
+            Danger(
+                "LB510",
+                f"DROP TABLE {shown}: the application version still running uses it, and every query on "
+                "it fails from the moment this commits",
+                "first deploy code that no longer uses the table, then drop it in a later migration "
+                "(add `# noqa: LB510` to that one)",
+            )
+        ]
     return []
 
 
@@ -150,12 +166,14 @@ def _reindex(node, context: LockContext) -> list[Danger]:
     if is_concurrent(node):
         return []
     target = getattr(node.relation, "relname", None) or getattr(node, "name", "") or ""
-    return [Danger(
-        "LB501",
-        f"REINDEX {target} without CONCURRENTLY blocks writes to the table (and reads that use the "
-        "index) until it finishes".replace("  ", " "),
-        f"REINDEX INDEX CONCURRENTLY {target} (PostgreSQL 12+) on an AUTOCOMMIT connection",
-    )]
+    return [
+        Danger(
+            "LB501",
+            f"REINDEX {target} without CONCURRENTLY blocks writes to the table (and reads that use the "
+            "index) until it finishes".replace("  ", " "),
+            f"REINDEX INDEX CONCURRENTLY {target} (PostgreSQL 12+) on an AUTOCOMMIT connection",
+        )
+    ]
 
 
 def _alter_table(node, context: LockContext) -> list[Danger]:
@@ -173,22 +191,26 @@ def _alter_table(node, context: LockContext) -> list[Danger]:
         elif subtype == "AT_AddColumn":
             found += _add_column(table, cmd.def_, context)
         elif subtype == "AT_AlterColumnType":
-            found.append(Danger(
-                "LB508",
-                f"ALTER TABLE {table} ALTER COLUMN {cmd.name} TYPE rewrites the table and its indexes "
-                "under an ACCESS EXCLUSIVE lock (unless it only lifts a varchar limit, which the "
-                "linter cannot see)",
-                f"add a new column, backfill it in batches, switch the code over, then drop "
-                f"{cmd.name}; for varchar(n) → text, add `# noqa: LB508`",
-            ))
+            found.append(
+                Danger(
+                    "LB508",
+                    f"ALTER TABLE {table} ALTER COLUMN {cmd.name} TYPE rewrites the table and its indexes "
+                    "under an ACCESS EXCLUSIVE lock (unless it only lifts a varchar limit, which the "
+                    "linter cannot see)",
+                    f"add a new column, backfill it in batches, switch the code over, then drop "
+                    f"{cmd.name}; for varchar(n) → text, add `# noqa: LB508`",
+                )
+            )
         elif subtype == "AT_DropColumn":
-            found.append(Danger(
-                "LB510",
-                f"ALTER TABLE {table} DROP COLUMN {cmd.name}: the application version still running "
-                "selects it, and those queries fail from the moment this commits",
-                "first deploy code that no longer reads or writes the column (SQLAlchemy: "
-                "remove it from the model), then drop it in a later migration",
-            ))
+            found.append(
+                Danger(
+                    "LB510",
+                    f"ALTER TABLE {table} DROP COLUMN {cmd.name}: the application version still running "
+                    "selects it, and those queries fail from the moment this commits",
+                    "first deploy code that no longer reads or writes the column (SQLAlchemy: "
+                    "remove it from the model), then drop it in a later migration",
+                )
+            )
     return found
 
 
@@ -197,23 +219,26 @@ def _constraint(table: str, constraint, context: LockContext) -> list[Danger]:
     name = constraint.conname or "<name>"
     if kind in ("unique", "primary") and not constraint.indexname:
         what = "UNIQUE" if kind == "unique" else "PRIMARY KEY"
-        return [Danger(
-            "LB503",
-            f"ALTER TABLE {table} ADD {what} builds its index under an ACCESS EXCLUSIVE lock: "
-            "reads and writes wait for the whole build",
-            f"CREATE UNIQUE INDEX CONCURRENTLY {name}_idx ON {table} (...), then "
-            f"ALTER TABLE {table} ADD CONSTRAINT {name} {what} USING INDEX {name}_idx",
-        )]
+        return [
+            Danger(
+                "LB503",
+                f"ALTER TABLE {table} ADD {what} builds its index under an ACCESS EXCLUSIVE lock: "
+                "reads and writes wait for the whole build",
+                f"CREATE UNIQUE INDEX CONCURRENTLY {name}_idx ON {table} (...), then "
+                f"ALTER TABLE {table} ADD CONSTRAINT {name} {what} USING INDEX {name}_idx",
+            )
+        ]
     if kind in ("foreign", "check") and not constraint.skip_validation:
         what = "FOREIGN KEY" if kind == "foreign" else "CHECK"
-        lock = ("SHARE ROW EXCLUSIVE locks on both tables" if kind == "foreign"
-                else "an ACCESS EXCLUSIVE lock")
-        return [Danger(
-            "LB504",
-            f"ALTER TABLE {table} ADD {what} without NOT VALID scans the whole table under {lock}",
-            f"ADD CONSTRAINT {name} ... NOT VALID, then in a separate transaction "
-            f"ALTER TABLE {table} VALIDATE CONSTRAINT {name} (which takes a weaker lock)",
-        )]
+        lock = "SHARE ROW EXCLUSIVE locks on both tables" if kind == "foreign" else "an ACCESS EXCLUSIVE lock"
+        return [
+            Danger(
+                "LB504",
+                f"ALTER TABLE {table} ADD {what} without NOT VALID scans the whole table under {lock}",
+                f"ADD CONSTRAINT {name} ... NOT VALID, then in a separate transaction "
+                f"ALTER TABLE {table} VALIDATE CONSTRAINT {name} (which takes a weaker lock)",
+            )
+        ]
     return []
 
 
@@ -231,8 +256,7 @@ def _set_not_null(table: str, column: str, context: LockContext) -> Danger:
         )
     return Danger(
         "LB505",
-        f"ALTER TABLE {table} ALTER COLUMN {column} SET NOT NULL scans the whole table under an "
-        "ACCESS EXCLUSIVE lock",
+        f"ALTER TABLE {table} ALTER COLUMN {column} SET NOT NULL scans the whole table under an ACCESS EXCLUSIVE lock",
         hint,
     )
 
@@ -246,48 +270,62 @@ def _add_column(table: str, column, context: LockContext) -> list[Danger]:
     found = []
     if type_name.lower() in SERIAL_TYPES or "generated" in kinds and _stored(constraints):
         what = type_name.upper() if type_name.lower() in SERIAL_TYPES else "GENERATED ... STORED"
-        found.append(Danger(
-            "LB507",
-            f"ALTER TABLE {table} ADD COLUMN {name} {what} computes a value per row: it rewrites "
-            "the table under an ACCESS EXCLUSIVE lock",
-            "add the column without it, backfill in batches, then attach the default or sequence",
-        ))
+        found.append(
+            Danger(
+                "LB507",
+                f"ALTER TABLE {table} ADD COLUMN {name} {what} computes a value per row: it rewrites "
+                "the table under an ACCESS EXCLUSIVE lock",
+                "add the column without it, backfill in batches, then attach the default or sequence",
+            )
+        )
     elif default is not None and (context.postgres_version < 11 or _volatile(default)):
-        why = ("a volatile default" if _volatile(default)
-               else f"a default on PostgreSQL {context.postgres_version} (before 11)")
-        found.append(Danger(
-            "LB507",
-            f"ALTER TABLE {table} ADD COLUMN {name} with {why} rewrites the table under an "
-            "ACCESS EXCLUSIVE lock",
-            "add the column without a default (or with a constant one on PostgreSQL 11+), "
-            "SET DEFAULT afterwards, and backfill existing rows in batches",
-        ))
+        why = (
+            "a volatile default"
+            if _volatile(default)
+            else f"a default on PostgreSQL {context.postgres_version} (before 11)"
+        )
+        found.append(
+            Danger(
+                "LB507",
+                f"ALTER TABLE {table} ADD COLUMN {name} with {why} rewrites the table under an ACCESS EXCLUSIVE lock",
+                "add the column without a default (or with a constant one on PostgreSQL 11+), "
+                "SET DEFAULT afterwards, and backfill existing rows in batches",
+            )
+        )
     if "foreign" in kinds:
-        found.append(Danger(
-            "LB504",
-            f"ALTER TABLE {table} ADD COLUMN {name} REFERENCES ... validates under SHARE ROW EXCLUSIVE "
-            "locks on both tables (an inline foreign key cannot be NOT VALID)",
-            f"add the column plain, then ADD CONSTRAINT ... FOREIGN KEY ({name}) ... NOT VALID and "
-            "VALIDATE CONSTRAINT in a separate statement",
-        ))
+        found.append(
+            Danger(
+                "LB504",
+                f"ALTER TABLE {table} ADD COLUMN {name} REFERENCES ... validates under SHARE ROW EXCLUSIVE "
+                "locks on both tables (an inline foreign key cannot be NOT VALID)",
+                f"add the column plain, then ADD CONSTRAINT ... FOREIGN KEY ({name}) ... NOT VALID and "
+                "VALIDATE CONSTRAINT in a separate statement",
+            )
+        )
     if kinds & {"unique", "primary"}:
-        found.append(Danger(
-            "LB503",
-            f"ALTER TABLE {table} ADD COLUMN {name} UNIQUE / PRIMARY KEY builds its index under an "
-            "ACCESS EXCLUSIVE lock",
-            "add the column plain, CREATE UNIQUE INDEX CONCURRENTLY on it, then ADD CONSTRAINT ... "
-            "UNIQUE USING INDEX",
-        ))
+        found.append(
+            Danger(
+                "LB503",
+                f"ALTER TABLE {table} ADD COLUMN {name} UNIQUE / PRIMARY KEY builds its index under an "
+                "ACCESS EXCLUSIVE lock",
+                "add the column plain, CREATE UNIQUE INDEX CONCURRENTLY on it, then ADD CONSTRAINT ... "
+                "UNIQUE USING INDEX",
+            )
+        )
     if "notnull" in kinds and default is None and "identity" not in kinds and type_name.lower() not in SERIAL_TYPES:
-        found.append(Danger(
-            "LB506",
-            f"ALTER TABLE {table} ADD COLUMN {name} NOT NULL without a default fails as soon as "
-            "the table has a row",
-            (f"give it a constant default (no rewrite on PostgreSQL {context.postgres_version}), "
-             "or add it nullable, backfill, and set NOT NULL through a validated CHECK")
-            if context.postgres_version >= 11 else
-            "add it nullable, backfill in batches, then add a validated CHECK (... IS NOT NULL)",
-        ))
+        found.append(
+            Danger(
+                "LB506",
+                f"ALTER TABLE {table} ADD COLUMN {name} NOT NULL without a default fails as soon as "
+                "the table has a row",
+                (
+                    f"give it a constant default (no rewrite on PostgreSQL {context.postgres_version}), "
+                    "or add it nullable, backfill, and set NOT NULL through a validated CHECK"
+                )
+                if context.postgres_version >= 11
+                else "add it nullable, backfill in batches, then add a validated CHECK (... IS NOT NULL)",
+            )
+        )
     return found
 
 
@@ -305,7 +343,11 @@ def _volatile(expr) -> bool:
         if isinstance(node, tuple):
             stack.extend(node)
         elif hasattr(node, "__slots__"):
-            stack.extend(v for v in (getattr(node, s, None) for s in _slots(node)) if v is not None and not isinstance(v, (str, int, float, bool)))
+            stack.extend(
+                v
+                for v in (getattr(node, s, None) for s in _slots(node))
+                if v is not None and not isinstance(v, (str, int, float, bool))
+            )
     return False
 
 
@@ -322,46 +364,54 @@ def _rename(node, context: LockContext) -> list[Danger]:
     if table is None:
         return []
     old = node.subname if what == "column" else table
-    return [Danger(
-        "LB509",
-        f"renaming {what} {old} to {node.newname}: the application version still running uses "
-        "the old name, and its queries fail from the moment this commits",
-        f"add the new {what} (or a view / generated column under the new name), move the code "
-        f"over, and drop the old {what} in a later migration",
-    )]
+    return [
+        Danger(
+            "LB509",
+            f"renaming {what} {old} to {node.newname}: the application version still running uses "
+            "the old name, and its queries fail from the moment this commits",
+            f"add the new {what} (or a view / generated column under the new name), move the code "
+            f"over, and drop the old {what} in a later migration",
+        )
+    ]
 
 
 def _vacuum(node, context: LockContext) -> list[Danger]:
     if not any(getattr(o, "defname", "") == "full" for o in node.options or ()):
         return []
-    return [Danger(
-        "LB511",
-        "VACUUM FULL rewrites the table under an ACCESS EXCLUSIVE lock: reads and writes wait "
-        "for the whole rewrite",
-        "use plain VACUUM (ANALYZE), or pg_repack / pg_squeeze outside the migration",
-    )]
+    return [
+        Danger(
+            "LB511",
+            "VACUUM FULL rewrites the table under an ACCESS EXCLUSIVE lock: reads and writes wait "
+            "for the whole rewrite",
+            "use plain VACUUM (ANALYZE), or pg_repack / pg_squeeze outside the migration",
+        )
+    ]
 
 
 def _cluster(node, context: LockContext) -> list[Danger]:
     target = getattr(node.relation, "relname", None) or "the database"
-    return [Danger(
-        "LB511",
-        f"CLUSTER {target} rewrites the table under an ACCESS EXCLUSIVE lock: reads and writes "
-        "wait for the whole rewrite",
-        "use pg_repack (--order-by) outside the migration",
-    )]
+    return [
+        Danger(
+            "LB511",
+            f"CLUSTER {target} rewrites the table under an ACCESS EXCLUSIVE lock: reads and writes "
+            "wait for the whole rewrite",
+            "use pg_repack (--order-by) outside the migration",
+        )
+    ]
 
 
 def _lock(node, context: LockContext) -> list[Danger]:
     if node.mode != ACCESS_EXCLUSIVE:
         return []
     tables = ", ".join(r.relname for r in node.relations or ())
-    return [Danger(
-        "LB512",
-        f"LOCK TABLE {tables} IN ACCESS EXCLUSIVE MODE blocks every read and write on it until "
-        "the migration commits",
-        "take the weakest lock that protects the change (e.g. SHARE ROW EXCLUSIVE), or none",
-    )]
+    return [
+        Danger(
+            "LB512",
+            f"LOCK TABLE {tables} IN ACCESS EXCLUSIVE MODE blocks every read and write on it until "
+            "the migration commits",
+            "take the weakest lock that protects the change (e.g. SHARE ROW EXCLUSIVE), or none",
+        )
+    ]
 
 
 _CHECKS = {

@@ -20,14 +20,28 @@ from .rule import RuleOptions
 
 TIMEOUT_OPTION = "migration_lock_timeout"
 _LOCKING_OPS = {
-    "add_column", "alter_column", "drop_column", "create_index", "drop_index", "create_foreign_key",
-    "create_check_constraint", "create_unique_constraint", "create_primary_key", "drop_table",
-    "rename_table", "drop_constraint",
+    "add_column",
+    "alter_column",
+    "drop_column",
+    "create_index",
+    "drop_index",
+    "create_foreign_key",
+    "create_check_constraint",
+    "create_unique_constraint",
+    "create_primary_key",
+    "drop_table",
+    "rename_table",
+    "drop_constraint",
 }
 
 _SECOND_IS_TABLE = {
-    "create_index", "drop_index", "create_unique_constraint", "create_primary_key",
-    "create_check_constraint", "create_foreign_key", "drop_constraint",
+    "create_index",
+    "drop_index",
+    "create_unique_constraint",
+    "create_primary_key",
+    "create_check_constraint",
+    "create_foreign_key",
+    "drop_constraint",
 }
 
 
@@ -39,7 +53,9 @@ def check_native(src: SourceFile, options: RuleOptions) -> list[Finding]:
     if upgrade is None:
         return []
     checker = _NativeChecker(src, options)
-    for call in sorted((n for n in ast.walk(upgrade) if isinstance(n, ast.Call)), key=lambda c: (c.lineno, c.col_offset)):
+    for call in sorted(
+        (n for n in ast.walk(upgrade) if isinstance(n, ast.Call)), key=lambda c: (c.lineno, c.col_offset)
+    ):
         checker.visit(call)
     return checker.findings
 
@@ -64,7 +80,9 @@ class _NativeChecker:
         self.options = options
         self.context = LockContext(postgres_version=options.postgres_version)
         self.findings: list[Finding] = []
-        module_names = {t.id for n in src.tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+        module_names = {
+            t.id for n in src.tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)
+        }
         self.timeout_warned = options.lock_timeout_configured is not False or TIMEOUT_OPTION in module_names
 
     def report(self, node: ast.expr, danger: Danger) -> None:
@@ -77,13 +95,16 @@ class _NativeChecker:
         if table is None or self.timeout_warned or table.lower() in self.context.created_tables:
             return
         self.timeout_warned = True
-        self.report(node, Danger(
-            "LB520",
-            f"this revision locks existing table {table} with no lock timeout configured: while it "
-            "waits for its lock, every query on the table queues behind it",
-            f"set {TIMEOUT_OPTION} in [alembic] of alembic.ini (e.g. 5s), or `{TIMEOUT_OPTION} = \"5s\"` "
-            "at module level in this file",
-        ))
+        self.report(
+            node,
+            Danger(
+                "LB520",
+                f"this revision locks existing table {table} with no lock timeout configured: while it "
+                "waits for its lock, every query on the table queues behind it",
+                f'set {TIMEOUT_OPTION} in [alembic] of alembic.ini (e.g. 5s), or `{TIMEOUT_OPTION} = "5s"` '
+                "at module level in this file",
+            ),
+        )
 
     def autocommit(self, call: ast.Call) -> bool:
         for node in self.src.ancestors(call):
@@ -125,48 +146,63 @@ class _NativeChecker:
         concurrently = _true(_kw(call, "postgresql_concurrently"))
         found: list[Danger] = []
         if method in ("create_index", "drop_index") and concurrently and not self.autocommit(call):
-            found.append(Danger(
-                "LB502",
-                f"op.{method}(..., postgresql_concurrently=True) outside an autocommit block: PostgreSQL "
-                "refuses CONCURRENTLY inside the revision's transaction",
-                "wrap it: `with op.get_context().autocommit_block(): op.create_index(...)`",
-            ))
+            found.append(
+                Danger(
+                    "LB502",
+                    f"op.{method}(..., postgresql_concurrently=True) outside an autocommit block: PostgreSQL "
+                    "refuses CONCURRENTLY inside the revision's transaction",
+                    "wrap it: `with op.get_context().autocommit_block(): op.create_index(...)`",
+                )
+            )
         if not existing:
             return found
         if method in ("create_index", "drop_index") and not concurrently:
-            found.append(Danger(
-                "LB501",
-                f"op.{method}() on existing table {table} without postgresql_concurrently=True "
-                "blocks writes to the table (DROP: reads too) until it finishes",
-                f"op.{method}(..., postgresql_concurrently=True) inside "
-                "`with op.get_context().autocommit_block():`",
-            ))
-        elif method in ("create_foreign_key", "create_check_constraint") and not _true(_kw(call, "postgresql_not_valid")):
-            found.append(Danger(
-                "LB504",
-                f"op.{method}() on existing table {table} validates every row under a lock that blocks writes",
-                "pass postgresql_not_valid=True, then op.execute(\"ALTER TABLE ... VALIDATE CONSTRAINT ...\")",
-            ))
+            found.append(
+                Danger(
+                    "LB501",
+                    f"op.{method}() on existing table {table} without postgresql_concurrently=True "
+                    "blocks writes to the table (DROP: reads too) until it finishes",
+                    f"op.{method}(..., postgresql_concurrently=True) inside "
+                    "`with op.get_context().autocommit_block():`",
+                )
+            )
+        elif method in ("create_foreign_key", "create_check_constraint") and not _true(
+            _kw(call, "postgresql_not_valid")
+        ):
+            found.append(
+                Danger(
+                    "LB504",
+                    f"op.{method}() on existing table {table} validates every row under a lock that blocks writes",
+                    'pass postgresql_not_valid=True, then op.execute("ALTER TABLE ... VALIDATE CONSTRAINT ...")',
+                )
+            )
         elif method in ("create_unique_constraint", "create_primary_key"):
-            found.append(Danger(
-                "LB503",
-                f"op.{method}() on existing table {table} builds its index under an ACCESS EXCLUSIVE lock",
-                "op.create_index(..., unique=True, postgresql_concurrently=True) in an autocommit block, then "
-                "op.execute(\"ALTER TABLE ... ADD CONSTRAINT ... UNIQUE USING INDEX ...\")",
-            ))
+            found.append(
+                Danger(
+                    "LB503",
+                    f"op.{method}() on existing table {table} builds its index under an ACCESS EXCLUSIVE lock",
+                    "op.create_index(..., unique=True, postgresql_concurrently=True) in an autocommit block, then "
+                    'op.execute("ALTER TABLE ... ADD CONSTRAINT ... UNIQUE USING INDEX ...")',
+                )
+            )
         elif method in ("drop_column", "drop_table"):
             what = "column" if method == "drop_column" else "table"
-            found.append(Danger(
-                "LB510",
-                f"op.{method}() on {table}: the application version still running uses the {what}, "
-                "and fails from the moment this commits",
-                f"first deploy code that no longer uses the {what}, then drop it in a later revision",
-            ))
+            found.append(
+                Danger(
+                    "LB510",
+                    f"op.{method}() on {table}: the application version still running uses the {what}, "
+                    "and fails from the moment this commits",
+                    f"first deploy code that no longer uses the {what}, then drop it in a later revision",
+                )
+            )
         elif method == "rename_table":
-            found.append(Danger(
-                "LB509", f"op.rename_table() of {table}: the running application uses the old name",
-                "add the new table (or a view under the new name), move the code, drop the old one later",
-            ))
+            found.append(
+                Danger(
+                    "LB509",
+                    f"op.rename_table() of {table}: the running application uses the old name",
+                    "add the new table (or a view under the new name), move the code, drop the old one later",
+                )
+            )
         elif method == "alter_column":
             found += self.alter_column(call, table)
         elif method == "add_column" and len(call.args) > 1:
@@ -177,21 +213,30 @@ class _NativeChecker:
         column = _string(call.args[1]) if len(call.args) > 1 else _string(_kw(call, "column_name")) or "?"
         found = []
         if _kw(call, "type_") is not None:
-            found.append(Danger(
-                "LB508", f"op.alter_column({table!r}, {column!r}, type_=...) rewrites the table under an ACCESS EXCLUSIVE lock",
-                "add a new column, backfill it, switch the code, drop the old one later",
-            ))
+            found.append(
+                Danger(
+                    "LB508",
+                    f"op.alter_column({table!r}, {column!r}, type_=...) rewrites the table under an ACCESS EXCLUSIVE lock",
+                    "add a new column, backfill it, switch the code, drop the old one later",
+                )
+            )
         nullable = _kw(call, "nullable")
         if isinstance(nullable, ast.Constant) and nullable.value is False:
-            found.append(Danger(
-                "LB505", f"op.alter_column({table!r}, {column!r}, nullable=False) scans the table under an ACCESS EXCLUSIVE lock",
-                "add CHECK (col IS NOT NULL) NOT VALID, VALIDATE it, then set nullable=False (PostgreSQL 12+)",
-            ))
+            found.append(
+                Danger(
+                    "LB505",
+                    f"op.alter_column({table!r}, {column!r}, nullable=False) scans the table under an ACCESS EXCLUSIVE lock",
+                    "add CHECK (col IS NOT NULL) NOT VALID, VALIDATE it, then set nullable=False (PostgreSQL 12+)",
+                )
+            )
         if _kw(call, "new_column_name") is not None:
-            found.append(Danger(
-                "LB509", f"op.alter_column({table!r}, {column!r}, new_column_name=...): the running application uses the old name",
-                "add the new column, write to both, move the code, drop the old one later",
-            ))
+            found.append(
+                Danger(
+                    "LB509",
+                    f"op.alter_column({table!r}, {column!r}, new_column_name=...): the running application uses the old name",
+                    "add the new column, write to both, move the code, drop the old one later",
+                )
+            )
         return found
 
     def add_column(self, column: ast.expr, table: str) -> list[Danger]:
@@ -200,19 +245,27 @@ class _NativeChecker:
         nullable, default = _kw(column, "nullable"), _kw(column, "server_default")
         primary = _true(_kw(column, "primary_key"))
         source = (ast.get_source_segment(self.src.source, default) or "").lower() if default is not None else ""
-        if default is not None and (self.options.postgres_version < 11 or any(f + "(" in source for f in VOLATILE_FUNCTIONS)):
-            return [Danger(
-                "LB507", f"op.add_column({table!r}, ...) with server_default={source} rewrites the table "
-                "under an ACCESS EXCLUSIVE lock",
-                "add the column without server_default, set it with op.alter_column(server_default=...) "
-                "afterwards, backfill in batches",
-            )]
+        if default is not None and (
+            self.options.postgres_version < 11 or any(f + "(" in source for f in VOLATILE_FUNCTIONS)
+        ):
+            return [
+                Danger(
+                    "LB507",
+                    f"op.add_column({table!r}, ...) with server_default={source} rewrites the table "
+                    "under an ACCESS EXCLUSIVE lock",
+                    "add the column without server_default, set it with op.alter_column(server_default=...) "
+                    "afterwards, backfill in batches",
+                )
+            ]
         if isinstance(nullable, ast.Constant) and nullable.value is False and default is None and not primary:
-            return [Danger(
-                "LB506", f"op.add_column({table!r}, ...) of a nullable=False column without server_default "
-                "fails as soon as the table has a row",
-                "give it a constant server_default, or add it nullable, backfill, then set nullable=False",
-            )]
+            return [
+                Danger(
+                    "LB506",
+                    f"op.add_column({table!r}, ...) of a nullable=False column without server_default "
+                    "fails as soon as the table has a row",
+                    "give it a constant server_default, or add it nullable, backfill, then set nullable=False",
+                )
+            ]
         return []
 
     def visit_sql(self, call: ast.Call) -> None:
@@ -229,10 +282,14 @@ class _NativeChecker:
                 for danger in dangers(node, self.context):
                     self.report(call, danger)
                 if is_concurrent(node) and not self.autocommit(call):
-                    self.report(call, Danger(
-                        "LB502", "CONCURRENTLY in op.execute() outside an autocommit block: PostgreSQL "
-                        "refuses it inside the revision's transaction",
-                        "wrap it: `with op.get_context().autocommit_block(): op.execute(...)`",
-                    ))
+                    self.report(
+                        call,
+                        Danger(
+                            "LB502",
+                            "CONCURRENTLY in op.execute() outside an autocommit block: PostgreSQL "
+                            "refuses it inside the revision's transaction",
+                            "wrap it: `with op.get_context().autocommit_block(): op.execute(...)`",
+                        ),
+                    )
                 self.locks(call, locked_table(node, self.context))
                 self.context.record(node)

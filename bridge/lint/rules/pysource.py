@@ -6,6 +6,10 @@ assignment. Strings are evaluated only from constants written in the file
 (literals, module-level constants, loops over literal lists and dicts), so an
 f-string over ``for table in TABLES:`` becomes the list of SQL texts it can
 produce, while one over a function argument stays unknown.
+
+One concept, kept whole although it is over 500 lines: `SourceFile`, whose
+scopes, name resolution and string evaluation share one set of indexes built
+from one parse.
 """
 
 from __future__ import annotations
@@ -359,7 +363,11 @@ class SourceFile:
         name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
         if name == "dedent" and len(expr.args) == 1:
             inner = self.values(expr.args[0], env, depth + 1)
-            return None if inner is None or not all(isinstance(v, str) for v in inner) else [textwrap.dedent(v) for v in inner]
+            return (
+                None
+                if inner is None or not all(isinstance(v, str) for v in inner)
+                else [textwrap.dedent(v) for v in inner]
+            )
         if not isinstance(func, ast.Attribute):
             return None
         receiver = self.values(func.value, env, depth + 1)
@@ -378,7 +386,16 @@ class SourceFile:
             if value is None or len(value) != 1 or not keyword.arg:  # not keyword.arg: **mapping
                 return None
             kwargs[keyword.arg] = value[0]
-        if isinstance(target, str) and name in ("format", "strip", "lstrip", "rstrip", "upper", "lower", "join", "replace"):
+        if isinstance(target, str) and name in (
+            "format",
+            "strip",
+            "lstrip",
+            "rstrip",
+            "upper",
+            "lower",
+            "join",
+            "replace",
+        ):
             try:
                 return [getattr(target, name)(*args, **kwargs)]
             except (TypeError, ValueError, KeyError, IndexError):
@@ -429,7 +446,9 @@ class SourceFile:
         if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
             return expr.value
         if isinstance(expr, ast.JoinedStr):
-            return "".join(v.value if isinstance(v, ast.Constant) and isinstance(v.value, str) else "x" for v in expr.values)
+            return "".join(
+                v.value if isinstance(v, ast.Constant) and isinstance(v.value, str) else "x" for v in expr.values
+            )
         if isinstance(expr, ast.BinOp):
             right = self.template(expr.right, depth + 1) if isinstance(expr.op, ast.Add) else ""
             return self.template(expr.left, depth + 1) + right

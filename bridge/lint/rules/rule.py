@@ -26,7 +26,7 @@ class Rule:
     good_filename: str = EXAMPLE_FILENAME
 
 
-TEMPLATE = '''\
+TEMPLATE = """\
 from sqlalchemy import text
 
 
@@ -38,17 +38,19 @@ def upgrade(engine):
 def downgrade(engine):
     with engine.begin() as conn:
         conn.execute(text("ALTER TABLE open_orders DROP COLUMN IF EXISTS error_message"))
-'''
+"""
 
-DOWNGRADE = '''
+DOWNGRADE = """
 
 def downgrade(engine):
     with engine.begin() as conn:
         conn.execute(text("ALTER TABLE open_orders DROP COLUMN IF EXISTS error_message"))
-'''
+"""
 
 
-def upgrade_example(body: str, header: str = "from sqlalchemy import text\n", signature: str = "def upgrade(engine):") -> str:
+def upgrade_example(
+    body: str, header: str = "from sqlalchemy import text\n", signature: str = "def upgrade(engine):"
+) -> str:
     """Return a small migration module whose upgrade() runs *body*."""
     lines = body.strip("\n").splitlines()
     indented = "\n".join(("    " + line) if line else "" for line in lines)

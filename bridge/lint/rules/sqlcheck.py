@@ -248,9 +248,10 @@ def _rename(node) -> list[Issue]:
     )
     return [
         Issue(
-            f"RENAME {target} {old or ''} to {node.newname} fails when run again (the old name is gone)".replace("  ", " "),
-            "check information_schema / pg_catalog for the old name first and skip when it is "
-            "already renamed",
+            f"RENAME {target} {old or ''} to {node.newname} fails when run again (the old name is gone)".replace(
+                "  ", " "
+            ),
+            "check information_schema / pg_catalog for the old name first and skip when it is already renamed",
             name=old,
         )
     ]
@@ -273,8 +274,7 @@ def _create_index(node) -> list[Issue]:
     if not node.idxname:
         return [
             Issue(
-                f"CREATE INDEX on {_rangevar(node.relation)} without a name adds another index "
-                "on every run",
+                f"CREATE INDEX on {_rangevar(node.relation)} without a name adds another index on every run",
                 "name the index and write CREATE INDEX IF NOT EXISTS <name> ...",
                 table=getattr(node.relation, "relname", None),
             )
@@ -431,16 +431,28 @@ _HANDLERS = {
     "IndexStmt": _create_index,
     "CreateTableAsStmt": _create_table_as,
     "CreateSeqStmt": _simple(
-        "CREATE SEQUENCE", lambda n: _rangevar(n.sequence), "IF NOT EXISTS", "if_not_exists",
-        "sequence", "write CREATE SEQUENCE IF NOT EXISTS {name}",
+        "CREATE SEQUENCE",
+        lambda n: _rangevar(n.sequence),
+        "IF NOT EXISTS",
+        "if_not_exists",
+        "sequence",
+        "write CREATE SEQUENCE IF NOT EXISTS {name}",
     ),
     "CreateSchemaStmt": _simple(
-        "CREATE SCHEMA", lambda n: n.schemaname, "IF NOT EXISTS", "if_not_exists",
-        "schema", "write CREATE SCHEMA IF NOT EXISTS {name}",
+        "CREATE SCHEMA",
+        lambda n: n.schemaname,
+        "IF NOT EXISTS",
+        "if_not_exists",
+        "schema",
+        "write CREATE SCHEMA IF NOT EXISTS {name}",
     ),
     "CreateExtensionStmt": _simple(
-        "CREATE EXTENSION", lambda n: n.extname, "IF NOT EXISTS", "if_not_exists",
-        "extension", "write CREATE EXTENSION IF NOT EXISTS {name}",
+        "CREATE EXTENSION",
+        lambda n: n.extname,
+        "IF NOT EXISTS",
+        "if_not_exists",
+        "extension",
+        "write CREATE EXTENSION IF NOT EXISTS {name}",
     ),
     "CreateFunctionStmt": _create_function,
     "CreateTrigStmt": _create_trigger,

@@ -12,6 +12,7 @@ Error texts are masked (no password) and cut to `ERROR_LIMIT` characters.
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 import socket
 from dataclasses import dataclass
@@ -89,22 +90,30 @@ def has_table(connection: sa.Connection) -> bool:
     return TABLE in existing_tables(connection, (TABLE,))
 
 
+_COLUMNS = [c.name for c in log_table.columns if c.name != "id"]
+# Plain text: a Core insert would add RETURNING id on PostgreSQL (one fetch per migration).
+_INSERT = sa.text(f"INSERT INTO {TABLE} ({', '.join(_COLUMNS)}) VALUES ({', '.join(':' + c for c in _COLUMNS)})")
+
+
+@functools.cache
+def _who() -> dict:
+    from alembic import __version__ as alembic_version  # deferred: Alembic is loaded by then
+
+    return {
+        "host": socket.gethostname()[:255],
+        "pid": os.getpid(),
+        "bridge_version": __version__,
+        "alembic_version": alembic_version,
+    }
+
+
 def write(connection: sa.Connection, run_id: str, entries: list[Entry], db_user: str | None) -> None:
     """Insert *entries* (in the connection's current transaction)."""
     if not entries:
         return
-    from alembic import __version__ as alembic_version  # deferred: read once per write, not at import
-
-    common = {
-        "run_id": run_id,
-        "host": socket.gethostname()[:255],
-        "pid": os.getpid(),
-        "db_user": db_user,
-        "bridge_version": __version__,
-        "alembic_version": alembic_version,
-    }
+    common = {**_who(), "pid": os.getpid(), "run_id": run_id, "db_user": db_user}
     connection.execute(
-        log_table.insert(),
+        _INSERT,
         [
             {
                 **common,

@@ -135,8 +135,25 @@ def _guarded(migration_step, run: BridgeRun, migration_context):
 
     @functools.wraps(original)
     def call(**kw):
-        module, where = _module_of(revision, run)
-        policy = Policy.of(run.settings, module, where)
+        loading = runlog.utcnow()
+        try:
+            module, where = _module_of(revision, run)
+            policy = Policy.of(run.settings, module, where)
+        except BaseException as err:  # a file that does not import, a bad setting: logged as failed
+            if not migration_context.as_sql:
+                run.pending_log.append(
+                    runlog.Entry(
+                        step.revision,
+                        step.direction,
+                        loading,
+                        runlog.utcnow(),
+                        runlog.FAILED,
+                        1,
+                        sqlstate_of(err),
+                        str(err) or type(err).__name__,
+                    )
+                )
+            raise
         if migration_context.as_sql:
             for name, value in policy.settings().items():
                 migration_context.impl.static_output(f"SET LOCAL {name} = '{value}';")

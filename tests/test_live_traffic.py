@@ -265,6 +265,19 @@ def test_a_bad_value_in_a_file_names_the_file_and_applies_nothing(retrying):
     assert retrying.rows() == [ORDERS]
 
 
+def test_a_file_that_does_not_import_is_logged_as_failed(project):
+    project.table("20251001_create_a", "a")
+    path = project.write("20251002_broken.py", "def upgrade(engine)\n    pass\n")
+    result = project.run("alembic", "upgrade", "head")
+    assert result.returncode != 0 and f"FAILED: {path}" in result.output
+    rows = log_rows(project)
+    assert [(r["revision"], r["outcome"]) for r in rows] == [
+        ("20251001_create_a", "applied"),
+        ("20251002_broken", "failed"),
+    ]
+    assert "syntax error" in rows[-1]["error"]
+
+
 def test_a_bad_option_is_refused_before_anything_runs(tmp_path, database_url):
     project = make_project(tmp_path / "project", database_url, "migration_lock_timeout = 2 sec\n")
     project.table("20251001_create_a", "a")

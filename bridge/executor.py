@@ -22,7 +22,7 @@ from types import FunctionType, ModuleType
 import sqlalchemy as sa
 from sqlalchemy import exc
 
-from . import blockers
+from . import blockers, sqlstate
 from .context import current
 from .errors import BridgeError, MigrationError, UncommittedWork
 from .ledger import Ledger, emit_ledger_sql
@@ -336,21 +336,11 @@ def translate_error(
     return MigrationError(legacy.path, f"{message}\n{applied}", line=line)
 
 
-LOCK_NOT_AVAILABLE = "55P03"
-QUERY_CANCELED = "57014"
-DEADLOCK_DETECTED = "40P01"
-
-
-def _sqlstate(err: exc.DBAPIError) -> str | None:
-    orig = err.orig
-    return getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)  # psycopg2, psycopg
-
-
 def _concurrency_fix(err: exc.DBAPIError, connection: sa.Connection | None) -> str | None:
     """Say what to do about a lock or statement timeout or a deadlock (None: another error)."""
-    state = _sqlstate(err)
+    state = sqlstate.of(err)
     db_message = str(err.orig)
-    if state == LOCK_NOT_AVAILABLE:
+    if state == sqlstate.LOCK_NOT_AVAILABLE:
         holders = (
             blockers.relation_holders(connection.engine, str(err.statement or ""), blockers.backend_pid(connection))
             if connection is not None
@@ -373,7 +363,7 @@ def _concurrency_fix(err: exc.DBAPIError, connection: sa.Connection | None) -> s
                 "pg_blocking_pids(pid)) > 0` shows who blocks whom. Run again when it is free"
             )
         return f"{who}; or give this migration a longer lock_timeout."
-    if state == QUERY_CANCELED:
+    if state == sqlstate.QUERY_CANCELED:
         if "statement timeout" in db_message:
             return (
                 "The statement ran longer than statement_timeout allows and was cancelled. "
@@ -381,7 +371,7 @@ def _concurrency_fix(err: exc.DBAPIError, connection: sa.Connection | None) -> s
                 "statement_timeout (SET LOCAL statement_timeout = ...), then run again."
             )
         return "The statement was cancelled (pg_cancel_backend() or Ctrl-C); run again."
-    if state == DEADLOCK_DETECTED:
+    if state == sqlstate.DEADLOCK_DETECTED:
         own = blockers.backend_pid(connection) if connection is not None else None
         detail = getattr(getattr(err.orig, "diag", None), "message_detail", None) or ""
         others = sorted({int(p) for p in re.findall(r"\bprocess (\d+)", detail, re.I)} - {own})

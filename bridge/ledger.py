@@ -15,6 +15,8 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import CreateTable
 from sqlalchemy.sql.expression import FunctionElement
 
+from . import sqlstate
+
 if TYPE_CHECKING:
     from .errors import LedgerMismatch
 
@@ -405,18 +407,14 @@ class Ledger:
             self.connection.execute(checksums.delete().where(checksums.c.migration_name == stem))
 
 
-_NOT_NULL_VIOLATION = "23502"
-_STRING_TOO_LONG = "22001"
-
-
 def _row_insert_error(err: sa.exc.DBAPIError, stem: str, name: str) -> LedgerMismatch | None:
     """Translate a failed ``schema_migrations`` insert caused by the table's shape; else None."""
     orig = err.orig
-    sqlstate = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
+    state = sqlstate.of(err)
     diag = getattr(orig, "diag", None)
     table = getattr(diag, "table_name", None)
     fix = f"then run again. {stem} was not applied or recorded."
-    if sqlstate == _NOT_NULL_VIOLATION and table == LEGACY_TABLE:
+    if state == sqlstate.NOT_NULL_VIOLATION and table == LEGACY_TABLE:
         column = getattr(diag, "column_name", None) or "?"
         alter = f"ALTER TABLE {LEGACY_TABLE} ALTER COLUMN {column}"
         from .errors import LedgerMismatch  # deferred: keeps Alembic out of the run.py start pre-check
@@ -426,7 +424,7 @@ def _row_insert_error(err: sa.exc.DBAPIError, stem: str, name: str) -> LedgerMis
             "has no default, but runners write only migration_name. Give it a default "
             f"({alter} SET DEFAULT ...) or allow NULL ({alter} DROP NOT NULL), {fix}"
         )
-    if sqlstate == _STRING_TOO_LONG and len(name) <= 255:
+    if state == sqlstate.STRING_TOO_LONG and len(name) <= 255:
         # The only value of variable length a row gets is its name (checksum rows are ours).
         db_message = str(orig).strip().splitlines()[0] if str(orig).strip() else str(err)
         from .errors import LedgerMismatch  # deferred: keeps Alembic out of the run.py start pre-check

@@ -28,9 +28,8 @@ from dataclasses import dataclass
 from types import ModuleType
 
 import sqlalchemy as sa
-from sqlalchemy import exc
 
-from . import blockers, runlog
+from . import blockers, runlog, sqlstate
 from .context import BridgeRun, Step
 from .errors import BridgeError
 from .executor import import_legacy
@@ -40,8 +39,7 @@ from .settings import BridgeSettings, interval, retries, seconds
 
 log = logging.getLogger(__name__)
 
-LOCK_NOT_AVAILABLE, DEADLOCK_DETECTED = "55P03", "40P01"
-RETRYABLE = {LOCK_NOT_AVAILABLE: "a lock timeout", DEADLOCK_DETECTED: "a deadlock"}
+RETRYABLE = {sqlstate.LOCK_NOT_AVAILABLE: "a lock timeout", sqlstate.DEADLOCK_DETECTED: "a deadlock"}
 
 
 @dataclass(frozen=True)
@@ -84,19 +82,6 @@ class Policy:
     def delay(self, attempt: int) -> float:
         """Return the seconds to wait before retry number *attempt* (1, 2, ...)."""
         return self.backoff * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
-
-
-def sqlstate_of(err: BaseException) -> str | None:
-    """Return the SQLSTATE of the database error behind *err* (following its causes), if any."""
-    seen = set()
-    current: BaseException | None = err
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, exc.DBAPIError) and current.orig is not None:
-            orig = current.orig
-            return getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)  # psycopg2, psycopg
-        current = current.__cause__ or current.__context__
-    return None
 
 
 def step_of(migration_step) -> Step:
@@ -149,7 +134,7 @@ def _guarded(migration_step, run: BridgeRun, migration_context):
                         runlog.utcnow(),
                         runlog.FAILED,
                         1,
-                        sqlstate_of(err),
+                        sqlstate.of(err),
                         str(err) or type(err).__name__,
                     )
                 )
@@ -183,7 +168,7 @@ def _guarded(migration_step, run: BridgeRun, migration_context):
                     if run.watcher is not None:
                         run.watcher.done()
             except BaseException as err:
-                state = sqlstate_of(err)
+                state = sqlstate.of(err)
                 # An AUTOCOMMIT statement ended the transaction the savepoint was in.
                 intact = migration_context.connection is connection and connection.get_transaction() is root
                 if savepoint is not None and intact and savepoint.is_active:

@@ -118,6 +118,15 @@ def positional_parameters(call: ast.Call) -> bool:
     )
 
 
+def imports(tree: ast.AST):
+    """Yield each absolute import statement with the module names it imports."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield node, [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node, [node.module]
+
+
 class FileChecker:
     """Runs the code rules over one parsed file and collects their findings."""
 
@@ -345,13 +354,7 @@ class FileChecker:
 
     # -- LB201 --------------------------------------------------------------------------
     def check_imports(self) -> None:
-        for node in ast.walk(self.src.tree):
-            if isinstance(node, ast.Import):
-                modules = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                modules = [node.module]
-            else:
-                continue
+        for node, modules in imports(self.src.tree):
             for module in modules:
                 if module.split(".")[0] in DRIVER_MODULES:
                     where = " in the `__main__` block" if self._in_main_guard(node) else ""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 
 from ... import sqltext
-from .checks import FileChecker, positional_parameters
+from .checks import FileChecker, imports, positional_parameters
 from .pysource import FUNCTION_TYPES
 
 EXIT_CALLS = {("sys", "exit"), ("os", "_exit"), (None, "exit"), (None, "quit")}
@@ -60,13 +60,7 @@ def _check_exits(checker: FileChecker) -> None:
 
 
 def _check_imports(checker: FileChecker) -> None:
-    for node in ast.walk(checker.src.tree):
-        if isinstance(node, ast.Import):
-            modules = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            modules = [node.module]
-        else:
-            continue
+    for node, modules in imports(checker.src.tree):
         for module in modules:
             if module.split(".")[0] == MIGRATE_MODULE:
                 checker.report(

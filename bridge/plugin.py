@@ -19,13 +19,16 @@ from __future__ import annotations
 import sys
 from types import ModuleType
 
-from alembic.script import ScriptDirectory
-
 _stock_from_config = None
 
 
 def setup(plugin=None) -> None:
     """Wrap ``ScriptDirectory.from_config``; calling it twice is harmless."""
+    # Imported here, not at the top: importing Alembic imports this module (its plugin
+    # loader), so a top-level import would leave this module half-made when someone
+    # imports it before Alembic.
+    from alembic.script import ScriptDirectory
+
     global _stock_from_config
     if _stock_from_config is not None:
         return

@@ -95,6 +95,14 @@ def test_import_alembic_runs_the_installed_alembic_loader_without_error_or_warni
     assert result.stdout.splitlines()[1] == "bridge.plugin"
 
 
+def test_importing_the_plugin_before_alembic_works_too():
+    # Alembic's plugin loader imports bridge.plugin while `import alembic` runs: the
+    # module must be whole by then, whichever of the two a program imports first.
+    script = "import bridge.plugin, alembic\nfrom alembic.script import ScriptDirectory\nprint(ScriptDirectory.from_config.__func__.__module__)"
+    result = subprocess.run([sys.executable, "-W", "error", "-c", script], capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout.strip(), result.stderr) == (0, "bridge.plugin", "")
+
+
 # -- without legacy_location the plugin is inert ------------------------------------------
 
 # Options a plain Alembic project may hold for its own env.py; the bridge reads

@@ -7,9 +7,9 @@ from pathlib import Path
 from alembic.util import CommandError
 
 from . import runner
-from .lint import ERROR, lint_errors, lint_paths, load_settings, nearest_pyproject, scope
-from .script import LegacyScriptDirectory
-from .settings import BridgeSettings
+from .database import config_file
+from .lint import ERROR, lint_errors, lint_paths, load_settings, project_pyproject, scope
+from .script import LegacyScriptDirectory, settings_for
 
 
 def run_checks(config, database: bool = True, diff_base: str | None = None) -> list[str]:
@@ -67,8 +67,8 @@ def run_checks(config, database: bool = True, diff_base: str | None = None) -> l
 def _lint_problems(config, script: LegacyScriptDirectory, status, database: bool, diff_base: str | None) -> list[str]:
     """Lint the legacy folder; only the files that are new get the lock-danger rules."""
     location = script.legacy_location
-    settings = load_settings(nearest_pyproject(Path(location)))
-    timeout = BridgeSettings.from_config(config).migration_lock_timeout is not None
+    settings = load_settings(project_pyproject(config_file(config), near=location))
+    timeout = settings_for(script, config).migration_lock_timeout is not None
     settings = settings.with_rules(lock_timeout_configured=timeout)
     new: set[Path] = set()
     if status is not None:

@@ -542,6 +542,21 @@ def test_cli_reads_lint_settings_from_pyproject(tmp_path):
 
 
 @pytest.mark.slow
+def test_lint_and_check_read_the_same_settings_the_projects_pyproject(project):
+    """One place: the pyproject.toml next to alembic.ini, not one nearer the files."""
+    write(project.legacy, "20251031_x.py", noisy())
+    (project.root / "pyproject.toml").write_text('[tool.alembic-bridge.lint]\nignore = ["LB2", "LB4", "LB5"]\n')
+    (project.legacy / "pyproject.toml").write_text("[tool.alembic-bridge.lint]\nignore = []\n")
+    linted = project.run("alembic-bridge", "lint", "legacy/20251031_x.py")
+    assert (linted.returncode, linted.stdout.splitlines()[-1]) == (
+        0,
+        "Found 1 problem: 1 warning (LB102: do not fail the run).",
+    )
+    checked = project.run("alembic-bridge", "check", "--offline")
+    assert (checked.returncode, checked.stderr) == (0, "")
+
+
+@pytest.mark.slow
 def test_cli_without_paths_lints_the_configured_legacy_location(tmp_path):
     (tmp_path / "migrations").mkdir()
     write(tmp_path / "migrations", "20251031_x.py", noisy())

@@ -8,18 +8,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
+from alembic.config import Config
 from alembic.util import CommandError
 
 from .. import runner
+from ..database import config_file
 from ..errors import ConfigError
 from ..lint import (
     ERROR,
     RULES_BY_CODE,
     WARNING,
     Violation,
-    find_pyproject,
     lint_paths,
     load_settings,
+    project_pyproject,
     render_docs,
     render_rule,
     report,
@@ -29,19 +31,24 @@ from ..script import LegacyScriptDirectory
 from ..settings import BridgeSettings
 
 
-def configured_legacy_location(config_path: str | None) -> tuple[Path, tuple[str, ...]]:
-    """Return legacy_location (and legacy_ignore) from the Alembic configuration `runner.load_config` finds."""
+def project_config(config_path: str | None) -> Config | None:
+    """Return the Alembic configuration `runner.load_config` finds; None when there is none (and none was named)."""
     try:
-        config = runner.load_config(config_path)
+        return runner.load_config(config_path)
     except ConfigError:
         if config_path:
             raise
+        return None
+
+
+def configured_legacy_location(config: Config | None, options: BridgeSettings | None) -> tuple[Path, tuple[str, ...]]:
+    """Return legacy_location (and legacy_ignore) from the project's configuration."""
+    if config is None or options is None:
         raise ConfigError(
             f"No PATH given, and there is no alembic.ini or pyproject.toml in {Path.cwd()} to "
             "read legacy_location from. Pass the files or folder to lint, e.g. "
             "`alembic-bridge lint migrations/`, or run from the project root."
-        ) from None
-    options = BridgeSettings.from_config(config)
+        )
     if options.legacy_location is None:
         raise ConfigError(
             f"No PATH given, and {config.config_file_name or config.toml_file_name} sets no "
@@ -52,21 +59,15 @@ def configured_legacy_location(config_path: str | None) -> tuple[Path, tuple[str
     return options.legacy_location, options.legacy_ignore
 
 
-def version_locations(config_path: str | None) -> list[Path]:
+def version_locations(config: Config | None) -> list[Path]:
     """Return the native revision folders of the configuration (none when it has no bridge directory)."""
+    if config is None:
+        return []
     try:
-        script = runner.script_directory(runner.load_config(config_path))
+        script = runner.script_directory(config)
     except CommandError:
         return []
     return script.version_location_paths() if isinstance(script, LegacyScriptDirectory) else []
-
-
-def lock_timeout_configured(config_path: str | None) -> bool | None:
-    """Return whether the Alembic configuration sets migration_lock_timeout (None: no configuration found)."""
-    try:
-        return BridgeSettings.from_config(runner.load_config(config_path)).migration_lock_timeout is not None
-    except ConfigError:
-        return None
 
 
 def summary(violations: list[Violation]) -> str:
@@ -162,18 +163,30 @@ def lint_command(obj, paths, select, ignore, output_format, as_json, diff_base, 
         return
     config_path = getattr(obj, "config_path", None)
     quiet = bool(getattr(obj, "quiet", False))
+    config = project_config(config_path)
     try:
-        settings = load_settings(find_pyproject(config_path)).with_options(select, ignore)
+        options = BridgeSettings.from_config(config) if config is not None else None
+    except ConfigError:
+        if not paths:
+            raise  # the folder to lint comes from this configuration
+        options = None  # files named explicitly are linted even so
+    try:
+        pyproject = project_pyproject(
+            config_file(config) if config is not None else None, near=paths[0] if paths else None
+        )
+        settings = load_settings(pyproject).with_options(select, ignore)
     except ConfigError as err:
         if select or ignore:
             raise click.UsageError(str(err)) from None
         raise
-    settings = settings.with_rules(lock_timeout_configured=lock_timeout_configured(config_path))
+    # Without a configuration, "no lock timeout" is not judged (None).
+    timeout = None if options is None else options.migration_lock_timeout is not None
+    settings = settings.with_rules(lock_timeout_configured=timeout)
     legacy_ignore: tuple[str, ...] = ()
     lock_rules_for: Callable[[Path], bool] | None = None  # a path given explicitly: every rule
     if not paths:
-        location, legacy_ignore = configured_legacy_location(config_path)
-        natives = scope.native_files(version_locations(config_path))
+        location, legacy_ignore = configured_legacy_location(config, options)
+        natives = scope.native_files(version_locations(config))
         paths = (location, *natives)
         # The whole project: like `check --offline`, lock dangers only in the new files.
         new = scope.new_files(location, legacy_ignore, settings.lock_rules_since, diff_base)

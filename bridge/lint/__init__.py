@@ -23,10 +23,9 @@ from .settings import (
     ALL,
     PYPROJECT_TABLE,
     LintSettings,
-    find_pyproject,
     load_settings,
-    nearest_pyproject,
     normalize_selectors,
+    project_pyproject,
 )
 
 __all__ = [
@@ -41,12 +40,11 @@ __all__ = [
     "Violation",
     "display_path",
     "expand_paths",
-    "find_pyproject",
     "lint_errors",
     "lint_paths",
     "lint_source",
     "load_settings",
-    "nearest_pyproject",
+    "project_pyproject",
     "normalize_selectors",
     "read_source",
     "render_docs",

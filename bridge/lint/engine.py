@@ -16,7 +16,7 @@ from ..errors import ConfigError
 from .noqa import noqa_comments, suppressed
 from .rules.catalog import ERROR, RULES_BY_CODE, Rule
 from .rules.lintfile import check_file
-from .settings import LintSettings, load_settings, nearest_pyproject
+from .settings import LintSettings, load_settings, project_pyproject
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ def lint_errors(
     read, so ``check`` honours the same ignores as ``lint``.
     """
     if settings is None:
-        settings = load_settings(nearest_pyproject(Path(legacy_dir)))
+        settings = load_settings(project_pyproject(None, near=legacy_dir))
     violations = lint_paths([legacy_dir], settings=settings, legacy_ignore=legacy_ignore, lock_rules_for=lock_rules_for)
     return [v for v in violations if v.severity == ERROR]
 

@@ -208,19 +208,20 @@ def load_settings(pyproject: Path | str | None) -> LintSettings:
     return settings.with_rules()
 
 
-def find_pyproject(config_path: str | None) -> Path | None:
-    """Return the pyproject.toml that holds lint settings (next to --config, else in the cwd)."""
-    if config_path:
-        config = Path(config_path)
+def project_pyproject(config_file: str | Path | None, near: str | Path | None = None) -> Path | None:
+    """Return the pyproject.toml that holds the lint settings: the one place `lint` and `check` look.
+
+    With an Alembic configuration, the project's: the pyproject.toml next to
+    *config_file* (or *config_file* itself, when it is one). Without one, the
+    nearest pyproject.toml at or above *near* (what is being linted), else in
+    the working directory.
+    """
+    if config_file:
+        config = Path(config_file)
         candidate = config if config.suffix == ".toml" else config.parent / "pyproject.toml"
-    else:
-        candidate = Path("pyproject.toml")
-    return candidate if candidate.is_file() else None
-
-
-def nearest_pyproject(path: Path) -> Path | None:
-    """Return the pyproject.toml in *path* or its closest parent that has one."""
-    for folder in (path.resolve(), *path.resolve().parents):
+        return candidate if candidate.is_file() else None
+    start = Path(near or ".").resolve()
+    for folder in (start, *start.parents):
         candidate = folder / "pyproject.toml"
         if candidate.is_file():
             return candidate

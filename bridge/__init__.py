@@ -20,6 +20,7 @@ _API = {
     "plan_upgrade": "runner",
     "plan_downgrade": "runner",
     "sync_tables": "runner",
+    "run_log": "runner",
     "load_config": "runner",
     "lock_key": "lock",
     "BridgeError": "errors",

@@ -181,6 +181,15 @@ def test_the_entry_points_users_committed_still_import():
     assert (old_main, old_run_file) == (main, run_file)
 
 
+def test_the_python_api_names_resolve():
+    import bridge
+    from bridge import lock, runner
+
+    for name in bridge.__all__:
+        assert getattr(bridge, name) is not None, name
+    assert (bridge.run_log, bridge.lock_key, bridge.upgrade) == (runner.run_log, lock.lock_key, runner.upgrade)
+
+
 # -- run state -------------------------------------------------------------------------------
 
 

@@ -398,7 +398,8 @@ def test_on_a_terminal_the_running_migration_ticks_and_its_output_gets_its_own_l
     project.write("20251002_backfill.py", SLOW_AND_CHATTY)
     command = shlex.join([str(BIN / "alembic-bridge"), "upgrade"])
     out = project.run("script", "-qec", command, "/dev/null", check=True).stdout
-    assert "[2/2] applying 20251002_backfill  1.0s" in out or "[2/2] applying 20251002_backfill  1.5s" in out, out
+    # The live line ticks while the migration runs: some tick past one second shows it.
+    assert re.search(r"\[2/2\] applying 20251002_backfill  [12]\.\ds", out), out
     # The migration's print starts on a cleared line and ends its own line.
     assert re.search(r"(^|\n|\x1b\[K)backfilled 1000 rows\r?\n", out), out
     assert not re.search(r"\d\.\ds ?backfilled", out), out
@@ -416,7 +417,8 @@ def test_a_waiting_migration_says_who_blocks_it(retrying):
     finally:
         timer.join()
         blocker.close()
-    assert f"  {ALTER} has waited 3s for a lock held by:" in result.stderr, result.stderr
+    # Reported once 3 s have passed (the seconds are read after the lookup: 3 or, on a busy machine, 4).
+    assert re.search(rf"  {ALTER} has waited [34]s for a lock held by:", result.stderr), result.stderr
     assert f"    pid {blocker.pid} (application nightly_report) idle in transaction since " in result.stderr
     assert "last query: SELECT count(*) FROM orders" in result.stderr
 

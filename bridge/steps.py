@@ -118,6 +118,11 @@ def _guarded(migration_step, run: BridgeRun, migration_context):
     step = step_of(migration_step)
     revision = migration_step_revision(migration_step)
 
+    def entry(outcome: str, since, attempts: int, err: BaseException | None = None) -> runlog.Entry:
+        error = (str(err) or type(err).__name__) if err is not None else None
+        state = sqlstate.of(err) if err is not None else None
+        return runlog.Entry(step.revision, step.direction, since, runlog.utcnow(), outcome, attempts, state, error)
+
     @functools.wraps(original)
     def call(**kw):
         loading = runlog.utcnow()
@@ -126,18 +131,7 @@ def _guarded(migration_step, run: BridgeRun, migration_context):
             policy = Policy.of(run.settings, module, where)
         except BaseException as err:  # a file that does not import, a bad setting: logged as failed
             if not migration_context.as_sql:
-                run.pending_log.append(
-                    runlog.Entry(
-                        step.revision,
-                        step.direction,
-                        loading,
-                        runlog.utcnow(),
-                        runlog.FAILED,
-                        1,
-                        sqlstate.of(err),
-                        str(err) or type(err).__name__,
-                    )
-                )
+                run.pending_log.append(entry(runlog.FAILED, loading, 1, err))
             raise
         if migration_context.as_sql:
             for name, value in policy.settings().items():
@@ -149,10 +143,11 @@ def _guarded(migration_step, run: BridgeRun, migration_context):
         started = runlog.utcnow()
         retried: list[runlog.Entry] = []
         attempt = 0
+        # A retry runs only on the same transaction (see `intact`): the settings hold for it too.
+        _set_local(migration_context.connection, policy)
         while True:
             attempt += 1
             connection = migration_context.connection
-            _set_local(connection, policy)
             root = connection.get_transaction()
             savepoint = connection.begin_nested() if policy.retries else None
             attempt_started = runlog.utcnow()
@@ -176,18 +171,7 @@ def _guarded(migration_step, run: BridgeRun, migration_context):
                 retryable = state in RETRYABLE and isinstance(err, Exception)
                 if retryable and attempt <= policy.retries and intact:
                     delay = policy.delay(attempt)
-                    retried.append(
-                        runlog.Entry(
-                            step.revision,
-                            step.direction,
-                            attempt_started,
-                            runlog.utcnow(),
-                            runlog.RETRIED,
-                            attempt,
-                            state,
-                            str(err),
-                        )
-                    )
+                    retried.append(entry(runlog.RETRIED, attempt_started, attempt, err))
                     log.warning(
                         "%s hit %s (attempt %d of %d); rolled back whole, retrying in %.1f s",
                         step.revision,
@@ -206,23 +190,12 @@ def _guarded(migration_step, run: BridgeRun, migration_context):
                         *err.args[1:],
                     )
                 run.pending_log.extend(retried)
-                run.pending_log.append(
-                    runlog.Entry(
-                        step.revision,
-                        step.direction,
-                        started,
-                        runlog.utcnow(),
-                        runlog.FAILED,
-                        attempt,
-                        state,
-                        str(err) or type(err).__name__,
-                    )
-                )
+                run.pending_log.append(entry(runlog.FAILED, started, attempt, err))
                 raise
             if savepoint is not None and savepoint.is_active:
                 savepoint.commit()
             done = runlog.APPLIED if step.direction == "upgrade" else runlog.REVERTED
-            entries = [*retried, runlog.Entry(step.revision, step.direction, started, runlog.utcnow(), done, attempt)]
+            entries = [*retried, entry(done, started, attempt)]
             if run.log_ready:
                 runlog.write(migration_context.connection, run.run_id, entries, run.db_user)
             return

@@ -123,18 +123,19 @@ def run_legacy(legacy: LegacyFile, direction: str) -> None:
     from alembic import context as alembic_context
 
     migration_context = alembic_context.get_context()
+    run = current(migration_context.config)
+    module = run.modules.pop(legacy.stem, None)  # imported by bridge.steps to read its settings
     if migration_context.as_sql:
-        render_offline(legacy, direction, migration_context)
+        render_offline(legacy, direction, migration_context, module)
         return
     assert migration_context.connection is not None  # online
-    run = current(migration_context.config)
     run_on_connection(
         legacy,
         direction,
         migration_context.connection,
         run.settings.name_format,
         migration_context=migration_context,
-        module=run.modules.pop(legacy.stem, None),
+        module=module,
     )
 
 
@@ -222,14 +223,15 @@ def what_was_applied(engine: LegacyEngine, legacy: LegacyFile) -> str:
     )
 
 
-def render_offline(legacy: LegacyFile, direction: str, migration_context) -> None:
+def render_offline(legacy: LegacyFile, direction: str, migration_context, module: ModuleType | None = None) -> None:
     """Write *legacy*'s statements (and its ledger row) to the ``--sql`` script.
 
     A migration that reads from the database cannot be rendered; it is noted
     (and named in the error raised at the end of the run by `bridge.env`),
-    and a comment marks its place in the script.
+    and a comment marks its place in the script. *module* is the file already
+    imported, if it was.
     """
-    module = import_legacy(legacy)
+    module = module or import_legacy(legacy)
     fn = migration_function(legacy, module, direction)
     if render_function_offline(fn, legacy, direction, migration_context):
         emit_ledger_sql(legacy.stem, direction, migration_context)

@@ -127,3 +127,17 @@ def test_downgrade_sql_renders_the_rollback_and_the_row_deletion(tmp_path, datab
         "DELETE FROM schema_migrations WHERE schema_migrations.migration_name IN ('20251118_create_order_events', '20251118_create_order_events.py');"
         in rendered
     )
+
+
+def test_sql_mode_imports_each_legacy_file_once(project, tmp_path):
+    # bridge.steps imports a file to read its settings; the rendering must use that import,
+    # not import the file again (a module-level side effect would run twice).
+    imports = tmp_path / "imports.txt"
+    for stem, table in (("20251001_create_a", "a"), ("20251002_create_b", "b")):
+        source = project.table(stem, table).read_text()
+        marker = f"open({str(imports)!r}, 'a').write({stem!r} + '\\n')\n"
+        (project.legacy / f"{stem}.py").write_text(
+            source.replace("from sqlalchemy import text\n", "from sqlalchemy import text\n" + marker, 1)
+        )
+    project.run("alembic", "upgrade", "head", "--sql", check=True)
+    assert imports.read_text().splitlines() == ["20251001_create_a", "20251002_create_b"]

@@ -101,7 +101,6 @@ def _who() -> dict:
 
     return {
         "host": socket.gethostname()[:255],
-        "pid": os.getpid(),
         "bridge_version": __version__,
         "alembic_version": alembic_version,
     }
@@ -111,6 +110,7 @@ def write(connection: sa.Connection, run_id: str, entries: list[Entry], db_user:
     """Insert *entries* (in the connection's current transaction)."""
     if not entries:
         return
+    # The pid is read each time: fleet workers are forked after the first call.
     common = {**_who(), "pid": os.getpid(), "run_id": run_id, "db_user": db_user}
     connection.execute(
         _INSERT,

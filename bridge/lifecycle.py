@@ -79,15 +79,11 @@ def migrate(project: Project) -> int:
     described = ensure_database(project)
     log.info("Database: %s", described)
 
-    started: dict[str, float] = {}
-
     def on_start(step):
-        started[step.revision] = time.monotonic()
         log.info("Applying migration %s (%s)...", step.revision, step.title)
 
-    def on_step(step, elapsed):
-        own = time.monotonic() - started.pop(step.revision, time.monotonic())
-        log.info("Applied migration %s (%s) [%.2fs]", step.revision, step.title, own)
+    def on_step(step, seconds):
+        log.info("Applied migration %s (%s) [%.2fs]", step.revision, step.title, seconds)
 
     def on_wait(step, waited, blocking):
         log.warning("Migration %s has waited %.0fs for a lock held by: %s", step.revision, waited, "; ".join(blocking))

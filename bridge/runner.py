@@ -297,8 +297,8 @@ def upgrade(
 
     *on_plan(RunPlan)* is called once the runner lock is held, before anything
     changes: the plan it gets is the one that runs, whatever other runners did.
-    *on_start(Step)* before each migration, *on_step(Step, seconds since the run
-    started)* after it; *on_wait(Step, seconds, [blocking sessions])* while it waits on a lock.
+    *on_start(Step)* before each migration, *on_step(Step, seconds it took)* after it
+    committed; *on_wait(Step, seconds, [blocking sessions])* while it waits on a lock.
     """
     return _run(_config(config), target, "upgrade", out_of_order, on_step, on_plan, on_start, on_wait)
 
@@ -316,11 +316,17 @@ def _run(
     done: list[Step] = []
     planned: list[RunPlan] = []
     started = time.monotonic()
+    step_started = [started]
+
+    def begin(step: Step) -> None:
+        step_started[0] = time.monotonic()
+        if on_start is not None:
+            on_start(step)
 
     def record(step: Step) -> None:
         done.append(step)
         if on_step is not None:
-            on_step(step, time.monotonic() - started)
+            on_step(step, time.monotonic() - step_started[0])  # this migration's own time
 
     def plan_under_lock() -> None:
         planned.append(_plan(config, target, direction, out_of_order, current().settings))
@@ -330,7 +336,7 @@ def _run(
         "on_step": record,
         "out_of_order": out_of_order,
         "on_locked": plan_under_lock if on_plan else None,
-        "on_start": on_start,
+        "on_start": begin,
         "on_wait": on_wait,
     }
     if request_of(config).configure_logging is None:

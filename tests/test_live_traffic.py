@@ -406,6 +406,23 @@ def test_on_a_terminal_the_running_migration_ticks_and_its_output_gets_its_own_l
     assert re.search(r"\[2/2\] applied 20251002_backfill \(2\.\d\ds\)", out), out
 
 
+def test_the_python_api_reports_each_migrations_own_time_not_a_running_total(project):
+    from bridge import runner
+
+    project.write("20251001_slow.py", legacy_source("SELECT pg_sleep(1.2)"))
+    project.table("20251002_create_b", "b")
+    seen: list[tuple[str, float]] = []
+    started: list[str] = []
+    result = runner.upgrade(
+        project.config(),
+        on_start=lambda step: started.append(step.revision),
+        on_step=lambda step, s: seen.append((step.revision, s)),
+    )
+    assert started == [s for s, _ in seen] == ["20251001_slow", "20251002_create_b"]
+    (slow, slow_s), (fast, fast_s) = seen
+    assert slow_s >= 1.2 and fast_s < 1.0 <= result.seconds
+
+
 def test_a_waiting_migration_says_who_blocks_it(retrying):
     retrying.write(f"{ALTER}.py", legacy_source("ALTER TABLE orders ADD COLUMN note TEXT"))
     ini = retrying.root / "alembic.ini"

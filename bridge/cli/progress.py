@@ -51,18 +51,17 @@ class Progress:
             else:
                 self._echo(f"{verb} {step.revision} ({step.kind}): {step.title}")
 
-    def on_step(self, step, elapsed: float = 0.0) -> None:
+    def on_step(self, step, seconds: float) -> None:
         self.count += 1
         if self.quiet:
             return
         self._stop_ticker()
         with self._lock:
-            own = time.monotonic() - self._started if self._step is not None else elapsed
             self._step = None
             verb = "applied" if step.direction == "upgrade" else "reverted"
             position = f"[{self.count}/{max(self.total or 0, self.count)}] " if self.live else ""
             self._clear()
-            self._echo(f"{position}{verb} {step.revision} ({own:.2f}s)")
+            self._echo(f"{position}{verb} {step.revision} ({seconds:.2f}s)")
 
     def on_wait(self, step, waited: float, blocking: list[str]) -> None:
         if self.quiet:

@@ -945,15 +945,7 @@ class _FunctionRewriter:
                 text = ENGINE_ATTRIBUTES[parent.attr]
                 self.edits.span(parent, text)
                 return {id(parent): ast.parse(text, mode="eval").body}
-        if (
-            isinstance(parent, ast.Call)
-            and parent.args == [node]
-            and not parent.keywords
-            and (
-                (isinstance(parent.func, ast.Name) and parent.func.id == "inspect")
-                or (isinstance(parent.func, ast.Attribute) and parent.func.attr == "inspect")
-            )
-        ):
+        if _is_inspect_of(parent, node):
             self.edits.span(node, "op.get_bind()")
             return {id(node): ast.parse("op.get_bind()", mode="eval").body}
         snippet = ast.get_source_segment(self.file.source, parent) if parent is not None else self.engine
@@ -980,21 +972,26 @@ class _FunctionRewriter:
                     self.edits.span(parent, "op.execute")
                     return {id(parent): ast.parse("op.execute", mode="eval").body}
                 return {}
-        if (
-            isinstance(parent, ast.Call)
-            and parent.args == [node]
-            and not parent.keywords
-            and (
-                (isinstance(parent.func, ast.Name) and parent.func.id == "inspect")
-                or (isinstance(parent.func, ast.Attribute) and parent.func.attr == "inspect")
-            )
-        ):
+        if _is_inspect_of(parent, node):
             return {}
         snippet = ast.get_source_segment(self.file.source, parent) if parent is not None else node.id
         raise _NotFaithful(
             f"line {node.lineno}: uses the connection as `{(snippet or node.id).splitlines()[0].strip()}` "
             "(only execute/exec_driver_sql/scalar/scalars are the same on Alembic's connection)"
         )
+
+
+def _is_inspect_of(parent, node: ast.Name) -> bool:
+    """Return whether *parent* is ``inspect(node)`` or ``sa.inspect(node)``, nothing else."""
+    return (
+        isinstance(parent, ast.Call)
+        and parent.args == [node]
+        and not parent.keywords
+        and (
+            (isinstance(parent.func, ast.Name) and parent.func.id == "inspect")
+            or (isinstance(parent.func, ast.Attribute) and parent.func.attr == "inspect")
+        )
+    )
 
 
 class _Replace(ast.NodeTransformer):

@@ -234,8 +234,71 @@ def test_requesting_restores_the_callers_request():
     assert (request_of(config).url, request_of(config).out_of_order) == ("sqlite://", False)
 
 
-def test_the_design_notes_list_every_module():
-    design = (PACKAGE.parent / "docs" / "design.md").read_text()
-    table = design[design.index("## Modules and data flow") : design.index("## Decisions worth knowing")]
-    missing = [name for name in MODULES if name != "bridge" and f"`{name.removeprefix('bridge.')}`" not in table]
-    assert missing == [], "add them to the module table in docs/design.md"
+# -- layers ----------------------------------------------------------------------------------
+
+DESIGN = PACKAGE.parent / "docs" / "design.md"
+
+
+def _layer_table(text: str) -> dict[str, int]:
+    """docs/design.md's module table: module (or package) -> its layer's number, lowest first."""
+    table = text[text.index("## Modules and data flow") : text.index("## Decisions worth knowing")]
+    layers: dict[str, int] = {}
+    layer = 0
+    for line in table.splitlines():
+        if line.startswith("| **"):
+            layer += 1
+        elif line.startswith("| `"):
+            first_cell = line.split(" | ")[0]
+            for name in first_cell.split("`")[1::2]:
+                layers[name if name == "bridge" else f"bridge.{name}"] = layer
+    return layers
+
+
+def _layer_of(module: str, layers: dict[str, int]) -> int | None:
+    """The layer of *module*: its own row, or the row of the nearest package above it."""
+    parts = module.split(".")
+    for end in range(len(parts), 0, -1):
+        if ".".join(parts[:end]) in layers:
+            return layers[".".join(parts[:end])]
+    return None
+
+
+def _upward_imports(imports, layers: dict[str, int]) -> list[str]:
+    """Each import of a module in a higher layer, as 'importer (layer n) imports target (layer m) at where'."""
+    return [
+        f"{importer} (layer {_layer_of(importer, layers)}) imports {target} (layer {_layer_of(target, layers)}) at {where}"
+        for importer, target, where in imports
+        if _layer_of(target, layers) > _layer_of(importer, layers)
+    ]
+
+
+def _all_imports():
+    for name, path in MODULES.items():
+        for target, node, _ in _imports(name, path):
+            yield name, target, f"{path.relative_to(PACKAGE.parent)}:{node.lineno}"
+
+
+def test_every_module_has_a_layer_in_the_design_notes():
+    layers = _layer_table(DESIGN.read_text())
+    missing = [name for name in MODULES if _layer_of(name, layers) is None]
+    assert missing == [], "give each a row in the module table of docs/design.md, under its layer"
+    stale = [name for name in layers if name not in MODULES]
+    assert stale == [], "docs/design.md names modules that do not exist"
+
+
+def test_imports_only_go_down_the_layers():
+    layers = _layer_table(DESIGN.read_text())
+    assert _upward_imports(_all_imports(), layers) == []
+
+
+def test_the_layer_check_names_an_upward_import():
+    # A deliberately upward import: the ledger (layer 3) importing the runner (layer 6).
+    layers = _layer_table(DESIGN.read_text())
+    assert (_layer_of("bridge.ledger", layers), _layer_of("bridge.runner", layers)) == (3, 6)
+    imports = [("bridge.ledger", "bridge.runner", "bridge/ledger.py:12"), ("bridge.runner", "bridge.ledger", "x:1")]
+    assert _upward_imports(imports, layers) == [
+        "bridge.ledger (layer 3) imports bridge.runner (layer 6) at bridge/ledger.py:12"
+    ]
+    # A submodule takes its package's row unless it has one of its own.
+    assert _layer_of("bridge.fleet.pool", layers) == _layer_of("bridge.fleet", layers) == 7
+    assert _layer_of("bridge.cli.commands", layers) == 8

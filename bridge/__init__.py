@@ -7,7 +7,9 @@ The public API, for a team's own ``run.py`` or scripts::
     bridge.upgrade("alembic.ini", "20251031_add_error_message")
     bridge.status().pending               # what would run
 
-Nothing is imported at module level: Alembic imports ``bridge.plugin`` (and so
+Every name in ``__all__`` is documented in docs/api.md and follows semantic
+versioning; anything else (``bridge.<module>``) is internal. Nothing is
+imported at module level: Alembic imports ``bridge.plugin`` (and so
 this package) every time ``alembic`` itself is imported.
 """
 
@@ -23,7 +25,20 @@ _API = {
     "run_log": "runner",
     "load_config": "runner",
     "lock_key": "lock",
+    # What those functions return and hand to their callbacks.
+    "Status": "runner",
+    "MigrationStatus": "runner",
+    "RunPlan": "runner",
+    "RunResult": "runner",
+    "Step": "context",
+    # What they raise: every error is a BridgeError (an Alembic CommandError).
     "BridgeError": "errors",
+    "ConfigError": "errors",
+    "ConnectionFailed": "errors",
+    "MigrationError": "errors",
+    "HoleError": "errors",
+    "LockTimeout": "errors",
+    "LedgerMismatch": "errors",
 }
 
 __all__ = ["__version__", *_API]

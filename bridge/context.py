@@ -45,6 +45,12 @@ class Step:
         return f"{self.direction} {self.revision} ({self.kind}): {self.title}"
 
 
+# The Python API's callbacks (bridge.upgrade / bridge.downgrade), one contract for every caller:
+OnStart = Callable[[Step], None]  # before each migration starts
+OnStep = Callable[[Step, float], None]  # after each migration committed, with its own time in seconds
+OnWait = Callable[[Step, float, list[str]], None]  # while it waits on a lock: seconds waited, who blocks it
+
+
 @dataclass(frozen=True)
 class RunRequest:
     """What the caller of an Alembic command asks of the bridge for the runs it starts."""
@@ -56,9 +62,8 @@ class RunRequest:
     out_of_order: bool = False  # also apply legacy files dated before applied ones
     on_step: Callable[[Step], None] | None = None  # after each migration committed
     on_locked: Callable[[], None] | None = None  # once the runner lock is held, before any change
-    on_start: Callable[[Step], None] | None = None  # before each migration starts
-    # While a migration waits for a lock: (the migration, seconds waited, who blocks it).
-    on_wait: Callable[[Step, float, list[str]], None] | None = None
+    on_start: OnStart | None = None
+    on_wait: OnWait | None = None
     # A tenant schema (bridge.fleet): the search_path of the bridge's connections
     # (bridge.database.engine_for), the version table's schema (bridge.script.settings_for)
     # and the runner lock's key (bridge.lock.lock_key). None: the database as configured.

@@ -15,6 +15,7 @@ A team's own ``run.py`` replaces its ``MigrationHelper`` call with::
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from . import indexes, reconcile, runlog
-from .context import Step, current, request_of, requesting, set_request
+from .context import OnStart, OnStep, OnWait, Step, current, request_of, requesting, set_request
 from .database import engine_for, target_for
 from .errors import ConfigError
 from .internals import plan_revisions
@@ -288,10 +289,10 @@ def upgrade(
     target: str = "head",
     *,
     out_of_order: bool = False,
-    on_step=None,
-    on_plan=None,
-    on_start=None,
-    on_wait=None,
+    on_step: OnStep | None = None,
+    on_plan: Callable[[RunPlan], None] | None = None,
+    on_start: OnStart | None = None,
+    on_wait: OnWait | None = None,
 ) -> RunResult:
     """Apply migrations up to *target* through Alembic (lock, reconcile, per-migration transactions).
 
@@ -304,14 +305,26 @@ def upgrade(
 
 
 def downgrade(
-    config: Config | str | Path | None, target: str, *, on_step=None, on_start=None, on_wait=None
+    config: Config | str | Path | None,
+    target: str,
+    *,
+    on_step: OnStep | None = None,
+    on_start: OnStart | None = None,
+    on_wait: OnWait | None = None,
 ) -> RunResult:
     """Revert migrations down to *target* through Alembic (callbacks as for `upgrade`)."""
     return _run(_config(config), target, "downgrade", False, on_step, None, on_start, on_wait)
 
 
 def _run(
-    config: Config, target: str, direction: str, out_of_order: bool, on_step, on_plan=None, on_start=None, on_wait=None
+    config: Config,
+    target: str,
+    direction: str,
+    out_of_order: bool,
+    on_step: OnStep | None,
+    on_plan: Callable[[RunPlan], None] | None = None,
+    on_start: OnStart | None = None,
+    on_wait: OnWait | None = None,
 ) -> RunResult:
     done: list[Step] = []
     planned: list[RunPlan] = []
@@ -330,7 +343,8 @@ def _run(
 
     def plan_under_lock() -> None:
         planned.append(_plan(config, target, direction, out_of_order, current().settings))
-        on_plan(planned[-1])
+        if on_plan is not None:
+            on_plan(planned[-1])
 
     changes = {
         "on_step": record,

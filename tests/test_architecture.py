@@ -7,6 +7,7 @@ ones, which run a real upgrade on a connection the caller keeps.
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -302,3 +303,28 @@ def test_the_layer_check_names_an_upward_import():
     # A submodule takes its package's row unless it has one of its own.
     assert _layer_of("bridge.fleet.pool", layers) == _layer_of("bridge.fleet", layers) == 7
     assert _layer_of("bridge.cli.commands", layers) == 8
+
+
+# -- the Python API ----------------------------------------------------------------------------
+
+
+def test_the_python_api_is_documented_name_for_name():
+    import bridge
+
+    documented = set(re.findall(r"^### (\w+)$", (PACKAGE.parent / "docs" / "api.md").read_text(), re.MULTILINE))
+    exported = set(bridge.__all__) - {"__version__"}
+    assert (sorted(exported - documented), sorted(documented - exported)) == ([], [])
+
+
+def test_the_python_api_callbacks_have_one_typed_contract():
+    import typing
+
+    import bridge
+    from bridge import context
+
+    hints = typing.get_type_hints(bridge.upgrade)
+    assert hints["on_step"] == context.OnStep | None
+    assert hints["on_start"] == context.OnStart | None
+    assert hints["on_wait"] == context.OnWait | None
+    assert typing.get_args(context.OnStep) == ([context.Step, float], None)
+    assert typing.get_type_hints(bridge.downgrade)["on_step"] == context.OnStep | None

@@ -70,16 +70,10 @@ def _lint_problems(config, script: LegacyScriptDirectory, status, database: bool
     settings = load_settings(project_pyproject(config_file(config), near=location))
     timeout = settings_for(script, config).migration_lock_timeout is not None
     settings = settings.with_rules(lock_timeout_configured=timeout)
-    new: set[Path] = set()
-    if status is not None:
-        new |= {Path(m.path).resolve() for m in status.pending if m.path}
-    new |= scope.new_files(
-        Path(location), script.legacy_ignore, None if database else settings.lock_rules_since, diff_base
-    )
     natives = scope.native_files(script.version_location_paths())
-    if diff_base is not None:
-        for folder in {path.parent for path in natives}:
-            new |= scope.changed_since(folder, diff_base)
+    pending = [Path(m.path) for m in status.pending if m.path] if status is not None else []
+    since = None if database else settings.lock_rules_since  # online, the database says what is new
+    new = scope.lock_rule_files(Path(location), script.legacy_ignore, natives, since, diff_base, pending)
     violations = lint_errors(
         location, settings, script.legacy_ignore, lock_rules_for=lambda path: path.resolve() in new
     )

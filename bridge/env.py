@@ -21,16 +21,15 @@ import sqlalchemy as sa
 
 from . import context as bridge_context
 from . import database, reconcile, steps
-from .context import BridgeRun, Step
+from .context import BridgeRun
 from .errors import BridgeError, ConfigError
 from .internals import replace_version_table, version_table, work_function, work_function_options
 from .ledger import HISTORY_TABLES, pg_relation_scope
 from .lock import runner_lock
-from .script import LegacyScript, settings_for
+from .script import out_of_order_step, settings_for, step_for
+from .settings import VersionTable
 
 log = logging.getLogger(__name__)
-
-VERSION_NUM_LENGTH = 255
 
 
 def run_migrations(context=None, **configure_options) -> None:
@@ -188,9 +187,7 @@ def _report_step(on_step):
     def callback(ctx, step, heads, run_args):
         if step.is_stamp:
             return
-        rev = step.up_revision
-        kind = "legacy" if isinstance(rev, LegacyScript) else "native"
-        on_step(Step(rev.revision, "upgrade" if step.is_upgrade else "downgrade", rev.doc, kind))
+        on_step(step_for(step.up_revision, "upgrade" if step.is_upgrade else "downgrade"))
 
     return callback
 
@@ -201,7 +198,7 @@ def _report_out_of_order(report):
         return None
 
     def callback(legacy):
-        report(Step(legacy.stem, "upgrade", legacy.title(), "legacy, out of order"))
+        report(out_of_order_step(legacy))
 
     return callback
 
@@ -238,12 +235,12 @@ def _widen_version_table(migration_context, alter_existing: bool) -> None:
     """Make ``alembic_version.version_num`` hold legacy file stems (up to 255 characters)."""
     version = version_table(migration_context)
     column = version.c.version_num
-    if getattr(column.type, "length", None) and column.type.length >= VERSION_NUM_LENGTH:
+    if getattr(column.type, "length", None) and column.type.length >= VersionTable.NUM_LENGTH:
         return
     wide = sa.Table(
         version.name,
         sa.MetaData(),
-        sa.Column("version_num", sa.String(VERSION_NUM_LENGTH), nullable=False),
+        sa.Column("version_num", sa.String(VersionTable.NUM_LENGTH), nullable=False),
         *[
             sa.PrimaryKeyConstraint("version_num", name=c.name)  # type: ignore[arg-type]  # a real name or none
             for c in version.constraints
@@ -257,17 +254,17 @@ def _widen_version_table(migration_context, alter_existing: bool) -> None:
     connection = migration_context.connection
     for col in _version_num_columns(connection, version.name, version.schema):
         length = getattr(col["type"], "length", None)
-        if col["name"] == "version_num" and length is not None and length < VERSION_NUM_LENGTH:
+        if col["name"] == "version_num" and length is not None and length < VersionTable.NUM_LENGTH:
             log.warning(
                 "Widening %s.version_num from VARCHAR(%s) to VARCHAR(%s) for legacy revision ids",
                 version.name,
                 length,
-                VERSION_NUM_LENGTH,
+                VersionTable.NUM_LENGTH,
             )
             migration_context.impl.alter_column(
                 version.name,
                 "version_num",
-                type_=sa.String(VERSION_NUM_LENGTH),
+                type_=sa.String(VersionTable.NUM_LENGTH),
                 existing_type=col["type"],
                 existing_nullable=False,
                 schema=version.schema,

@@ -246,9 +246,24 @@ def _utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
 
+# The two spellings of a migration's name in ``schema_migrations``: its stem
+# (``20251031_x``) or its file name (``20251031_x.py``). These three functions
+# are the only code that knows them.
+
+
 def stem_of(migration_name: str) -> str:
     """Return the file stem a ``schema_migrations`` row names (``x.py`` and ``x`` alike)."""
     return migration_name[:-3] if migration_name.endswith(".py") else migration_name
+
+
+def names_of(stem: str) -> tuple[str, str]:
+    """Return both names a row for *stem* may hold: the stem, then the file name."""
+    return stem, f"{stem}.py"
+
+
+def name_in_format(stem: str, name_format: str) -> str:
+    """Return the name a row for *stem* holds in *name_format* (``filename``: the file name; else the stem)."""
+    return names_of(stem)[1] if name_format == "filename" else stem
 
 
 class Ledger:
@@ -300,7 +315,7 @@ class Ledger:
             if agreed is None:
                 agreed = self.connection.info[NAME_FORMAT] = self._agreed_format(stem)
             fmt = agreed
-        return f"{stem}.py" if fmt == "filename" else stem
+        return name_in_format(stem, fmt)
 
     def _agreed_format(self, stem: str) -> str:
         """Return the format every row uses (``stem`` for no rows); refuse rows that disagree."""
@@ -352,14 +367,14 @@ class Ledger:
     def _insert_row(self, stem: str, sha256: str | None) -> None:
         if self.connection.dialect.name == "postgresql":
             # One round trip instead of four: this runs once per migration applied.
-            params: dict[str, object] = {"stem": stem, "stem_py": f"{stem}.py", "name": self.row_name(stem)}
+            params: dict[str, object] = {"stem": stem, "stem_py": names_of(stem)[1], "name": self.row_name(stem)}
             if sha256 is None:
                 self.connection.execute(_PG_INSERT_ROW_IF_MISSING, params)
             else:
                 params.update(sha256=sha256, applied_at=_utcnow())
                 self.connection.execute(_PG_RECORD_WITH_CHECKSUM, params)
             return
-        names = (stem, f"{stem}.py")
+        names = names_of(stem)
         exists = self.connection.execute(
             sa.select(sa.func.count())
             .select_from(schema_migrations)
@@ -401,7 +416,7 @@ class Ledger:
         """Delete the row for *stem* (in either name format) and its checksum."""
         if not self.has_table():
             return
-        names = (stem, f"{stem}.py")
+        names = names_of(stem)
         self.connection.execute(schema_migrations.delete().where(schema_migrations.c.migration_name.in_(names)))
         if self.has_checksum_table():
             self.connection.execute(checksums.delete().where(checksums.c.migration_name == stem))
@@ -449,11 +464,11 @@ def render_ledger_sql(stem: str, direction: str, migration_context) -> list:
         statements.append(CreateTable(schema_migrations, if_not_exists=True))
     if direction == "upgrade":
         name_format = run.settings.name_format
-        name = f"{stem}.py" if name_format == "filename" else stem
+        name = name_in_format(stem, name_format)
         # Plain text: a Core insert would render RETURNING on PostgreSQL.
         statements.append(sa.text(f"INSERT INTO {LEGACY_TABLE} (migration_name) VALUES (:name)").bindparams(name=name))
     else:
-        names = (stem, f"{stem}.py")
+        names = names_of(stem)
         statements.append(schema_migrations.delete().where(schema_migrations.c.migration_name.in_(names)))
     return statements
 

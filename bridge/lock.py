@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from . import blockers
 from .errors import LockLost, LockTimeout
+from .settings import DEFAULT_LOCK_TIMEOUT
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ def runner_lock(connection: sa.Connection, settings, *, enabled: bool = True, sc
     if not enabled or connection.dialect.name != "postgresql":
         yield None
         return
-    timeout = settings.lock_timeout if settings is not None else 300.0
+    timeout = settings.lock_timeout if settings is not None else DEFAULT_LOCK_TIMEOUT
     lock_conn = connection.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     try:
         # The database connected to, as LOCK_KEY_SQL reads it: a URL may name it in its

@@ -416,8 +416,8 @@ def _write_head(connection, version_table: VersionTable, old_heads, new_head) ->
     table = sa.Table(
         version_table.name,
         sa.MetaData(),
-        sa.Column("version_num", sa.String(255), nullable=False),
-        sa.PrimaryKeyConstraint("version_num", name=f"{version_table.name}_pkc"),
+        sa.Column("version_num", sa.String(VersionTable.NUM_LENGTH), nullable=False),
+        sa.PrimaryKeyConstraint("version_num", name=version_table.primary_key),
         schema=version_table.schema,
     )
     table.create(connection, checkfirst=True)

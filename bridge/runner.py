@@ -28,9 +28,9 @@ from .context import OnStart, OnStep, OnWait, Step, current, request_of, request
 from .database import engine_for, target_for
 from .errors import ConfigError
 from .internals import plan_revisions
-from .ledger import LedgerState, read_history
+from .ledger import LedgerState, names_of, read_history
 from .lock import runner_lock
-from .script import LegacyScript, settings_for
+from .script import out_of_order_step, settings_for, step_for
 from .settings import BridgeSettings
 
 # -- configuration ------------------------------------------------------------------------
@@ -113,7 +113,7 @@ class Status:
 
     def duplicate_names(self, stem: str) -> tuple[str, str]:
         """Return the two ``schema_migrations`` names one duplicated migration is recorded under."""
-        return stem, f"{stem}.py"
+        return names_of(stem)
 
     @property
     def pending(self) -> list[MigrationStatus]:
@@ -264,11 +264,10 @@ def _plan(
     result = reconcile.plan_for(script, state, table)
     if result.holes and not out_of_order:
         raise reconcile.hole_error(result.holes, result)
-    steps = [Step(f.stem, "upgrade", f.title(), "legacy, out of order") for f in result.holes] if out_of_order else []
+    steps = [out_of_order_step(f) for f in result.holes] if out_of_order else []
     heads = (result.new_head,) if result.new_head else state.heads
     for rs in plan_revisions(script, direction, target, heads):
-        rev = rs.revision
-        steps.append(Step(rev.revision, direction, rev.doc, "legacy" if isinstance(rev, LegacyScript) else "native"))
+        steps.append(step_for(rs.revision, direction))
     return RunPlan(result.changes, steps, [f.stem for f in result.holes])
 
 

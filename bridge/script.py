@@ -18,7 +18,7 @@ from alembic.script import Script, ScriptDirectory
 from alembic.util import coerce_resource_to_filename, to_tuple
 
 from . import loader, settings
-from .context import request_of
+from .context import Step, request_of
 from .errors import ChainError, ConfigError
 from .internals import ScriptDirectoryHooks
 from .loader import LegacyFile
@@ -72,6 +72,21 @@ class LegacyScript(Script):
     @property
     def longdoc(self) -> str:
         return self.legacy.docstring().strip() or self.legacy.title()
+
+
+def kind_of(revision: Script) -> str:
+    """Return what kind of migration *revision* is: "legacy" (a legacy file) or "native"."""
+    return "legacy" if isinstance(revision, LegacyScript) else "native"
+
+
+def step_for(revision: Script, direction: str) -> Step:
+    """Describe *revision*, applied or reverted (*direction*), as the bridge's `Step`."""
+    return Step(revision.revision, direction, revision.doc, kind_of(revision))
+
+
+def out_of_order_step(legacy: LegacyFile) -> Step:
+    """Describe a legacy file applied out of order (before applied revisions) as a `Step`."""
+    return Step(legacy.stem, "upgrade", legacy.title(), "legacy, out of order")
 
 
 class LegacyScriptDirectory(ScriptDirectoryHooks):

@@ -34,8 +34,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 NAME_FORMATS = ("auto", "stem", "filename")
+DEFAULT_LOCK_TIMEOUT = 300.0  # seconds a runner waits for another runner's lock
 BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
@@ -45,6 +47,13 @@ class VersionTable:
 
     name: str = "alembic_version"
     schema: str | None = None
+    # version_num's width: legacy file stems are revision ids (Alembic's own is 32).
+    NUM_LENGTH: ClassVar[int] = 255
+
+    @property
+    def primary_key(self) -> str:
+        """The name Alembic gives the table's primary key."""
+        return f"{self.name}_pkc"
 
     def __str__(self) -> str:
         return f"{self.schema}.{self.name}" if self.schema else self.name
@@ -81,7 +90,7 @@ class BridgeSettings:
     legacy_ignore: tuple[str, ...] = ()
     name_format: str = "auto"
     embedded_postgres: Path | None = None
-    lock_timeout: float = 300.0
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     strict: bool = False
     target_metadata: str | None = None
     version_table: VersionTable = VersionTable()
@@ -111,7 +120,7 @@ class BridgeSettings:
                 "20251031_add_x, 'filename' for 20251031_add_x.py, or 'auto' to "
                 "follow the rows already in schema_migrations."
             )
-        timeout = option("lock_timeout") or "300"
+        timeout = option("lock_timeout") or str(DEFAULT_LOCK_TIMEOUT)
         try:
             lock_timeout = float(timeout)
         except ValueError:

@@ -34,7 +34,7 @@ from .context import BridgeRun, Step
 from .errors import BridgeError
 from .executor import import_legacy
 from .internals import after_autocommit_blocks, migration_step_revision, replace_migration_fn
-from .script import LegacyScript
+from .script import LegacyScript, step_for
 from .settings import BridgeSettings, interval, retries, seconds
 
 log = logging.getLogger(__name__)
@@ -86,10 +86,8 @@ class Policy:
 
 def step_of(migration_step) -> Step:
     """Describe one of Alembic's revision steps as the bridge's `Step`."""
-    revision = migration_step_revision(migration_step)
-    kind = "legacy" if isinstance(revision, LegacyScript) else "native"
     direction = "upgrade" if migration_step.is_upgrade else "downgrade"
-    return Step(revision.revision, direction, revision.doc, kind)
+    return step_for(migration_step_revision(migration_step), direction)
 
 
 def guard(work_fn, run: BridgeRun):

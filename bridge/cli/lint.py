@@ -189,10 +189,7 @@ def lint_command(obj, paths, select, ignore, output_format, as_json, diff_base, 
         natives = scope.native_files(version_locations(config))
         paths = (location, *natives)
         # The whole project: like `check --offline`, lock dangers only in the new files.
-        new = scope.new_files(location, legacy_ignore, settings.lock_rules_since, diff_base)
-        if diff_base is not None:
-            for folder in {path.parent for path in natives}:
-                new |= scope.changed_since(folder, diff_base)
+        new = scope.lock_rule_files(location, legacy_ignore, natives, settings.lock_rules_since, diff_base)
         lock_rules_for = lambda path: path.resolve() in new  # noqa: E731
     elif diff_base is not None:
         raise click.UsageError("--diff applies to the configured legacy_location; give no PATH with it.")

@@ -64,6 +64,29 @@ def new_files(
     return chosen
 
 
+def lock_rule_files(
+    location: Path,
+    legacy_ignore: tuple[str, ...],
+    natives: Iterable[Path],
+    since: datetime.date | None,
+    diff_base: str | None,
+    pending: Iterable[Path] = (),
+) -> set[Path]:
+    """Return the files held to the lock-danger rules when a whole project is linted.
+
+    The one decision `lint` (no path given) and `check` share: the *pending*
+    files (online: not yet applied to the database), the legacy files dated on
+    or after *since*, and, with *diff_base*, every legacy file and native
+    revision (of *natives*) changed against that git revision.
+    """
+    chosen = {path.resolve() for path in pending}
+    chosen |= new_files(location, legacy_ignore, since, diff_base)
+    if diff_base is not None:
+        for folder in {path.parent for path in natives}:
+            chosen |= changed_since(folder, diff_base)
+    return chosen
+
+
 def native_files(folders: Iterable[Path]) -> list[Path]:
     """Return the Python files of the native revision folders (not their packages' ``__init__``)."""
     return sorted(

@@ -290,3 +290,41 @@ def sample_project(tmp_path, database_url) -> Project:
     for path in sorted((REPO / "migrations").glob("2*.py")):
         shutil.copy(path, proj.legacy / path.name)
     return proj
+
+
+# -- tiers -----------------------------------------------------------------------------------
+# A test's tier is its own mark: `slow` for end-to-end tests (a real `alembic`,
+# `alembic-bridge` or `python run.py`/script process) and for any test that takes
+# more than about a second. Everything else is in the fast tier. The guard below
+# keeps the tiers honest: a test without the mark that starts such a command fails,
+# naming the mark it needs.
+
+_COMMANDS = ("alembic", "alembic-bridge")
+
+
+def _is_command(argv) -> bool:
+    """Whether *argv* starts one of the bridge's commands or a Python script (not ``python -c``, not git)."""
+    if isinstance(argv, (str, bytes, os.PathLike)):
+        argv = [argv]
+    argv = [os.fsdecode(a) for a in argv]
+    program = Path(argv[0]).name
+    if program in _COMMANDS:
+        return True
+    return program.startswith("python") and len(argv) > 1 and "-c" not in argv
+
+
+class _FastTierPopen(subprocess.Popen):
+    def __init__(self, args, *rest, **kw):
+        if _is_command(args):
+            raise AssertionError(
+                f"this test runs {list(args) if not isinstance(args, str) else args!r} in a subprocess: "
+                "mark it @pytest.mark.slow (end-to-end tests are not in the fast tier)"
+            )
+        super().__init__(args, *rest, **kw)
+
+
+@pytest.fixture(autouse=True)
+def _fast_tier_starts_no_command(request, monkeypatch):
+    if request.node.get_closest_marker("slow") is None:
+        monkeypatch.setattr(subprocess, "Popen", _FastTierPopen)
+    yield

@@ -7,8 +7,6 @@ import re
 import pytest
 from conftest import legacy_source
 
-pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
-
 LONG = "20251015_add_exchange_order_id_and_client_tag_to_open_orders"
 
 
@@ -26,6 +24,7 @@ def three_files(project):
     return ["20251001_create_accounts", "20251010_add_orders", LONG]
 
 
+@pytest.mark.slow
 def test_upgrade_head_applies_every_file_and_records_both_tables(project):
     stems = three_files(project)
     result = project.run("alembic", "upgrade", "head", check=True)
@@ -43,6 +42,7 @@ def test_upgrade_head_applies_every_file_and_records_both_tables(project):
     ]
 
 
+@pytest.mark.slow
 def test_a_second_upgrade_does_nothing(project):
     stems = three_files(project)
     project.run("alembic", "upgrade", "head", check=True)
@@ -53,6 +53,7 @@ def test_a_second_upgrade_does_nothing(project):
     assert project.rows() == stems
 
 
+@pytest.mark.slow
 def test_downgrade_base_removes_every_row_and_object(project):
     three_files(project)
     project.run("alembic", "upgrade", "head", check=True)
@@ -62,6 +63,7 @@ def test_downgrade_base_removes_every_row_and_object(project):
     assert "accounts" not in project.tables() and "orders" not in project.tables()
 
 
+@pytest.mark.slow
 def test_one_step_down_removes_only_that_row(project):
     stems = three_files(project)
     project.run("alembic", "upgrade", "head", check=True)
@@ -72,6 +74,7 @@ def test_one_step_down_removes_only_that_row(project):
     assert ("exchange_order_id",) not in cols
 
 
+@pytest.mark.slow
 def test_history_heads_current_and_show_display_the_legacy_revisions(project):
     stems = three_files(project)
     history = project.run("alembic", "history", check=True).stdout
@@ -85,6 +88,7 @@ def test_history_heads_current_and_show_display_the_legacy_revisions(project):
     assert str(project.legacy / f"{stems[0]}.py") in show
 
 
+@pytest.mark.slow
 def test_a_unique_prefix_names_a_revision(project):
     stems = three_files(project)
     project.run("alembic", "upgrade", "20251001", check=True)
@@ -96,6 +100,7 @@ def test_a_unique_prefix_names_a_revision(project):
     )  # Alembic's wording for an ambiguous prefix
 
 
+@pytest.mark.slow
 def test_files_sharing_a_date_run_in_file_name_order(project):
     project.table("20251015_b_second", "b_second")
     project.table("20251015_a_first", "a_first")
@@ -104,6 +109,7 @@ def test_files_sharing_a_date_run_in_file_name_order(project):
     assert project.rows() == ["20251014_z_zeroth", "20251015_a_first", "20251015_b_second"]
 
 
+@pytest.mark.slow
 def test_building_the_chain_imports_no_legacy_file(project):
     project.write("20251001_explodes_on_import.py", "raise SystemExit('imported!')\n")
     project.table("20251002_fine", "fine")
@@ -112,6 +118,7 @@ def test_building_the_chain_imports_no_legacy_file(project):
     assert "20251001_explodes_on_import -> 20251002_fine (head)" in history.stdout
 
 
+@pytest.mark.slow
 def test_version_table_is_wide_enough_and_an_existing_narrow_one_is_widened(project):
     three_files(project)
     project.sql(
@@ -127,6 +134,7 @@ def test_version_table_is_wide_enough_and_an_existing_narrow_one_is_widened(proj
     assert project.version() == [LONG]
 
 
+@pytest.mark.slow
 def test_rows_follow_the_stem_dot_py_format_already_in_the_table(project):
     project.table("20251001_a", "a")
     project.table("20251002_b", "b")
@@ -195,6 +203,7 @@ BROKEN = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(BROKEN))
 def test_a_broken_migration_fails_cleanly_naming_the_file_and_applies_nothing(project, case):
     source, expected = BROKEN[case]
@@ -211,6 +220,7 @@ def test_a_broken_migration_fails_cleanly_naming_the_file_and_applies_nothing(pr
     assert "t" not in project.tables()
 
 
+@pytest.mark.slow
 def test_a_misnamed_migration_is_reported_never_skipped(project):
     project.table("20251001_ok", "ok")
     for name in ("2025-10-31_x.py", "20251031-x.py", "20251399_x.py", "add_things.py"):
@@ -227,6 +237,7 @@ def test_a_misnamed_migration_is_reported_never_skipped(project):
     assert project.rows() == []
 
 
+@pytest.mark.slow
 def test_legacy_ignore_excludes_files_that_are_not_migrations(tmp_path, database_url):
     from conftest import make_project
 
@@ -240,6 +251,7 @@ def test_legacy_ignore_excludes_files_that_are_not_migrations(tmp_path, database
 # -- native revisions after the legacy chain ----------------------------------------
 
 
+@pytest.mark.slow
 def test_a_new_native_revision_follows_the_legacy_head(project):
     stems = three_files(project)
     project.run("alembic", "revision", "-m", "add notes", "--rev-id", "a1b2c3", check=True)
@@ -275,6 +287,7 @@ def downgrade():
 """
 
 
+@pytest.mark.slow
 def test_a_native_revision_starting_at_base_is_refused_naming_both_files(project):
     three_files(project)
     (project.versions / "n1_native.py").write_text(NATIVE.format(rev="n1", down=None))
@@ -287,6 +300,7 @@ def test_a_native_revision_starting_at_base_is_refused_naming_both_files(project
     assert f"Set down_revision = {LONG!r}" in result.output
 
 
+@pytest.mark.slow
 def test_a_native_revision_id_clashing_with_a_legacy_stem_is_refused(project):
     stems = three_files(project)
     (project.versions / "clash.py").write_text(NATIVE.format(rev=stems[1], down=LONG))
@@ -296,6 +310,7 @@ def test_a_native_revision_id_clashing_with_a_legacy_stem_is_refused(project):
     assert "clash.py" in result.output and f"{stems[1]}.py" in result.output
 
 
+@pytest.mark.slow
 def test_a_native_revision_branching_off_mid_chain_is_refused(project):
     stems = three_files(project)
     (project.versions / "n1_native.py").write_text(NATIVE.format(rev="n1", down=stems[0]))
@@ -306,6 +321,7 @@ def test_a_native_revision_branching_off_mid_chain_is_refused(project):
     )
 
 
+@pytest.mark.slow
 def test_without_legacy_location_alembic_behaves_as_before(tmp_path, database_url):
     from conftest import make_project
 
@@ -341,6 +357,7 @@ def downgrade(engine):
 """
 
 
+@pytest.mark.slow
 def test_an_autocommit_connection_runs_create_index_concurrently(project):
     project.table("20251001_first", "first")
     project.write("20251002_concurrent_index.py", AUTOCOMMIT)
@@ -350,3 +367,57 @@ def test_an_autocommit_connection_runs_create_index_concurrently(project):
     assert project.sql("SELECT indexname FROM pg_indexes WHERE tablename = 'big'") == [("ix_big_v",)]
     project.run("alembic", "downgrade", "20251001_first", check=True)
     assert project.rows() == ["20251001_first"] and "big" not in project.tables()
+
+
+NATIVE = """revision = {rev!r}
+down_revision = {down!r}
+branch_labels = None
+depends_on = None
+
+from alembic import op
+import sqlalchemy as sa
+
+
+def upgrade():
+    op.create_table("notes", sa.Column("id", sa.Integer, primary_key=True))
+
+
+def downgrade():
+    op.drop_table("notes")
+"""
+
+
+# -- `alembic upgrade head` at the legacy head skips the revision map, nothing else ----
+
+
+@pytest.mark.slow
+def test_a_native_revision_added_after_everything_was_applied_still_runs(project):
+    project.table("20251001_create_a", "a")
+    project.table("20251002_create_b", "b")
+    project.run("alembic", "upgrade", "head", check=True)
+    assert project.run("alembic", "upgrade", "head", check=True).output.count("Running upgrade") == 0
+    (project.versions / "n1_notes.py").write_text(NATIVE.format(rev="n1", down="20251002_create_b"))
+    result = project.run("alembic", "upgrade", "head", check=True)
+    assert "Running upgrade 20251002_create_b -> n1" in result.output
+    assert project.version() == ["n1"]
+
+
+@pytest.mark.slow
+def test_a_native_revision_in_the_wrong_place_is_refused_even_at_the_legacy_head(project):
+    project.table("20251001_create_a", "a")
+    project.table("20251002_create_b", "b")
+    project.run("alembic", "upgrade", "head", check=True)
+    (project.versions / "n1_notes.py").write_text(NATIVE.format(rev="n1", down="20251001_create_a"))
+    result = project.run("alembic", "upgrade", "head")
+    assert result.returncode != 0
+    assert "later legacy files exist" in result.output
+
+
+@pytest.mark.slow
+def test_a_misnamed_file_added_after_everything_was_applied_stops_the_upgrade(project):
+    project.table("20251001_create_a", "a")
+    project.run("alembic", "upgrade", "head", check=True)
+    project.table("2025-10-02_create_b", "b")
+    result = project.run("alembic", "upgrade", "head")
+    assert result.returncode != 0
+    assert "2025-10-02_create_b.py" in result.output

@@ -8,8 +8,6 @@ import pytest
 import sqlalchemy as sa
 from conftest import REPO, make_project
 
-pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
-
 SAMPLES = sorted(p.stem for p in (REPO / "migrations").glob("2*.py"))
 STATEMENT_ONLY_FROM = "20251104_add_client_order_id"
 
@@ -22,6 +20,7 @@ def models_project(tmp_path, database_url):
     return project
 
 
+@pytest.mark.slow
 def test_after_upgrade_head_check_passes_and_autogenerate_is_empty_and_follows_the_head(tmp_path, database_url):
     project = models_project(tmp_path, database_url)
     project.run("alembic", "upgrade", "head", check=True)
@@ -35,6 +34,7 @@ def test_after_upgrade_head_check_passes_and_autogenerate_is_empty_and_follows_t
     assert "schema_migrations" not in source and "alembic_bridge_checksums" not in source
 
 
+@pytest.mark.slow
 def test_a_model_change_becomes_a_native_revision_after_the_legacy_chain(tmp_path, database_url):
     project = models_project(tmp_path, database_url)
     project.run("alembic", "upgrade", "head", check=True)
@@ -75,6 +75,7 @@ def schema(project):
     )
 
 
+@pytest.mark.slow
 def test_upgrade_sql_renders_runnable_sql_for_statement_only_migrations(tmp_path, database_url, pg_admin_url):
     project = models_project(tmp_path, database_url)
     project.run("alembic", "upgrade", STATEMENT_ONLY_FROM, check=True)
@@ -104,6 +105,7 @@ def test_upgrade_sql_renders_runnable_sql_for_statement_only_migrations(tmp_path
         admin.dispose()
 
 
+@pytest.mark.slow
 def test_upgrade_sql_refuses_migrations_that_read_naming_every_one(tmp_path, database_url):
     project = models_project(tmp_path, database_url)
     result = project.run("alembic", "upgrade", "head", "--sql")
@@ -119,6 +121,7 @@ def test_upgrade_sql_refuses_migrations_that_read_naming_every_one(tmp_path, dat
     assert project.tables() == []  # offline never touches the database
 
 
+@pytest.mark.slow
 def test_downgrade_sql_renders_the_rollback_and_the_row_deletion(tmp_path, database_url):
     project = models_project(tmp_path, database_url)
     rendered = project.run("alembic", "downgrade", f"head:{STATEMENT_ONLY_FROM}", "--sql", check=True).stdout
@@ -129,6 +132,7 @@ def test_downgrade_sql_renders_the_rollback_and_the_row_deletion(tmp_path, datab
     )
 
 
+@pytest.mark.slow
 def test_sql_mode_imports_each_legacy_file_once(project, tmp_path):
     # bridge.steps imports a file to read its settings; the rendering must use that import,
     # not import the file again (a module-level side effect would run twice).

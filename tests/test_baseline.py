@@ -13,8 +13,6 @@ from bridge.baseline.pgdump import drop_statements, restorable
 from bridge.baseline.render import _python_string
 from bridge.sqltext import split_statements
 
-pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
-
 HEAD = SAMPLES[-1]
 
 
@@ -113,6 +111,7 @@ def test_sql_is_embedded_as_an_exact_python_literal(text):
 # -- on a real database ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_baseline_replaces_the_chain_with_one_revision_that_keeps_the_head_id(sample_project):
     result = baseline(sample_project)
     assert result.stdout.startswith(
@@ -132,6 +131,7 @@ def test_baseline_replaces_the_chain_with_one_revision_that_keeps_the_head_id(sa
     assert history.strip() == f"<base> -> {HEAD} (head), Baseline: the schema of {HEAD}"
 
 
+@pytest.mark.slow
 def test_a_new_database_runs_only_the_baseline_and_gets_the_chain_s_schema_rows_and_seed_data(
     sample_project,
     other_database_url,  # noqa: F811 (the fixture imported above)
@@ -153,6 +153,7 @@ def test_a_new_database_runs_only_the_baseline_and_gets_the_chain_s_schema_rows_
     assert sample_project.sql("SHOW search_path") == [('"$user", public',)]
 
 
+@pytest.mark.slow
 def test_a_database_at_the_head_before_the_baseline_runs_nothing(sample_project):
     sample_project.run("alembic", "upgrade", "head", check=True)
     before = schema_and_seed(sample_project.url)
@@ -165,6 +166,7 @@ def test_a_database_at_the_head_before_the_baseline_runs_nothing(sample_project)
     assert "not in the legacy directory" not in result.stderr
 
 
+@pytest.mark.slow
 def test_a_database_an_old_runner_migrated_is_adopted_without_creating_anything(sample_project, tmp_path):
     archive = tmp_path / "legacy-copy"
     archive.mkdir()
@@ -186,6 +188,7 @@ def test_a_database_an_old_runner_migrated_is_adopted_without_creating_anything(
     assert sample_project.rows() == SAMPLES
 
 
+@pytest.mark.slow
 def test_a_database_an_old_runner_left_part_way_through_the_chain_is_refused(sample_project, tmp_path):
     partial = tmp_path / "partial"
     partial.mkdir()
@@ -211,6 +214,7 @@ def test_a_database_an_old_runner_left_part_way_through_the_chain_is_refused(sam
     assert sample_project.version() == [] and sample_project.rows() == SAMPLES[:3]
 
 
+@pytest.mark.slow
 def test_a_database_the_bridge_left_part_way_through_the_chain_is_refused(sample_project):
     sample_project.run("alembic", "upgrade", SAMPLES[3], check=True)
     baseline(sample_project)
@@ -223,6 +227,7 @@ def test_a_database_the_bridge_left_part_way_through_the_chain_is_refused(sample
     assert sample_project.version() == [SAMPLES[3]]
 
 
+@pytest.mark.slow
 def test_native_revisions_after_the_legacy_head_follow_the_baseline(sample_project, other_database_url):  # noqa: F811 (the fixture imported above)
     (sample_project.versions / "n1_add_website.py").write_text(
         '"""add website"""\nfrom alembic import op\nimport sqlalchemy as sa\n\n'
@@ -242,6 +247,7 @@ def test_native_revisions_after_the_legacy_head_follow_the_baseline(sample_proje
     assert sample_project.version() == ["n1"]
 
 
+@pytest.mark.slow
 def test_downgrade_base_drops_what_the_baseline_created_and_its_rows(sample_project):
     baseline(sample_project)
     sample_project.run("alembic", "upgrade", "head", check=True)
@@ -261,6 +267,7 @@ def test_downgrade_base_drops_what_the_baseline_created_and_its_rows(sample_proj
     assert sample_project.rows() == SAMPLES
 
 
+@pytest.mark.slow
 def test_the_baseline_renders_with_sql(sample_project):
     baseline(sample_project)
     sql = sample_project.run("alembic", "upgrade", "head", "--sql", check=True).stdout
@@ -268,6 +275,7 @@ def test_the_baseline_renders_with_sql(sample_project):
     assert f"INSERT INTO schema_migrations (migration_name) VALUES ('{HEAD}');" in sql
 
 
+@pytest.mark.slow
 def test_baseline_after_convert_squashes_the_converted_revisions_too(sample_project, other_database_url):  # noqa: F811 (the fixture imported above)
     sample_project.run("alembic", "upgrade", "head", check=True)
     sample_project.run("alembic-bridge", "convert", "--all", check=True)
@@ -281,12 +289,14 @@ def test_baseline_after_convert_squashes_the_converted_revisions_too(sample_proj
     assert sample_project.rows() == SAMPLES
 
 
+@pytest.mark.slow
 def test_baseline_has_help(project):
     assert project.run("alembic-bridge", "baseline", "--help", check=True).stdout.startswith(
         "Usage: alembic-bridge baseline [OPTIONS]"
     )
 
 
+@pytest.mark.slow
 def test_dry_run_changes_nothing_and_needs_no_database(sample_project):
     result = sample_project.run(
         "alembic-bridge",
@@ -301,6 +311,7 @@ def test_dry_run_changes_nothing_and_needs_no_database(sample_project):
     assert list(sample_project.versions.glob("*.py")) == []
 
 
+@pytest.mark.slow
 def test_a_chain_that_fails_to_build_leaves_everything_as_it_was(project):
     project.table("20251001_create_a", "a")
     project.write(

@@ -11,8 +11,6 @@ import time
 import pytest
 from conftest import REPO, legacy_source, make_project, url_text
 
-pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
-
 STEMS = ["20251001_create_a", "20251002_create_b", "20251003_create_c"]
 
 
@@ -24,16 +22,19 @@ def files(project, stems=STEMS):
 COMMANDS = ["upgrade", "downgrade", "status", "sync", "check", "init", "new", "lint"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help(project, command):
     result = project.run("alembic-bridge", command, "--help", check=True)
     assert result.stdout.startswith(f"Usage: alembic-bridge {command}")
 
 
+@pytest.mark.slow
 def test_version(project):
     assert project.run("alembic-bridge", "--version", check=True).stdout.startswith("alembic-bridge, version ")
 
 
+@pytest.mark.slow
 def test_upgrade_dry_run_prints_the_plan_and_changes_nothing(project):
     files(project)
     result = project.run("alembic-bridge", "upgrade", "--dry-run", check=True)
@@ -42,6 +43,7 @@ def test_upgrade_dry_run_prints_the_plan_and_changes_nothing(project):
     assert project.tables() == []
 
 
+@pytest.mark.slow
 def test_upgrade_prints_the_plan_then_one_line_per_migration(project):
     files(project)
     result = project.run("alembic-bridge", "upgrade", STEMS[1], check=True)
@@ -53,6 +55,7 @@ def test_upgrade_prints_the_plan_then_one_line_per_migration(project):
     assert again.stdout.strip() == "Nothing to apply."
 
 
+@pytest.mark.slow
 def test_downgrade_dry_run_then_downgrade(project):
     files(project)
     project.run("alembic-bridge", "upgrade", check=True)
@@ -67,6 +70,7 @@ def test_downgrade_dry_run_then_downgrade(project):
     ]
 
 
+@pytest.mark.slow
 def test_url_option_wins_and_passwords_are_never_printed(project):
     files(project)
     url = project.url.set(password="s3cr3t-pw")
@@ -82,6 +86,7 @@ def test_url_option_wins_and_passwords_are_never_printed(project):
     assert "***@" in result.stdout or project.url.password is None
 
 
+@pytest.mark.slow
 def test_unreachable_database_is_a_clean_error_with_the_password_masked(project):
     files(project)
     result = project.run("alembic-bridge", "status", env={"DATABASE_URL": "postgresql://u:hunter2@127.0.0.1:1/db"})
@@ -90,6 +95,7 @@ def test_unreachable_database_is_a_clean_error_with_the_password_masked(project)
     assert result.stderr.startswith("Error: ")
 
 
+@pytest.mark.slow
 def test_errors_are_one_clean_line_and_verbose_shows_the_traceback(tmp_path):
     (tmp_path / "empty").mkdir()
     result = _run_in(tmp_path / "empty", "status")
@@ -110,6 +116,7 @@ def _run_in(cwd, *args):
     return subprocess.run([str(BIN / "alembic-bridge"), *args], cwd=cwd, env=env, capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_a_failed_migration_exits_1_with_the_file_named(project):
     files(project, STEMS[:1])
     project.write(
@@ -122,6 +129,7 @@ def test_a_failed_migration_exits_1_with_the_file_named(project):
     assert project.rows() == STEMS[:1]
 
 
+@pytest.mark.slow
 def test_check_is_quiet_on_success_and_fails_on_bad_names_and_several_heads(project):
     files(project)
     project.run("alembic", "upgrade", "head", check=True)
@@ -139,6 +147,7 @@ def test_check_is_quiet_on_success_and_fails_on_bad_names_and_several_heads(proj
     assert heads.returncode == 1 and "2 heads (" in heads.stderr and "alembic merge heads" in heads.stderr
 
 
+@pytest.mark.slow
 def test_new_writes_a_dated_legacy_file_from_the_template_that_runs(project):
     files(project, STEMS[:1])
     result = project.run("alembic-bridge", "new", "Add notes & tags!", check=True)
@@ -154,6 +163,7 @@ def test_new_writes_a_dated_legacy_file_from_the_template_that_runs(project):
     assert clash.returncode == 1 and "already exists" in clash.stderr
 
 
+@pytest.mark.slow
 def test_new_refuses_a_date_that_sorts_before_existing_files(project):
     files(project, ["29991231_far_future"])
     result = project.run("alembic-bridge", "new", "something")
@@ -162,6 +172,7 @@ def test_new_refuses_a_date_that_sorts_before_existing_files(project):
     assert "30000101_something.py" in ok.stdout
 
 
+@pytest.mark.slow
 def test_new_native_makes_an_alembic_revision_after_the_legacy_head(project):
     files(project)
     result = project.run("alembic-bridge", "new", "--native", "add index", check=True)
@@ -170,6 +181,7 @@ def test_new_native_makes_an_alembic_revision_after_the_legacy_head(project):
     assert str(path) in result.stdout
 
 
+@pytest.mark.slow
 def test_init_onboards_a_legacy_project_layout_and_never_overwrites(tmp_path, database_url):
     root = tmp_path / "trading"
     legacy = root / "web_server" / "migrations"
@@ -196,11 +208,13 @@ def test_init_onboards_a_legacy_project_layout_and_never_overwrites(tmp_path, da
     assert (root / "alembic" / "env.py").read_text() == "# customised\n"
 
 
+@pytest.mark.slow
 def test_init_with_a_missing_legacy_folder_is_a_clean_error(tmp_path, project):
     result = project.run("alembic-bridge", "init", "--legacy", "nope/migrations")
     assert result.returncode == 1 and "--legacy nope/migrations is not a folder" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_file_run_by_hand_through_the_main_helper_is_recorded_in_both_tables(project):
     files(project, STEMS[:1])
     project.run("alembic-bridge", "new", "hand run", "--date", "20251005", check=True)
@@ -220,6 +234,7 @@ def test_a_file_run_by_hand_through_the_main_helper_is_recorded_in_both_tables(p
     )
 
 
+@pytest.mark.slow
 def test_status_json_is_data(project):
     files(project)
     project.run("alembic", "upgrade", STEMS[0], check=True)
@@ -228,6 +243,7 @@ def test_status_json_is_data(project):
     assert [m["state"] for m in data["migrations"]] == ["applied", "pending", "pending"]
 
 
+@pytest.mark.slow
 def test_on_a_terminal_upgrade_shows_a_live_progress_line(project):
     import shlex
 
@@ -244,6 +260,7 @@ def test_on_a_terminal_upgrade_shows_a_live_progress_line(project):
     assert project.rows() == STEMS
 
 
+@pytest.mark.slow
 def test_plain_progress_names_each_migration_before_it_runs_and_gives_its_own_duration(project):
     files(project)
     result = project.run("alembic-bridge", "upgrade", check=True)
@@ -254,6 +271,7 @@ def test_plain_progress_names_each_migration_before_it_runs_and_gives_its_own_du
         assert re.fullmatch(rf"applied {stem} \(0\.\d\ds\)", lines[start + 1]), lines[start + 1]
 
 
+@pytest.mark.slow
 def test_an_upper_case_py_file_and_a_dangling_symlink_stop_the_upgrade_before_anything_runs(project):
     files(project, STEMS[:1])
     project.write("20251002_shout.PY", legacy_source("CREATE TABLE shout (id INT)"))
@@ -285,6 +303,7 @@ def _wait_for_advisory_lock(project, timeout=30):
     raise AssertionError("no runner took the advisory lock")
 
 
+@pytest.mark.slow
 def test_upgrade_plans_under_the_lock_so_a_concurrent_runner_s_work_is_not_planned_again(project):
     import os
     import subprocess
@@ -314,6 +333,7 @@ def test_upgrade_plans_under_the_lock_so_a_concurrent_runner_s_work_is_not_plann
     assert project.rows() == ["20251001_slow", *STEMS[1:]]
 
 
+@pytest.mark.slow
 def test_upgrade_out_of_order_plans_and_counts_the_out_of_order_file(project):
     files(project, [STEMS[0], STEMS[2]])
     project.run("alembic", "upgrade", "head", check=True)

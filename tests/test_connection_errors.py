@@ -16,8 +16,6 @@ import pytest
 import sqlalchemy as sa
 from conftest import REPO, make_project, url_text
 
-pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
-
 PASSWORD = "Pw-4711secret"
 
 
@@ -69,6 +67,7 @@ def refused(shown: str, where: str, port: int) -> str:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("front_end", FRONT_ENDS)
 def test_a_stopped_server_names_the_url_its_source_the_reason_and_what_to_check(project, front_end):
     port = free_port()
@@ -84,6 +83,7 @@ SOURCES = [
 ] + [("--url", "alembic-bridge status")]  # the option only alembic-bridge has
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source, front_end", SOURCES)
 def test_the_message_says_where_the_url_came_from(project, front_end, source):
     port = free_port()
@@ -107,6 +107,7 @@ def test_the_message_says_where_the_url_came_from(project, front_end, source):
     assert message == refused(f"postgresql://app:***@127.0.0.1:{port}/shop", where, port)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("front_end", FRONT_ENDS)
 def test_a_missing_database_says_how_to_create_it(project, database_url, front_end):
     missing = database_url.set(database="no_such_db_4711")
@@ -147,6 +148,7 @@ def password_role(pg_admin_url):
         admin.dispose()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("front_end", FRONT_ENDS)
 def test_a_wrong_password_says_to_check_the_password(project, database_url, password_role, front_end):
     wrong = database_url.set(drivername="postgresql", username=password_role, password=PASSWORD)
@@ -161,6 +163,7 @@ def test_a_wrong_password_says_to_check_the_password(project, database_url, pass
     ), message
 
 
+@pytest.mark.slow
 def test_all_three_front_ends_print_the_same_message(project):
     port = free_port()
     env = {"DATABASE_URL": f"postgresql://app:{PASSWORD}@127.0.0.1:{port}/shop"}
@@ -168,6 +171,7 @@ def test_all_three_front_ends_print_the_same_message(project):
     assert len(set(messages.values())) == 1, messages
 
 
+@pytest.mark.slow
 def test_verbose_shows_the_traceback_but_still_no_password(project):
     port = free_port()
     env = {"DATABASE_URL": f"postgresql://app:{PASSWORD}@127.0.0.1:{port}/shop"}

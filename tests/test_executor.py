@@ -7,9 +7,12 @@ library API) against a real PostgreSQL and asserts the exit code, the message
 
 from __future__ import annotations
 
+import functools
+import inspect
 import shutil
 import threading
 import time
+import types
 
 import pytest
 import sqlalchemy as sa
@@ -17,9 +20,6 @@ from conftest import REPO, legacy_source
 
 from bridge import runner
 from bridge.errors import MigrationError
-
-pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
-
 
 EXITS_EARLY = """\
 import sys
@@ -49,6 +49,7 @@ def exits_early(project, exit_call: str = "sys.exit()") -> None:
     project.table("20251003_after", "after")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("exit_call", ["sys.exit()", "sys.exit(0)", "raise GeneratorExit()"])
 def test_sys_exit_in_upgrade_fails_alembic_upgrade_naming_the_file_and_line(project, exit_call):
     exits_early(project, exit_call)
@@ -65,6 +66,7 @@ def test_sys_exit_in_upgrade_fails_alembic_upgrade_naming_the_file_and_line(proj
     assert "half" not in project.tables() and "after" not in project.tables()
 
 
+@pytest.mark.slow
 def test_sys_exit_in_upgrade_fails_run_py_start(project):
     exits_early(project)
     shutil.copy(REPO / "run.py", project.root / "run.py")
@@ -85,6 +87,7 @@ def test_sys_exit_in_upgrade_raises_migration_error_from_the_library_api(project
     assert project.rows() == ["20251001_first"]
 
 
+@pytest.mark.slow
 def test_sys_exit_at_import_time_fails_naming_the_file(project):
     project.table("20251001_first", "first")
     project.write("20251002_exits_on_import.py", "import sys\nsys.exit(0)\n")
@@ -144,6 +147,7 @@ def downgrade(engine):
 """
 
 
+@pytest.mark.slow
 def test_a_failure_after_an_autocommit_statement_says_what_was_committed_and_what_was_not(project):
     project.table("20251001_first", "first")
     path = project.write("20251002_concurrent_index.py", AUTOCOMMIT_THEN_FAILS)
@@ -185,6 +189,7 @@ def downgrade(engine):
 """
 
 
+@pytest.mark.slow
 def test_a_failing_autocommit_statement_says_the_work_before_it_was_committed(project):
     path = project.write("20251002_unique_index.py", AUTOCOMMIT_STATEMENT_FAILS)
     result = project.run("alembic", "upgrade", "head")
@@ -221,6 +226,7 @@ def downgrade(engine):
 """
 
 
+@pytest.mark.slow
 def test_a_lock_timeout_names_the_session_that_holds_the_lock(project):
     project.sql("CREATE TABLE orders (id INTEGER)")
     path = project.write("20251002_add_note.py", ADDS_A_COLUMN_WITH_LOCK_TIMEOUT)
@@ -266,6 +272,7 @@ def downgrade(engine):
 """
 
 
+@pytest.mark.slow
 def test_a_statement_timeout_says_the_statement_ran_past_it(project):
     path = project.write("20251002_slow.py", SLOW_STATEMENT)
     result = project.run("alembic", "upgrade", "head")
@@ -282,6 +289,7 @@ def test_a_statement_timeout_says_the_statement_ran_past_it(project):
 
 DEADLOCKS = """\
 import time
+import types
 from sqlalchemy import text
 
 
@@ -297,6 +305,7 @@ def downgrade(engine):
 """
 
 
+@pytest.mark.slow
 def test_a_deadlock_names_the_other_session(project):
     project.sql("CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER)")
     project.sql("INSERT INTO accounts VALUES (1, 10), (2, 10)")
@@ -370,6 +379,7 @@ def downgrade(engine):
 """
 
 
+@pytest.mark.slow
 def test_a_raw_commit_stays_inside_the_migration_so_a_later_failure_leaves_nothing(project):
     project.table("20251001_first", "first")
     path = project.write("20251002_raw_commit.py", RAW_COMMIT_THEN_FAILS.replace("{expected}", "2"))
@@ -406,6 +416,7 @@ def downgrade(engine):
 """
 
 
+@pytest.mark.slow
 def test_a_refused_transaction_statement_fails_the_migration_even_when_caught(project):
     path = project.write("20251002_two_phase.py", SWALLOWS_A_REFUSED_STATEMENT)
     result = project.run("alembic", "upgrade", "head")
@@ -440,6 +451,7 @@ def downgrade(engine):
 """
 
 
+@pytest.mark.slow
 def test_a_session_set_in_a_migration_does_not_leak_into_the_ledger_or_later_migrations(project):
     project.write("20251001_audit_schema.py", SETS_THE_SEARCH_PATH)
     project.write(
@@ -458,6 +470,7 @@ def test_a_session_set_in_a_migration_does_not_leak_into_the_ledger_or_later_mig
     ]
 
 
+@pytest.mark.slow
 def test_os_exit_cannot_be_caught_but_leaves_nothing_of_its_migration_recorded(project):
     # LIMITATION: os._exit() ends the process at once (exit status as given); the
     # server then rolls back the migration's transaction, so the tables stay true.
@@ -468,3 +481,66 @@ def test_os_exit_cannot_be_caught_but_leaves_nothing_of_its_migration_recorded(p
     assert result.returncode == 0
     assert project.rows() == ["20251001_first"] and project.version() == ["20251001_first"]
     assert "half" not in project.tables()
+
+
+# -- the signature check: the code-object shortcut never accepts what inspect refuses --
+
+
+def _wrapped(inner):
+    @functools.wraps(inner)
+    def wrapper(*args, **kwargs):
+        return inner(*args, **kwargs)
+
+    return wrapper
+
+
+def _no_args():
+    pass
+
+
+def _two(conn, cursor):
+    pass
+
+
+SIGNATURES = [
+    lambda engine: None,
+    lambda engine, extra=1: None,
+    lambda *args: None,
+    lambda engine=None: None,
+    lambda engine, *, flag=False: None,
+    lambda: None,
+    lambda conn, cursor: None,
+    lambda engine, *, required: None,
+    lambda **kw: None,
+    lambda *, engine=None: None,
+    _wrapped(_no_args),
+    _wrapped(_two),
+    _wrapped(lambda engine: None),
+    print,
+]
+
+
+@pytest.mark.parametrize("fn", SIGNATURES)
+def test_the_signature_shortcut_agrees_with_inspect(fn):
+    from bridge.executor import _takes_one_positional
+
+    try:
+        inspect.signature(fn).bind(object())
+        binds = True
+    except TypeError:
+        binds = False
+    except ValueError:
+        binds = None  # no signature: the call decides
+    if _takes_one_positional(fn):
+        assert binds is True
+
+
+def test_a_decorated_upgrade_without_the_engine_parameter_gets_the_signature_message(tmp_path):
+    from bridge.errors import MigrationError
+    from bridge.executor import migration_function
+    from bridge.loader import LegacyFile
+
+    legacy = LegacyFile(tmp_path / "20251031_x.py", "20251031_x", None, "x")
+    module = types.SimpleNamespace(upgrade=_wrapped(_no_args))
+    with pytest.raises(MigrationError, match=r"`def upgrade\(\)` cannot take the engine"):
+        migration_function(legacy, module, "upgrade")

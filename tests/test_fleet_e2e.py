@@ -15,8 +15,6 @@ import pytest
 import sqlalchemy as sa
 from conftest import BIN, legacy_source, make_project, url_text
 
-pytestmark = pytest.mark.slow
-
 PASSWORD = "Fl33tS3cretPw"  # the embedded server trusts local connections: any password is accepted
 MIGRATIONS = 3
 
@@ -125,6 +123,7 @@ def _no_password(*texts):
         assert PASSWORD not in text
 
 
+@pytest.mark.slow
 def test_fifty_databases_reach_head_with_json_and_junit_matching_the_databases_and_a_rerun_does_nothing(
     fleet, tmp_path
 ):
@@ -165,6 +164,7 @@ def test_fifty_databases_reach_head_with_json_and_junit_matching_the_databases_a
     _no_password(again.stdout, again.stderr, status.stdout, status.stderr)
 
 
+@pytest.mark.slow
 def test_fifty_schemas_of_one_database_are_tenants_with_their_own_history(fleet, pg_admin_url):
     fleet.migrations()
     url = fleet.databases(1)[0]
@@ -184,6 +184,7 @@ def test_fifty_schemas_of_one_database_are_tenants_with_their_own_history(fleet,
     assert json.loads(again.stdout)["summary"]["at-head"] == 50
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("on_error", ["continue", "stop"])
 def test_a_migration_failing_on_three_targets(fleet, on_error):
     # Each migration takes 0.3 s, so the target after the failing one is still running when
@@ -221,6 +222,7 @@ def test_a_migration_failing_on_three_targets(fleet, on_error):
             assert fleet.log(url) == [] and record["to"] == []
 
 
+@pytest.mark.slow
 def test_a_canary_failure_stops_the_fleet_before_the_rest(fleet):
     fleet.migrations(fail_on=1)
     urls = fleet.databases(6)
@@ -232,6 +234,7 @@ def test_a_canary_failure_stops_the_fleet_before_the_rest(fleet):
     assert all(fleet.log(u) == [] for u in urls[2:])
 
 
+@pytest.mark.slow
 def test_kill_9_mid_run_then_a_rerun_completes_every_target_exactly_once(fleet):
     fleet.migrations(sleep=0.3)
     urls = fleet.databases(12)
@@ -255,6 +258,7 @@ def test_kill_9_mid_run_then_a_rerun_completes_every_target_exactly_once(fleet):
         assert fleet.log(url) == ALL and fleet.version(url) == [HEAD]
 
 
+@pytest.mark.slow
 def test_four_shard_processes_at_once_migrate_every_target_exactly_once(fleet):
     fleet.migrations()
     urls = fleet.databases(24)
@@ -272,6 +276,7 @@ def test_four_shard_processes_at_once_migrate_every_target_exactly_once(fleet):
         assert fleet.log(url) == ALL  # each migration ran once
 
 
+@pytest.mark.slow
 def test_shards_from_the_job_completion_index(fleet):
     fleet.migrations(1)
     fleet.databases(6)
@@ -289,6 +294,7 @@ def test_shards_from_the_job_completion_index(fleet):
     assert sorted(env_names) == [f"tenant{i:03d}" for i in range(6)]
 
 
+@pytest.mark.slow
 def test_bad_input_is_one_clear_line_and_exit_1(fleet):
     fleet.migrations(1)
     (fleet.project.root / "targets.txt").write_text("postgresql://u:${MISSING_PW}@h/db\n")

@@ -7,8 +7,6 @@ import shutil
 import pytest
 from conftest import REPO, Project, legacy_source
 
-pytestmark = pytest.mark.slow  # end-to-end: runs run.py in subprocesses
-
 # Runs run.py's main as `python run.py start` does, then says whether Alembic was imported.
 PROBE = (
     "import sys; from bridge.cli.runpy import main; code = main(['start']); "
@@ -26,6 +24,7 @@ def repo(tmp_path, database_url) -> Project:
     return Project(root, database_url)
 
 
+@pytest.mark.slow
 def test_a_start_with_nothing_pending_never_imports_alembic_and_logs_as_before(repo):
     first = repo.run("python", "-c", PROBE, check=True)
     assert "ALEMBIC LOADED" in first.output and "Applied migration" in first.output
@@ -37,6 +36,7 @@ def test_a_start_with_nothing_pending_never_imports_alembic_and_logs_as_before(r
     assert log.count("No pending migrations") == 1
 
 
+@pytest.mark.slow
 def test_a_new_file_or_rows_that_disagree_take_the_full_path(repo):
     repo.run("python", "run.py", "start", check=True)
     (repo.root / "migrations" / "20991231_later.py").write_text(

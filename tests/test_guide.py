@@ -8,8 +8,6 @@ import shutil
 import pytest
 from conftest import REPO, Project, url_text
 
-pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
-
 SAMPLES = sorted(p.stem for p in (REPO / "migrations").glob("2*.py"))
 
 
@@ -36,6 +34,7 @@ def legacy_project(tmp_path, database_url) -> Project:
     return project
 
 
+@pytest.mark.slow
 def test_the_adoption_guide_from_legacy_only_to_native_revisions(tmp_path, database_url):
     project = legacy_project(tmp_path, database_url)
     rows_before = project.rows()
@@ -95,6 +94,7 @@ def test_the_adoption_guide_from_legacy_only_to_native_revisions(tmp_path, datab
     assert project.rows() == SAMPLES and project.version() == ["a1website"]
 
 
+@pytest.mark.slow
 def test_converted_and_baselined_chains_build_new_databases_with_the_same_schema(tmp_path, database_url, pg_admin_url):
     import sqlalchemy as sa
 

@@ -9,8 +9,6 @@ from conftest import REPO, url_text
 
 from bridge.ledger import read_history
 
-pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
-
 STEMS = ["20251001_create_a", "20251002_create_b", "20251003_create_c"]
 
 
@@ -57,6 +55,7 @@ def test_read_history_shows_a_migration_recorded_under_both_names(engine):
     assert sorted(state.rows) == ["20251001_a", "20251002_b", "20251003_c"]
 
 
+@pytest.mark.slow
 def test_an_old_runner_re_running_everything_under_py_names_is_shown_by_status_and_fails_check(project):
     files(project, STEMS[:2])
     project.run("alembic", "upgrade", "head", check=True)
@@ -90,6 +89,7 @@ def test_an_old_runner_re_running_everything_under_py_names_is_shown_by_status_a
     assert project.rows() == [*STEMS[:2], *(f"{s}.py" for s in STEMS[:2])]  # sync guesses nothing
 
 
+@pytest.mark.slow
 def test_auto_refuses_to_choose_when_the_rows_disagree_and_applies_nothing(project):
     files(project)
     # Mostly stems, and one stray .py row last: auto used to follow the newest row.
@@ -119,6 +119,7 @@ def test_auto_refuses_to_choose_when_the_rows_disagree_and_applies_nothing(proje
     assert project.rows() == [STEMS[0], f"{STEMS[1]}.py", f"{STEMS[2]}.py"]
 
 
+@pytest.mark.slow
 def test_auto_follows_rows_that_all_agree(project):
     files(project)
     insert_rows(project, f"{STEMS[0]}.py", f"{STEMS[1]}.py")
@@ -126,6 +127,7 @@ def test_auto_follows_rows_that_all_agree(project):
     assert project.rows() == [f"{STEMS[0]}.py", f"{STEMS[1]}.py", f"{STEMS[2]}.py"]
 
 
+@pytest.mark.slow
 def test_init_writes_the_name_format_option_commented_with_when_to_set_it(tmp_path, project):
     root = tmp_path / "fresh"
     (root / "migrations").mkdir(parents=True)
@@ -149,6 +151,7 @@ def test_init_writes_the_name_format_option_commented_with_when_to_set_it(tmp_pa
 # -- unexpected shapes of schema_migrations ----------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_extra_not_null_column_without_default_is_named_with_the_fix_and_nothing_is_applied(project):
     files(project, STEMS[:2])
     project.sql(
@@ -174,6 +177,7 @@ def test_an_extra_not_null_column_without_default_is_named_with_the_fix_and_noth
     assert "a" not in project.tables()
 
 
+@pytest.mark.slow
 def test_a_migration_name_column_too_short_for_the_stems_is_named_with_the_fix_and_nothing_is_applied(project):
     files(project, STEMS[:2])
     project.sql(

@@ -690,6 +690,7 @@ def _lock_problems(problems: list[str]) -> list[str]:
     return [p.split(": LB")[0].rsplit("/", 1)[-1] + " LB" + p.split(": LB")[1][:3] for p in problems if ": LB5" in p]
 
 
+@pytest.mark.slow  # `alembic upgrade head` in a subprocess
 def test_check_fails_an_unapplied_unsafe_index_but_not_the_same_statement_already_applied(project):
     from bridge import runner
     from bridge.checks import run_checks
@@ -804,6 +805,7 @@ def test_positional_parameters_are_one_finding_per_call(call):
     assert [v.code for v in lint_source(source, "20251031_add_error_message.py")] == ["LB209"]
 
 
+@pytest.mark.slow  # `alembic upgrade head` in a subprocess
 def test_check_holds_a_pending_native_revision_to_the_lock_rules(project):
     from bridge import runner
     from bridge.checks import run_checks

@@ -16,8 +16,6 @@ import pytest
 import sqlalchemy as sa
 from conftest import BIN, legacy_source, make_project
 
-pytestmark = pytest.mark.slow  # end-to-end: real blocking sessions and CLI subprocesses
-
 RETRYING = "migration_lock_timeout = 1s\nlock_retries = 3\nlock_retry_backoff = 0.1\n"
 ORDERS = "20251001_create_orders"
 ALTER = "20251002_add_note"
@@ -62,6 +60,7 @@ def log_rows(project, revision: str | None = None) -> list[dict]:
     return [dict(row._mapping) for row in project.sql(f"SELECT * FROM alembic_bridge_log{where} ORDER BY id")]
 
 
+@pytest.mark.slow
 def test_a_blocked_migration_fails_fast_after_its_retries_and_names_the_blocker(retrying):
     retrying.write(f"{ALTER}.py", legacy_source("ALTER TABLE orders ADD COLUMN note TEXT"))
     blocker = Blocker(retrying.url)
@@ -92,6 +91,7 @@ def test_a_blocked_migration_fails_fast_after_its_retries_and_names_the_blocker(
     assert retrying.rows() == [ORDERS] and retrying.version() == [ORDERS]
 
 
+@pytest.mark.slow
 def test_when_the_blocker_finishes_during_the_retries_the_migration_succeeds(retrying):
     retrying.write(f"{ALTER}.py", legacy_source("ALTER TABLE orders ADD COLUMN note TEXT"))
     blocker = Blocker(retrying.url)
@@ -130,6 +130,7 @@ def downgrade():
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("own", ["", "lock_retries = 0"])
 def test_a_native_revision_gets_the_same_timeouts_and_retries_and_can_set_its_own(retrying, own):
     (retrying.versions / "n1_note.py").write_text(NATIVE_ALTER.format(down=ORDERS, own=own))
@@ -152,6 +153,7 @@ def test_a_native_revision_gets_the_same_timeouts_and_retries_and_can_set_its_ow
         assert retrying.version() == ["n1_note"]
 
 
+@pytest.mark.slow
 def test_a_deadlock_is_rolled_back_and_retried(tmp_path, database_url):
     project = make_project(tmp_path / "project", database_url, "lock_retries = 2\nlock_retry_backoff = 0.1\n")
     project.write("20251001_tables.py", legacy_source(["CREATE TABLE a (id INT)", "CREATE TABLE b (id INT)"]))
@@ -218,6 +220,7 @@ def downgrade(engine):
 '''
 
 
+@pytest.mark.slow
 def test_a_migration_that_committed_work_through_autocommit_is_never_retried(retrying):
     retrying.write(f"{ALTER}.py", AUTOCOMMIT_THEN_ALTER)
     blocker = Blocker(retrying.url)
@@ -235,6 +238,7 @@ def test_a_migration_that_committed_work_through_autocommit_is_never_retried(ret
     assert "side_effect" in retrying.tables()  # committed, as the message says
 
 
+@pytest.mark.slow
 def test_a_file_can_set_its_own_timeout_and_retries(retrying):
     source = legacy_source("ALTER TABLE orders ADD COLUMN note TEXT")
     source = source.replace(
@@ -254,6 +258,7 @@ def test_a_file_can_set_its_own_timeout_and_retries(retrying):
     assert took < 10
 
 
+@pytest.mark.slow
 def test_a_bad_value_in_a_file_names_the_file_and_applies_nothing(retrying):
     source = legacy_source("ALTER TABLE orders ADD COLUMN note TEXT")
     source = source.replace("from sqlalchemy import text\n", "from sqlalchemy import text\n\nlock_retries = 'many'\n")
@@ -265,6 +270,7 @@ def test_a_bad_value_in_a_file_names_the_file_and_applies_nothing(retrying):
     assert retrying.rows() == [ORDERS]
 
 
+@pytest.mark.slow
 def test_a_file_that_does_not_import_is_logged_as_failed(project):
     project.table("20251001_create_a", "a")
     path = project.write("20251002_broken.py", "def upgrade(engine)\n    pass\n")
@@ -278,6 +284,7 @@ def test_a_file_that_does_not_import_is_logged_as_failed(project):
     assert "syntax error" in rows[-1]["error"]
 
 
+@pytest.mark.slow
 def test_a_bad_option_is_refused_before_anything_runs(tmp_path, database_url):
     project = make_project(tmp_path / "project", database_url, "migration_lock_timeout = 2 sec\n")
     project.table("20251001_create_a", "a")
@@ -290,6 +297,7 @@ def test_a_bad_option_is_refused_before_anything_runs(tmp_path, database_url):
     assert project.tables() == []
 
 
+@pytest.mark.slow
 def test_the_timeouts_are_set_local_to_each_migration_and_rendered_in_sql_scripts(retrying):
     retrying.write(f"{ALTER}.py", legacy_source("SELECT 1"))
     script = retrying.run("alembic", "upgrade", f"{ORDERS}:head", "--sql", check=True).stdout
@@ -307,6 +315,7 @@ def test_the_timeouts_are_set_local_to_each_migration_and_rendered_in_sql_script
     assert after == "0"
 
 
+@pytest.mark.slow
 def test_without_options_a_run_sets_no_timeout_and_takes_no_savepoint(project, engine):
     """Defaults keep today's behaviour: no SET LOCAL, no savepoint, one log row per migration."""
     project.write(
@@ -320,6 +329,7 @@ def test_without_options_a_run_sets_no_timeout_and_takes_no_savepoint(project, e
 # -- the run log ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_run_log_answers_what_ran_when_for_how_long_and_why_it_failed_across_runs(retrying):
     retrying.write(f"{ALTER}.py", legacy_source("ALTER TABLE missing ADD COLUMN note TEXT"))
     failed = retrying.run("alembic-bridge", "upgrade")
@@ -356,6 +366,7 @@ def test_the_run_log_answers_what_ran_when_for_how_long_and_why_it_failed_across
     assert re.search(r"Last run: \S+ \S+ UTC by \S+@\S+: 1 reverted, \d+\.\ds of migrations", status), status
 
 
+@pytest.mark.slow
 def test_reads_never_create_the_log_table_and_passwords_never_reach_it(project):
     result = project.run("alembic-bridge", "log", check=True)
     assert "No migration runs recorded yet" in result.stdout
@@ -393,6 +404,7 @@ def downgrade(engine):
 '''
 
 
+@pytest.mark.slow
 def test_on_a_terminal_the_running_migration_ticks_and_its_output_gets_its_own_line(project):
     project.table("20251001_create_a", "a")
     project.write("20251002_backfill.py", SLOW_AND_CHATTY)
@@ -406,6 +418,7 @@ def test_on_a_terminal_the_running_migration_ticks_and_its_output_gets_its_own_l
     assert re.search(r"\[2/2\] applied 20251002_backfill \(2\.\d\ds\)", out), out
 
 
+@pytest.mark.slow
 def test_the_python_api_reports_each_migrations_own_time_not_a_running_total(project):
     from bridge import runner
 
@@ -423,6 +436,7 @@ def test_the_python_api_reports_each_migrations_own_time_not_a_running_total(pro
     assert slow_s >= 1.2 and fast_s < 1.0 <= result.seconds
 
 
+@pytest.mark.slow
 def test_a_waiting_migration_says_who_blocks_it(retrying):
     retrying.write(f"{ALTER}.py", legacy_source("ALTER TABLE orders ADD COLUMN note TEXT"))
     ini = retrying.root / "alembic.ini"
@@ -443,6 +457,7 @@ def test_a_waiting_migration_says_who_blocks_it(retrying):
 # -- interrupted concurrent index builds -----------------------------------------------------
 
 
+@pytest.mark.slow
 def test_check_and_status_report_an_index_an_interrupted_concurrent_build_left_invalid(project, engine):
     project.table("20251001_create_a", "a")
     project.run("alembic", "upgrade", "head", check=True)
@@ -489,6 +504,7 @@ def downgrade(engine):
 '''
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rebuild", [False, True])
 def test_a_failed_concurrent_build_is_rebuilt_on_the_next_run_only_when_the_user_opts_in(
     tmp_path, database_url, rebuild
@@ -511,3 +527,23 @@ def test_a_failed_concurrent_build_is_rebuilt_on_the_next_run_only_when_the_user
     else:
         assert [v for (v,) in valid] == [False]  # IF NOT EXISTS skipped it: still unusable
         assert "index public.dup_x on dup is INVALID" in project.run("alembic-bridge", "check").stderr
+
+
+def test_a_lock_timeout_is_retried_in_process_until_the_blocker_is_gone(tmp_path, database_url):
+    # In-process and on real PostgreSQL: the fast tier's test of the retries.
+    import bridge
+
+    project = make_project(tmp_path / "project", database_url, RETRYING.replace("1s", "300ms"))
+    project.write(f"{ORDERS}.py", legacy_source("CREATE TABLE orders (id SERIAL PRIMARY KEY)", "DROP TABLE orders"))
+    project.write(f"{ALTER}.py", legacy_source("ALTER TABLE orders ADD COLUMN note TEXT"))
+    bridge.upgrade(project.config(), ORDERS)
+    blocker = Blocker(project.url)
+    timer = blocker.release_after(0.5)
+    try:
+        bridge.upgrade(project.config())
+    finally:
+        timer.join()
+        blocker.close()
+    outcomes = [r["outcome"] for r in log_rows(project, ALTER)]
+    assert outcomes[-1] == "applied" and outcomes[:-1] and set(outcomes[:-1]) == {"retried"}
+    assert project.rows() == [ORDERS, ALTER]

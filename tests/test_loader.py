@@ -2,6 +2,8 @@
 
 import datetime
 
+import pytest
+
 from bridge.loader import parse_name, read_docstring, scan
 
 
@@ -87,3 +89,39 @@ def test_a_symlink_to_a_real_migration_file_is_a_migration(tmp_path):
     (tmp_path / "20251001_linked.py").symlink_to(tmp_path / "shared" / "x.py")
     found = scan(tmp_path)
     assert [f.stem for f in found.files] == ["20251001_linked"] and found.problems == []
+
+
+# -- read_docstring: the regular-expression path agrees with the tokenizer -----------
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        b'"""\nMigration: Add x\nDate: 2025-10-31\n"""\nimport os\n',
+        b"'''single quotes'''\n",
+        b'"one line"\n',
+        b'# comment\n\n  """after a comment"""\n',
+        b'r"""raw \\n kept"""',
+        b'b"""bytes"""',
+        b'f"""not a docstring"""',
+        b'"""a \\""" b"""',
+        b'""""quoted" first"""',
+        b'"""\xc3\xa9t\xc3\xa9"""',
+        b'"""latin \xe9"""',
+        b'\xef\xbb\xbf"""bom"""',
+        b'# -*- coding: latin-1 -*-\n"""caf\xe9"""',
+        b'"""unterminated',
+        b'import os\n"""late"""',
+        b"",
+        b'"""a""" "b"',
+        b'"""crlf\r\nline"""\r\n',
+        b'#c\r"""lone cr"""',
+        b'"\\N{EM DASH}"',
+    ],
+)
+def test_a_docstring_is_read_exactly_as_the_tokenizer_reads_it(tmp_path, source):
+    from bridge.loader import docstring_by_tokens, read_docstring
+
+    path = tmp_path / "20251031_x.py"
+    path.write_bytes(source)
+    assert read_docstring(path) == docstring_by_tokens(source)

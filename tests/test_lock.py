@@ -13,8 +13,6 @@ from conftest import BIN, legacy_source, url_text
 import bridge
 from bridge import lock
 
-pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
-
 # A legacy migration that ends the bridge's lock session, as pg_terminate_backend,
 # idle_session_timeout or a network drop would.
 KILL_THE_LOCK_SESSION = (
@@ -43,6 +41,7 @@ def test_the_documented_sql_computes_the_same_key_on_the_server(engine):
         assert "bridge.lock_key(" in text, doc
 
 
+@pytest.mark.slow
 def test_a_plain_session_holding_the_advisory_lock_makes_alembic_upgrade_wait(project, engine):
     project.table("20251001_create_a", "a")
     with engine.connect() as holder:
@@ -72,6 +71,7 @@ def test_a_plain_session_holding_the_advisory_lock_makes_alembic_upgrade_wait(pr
     assert project.rows() == ["20251001_create_a"] and "a" in project.tables()
 
 
+@pytest.mark.slow
 def test_losing_the_lock_stops_the_run_before_the_next_migration_and_names_it(project):
     project.table("20251001_create_a", "a")
     project.write("20251002_kill_lock.py", legacy_source(KILL_THE_LOCK_SESSION))
@@ -93,6 +93,7 @@ def test_losing_the_lock_stops_the_run_before_the_next_migration_and_names_it(pr
     assert project.rows() == ["20251001_create_a", "20251002_kill_lock", "20251003_create_c"]
 
 
+@pytest.mark.slow
 def test_losing_the_lock_through_alembic_bridge_upgrade_exits_1_and_counts_what_ran(project):
     project.table("20251001_create_a", "a")
     project.write("20251002_kill_lock.py", legacy_source(KILL_THE_LOCK_SESSION))
@@ -104,6 +105,7 @@ def test_losing_the_lock_through_alembic_bridge_upgrade_exits_1_and_counts_what_
     assert project.rows() == ["20251001_create_a", "20251002_kill_lock"]
 
 
+@pytest.mark.slow
 def test_a_failed_unlock_after_a_successful_run_is_a_warning_not_a_failure(project):
     project.table("20251001_create_a", "a")
     project.write("20251002_kill_lock.py", legacy_source(KILL_THE_LOCK_SESSION))
@@ -117,6 +119,7 @@ def test_a_failed_unlock_after_a_successful_run_is_a_warning_not_a_failure(proje
     assert project.rows() == ["20251001_create_a", "20251002_kill_lock"]
 
 
+@pytest.mark.slow
 def test_when_the_server_goes_away_mid_migration_the_error_names_that_migration(project):
     project.table("20251001_create_a", "a")
     project.write(
@@ -142,6 +145,7 @@ def test_when_the_server_goes_away_mid_migration_the_error_names_that_migration(
     assert project.rows() == ["20251001_create_a"] and "half" not in project.tables()
 
 
+@pytest.mark.slow
 def test_idle_session_timeout_does_not_end_the_lock_session_during_a_long_migration(project, engine):
     with engine.connect() as conn:
         conn.exec_driver_sql(f"ALTER DATABASE \"{engine.url.database}\" SET idle_session_timeout = '1s'")
@@ -154,6 +158,7 @@ def test_idle_session_timeout_does_not_end_the_lock_session_during_a_long_migrat
     assert project.rows() == ["20251001_slow", "20251002_create_b"]
 
 
+@pytest.mark.slow
 def test_the_lock_follows_the_database_connected_to_not_the_url_spelling(project, engine):
     # A URL naming its database as ?dbname= (or not at all: the user's database) has no
     # database in its path; the key must still be the one the documented SQL computes,
@@ -177,3 +182,25 @@ def test_the_lock_follows_the_database_connected_to_not_the_url_spelling(project
     assert result.returncode == 255, result.output
     assert "still holds the bridge's lock after 1 s" in result.output
     assert project.rows() == [] and "a" not in project.tables()
+
+
+def test_a_run_waits_for_the_runner_lock_and_gives_up_after_lock_timeout_changing_nothing(tmp_path, database_url):
+    # In-process and on real PostgreSQL: the fast tier's test of the runner lock.
+    from conftest import make_project
+
+    from bridge.errors import LockTimeout
+
+    project = make_project(tmp_path / "project", database_url, "lock_timeout = 0.5\n")
+    project.table("20251001_create_a", "a")
+    holder = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+    try:
+        with holder.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": bridge.lock_key(database_url.database)})
+            started = time.monotonic()
+            with pytest.raises(LockTimeout):
+                bridge.upgrade(project.config())
+            waited = time.monotonic() - started
+    finally:
+        holder.dispose()
+    assert 0.5 <= waited < 10
+    assert project.version() == [] and project.rows() == []

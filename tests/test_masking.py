@@ -14,12 +14,11 @@ import shutil
 import stat
 import subprocess
 import sys
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from conftest import BIN, REPO, make_project, url_text
-
-pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
 
 # Every character that breaks a URL, unencoded.
 PASSWORD = "S3cr@t:p/w%x#y z"
@@ -124,6 +123,7 @@ def _project(tmp_path, database_url, delivery: str, url: str):
     return project, env
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case, delivery, front_ends", TABLE)
 def test_no_front_end_shows_any_piece_of_the_password(tmp_path, database_url, case, delivery, front_ends):
     _, secret, build, expect = case
@@ -185,6 +185,7 @@ def test_mask_text_hides_every_piece_of_a_password_inside_free_text(secret):
     assert masked.startswith("could not use postgresql://u:***@") and masked.endswith("next line")
 
 
+@pytest.mark.slow
 def test_migrations_log_is_created_owner_only(tmp_path, database_url):
     project, env = _project(tmp_path, database_url, "DATABASE_URL", url_text(database_url))
     log = project.root / "logs" / "migrations.log"
@@ -198,3 +199,35 @@ def test_migrations_log_is_created_owner_only(tmp_path, database_url):
     shutil.copytree(project.root, fresh, ignore=shutil.ignore_patterns("logs"))
     assert _run(fresh, ["python", "run.py", "start"], env).returncode == 0
     assert stat.S_IMODE((fresh / "logs" / "migrations.log").stat().st_mode) == 0o600
+
+
+def test_a_refused_password_is_named_as_the_reason_and_never_shown(database_url, pg_admin_url):
+    # In-process and on real PostgreSQL: the fast tier's test of masking.
+    import sqlalchemy as sa
+
+    import bridge
+    from bridge.errors import ConnectionFailed
+
+    role, password = "bridge_mask_user", "Zx8@:/%#' q"
+    admin = sa.create_engine(pg_admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as conn:
+        hba = Path(conn.exec_driver_sql("SHOW hba_file").scalar())
+        original = hba.read_text()
+        hba.write_text(f"local all {role} scram-sha-256\nhost all {role} all scram-sha-256\n" + original)
+        conn.exec_driver_sql("SELECT pg_reload_conf()")
+        conn.exec_driver_sql(f"DROP ROLE IF EXISTS {role}")
+        conn.exec_driver_sql(f"CREATE ROLE {role} LOGIN PASSWORD 'another-one'")
+    try:
+        wrong = database_url.set(drivername="postgresql", username=role, password=password)
+        config = bridge.load_config(REPO / "alembic.ini", url=url_text(wrong))
+        with pytest.raises(ConnectionFailed) as caught:
+            bridge.status(config)
+    finally:
+        with admin.connect() as conn:
+            hba.write_text(original)
+            conn.exec_driver_sql("SELECT pg_reload_conf()")
+            conn.exec_driver_sql(f"DROP ROLE IF EXISTS {role}")
+        admin.dispose()
+    message = str(caught.value)
+    assert "password authentication failed" in message
+    assert all(password[i : i + 3] not in message for i in range(len(password) - 2)), message

@@ -15,7 +15,9 @@ from pytest_alembic.tests import (  # noqa: F401  (collected as tests of this mo
     test_upgrade,
 )
 
-pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
+# Each of these runs every migration (seconds): the slow tier. The single-head check is quick.
+for _test in (test_model_definitions_match_ddl, test_up_down_consistency, test_upgrade):
+    pytest.mark.slow(_test)
 
 
 @pytest.fixture
@@ -47,6 +49,7 @@ def downgrade(engine):
 """
 
 
+@pytest.mark.slow
 def test_pytest_alembic_on_a_database_the_old_runner_migrated_runs_nothing_twice(project, engine):
     import pytest_alembic
 

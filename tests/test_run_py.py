@@ -8,8 +8,6 @@ import time
 import pytest
 from conftest import REPO, Project, legacy_source
 
-pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
-
 SAMPLES = sorted(p.stem for p in (REPO / "migrations").glob("2*.py"))
 
 
@@ -27,6 +25,7 @@ def repo(tmp_path, database_url) -> Project:
     return copy_repo(tmp_path / "repo", database_url)
 
 
+@pytest.mark.slow
 def test_start_applies_every_migration_logs_each_and_a_second_start_applies_nothing(repo):
     first = repo.run("python", "run.py", "start", check=True)
     for stem in SAMPLES:
@@ -40,6 +39,7 @@ def test_start_applies_every_migration_logs_each_and_a_second_start_applies_noth
     assert "Applied migration" not in second.output
 
 
+@pytest.mark.slow
 def test_status_shows_the_database_head_and_pending(repo):
     repo.run("python", "run.py", "migrate", check=True)
     new = repo.root / "migrations" / "20991231_later.py"
@@ -50,6 +50,7 @@ def test_status_shows_the_database_head_and_pending(repo):
     assert "***" in result.output or "@" not in result.output
 
 
+@pytest.mark.slow
 def test_the_app_starts_after_migrating_and_stop_stops_it(repo):
     app = {"APP_COMMAND": "python -c 'import time; time.sleep(60)'"}
     started = repo.run("python", "run.py", "start", env=app, check=True)
@@ -64,6 +65,7 @@ def test_the_app_starts_after_migrating_and_stop_stops_it(repo):
         os.kill(pid, 0)
 
 
+@pytest.mark.slow
 def test_the_app_never_starts_on_a_half_migrated_database(repo):
     (repo.root / "migrations" / "20991231_broken.py").write_text(
         "from sqlalchemy import text\n\ndef upgrade(engine):\n    with engine.begin() as c:\n        c.execute(text('SELECT * FROM nowhere'))\n"
@@ -75,6 +77,7 @@ def test_the_app_never_starts_on_a_half_migrated_database(repo):
     assert repo.rows() == SAMPLES  # everything before the broken file is applied, each atomically
 
 
+@pytest.mark.slow
 def test_an_unreachable_database_fails_start_with_the_reason(repo):
     result = repo.run("python", "run.py", "start", env={"DATABASE_URL": "postgresql://u:pw-secret@127.0.0.1:1/x"})
     assert result.returncode == 1
@@ -82,6 +85,7 @@ def test_an_unreachable_database_fails_start_with_the_reason(repo):
     assert "pw-secret" not in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_with_nothing_configured_start_uses_the_embedded_postgresql_and_stop_stops_it(tmp_path):
     repo = copy_repo(tmp_path / "fresh", None)
     clean = {"DATABASE_URL": ""}
@@ -98,6 +102,7 @@ def test_with_nothing_configured_start_uses_the_embedded_postgresql_and_stop_sto
     assert not is_running(repo.root / ".bridge" / "postgres")
 
 
+@pytest.mark.slow
 def test_restart_stops_the_app_then_starts_it_again_after_migrating(repo):
     app = {"APP_COMMAND": "python -c 'import time; time.sleep(60)'"}
     repo.run("python", "run.py", "start", env=app, check=True)

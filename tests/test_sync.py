@@ -18,8 +18,6 @@ import time
 import pytest
 from conftest import BIN, REPO, legacy_source, make_project, url_text
 
-pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
-
 STEMS = [f"202510{day:02d}_create_t{day}" for day in range(1, 7)]
 
 
@@ -52,6 +50,7 @@ def assert_agree(project, stems):
         assert (stem.rsplit("_", 1)[1] in tables) == (stem in stems)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name_format", ["stem", "filename"])
 @pytest.mark.parametrize("prefix", [0, 1, 3, 6])
 def test_a_database_migrated_by_the_old_runner_is_adopted_without_rerunning_anything(
@@ -77,6 +76,7 @@ def test_a_database_migrated_by_the_old_runner_is_adopted_without_rerunning_anyt
     assert old_runner(project, name_format).stdout == ""
 
 
+@pytest.mark.slow
 def test_old_runner_and_bridge_in_turn_keep_both_tables_equal_to_the_applied_set(project):
     order = ["old", "bridge", "old", "bridge", "bridge", "old"]
     applied = []
@@ -93,6 +93,7 @@ def test_old_runner_and_bridge_in_turn_keep_both_tables_equal_to_the_applied_set
     assert_agree(project, STEMS)
 
 
+@pytest.mark.slow
 def test_the_bridge_follows_an_old_runner_that_ran_after_it(project):
     add_files(project, STEMS[:2])
     project.run("alembic", "upgrade", "head", check=True)
@@ -104,6 +105,7 @@ def test_the_bridge_follows_an_old_runner_that_ran_after_it(project):
     assert_agree(project, STEMS[:4])
 
 
+@pytest.mark.slow
 def test_missing_rows_below_alembic_version_are_backfilled(project):
     add_files(project, STEMS[:3])
     project.run("alembic", "upgrade", "head", check=True)
@@ -115,6 +117,7 @@ def test_missing_rows_below_alembic_version_are_backfilled(project):
     assert_agree(project, STEMS[:3])
 
 
+@pytest.mark.slow
 def test_a_file_dated_before_applied_ones_is_refused_and_nothing_changes(project):
     add_files(project, [STEMS[0], STEMS[2]])
     project.run("alembic", "upgrade", "head", check=True)
@@ -135,6 +138,7 @@ def test_a_file_dated_before_applied_ones_is_refused_and_nothing_changes(project
     assert_agree(project, STEMS[:4])
 
 
+@pytest.mark.slow
 def test_an_old_runner_applying_a_later_file_first_is_a_hole_too(project):
     add_files(project, [STEMS[0], STEMS[2]])
     old_runner(project)
@@ -144,6 +148,7 @@ def test_an_old_runner_applying_a_later_file_first_is_a_hole_too(project):
     assert project.version() == []
 
 
+@pytest.mark.slow
 def test_rows_whose_file_is_gone_warn_by_default_and_fail_when_strict(tmp_path, database_url):
     project = make_project(tmp_path / "p", database_url)
     add_files(project, STEMS[:2])
@@ -159,6 +164,7 @@ def test_rows_whose_file_is_gone_warn_by_default_and_fail_when_strict(tmp_path, 
     assert strict.returncode != 0 and "20240101_retired" in strict.output
 
 
+@pytest.mark.slow
 def test_a_file_edited_after_it_was_applied_is_reported_by_name(project):
     add_files(project, STEMS[:2])
     project.run("alembic", "upgrade", "head", check=True)
@@ -171,6 +177,7 @@ def test_a_file_edited_after_it_was_applied_is_reported_by_name(project):
     assert edited == {STEMS[0]: True, STEMS[1]: False}
 
 
+@pytest.mark.slow
 def test_stamp_keeps_schema_migrations_in_step(project):
     add_files(project, STEMS[:4])
     project.run("alembic", "stamp", STEMS[2], check=True)
@@ -181,6 +188,7 @@ def test_stamp_keeps_schema_migrations_in_step(project):
     assert project.rows() == [] and project.version() == []
 
 
+@pytest.mark.slow
 def test_status_reports_every_state_and_reads_never_write(project):
     add_files(project, STEMS[:5])
     project.run("alembic", "upgrade", STEMS[1], check=True)  # 0,1 applied (both)
@@ -205,12 +213,14 @@ def test_status_reports_every_state_and_reads_never_write(project):
     assert f"out-of-order     {STEMS[2]}" in text
 
 
+@pytest.mark.slow
 def test_status_on_a_fresh_database_creates_no_table(project):
     add_files(project, STEMS[:2])
     project.run("alembic-bridge", "status", check=True)
     assert project.tables() == []
 
 
+@pytest.mark.slow
 def test_sync_brings_the_tables_into_agreement_printing_each_change(project):
     add_files(project, STEMS[:3])
     old_runner(project)
@@ -253,6 +263,7 @@ def counted_files(project, n, sleep):
     return stems
 
 
+@pytest.mark.slow
 def test_eight_simultaneous_upgrades_apply_each_migration_exactly_once(project):
     stems = counted_files(project, 6, 0.05)
     env = {**os.environ, "DATABASE_URL": url_text(project.url)}
@@ -274,11 +285,17 @@ def test_eight_simultaneous_upgrades_apply_each_migration_exactly_once(project):
     assert project.rows() == stems and project.version() == [stems[-1]]
 
 
+@pytest.mark.slow
 def test_kill_9_mid_run_leaves_the_tables_agreeing_and_the_next_run_finishes(project):
     stems = counted_files(project, 8, 0.15)
     env = {**os.environ, "DATABASE_URL": url_text(project.url)}
     rng = random.Random(int(os.environ.get("BRIDGE_TEST_SEED", "7")))
+    sleeping = "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'SELECT pg_sleep%'"
     for _attempt in range(3):
+        while project.sql(sleeping)[0][0]:  # the killed run's server session is still finishing
+            time.sleep(0.01)
+        before = len(project.rows())
+        wait_for = rng.randrange(before, len(stems) - 1)  # committed rows to see before the kill
         proc = subprocess.Popen(
             [str(BIN / "alembic"), "upgrade", "head"],
             cwd=project.root,
@@ -286,10 +303,17 @@ def test_kill_9_mid_run_leaves_the_tables_agreeing_and_the_next_run_finishes(pro
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        time.sleep(rng.uniform(0.3, 1.2))
+        # Kill while a migration is inside its transaction (its pg_sleep is running), not
+        # before the run started or after it ended.
+        deadline = time.monotonic() + 60
+        while not (len(project.rows()) >= wait_for and project.sql(sleeping)[0][0]):
+            assert proc.poll() is None and time.monotonic() < deadline, "the run ended before the kill"
+            time.sleep(0.01)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        assert proc.returncode == -signal.SIGKILL  # the kill landed: the run did not finish by itself
         rows = project.rows()
+        assert len(rows) < len(stems)  # ... and it landed mid-run
         applied_tables = {t for t in project.tables() if t.startswith("c") and t[1:].isdigit()}
         # Per-migration atomicity: a row exists exactly for each migration whose table exists.
         assert applied_tables == {f"c{stems.index(r)}" for r in rows}
@@ -301,6 +325,7 @@ def test_kill_9_mid_run_leaves_the_tables_agreeing_and_the_next_run_finishes(pro
     assert runs == [(stem, 1) for stem in stems]
 
 
+@pytest.mark.slow
 def test_a_runner_waiting_longer_than_lock_timeout_fails_with_a_clear_message(tmp_path, database_url):
     project = make_project(tmp_path / "p", database_url, extra_ini="lock_timeout = 1")
     counted_files(project, 1, 4)
@@ -349,6 +374,7 @@ def test_reconcile_plan_is_pure_and_handles_every_case(tmp_path):
         plan(files, state(heads=["gone"]), lambda r: False)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX only")
 def test_sqlite_is_a_second_target_for_the_ledger_and_sync(tmp_path):
     db = tmp_path / "app.db"
@@ -382,6 +408,7 @@ CONSTRAINTS_SQL = """
 """
 
 
+@pytest.mark.slow
 def test_schema_migrations_created_by_the_bridge_has_the_shape_the_old_runner_gives_it(tmp_path, pg_admin_url):
     import sqlalchemy as sa
 
@@ -410,6 +437,7 @@ def test_schema_migrations_created_by_the_bridge_has_the_shape_the_old_runner_gi
     assert columns["applied_at"] == ("applied_at", "timestamp without time zone", None, "NO", "now()")
 
 
+@pytest.mark.slow
 def test_the_sql_script_creates_schema_migrations_with_the_legacy_shape(project):
     add_files(project, STEMS[:1])
     sql = project.run("alembic", "upgrade", "head", "--sql", check=True).stdout
@@ -419,6 +447,7 @@ def test_the_sql_script_creates_schema_migrations_with_the_legacy_shape(project)
 # -- several rows in alembic_version ---------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_two_version_rows_naming_legacy_revisions_are_refused_before_anything_is_written(project):
     add_files(project, STEMS[:4])
     project.run("alembic", "upgrade", STEMS[1], check=True)
@@ -443,6 +472,7 @@ def test_two_version_rows_naming_legacy_revisions_are_refused_before_anything_is
     assert_agree(project, STEMS[:4])
 
 
+@pytest.mark.slow
 def test_deleting_the_stray_version_row_lets_the_next_run_apply_what_it_skipped(project):
     add_files(project, STEMS[:4])
     project.run("alembic", "upgrade", STEMS[0], check=True)
@@ -455,6 +485,7 @@ def test_deleting_the_stray_version_row_lets_the_next_run_apply_what_it_skipped(
     assert_agree(project, STEMS[:4])
 
 
+@pytest.mark.slow
 def test_a_legacy_and_a_native_version_row_together_are_refused(project):
     add_files(project, STEMS[:2])
     project.versions.joinpath("n1_native.py").write_text(
@@ -486,6 +517,7 @@ def downgrade():
 """
 
 
+@pytest.mark.slow
 def test_a_legacy_file_slipped_in_before_an_applied_native_revision_is_refused_not_backfilled(project):
     add_files(project, STEMS[:2])
     native = project.versions / "n1_native.py"
@@ -520,6 +552,7 @@ def test_a_legacy_file_slipped_in_before_an_applied_native_revision_is_refused_n
     assert project.rows() == STEMS[:3] and project.version() == ["n1"]
 
 
+@pytest.mark.slow
 def test_rows_lost_below_a_native_head_are_refused_and_a_purge_stamp_restores_them(project):
     add_files(project, STEMS[:3])
     (project.versions / "n1_native.py").write_text(NATIVE.format(rev="n1", down=STEMS[2]))
@@ -533,6 +566,7 @@ def test_rows_lost_below_a_native_head_are_refused_and_a_purge_stamp_restores_th
     project.run("alembic", "upgrade", "head", check=True)
 
 
+@pytest.mark.slow
 def test_a_native_head_with_no_legacy_record_at_all_backfills_every_legacy_file(project):
     add_files(project, STEMS[:2])
     (project.versions / "n1_native.py").write_text(NATIVE.format(rev="n1", down=STEMS[1]))
@@ -565,3 +599,23 @@ def test_below_a_native_head_only_recorded_legacy_files_count_as_applied(tmp_pat
     assert (nothing_recorded.holes, nothing_recorded.backfill) == ([], STEMS[:4])
     retired_only = plan(files, state(rows=["20250101_old"]), native, retired=["20250101_old"])
     assert [f.stem for f in retired_only.holes] == STEMS[:4] and retired_only.backfill == []
+
+
+def test_sync_adopts_a_database_the_old_runner_migrated_without_running_anything(project):
+    # In-process and on real PostgreSQL: the fast tier's test of reconcile.
+    import bridge
+
+    add_files(project, STEMS[:3])
+    project.sql(
+        "CREATE TABLE schema_migrations (id SERIAL PRIMARY KEY, migration_name VARCHAR(255) UNIQUE NOT NULL, "
+        "applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)"
+    )
+    for stem in STEMS[:2]:
+        project.sql("INSERT INTO schema_migrations (migration_name) VALUES (:name)", name=stem)
+    plan = bridge.sync_tables(project.config())
+    assert plan.new_head == STEMS[1]
+    assert project.version() == [STEMS[1]]
+    assert project.rows() == STEMS[:2]
+    # Adopting runs no migration: only history tables exist.
+    assert set(project.tables()) <= {"schema_migrations", "alembic_version", "alembic_bridge_checksums"}
+    assert [m.revision for m in bridge.status(project.config()).pending] == [STEMS[2]]

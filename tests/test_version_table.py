@@ -15,8 +15,6 @@ import json
 import pytest
 from conftest import REPO, make_project, url_text
 
-pytestmark = pytest.mark.slow  # end-to-end: runs the CLI in subprocesses
-
 STEMS = ["20251001_first", "20251002_second", "20251003_third"]
 
 LOGGED = """\
@@ -92,6 +90,7 @@ def meta_project(tmp_path, database_url, request):
     return project
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("meta_project", list(LAYOUTS), indirect=True)
 def test_a_database_the_old_runner_migrated_is_adopted_into_the_configured_version_table(meta_project):
     project = meta_project
@@ -114,6 +113,7 @@ def test_a_database_the_old_runner_migrated_is_adopted_into_the_configured_versi
     assert version_rows(project, "public.alembic_version") is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("meta_project", ["both"], indirect=True)
 def test_status_sync_plans_and_stamps_use_the_configured_version_table(meta_project):
     project = meta_project
@@ -149,6 +149,7 @@ def test_status_sync_plans_and_stamps_use_the_configured_version_table(meta_proj
     assert "alembic_version" not in sql
 
 
+@pytest.mark.slow
 def test_env_py_naming_another_version_table_than_the_configuration_is_refused(project):
     write(project, STEMS[:2])
     old_runner(project)
@@ -167,6 +168,7 @@ def test_env_py_naming_another_version_table_than_the_configuration_is_refused(p
     assert version_rows(project, "meta.alembic_version") is None
 
 
+@pytest.mark.slow
 def test_env_py_with_a_custom_table_name_and_none_in_the_configuration_is_refused(project):
     write(project, STEMS[:1])
     set_env_py(project, 'version_table="legacy_version"')
@@ -179,6 +181,7 @@ def test_env_py_with_a_custom_table_name_and_none_in_the_configuration_is_refuse
     assert project.tables() == []
 
 
+@pytest.mark.slow
 def test_a_version_table_schema_that_does_not_exist_is_refused_before_anything_is_written(tmp_path, database_url):
     # Stock Alembic creates the version table, not its schema: it fails with the
     # server's `schema "meta" does not exist`. The bridge says so before writing.
@@ -204,6 +207,7 @@ def test_a_version_table_schema_that_does_not_exist_is_refused_before_anything_i
     assert project.run("alembic", "current").returncode == 0
 
 
+@pytest.mark.slow
 def test_baseline_and_convert_keep_the_configured_version_table(tmp_path, database_url, pg_admin_url):
     import uuid
 
@@ -243,6 +247,7 @@ def test_baseline_and_convert_keep_the_configured_version_table(tmp_path, databa
         admin.dispose()
 
 
+@pytest.mark.slow
 def test_init_writes_the_version_table_options_commented_and_uncommenting_them_works(tmp_path):
     import subprocess
 

@@ -1,12 +1,10 @@
-"""Issue 11, reviewed from outside: configurations the item-by-item tests did not try."""
+"""The Python API inside an application: `bridge.upgrade()` leaves its logging and environment alone."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-
-pytestmark = pytest.mark.slow  # end to end: a real application process
 
 # An application that set up its own logging, then calls the bridge twice, as a
 # run.py replaced by ``bridge.upgrade()`` does at every start.
@@ -34,6 +32,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.slow
 def test_bridge_upgrade_inside_an_application_leaves_its_logging_and_environment_alone(project):
     project.table("20251001_create_a", "a")
     (project.root / ".env").write_text("export APP_SETTING='from dotenv'\n")

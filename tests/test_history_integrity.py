@@ -1,4 +1,4 @@
-"""Adversarial review of issue 12 (history integrity): cases found by attacking the bridge from outside.
+"""History integrity under hostile migrations: nothing recorded that did not run, nothing said that did not happen.
 
 Each test drives the real ``alembic`` command against PostgreSQL and checks the
 promise: nothing recorded that did not run, no message saying the opposite of
@@ -11,8 +11,6 @@ import textwrap
 
 import pytest
 
-pytestmark = pytest.mark.slow  # end to end: real alembic / alembic-bridge processes
-
 HEAD = "from sqlalchemy import text\n"
 
 
@@ -20,6 +18,7 @@ def write(project, name: str, body: str):
     return project.write(name, HEAD + textwrap.dedent(body))
 
 
+@pytest.mark.slow
 def test_set_local_search_path_in_a_migration_does_not_redirect_the_history_writes(project):
     # A real engine ends SET LOCAL with trans.commit(); inside Alembic's transaction the
     # setting outlived the migration, so its ledger row and the alembic_version UPDATE
@@ -51,6 +50,7 @@ def test_set_local_search_path_in_a_migration_does_not_redirect_the_history_writ
     assert project.sql("SELECT to_regclass('app.schema_migrations') IS NULL")[0][0]
 
 
+@pytest.mark.slow
 def test_set_config_of_the_search_path_in_a_migration_does_not_redirect_the_history_writes(project):
     # SELECT set_config(...) is a read to the proxy; the search_path it set for the
     # session reached the ledger row and the alembic_version UPDATE (raw traceback).
@@ -78,6 +78,7 @@ def test_set_config_of_the_search_path_in_a_migration_does_not_redirect_the_hist
     assert "c" in project.tables()
 
 
+@pytest.mark.slow
 def test_a_commit_after_an_escape_string_literal_is_still_mapped_onto_the_migrations_transaction(project):
     # E'it\'s' ends at the second quote for PostgreSQL; read as a standard string it
     # swallowed the COMMIT after it, which then committed Alembic's transaction while
@@ -107,6 +108,7 @@ def test_a_commit_after_an_escape_string_literal_is_still_mapped_onto_the_migrat
     assert project.version() == []
 
 
+@pytest.mark.slow
 def test_a_raw_commit_is_not_written_into_the_sql_script_where_it_would_split_the_migration(project):
     # Online, COMMIT is mapped onto the migration's transaction; the --sql script
     # carried it through, so psql committed the first half of the migration alone.
@@ -136,6 +138,7 @@ def test_a_raw_commit_is_not_written_into_the_sql_script_where_it_would_split_th
     assert script.index("CREATE TABLE c") < script.index("INSERT INTO schema_migrations")
 
 
+@pytest.mark.slow
 def test_a_raw_rollback_cannot_be_rendered_as_sql_and_fails_naming_the_line(project):
     write(
         project,
@@ -156,6 +159,7 @@ def test_a_raw_rollback_cannot_be_rendered_as_sql_and_fails_naming_the_line(proj
     assert "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_an_out_of_order_file_reported_applied_stays_applied_when_the_next_one_fails(project):
     # Each out-of-order file ran in a savepoint of the run's first transaction, so the
     # next file's failure rolled back one that had been reported "applied".

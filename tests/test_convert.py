@@ -150,6 +150,118 @@ def test_an_early_return_after_only_reading_stays_native():
     assert "        return" in function(result, "upgrade")
 
 
+def test_the_autobegin_shape_with_one_commit_and_a_read_only_guard_becomes_native():
+    # real-world-idioms.md #2: 2.0-style autobegin, an early return after a read-only check.
+    result = converted("""
+        from sqlalchemy import text
+
+        def upgrade(engine):
+            with engine.connect() as conn:
+                result = conn.execute(text("SELECT COUNT(*) FROM information_schema.columns WHERE column_name = 'x'"))
+                if result.scalar() > 0:
+                    print("Column already exists, skipping")
+                    return
+                conn.execute(text("ALTER TABLE t ADD COLUMN x INT"))
+                conn.commit()
+            print("done")
+        """)
+    assert modes(result)["upgrade"] == NATIVE
+    assert function(result, "upgrade") == textwrap.dedent("""\
+        def upgrade() -> None:
+            if legacy_row_recorded(revision):
+                return  # applied before it was converted (e.g. by an old runner)
+            record_legacy_row(revision)
+            conn = op.get_bind()
+            result = conn.execute(text("SELECT COUNT(*) FROM information_schema.columns WHERE column_name = 'x'"))
+            if result.scalar() > 0:
+                print("Column already exists, skipping")
+                return
+            op.execute(text("ALTER TABLE t ADD COLUMN x INT"))
+            print("done")""")
+
+
+@pytest.mark.parametrize("exit_call", ["trans.rollback()", "trans.commit()"])
+def test_the_template_s_early_exit_that_ends_an_empty_transaction_stays_native(exit_call):
+    # real-world-idioms.md #3 and #4: guard -> `trans.rollback(); return` or `trans.commit(); return`.
+    result = converted(f"""
+        from sqlalchemy import text
+
+        def upgrade(engine):
+            with engine.connect() as conn:
+                trans = conn.begin()
+                try:
+                    if conn.execute(text("SELECT to_regclass('t') IS NOT NULL")).scalar():
+                        print("exists")
+                        {exit_call}
+                        return
+                    conn.execute(text("CREATE TABLE t (id INT)"))
+                    trans.commit()
+                except Exception as e:
+                    trans.rollback()
+                    raise
+        """)
+    assert modes(result)["upgrade"] == NATIVE
+    body = function(result, "upgrade")
+    assert "trans" not in body and 'print("exists")\n        return\n' in body
+    assert 'op.execute(text("CREATE TABLE t (id INT)"))' in body
+
+
+def test_begin_and_commit_without_the_try_statement_become_native():
+    result = converted("""
+        from sqlalchemy import text
+
+        def upgrade(engine):
+            with engine.connect() as conn:
+                trans = conn.begin()
+                conn.execute(text("CREATE TABLE t (id INT)"))
+                trans.commit()
+        """)
+    assert modes(result)["upgrade"] == NATIVE
+    assert function(result, "upgrade").endswith(
+        'record_legacy_row(revision)\n    op.execute(text("CREATE TABLE t (id INT)"))'
+    )
+
+
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        (
+            """
+            conn.execute(text("INSERT INTO t VALUES (1)"))
+            if conn.execute(text("SELECT 1")).scalar():
+                conn.rollback()
+                return
+            conn.commit()
+            """,
+            "line 9: returns early after writing (line 6)",
+        ),
+        (
+            """
+            conn.execute(text("INSERT INTO t VALUES (1)"))
+            conn.commit()
+            conn.execute(text("INSERT INTO t VALUES (2)"))
+            """,
+            "line 8: uses the connection `conn` outside a transaction it commits",
+        ),
+        (
+            """
+            conn.execute(text("INSERT INTO t VALUES (1)"))
+            conn.commit()
+            conn.execute(text("INSERT INTO t VALUES (2)"))
+            conn.commit()
+            """,
+            "line 9: commits `conn` more than once",
+        ),
+    ],
+    ids=["rolls-back-a-write-and-returns", "work-after-the-commit", "two-commits"],
+)
+def test_an_autobegin_shape_that_would_change_meaning_keeps_the_legacy_code(body, reason):
+    source = "from sqlalchemy import text\n\n\ndef upgrade(engine):\n    with engine.connect() as conn:\n"
+    source += textwrap.indent(textwrap.dedent(body).lstrip("\n"), "        ")
+    (up, _) = converted(source).functions
+    assert up.mode == LEGACY_CODE and up.reason.startswith(reason), up.reason
+
+
 def test_an_early_return_after_a_write_keeps_the_legacy_code():
     result = converted("""
         from sqlalchemy import text
@@ -220,8 +332,8 @@ def test_an_early_return_after_a_write_keeps_the_legacy_code():
             trans = conn.begin()
             conn.execute(text("INSERT INTO t VALUES (1)"))
         """,
-            "line 6: uses the connection `conn` outside a transaction it commits (autobegin, conn.commit(), "
-            "or after the block)",
+            "line 6: the transaction is committed nowhere (under the bridge, uncommitted work is rolled back "
+            "and reported)",
             id="never-committed",
         ),
         pytest.param(
@@ -430,6 +542,31 @@ def test_every_sample_converts_and_only_the_documented_ones_keep_legacy_code():
         else:
             assert kept == {}, stem
         previous = stem
+
+
+CORPUS = REPO / "tests" / "convert_corpus"
+# The legacy template's shapes (legacy-system.md, real-world-idioms.md #2-#4) and three that must
+# stay legacy code. Before the autobegin / early-exit / begin-without-try rewrites: 2 of 9 native.
+CORPUS_KEPT = {
+    "20250107_batches": "outside a transaction it commits",
+    "20250108_optional_extension": "an optional step",
+    "20250109_concurrent_index": "uses the engine as `engine.connect`",
+}
+
+
+def test_the_template_shapes_of_the_corpus_convert_natively_and_only_the_unsafe_ones_stay_legacy_code():
+    previous, native = None, []
+    for path in sorted(CORPUS.glob("2*.py")):
+        result = convert_source(path.read_text(), stem=path.stem, down_revision=previous, origin=path.name)
+        compile(result.text, path.name, "exec")
+        kept = [f.reason for f in result.functions if f.mode == LEGACY_CODE]
+        if path.stem in CORPUS_KEPT:
+            assert kept and CORPUS_KEPT[path.stem] in kept[0], (path.stem, kept)
+        else:
+            assert kept == [], (path.stem, kept)
+            native.append(path.stem)
+        previous = path.stem
+    assert len(native) == 6
 
 
 # -- on a real database -------------------------------------------------------------------------
@@ -784,3 +921,24 @@ def test_rows_of_converted_revisions_are_not_reported_as_missing_files(sample_pr
     )
     sample_project.run("alembic", "upgrade", "head", check=True)
     sample_project.run("alembic-bridge", "check", check=True)
+
+
+@pytest.mark.slow
+def test_the_converted_corpus_builds_the_same_schema_and_reverts_to_nothing(project, other_database_url):
+    import shutil
+
+    for path in sorted(CORPUS.glob("2*.py")):
+        shutil.copy(path, project.legacy / path.name)
+    project.run("alembic", "upgrade", "head", check=True)
+    before = schema_and_seed(project.url)
+    project.run("alembic-bridge", "convert", "--all", check=True)
+    project.url = other_database_url
+    project.run("alembic", "upgrade", "head", check=True)
+    assert schema_and_seed(other_database_url) == before
+    project.run("alembic", "downgrade", "base", check=True)
+    assert set(project.tables()) <= {
+        "schema_migrations",
+        "alembic_version",
+        "alembic_bridge_checksums",
+        "alembic_bridge_log",
+    }

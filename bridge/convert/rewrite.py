@@ -595,6 +595,9 @@ class _FunctionRewriter:
         self.connections: set[str] = set()
         self.transactions: set[str] = set()
         self.bound_at_top: set[str] = set()
+        # `trans.rollback(); return` / `conn.commit(); return` before anything was written:
+        # the statement before the `return` is dropped (ids of the original nodes).
+        self.early_exits: set[int] = set()
 
     def rewrite(self) -> ast.FunctionDef:
         fn = self.fn
@@ -639,6 +642,10 @@ class _FunctionRewriter:
 
     # -- statement lists ------------------------------------------------------------------------
     def _statements(self, stmts: list[ast.stmt], scope: str, conn: str | None) -> list[ast.stmt]:
+        if scope == "connection" and conn is not None:
+            commit = [k for k, s in enumerate(stmts) if self._is_method_statement(s, conn, "commit")]
+            if commit:
+                return self._autobegun(stmts, commit, conn)
         out: list[ast.stmt] = []
         i = 0
         while i < len(stmts):
@@ -656,6 +663,8 @@ class _FunctionRewriter:
             ):
                 out += self._transaction(node, following, conn)
                 i += 1
+            elif scope == "connection" and conn is not None and self._is_begin_assign(node, conn):
+                return out + self._begun(stmts[i:], conn)
             elif scope == "connection" and self._is_conn_begin_with(node, conn):
                 out += self._flatten(node, self._statements(node.body, "transaction", conn), None)
             else:
@@ -794,6 +803,7 @@ class _FunctionRewriter:
                 "(under the bridge, uncommitted work is rolled back and reported)"
             )
         k = commits[0]
+        self._find_early_exits(node.body[:k], trans)
         handler_rest = [s for s in handler.body if not self._is_method_statement(s, trans, "rollback")]
         reraise = handler_rest[-1] if handler_rest else None
         if not isinstance(reraise, ast.Raise):
@@ -801,7 +811,7 @@ class _FunctionRewriter:
                 f"line {handler.lineno}: an optional step: a failure is rolled back and the migration carries on"
             )
         for stmt in node.body[:k] + node.body[k + 1 :] + handler_rest:
-            if any(isinstance(n, ast.Name) and n.id == trans for n in ast.walk(stmt)):
+            if any(isinstance(n, ast.Name) and n.id == trans and not self._in_early_exit(n) for n in ast.walk(stmt)):
                 raise _NotFaithful(f"line {stmt.lineno}: uses the transaction object `{trans}` beyond commit/rollback")
         self._check_returns(node.body[:k], conn)
         self.transactions.add(trans)
@@ -828,6 +838,90 @@ class _FunctionRewriter:
         new_handler.body = [self._generic(s, None) for s in handler_rest]
         kept.handlers = [new_handler]
         return [kept]
+
+    def _autobegun(self, stmts: list[ast.stmt], commits: list[int], conn: str) -> list[ast.stmt]:
+        """2.0-style autobegin: ``conn.execute(...)`` ... one ``conn.commit()`` in the block."""
+        if len(commits) != 1:
+            raise _NotFaithful(
+                f"line {stmts[commits[1]].lineno}: commits `{conn}` more than once (batches, each "
+                "committed on its own; one transaction under Alembic would hold their locks to the end)"
+            )
+        return self._one_transaction(stmts, commits[0], conn, conn, begin=None)
+
+    def _begun(self, stmts: list[ast.stmt], conn: str) -> list[ast.stmt]:
+        """``trans = conn.begin()`` ... ``trans.commit()`` without the template's try statement."""
+        begin = cast(ast.Assign, stmts[0])  # _is_begin_assign() checked: `<name> = conn.begin()`
+        trans = cast(ast.Name, begin.targets[0]).id
+        commits = [k for k, s in enumerate(stmts) if self._is_method_statement(s, trans, "commit")]
+        if len(commits) != 1:
+            raise _NotFaithful(
+                f"line {begin.lineno}: the transaction is committed {'more than once' if commits else 'nowhere'} "
+                "(under the bridge, uncommitted work is rolled back and reported)"
+            )
+        self.transactions.add(trans)
+        return self._one_transaction(stmts[1:], commits[0] - 1, conn, trans, begin=begin)
+
+    def _one_transaction(
+        self, stmts: list[ast.stmt], k: int, conn: str, owner: str, begin: ast.Assign | None
+    ) -> list[ast.stmt]:
+        """*stmts*[:k] run in one transaction that *owner* (the connection or ``trans``) commits at *k*."""
+        self._find_early_exits(stmts[:k], owner)
+        for stmt in stmts[:k]:
+            for node in ast.walk(stmt):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and isinstance(node.func.value, ast.Name)
+                    and node.func.value.id in (conn, owner)
+                    and node.func.attr in ("begin", "commit", "rollback", "begin_nested")
+                    and not self._in_early_exit(node)
+                ):
+                    raise _NotFaithful(f"line {node.lineno}: a second commit, rollback or begin in the transaction")
+        self._check_returns(stmts[:k], conn)
+        before = self._statements(stmts[:k], "transaction", conn)
+        after = [self._generic(s, None) for s in stmts[k + 1 :]]
+        if begin is not None:
+            self._drop_statement(begin)
+        self._drop_statement(stmts[k])
+        return before + after
+
+    def _find_early_exits(self, stmts: list[ast.stmt], owner: str) -> None:
+        """Record each ``owner.rollback()`` / ``owner.commit()`` followed by a bare ``return``.
+
+        Faithful only when nothing was written before it (`_check_returns` checks the
+        ``return``): ending an empty transaction is the same as not ending it.
+        """
+        for stmt in stmts:
+            for node in ast.walk(stmt):
+                for field in ("body", "orelse", "finalbody"):
+                    block = getattr(node, field, None)
+                    if not isinstance(block, list):
+                        continue
+                    for first, second in zip(block, block[1:]):
+                        if (
+                            self._is_method_statement(first, owner, "rollback")
+                            or self._is_method_statement(first, owner, "commit")
+                        ) and (isinstance(second, ast.Return) and second.value is None):
+                            self.early_exits.add(id(first))
+                            self._drop_statement(first)
+            if self._is_early_exit_pair(stmts, stmt, owner):
+                self.early_exits.add(id(stmt))
+                self._drop_statement(stmt)
+
+    def _is_early_exit_pair(self, stmts: list[ast.stmt], stmt: ast.stmt, owner: str) -> bool:
+        i = stmts.index(stmt)
+        following = stmts[i + 1] if i + 1 < len(stmts) else None
+        return (
+            self._is_method_statement(stmt, owner, "rollback") or self._is_method_statement(stmt, owner, "commit")
+        ) and (isinstance(following, ast.Return) and following.value is None)
+
+    def _in_early_exit(self, node: ast.AST) -> bool:
+        current: ast.AST | None = node
+        while current is not None:
+            if id(current) in self.early_exits:
+                return True
+            current = self.parents.get(current)
+        return False
 
     def _is_method_statement(self, node, owner: str, method: str) -> bool:
         return (
@@ -917,7 +1011,7 @@ class _FunctionRewriter:
             ):
                 raise _NotFaithful(f"line {node.lineno}: a nested function uses the engine or a connection")
         for node in originals:
-            if not isinstance(node, ast.Name):
+            if not isinstance(node, ast.Name) or self._in_early_exit(node):
                 continue
             parent = self.parents.get(node)
             if node.id == self.engine:
@@ -933,9 +1027,16 @@ class _FunctionRewriter:
                 raise _NotFaithful(f"line {node.lineno}: uses the transaction object `{node.id}`")
             if isinstance(node.ctx, ast.Store) and (node.id in self.connections or node.id == self.engine):
                 raise _NotFaithful(f"line {node.lineno}: assigns to `{node.id}`")
+        mapping = dict(zip(map(id, originals), ast.walk(result)))
+        dropped = {id(mapping[id(node)]) for node in originals if id(node) in self.early_exits}
+        if dropped:
+            for node in ast.walk(result):
+                for field in ("body", "orelse", "finalbody"):
+                    block = getattr(node, field, None)
+                    if isinstance(block, list):
+                        setattr(node, field, [s for s in block if id(s) not in dropped])
         if not replacements:
             return result
-        mapping = dict(zip(map(id, originals), ast.walk(result)))
         return _Replace({mapping[key]: value for key, value in replacements.items()}).visit(result)
 
     def _engine_use(self, node: ast.Name, parent) -> dict[int, ast.AST]:

@@ -857,3 +857,32 @@ def test_lock_dangers_of_one_statement(sql, codes):
         found += [d.code for d in dangers(statement.node, context)]
         context.record(statement.node)
     assert found == codes
+
+
+@pytest.mark.slow  # `alembic-bridge check` in subprocesses
+def test_check_speaks_text_json_sarif_and_github_with_the_same_findings(project):
+    import bridge
+
+    project.write("20251001_orders.py", INDEX_FILE.format(n=1))
+    bridge.upgrade(project.config())
+    project.write("20251002_index.py", UNSAFE_INDEX.format(n=2))
+    project.table("20250930_early", "early")  # dated before an applied file: out of order
+    text = project.run("alembic-bridge", "check")
+    assert text.returncode == 1 and text.stdout == ""
+    assert "20251002_index.py:6:28: LB501" in text.stderr and "out of order" in text.stderr
+
+    as_json = project.run("alembic-bridge", "check", "--format", "json")
+    found = json.loads(as_json.stdout)
+    assert as_json.returncode == 1
+    assert [f["code"] for f in found if f["code"]] == ["LB501"]
+    assert found[0]["filename"].endswith("20251002_index.py") and found[0]["severity"] == "error"
+    assert any(f["code"] is None and "out of order" in f["message"] for f in found)
+
+    sarif = json.loads(project.run("alembic-bridge", "check", "--format", "sarif").stdout)
+    results = sarif["runs"][0]["results"]
+    assert sarif["version"] == "2.1.0" and sarif["runs"][0]["tool"]["driver"]["name"] == "alembic-bridge check"
+    assert sorted(r["ruleId"] for r in results) == ["LB501", "check"]
+
+    github = project.run("alembic-bridge", "check", "--format", "github").stdout.splitlines()
+    assert any(line.startswith("::error file=") and "LB501" in line for line in github)
+    assert any(line.startswith("::error::") and "out of order" in line for line in github)

@@ -11,15 +11,16 @@ check found problems); 2 usage error (click's own).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import sys
 from pathlib import Path
 
 import click
 
-from .. import __version__, runner
-from ..checks import run_checks
+from .. import __version__, checks, runner
 from ..database import mask_text
+from ..lint import ERROR
 from ..scaffold import init_project, new_migration
 from .baseline import baseline_command
 from .convert import convert_command
@@ -249,18 +250,35 @@ def sync_command(obj: Context, dry_run):
     metavar="BASE",
     help="Hold legacy files changed against git revision BASE to the lock-danger lint rules too.",
 )
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "sarif", "github"]),
+    default="text",
+    show_default=True,
+    help="text (stderr), or JSON, SARIF 2.1.0 or GitHub annotations on stdout.",
+)
 @pass_context
-def check(obj: Context, offline, diff_base):
+def check(obj: Context, offline, diff_base, output_format):
     """CI gate: exit 1 on bad names, several heads, holes, missing or edited files, lint errors.
 
     The lock-danger lint rules apply to migrations not yet applied; with --offline, to
     files dated on or after lock-rules-since ([tool.alembic-bridge.lint]) or changed
-    against --diff BASE.
+    against --diff BASE. Online, each lock danger names its table's size and writes
+    (a table under small-table-rows makes it a warning).
     """
-    problems = run_checks(load_config(obj), database=not offline, diff_base=diff_base)
-    for problem in problems:
-        click.echo(problem, err=True)
-    if problems:
+    found = checks.findings(load_config(obj), database=not offline, diff_base=diff_base)
+    if output_format == "json":
+        click.echo(json.dumps([f.as_dict() for f in found], indent=2, ensure_ascii=False))
+    elif output_format == "sarif":
+        click.echo(json.dumps(checks.sarif(found), indent=2, ensure_ascii=False))
+    elif output_format == "github":
+        for line in checks.github_annotations(found):
+            click.echo(line)
+    else:
+        for f in found:
+            click.echo(str(f) if f.severity == ERROR else f"warning: {f}", err=True)
+    if any(f.severity == ERROR for f in found):
         raise SystemExit(1)
 
 

@@ -31,6 +31,7 @@ class Violation:
     message: str
     hint: str
     end_line: int
+    table: str | None = None  # the existing table a lock danger blocks, where the rule knows it
 
     @property
     def rule(self) -> Rule:

@@ -6,6 +6,7 @@ The human format is `Violation.format` plus the hint; JSON is `Violation.to_dict
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import PurePath
 
@@ -23,8 +24,29 @@ def _version() -> str:
         return "0"
 
 
-def sarif(violations: list[Violation]) -> dict:
-    """Return a SARIF 2.1.0 log of *violations*, with every rule described."""
+# `check`'s findings that are not about a line of a file (heads, holes, drift, ...).
+CHECK_RULE = {
+    "id": "check",
+    "name": "migration-history",
+    "shortDescription": {"text": "The migration history has a problem that should stop a merge"},
+    "fullDescription": {"text": "Several heads, holes, files edited or missing after they were applied, ..."},
+    "help": {"text": "The message says what to do."},
+    "defaultConfiguration": {"level": "error"},
+}
+
+
+def sarif(
+    violations: list[Violation],
+    *,
+    properties: Sequence[dict | None] = (),
+    others: Sequence[tuple[str, str]] = (),
+    tool: str = "alembic-bridge lint",
+) -> dict:
+    """Return a SARIF 2.1.0 log of *violations*, with every rule described.
+
+    *properties*, aligned with *violations*, adds a result's ``properties`` (e.g.
+    a table's size); *others* are (severity, message) findings about no file.
+    """
     rules = [
         {
             "id": rule.code,
@@ -59,12 +81,26 @@ def sarif(violations: list[Violation]) -> dict:
         }
         for v in violations
     ]
+    for result, extra in zip(results, properties):
+        if extra:
+            result["properties"] = extra
+    if others:
+        rules.append(CHECK_RULE)
+        results += [
+            {
+                "ruleId": "check",
+                "ruleIndex": len(rules) - 1,
+                "level": "error" if severity == ERROR else "warning",
+                "message": {"text": message},
+            }
+            for severity, message in others
+        ]
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
         "runs": [
             {
-                "tool": {"driver": {"name": "alembic-bridge lint", "version": _version(), "rules": rules}},
+                "tool": {"driver": {"name": tool, "version": _version(), "rules": rules}},
                 "results": results,
             }
         ],
@@ -76,9 +112,12 @@ def _escape(text: str, *, property_value: bool = False) -> str:
     return text.replace(":", "%3A").replace(",", "%2C") if property_value else text
 
 
-def github_annotations(violations: list[Violation]) -> list[str]:
-    """Return one GitHub Actions workflow command per finding (``::error file=...::message``)."""
-    lines = []
+def github_annotations(violations: list[Violation], others: Sequence[tuple[str, str]] = ()) -> list[str]:
+    """Return one GitHub Actions workflow command per finding (``::error file=...::message``).
+
+    *others* are (severity, message) findings about no file: ``::error::message``.
+    """
+    lines = [f"::{'error' if severity == ERROR else 'warning'}::{_escape(message)}" for severity, message in others]
     for v in violations:
         level = "error" if v.severity == ERROR else "warning"
         properties = ",".join(

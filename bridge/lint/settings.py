@@ -9,6 +9,7 @@
     severity = { LB510 = "warning", LB5 = "error" }   # per rule or prefix; the most specific wins
     postgres-version = 16            # the server the lock-danger rules judge for
     lock-rules-since = 2025-01-01    # `check --offline`: lock rules for files dated on or after
+    small-table-rows = 10000         # `check` online: a lock danger on a smaller table is a warning
 """
 
 from __future__ import annotations
@@ -38,7 +39,10 @@ _SETTING_KEYS = {
     "postgres_version",
     "lock-rules-since",
     "lock_rules_since",
+    "small-table-rows",
+    "small_table_rows",
 }
+DEFAULT_SMALL_TABLE_ROWS = 10_000
 OLDEST_POSTGRES = 9
 
 
@@ -53,6 +57,7 @@ class LintSettings:
     severity: tuple[tuple[str, str], ...] = ()  # (selector, "error" | "warning")
     postgres_version: int = DEFAULT_POSTGRES_VERSION
     lock_rules_since: datetime.date | None = None
+    small_table_rows: int = DEFAULT_SMALL_TABLE_ROWS
     rule_options: RuleOptions = RuleOptions()
 
     def with_options(self, select: Sequence[str] | None, ignore: Sequence[str] | None) -> LintSettings:
@@ -194,10 +199,16 @@ def load_settings(pyproject: Path | str | None) -> LintSettings:
             since = None
     if since is not None and not isinstance(since, datetime.date):
         raise ConfigError(f"{where}: lock-rules-since must be a date, e.g. 2025-01-01.")
+    small = table.get("small-table-rows", table.get("small_table_rows", DEFAULT_SMALL_TABLE_ROWS))
+    if not isinstance(small, int) or isinstance(small, bool) or small < 0:
+        raise ConfigError(
+            f"{where}: small-table-rows must be a whole number of rows (0 or more), e.g. 10000; got {small!r}."
+        )
     settings = LintSettings(
         severity=tuple((code, level) for key, level in severity.items() for code in codes("severity", [key])),
         postgres_version=version,
         lock_rules_since=since,
+        small_table_rows=small,
         select=codes("select", table["select"]) if "select" in table else (ALL,),
         ignore=codes("ignore", table.get("ignore", [])),
         per_file_ignores=tuple(

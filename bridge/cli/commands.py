@@ -25,7 +25,7 @@ from ..scaffold import init_project, new_migration
 from .baseline import baseline_command
 from .convert import convert_command
 from .fleet import fleet_command
-from .lint import lint_command
+from .lint import format_option, lint_command
 from .options import Context, load_config, pass_context
 from .progress import OutputGuard, Progress
 
@@ -250,14 +250,7 @@ def sync_command(obj: Context, dry_run):
     metavar="BASE",
     help="Hold legacy files changed against git revision BASE to the lock-danger lint rules too.",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json", "sarif", "github"]),
-    default="text",
-    show_default=True,
-    help="text (stderr), or JSON, SARIF 2.1.0 or GitHub annotations on stdout.",
-)
+@format_option
 @pass_context
 def check(obj: Context, offline, diff_base, output_format):
     """CI gate: exit 1 on bad names, several heads, holes, missing or edited files, lint errors.

@@ -98,6 +98,17 @@ def _write_or_check_docs(write: Path | None, check: Path | None) -> None:
         sys.exit(1)
 
 
+# `lint` and `check` print their findings in the same formats.
+format_option = click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "sarif", "github"]),
+    default="text",
+    show_default=True,
+    help="Output format: text, json, sarif (GitHub code scanning), github (annotations).",
+)
+
+
 @click.command("lint")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option(
@@ -112,14 +123,7 @@ def _write_or_check_docs(write: Path | None, check: Path | None) -> None:
     metavar="CODES",
     help="Skip these rules: codes or prefixes, comma-separated. Adds to the configured ignores.",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json", "sarif", "github"]),
-    default="text",
-    show_default=True,
-    help="Output format: text, json, sarif (GitHub code scanning), github (annotations).",
-)
+@format_option
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option(
     "--diff",

@@ -262,3 +262,113 @@ def test_a_failing_target_with_on_error_stop_starts_nothing_new(project, make_da
     assert "division by zero" in records[1].error and report.exit_code(records) == 1
     records = api.run(config, found, "upgrade", "head", parallel=2, on_error="continue")
     assert [r.outcome for r in records] == ["at-head", "failed", "migrated", "migrated"]
+
+
+# -- a fleet does what one database does (issue 24) ------------------------------------------------
+
+
+def _at(url, config, revision="head"):
+    runner.upgrade(runner.load_config(config.config_file_name, url=url_text(url)), revision)
+
+
+def test_a_file_dated_before_applied_ones_fails_whole_then_applies_everywhere_with_out_of_order(
+    project, make_databases
+):
+    project.table("20251001_create_a", "a")
+    project.table("20251003_create_c", "c")
+    urls = make_databases(2)
+    config = project.config()
+    for url in urls:
+        _at(url, config)
+    late = project.table("20251002_create_b", "b")  # a hotfix dated before the applied head
+    found = [Target(f"db{i}", url_text(u)) for i, u in enumerate(urls)]
+    records = api.run(config, found, "upgrade", "head", parallel=2, on_error="continue")
+    assert [r.outcome for r in records] == ["failed", "failed"]
+    error = records[0].error
+    # The whole message: the file list and the fixes, the fleet's own included.
+    assert str(late) in error and "Nothing was changed." in error
+    assert error.endswith("For every target of the fleet: `alembic-bridge fleet upgrade --out-of-order`.")
+    assert json.loads(report.to_json(records))["targets"][0]["error"] == error
+    assert report.table(records)[3:5] == [
+        "    " + error.splitlines()[0],
+        f"    ({len(error.splitlines()) - 1} more line(s): the file list and the fix; -v or --json shows them)",
+    ]
+    assert "    For every target of the fleet: `alembic-bridge fleet upgrade --out-of-order`." in report.table(
+        records, full_errors=True
+    )
+    records = api.run(config, found, "upgrade", "head", parallel=2, out_of_order=True)
+    assert [(r.outcome, r.applied, r.ok) for r in records] == [("migrated", 1, True)] * 2
+    for url in urls:
+        assert _sql(url, "SELECT to_regclass('b') IS NOT NULL")[0][0]
+
+
+def test_a_relative_downgrade_counts_from_where_each_target_is(project, make_databases):
+    for i in range(1, 4):
+        project.table(f"2025100{i}_t{i}", f"t{i}")
+    urls = make_databases(2)
+    config = project.config()
+    _at(urls[0], config)
+    _at(urls[1], config, "20251002_t2")
+    found = [Target(f"db{i}", url_text(u)) for i, u in enumerate(urls)]
+    records = api.run(config, found, "downgrade", "-1", parallel=2)
+    assert [(r.outcome, r.target, r.to_revisions, r.ok) for r in records] == [
+        ("migrated", ["20251002_t2"], ["20251002_t2"], True),
+        ("migrated", ["20251001_t1"], ["20251001_t1"], True),
+    ]
+    records = api.run(config, found, "downgrade", "-2", parallel=2)
+    assert [(r.target, r.to_revisions, r.ok) for r in records] == [([], [], True), (None, ["20251001_t1"], False)]
+    assert "Relative revision -2 didn't produce 2 migrations" in records[1].error
+
+
+def test_the_fleet_plan_is_what_upgrade_dry_run_says_for_each_target(project, make_databases):
+    for i in range(1, 4):
+        project.table(f"2025100{i}_t{i}", f"t{i}")
+    project.sql("CREATE SCHEMA tenant_a")
+    urls = make_databases(2)
+    config = project.config()
+    _at(urls[0], config)
+    _at(urls[1], config, "20251001_t1")
+    found = [Target("db0", url_text(urls[0])), Target("db1", url_text(urls[1])), Target("tenant_a", schema="tenant_a")]
+    planned = api.plan(config, found, "upgrade", "head", config_url=url_text(project.url))
+    one = runner.plan_upgrade(runner.load_config(config.config_file_name, url=url_text(urls[1])))
+    assert [(p.target.name, p.state, [s.revision for s in (p.plan.steps if p.plan else [])]) for p in planned] == [
+        ("db0", "at-head", []),
+        ("db1", "pending", [s.revision for s in one.steps]),
+        ("tenant_a", "pending", ["20251001_t1", "20251002_t2", "20251003_t3"]),
+    ]
+    assert planned[1].as_dict()["steps"][0] == {
+        "revision": "20251002_t2",
+        "direction": "upgrade",
+        "kind": "legacy",
+        "title": one.steps[0].title,
+    }
+    # Nothing was run: a plan reads only.
+    assert _sql(urls[1], "SELECT version_num FROM alembic_version") == [("20251001_t1",)]
+    assert project.sql("SELECT to_regclass('tenant_a.alembic_version')") == [(None,)]
+    downgrade = api.plan(config, found[:2], "downgrade", "-1")
+    assert [[s.revision for s in p.plan.steps] for p in downgrade] == [["20251003_t3"], ["20251001_t1"]]
+
+
+def test_status_and_runs_speak_one_vocabulary_and_tenants_are_tenants(project, make_databases):
+    project.table("20251001_create_a", "a")
+    project.sql("CREATE SCHEMA tenant_a")
+    urls = make_databases(1)
+    config = project.config()
+    _at(urls[0], config)
+    found = [
+        Target("db0", url_text(urls[0])),
+        Target("tenant_a", schema="tenant_a"),
+        Target("gone", "postgresql://someone:pw@127.0.0.1:1/nowhere"),
+    ]
+    rows = [c.as_dict() for c in api.check(config, found)]
+    assert [(r["name"], r["kind"], r["state"], r["reason"]) for r in rows[:2]] == [
+        ("db0", "database", "at-head", "at head"),
+        ("tenant_a", "tenant schema", "pending", "new tenant schema"),
+    ]
+    assert rows[1]["pending_revisions"] == ["20251001_create_a"] and rows[2]["state"] == "unreachable"
+    records = api.run(
+        config, found, "upgrade", "head", parallel=2, config_url=url_text(project.url), on_error="continue"
+    )
+    states = [json_record["state"] for json_record in json.loads(report.to_json(records))["targets"]]
+    assert states == ["at-head", "migrated", "unreachable"]
+    assert {r["state"] for r in rows} | set(states) <= set(report.STATES)

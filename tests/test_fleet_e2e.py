@@ -61,9 +61,9 @@ def fleet(tmp_path, pg_admin_url):
         def _templated(self, url):
             return url_text(url).replace(PASSWORD, "${FLEET_PW}")
 
-        def run(self, *args, url=None, **kw):
+        def run(self, *args, url=None, before=(), **kw):
             env = {**os.environ, "DATABASE_URL": url_text(pg_admin_url), "FLEET_PW": PASSWORD}
-            first = ["--url", url_text(url)] if url is not None else []
+            first = [*before, *(["--url", url_text(url)] if url is not None else [])]
             return subprocess.run(
                 [str(BIN / "alembic-bridge"), *first, "fleet", *args],
                 cwd=self.project.root,
@@ -160,8 +160,55 @@ def test_fifty_databases_reach_head_with_json_and_junit_matching_the_databases_a
     assert time.monotonic() - started < 30
     assert all(fleet.log(u) == ALL for u in urls)
     status = fleet.run("status", "--targets", "targets.txt")
-    assert status.returncode == 0 and "50 target(s): 50 at head, 0 not." in status.stdout
+    assert status.returncode == 0 and "50 target(s): 50 at-head." in status.stdout
     _no_password(again.stdout, again.stderr, status.stdout, status.stderr)
+
+
+@pytest.mark.slow
+def test_out_of_order_plan_whole_errors_and_a_relative_downgrade_work_on_the_fleet_as_on_one_database(fleet):
+    for i in (1, 3):
+        fleet.project.write(f"2025100{i}_step_{i}.py", _log_migration(i))
+    urls = fleet.databases(2)
+    assert fleet.run("upgrade", "--targets", "targets.txt").returncode == 0
+    late = fleet.project.write("20251002_step_2.py", _log_migration(2))  # a hotfix dated before the head
+
+    planned = fleet.run("plan", "--targets", "targets.txt", "--json")
+    assert planned.returncode == 1
+    for record in json.loads(planned.stdout)["targets"]:
+        assert record["state"] == "failed" and str(late) in record["error"]
+        assert "`alembic-bridge fleet upgrade --out-of-order`" in record["error"]
+    # The table shows the first line of the error and says there is more; -v shows it all.
+    cut = fleet.run("upgrade", "--targets", "targets.txt")
+    assert cut.returncode == 1 and str(late) not in cut.stdout
+    assert "more line(s): the file list and the fix; -v or --json shows them" in cut.stdout
+    whole = fleet.run("upgrade", "--targets", "targets.txt", before=["-v"])
+    assert whole.returncode == 1 and f"    {late}" in whole.stdout
+    assert "    For every target of the fleet: `alembic-bridge fleet upgrade --out-of-order`." in whole.stdout
+    assert "Traceback" not in whole.stderr
+
+    planned = fleet.run("plan", "--out-of-order", "--targets", "targets.txt", "--json")
+    assert planned.returncode == 0, planned.stderr
+    assert [
+        (r["state"], [(s["revision"], s["kind"]) for s in r["steps"]]) for r in json.loads(planned.stdout)["targets"]
+    ] == [("pending", [("20251002_step_2", "legacy, out of order")])] * 2
+    text = fleet.run("plan", "--out-of-order", "--targets", "targets.txt")
+    assert "tenant000: pending, 1 migration(s)\n  upgrade   20251002_step_2  (legacy, out of order)" in text.stdout
+    assert "2 target(s): 2 pending; 2 migration(s) in all." in text.stdout
+
+    applied = fleet.run("upgrade", "--out-of-order", "--targets", "targets.txt", "--json")
+    assert applied.returncode == 0, applied.stderr
+    assert [(r["state"], r["applied"]) for r in json.loads(applied.stdout)["targets"]] == [("migrated", 1)] * 2
+    assert all(fleet.log(u) == ["m1", "m2", "m3"] for u in urls)
+    status = json.loads(fleet.run("status", "--targets", "targets.txt", "--json").stdout)
+    assert [r["state"] for r in status["targets"]] == ["at-head", "at-head"]
+
+    back = fleet.run("downgrade", "-1", "--targets", "targets.txt", "--json")
+    assert back.returncode == 0, back.stderr
+    assert [(r["state"], r["to"], r["ok"]) for r in json.loads(back.stdout)["targets"]] == [
+        ("migrated", ["20251002_step_2"], True)
+    ] * 2
+    assert all(fleet.log(u) == ["m1", "m2"] for u in urls)
+    _no_password(planned.stdout, whole.stdout, whole.stderr, back.stdout)
 
 
 @pytest.mark.slow

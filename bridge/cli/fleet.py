@@ -13,7 +13,6 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -120,62 +119,91 @@ def _setup(obj: Context, targets_file, query, schemas, shard, shards):
 def status(obj: Context, targets_file, query, schemas, shard, shards, as_json, junit):
     """Show where every target is, from the pre-check alone (reads only)."""
     config, found, _ = _setup(obj, targets_file, query, schemas, shard, shards)
-    checked = api.check(config, found)
-    rows: list[dict[str, Any]] = []
-    for item in checked:
-        t = item.target
-        if item.error is not None:
-            state, pending = "unreachable", None
-        elif item.verdict is not None and item.verdict.at_head:
-            state, pending = "at head", 0
-        else:
-            state, pending = (
-                item.verdict.reason if item.verdict else "unknown",
-                item.verdict.pending if item.verdict else None,
-            )
-        rows.append(
-            {
-                "name": t.name,
-                "url": t.masked_url,
-                "schema": t.schema,
-                "current": item.current,
-                "state": state,
-                "pending": pending,
-                "error": item.error,
-            }
-        )
+    rows = [item.as_dict() for item in api.check(config, found)]
     if as_json:
         click.echo(json.dumps({"targets": rows}, indent=2))
     else:
         width = max([len(r["name"]) for r in rows] + [6])
-        click.echo(f"{'target':<{width}}  {'state':<24}  current")
+        click.echo(f"{'target':<{width}}  {'state':<12}  {'why':<28}  current")
         for row in rows:
-            click.echo(f"{row['name']:<{width}}  {row['state']:<24}  {', '.join(row['current']) or '-'}")
-            if row["error"]:
-                click.echo(f"    {row['error'].splitlines()[0]}")
-        at_head = sum(1 for r in rows if r["state"] == "at head")
-        click.echo(f"{len(rows)} target(s): {at_head} at head, {len(rows) - at_head} not.")
+            why = row["reason"] if row["state"] != report.UNREACHABLE else ""
+            click.echo(
+                f"{row['name']:<{width}}  {row['state']:<12}  {why or '':<28}  {', '.join(row['current']) or '-'}"
+            )
+            _echo_error(obj, row["error"])
+        counts = {state: sum(1 for r in rows if r["state"] == state) for state in report.STATES}
+        described = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
+        click.echo(f"{len(rows)} target(s): {described or 'none'}.")
     if any(r["error"] for r in rows):
+        raise SystemExit(1)
+
+
+def _echo_error(obj: Context, error: str | None) -> None:
+    """Print a target's error: its first line, or with -v all of it (the file list and the fix)."""
+    if not error:
+        return
+    lines = error.strip().splitlines()
+    for line in lines if obj.verbose else lines[:1]:
+        click.echo(f"    {line}")
+    if len(lines) > 1 and not obj.verbose:
+        click.echo(f"    ({len(lines) - 1} more line(s): -v or --json shows them)")
+
+
+@fleet_command.command("plan")
+@click.argument("target", default="head")
+@click.option("--downgrade", "downgrade_to", is_flag=True, help="Plan a downgrade to TARGET instead.")
+@click.option("--out-of-order", is_flag=True, help="Also apply legacy files dated before already-applied ones.")
+@_target_options
+@pass_context
+def plan(obj: Context, target, downgrade_to, out_of_order, targets_file, query, schemas, shard, shards, as_json, junit):
+    """Show what each target would run for `fleet upgrade TARGET` (as `upgrade --dry-run` does); reads only."""
+    if junit:
+        raise click.UsageError("--junit is for runs: fleet upgrade / downgrade.")
+    config, found, _ = _setup(obj, targets_file, query, schemas, shard, shards)
+    direction = "downgrade" if downgrade_to else "upgrade"
+    planned = api.plan(config, found, direction, target, config_url=obj.url, out_of_order=out_of_order)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"direction": direction, "revision": target, "targets": [p.as_dict() for p in planned]}, indent=2
+            )
+        )
+    else:
+        for item in planned:
+            data = item.as_dict()
+            steps = data["steps"]
+            click.echo(f"{item.target.name}: {item.state}" + (f", {len(steps)} migration(s)" if steps else ""))
+            for change in data["changes"]:
+                click.echo(f"  sync   {change}")
+            for step in steps:
+                click.echo(f"  {step['direction']:<9} {step['revision']}  ({step['kind']}) {step['title']}")
+            _echo_error(obj, item.error)
+        counts = {state: sum(1 for p in planned if p.state == state) for state in report.STATES}
+        steps_total = sum(len(p.plan.steps) for p in planned if p.plan)
+        described = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
+        click.echo(f"{len(planned)} target(s): {described or 'none'}; {steps_total} migration(s) in all.")
+    if any(p.error for p in planned):
         raise SystemExit(1)
 
 
 @fleet_command.command("upgrade")
 @click.argument("target", default="head")
+@click.option("--out-of-order", is_flag=True, help="Also apply legacy files dated before already-applied ones.")
 @_target_options
 @_run_options
 @pass_context
-def upgrade(obj: Context, target, **options):
+def upgrade(obj: Context, target, out_of_order, **options):
     """Upgrade every target to TARGET (default: head); targets already there are skipped."""
-    _run(obj, "upgrade", target, **options)
+    _run(obj, "upgrade", target, out_of_order=out_of_order, **options)
 
 
-@fleet_command.command("downgrade")
+@fleet_command.command("downgrade", context_settings={"ignore_unknown_options": True})
 @click.argument("target")
 @_target_options
 @_run_options
 @pass_context
 def downgrade(obj: Context, target, **options):
-    """Downgrade every target to TARGET (a revision or base)."""
+    """Downgrade every target to TARGET (a revision, -N from where each target is, or base)."""
     _run(obj, "downgrade", target, **options)
 
 
@@ -193,6 +221,7 @@ def _run(
     parallel,
     canary,
     on_error,
+    out_of_order=False,
 ):
     config, found, chosen = _setup(obj, targets_file, query, schemas, shard, shards)
     parallel = parallel or default_parallel()
@@ -208,6 +237,7 @@ def _run(
         parallel=parallel,
         canary=canary,
         on_error=on_error,
+        out_of_order=out_of_order,
         on_checked=progress.checked,
         on_change=progress.changed,
     )
@@ -217,12 +247,13 @@ def _run(
     if as_json:
         click.echo(report.to_json(records, direction=direction, revision=revision))
     elif not obj.quiet:
-        for line in report.table(records):
+        for line in report.table(records, full_errors=bool(obj.verbose)):
             click.echo(line)
         counts = report.summary(records)
+        unreachable = f"{counts[report.UNREACHABLE]} unreachable, " if counts[report.UNREACHABLE] else ""
         click.echo(
-            f"{len(records)} target(s): {counts['migrated']} migrated, {counts['at-head']} already at head, "
-            f"{counts['failed']} failed, {counts['not-run']} not run."
+            f"{len(records)} target(s): {counts[report.MIGRATED]} migrated, {counts[report.AT_HEAD]} already at head, "
+            f"{counts[report.FAILED]} failed, {unreachable}{counts[report.NOT_RUN]} not run."
         )
     if progress.interrupted:
         raise SystemExit(130)

@@ -17,14 +17,15 @@ import sqlalchemy as sa
 from alembic.config import Config
 
 from .. import reconcile, runner
+from ..context import set_request
 from ..database import DatabaseTarget, create_engine, engine_for, mask_text, read_environment
 from ..ledger import LedgerState
 from ..script import settings_for
 from ..settings import config_dir
 from . import targets as targets_module
-from .pool import STOP, FleetRun, Job, run_jobs
+from .pool import STOP, FleetRun, Job, error_text, run_jobs
 from .precheck import Expected, Verdict, decide, read_schema_states, read_state
-from .report import AT_HEAD, FAILED, Record
+from .report import AT_HEAD, FAILED, PENDING, UNREACHABLE, Record
 from .targets import Source, Target
 
 # Reading a target's history waits on the network, not the CPU, and imports no
@@ -75,6 +76,29 @@ class Checked:
     def current(self) -> list[str]:
         return sorted(self.state.heads) if self.state is not None else []
 
+    @property
+    def state_name(self) -> str:
+        """Return the target's state in the fleet's vocabulary (`report.STATES`): at-head, pending, unreachable."""
+        if self.error is not None:
+            return UNREACHABLE
+        return AT_HEAD if self.verdict is not None and self.verdict.at_head else PENDING
+
+    def as_dict(self) -> dict:
+        """Return the target as ``fleet status --json`` shows it (URL masked)."""
+        t, verdict = self.target, self.verdict
+        return {
+            "name": t.name,
+            "kind": "tenant schema" if t.schema is not None else "database",
+            "url": t.masked_url,
+            "schema": t.schema,
+            "current": self.current,
+            "state": self.state_name,
+            "reason": verdict.reason if verdict is not None else self.error.splitlines()[0] if self.error else None,
+            "pending": verdict.pending if verdict is not None else None,
+            "pending_revisions": list(verdict.pending_revisions) if verdict is not None else [],
+            "error": self.error,
+        }
+
 
 def expected_of(config: Config) -> tuple[Expected, object]:
     """Return what head is for this project (read with Alembic once, in this process) and its script."""
@@ -100,7 +124,7 @@ def check(config: Config, found: list[Target], expected: Expected | None = None)
             states = read_schema_states(engine, schemas, expected.version_table)
         except sa.exc.SQLAlchemyError as err:
             states = {}
-            error = mask_text(str(err).splitlines()[0])
+            error = mask_text(str(err))
             for t in schema_targets:
                 results[t.name] = Checked(t, None, None, error)
         finally:
@@ -108,7 +132,7 @@ def check(config: Config, found: list[Target], expected: Expected | None = None)
         for t in schema_targets:
             if t.name not in results:
                 state = states[t.schema]  # type: ignore[index]  # schema targets have a schema
-                results[t.name] = Checked(t, state, decide(expected, state))
+                results[t.name] = Checked(t, state, decide(expected, state, tenant=True))
 
     def read_one(target: Target) -> Checked:
         assert target.url is not None  # a database target
@@ -143,6 +167,7 @@ def run(
     parallel: int,
     canary: int = 0,
     on_error: str = STOP,
+    out_of_order: bool = False,
     on_checked: Callable[[list[Checked]], None] | None = None,
     on_change: Callable[[FleetRun, Record | None], None] | None = None,
 ) -> list[Record]:
@@ -150,20 +175,22 @@ def run(
 
     *config_url* is the configured database's URL override (``--url``), for
     schema targets. Targets at head are skipped for ``upgrade head``; targets
-    the pre-check could not reach are failed without starting a worker.
+    the pre-check could not reach are recorded unreachable without starting a
+    worker. *out_of_order* is ``upgrade --out-of-order`` on every target. A
+    relative *revision* (``-1``) counts from where each target is.
     """
     expected, script = expected_of(config)
     checked = check(config, found, expected)
     if on_checked is not None:
         on_checked(checked)
-    wanted = _target_revisions(script, revision)
     skip_at_head = direction == "upgrade" and revision in ("head", "heads")
     records: dict[str, Record] = {}
     jobs = []
     for item in checked:
         t = item.target
+        wanted = _target_revisions(script, revision, item.current)
         if item.error is not None:
-            records[t.name] = Record(t.name, t.masked_url, t.schema, FAILED, [], [], wanted, error=item.error)
+            records[t.name] = Record(t.name, t.masked_url, t.schema, UNREACHABLE, [], [], wanted, error=item.error)
         elif skip_at_head and item.verdict is not None and item.verdict.at_head:
             records[t.name] = Record(t.name, t.masked_url, t.schema, AT_HEAD, item.current, item.current, wanted)
         else:
@@ -178,6 +205,7 @@ def run(
                     masked_url=t.masked_url,
                     from_revisions=tuple(item.current),
                     target=wanted,
+                    out_of_order=out_of_order,
                 )
             )
     state = run_jobs(jobs, parallel=parallel, canary=canary, on_error=on_error, on_change=on_change)
@@ -186,18 +214,109 @@ def run(
     return [records[t.name] for t in found]
 
 
+@dataclass
+class Planned:
+    """One target's plan: what ``alembic-bridge upgrade --dry-run`` (`runner.plan_upgrade`) says it would run."""
+
+    target: Target
+    state: str  # report.STATES: at-head (nothing to run), pending, unreachable, failed (no plan: why in error)
+    current: list[str]
+    plan: runner.RunPlan | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict:
+        """Return the target's plan as ``fleet plan --json`` shows it (URL masked, error whole)."""
+        t = self.target
+        return {
+            "name": t.name,
+            "kind": "tenant schema" if t.schema is not None else "database",
+            "url": t.masked_url,
+            "schema": t.schema,
+            "current": self.current,
+            "state": self.state,
+            "changes": list(self.plan.changes) if self.plan else [],
+            "steps": [
+                {"revision": s.revision, "direction": s.direction, "kind": s.kind, "title": s.title}
+                for s in (self.plan.steps if self.plan else [])
+            ],
+            "error": mask_text(self.error) if self.error else None,
+        }
+
+
+def plan(
+    config: Config,
+    found: list[Target],
+    direction: str,
+    revision: str,
+    *,
+    config_url: str | None = None,
+    out_of_order: bool = False,
+    on_planned: Callable[[Planned], None] | None = None,
+) -> list[Planned]:
+    """Return, per target, what ``upgrade`` (``downgrade``) to *revision* would run; reads only.
+
+    Targets the pre-check finds at head need no plan for ``upgrade head``; the
+    others are planned by `runner.plan_upgrade` / `runner.plan_downgrade` on
+    their own database or schema, one after the other, in this process.
+    """
+    expected, _ = expected_of(config)
+    results = []
+    for item in check(config, found, expected):
+        t = item.target
+        if item.error is not None:
+            planned = Planned(t, UNREACHABLE, [], None, item.error)
+        elif direction == "upgrade" and revision in ("head", "heads") and item.verdict and item.verdict.at_head:
+            planned = Planned(t, AT_HEAD, item.current, runner.RunPlan([], []))
+        else:
+            planned = _plan_one(config, t, item.current, direction, revision, config_url, out_of_order)
+        if on_planned is not None:
+            on_planned(planned)
+        results.append(planned)
+    return results
+
+
+def _plan_one(config, t: Target, current, direction, revision, config_url, out_of_order) -> Planned:
+    target_config = runner.load_config(_config_path(config), url=t.url if t.schema is None else config_url)
+    set_request(target_config, configure_logging=False, schema=t.schema)
+    try:
+        if direction == "upgrade":
+            found = runner.plan_upgrade(target_config, revision, out_of_order=out_of_order)
+        else:
+            found = runner.plan_downgrade(target_config, revision)
+    except Exception as err:  # noqa: BLE001 - one target's plan that cannot be made is reported, not raised
+        return Planned(t, FAILED, current, None, error_text(err))
+    return Planned(t, PENDING if found.steps or found.changes else AT_HEAD, current, found)
+
+
 def _config_path(config: Config) -> str | None:
     return config.config_file_name or getattr(config, "toml_file_name", None)
 
 
-def _target_revisions(script, revision: str) -> list[str] | None:
-    """Return the revisions a target must end at for *revision*; None when that depends on where it starts."""
+def _target_revisions(script, revision: str, current: list[str]) -> list[str] | None:
+    """Return the revisions a target at *current* must end at for *revision*; None when that is not known here."""
     if revision in ("head", "heads"):
         return sorted(script.get_heads())
     if revision == "base":
         return []
+    if revision.startswith("-") and revision[1:].isdigit():
+        return _steps_down(script, current, int(revision[1:]))
     try:
         found = script.get_revision(revision)
-    except Exception:  # noqa: BLE001 - relative (-1, +2) or unknown: the run itself says
+    except Exception:  # noqa: BLE001 - relative upwards (+2) or unknown: the run itself says
         return None
     return [found.revision] if found is not None else None
+
+
+def _steps_down(script, current: list[str], steps: int) -> list[str] | None:
+    """Return where ``downgrade -STEPS`` ends from one head on a linear chain; None if branched or too far."""
+    if len(current) != 1:
+        return None
+    at: str | None = current[0]
+    for _ in range(steps):
+        if at is None:
+            return None  # past base: Alembic refuses, the run says so
+        down = script.get_revision(at).down_revision
+        if isinstance(down, (tuple, list)):
+            return None  # a merge point: where Alembic goes is its decision
+        at = down
+    return [at] if at is not None else []

@@ -25,6 +25,7 @@ from alembic.util import CommandError
 from .. import runlog, runner
 from ..context import set_request
 from ..database import engine_for
+from ..errors import HoleError
 from ..ledger import read_history
 from ..script import settings_for
 from .report import FAILED, MIGRATED, NOT_RUN, Record
@@ -58,6 +59,16 @@ class Job:
     masked_url: str | None = None
     from_revisions: tuple[str, ...] = ()
     target: list[str] | None = None  # the revisions it must end at (None: not known)
+    out_of_order: bool = False  # upgrade --out-of-order
+
+
+def error_text(err: BaseException) -> str:
+    """Return a target's error as the fleet reports it: whole (the file list and the fix), with the fleet's fix."""
+    # The bridge's errors (and Alembic's) are written for users; others need their type.
+    text = str(err) if isinstance(err, CommandError) else f"{type(err).__name__}: {err}"
+    if isinstance(err, HoleError):
+        text += "\nFor every target of the fleet: `alembic-bridge fleet upgrade --out-of-order`."
+    return text
 
 
 def run_job(job: Job) -> Record:
@@ -74,15 +85,14 @@ def run_job(job: Job) -> Record:
         config = runner.load_config(job.config_path, url=job.url)
         set_request(config, configure_logging=False, schema=job.schema)
         if job.direction == "upgrade":
-            result = runner.upgrade(config, job.revision)
+            result = runner.upgrade(config, job.revision, out_of_order=job.out_of_order)
         else:
             result = runner.downgrade(config, job.revision)
         applied = len(result.steps)
         to, steps = _after(config, since)
     except Exception as err:  # noqa: BLE001 - one target's failure is reported, not raised
         outcome = FAILED
-        # The bridge's errors (and Alembic's) are written for users; others need their type.
-        error = str(err) if isinstance(err, CommandError) else f"{type(err).__name__}: {err}"
+        error = error_text(err)
         try:
             to, steps = _after(config, since) if config is not None else ([], [])  # what it committed before failing
         except Exception:  # noqa: BLE001 - unreachable: keep the first error

@@ -73,16 +73,19 @@ class Verdict:
     current: tuple[str, ...]
     reason: str
     pending: int | None = None  # migrations a run would apply, when the check can count them
+    pending_revisions: tuple[str, ...] = ()  # which, when the check can name them
 
 
-def decide(expected: Expected, state: LedgerState) -> Verdict:
-    """Return whether a full ``upgrade head`` on a database in *state* would change nothing."""
+def decide(expected: Expected, state: LedgerState, *, tenant: bool = False) -> Verdict:
+    """Return whether a full ``upgrade head`` on a database (a tenant schema) in *state* would change nothing."""
     current = tuple(sorted(state.heads))
     stems = expected.stems
     if not state.heads:
-        return Verdict(False, current, "new database" if not state.rows else "not yet adopted", len(stems) or None)
+        new = "new tenant schema" if tenant else "new database"
+        return Verdict(False, current, new if not state.rows else "not yet adopted", len(stems) or None, tuple(stems))
     if set(state.heads) != expected.heads:
-        return Verdict(False, current, "behind head", _pending(expected, state))
+        pending = _pending(expected, state)
+        return Verdict(False, current, "behind head", None if pending is None else len(pending), pending or ())
     if state.duplicates:
         return Verdict(False, current, "schema_migrations records a migration twice")
     known = stems.keys() | expected.retired
@@ -97,11 +100,12 @@ def decide(expected: Expected, state: LedgerState) -> Verdict:
     return Verdict(True, current, "at head", 0)
 
 
-def _pending(expected: Expected, state: LedgerState) -> int | None:
+def _pending(expected: Expected, state: LedgerState) -> tuple[str, ...] | None:
+    """Return the legacy files after the database's one head, when the legacy chain is all there is to run."""
     order = [f.stem for f in expected.files]
     positions = [order.index(h) for h in state.heads if h in order]
     if len(positions) == len(state.heads) == 1 and len(expected.heads) == 1 and order[-1] in expected.heads:
-        return len(order) - 1 - positions[0]
+        return tuple(order[positions[0] + 1 :])
     return None
 
 

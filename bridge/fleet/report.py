@@ -13,9 +13,19 @@ from dataclasses import asdict, dataclass, field
 
 from ..database import mask_text
 
-# What happened to a target. Only "migrated" and "at-head" count as success, and
-# only when the target ended at its target revision.
-MIGRATED, AT_HEAD, FAILED, NOT_RUN = "migrated", "at-head", "failed", "not-run"
+# One vocabulary of target states for `fleet status`, `fleet plan`, `fleet upgrade` /
+# `downgrade`, their JSON and the HTML report (bridge.htmlreport). Only "migrated" and
+# "at-head" count as success for a run, and only when the target ended at its target revision.
+AT_HEAD, PENDING, UNREACHABLE = "at-head", "pending", "unreachable"
+MIGRATED, FAILED, NOT_RUN = "migrated", "failed", "not-run"
+STATES = {
+    AT_HEAD: "at head: nothing to run",
+    PENDING: "migrations to run (or tables a full run reconciles)",
+    MIGRATED: "migrated by this run",
+    FAILED: "failed",
+    NOT_RUN: "not run: the fleet stopped first",
+    UNREACHABLE: "its history could not be read",
+}
 
 
 @dataclass
@@ -52,6 +62,7 @@ class Record:
         data["to"] = data.pop("to_revisions")
         data["seconds"] = round(self.seconds, 3)
         data["ok"] = self.ok
+        data["state"] = self.outcome  # the vocabulary of STATES; "outcome" is kept for existing scripts
         return data
 
 
@@ -62,7 +73,7 @@ def exit_code(records: list[Record]) -> int:
 
 def summary(records: list[Record]) -> dict[str, int]:
     """Return how many targets ended in each outcome (and how many did not end where they should)."""
-    counts = {MIGRATED: 0, AT_HEAD: 0, FAILED: 0, NOT_RUN: 0}
+    counts = {MIGRATED: 0, AT_HEAD: 0, FAILED: 0, UNREACHABLE: 0, NOT_RUN: 0}
     for record in records:
         counts[record.outcome] = counts.get(record.outcome, 0) + 1
     counts["not-ok"] = sum(1 for r in records if not r.ok)
@@ -121,13 +132,13 @@ def _step_line(step: dict) -> str:
     return f"  {step['outcome']} {step['direction']} {step['revision']} ({step['duration_ms'] / 1000:.2f}s{attempts}){state}"
 
 
-def table(records: list[Record]) -> list[str]:
-    """Return the final table's lines: one row per target, failures with their first error line."""
+def table(records: list[Record], full_errors: bool = False) -> list[str]:
+    """Return the final table's lines: one row per target, failures with their first error line (all, if *full_errors*)."""
     headers = ("target", "outcome", "from", "to", "applied", "seconds")
     rows = [
         (
             r.name,
-            r.outcome if r.ok or r.outcome in (FAILED, NOT_RUN) else f"{r.outcome} (not at target)",
+            r.outcome if r.ok or r.outcome in (FAILED, UNREACHABLE, NOT_RUN) else f"{r.outcome} (not at target)",
             _short(r.from_revisions),
             _short(r.to_revisions),
             str(r.applied),
@@ -140,8 +151,11 @@ def table(records: list[Record]) -> list[str]:
     lines.append("  ".join("-" * w for w in widths))
     for record, row in zip(records, rows):
         lines.append("  ".join(value.ljust(w) for value, w in zip(row, widths)).rstrip())
-        if record.error and record.outcome == FAILED:
-            lines.append(f"    {record.error.strip().splitlines()[0]}")
+        if record.error and record.outcome in (FAILED, UNREACHABLE):
+            error = record.error.strip().splitlines()
+            lines.extend(f"    {line}" for line in (error if full_errors else error[:1]))
+            if len(error) > 1 and not full_errors:
+                lines.append(f"    ({len(error) - 1} more line(s): the file list and the fix; -v or --json shows them)")
     return lines
 
 

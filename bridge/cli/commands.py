@@ -28,6 +28,7 @@ from .fleet import fleet_command
 from .lint import format_option, lint_command
 from .options import Context, load_config, pass_context
 from .progress import OutputGuard, Progress
+from .report import report_command
 
 log = logging.getLogger("bridge")
 
@@ -305,6 +306,7 @@ cli.add_command(lint_command, "lint")
 cli.add_command(convert_command, "convert")
 cli.add_command(baseline_command, "baseline")
 cli.add_command(fleet_command, "fleet")
+cli.add_command(report_command, "report")
 
 
 def main(argv=None) -> None:

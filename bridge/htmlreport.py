@@ -240,7 +240,7 @@ def _runs_section(rows: list[dict]) -> str:
     if not runs:
         return "<section id=runs><h2>Run log</h2><p>No runs recorded yet: upgrade and downgrade write the run log.</p></section>"
     longest = max(sum(max(r["duration_ms"], 0) for r in run) for run in runs) or 1
-    width, label, height = 900, 230, 26
+    width, label, height = 900, 250, 26
     svg = [
         f'<svg id=timeline xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height * len(runs) + 24}" '
         f'viewBox="0 0 {width} {height * len(runs) + 24}" role=img aria-label="Runs and their migrations">'
@@ -250,9 +250,10 @@ def _runs_section(rows: list[dict]) -> str:
         y = i * height
         first = run[0]
         failed = any(r["outcome"] == "failed" for r in run)
+        who = f"{first.get('db_user') or '?'}@{first.get('host') or '?'}, run {str(first['run_id'])[:8]}"
         svg.append(
-            f'<text x="0" y="{y + 17}" class="{"failed" if failed else ""}">{_e(_when(first.get("started_at")))} '
-            f"{_e(first.get('db_user') or '?')}@{_e(first.get('host') or '?')}</text>"
+            f'<text x="0" y="{y + 17}" class="{"failed" if failed else ""}">{_e(_when(first.get("started_at")))}'
+            f"<title>{_e(who)}</title></text>"
         )
         x = float(label)
         for r in run:
@@ -340,6 +341,7 @@ section{background:#fff;border:1px solid #e0e0e0;border-radius:6px;padding:8px 1
 .cell{border-left:8px solid var(--c);background:#f5f5f5;padding:6px 8px;border-radius:4px;overflow-wrap:anywhere}
 .cell .name{font-weight:600}.cell .state{color:var(--c);font-weight:600}.cell ol{margin:2px 0;padding-left:20px}
 .cell.hidden{display:none}.error{color:#c62828;white-space:pre-wrap}
+.cell .error{display:-webkit-box;-webkit-line-clamp:4;-webkit-box-orient:vertical;overflow:hidden}
 svg text{font-size:12px;fill:#424242}svg text.failed{fill:#c62828}svg text.mark{fill:#fff;font-weight:700}
 table{border-collapse:collapse;margin-top:8px}td,th{border-bottom:1px solid #eee;padding:2px 8px;text-align:left}
 tr.failed td,tr.file-missing td{color:#c62828}tr.pending td,tr.out-of-order td{color:#ef6c00}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -14,17 +13,9 @@ from .options import Context, load_config, pass_context
 
 
 @click.command("report")
+@click.argument("fleet_json", nargs=-1, metavar="[FLEET_JSON]...", type=click.Path(dir_okay=False))
 @click.option(
     "--html", "html_file", required=True, metavar="FILE", type=click.Path(dir_okay=False), help="Write the report here."
-)
-@click.option(
-    "--fleet-json",
-    "fleet_json",
-    multiple=True,
-    metavar="FILE",
-    type=click.Path(dir_okay=False),
-    help="A `fleet status|plan|upgrade --json` output (repeat: one per shard). Without it the fleet is "
-    "pre-checked live, if --targets, --targets-query, --schemas or [alembic] names targets.",
 )
 @click.option(
     "--targets", "targets_file", metavar="FILE", type=click.Path(dir_okay=False), help="Live fleet: a targets file."
@@ -41,12 +32,18 @@ from .options import Context, load_config, pass_context
 @click.option("--title", metavar="TEXT", help="The page's title.")
 @pass_context
 def report_command(
-    obj: Context, html_file, fleet_json, targets_file, query, schemas, no_fleet, no_database, log_limit, title
+    obj: Context, fleet_json, html_file, targets_file, query, schemas, no_fleet, no_database, log_limit, title
 ):
-    """Write one self-contained HTML page: the fleet, the run log and the database's status."""
-    config = load_config(obj)
+    """Write one self-contained HTML page: the fleet, the run log and the database's status.
+
+    FLEET_JSON: `fleet status|plan|upgrade --json` outputs, one per shard of a sharded
+    run (`reports/shard-*.json`). Without them the fleet is pre-checked live, if
+    --targets, --targets-query, --schemas or [alembic] names targets.
+    """
+    live = not fleet_json and not no_fleet
+    config = load_config(obj) if live or not no_database else None
     targets = None
-    if not fleet_json and not no_fleet:
+    if config is not None and live:
         options = api.source_options(config)
         if targets_file or query or schemas or options:
             base = Path(config.config_file_name).resolve().parent if config.config_file_name else None
@@ -67,4 +64,4 @@ def report_command(
             parts.append(f"{len(data.runs)} run-log row(s)")
         if data.status is not None:
             parts.append(f"{len(data.status.get('migrations') or [])} migration(s)")
-        click.echo(f"Wrote {os.fspath(html_file)}: {', '.join(parts) or 'nothing to show'}.")
+        click.echo(f"Wrote {html_file}: {', '.join(parts) or 'nothing to show'}.")

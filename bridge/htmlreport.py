@@ -26,8 +26,10 @@ from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
+from . import runner
 from .database import mask_text
 from .errors import BridgeError
+from .fleet import api
 from .fleet.report import AT_HEAD, FAILED, MIGRATED, NOT_RUN, PENDING, STATES, UNREACHABLE
 
 COLOURS = {
@@ -119,9 +121,6 @@ def gather(
 ) -> ReportData:
     """Return the report's data: the fleet from *fleet_files* or a live pre-check of *fleet_targets*,
     the configured database's run log and status unless *database* is False; reads only."""
-    from . import runner  # deferred: rendering a report needs neither Alembic nor a database
-    from .fleet import api
-
     data = ReportData(title=title or ReportData.title)
     if fleet_files:
         documents = []

@@ -291,7 +291,7 @@ def test_a_file_dated_before_applied_ones_fails_whole_then_applies_everywhere_wi
     assert json.loads(report.to_json(records))["targets"][0]["error"] == error
     assert report.table(records)[3:5] == [
         "    " + error.splitlines()[0],
-        f"    ({len(error.splitlines()) - 1} more line(s): the file list and the fix; -v or --json shows them)",
+        f"    ({len(error.splitlines()) - 1} more line(s): -v or --json shows them)",
     ]
     assert "    For every target of the fleet: `alembic-bridge fleet upgrade --out-of-order`." in report.table(
         records, full_errors=True

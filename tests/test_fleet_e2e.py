@@ -202,6 +202,11 @@ def test_out_of_order_plan_whole_errors_and_a_relative_downgrade_work_on_the_fle
     status = json.loads(fleet.run("status", "--targets", "targets.txt", "--json").stdout)
     assert [r["state"] for r in status["targets"]] == ["at-head", "at-head"]
 
+    planned = fleet.run("plan", "--downgrade", "-1", "--targets", "targets.txt", "--json")
+    assert planned.returncode == 0, planned.stderr
+    assert [[(s["direction"], s["revision"]) for s in r["steps"]] for r in json.loads(planned.stdout)["targets"]] == [
+        [("downgrade", "20251003_step_3")]
+    ] * 2
     back = fleet.run("downgrade", "-1", "--targets", "targets.txt", "--json")
     assert back.returncode == 0, back.stderr
     assert [(r["state"], r["to"], r["ok"]) for r in json.loads(back.stdout)["targets"]] == [

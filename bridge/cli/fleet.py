@@ -124,11 +124,12 @@ def status(obj: Context, targets_file, query, schemas, shard, shards, as_json, j
         click.echo(json.dumps({"targets": rows}, indent=2))
     else:
         width = max([len(r["name"]) for r in rows] + [6])
-        click.echo(f"{'target':<{width}}  {'state':<12}  {'why':<28}  current")
-        for row in rows:
-            why = row["reason"] if row["state"] != report.UNREACHABLE else ""
+        whys = [(r["reason"] if r["state"] != report.UNREACHABLE else "") or "" for r in rows]
+        why_width = max([len(w) for w in whys] + [3])
+        click.echo(f"{'target':<{width}}  {'state':<11}  {'why':<{why_width}}  current")
+        for row, why in zip(rows, whys):
             click.echo(
-                f"{row['name']:<{width}}  {row['state']:<12}  {why or '':<28}  {', '.join(row['current']) or '-'}"
+                f"{row['name']:<{width}}  {row['state']:<11}  {why:<{why_width}}  {', '.join(row['current']) or '-'}"
             )
             _echo_error(obj, row["error"])
         counts = {state: sum(1 for r in rows if r["state"] == state) for state in report.STATES}
@@ -149,7 +150,7 @@ def _echo_error(obj: Context, error: str | None) -> None:
         click.echo(f"    ({len(lines) - 1} more line(s): -v or --json shows them)")
 
 
-@fleet_command.command("plan")
+@fleet_command.command("plan", context_settings={"ignore_unknown_options": True})
 @click.argument("target", default="head")
 @click.option("--downgrade", "downgrade_to", is_flag=True, help="Plan a downgrade to TARGET instead.")
 @click.option("--out-of-order", is_flag=True, help="Also apply legacy files dated before already-applied ones.")

@@ -134,7 +134,7 @@ def _step_line(step: dict) -> str:
 
 def table(records: list[Record], full_errors: bool = False) -> list[str]:
     """Return the final table's lines: one row per target, failures with their first error line (all, if *full_errors*)."""
-    headers = ("target", "outcome", "from", "to", "applied", "seconds")
+    headers = ("target", "state", "from", "to", "applied", "seconds")
     rows = [
         (
             r.name,
@@ -155,7 +155,7 @@ def table(records: list[Record], full_errors: bool = False) -> list[str]:
             error = record.error.strip().splitlines()
             lines.extend(f"    {line}" for line in (error if full_errors else error[:1]))
             if len(error) > 1 and not full_errors:
-                lines.append(f"    ({len(error) - 1} more line(s): the file list and the fix; -v or --json shows them)")
+                lines.append(f"    ({len(error) - 1} more line(s): -v or --json shows them)")
     return lines
 
 

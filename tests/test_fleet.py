@@ -271,6 +271,7 @@ def _at(url, config, revision="head"):
     runner.upgrade(runner.load_config(config.config_file_name, url=url_text(url)), revision)
 
 
+@pytest.mark.slow  # a process pool over several databases: seconds
 def test_a_file_dated_before_applied_ones_fails_whole_then_applies_everywhere_with_out_of_order(
     project, make_databases
 ):
@@ -302,6 +303,7 @@ def test_a_file_dated_before_applied_ones_fails_whole_then_applies_everywhere_wi
         assert _sql(url, "SELECT to_regclass('b') IS NOT NULL")[0][0]
 
 
+@pytest.mark.slow  # a process pool over several databases: seconds
 def test_a_relative_downgrade_counts_from_where_each_target_is(project, make_databases):
     for i in range(1, 4):
         project.table(f"2025100{i}_t{i}", f"t{i}")
@@ -320,6 +322,7 @@ def test_a_relative_downgrade_counts_from_where_each_target_is(project, make_dat
     assert "Relative revision -2 didn't produce 2 migrations" in records[1].error
 
 
+@pytest.mark.slow  # a process pool over several databases: seconds
 def test_the_fleet_plan_is_what_upgrade_dry_run_says_for_each_target(project, make_databases):
     for i in range(1, 4):
         project.table(f"2025100{i}_t{i}", f"t{i}")
@@ -349,6 +352,7 @@ def test_the_fleet_plan_is_what_upgrade_dry_run_says_for_each_target(project, ma
     assert [[s.revision for s in p.plan.steps] for p in downgrade] == [["20251003_t3"], ["20251001_t1"]]
 
 
+@pytest.mark.slow  # a process pool over several databases: seconds
 def test_status_and_runs_speak_one_vocabulary_and_tenants_are_tenants(project, make_databases):
     project.table("20251001_create_a", "a")
     project.sql("CREATE SCHEMA tenant_a")

@@ -21,8 +21,6 @@ import pytest
 import sqlalchemy as sa
 from conftest import BIN, legacy_source, make_project, url_text
 
-pytestmark = pytest.mark.slow
-
 CHROMIUM = os.environ.get("BRIDGE_TEST_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 EVIL = "<script>window.pwned=1</script>"
 
@@ -99,6 +97,7 @@ def _sql(url, statement):
         engine.dispose()
 
 
+@pytest.mark.slow
 def test_the_report_of_a_sharded_fleet_run_renders_in_chromium(browser, artefacts, tmp_path, pg_admin_url, databases):
     project = make_project(tmp_path / "project", pg_admin_url)
     project.write("20251001_create_a.py", legacy_source("CREATE TABLE a (id int)", "DROP TABLE a"))

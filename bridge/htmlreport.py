@@ -30,7 +30,7 @@ from . import runner
 from .database import mask_text
 from .errors import BridgeError
 from .fleet import api
-from .fleet.report import AT_HEAD, FAILED, MIGRATED, NOT_RUN, PENDING, STATES, UNREACHABLE
+from .fleet.report import AT_HEAD, FAILED, MIGRATED, NOT_RUN, PENDING, STATES, UNREACHABLE, count_states
 
 COLOURS = {
     AT_HEAD: "#2e7d32",
@@ -177,9 +177,7 @@ def _chip(state: str, count: int) -> str:
 
 
 def _fleet_section(rows: list[dict], sources: list[str]) -> str:
-    counts = dict.fromkeys(STATES, 0)
-    for row in rows:
-        counts[row["state"]] = counts.get(row["state"], 0) + 1
+    counts = count_states(row["state"] for row in rows)
     chips = "".join(_chip(state, n) for state, n in counts.items() if n)
     cells = "".join(_fleet_cell(row) for row in rows)
     source = f"<p class=muted>From {_e(', '.join(sources))}.</p>" if sources else ""

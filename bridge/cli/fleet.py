@@ -132,7 +132,7 @@ def status(obj: Context, targets_file, query, schemas, shard, shards, as_json, j
                 f"{row['name']:<{width}}  {row['state']:<11}  {why:<{why_width}}  {', '.join(row['current']) or '-'}"
             )
             _echo_error(obj, row["error"])
-        counts = {state: sum(1 for r in rows if r["state"] == state) for state in report.STATES}
+        counts = report.count_states(r["state"] for r in rows)
         described = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
         click.echo(f"{len(rows)} target(s): {described or 'none'}.")
     if any(r["error"] for r in rows):
@@ -179,7 +179,7 @@ def plan(obj: Context, target, downgrade_to, out_of_order, targets_file, query, 
             for step in steps:
                 click.echo(f"  {step['direction']:<9} {step['revision']}  ({step['kind']}) {step['title']}")
             _echo_error(obj, item.error)
-        counts = {state: sum(1 for p in planned if p.state == state) for state in report.STATES}
+        counts = report.count_states(p.state for p in planned)
         steps_total = sum(len(p.plan.steps) for p in planned if p.plan)
         described = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
         click.echo(f"{len(planned)} target(s): {described or 'none'}; {steps_total} migration(s) in all.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
 from ..database import mask_text
@@ -77,6 +78,14 @@ def summary(records: list[Record]) -> dict[str, int]:
     for record in records:
         counts[record.outcome] = counts.get(record.outcome, 0) + 1
     counts["not-ok"] = sum(1 for r in records if not r.ok)
+    return counts
+
+
+def count_states(states: Iterable[str]) -> dict[str, int]:
+    """Return how many targets are in each state: every state of STATES, in its order, then any other."""
+    counts = dict.fromkeys(STATES, 0)
+    for state in states:
+        counts[state] = counts.get(state, 0) + 1
     return counts
 
 

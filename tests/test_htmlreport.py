@@ -80,7 +80,7 @@ def test_every_value_is_escaped_and_nothing_is_loaded_from_the_network():
     # Self-contained: no attribute points anywhere; the only URL is the SVG namespace (never fetched).
     assert not re.search(r"\b(src|href)\s*=", html)
     assert set(re.findall(r"https?://[^\s\"'<>]+", html)) == {"http://www.w3.org/2000/svg"}
-    assert "default-src 'none'" in html
+    assert "default-src 'none'" in html and "script-src 'sha256-" in html and "unsafe-inline'; img" not in html
 
 
 def _step(run_id, revision, outcome, *, ms=1200, attempts=1, error=None, second=0, sqlstate=None):

@@ -184,6 +184,13 @@ def test_the_report_of_a_sharded_fleet_run_renders_in_chromium(browser, artefact
     assert all(url.startswith("file://") for url in requested), requested
     assert json.loads((project.root / "shard-0.json").read_text())["summary"]["failed"] == 1
 
+    # Were escaping ever to miss one, the page's policy runs no script but its own.
+    slipped = page_file.read_text().replace("</header>", f"</header>{EVIL}", 1)
+    (tmp_path / "slipped.html").write_text(slipped)
+    page.goto((tmp_path / "slipped.html").as_uri())
+    assert page.text_content("#fleet-shown") == "showing 7 of 7"  # its own script ran
+    assert page.evaluate("typeof window.pwned") == "undefined"
+
     # From the shards' files alone (no database), and live from a targets file.
     only = bridge("report", "--html", "only.html", "--no-database", "shard-0.json", "shard-1.json")
     assert only.stdout == "Wrote only.html: 7 fleet target(s).\n", only.stderr

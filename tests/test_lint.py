@@ -71,9 +71,17 @@ def expected_findings(path: Path) -> list[tuple[str, int]]:
     ]
 
 
-def case_settings(path: Path) -> LintSettings | None:
-    """LB520 judges the Alembic configuration too: its cases run against one without a lock timeout."""
-    return LintSettings().with_rules(lock_timeout_configured=False) if "LB520" in path.parts else None
+def rule_settings(code: str) -> LintSettings:
+    """LB520 judges the Alembic configuration too: its cases run against one without a lock timeout.
+
+    LB511 (CLUSTER, VACUUM FULL) is reported from PostgreSQL 19 on, when REPACK (CONCURRENTLY) exists.
+    """
+    settings = LintSettings(postgres_version=19) if code == "LB511" else LintSettings()
+    return settings.with_rules(lock_timeout_configured=False if code == "LB520" else None)
+
+
+def case_settings(path: Path) -> LintSettings:
+    return rule_settings(next((part for part in path.parts if re.fullmatch(r"LB\d{3}", part)), ""))
 
 
 def shown(violations: list[Violation]) -> list[str]:
@@ -152,8 +160,7 @@ def test_the_bad_and_good_twins_differ_only_in_a_few_lines():
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
 def test_documented_bad_example_raises_only_its_rule_and_good_example_nothing(rule):
-    # LB520 judges the Alembic configuration too: its examples run against one without a lock timeout.
-    settings = LintSettings().with_rules(lock_timeout_configured=False) if rule.code == "LB520" else None
+    settings = rule_settings(rule.code)
     bad = lint_source(rule.bad, rule.bad_filename, settings)
     good = lint_source(rule.good, rule.good_filename, settings)
     assert ({v.code for v in bad}, shown(good)) == ({rule.code}, [])
@@ -842,21 +849,55 @@ def test_metadata_with_a_schema_name_is_sqlalchemy_2_and_not_reported():
         ("ALTER TABLE t RENAME TO u", ["LB509"]),
         ("DROP INDEX CONCURRENTLY IF EXISTS i", []),
         ("REINDEX TABLE t", ["LB501"]),
-        ("CLUSTER t USING i", ["LB511"]),
         ("LOCK TABLE t", ["LB512"]),
         ("LOCK TABLE t IN SHARE MODE", []),
         ("CREATE TABLE n (id INT); CREATE INDEX i ON n (id); ALTER TABLE n ADD CONSTRAINT c CHECK (id > 0)", []),
+        # issue 23's false positives
+        ("VACUUM (FULL false) t", []),
+        ("REINDEX SYSTEM db", []),  # no concurrent form exists
+        ("REINDEX (CONCURRENTLY false) INDEX i", ["LB501"]),  # not concurrent: LB501, not LB502
+        ("REINDEX (CONCURRENTLY) INDEX i", []),
+        ("ALTER TABLE t ADD COLUMN g INT GENERATED ALWAYS AS (a * 2) STORED NOT NULL", ["LB507"]),  # not LB506
+        ("CLUSTER t USING i", []),  # before PostgreSQL 19 only pg_repack avoids the lock
+        ("VACUUM FULL t", []),
+        # issue 23's misses: unknown or volatile default functions count as volatile
+        ("ALTER TABLE t ADD COLUMN b UUID DEFAULT uuid()", ["LB507"]),
+        ("ALTER TABLE t ADD COLUMN b TIMESTAMPTZ DEFAULT now(123)", ["LB507"]),
+        ("ALTER TABLE t ADD COLUMN b INT DEFAULT app.next_id()", ["LB507"]),
+        ("ALTER TABLE t ADD COLUMN b TEXT DEFAULT upper('x') || pg_catalog.lower('Y')", []),
+        ("ALTER TABLE t ADD COLUMN b TEXT DEFAULT concat('a', 'b', 'c')", []),  # VARIADIC, stable
+        ("ALTER TABLE t ADD COLUMN b FLOAT DEFAULT random()", ["LB507"]),
+        # a validated CHECK (x IS NOT NULL) proves x only
+        (
+            "ALTER TABLE t ADD CONSTRAINT c CHECK (a IS NOT NULL) NOT VALID; ALTER TABLE t VALIDATE CONSTRAINT c; "
+            "ALTER TABLE t ALTER COLUMN b SET NOT NULL",
+            ["LB504", "LB505"],  # LB504: the VALIDATE shares the ADD's transaction
+        ),
+        ("ALTER TABLE t ADD CONSTRAINT c CHECK (a IS NOT NULL); ALTER TABLE t ALTER COLUMN a SET NOT NULL", ["LB504"]),
     ],
 )
 def test_lock_dangers_of_one_statement(sql, codes):
-    from bridge.lint.rules import sqlcheck
-    from bridge.lint.rules.locks import LockContext, dangers
+    assert _dangers(sql) == codes
 
-    context, found = LockContext(), []
+
+@pytest.mark.parametrize(
+    ("sql", "codes"),
+    [("CLUSTER t USING i", ["LB511"]), ("VACUUM FULL t", ["LB511"]), ("VACUUM (FULL false) t", [])],
+)
+def test_table_rewrites_from_19_when_repack_concurrently_exists(sql, codes):
+    assert _dangers(sql, postgres_version=19) == codes
+
+
+def _dangers(sql: str, postgres_version: int = 16) -> list[str]:
+    from bridge.lint.rules import sqlcheck
+    from bridge.lint.rules.locks import dangers
+    from bridge.lint.rules.lockstate import LockContext
+
+    context, found = LockContext(postgres_version=postgres_version), []
     for statement in sqlcheck.parse(sql, "text"):
         found += [d.code for d in dangers(statement.node, context)]
         context.record(statement.node)
-    assert found == codes
+    return found
 
 
 @pytest.mark.slow  # `alembic-bridge check` in subprocesses

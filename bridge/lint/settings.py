@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from .rules.catalog import ERROR, RULES, RULES_BY_CODE, WARNING
-from .rules.locks import DEFAULT_POSTGRES_VERSION
+from .rules.lockstate import DEFAULT_POSTGRES_VERSION
 from .rules.rule import RuleOptions
 
 PYPROJECT_TABLE = "tool.alembic-bridge.lint"

@@ -3,7 +3,8 @@ Migration: Check that fill prices are positive
 Date: 2025-12-04
 
 Changes:
-    - ADD CONSTRAINT ck_order_fills_price_positive ... NOT VALID, then VALIDATE (no long lock)
+    - ADD CONSTRAINT ck_order_fills_price_positive ... NOT VALID, committed; then VALIDATE
+      on an AUTOCOMMIT connection (no long lock)
 """
 
 # @FEAT:order-tracking @COMP:migration @TYPE:core
@@ -31,13 +32,15 @@ def upgrade(engine):
                     ALTER TABLE order_fills ADD CONSTRAINT ck_order_fills_price_positive
                     CHECK (price > 0) NOT VALID
                 """))
-            conn.execute(text("ALTER TABLE order_fills VALIDATE CONSTRAINT ck_order_fills_price_positive"))
             trans.commit()
-            print("✅ Migration completed")
         except Exception as e:
             trans.rollback()
             print(f"❌ Migration failed, rolled back: {e}")
             raise
+    # A VALIDATE in the ADD's transaction would scan under the ADD's ACCESS EXCLUSIVE lock.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("ALTER TABLE order_fills VALIDATE CONSTRAINT ck_order_fills_price_positive"))
+    print("✅ Migration completed")
 
 
 def downgrade(engine):

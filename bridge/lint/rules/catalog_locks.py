@@ -113,13 +113,23 @@ LOCK_RULES: tuple[Rule, ...] = (
         name="constraint-without-not-valid",
         severity=ERROR,
         summary="A `FOREIGN KEY` or `CHECK` constraint added without `NOT VALID`",
-        hint="ADD CONSTRAINT ... NOT VALID, then VALIDATE CONSTRAINT in a separate statement",
+        hint=(
+            "ADD CONSTRAINT ... NOT VALID, then VALIDATE CONSTRAINT in a later migration (or on an "
+            "AUTOCOMMIT connection after the ADD committed)"
+        ),
         explanation=(
             "Lock: adding a CHECK scans the whole table under an ACCESS EXCLUSIVE lock; a "
             "FOREIGN KEY scans it holding SHARE ROW EXCLUSIVE locks on both tables, so writes "
             "to either wait. Rewrite: `ADD CONSTRAINT ... NOT VALID` (instant: only new rows are "
             "checked), then `ALTER TABLE ... VALIDATE CONSTRAINT ...`, which scans under a "
-            "SHARE UPDATE EXCLUSIVE lock that lets reads and writes through."
+            "SHARE UPDATE EXCLUSIVE lock that lets reads and writes through. The VALIDATE must "
+            "not share the ADD's transaction: the ADD's lock is held until that transaction "
+            "ends, so a VALIDATE in it scans under the strong lock after all (reported too). "
+            "Under the bridge a migration is one transaction (`engine.begin()` blocks in a "
+            "legacy file, and a native revision's `op.*` calls, all share it), so validate in "
+            "a later migration, or on an AUTOCOMMIT connection (legacy) or in "
+            "`op.get_context().autocommit_block()` (native): the bridge commits the work "
+            "before it, ADD included, first."
         ),
         bad=_upgrade(
             _guarded(
@@ -132,7 +142,8 @@ LOCK_RULES: tuple[Rule, ...] = (
                 "open_orders_account_id_fkey",
                 "ALTER TABLE open_orders ADD CONSTRAINT open_orders_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts (id) NOT VALID",
             )
-            + '\n    conn.execute(text("ALTER TABLE open_orders VALIDATE CONSTRAINT open_orders_account_id_fkey"))'
+            + "\n"
+            + _sql("ALTER TABLE open_orders VALIDATE CONSTRAINT open_orders_account_id_fkey", opener=_AUTOCOMMIT)
         ),
     ),
     Rule(
@@ -140,15 +151,20 @@ LOCK_RULES: tuple[Rule, ...] = (
         name="set-not-null",
         severity=ERROR,
         summary="`SET NOT NULL` on a column of an existing table",
-        hint="add CHECK (col IS NOT NULL) NOT VALID, VALIDATE it, then SET NOT NULL (PostgreSQL 12+)",
+        hint=(
+            "add CHECK (col IS NOT NULL) NOT VALID, VALIDATE it in a later migration (or on an AUTOCOMMIT "
+            "connection after the ADD committed), then SET NOT NULL (PostgreSQL 12+)"
+        ),
         explanation=(
             "Lock: `ALTER COLUMN ... SET NOT NULL` scans the whole table to prove there is no "
             "NULL, holding an ACCESS EXCLUSIVE lock. Rewrite (PostgreSQL 12+): `ADD CONSTRAINT "
-            "c CHECK (col IS NOT NULL) NOT VALID`, `VALIDATE CONSTRAINT c` (weak lock), then "
-            "`SET NOT NULL`, which uses the validated check instead of scanning, and drop the "
-            "check. Before 12 (`postgres-version` in the settings) SET NOT NULL always scans: "
-            "keep the validated CHECK instead. A `SET NOT NULL` after a `VALIDATE CONSTRAINT` "
-            "on the same table is not reported."
+            "c CHECK (col IS NOT NULL) NOT VALID`, `VALIDATE CONSTRAINT c` (weak lock) outside "
+            "the ADD's transaction (a later migration, or an AUTOCOMMIT connection after it: see "
+            "LB504), then `SET NOT NULL`, which uses the validated check instead of scanning, "
+            "and drop the check. Before 12 (`postgres-version` in the settings) SET NOT NULL "
+            "always scans: keep the validated CHECK instead. A `SET NOT NULL` after a validated "
+            "`CHECK (col IS NOT NULL)` on that same column is not reported; a check on another "
+            "column proves nothing."
         ),
         bad=_upgrade(_sql("ALTER TABLE open_orders ALTER COLUMN error_message SET NOT NULL")),
         good=_upgrade(
@@ -157,13 +173,9 @@ LOCK_RULES: tuple[Rule, ...] = (
                 "ALTER TABLE open_orders ADD CONSTRAINT open_orders_error_message_not_null CHECK (error_message IS NOT NULL) NOT VALID",
             )
             + "\n"
-            + "\n".join(
-                f'    conn.execute(text("{s}"))'
-                for s in (
-                    "ALTER TABLE open_orders VALIDATE CONSTRAINT open_orders_error_message_not_null",
-                    "ALTER TABLE open_orders ALTER COLUMN error_message SET NOT NULL",
-                )
-            )
+            + _sql("ALTER TABLE open_orders VALIDATE CONSTRAINT open_orders_error_message_not_null", opener=_AUTOCOMMIT)
+            + "\n"
+            + _sql("ALTER TABLE open_orders ALTER COLUMN error_message SET NOT NULL")
         ),
     ),
     Rule(
@@ -268,13 +280,16 @@ LOCK_RULES: tuple[Rule, ...] = (
         code="LB511",
         name="table-rewrite",
         severity=ERROR,
-        summary="`VACUUM FULL` or `CLUSTER`: the table is rewritten under an ACCESS EXCLUSIVE lock",
-        hint="plain VACUUM (ANALYZE) in the migration; pg_repack outside it",
+        summary="`VACUUM FULL` or `CLUSTER` on PostgreSQL 19+: the table is rewritten under an ACCESS EXCLUSIVE lock",
+        hint="REPACK (CONCURRENTLY) (PostgreSQL 19+), or plain VACUUM (ANALYZE)",
         explanation=(
             "Lock: `VACUUM FULL` and `CLUSTER` copy the whole table while holding an ACCESS "
             "EXCLUSIVE lock: reads and writes wait for the whole copy. Plain `VACUUM` "
-            "(and `ANALYZE`) take a lock that lets both through. To reclaim space or reorder "
-            "rows on a live table, use pg_repack or pg_squeeze outside the migration."
+            "(and `ANALYZE`) take a lock that lets both through. Reported only when "
+            "`postgres-version` is 19 or later, as Squawk's prefer-repack does: from 19, "
+            "`REPACK (CONCURRENTLY) t` (optionally `USING INDEX i`) does the same without the "
+            "lock; before it the only alternative is pg_repack or pg_squeeze outside the "
+            "migration, which a rule cannot ask of a migration. `VACUUM (FULL false)` is plain VACUUM."
         ),
         bad=_upgrade(_sql("VACUUM FULL open_orders", opener=_AUTOCOMMIT)),
         good=_upgrade(_sql("VACUUM (ANALYZE) open_orders", opener=_AUTOCOMMIT)),

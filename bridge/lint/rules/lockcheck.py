@@ -6,22 +6,24 @@ only the Python around it tells: the statements run in ``upgrade`` (a
 too), in file order (a table the file created is not a busy table), whether
 the connection is AUTOCOMMIT (CONCURRENTLY needs it), and whether a lock
 timeout is set (alembic.ini's ``migration_lock_timeout``, the file's own
-module-level ``migration_lock_timeout``, or ``SET lock_timeout`` in its SQL).
+module-level ``migration_lock_timeout``, or ``SET lock_timeout`` in its SQL
+before the statement), and which statements share a transaction (under the
+bridge, all of a migration's except those on AUTOCOMMIT connections:
+`LockContext.begin_statement`).
 """
 
 from __future__ import annotations
 
 import ast
-import re
 
 from . import sqlcheck
 from .checks import FileChecker, SqlSite
 from .flow import sets_autocommit
-from .locks import Danger, LockContext, dangers, is_concurrent, locked_table
+from .locks import Danger, dangers, locked_table
+from .lockstate import LockContext, is_concurrent
 from .pysource import FUNCTION_TYPES
 from .rule import RuleOptions
 
-_SETS_LOCK_TIMEOUT = re.compile(r"\block_timeout\b", re.IGNORECASE)
 TIMEOUT_OPTION = "migration_lock_timeout"
 
 
@@ -32,18 +34,17 @@ def check_locks(checker: FileChecker, options: RuleOptions) -> None:
     for site in sorted(checker.sites, key=lambda s: (s.call.lineno, s.call.col_offset)):
         if _in_function(checker, site, "downgrade"):
             continue
-        autocommit = None
+        autocommit = _autocommit(checker, site)
         for parsed in site.parsed:
             if isinstance(parsed, sqlcheck.ParseFailure):
                 continue
             for statement in parsed:
                 node = statement.node
+                context.begin_statement(autocommit)
                 found = list(dangers(node, context))
-                if is_concurrent(node):
-                    autocommit = _autocommit(checker, site) if autocommit is None else autocommit
-                    if not autocommit:
-                        found.append(_in_transaction(node))
-                table = locked_table(node, context)
+                if is_concurrent(node) and not autocommit:
+                    found.append(_in_transaction(node))
+                table = None if context.lock_timeout else locked_table(node, context)
                 for danger in found:
                     _report(checker, site, statement.offset, danger.code, danger.message, danger.hint)
                 if table is not None and not timeout_warned:
@@ -82,9 +83,7 @@ def _in_transaction(node) -> Danger:
 def _timeout_unset(checker: FileChecker, options: RuleOptions) -> bool:
     if options.lock_timeout_configured is not False:
         return False  # configured, or not known (no Alembic configuration): not judged
-    if TIMEOUT_OPTION in checker.definitions:
-        return False
-    return not any(_SETS_LOCK_TIMEOUT.search(text) for site in checker.sites for text in site.texts)
+    return TIMEOUT_OPTION not in checker.definitions
 
 
 def _in_function(checker: FileChecker, site: SqlSite, name: str) -> bool:

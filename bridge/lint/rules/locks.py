@@ -1,8 +1,8 @@
 """Which statements lock a busy table for too long, read from PostgreSQL's own parse tree (pglast).
 
 Nothing here sees Python: `dangers` takes one parsed statement and what the
-file has done before it (`LockContext`: the tables it created, the server
-version) and returns the lock dangers, Squawk's list and strong_migrations':
+file has done before it (`bridge.lint.rules.lockstate.LockContext`: the tables
+it created, its constraints, its transactions, the server version) and returns the lock dangers, Squawk's list and strong_migrations':
 the lock each statement takes, and the rewrite that does not take it. Whether
 a statement runs on an AUTOCOMMIT connection, in ``downgrade``, or with a lock
 timeout is the caller's question (`bridge.lint.rules.lockcheck`).
@@ -10,24 +10,11 @@ timeout is the caller's question (`bridge.lint.rules.lockcheck`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-DEFAULT_POSTGRES_VERSION = 16
-# Functions whose value differs per row: a DEFAULT calling one rewrites the table on any version.
-VOLATILE_FUNCTIONS = frozenset(
-    {
-        "random",
-        "gen_random_uuid",
-        "uuid_generate_v1",
-        "uuid_generate_v1mc",
-        "uuid_generate_v4",
-        "clock_timestamp",
-        "timeofday",
-        "nextval",
-        "txid_current",
-        "setseed",
-    }
-)
+from .lockstate import LockContext, is_concurrent, last_name, object_kind, option_on
+from .volatility import volatile_expression
+
 SERIAL_TYPES = frozenset({"serial", "bigserial", "smallserial", "serial4", "serial8", "serial2"})
 ACCESS_EXCLUSIVE = 8
 
@@ -41,45 +28,6 @@ class Danger:
     hint: str
 
 
-@dataclass
-class LockContext:
-    """What the migration did before a statement: tables created (lower-case), the server version."""
-
-    postgres_version: int = DEFAULT_POSTGRES_VERSION
-    created_tables: set[str] = field(default_factory=set)
-    created_indexes: set[str] = field(default_factory=set)
-    validated_tables: set[str] = field(default_factory=set)  # a CHECK validated: SET NOT NULL needs no scan (12+)
-
-    def existing(self, relation) -> str | None:
-        """Return the table's name if it existed before this migration (it did not create it)."""
-        name = getattr(relation, "relname", None)
-        if name is None or name.lower() in self.created_tables:
-            return None
-        return name
-
-    def record(self, node) -> None:
-        """Remember the tables and indexes *node* creates."""
-        kind = type(node).__name__
-        if kind == "CreateStmt" and node.relation is not None:
-            self.created_tables.add(node.relation.relname.lower())
-        elif kind == "CreateTableAsStmt":
-            self.created_tables.add(node.into.rel.relname.lower())
-        elif kind == "IndexStmt" and node.idxname:
-            self.created_indexes.add(node.idxname.lower())
-        elif kind == "AlterTableStmt" and any(c.subtype.name == "AT_ValidateConstraint" for c in node.cmds or ()):
-            self.validated_tables.add(getattr(node.relation, "relname", "").lower())
-
-
-def is_concurrent(node) -> bool:
-    """Return whether *node* is a CONCURRENTLY statement (it cannot run in a transaction block)."""
-    kind = type(node).__name__
-    if kind in ("IndexStmt", "DropStmt"):
-        return bool(getattr(node, "concurrent", False))
-    if kind == "ReindexStmt":
-        return any(getattr(p, "defname", "") == "concurrently" for p in node.params or ())
-    return False
-
-
 def locked_table(node, context: LockContext) -> str | None:
     """Return the existing table *node* locks (for the lock-timeout warning), if any."""
     kind = type(node).__name__
@@ -90,9 +38,18 @@ def locked_table(node, context: LockContext) -> str | None:
         return context.existing(relation)
     if kind == "LockStmt":
         return next((context.existing(r) for r in node.relations or () if context.existing(r)), None)
-    if kind == "DropStmt" and _object(node.removeType) == "table":
-        names = [_last(obj) for obj in node.objects or ()]
-        return next((n for n in names if n and n.lower() not in context.created_tables), None)
+    if kind == "DropStmt" and object_kind(node.removeType) in ("table", "index"):
+        names = [last_name(obj) for obj in node.objects or ()]
+        made = context.created_tables if object_kind(node.removeType) == "table" else context.created_indexes
+        return next((n for n in names if n and n.lower() not in made), None)
+    if kind == "ReindexStmt" and node.kind.name != "REINDEX_OBJECT_SYSTEM" and not is_concurrent(node):
+        return context.existing(node.relation) or getattr(node, "name", None)
+    if kind == "VacuumStmt" and option_on(node.options, "full"):
+        return next((context.existing(r.relation) for r in node.rels or () if context.existing(r.relation)), None)
+    if kind == "CommentStmt" and object_kind(node.objtype) in ("table", "column"):
+        names = [getattr(n, "sval", None) for n in (node.object if isinstance(node.object, tuple) else ())]
+        table = names[-2] if object_kind(node.objtype) == "column" and len(names) > 1 else names[-1] if names else None
+        return table if table and table.lower() not in context.created_tables else None
     return None
 
 
@@ -101,16 +58,6 @@ def dangers(node, context: LockContext) -> list[Danger]:
     kind = type(node).__name__
     check = _CHECKS.get(kind)
     return check(node, context) if check is not None else []
-
-
-def _object(object_type) -> str:
-    return getattr(object_type, "name", str(object_type)).removeprefix("OBJECT_").lower()
-
-
-def _last(names) -> str | None:
-    if isinstance(names, tuple) and names:
-        return getattr(names[-1], "sval", None)
-    return getattr(names, "sval", None)
 
 
 def _index(node, context: LockContext) -> list[Danger]:
@@ -131,8 +78,8 @@ def _index(node, context: LockContext) -> list[Danger]:
 
 
 def _drop(node, context: LockContext) -> list[Danger]:
-    what = _object(node.removeType)
-    names = [n for n in (_last(obj) for obj in node.objects or ()) if n]
+    what = object_kind(node.removeType)
+    names = [n for n in (last_name(obj) for obj in node.objects or ()) if n]
     if what == "index":
         if node.concurrent or all(n.lower() in context.created_indexes for n in names):
             return []
@@ -163,8 +110,8 @@ def _drop(node, context: LockContext) -> list[Danger]:
 
 
 def _reindex(node, context: LockContext) -> list[Danger]:
-    if is_concurrent(node):
-        return []
+    if is_concurrent(node) or node.kind.name == "REINDEX_OBJECT_SYSTEM":
+        return []  # REINDEX SYSTEM has no concurrent form: the catalogs, not the application's tables
     target = getattr(node.relation, "relname", None) or getattr(node, "name", "") or ""
     return [
         Danger(
@@ -185,8 +132,11 @@ def _alter_table(node, context: LockContext) -> list[Danger]:
         subtype = cmd.subtype.name
         if subtype == "AT_AddConstraint" and cmd.def_ is not None:
             found += _constraint(table, cmd.def_, context)
+        elif subtype == "AT_ValidateConstraint" and cmd.name:
+            if context.validated_in_same_transaction(table, cmd.name):
+                found.append(validate_in_same_transaction(table, cmd.name))
         elif subtype == "AT_SetNotNull":
-            if context.postgres_version < 12 or table.lower() not in context.validated_tables:
+            if not context.not_null_proven(table, cmd.name):
                 found.append(_set_not_null(table, cmd.name, context))
         elif subtype == "AT_AddColumn":
             found += _add_column(table, cmd.def_, context)
@@ -215,7 +165,7 @@ def _alter_table(node, context: LockContext) -> list[Danger]:
 
 
 def _constraint(table: str, constraint, context: LockContext) -> list[Danger]:
-    kind = _object(constraint.contype).removeprefix("constr_")
+    kind = object_kind(constraint.contype).removeprefix("constr_")
     name = constraint.conname or "<name>"
     if kind in ("unique", "primary") and not constraint.indexname:
         what = "UNIQUE" if kind == "unique" else "PRIMARY KEY"
@@ -235,25 +185,42 @@ def _constraint(table: str, constraint, context: LockContext) -> list[Danger]:
             Danger(
                 "LB504",
                 f"ALTER TABLE {table} ADD {what} without NOT VALID scans the whole table under {lock}",
-                f"ADD CONSTRAINT {name} ... NOT VALID, then in a separate transaction "
-                f"ALTER TABLE {table} VALIDATE CONSTRAINT {name} (which takes a weaker lock)",
+                f"ADD CONSTRAINT {name} ... NOT VALID, then ALTER TABLE {table} VALIDATE CONSTRAINT {name} "
+                f"{LATER} (it takes a weaker lock)",
             )
         ]
     return []
 
 
+LATER = "in a later migration (or on an AUTOCOMMIT connection after the ADD committed)"
+
+
+def validate_in_same_transaction(table: str, name: str) -> Danger:
+    """The danger of ``VALIDATE CONSTRAINT`` sharing a transaction with its ``ADD ... NOT VALID``."""
+    return Danger(
+        "LB504",
+        f"ALTER TABLE {table} VALIDATE CONSTRAINT {name} runs in the same transaction as its ADD ... NOT VALID: "
+        "the lock the ADD took is held through the validating scan, so NOT VALID gains nothing",
+        f"validate {LATER}; the bridge runs each migration in one transaction",
+    )
+
+
+def set_not_null_hint(column: str, postgres_version: int) -> str:
+    """The rewrite of SET NOT NULL that scans nothing under an ACCESS EXCLUSIVE lock."""
+    if postgres_version >= 12:
+        return (
+            f"ADD CONSTRAINT {column}_not_null CHECK ({column} IS NOT NULL) NOT VALID; VALIDATE CONSTRAINT "
+            f"{column}_not_null {LATER}; then SET NOT NULL (no scan: PostgreSQL 12+ uses the validated "
+            "check) and drop the check"
+        )
+    return (
+        f"on PostgreSQL {postgres_version}, keep a validated CHECK ({column} IS NOT NULL) instead "
+        f"(ADD ... NOT VALID, then VALIDATE {LATER}); SET NOT NULL always scans before 12"
+    )
+
+
 def _set_not_null(table: str, column: str, context: LockContext) -> Danger:
-    if context.postgres_version >= 12:
-        hint = (
-            f"ADD CONSTRAINT {column}_not_null CHECK ({column} IS NOT NULL) NOT VALID; VALIDATE "
-            f"CONSTRAINT {column}_not_null; then SET NOT NULL (no scan: PostgreSQL 12+ uses the "
-            "validated check) and drop the check"
-        )
-    else:
-        hint = (
-            f"on PostgreSQL {context.postgres_version}, keep a validated CHECK ({column} IS NOT NULL) "
-            "instead (ADD ... NOT VALID, then VALIDATE); SET NOT NULL always scans before 12"
-        )
+    hint = set_not_null_hint(column, context.postgres_version)
     return Danger(
         "LB505",
         f"ALTER TABLE {table} ALTER COLUMN {column} SET NOT NULL scans the whole table under an ACCESS EXCLUSIVE lock",
@@ -264,9 +231,9 @@ def _set_not_null(table: str, column: str, context: LockContext) -> Danger:
 def _add_column(table: str, column, context: LockContext) -> list[Danger]:
     name = getattr(column, "colname", "?")
     constraints = list(getattr(column, "constraints", None) or ())
-    kinds = {_object(c.contype).removeprefix("constr_") for c in constraints}
-    default = next((c.raw_expr for c in constraints if _object(c.contype) == "constr_default"), None)
-    type_name = _last(getattr(column.typeName, "names", ())) or ""
+    kinds = {object_kind(c.contype).removeprefix("constr_") for c in constraints}
+    default = next((c.raw_expr for c in constraints if object_kind(c.contype) == "constr_default"), None)
+    type_name = last_name(getattr(column.typeName, "names", ())) or ""
     found = []
     if type_name.lower() in SERIAL_TYPES or "generated" in kinds and _stored(constraints):
         what = type_name.upper() if type_name.lower() in SERIAL_TYPES else "GENERATED ... STORED"
@@ -278,10 +245,10 @@ def _add_column(table: str, column, context: LockContext) -> list[Danger]:
                 "add the column without it, backfill in batches, then attach the default or sequence",
             )
         )
-    elif default is not None and (context.postgres_version < 11 or _volatile(default)):
+    elif default is not None and (context.postgres_version < 11 or volatile_expression(default)):
         why = (
             "a volatile default"
-            if _volatile(default)
+            if volatile_expression(default)
             else f"a default on PostgreSQL {context.postgres_version} (before 11)"
         )
         found.append(
@@ -298,8 +265,8 @@ def _add_column(table: str, column, context: LockContext) -> list[Danger]:
                 "LB504",
                 f"ALTER TABLE {table} ADD COLUMN {name} REFERENCES ... validates under SHARE ROW EXCLUSIVE "
                 "locks on both tables (an inline foreign key cannot be NOT VALID)",
-                f"add the column plain, then ADD CONSTRAINT ... FOREIGN KEY ({name}) ... NOT VALID and "
-                "VALIDATE CONSTRAINT in a separate statement",
+                f"add the column plain, then ADD CONSTRAINT ... FOREIGN KEY ({name}) ... NOT VALID, and "
+                f"VALIDATE CONSTRAINT {LATER}",
             )
         )
     if kinds & {"unique", "primary"}:
@@ -312,7 +279,8 @@ def _add_column(table: str, column, context: LockContext) -> list[Danger]:
                 "UNIQUE USING INDEX",
             )
         )
-    if "notnull" in kinds and default is None and "identity" not in kinds and type_name.lower() not in SERIAL_TYPES:
+    computed = kinds & {"identity", "generated"} or type_name.lower() in SERIAL_TYPES
+    if "notnull" in kinds and default is None and not computed:
         found.append(
             Danger(
                 "LB506",
@@ -330,34 +298,11 @@ def _add_column(table: str, column, context: LockContext) -> list[Danger]:
 
 
 def _stored(constraints) -> bool:
-    return any(_object(c.contype) == "constr_generated" for c in constraints)
-
-
-def _volatile(expr) -> bool:
-    """Return whether a DEFAULT expression calls a volatile function (so every row differs)."""
-    stack = [expr]
-    while stack:
-        node = stack.pop()
-        if type(node).__name__ == "FuncCall" and (_last(node.funcname) or "").lower() in VOLATILE_FUNCTIONS:
-            return True
-        if isinstance(node, tuple):
-            stack.extend(node)
-        elif hasattr(node, "__slots__"):
-            stack.extend(
-                v
-                for v in (getattr(node, s, None) for s in _slots(node))
-                if v is not None and not isinstance(v, (str, int, float, bool))
-            )
-    return False
-
-
-def _slots(node) -> list[str]:
-    slots = getattr(node, "__slots__", ())
-    return list(slots.keys() if isinstance(slots, dict) else slots)
+    return any(object_kind(c.contype) == "constr_generated" for c in constraints)
 
 
 def _rename(node, context: LockContext) -> list[Danger]:
-    what = _object(node.renameType)
+    what = object_kind(node.renameType)
     if what not in ("column", "table"):
         return []
     table = context.existing(node.relation)
@@ -375,27 +320,32 @@ def _rename(node, context: LockContext) -> list[Danger]:
     ]
 
 
+REPACK_VERSION = 19  # REPACK (CONCURRENTLY): before it, pg_repack outside PostgreSQL is the only alternative
+
+
 def _vacuum(node, context: LockContext) -> list[Danger]:
-    if not any(getattr(o, "defname", "") == "full" for o in node.options or ()):
+    if not option_on(node.options, "full") or context.postgres_version < REPACK_VERSION:
         return []
     return [
         Danger(
             "LB511",
             "VACUUM FULL rewrites the table under an ACCESS EXCLUSIVE lock: reads and writes wait "
             "for the whole rewrite",
-            "use plain VACUUM (ANALYZE), or pg_repack / pg_squeeze outside the migration",
+            "REPACK (CONCURRENTLY) <table> (PostgreSQL 19+), or plain VACUUM (ANALYZE)",
         )
     ]
 
 
 def _cluster(node, context: LockContext) -> list[Danger]:
+    if context.postgres_version < REPACK_VERSION:
+        return []
     target = getattr(node.relation, "relname", None) or "the database"
     return [
         Danger(
             "LB511",
             f"CLUSTER {target} rewrites the table under an ACCESS EXCLUSIVE lock: reads and writes "
             "wait for the whole rewrite",
-            "use pg_repack (--order-by) outside the migration",
+            f"REPACK (CONCURRENTLY) {target} USING INDEX <index> (PostgreSQL 19+)",
         )
     ]
 

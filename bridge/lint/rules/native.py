@@ -5,18 +5,27 @@ A team keeps one linter from legacy files through autogenerate: the same codes
 in ``upgrade()`` (``downgrade()`` removes what upgrade added). Tables the
 revision creates with ``op.create_table`` are not busy tables. ``op.execute``
 SQL is parsed with pglast and judged by `bridge.lint.rules.locks`.
+
+``with op.batch_alter_table("t") as batch_op:``: on PostgreSQL batch mode emits
+the same plain ALTERs as ``op.*``, so each ``batch_op.<method>(...)`` is judged
+as ``op.<method>`` with the batch's table put back in its arguments.
+Transactions: the revision runs in one, except what runs in
+``autocommit_block()`` (`LockContext.begin_statement`).
 """
 
 from __future__ import annotations
 
 import ast
+import re
 
 from ... import sqltext
 from . import sqlcheck
 from .checks import Finding, end_line
-from .locks import VOLATILE_FUNCTIONS, Danger, LockContext, dangers, is_concurrent, locked_table
+from .locks import LATER, Danger, dangers, locked_table, set_not_null_hint
+from .lockstate import LockContext, is_concurrent
 from .pysource import FUNCTION_TYPES, SourceFile
 from .rule import RuleOptions
+from .volatility import default_is_volatile, volatile_call
 
 TIMEOUT_OPTION = "migration_lock_timeout"
 _LOCKING_OPS = {
@@ -69,7 +78,28 @@ def _true(expr) -> bool:
 
 
 def _string(expr) -> str | None:
+    if isinstance(expr, ast.Call) and getattr(expr.func, "attr", None) == "f" and expr.args:
+        expr = expr.args[0]  # op.f("ix_name"): the name as written
     return expr.value if isinstance(expr, ast.Constant) and isinstance(expr.value, str) else None
+
+
+def _callee(call: ast.expr) -> str:
+    """Return the called name of ``sa.text(...)``, ``text(...)``, ``sa.func.now()`` (``now``), else ""."""
+    if not isinstance(call, ast.Call):
+        return ""
+    func = call.func
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+
+
+def _is_func(call: ast.Call) -> bool:
+    func = call.func
+    return isinstance(func, ast.Attribute) and (
+        (isinstance(func.value, ast.Attribute) and func.value.attr == "func")
+        or (isinstance(func.value, ast.Name) and func.value.id == "func")
+    )
+
+
+_NOT_NULL_CHECK = re.compile(r'^\s*\(?\s*"?(\w+)"?\s+IS\s+NOT\s+NULL\s*\)?\s*$', re.IGNORECASE)
 
 
 class _NativeChecker:
@@ -92,7 +122,9 @@ class _NativeChecker:
         self.findings.append(Finding(danger.code, line, self.src.column(node), danger.message, danger.hint, end))
 
     def locks(self, node: ast.expr, table: str | None) -> None:
-        if table is None or self.timeout_warned or table.lower() in self.context.created_tables:
+        if table is None or self.timeout_warned or self.context.lock_timeout:
+            return
+        if table.lower() in self.context.created_tables:
             return
         self.timeout_warned = True
         self.report(
@@ -115,34 +147,74 @@ class _NativeChecker:
                 return True
         return False
 
+    def batch_table(self, call: ast.Call, name: str) -> str | None:
+        """Return the table of the ``with op.batch_alter_table(table) as <name>:`` holding *call*, if any."""
+        for node in self.src.ancestors(call):
+            if not isinstance(node, (ast.With, ast.AsyncWith)):
+                continue
+            for item in node.items:
+                opener = item.context_expr
+                if (
+                    isinstance(item.optional_vars, ast.Name)
+                    and item.optional_vars.id == name
+                    and isinstance(opener, ast.Call)
+                    and _callee(opener) == "batch_alter_table"
+                ):
+                    table = opener.args[0] if opener.args else _kw(opener, "table_name")
+                    return _string(table) or "?"
+        return None
+
     def visit(self, call: ast.Call) -> None:
         func = call.func
-        if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "op"):
+        if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
             return
         method = func.attr
-        if method == "execute" and call.args:
+        args = list(call.args)
+        if func.value.id != "op":
+            table_name = self.batch_table(call, func.value.id)
+            if table_name is None or method == "execute":
+                return
+            # batch_op.<method>(...) is op.<method>(...) without the table argument.
+            args.insert(1 if method in _SECOND_IS_TABLE else 0, ast.Constant(table_name))
+        self.context.begin_statement(self.autocommit(call))
+        if method == "execute" and args:
             self.visit_sql(call)
             return
-        args = [_string(a) for a in call.args]
+        names = [_string(a) for a in args]
         if method in _SECOND_IS_TABLE:
-            table = args[1] if len(args) > 1 else _string(_kw(call, "table_name") or _kw(call, "source_table"))
+            table = names[1] if len(names) > 1 else _string(_kw(call, "table_name") or _kw(call, "source_table"))
         else:
-            table = args[0] if args else _string(_kw(call, "table_name"))
+            table = names[0] if names else _string(_kw(call, "table_name"))
         if method == "drop_index" and table is None:
-            name = args[0] if args else None
+            name = names[0] if names else None
             table = "?" if name is None or name.lower() not in self.context.created_indexes else None
-        if method == "create_index" and args:
-            self.context.created_indexes.add((args[0] or "").lower())
+        if method == "create_index" and names:
+            self.context.created_indexes.add((names[0] or "").lower())
         if method == "create_table" and table:
             self.context.created_tables.add(table.lower())
             return
         if method in _LOCKING_OPS:
             self.locks(call, table)
         existing = table is not None and table.lower() not in self.context.created_tables
-        for danger in self.dangers(call, method, table or "?", existing):
+        for danger in self.dangers(call, method, table or "?", existing, args):
             self.report(call, danger)
+        self.record(call, method, table, names, args)
 
-    def dangers(self, call: ast.Call, method: str, table: str, existing: bool) -> list[Danger]:
+    def record(self, call: ast.Call, method: str, table: str | None, names: list, args: list) -> None:
+        """Remember the constraints an op adds (NOT VALID ones, and CHECK (column IS NOT NULL))."""
+        if table is None or method not in ("create_check_constraint", "create_foreign_key") or not names[0]:
+            return
+        column = None
+        if method == "create_check_constraint":
+            condition = args[2] if len(args) > 2 else _kw(call, "condition")
+            if isinstance(condition, ast.Call) and _callee(condition) == "text" and condition.args:
+                condition = condition.args[0]
+            match = _NOT_NULL_CHECK.match(_string(condition) or "")
+            column = match.group(1) if match else None
+        not_valid = _true(_kw(call, "postgresql_not_valid"))
+        self.context.record_constraint(table, names[0], column, not_valid)
+
+    def dangers(self, call: ast.Call, method: str, table: str, existing: bool, args: list) -> list[Danger]:
         concurrently = _true(_kw(call, "postgresql_concurrently"))
         found: list[Danger] = []
         if method in ("create_index", "drop_index") and concurrently and not self.autocommit(call):
@@ -173,7 +245,8 @@ class _NativeChecker:
                 Danger(
                     "LB504",
                     f"op.{method}() on existing table {table} validates every row under a lock that blocks writes",
-                    'pass postgresql_not_valid=True, then op.execute("ALTER TABLE ... VALIDATE CONSTRAINT ...")',
+                    'pass postgresql_not_valid=True, then op.execute("ALTER TABLE ... VALIDATE CONSTRAINT ...") '
+                    f"{LATER}",
                 )
             )
         elif method in ("create_unique_constraint", "create_primary_key"):
@@ -204,13 +277,13 @@ class _NativeChecker:
                 )
             )
         elif method == "alter_column":
-            found += self.alter_column(call, table)
-        elif method == "add_column" and len(call.args) > 1:
-            found += self.add_column(call.args[1], table)
+            found += self.alter_column(call, table, args)
+        elif method == "add_column" and len(args) > 1:
+            found += self.add_column(args[1], table)
         return found
 
-    def alter_column(self, call: ast.Call, table: str) -> list[Danger]:
-        column = _string(call.args[1]) if len(call.args) > 1 else _string(_kw(call, "column_name")) or "?"
+    def alter_column(self, call: ast.Call, table: str, args: list) -> list[Danger]:
+        column = (_string(args[1]) if len(args) > 1 else _string(_kw(call, "column_name"))) or "?"
         found = []
         if _kw(call, "type_") is not None:
             found.append(
@@ -221,12 +294,13 @@ class _NativeChecker:
                 )
             )
         nullable = _kw(call, "nullable")
-        if isinstance(nullable, ast.Constant) and nullable.value is False:
+        proven = self.context.not_null_proven(table, column)
+        if isinstance(nullable, ast.Constant) and nullable.value is False and not proven:
             found.append(
                 Danger(
                     "LB505",
                     f"op.alter_column({table!r}, {column!r}, nullable=False) scans the table under an ACCESS EXCLUSIVE lock",
-                    "add CHECK (col IS NOT NULL) NOT VALID, VALIDATE it, then set nullable=False (PostgreSQL 12+)",
+                    set_not_null_hint(column, self.options.postgres_version),
                 )
             )
         if _kw(call, "new_column_name") is not None:
@@ -245,10 +319,29 @@ class _NativeChecker:
         nullable, default = _kw(column, "nullable"), _kw(column, "server_default")
         primary = _true(_kw(column, "primary_key"))
         source = (ast.get_source_segment(self.src.source, default) or "").lower() if default is not None else ""
-        if default is not None and (
-            self.options.postgres_version < 11 or any(f + "(" in source for f in VOLATILE_FUNCTIONS)
-        ):
-            return [
+        computed = next((a for a in column.args if _callee(a) in ("Computed", "Identity")), None)
+        found = []
+        if any(_callee(a) == "ForeignKey" for a in column.args):
+            found.append(
+                Danger(
+                    "LB504",
+                    f"op.add_column({table!r}, ...) with a ForeignKey: Alembic adds the constraint without "
+                    "NOT VALID, validating every row under SHARE ROW EXCLUSIVE locks on both tables",
+                    "add the column plain, then op.create_foreign_key(..., postgresql_not_valid=True) and "
+                    f"VALIDATE CONSTRAINT {LATER}",
+                )
+            )
+        if computed is not None and _callee(computed) == "Computed":
+            return found + [
+                Danger(
+                    "LB507",
+                    f"op.add_column({table!r}, ...) of a Computed (GENERATED ... STORED) column computes a value "
+                    "per row: it rewrites the table under an ACCESS EXCLUSIVE lock",
+                    "add the column plain, backfill in batches, then attach the expression",
+                )
+            ]
+        if default is not None and (self.options.postgres_version < 11 or self.volatile(default)):
+            return found + [
                 Danger(
                     "LB507",
                     f"op.add_column({table!r}, ...) with server_default={source} rewrites the table "
@@ -257,31 +350,49 @@ class _NativeChecker:
                     "afterwards, backfill in batches",
                 )
             ]
-        if isinstance(nullable, ast.Constant) and nullable.value is False and default is None and not primary:
-            return [
+        if (
+            isinstance(nullable, ast.Constant)
+            and nullable.value is False
+            and default is None
+            and not primary
+            and computed is None
+        ):
+            found.append(
                 Danger(
                     "LB506",
                     f"op.add_column({table!r}, ...) of a nullable=False column without server_default "
                     "fails as soon as the table has a row",
                     "give it a constant server_default, or add it nullable, backfill, then set nullable=False",
                 )
-            ]
-        return []
+            )
+        return found
+
+    def volatile(self, default: ast.expr) -> bool:
+        """Return whether a ``server_default`` calls a volatile (or unknown) function."""
+        if isinstance(default, ast.Call) and _callee(default) == "text" and default.args:
+            sql = _string(default.args[0])
+            return sql is None or default_is_volatile(sql)
+        if isinstance(default, ast.Call) and _is_func(default):
+            return volatile_call(_callee(default), len(default.args)) or any(self.volatile(a) for a in default.args)
+        return False
 
     def visit_sql(self, call: ast.Call) -> None:
         arg = call.args[0]
         if isinstance(arg, ast.Call) and arg.args and getattr(arg.func, "attr", getattr(arg.func, "id", "")) == "text":
             arg = arg.args[0]
         texts = self.src.string_values(arg)
+        autocommit = self.autocommit(call)
         for text in texts or ():
             parsed = sqlcheck.parse(text, sqltext.TEXT)
             if isinstance(parsed, sqlcheck.ParseFailure):
                 continue
-            for statement in parsed:
+            for index, statement in enumerate(parsed):
                 node = statement.node
+                if index:
+                    self.context.begin_statement(autocommit)
                 for danger in dangers(node, self.context):
                     self.report(call, danger)
-                if is_concurrent(node) and not self.autocommit(call):
+                if is_concurrent(node) and not autocommit:
                     self.report(
                         call,
                         Danger(

@@ -1,0 +1,22 @@
+"""index open_orders.status
+
+Revision ID: 3f2a1b9c0d4e
+Revises: 20251118_create_order_events
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "3f2a1b9c0d4e"
+down_revision = "20251118_create_order_events"
+migration_lock_timeout = "5s"
+
+
+def upgrade():
+    with op.batch_alter_table("open_orders", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_open_orders_status"), ["status"], unique=False)  # expect: LB501
+
+
+def downgrade():
+    pass
+

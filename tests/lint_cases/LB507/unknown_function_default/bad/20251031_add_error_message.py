@@ -1,0 +1,12 @@
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS public_id uuid DEFAULT uuid()"))  # expect: LB507
+
+
+def downgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE open_orders DROP COLUMN IF EXISTS error_message"))
+

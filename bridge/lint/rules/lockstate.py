@@ -25,6 +25,7 @@ class LockContext:
     validated_columns: set[tuple[str, str]] = field(default_factory=set)
     not_null_checks: dict[tuple[str, str], str] = field(default_factory=dict)  # (table, constraint) -> column
     not_valid: dict[tuple[str, str], int] = field(default_factory=dict)  # (table, constraint) -> its transaction
+    added: set[tuple[str, str]] = field(default_factory=set)  # (table, constraint) this migration added
     transaction: int = 0  # which transaction the next statement runs in (`begin_statement`)
     lock_timeout: bool = False  # a `SET lock_timeout` to a non-zero value ran before
     _autocommitted: bool = False
@@ -78,6 +79,7 @@ class LockContext:
     def record_constraint(self, table: str, name: str, not_null_column: str | None, not_valid: bool) -> None:
         """Remember a constraint added to *table* (``not_null_column``: it is CHECK (column IS NOT NULL))."""
         key = (table.lower(), name.lower())
+        self.added.add(key)
         if not_valid:
             self.not_valid[key] = self.transaction
         if not_null_column is not None:
@@ -86,11 +88,17 @@ class LockContext:
                 self.validated_columns.add((key[0], not_null_column.lower()))
 
     def record_validate(self, table: str, name: str) -> None:
-        """Remember ``VALIDATE CONSTRAINT name`` on *table*."""
+        """Remember ``VALIDATE CONSTRAINT name`` on *table*.
+
+        A constraint this file did not add was added by an earlier migration (the
+        recommended split): it may be the CHECK (col IS NOT NULL) a SET NOT NULL
+        relies on, so the table's columns are trusted, as Squawk does.
+        """
         key = (table.lower(), name.lower())
-        column = self.not_null_checks.get(key)
-        if column is not None:
-            self.validated_columns.add((key[0], column))
+        if key in self.not_null_checks:
+            self.validated_columns.add((key[0], self.not_null_checks[key]))
+        elif key not in self.added:
+            self.validated_columns.add((key[0], "*"))
 
     def validated_in_same_transaction(self, table: str, name: str) -> bool:
         """Return whether ``VALIDATE CONSTRAINT name`` would share the transaction of its ADD ... NOT VALID."""
@@ -98,7 +106,9 @@ class LockContext:
 
     def not_null_proven(self, table: str, column: str) -> bool:
         """Return whether SET NOT NULL on *column* needs no scan (a validated CHECK covers it, 12+)."""
-        return self.postgres_version >= 12 and (table.lower(), column.lower()) in self.validated_columns
+        table = table.lower()
+        proven = (table, column.lower()) in self.validated_columns or (table, "*") in self.validated_columns
+        return self.postgres_version >= 12 and proven
 
 
 def is_concurrent(node) -> bool:

@@ -29,7 +29,7 @@ from bridge.lint import (
     load_settings,
     render_docs,
 )
-from bridge.lint.rules.catalog import ERROR, RULES, WARNING
+from bridge.lint.rules.catalog import ERROR, RULES, RULES_BY_CODE, WARNING
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = Path(__file__).resolve().parent / "lint_cases"
@@ -75,8 +75,11 @@ def rule_settings(code: str) -> LintSettings:
     """LB520 judges the Alembic configuration too: its cases run against one without a lock timeout.
 
     LB511 (CLUSTER, VACUUM FULL) is reported from PostgreSQL 19 on, when REPACK (CONCURRENTLY) exists.
+    Rules off by default (LB72x, LB730) are selected by their code.
     """
-    settings = LintSettings(postgres_version=19) if code == "LB511" else LintSettings()
+    rule = RULES_BY_CODE.get(code)
+    select = ("ALL", code) if rule is not None and not rule.default_enabled else ("ALL",)
+    settings = LintSettings(postgres_version=19 if code == "LB511" else 16, select=select)
     return settings.with_rules(lock_timeout_configured=False if code == "LB520" else None)
 
 
@@ -895,7 +898,7 @@ def _dangers(sql: str, postgres_version: int = 16) -> list[str]:
 
     context, found = LockContext(postgres_version=postgres_version), []
     for statement in sqlcheck.parse(sql, "text"):
-        found += [d.code for d in dangers(statement.node, context)]
+        found += [d.code for d in dangers(statement.node, context) if RULES_BY_CODE[d.code].default_enabled]
         context.record(statement.node)
     return found
 

@@ -13,9 +13,13 @@ def _anchor(rule: Rule) -> str:
     return f"{rule.code.lower()}-{rule.name}"
 
 
+def _severity(rule: Rule) -> str:
+    return rule.severity if rule.default_enabled else f"{rule.severity}, off by default"
+
+
 def render_rule(rule: Rule) -> str:
     """Return the Markdown section documenting one rule."""
-    lines = [f"### {rule.code} {rule.name}", "", f"*Severity: {rule.severity}.* {rule.summary}.", ""]
+    lines = [f"### {rule.code} {rule.name}", "", f"*Severity: {_severity(rule)}.* {rule.summary}.", ""]
     lines += [rule.explanation, "", f"Hint shown: {rule.hint}.", ""]
     if rule.bad == rule.good:
         lines += [f"Bad: a file named `{rule.bad_filename}`.", "", f"Good: `{rule.good_filename}`.", ""]
@@ -30,9 +34,10 @@ def render_docs() -> str:
     prose = (resources.files("bridge") / "templates" / TEMPLATE).read_text(encoding="utf-8")
     prose = prose.replace("{{errors}}", ", ".join(r.code for r in RULES if r.severity == ERROR))
     prose = prose.replace("{{warnings}}", ", ".join(r.code for r in RULES if r.severity == WARNING))
+    prose = prose.replace("{{opt_in}}", ", ".join(r.code for r in RULES if not r.default_enabled))
     lines = [prose.rstrip("\n"), "", "| Code | Name | Severity | What it reports |", "| --- | --- | --- | --- |"]
     for rule in RULES:
-        lines.append(f"| [{rule.code}](#{_anchor(rule)}) | {rule.name} | {rule.severity} | {rule.summary} |")
+        lines.append(f"| [{rule.code}](#{_anchor(rule)}) | {rule.name} | {_severity(rule)} | {rule.summary} |")
     lines.append("")
     for rule in RULES:
         lines.append(render_rule(rule))

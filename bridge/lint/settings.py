@@ -92,6 +92,8 @@ class LintSettings:
         if path is not None and self.per_file_ignores:
             ignore = ignore + self._file_ignores(Path(path))
         chosen = _specificity(code, self.select)
+        if not RULES_BY_CODE[code].default_enabled and chosen <= 0:
+            return False  # an opt-in rule: ALL does not select it, its code or a prefix of it does
         return chosen >= 0 and chosen > _specificity(code, ignore)
 
     def _file_ignores(self, path: Path) -> tuple[str, ...]:

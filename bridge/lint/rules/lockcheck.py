@@ -23,6 +23,7 @@ from .locks import Danger, dangers, locked_table
 from .lockstate import LockContext, is_concurrent
 from .pysource import FUNCTION_TYPES
 from .rule import RuleOptions
+from .schema import long_identifiers
 
 TIMEOUT_OPTION = "migration_lock_timeout"
 
@@ -35,9 +36,11 @@ def check_locks(checker: FileChecker, options: RuleOptions) -> None:
         if _in_function(checker, site, "downgrade"):
             continue
         autocommit = _autocommit(checker, site)
-        for parsed in site.parsed:
+        for text, parsed in zip(site.texts, site.parsed):
             if isinstance(parsed, sqlcheck.ParseFailure):
                 continue
+            for offset, danger in long_identifiers(text):
+                _report(checker, site, offset, danger.code, danger.message, danger.hint)
             for statement in parsed:
                 node = statement.node
                 context.begin_statement(autocommit)

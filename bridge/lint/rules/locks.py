@@ -10,22 +10,13 @@ timeout is the caller's question (`bridge.lint.rules.lockcheck`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .lockstate import LockContext, is_concurrent, last_name, object_kind, option_on
+from .rule import Danger
+from .schema import schema_dangers
 from .volatility import volatile_expression
 
 SERIAL_TYPES = frozenset({"serial", "bigserial", "smallserial", "serial4", "serial8", "serial2"})
 ACCESS_EXCLUSIVE = 8
-
-
-@dataclass(frozen=True)
-class Danger:
-    """One statement that takes a lock, or rewrites a table, that blocks the application."""
-
-    code: str
-    message: str
-    hint: str
 
 
 def locked_table(node, context: LockContext) -> str | None:
@@ -57,7 +48,7 @@ def dangers(node, context: LockContext) -> list[Danger]:
     """Return the lock dangers of one statement, given what the migration did before it."""
     kind = type(node).__name__
     check = _CHECKS.get(kind)
-    return check(node, context) if check is not None else []
+    return (check(node, context) if check is not None else []) + schema_dangers(node, context)
 
 
 def _index(node, context: LockContext) -> list[Danger]:

@@ -25,6 +25,7 @@ from .locks import LATER, Danger, dangers, locked_table, set_not_null_hint
 from .lockstate import LockContext, is_concurrent
 from .pysource import FUNCTION_TYPES, SourceFile
 from .rule import RuleOptions
+from .schema import long_identifiers
 from .volatility import default_is_volatile, volatile_call
 
 TIMEOUT_OPTION = "migration_lock_timeout"
@@ -386,6 +387,8 @@ class _NativeChecker:
             parsed = sqlcheck.parse(text, sqltext.TEXT)
             if isinstance(parsed, sqlcheck.ParseFailure):
                 continue
+            for _, danger in long_identifiers(text):
+                self.report(call, danger)
             for index, statement in enumerate(parsed):
                 node = statement.node
                 if index:

@@ -11,6 +11,15 @@ EXAMPLE_FILENAME = "20251031_add_error_message.py"
 
 
 @dataclass(frozen=True)
+class Danger:
+    """One statement's problem as a rule finds it: the code, the message, the rewrite."""
+
+    code: str
+    message: str
+    hint: str
+
+
+@dataclass(frozen=True)
 class Rule:
     """One check: its code, its severity and how it is explained to users."""
 
@@ -24,6 +33,7 @@ class Rule:
     good: str
     bad_filename: str = EXAMPLE_FILENAME
     good_filename: str = EXAMPLE_FILENAME
+    default_enabled: bool = True  # False: reported only when a selector other than ALL names it
 
 
 TEMPLATE = """\

@@ -1,0 +1,11 @@
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("ALTER TABLE order_events DETACH PARTITION order_events_2023 CONCURRENTLY"))
+
+
+def downgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE open_orders DROP COLUMN IF EXISTS error_message"))

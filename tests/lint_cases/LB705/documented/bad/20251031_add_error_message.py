@@ -1,0 +1,11 @@
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE open_orders SET status = 'NEW', status = 'OPEN' WHERE status IS NULL"))  # expect: LB705
+
+
+def downgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE open_orders DROP COLUMN IF EXISTS error_message"))

@@ -1,0 +1,11 @@
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS order_notes (note_id bigint PRIMARY KEY, noted_at timestamp)"))  # expect: LB724
+
+
+def downgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE open_orders DROP COLUMN IF EXISTS error_message"))

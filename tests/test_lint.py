@@ -930,3 +930,26 @@ def test_check_speaks_text_json_sarif_and_github_with_the_same_findings(project)
     github = project.run("alembic-bridge", "check", "--format", "github").stdout.splitlines()
     assert any(line.startswith("::error file=") and "LB501" in line for line in github)
     assert any(line.startswith("::error::") and "out of order" in line for line in github)
+
+
+@pytest.mark.slow
+def test_lint_without_a_path_says_how_many_files_got_only_the_checklist_and_how_to_lint_them(tmp_path):
+    (tmp_path / "migrations").mkdir()
+    write(tmp_path / "migrations", "20251001_orders.py", INDEX_FILE.format(n=1))
+    write(tmp_path / "migrations", "20251002_index.py", UNSAFE_INDEX.format(n=2))
+    write(tmp_path / "migrations", "20251003_more.py", INDEX_FILE.format(n=3))
+    write(tmp_path, "alembic.ini", "[alembic]\nscript_location = migrations\nlegacy_location = migrations\n")
+    write(tmp_path, "pyproject.toml", "[tool.alembic-bridge.lint]\nlock-rules-since = 2025-10-03\n")
+    result = run_cli(cwd=tmp_path)
+    assert (result.returncode, result.stdout.splitlines()) == (
+        0,
+        [
+            "Note: 2 files (dated before lock-rules-since (2025-10-03)) were held to the checklist only, "
+            "as already-applied history; lint them with the lock-danger rules too: alembic-bridge lint migrations",
+            "All checks passed!",
+        ],
+    )
+    full = run_cli("migrations", cwd=tmp_path)
+    assert full.returncode == 1
+    assert "migrations/20251002_index.py:6:28: LB501" in full.stdout
+    assert "Note:" not in full.stdout

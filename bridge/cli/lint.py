@@ -19,6 +19,8 @@ from ..lint import (
     RULES_BY_CODE,
     WARNING,
     Violation,
+    display_path,
+    expand_paths,
     lint_paths,
     load_settings,
     project_pyproject,
@@ -84,6 +86,23 @@ def summary(violations: list[Violation]) -> str:
         parts.append(f"{warnings} warning{'s' if warnings != 1 else ''} ({', '.join(codes)}: do not fail the run)")
     total = len(violations)
     return f"Found {total} problem{'s' if total != 1 else ''}: {', '.join(parts)}."
+
+
+def _held_note(held: list[Path], since, diff_base: str | None) -> str:
+    """Say how many files got only the checklist (not the lock-danger rules), and how to lint them fully."""
+    why = []
+    if since is not None:
+        why.append(f"dated before lock-rules-since ({since})")
+    if diff_base is not None:
+        why.append(f"unchanged against {diff_base}")
+    reason = " and ".join(why) if why else "no lock-rules-since is set and no --diff given"
+    folders = sorted({display_path(path.parent) for path in held})
+    n = len(held)
+    return (
+        f"Note: {n} file{'s' if n != 1 else ''} ({reason}) {'were' if n != 1 else 'was'} held to the checklist "
+        f"only, as already-applied history; lint {'them' if n != 1 else 'it'} with the lock-danger rules too: "
+        f"alembic-bridge lint {' '.join(folders)}"
+    )
 
 
 def _write_or_check_docs(write: Path | None, check: Path | None) -> None:
@@ -188,6 +207,7 @@ def lint_command(obj, paths, select, ignore, output_format, as_json, diff_base, 
     settings = settings.with_rules(lock_timeout_configured=timeout)
     legacy_ignore: tuple[str, ...] = ()
     lock_rules_for: Callable[[Path], bool] | None = None  # a path given explicitly: every rule
+    held: list[Path] = []  # files linted without the lock-danger rules
     if not paths:
         location, legacy_ignore = configured_legacy_location(config, options)
         natives = scope.native_files(version_locations(config))
@@ -195,6 +215,7 @@ def lint_command(obj, paths, select, ignore, output_format, as_json, diff_base, 
         # The whole project: like `check --offline`, lock dangers only in the new files.
         new = scope.lock_rule_files(location, legacy_ignore, natives, settings.lock_rules_since, diff_base)
         lock_rules_for = lambda path: path.resolve() in new  # noqa: E731
+        held = [path for path in expand_paths(paths, legacy_ignore) if not lock_rules_for(path)]
     elif diff_base is not None:
         raise click.UsageError("--diff applies to the configured legacy_location; give no PATH with it.")
     violations = lint_paths(paths, settings=settings, legacy_ignore=legacy_ignore, lock_rules_for=lock_rules_for)
@@ -210,6 +231,8 @@ def lint_command(obj, paths, select, ignore, output_format, as_json, diff_base, 
             click.echo(violation.format())
             click.echo(f"    hint: {violation.hint}")
         if not quiet:
+            if held:
+                click.echo(_held_note(held, settings.lock_rules_since, diff_base))
             click.echo(summary(violations))
     if any(v.severity == ERROR for v in violations):
         # SystemExit, not ctx.exit(): bridge.cli.main runs click with

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from importlib import resources
-
 from .rules.catalog import ERROR, RULES, WARNING, Rule
 
 TEMPLATE = "lint-rules.md.tmpl"
@@ -31,6 +29,8 @@ def render_rule(rule: Rule) -> str:
 
 def render_docs() -> str:
     """Return docs/lint-rules.md, generated from the rule definitions."""
+    from importlib import resources  # only when writing the docs: keeps `import bridge.lint` quick
+
     prose = (resources.files("bridge") / "templates" / TEMPLATE).read_text(encoding="utf-8")
     prose = prose.replace("{{errors}}", ", ".join(r.code for r in RULES if r.severity == ERROR))
     prose = prose.replace("{{warnings}}", ", ".join(r.code for r in RULES if r.severity == WARNING))

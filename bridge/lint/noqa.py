@@ -10,12 +10,15 @@ from typing import Literal, TypeAlias
 _CODES = r"(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?"
 _NOQA = re.compile(r"#\s*noqa" + _CODES, re.IGNORECASE)
 _FILE_NOQA = re.compile(r"#\s*alembic-bridge:\s*noqa" + _CODES, re.IGNORECASE)
+_ANY_NOQA = re.compile(r"noqa", re.IGNORECASE)
 # What a noqa comment silences: False nothing (no comment), None everything (bare), or these codes.
 Noqa: TypeAlias = "set[str] | None | Literal[False]"
 
 
 def noqa_comments(source: str) -> tuple[dict[int, set[str] | None], Noqa]:
     """Return ({line: codes or None for bare noqa}, file-level codes / None / False)."""
+    if not _ANY_NOQA.search(source):
+        return {}, False  # most files: no need to tokenize
     comments: list[tuple[int, str]] = []
     try:
         for token in tokenize.generate_tokens(io.StringIO(source).readline):

@@ -118,9 +118,9 @@ def positional_parameters(call: ast.Call) -> bool:
     )
 
 
-def imports(tree: ast.AST):
-    """Yield each absolute import statement with the module names it imports."""
-    for node in ast.walk(tree):
+def imports(nodes):
+    """Yield each absolute import statement among *nodes* with the module names it imports."""
+    for node in nodes:
         if isinstance(node, ast.Import):
             yield node, [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -177,7 +177,7 @@ class FileChecker:
     # -- names --------------------------------------------------------------------------
     def _sqlalchemy_names(self) -> tuple[set[str], set[str]]:
         text_names, modules = {"text"}, set()
-        for node in ast.walk(self.src.tree):
+        for node in self.src.nodes:
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sqlalchemy"):
                 for alias in node.names:
                     if alias.name == "text":
@@ -354,7 +354,7 @@ class FileChecker:
 
     # -- LB201 --------------------------------------------------------------------------
     def check_imports(self) -> None:
-        for node, modules in imports(self.src.tree):
+        for node, modules in imports(self.src.nodes):
             for module in modules:
                 if module.split(".")[0] in DRIVER_MODULES:
                     where = " in the `__main__` block" if self._in_main_guard(node) else ""
@@ -370,7 +370,7 @@ class FileChecker:
 
     # -- LB202-LB205, LB301, and collecting SQL --------------------------------------------
     def check_calls(self) -> None:
-        for call in (n for n in ast.walk(self.src.tree) if isinstance(n, ast.Call)):
+        for call in (n for n in self.src.nodes if isinstance(n, ast.Call)):
             if self.is_text_call(call):
                 if call.args:
                     self._add_site(call, call.args[0], sqltext.TEXT)
@@ -627,7 +627,7 @@ class FileChecker:
         return False
 
     def _source(self, node: ast.AST) -> str:
-        return ast.get_source_segment(self.src.source, node) or ""
+        return self.src.segment(node) or ""
 
     def _guard_facts(self, scope: Scope) -> tuple:
         """Return (existence-check lines, ifs that exit early, DROP IF EXISTS keys) of *scope*."""
@@ -700,13 +700,15 @@ class FileChecker:
 
     # -- LB304 --------------------------------------------------------------------------
     def check_handlers(self) -> None:
-        for node in ast.walk(self.src.tree):
-            if not isinstance(node, TRY_TYPES):
-                continue
-            if not any(self._writes_sql(n) for s in node.body for n in ast.walk(s)):
+        tries = [node for node in self.src.nodes if isinstance(node, TRY_TYPES)]
+        if not tries:
+            return
+        writes = [n for n in self.src.nodes if self._writes_sql(n)]  # judged once, not once per try
+        for node in tries:
+            if not any(self._in_body(call, node) for call in writes):
                 continue  # a swallowed read (a probe) is not a swallowed migration
             scope = self.src.scope_of(node)
-            if any(self._writes_sql(n) and n.lineno > end_line(node) for n in self.src.walk_scope(scope)):
+            if any(call.lineno > end_line(node) and self.src.scope_of(call) is scope for call in writes):
                 continue  # more SQL follows: a deliberately optional step
             for handler in node.handlers:
                 if is_broad(handler) and not self._reraises(handler):
@@ -719,14 +721,24 @@ class FileChecker:
                         "records the failed migration as applied",
                     )
 
+    def _in_body(self, call: ast.AST, node: ast.Try) -> bool:
+        """Return whether *call* is inside *node*'s ``try:`` body (not its handlers, else or finally)."""
+        child = call
+        for parent in self.src.ancestors(call):
+            if parent is node:
+                return any(child is statement for statement in node.body)
+            child = parent
+        return False
+
     def _writes_sql(self, node: ast.AST) -> TypeGuard[ast.Call]:
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
             return False
+        method = node.func.attr
+        if method != "commit" and not (method in EXEC_METHODS and node.args):
+            return False  # decided before the costlier receiver check
         if self.is_cursor(node.func.value):
             return False
-        if node.func.attr == "commit":
-            return True
-        return node.func.attr in EXEC_METHODS and bool(node.args) and self.writes(node)
+        return method == "commit" or self.writes(node)
 
     @staticmethod
     def _reraises(handler: ast.ExceptHandler) -> bool:
@@ -752,6 +764,7 @@ class FileChecker:
             is_cursor=self.is_cursor,
             is_connection=self.is_connection,
             report=lambda code, line, col, message: self.report(code, line, message, col=col),
+            children=self.src.children,
         )
         for scope in self.src.scopes():
             if isinstance(scope, ast.Lambda):

@@ -60,7 +60,7 @@ def _check_exits(checker: FileChecker) -> None:
 
 
 def _check_imports(checker: FileChecker) -> None:
-    for node, modules in imports(checker.src.tree):
+    for node, modules in imports(checker.src.nodes):
         for module in modules:
             if module.split(".")[0] == MIGRATE_MODULE:
                 checker.report(
@@ -72,7 +72,7 @@ def _check_imports(checker: FileChecker) -> None:
 
 
 def _check_calls(checker: FileChecker) -> None:
-    for node in ast.walk(checker.src.tree):
+    for node in checker.src.nodes:
         if isinstance(node, ast.Assign):
             for target in node.targets:
                 if isinstance(target, ast.Attribute) and target.attr == "bind":

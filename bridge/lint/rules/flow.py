@@ -65,6 +65,7 @@ class Hooks:
     is_cursor: Callable[[ast.expr], bool]
     is_connection: Callable[[ast.expr], bool]
     report: Callable[[str, int, int, str], None]  # code, line, col, message
+    children: dict[ast.AST, list[ast.AST]] | None = None  # the file's child lists, walked once (`SourceFile`)
 
 
 def _method(call: ast.Call) -> str | None:
@@ -316,7 +317,7 @@ class TransactionFlow:
         """Apply the calls in *node*, in evaluation order; return (states after, states at exceptions)."""
         current = set(states)
         exc: set = set()
-        for call in _calls_in_order(node):
+        for call in _calls_in_order(node, self.hooks.children):
             before = current
             current = {self.transfer(call, state) for state in current}
             # A failing commit()/rollback() is not the error path this analysis is about:
@@ -362,11 +363,11 @@ def is_broad(handler: ast.ExceptHandler) -> bool:
     return False
 
 
-def _calls_in_order(node: ast.AST):
+def _calls_in_order(node: ast.AST, children: dict[ast.AST, list[ast.AST]] | None = None):
     """Yield the calls in *node* children first (arguments run before the call)."""
     if isinstance(node, (ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return
-    for child in ast.iter_child_nodes(node):
-        yield from _calls_in_order(child)
+    for child in children.get(node, ()) if children is not None else ast.iter_child_nodes(node):
+        yield from _calls_in_order(child, children)
     if isinstance(node, ast.Call):
         yield node

@@ -110,6 +110,11 @@ def _autocommit(checker: FileChecker, site: SqlSite) -> bool:
         if isinstance(node, (ast.With, ast.AsyncWith)):
             if any(sets_autocommit(item.context_expr) for item in node.items):
                 return True
-            if any(sets_autocommit(statement) and statement.lineno < site.call.lineno for statement in node.body):
+            if any(
+                isinstance(statement, (ast.Assign, ast.Expr))  # `conn.execution_options(...)`, not a whole block
+                and statement.lineno < site.call.lineno
+                and sets_autocommit(statement)
+                for statement in node.body
+            ):
                 return True
     return False

@@ -142,8 +142,7 @@ class _NativeChecker:
     def autocommit(self, call: ast.Call) -> bool:
         for node in self.src.ancestors(call):
             if isinstance(node, ast.With) and any(
-                "autocommit_block" in (ast.get_source_segment(self.src.source, item.context_expr) or "")
-                for item in node.items
+                "autocommit_block" in (self.src.segment(item.context_expr) or "") for item in node.items
             ):
                 return True
         return False
@@ -319,7 +318,7 @@ class _NativeChecker:
             return []
         nullable, default = _kw(column, "nullable"), _kw(column, "server_default")
         primary = _true(_kw(column, "primary_key"))
-        source = (ast.get_source_segment(self.src.source, default) or "").lower() if default is not None else ""
+        source = (self.src.segment(default) or "").lower() if default is not None else ""
         computed = next((a for a in column.args if _callee(a) in ("Computed", "Identity")), None)
         found = []
         if any(_callee(a) == "ForeignKey" for a in column.args):

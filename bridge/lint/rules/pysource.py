@@ -28,6 +28,7 @@ SCOPE_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 FUNCTION_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef)
 MAX_VALUES = 64
 MAX_LENGTH = 200_000
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")  # the lines as Python's tokenizer sees them
 _STRING_START = re.compile(r"([rRuU]?)('''|\"\"\"|'|\")")
 _CONVERSIONS: dict[int, Callable[[Any], Any]] = {115: str, 114: repr, 97: ascii}  # !s, !r, !a
 Scope: TypeAlias = "ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef"
@@ -53,10 +54,21 @@ class SourceFile:
         self.tree = ast.parse(source, filename=filename)
         self.lines = source.splitlines()
         self.parent: dict[ast.AST, ast.AST] = {}
-        for node in ast.walk(self.tree):
-            for child in ast.iter_child_nodes(node):
-                self.parent[child] = node
+        # Every node, in ast.walk's order, from one walk that the rules share instead of walking again.
+        self.nodes: list[ast.AST] = [self.tree]
+        self.children: dict[ast.AST, list[ast.AST]] = {}
+        index = 0
+        while index < len(self.nodes):
+            node = self.nodes[index]
+            index += 1
+            children = list(ast.iter_child_nodes(node))
+            if children:
+                self.children[node] = children
+                self.nodes.extend(children)
+                for child in children:
+                    self.parent[child] = node
         self._bindings: dict[ast.AST, dict[str, list[Binding]]] = {}
+        self._byte_lines: list[bytes] | None = None
 
     # -- structure ----------------------------------------------------------------------
     def scope_of(self, node: ast.AST) -> Scope:
@@ -65,7 +77,7 @@ class SourceFile:
 
     def scopes(self) -> list[Scope]:
         """Return the module and every function in it."""
-        return [self.tree, *(n for n in ast.walk(self.tree) if isinstance(n, (*FUNCTION_TYPES, ast.Lambda)))]
+        return [self.tree, *(n for n in self.nodes if isinstance(n, (*FUNCTION_TYPES, ast.Lambda)))]
 
     def walk_scope(self, scope: Scope):
         """Yield the nodes of *scope* without entering nested functions or classes."""
@@ -76,7 +88,7 @@ class SourceFile:
             yield node
             if isinstance(node, SCOPE_TYPES):
                 continue
-            stack.extend(reversed(list(ast.iter_child_nodes(node))))
+            stack.extend(reversed(self.children.get(node, ())))
 
     def ancestors(self, node: ast.AST):
         """Yield the parents of *node*, innermost first."""
@@ -84,6 +96,23 @@ class SourceFile:
         while parent is not None:
             yield parent
             parent = self.parent.get(parent)
+
+    def segment(self, node: ast.AST) -> str | None:
+        """Return *node*'s source text, as `ast.get_source_segment` does, without re-splitting the file each time."""
+        try:
+            start, end = node.lineno - 1, node.end_lineno - 1  # type: ignore[attr-defined]
+            first, last = node.col_offset, node.end_col_offset  # type: ignore[attr-defined]
+        except AttributeError:
+            return None
+        if end is None or last is None:
+            return None
+        if self._byte_lines is None:
+            self._byte_lines = [line.encode("utf-8") for line in _LINE.findall(self.source)]
+        lines = self._byte_lines
+        if start == end:
+            return lines[start][first:last].decode("utf-8")
+        middle = b"".join(lines[start + 1 : end])
+        return (lines[start][first:] + middle + lines[end][:last]).decode("utf-8")
 
     def is_inside(self, node: ast.AST, container: ast.AST) -> bool:
         """Return whether *container* is *node* or one of its ancestors."""
@@ -469,7 +498,7 @@ class SourceFile:
         """Map a character offset in a plain string literal to (line, 1-based column)."""
         if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
             return None
-        segment = ast.get_source_segment(self.source, node)
+        segment = self.segment(node)
         if segment is None:
             return None
         match = _STRING_START.match(segment)

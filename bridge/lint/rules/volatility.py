@@ -10,7 +10,6 @@ application's own, ``now(123)``) counts as volatile.
 from __future__ import annotations
 
 import functools
-from importlib import resources
 
 VOLATILITY_TABLE = "pg_volatility.txt"  # generated from pg_proc by bench/pg_volatility.py
 
@@ -64,6 +63,8 @@ def volatile_call(name: str, arguments: int) -> bool:
 
 @functools.cache
 def _non_volatile() -> tuple[frozenset[str], dict[str, int]]:
+    from importlib import resources
+
     text = (resources.files(__package__) / VOLATILITY_TABLE).read_text(encoding="utf-8")
     exact: set[str] = set()
     variadic: dict[str, int] = {}

@@ -35,21 +35,25 @@ def check_compat(checker: FileChecker) -> None:
 
 
 def _check_exits(checker: FileChecker) -> None:
-    for name in ("upgrade", "downgrade"):
-        function = checker.definitions.get(name)
-        if not isinstance(function, FUNCTION_TYPES):
+    functions = {
+        id(f): name
+        for name in ("upgrade", "downgrade")
+        if isinstance(f := checker.definitions.get(name), FUNCTION_TYPES)
+    }
+    for node in checker.src.nodes:  # the calls first, the function holding one only for exit calls
+        if not isinstance(node, ast.Call):
             continue
-        for node in ast.walk(function):
-            if not isinstance(node, ast.Call):
-                continue
-            func = node.func
-            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
-                key: tuple[str | None, str] = (func.value.id, func.attr)
-            elif isinstance(func, ast.Name):
-                key = (None, func.id)
-            else:
-                continue
-            if key in EXIT_CALLS:
+        func = node.func
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+            key: tuple[str | None, str] = (func.value.id, func.attr)
+        elif isinstance(func, ast.Name):
+            key = (None, func.id)
+        else:
+            continue
+        if key not in EXIT_CALLS:
+            continue
+        for name in (functions.get(id(a)) for a in checker.src.ancestors(node)):
+            if name is not None:
                 shown = f"{key[0]}.{key[1]}()" if key[0] else f"{key[1]}()"
                 checker.report(
                     "LB105",

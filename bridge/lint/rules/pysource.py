@@ -24,6 +24,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeAlias, cast
 
+# The node types that can bind a name (`SourceFile.bindings`); TryStar's handlers are ExceptHandlers too.
+_BINDERS = frozenset(
+    {
+        ast.Assign,
+        ast.AnnAssign,
+        ast.NamedExpr,
+        ast.AugAssign,
+        ast.For,
+        ast.AsyncFor,
+        ast.comprehension,
+        ast.withitem,
+        ast.FunctionDef,
+        ast.AsyncFunctionDef,
+        ast.ClassDef,
+        ast.Import,
+        ast.ImportFrom,
+        ast.ExceptHandler,
+    }
+)
 SCOPE_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 FUNCTION_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef)
 MAX_VALUES = 64
@@ -69,6 +88,8 @@ class SourceFile:
                     self.parent[child] = node
         self._bindings: dict[ast.AST, dict[str, list[Binding]]] = {}
         self._byte_lines: list[bytes] | None = None
+        self._lookups: dict[ast.Name, Binding | None] = {}
+        self._scope_nodes: dict[ast.AST, list[ast.AST]] = {}
 
     # -- structure ----------------------------------------------------------------------
     def scope_of(self, node: ast.AST) -> Scope:
@@ -79,16 +100,23 @@ class SourceFile:
         """Return the module and every function in it."""
         return [self.tree, *(n for n in self.nodes if isinstance(n, (*FUNCTION_TYPES, ast.Lambda)))]
 
-    def walk_scope(self, scope: Scope):
-        """Yield the nodes of *scope* without entering nested functions or classes."""
+    def walk_scope(self, scope: Scope) -> list[ast.AST]:
+        """Return the nodes of *scope* without entering nested functions or classes (cached per scope)."""
+        cached = self._scope_nodes.get(scope)
+        if cached is not None:
+            return cached
         body: list[ast.stmt] | list[ast.expr] = [scope.body] if isinstance(scope, ast.Lambda) else scope.body
         stack: list[ast.AST] = list(reversed(body))
+        found: list[ast.AST] = []
+        children = self.children
         while stack:
             node = stack.pop()
-            yield node
+            found.append(node)
             if isinstance(node, SCOPE_TYPES):
                 continue
-            stack.extend(reversed(self.children.get(node, ())))
+            stack.extend(reversed(children.get(node, ())))
+        self._scope_nodes[scope] = found
+        return found
 
     def ancestors(self, node: ast.AST):
         """Yield the parents of *node*, innermost first."""
@@ -143,6 +171,8 @@ class SourceFile:
                 if arg is not None:
                     found[arg.arg].append(Binding(scope.lineno, "param"))
         for node in self.walk_scope(scope):
+            if type(node) not in _BINDERS:
+                continue  # most nodes (names, calls, constants) bind nothing: one set lookup
             if isinstance(node, ast.Assign):
                 for target in node.targets:
                     self._bind(found, target, node.value, node.lineno)
@@ -186,7 +216,14 @@ class SourceFile:
                     found[name].append(Binding(line, "other"))
 
     def lookup(self, name: ast.Name) -> Binding | None:
-        """Return the binding that most likely gives *name* its value where it is used."""
+        """Return the binding that most likely gives *name* its value where it is used (cached per name node)."""
+        if name in self._lookups:
+            return self._lookups[name]
+        found = self._lookup(name)
+        self._lookups[name] = found
+        return found
+
+    def _lookup(self, name: ast.Name) -> Binding | None:
         scope = self.scope_of(name)
         candidates = [
             b

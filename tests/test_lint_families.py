@@ -5,6 +5,8 @@ Pure and quick: statements are parsed, never run.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bridge.lint import LintSettings, lint_source
@@ -92,3 +94,30 @@ def test_style_rules_are_off_unless_a_selector_other_than_all_names_them():
     assert found(LintSettings(select=("ALL", "LB7"))) == ["LB720", "LB724", "LB730"]
     off = {code for code, rule in RULES_BY_CODE.items() if not rule.default_enabled}
     assert off == {"LB707", "LB720", "LB721", "LB722", "LB723", "LB724", "LB725", "LB730"}
+
+
+@pytest.mark.slow
+def test_the_shipped_volatility_table_agrees_with_a_real_servers_pg_proc(pg_admin_url):
+    """Every built-in called with each argument count pg_proc allows: volatile exactly when pg_proc says so."""
+    import sqlalchemy as sa
+
+    from bridge.lint.rules import volatility
+    from bridge.lint.rules.volatility import volatile_call
+
+    table = (Path(volatility.__file__).parent / volatility.VOLATILITY_TABLE).read_text(encoding="utf-8")
+    generated_from = table.split("PostgreSQL ", 1)[1].split("'", 1)[0].split(".")[0]
+    engine = sa.create_engine(pg_admin_url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        major = conn.exec_driver_sql("SHOW server_version_num").scalar_one()[:2]
+        if major != generated_from:
+            pytest.skip(f"the table was generated from PostgreSQL {generated_from}; this server is {major}")
+        rows = conn.exec_driver_sql(
+            "SELECT p.proname, p.pronargs, bool_or(p.provolatile = 'v') FROM pg_proc p "
+            "JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE n.nspname = 'pg_catalog' AND p.prokind = 'f' AND p.provariadic = 0 AND p.pronargdefaults = 0 "
+            "GROUP BY 1, 2"
+        ).all()
+    wrong = [(name, n, volatile) for name, n, volatile in rows if volatile_call(name, n) != volatile]
+    assert (len(rows) > 2000, wrong) == (True, [])
+    assert volatile_call("now", 0) is False and volatile_call("now", 1) is True  # no now(x) overload
+    assert volatile_call("my_app_function", 0) is True

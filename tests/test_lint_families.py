@@ -121,3 +121,23 @@ def test_the_shipped_volatility_table_agrees_with_a_real_servers_pg_proc(pg_admi
     assert (len(rows) > 2000, wrong) == (True, [])
     assert volatile_call("now", 0) is False and volatile_call("now", 1) is True  # no now(x) overload
     assert volatile_call("my_app_function", 0) is True
+
+
+def test_native_ops_get_the_column_type_rules_from_sqlalchemy_types():
+    source = (
+        'from alembic import op\nimport sqlalchemy as sa\n\nrevision = "a1"\ndown_revision = None\n'
+        'migration_lock_timeout = "5s"\n\n\ndef upgrade():\n'
+        '    op.create_table("notes", sa.Column("id", sa.BigInteger(), primary_key=True), '
+        'sa.Column("n", sa.Integer()), sa.Column("body", sa.String(200)), sa.Column("at", sa.DateTime()))\n'
+        '    op.add_column("orders", sa.Column("code", sa.CHAR(3)))\n'
+        '    op.add_column("orders", sa.Column("seen_at", sa.DateTime(timezone=True)))\n'
+        '    op.alter_column("orders", "qty", type_=sa.SmallInteger())\n\n\ndef downgrade():\n    pass\n'
+    )
+    found = lint_source(source, "a1_notes.py", LintSettings(select=("LB72",)))
+    assert [(v.line, v.code) for v in found] == [
+        (10, "LB720"),
+        (10, "LB723"),
+        (10, "LB724"),
+        (11, "LB725"),
+        (13, "LB721"),
+    ]

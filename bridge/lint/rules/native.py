@@ -25,7 +25,7 @@ from .locks import LATER, Danger, dangers, locked_table, set_not_null_hint
 from .lockstate import LockContext, is_concurrent
 from .pysource import FUNCTION_TYPES, SourceFile
 from .rule import RuleOptions
-from .schema import long_identifiers
+from .schema import column_type_dangers, long_identifiers
 from .volatility import default_is_volatile, volatile_call
 
 TIMEOUT_OPTION = "migration_lock_timeout"
@@ -98,6 +98,38 @@ def _is_func(call: ast.Call) -> bool:
         (isinstance(func.value, ast.Attribute) and func.value.attr == "func")
         or (isinstance(func.value, ast.Name) and func.value.id == "func")
     )
+
+
+# SQLAlchemy's generic and PostgreSQL types, by the PostgreSQL type they create.
+_SA_TYPES = {
+    "Integer": "int4",
+    "INTEGER": "int4",
+    "INT": "int4",
+    "SmallInteger": "int2",
+    "SMALLINT": "int2",
+    "String": "varchar",
+    "Unicode": "varchar",
+    "VARCHAR": "varchar",
+    "CHAR": "bpchar",
+    "DateTime": "timestamp",
+    "TIMESTAMP": "timestamp",
+}
+
+
+def _pg_type(type_: ast.expr | None) -> tuple[str, int] | None:
+    """Return (PostgreSQL type, number of modifiers) of ``sa.String(50)``, ``sa.Integer``, ``sa.DateTime()``."""
+    if type_ is None:
+        return None
+    call = type_ if isinstance(type_, ast.Call) else None
+    node = call.func if call is not None else type_
+    name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
+    pg = _SA_TYPES.get(name)
+    if pg is None:
+        return None
+    if pg == "timestamp" and call is not None and _true(_kw(call, "timezone")):
+        return "timestamptz", 0
+    modifiers = 1 if call is not None and (call.args or _kw(call, "length") is not None) else 0
+    return pg, modifiers
 
 
 _NOT_NULL_CHECK = re.compile(r'^\s*\(?\s*"?(\w+)"?\s+IS\s+NOT\s+NULL\s*\)?\s*$', re.IGNORECASE)
@@ -190,6 +222,8 @@ class _NativeChecker:
             table = "?" if name is None or name.lower() not in self.context.created_indexes else None
         if method == "create_index" and names:
             self.context.created_indexes.add((names[0] or "").lower())
+        if method in ("create_table", "add_column", "alter_column"):
+            self.column_types(call, method, args)
         if method == "create_table" and table:
             self.context.created_tables.add(table.lower())
             return
@@ -199,6 +233,24 @@ class _NativeChecker:
         for danger in self.dangers(call, method, table or "?", existing, args):
             self.report(call, danger)
         self.record(call, method, table, names, args)
+
+    def column_types(self, call: ast.Call, method: str, args: list) -> None:
+        """Report the column-type rules (LB720-LB725) for the SQLAlchemy types an op creates."""
+        if method == "alter_column":
+            column = (_string(args[1]) if len(args) > 1 else None) or "?"
+            typed = [(column, _kw(call, "type_"))]
+        else:
+            columns = args[1:] if method == "create_table" else args[1:2]
+            typed = [
+                (_string(c.args[0]) or "?", c.args[1] if len(c.args) > 1 else _kw(c, "type_"))
+                for c in columns
+                if isinstance(c, ast.Call) and _callee(c) == "Column" and c.args
+            ]
+        for column, type_ in typed:
+            pg_type = _pg_type(type_)
+            if pg_type is not None:
+                for danger in column_type_dangers(*pg_type, column):
+                    self.report(call, danger)
 
     def record(self, call: ast.Call, method: str, table: str | None, names: list, args: list) -> None:
         """Remember the constraints an op adds (NOT VALID ones, and CHECK (column IS NOT NULL))."""

@@ -81,5 +81,6 @@ def test_docs_table_shows_squawks_figures_on_the_same_sql():
 
     version = subprocess.run([binary, "--version"], capture_output=True, text=True, check=True).stdout.strip()
     label = f"{version} (SQL)"
-    numbers = lock_corpus.figures(lock_corpus.squawk_results(EXAMPLES, binary), lock_corpus.squawk_right)
+    examples = lock_corpus.with_counterpart(EXAMPLES)
+    numbers = lock_corpus.figures(lock_corpus.squawk_results(examples, binary), lock_corpus.squawk_right)
     assert _docs_row(label) == lock_corpus._row(label, numbers)

@@ -214,3 +214,21 @@ def test_native_revision_sees_set_lock_timeout_in_op_execute():
     before = 'op.execute("SET lock_timeout = \'5s\'")\nop.add_column("orders", sa.Column("n", sa.Integer()))'
     after = 'op.add_column("orders", sa.Column("n", sa.Integer()))\nop.execute("SET lock_timeout = \'5s\'")'
     assert [lock_codes(native(b, timeout=False), settings=NO_TIMEOUT) for b in (before, after)] == [[], ["LB520"]]
+
+
+def test_a_backfill_in_the_transaction_that_altered_the_table_holds_its_lock_lb513():
+    lb513 = LintSettings(select=("ALL", "LB513"))
+    same = """
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE orders ADD COLUMN IF NOT EXISTS s TEXT"))
+    with engine.connect() as conn:  # under the bridge, still the migration's transaction
+        conn.execute(text("UPDATE orders SET s = 'x' WHERE s IS NULL"))
+        conn.commit()
+    """
+    apart = same.replace(
+        "with engine.connect() as conn:  #",
+        'with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:  #',
+    ).replace("        conn.commit()\n", "")
+    assert lock_codes(legacy(same), "20251031_x.py", lb513) == ["LB513"]
+    assert lock_codes(legacy(apart), "20251031_x.py", lb513) == []
+    assert lock_codes(legacy(same), "20251031_x.py") == []  # off by default

@@ -320,6 +320,40 @@ LOCK_RULES: tuple[Rule, ...] = (
         ),
     ),
     Rule(
+        code="LB513",
+        name="backfill-under-ddl-lock",
+        severity=WARNING,
+        summary="`UPDATE` / `DELETE` of a table in the transaction that altered or indexed it",
+        hint="backfill in a later migration, or on an AUTOCOMMIT connection after the ALTER committed, in batches",
+        explanation=(
+            "Lock: `ALTER TABLE` takes an ACCESS EXCLUSIVE lock (`CREATE INDEX` a SHARE lock) that "
+            "is held until the transaction ends, not until the statement ends. A backfill in the "
+            "same transaction (`ADD COLUMN status`, then `UPDATE ... SET status = ...`) keeps the "
+            "application waiting for the whole backfill; under the bridge every statement of a "
+            "migration shares one transaction, except those on an AUTOCOMMIT connection. "
+            "strong_migrations: backfilling data. Under the bridge this holds for the legacy "
+            "manual's own batched backfill too: `conn.commit()` between batches releases a "
+            "savepoint, not the migration's transaction, so the ALTER's lock stays held. A "
+            "warning, and off by default (a small table, or an `UPDATE` of a few rows, is "
+            'harmless): select it with `select = ["ALL", "LB513"]`.'
+        ),
+        bad=_upgrade(
+            _sql(
+                "ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT",
+                "UPDATE open_orders SET error_message = 'unknown' WHERE status = 'REJECTED' AND error_message IS NULL",
+            )
+        ),
+        good=_upgrade(
+            _sql("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT")
+            + "\n"
+            + _sql(
+                "UPDATE open_orders SET error_message = 'unknown' WHERE status = 'REJECTED' AND error_message IS NULL",
+                opener=_AUTOCOMMIT,
+            )
+        ),
+        default_enabled=False,
+    ),
+    Rule(
         code="LB520",
         name="no-lock-timeout",
         severity=WARNING,

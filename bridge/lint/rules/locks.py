@@ -355,7 +355,25 @@ def _lock(node, context: LockContext) -> list[Danger]:
     ]
 
 
+def _backfill(node, context: LockContext) -> list[Danger]:
+    if not context.holds_lock(node.relation):
+        return []
+    verb = {"UpdateStmt": "UPDATE", "DeleteStmt": "DELETE FROM"}[type(node).__name__]
+    table = node.relation.relname
+    return [
+        Danger(
+            "LB513",
+            f"{verb} {table} runs in the transaction that altered or indexed {table}: the lock that "
+            "statement took is held until the transaction ends, so the application waits for the "
+            "whole backfill",
+            f"backfill {LATER.replace('the ADD', 'the ALTER')}, in batches",
+        )
+    ]
+
+
 _CHECKS = {
+    "UpdateStmt": _backfill,
+    "DeleteStmt": _backfill,
     "IndexStmt": _index,
     "DropStmt": _drop,
     "ReindexStmt": _reindex,

@@ -26,6 +26,8 @@ class LockContext:
     not_null_checks: dict[tuple[str, str], str] = field(default_factory=dict)  # (table, constraint) -> column
     not_valid: dict[tuple[str, str], int] = field(default_factory=dict)  # (table, constraint) -> its transaction
     added: set[tuple[str, str]] = field(default_factory=set)  # (table, constraint) this migration added
+    # existing table -> the transaction whose ALTER TABLE / CREATE INDEX locked it (held until it ends)
+    locked: dict[str, int] = field(default_factory=dict)
     transaction: int = 0  # which transaction the next statement runs in (`begin_statement`)
     lock_timeout: bool = False  # a `SET lock_timeout` to a non-zero value ran before
     _autocommitted: bool = False
@@ -56,10 +58,17 @@ class LockContext:
             self.created_tables.add(node.relation.relname.lower())
         elif kind == "CreateTableAsStmt":
             self.created_tables.add(node.into.rel.relname.lower())
-        elif kind == "IndexStmt" and node.idxname:
-            self.created_indexes.add(node.idxname.lower())
+        elif kind == "IndexStmt":
+            if node.idxname:
+                self.created_indexes.add(node.idxname.lower())
+            if not node.concurrent and self.existing(node.relation):
+                self.locked[node.relation.relname.lower()] = self.transaction  # SHARE: writes wait
         elif kind == "AlterTableStmt":
-            self._record_alter(getattr(node.relation, "relname", "").lower(), node.cmds or ())
+            table = getattr(node.relation, "relname", "").lower()
+            self._record_alter(table, node.cmds or ())
+            weak = {"AT_ValidateConstraint", "AT_SetStatistics", "AT_SetOptions", "AT_ResetOptions"}
+            if self.existing(node.relation) and any(c.subtype.name not in weak for c in node.cmds or ()):
+                self.locked[table] = self.transaction
         elif kind == "VariableSetStmt" and (node.name or "").lower() == "lock_timeout":
             self.lock_timeout = _set_value(node) not in ("0", "", None)
 
@@ -103,6 +112,11 @@ class LockContext:
     def validated_in_same_transaction(self, table: str, name: str) -> bool:
         """Return whether ``VALIDATE CONSTRAINT name`` would share the transaction of its ADD ... NOT VALID."""
         return self.not_valid.get((table.lower(), name.lower())) == self.transaction
+
+    def holds_lock(self, relation) -> bool:
+        """Return whether this transaction altered or indexed *relation* earlier: its lock is still held."""
+        name = getattr(relation, "relname", None)
+        return name is not None and self.locked.get(name.lower()) == self.transaction
 
     def not_null_proven(self, table: str, column: str) -> bool:
         """Return whether SET NOT NULL on *column* needs no scan (a validated CHECK covers it, 12+)."""

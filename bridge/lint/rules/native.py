@@ -230,6 +230,8 @@ class _NativeChecker:
         if method in _LOCKING_OPS:
             self.locks(call, table)
         existing = table is not None and table.lower() not in self.context.created_tables
+        if existing and method in _LOCKING_OPS and not _true(_kw(call, "postgresql_concurrently")):
+            self.context.locked[(table or "").lower()] = self.context.transaction  # held until it commits
         for danger in self.dangers(call, method, table or "?", existing, args):
             self.report(call, danger)
         self.record(call, method, table, names, args)

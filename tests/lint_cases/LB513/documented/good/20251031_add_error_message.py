@@ -1,0 +1,13 @@
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE open_orders ADD COLUMN IF NOT EXISTS error_message TEXT"))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("UPDATE open_orders SET error_message = 'unknown' WHERE status = 'REJECTED' AND error_message IS NULL"))
+
+
+def downgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE open_orders DROP COLUMN IF EXISTS error_message"))

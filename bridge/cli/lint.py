@@ -231,9 +231,9 @@ def lint_command(obj, paths, select, ignore, output_format, as_json, diff_base, 
             click.echo(violation.format())
             click.echo(f"    hint: {violation.hint}")
         if not quiet:
-            if held:
-                click.echo(_held_note(held, settings.lock_rules_since, diff_base))
             click.echo(summary(violations))
+            if held:  # on stderr: stdout keeps ruff's shape, the summary last
+                click.echo(_held_note(held, settings.lock_rules_since, diff_base), err=True)
     if any(v.severity == ERROR for v in violations):
         # SystemExit, not ctx.exit(): bridge.cli.main runs click with
         # standalone_mode=False, where a click Exit's code would be returned and lost.

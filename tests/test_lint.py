@@ -951,3 +951,31 @@ def test_lint_without_a_path_says_how_many_files_got_only_the_checklist_and_how_
     assert full.returncode == 1
     assert "migrations/20251002_index.py:6:28: LB501" in full.stdout
     assert "Note:" not in full.stdout + full.stderr
+
+
+@pytest.mark.slow  # `alembic upgrade` in a subprocess
+def test_check_sizes_the_table_a_lock_danger_blocks_and_a_small_table_makes_it_a_warning(project):
+    import sqlalchemy as sa
+
+    from bridge import runner
+    from bridge.checks import findings
+
+    project.write("20251001_orders.py", INDEX_FILE.format(n=1))
+    project.write("20251002_orders.py", INDEX_FILE.format(n=2))
+    project.run("alembic", "upgrade", "head", check=True)
+    engine = sa.create_engine(project.url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO orders_1 SELECT g, 'NEW' FROM generate_series(1, 20000) g")
+        conn.exec_driver_sql("INSERT INTO orders_2 VALUES (1, 'NEW')")
+        conn.exec_driver_sql("ANALYZE orders_1; ANALYZE orders_2")
+    for n in (3, 4):
+        unsafe = UNSAFE_INDEX.format(n=n).replace("ON orders_1", f"ON orders_{n - 2}")
+        project.write(f"2025100{n}_index.py", unsafe)
+    config = runner.load_config(project.root / "alembic.ini", url=project.url.render_as_string(hide_password=False))
+    lock = {
+        f.violation.path.rsplit("/", 1)[-1]: f for f in findings(config) if f.violation and f.violation.code == "LB501"
+    }
+    big, small = lock["20251003_index.py"], lock["20251004_index.py"]
+    assert (big.severity, big.table.name, big.table.rows) == ("error", "orders_1", 20000)
+    assert big.violation.message.startswith("orders_1: 20.0 k rows, ")
+    assert (small.severity, small.table.name, small.table.rows) == ("warning", "orders_2", 1)

@@ -232,3 +232,23 @@ def test_a_backfill_in_the_transaction_that_altered_the_table_holds_its_lock_lb5
     assert lock_codes(legacy(same), "20251031_x.py", lb513) == ["LB513"]
     assert lock_codes(legacy(apart), "20251031_x.py", lb513) == []
     assert lock_codes(legacy(same), "20251031_x.py") == []  # off by default
+
+
+def test_a_lock_danger_names_the_existing_table_it_blocks_for_checks_live_sizes():
+    body = """
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS fresh (id bigint)"))
+        conn.execute(text("CREATE INDEX IF NOT EXISTS ix_fresh ON fresh (id)"))
+        conn.execute(text("CREATE INDEX IF NOT EXISTS ix_orders_s ON orders (s)"))
+        conn.execute(text("ALTER TABLE accounts ADD CONSTRAINT ck CHECK (a > 0)"))
+    """
+    found = lint_source(legacy(body), "20251031_x.py")
+    assert [(v.code, v.table) for v in found if v.code.startswith("LB5")] == [
+        ("LB501", "orders"),
+        ("LB504", "accounts"),
+    ]
+    native_body = (
+        'op.create_index("ix_s", "orders", ["s"])\nop.execute("ALTER TABLE accounts ALTER COLUMN a SET NOT NULL")'
+    )
+    found = lint_source(native(native_body), "3f2a1b9c0d4e_x.py")
+    assert [(v.code, v.table) for v in found] == [("LB501", "orders"), ("LB505", "accounts")]

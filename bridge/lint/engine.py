@@ -83,6 +83,7 @@ def lint_source(source: str, path: str | Path, settings: LintSettings | None = N
                 finding.message,
                 finding.hint or rule.hint,
                 end,
+                finding.table,
             )
         )
     return sorted(violations, key=lambda v: (v.line, v.col, v.code))

@@ -64,6 +64,7 @@ class Finding:
     message: str
     hint: str | None = None
     end_line: int | None = None
+    table: str | None = None  # the existing table a lock danger blocks, where known (`check` sizes it)
 
 
 @dataclass

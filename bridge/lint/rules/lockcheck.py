@@ -47,9 +47,10 @@ def check_locks(checker: FileChecker, options: RuleOptions) -> None:
                 found = list(dangers(node, context))
                 if is_concurrent(node) and not autocommit:
                     found.append(_in_transaction(node))
-                table = None if context.lock_timeout else locked_table(node, context)
+                blocked = locked_table(node, context)
+                table = None if context.lock_timeout else blocked
                 for danger in found:
-                    _report(checker, site, statement.offset, danger.code, danger.message, danger.hint)
+                    _report(checker, site, statement.offset, danger.code, danger.message, danger.hint, blocked)
                 if table is not None and not timeout_warned:
                     timeout_warned = True
                     _report(
@@ -65,11 +66,16 @@ def check_locks(checker: FileChecker, options: RuleOptions) -> None:
                 context.record(node)
 
 
-def _report(checker: FileChecker, site: SqlSite, offset: int, code: str, message: str, hint: str) -> None:
+def _report(
+    checker: FileChecker, site: SqlSite, offset: int, code: str, message: str, hint: str, table: str | None = None
+) -> None:
+    before = len(checker.findings)
     if len(site.texts) > 1:
         checker.report(code, site.origin, message, hint)  # a loop: the string, not one of its values
     else:
         checker._report_at_offset(code, site, offset, message, hint)
+    if table is not None and len(checker.findings) > before:
+        checker.findings[-1].table = table
 
 
 def _in_transaction(node) -> Danger:

@@ -148,11 +148,12 @@ class _NativeChecker:
         }
         self.timeout_warned = options.lock_timeout_configured is not False or TIMEOUT_OPTION in module_names
 
-    def report(self, node: ast.expr, danger: Danger) -> None:
+    def report(self, node: ast.expr, danger: Danger, table: str | None = None) -> None:
         statement = self.src.statement_of(node)
         line = getattr(node, "lineno", 1)
         end = end_line(statement) if statement is not None else line
-        self.findings.append(Finding(danger.code, line, self.src.column(node), danger.message, danger.hint, end))
+        column = self.src.column(node)
+        self.findings.append(Finding(danger.code, line, column, danger.message, danger.hint, end, table))
 
     def locks(self, node: ast.expr, table: str | None) -> None:
         if table is None or self.timeout_warned or self.context.lock_timeout:
@@ -233,7 +234,7 @@ class _NativeChecker:
         if existing and method in _LOCKING_OPS and not _true(_kw(call, "postgresql_concurrently")):
             self.context.locked[(table or "").lower()] = self.context.transaction  # held until it commits
         for danger in self.dangers(call, method, table or "?", existing, args):
-            self.report(call, danger)
+            self.report(call, danger, table if existing else None)
         self.record(call, method, table, names, args)
 
     def column_types(self, call: ast.Call, method: str, args: list) -> None:
@@ -446,8 +447,9 @@ class _NativeChecker:
                 node = statement.node
                 if index:
                     self.context.begin_statement(autocommit)
+                blocked = locked_table(node, self.context)
                 for danger in dangers(node, self.context):
-                    self.report(call, danger)
+                    self.report(call, danger, blocked)
                 if is_concurrent(node) and not autocommit:
                     self.report(
                         call,

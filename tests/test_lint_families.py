@@ -141,3 +141,20 @@ def test_native_ops_get_the_column_type_rules_from_sqlalchemy_types():
         (11, "LB725"),
         (13, "LB721"),
     ]
+
+
+def test_native_ops_that_drop_a_constraint_a_default_or_not_null_match_their_sql():
+    source = (
+        'from alembic import op\nimport sqlalchemy as sa\n\nrevision = "a1"\ndown_revision = None\n'
+        'migration_lock_timeout = "5s"\n\n\ndef upgrade():\n'
+        '    op.drop_constraint("ck_qty", "orders", type_="check")\n'
+        '    op.alter_column("orders", "status", nullable=True)\n'
+        '    op.alter_column("orders", "status", server_default=None)\n'
+        '    op.alter_column("orders", "note", server_default="x")\n\n\ndef downgrade():\n    pass\n'
+    )
+    found = lint_source(source, "a1_orders.py")
+    assert [(v.line, v.code) for v in found] == [(10, "LB709"), (11, "LB704"), (12, "LB709")]
+    with_batch = source.replace(
+        'op.drop_constraint("ck_qty", "orders",', 'op.drop_constraint("ck_qty", table_name="orders",'
+    )
+    assert [(v.line, v.code) for v in lint_source(with_batch, "a1_orders.py")][0] == (10, "LB709")

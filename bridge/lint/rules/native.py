@@ -25,6 +25,7 @@ from .locks import LATER, Danger, dangers, locked_table, set_not_null_hint
 from .lockstate import LockContext, is_concurrent
 from .pysource import FUNCTION_TYPES, SourceFile
 from .rule import RuleOptions
+from .schema import breaking as _breaking
 from .schema import column_type_dangers, long_identifiers
 from .volatility import default_is_volatile, volatile_call
 
@@ -331,6 +332,9 @@ class _NativeChecker:
                     "add the new table (or a view under the new name), move the code, drop the old one later",
                 )
             )
+        elif method == "drop_constraint":
+            name = (_string(args[0]) if args else None) or "?"
+            found.append(_breaking(f"op.drop_constraint({name!r}, {table!r})", "the constraint"))
         elif method == "alter_column":
             found += self.alter_column(call, table, args)
         elif method == "add_column" and len(args) > 1:
@@ -366,6 +370,18 @@ class _NativeChecker:
                     "add the new column, write to both, move the code, drop the old one later",
                 )
             )
+        if isinstance(nullable, ast.Constant) and nullable.value is True:
+            found.append(
+                Danger(
+                    "LB704",
+                    f"op.alter_column({table!r}, {column!r}, nullable=True) drops NOT NULL: the application "
+                    "version still running assumes the column is never NULL",
+                    "first deploy code that handles NULL, then drop the constraint (`# noqa: LB704`)",
+                )
+            )
+        default = next((k.value for k in call.keywords if k.arg == "server_default"), False)
+        if isinstance(default, ast.Constant) and default.value is None:
+            found.append(_breaking(f"op.alter_column({table!r}, {column!r}, server_default=None)", "the default"))
         return found
 
     def add_column(self, column: ast.expr, table: str) -> list[Danger]:

@@ -155,13 +155,14 @@ def _alter(node, context: LockContext) -> list[Danger]:
                 )
             )
         elif subtype == "AT_DropConstraint" and not cmd.missing_ok:  # IF EXISTS: LB401's re-create
-            found.append(_breaking(f"ALTER TABLE {table} DROP CONSTRAINT {cmd.name}", "the constraint"))
+            found.append(breaking(f"ALTER TABLE {table} DROP CONSTRAINT {cmd.name}", "the constraint"))
         elif subtype == "AT_ColumnDefault" and cmd.def_ is None:
-            found.append(_breaking(f"ALTER TABLE {table} ALTER COLUMN {cmd.name} DROP DEFAULT", "the default"))
+            found.append(breaking(f"ALTER TABLE {table} ALTER COLUMN {cmd.name} DROP DEFAULT", "the default"))
     return found
 
 
-def _breaking(what: str, thing: str) -> Danger:
+def breaking(what: str, thing: str) -> Danger:
+    """LB709: dropping *thing* that the running application may rely on."""
     return Danger(
         "LB709",
         f"{what}: the application version still running may rely on {thing}, and fails or writes bad "
@@ -176,7 +177,7 @@ def _drop(node, context: LockContext) -> list[Danger]:
         return []
     names = ", ".join(n for n in (last_name(o) for o in node.objects or ()) if n)
     label = {"matview": "MATERIALIZED VIEW"}.get(what, what.upper())
-    return [_breaking(f"DROP {label} {names}", f"the {what}")]
+    return [breaking(f"DROP {label} {names}", f"the {what}")]
 
 
 def _truncate(node, context: LockContext) -> list[Danger]:

@@ -80,7 +80,7 @@ class SourceFile:
         while index < len(self.nodes):
             node = self.nodes[index]
             index += 1
-            children = list(ast.iter_child_nodes(node))
+            children = _child_nodes(node)
             if children:
                 self.children[node] = children
                 self.nodes.extend(children)
@@ -553,6 +553,18 @@ class SourceFile:
         if newlines == 0:
             return node.lineno, self.column(node) + len(prefix) + len(quote) + offset
         return node.lineno + newlines, offset - value.rfind("\n", 0, offset)
+
+
+def _child_nodes(node: ast.AST) -> list[ast.AST]:
+    """Return `ast.iter_child_nodes(node)` as a list, without its two layers of generators."""
+    children: list[ast.AST] = []
+    for name in node._fields:
+        value = getattr(node, name, None)
+        if isinstance(value, ast.AST):
+            children.append(value)
+        elif isinstance(value, list):
+            children.extend(item for item in value if isinstance(item, ast.AST))
+    return children
 
 
 def _target_names(target: ast.AST) -> list[str]:

@@ -690,6 +690,7 @@ def downgrade(engine):
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE IF EXISTS orders_{n}"))
 """
+SIZES_OFF = "[tool.alembic-bridge.lint]\nsmall-table-rows = 0\n"  # every table counts as large
 UNSAFE_INDEX = INDEX_FILE.replace(
     'conn.execute(text("CREATE TABLE IF NOT EXISTS orders_{n} (id INT, status TEXT)"))',
     'conn.execute(text("CREATE INDEX IF NOT EXISTS idx_orders_{n}_status ON orders_1 (status)"))',
@@ -705,6 +706,8 @@ def test_check_fails_an_unapplied_unsafe_index_but_not_the_same_statement_alread
     from bridge import runner
     from bridge.checks import run_checks
 
+    # Empty tables: without this, check (now sizing the table) makes these findings warnings.
+    (project.root / "pyproject.toml").write_text(SIZES_OFF)
     project.write("20251001_orders.py", INDEX_FILE.format(n=1))
     project.write("20251002_index.py", UNSAFE_INDEX.format(n=2))
     project.run("alembic", "upgrade", "head", check=True)
@@ -713,7 +716,7 @@ def test_check_fails_an_unapplied_unsafe_index_but_not_the_same_statement_alread
     assert _lock_problems(run_checks(config)) == ["20251003_index.py:6:28 LB501"]
     # Offline nothing says which files are new, unless lock-rules-since does.
     assert _lock_problems(run_checks(config, database=False)) == []
-    (project.root / "pyproject.toml").write_text("[tool.alembic-bridge.lint]\nlock-rules-since = 2025-10-02\n")
+    (project.root / "pyproject.toml").write_text(SIZES_OFF + "lock-rules-since = 2025-10-02\n")
     assert _lock_problems(run_checks(config, database=False)) == [
         "20251002_index.py:6:28 LB501",
         "20251003_index.py:6:28 LB501",
@@ -820,6 +823,8 @@ def test_check_holds_a_pending_native_revision_to_the_lock_rules(project):
     from bridge import runner
     from bridge.checks import run_checks
 
+    # Empty tables: without this, check (now sizing the table) makes these findings warnings.
+    (project.root / "pyproject.toml").write_text(SIZES_OFF)
     project.write("20251001_orders.py", INDEX_FILE.format(n=1))
     project.run("alembic", "upgrade", "head", check=True)
     (project.versions / "a1b2c3d4e5f6_index.py").write_text(
@@ -907,6 +912,8 @@ def _dangers(sql: str, postgres_version: int = 16) -> list[str]:
 def test_check_speaks_text_json_sarif_and_github_with_the_same_findings(project):
     import bridge
 
+    # Empty tables: without this, check (now sizing the table) makes these findings warnings.
+    (project.root / "pyproject.toml").write_text(SIZES_OFF)
     project.write("20251001_orders.py", INDEX_FILE.format(n=1))
     bridge.upgrade(project.config())
     project.write("20251002_index.py", UNSAFE_INDEX.format(n=2))

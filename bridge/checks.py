@@ -15,7 +15,7 @@ from pathlib import Path
 
 from alembic.util import CommandError
 
-from . import runner, tablestats
+from . import linting, runner, tablestats
 from .database import config_file, engine_for
 from .lint import ERROR, WARNING, Violation, lint_errors, lint_paths, load_settings, project_pyproject, report, scope
 from .script import LegacyScriptDirectory, settings_for
@@ -155,9 +155,7 @@ def _lint_problems(
 ) -> list[Violation]:
     """Lint the legacy folder; only the files that are new get the lock-danger rules."""
     location = script.legacy_location
-    settings = load_settings(project_pyproject(config_file(config), near=location))
-    timeout = settings_for(script, config).migration_lock_timeout is not None
-    settings = settings.with_rules(lock_timeout_configured=timeout)
+    settings = linting.project_settings(config, settings_for(script, config), near=Path(location))
     natives = scope.native_files(script.version_location_paths())
     pending = [Path(m.path) for m in status.pending if m.path] if status is not None else []
     since = None if database else settings.lock_rules_since  # online, the database says what is new

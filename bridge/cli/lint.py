@@ -4,72 +4,21 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import click
-from alembic.config import Config
-from alembic.util import CommandError
 
-from .. import runner
-from ..database import config_file
-from ..errors import ConfigError
+from .. import linting
 from ..lint import (
     ERROR,
     RULES_BY_CODE,
     WARNING,
     Violation,
     display_path,
-    expand_paths,
-    lint_paths,
-    load_settings,
-    project_pyproject,
     render_docs,
     render_rule,
     report,
-    scope,
 )
-from ..script import LegacyScriptDirectory
-from ..settings import BridgeSettings
-
-
-def project_config(config_path: str | None) -> Config | None:
-    """Return the Alembic configuration `runner.load_config` finds; None when there is none (and none was named)."""
-    try:
-        return runner.load_config(config_path)
-    except ConfigError:
-        if config_path:
-            raise
-        return None
-
-
-def configured_legacy_location(config: Config | None, options: BridgeSettings | None) -> tuple[Path, tuple[str, ...]]:
-    """Return legacy_location (and legacy_ignore) from the project's configuration."""
-    if config is None or options is None:
-        raise ConfigError(
-            f"No PATH given, and there is no alembic.ini or pyproject.toml in {Path.cwd()} to "
-            "read legacy_location from. Pass the files or folder to lint, e.g. "
-            "`alembic-bridge lint migrations/`, or run from the project root."
-        )
-    if options.legacy_location is None:
-        raise ConfigError(
-            f"No PATH given, and {config.config_file_name or config.toml_file_name} sets no "
-            "legacy_location. Pass the files or folder to lint, e.g. `alembic-bridge lint "
-            "migrations/`, or set legacy_location in [alembic] of alembic.ini (or "
-            "[tool.alembic] of pyproject.toml)."
-        )
-    return options.legacy_location, options.legacy_ignore
-
-
-def version_locations(config: Config | None) -> list[Path]:
-    """Return the native revision folders of the configuration (none when it has no bridge directory)."""
-    if config is None:
-        return []
-    try:
-        script = runner.script_directory(config)
-    except CommandError:
-        return []
-    return script.version_location_paths() if isinstance(script, LegacyScriptDirectory) else []
 
 
 def summary(violations: list[Violation]) -> str:
@@ -184,42 +133,15 @@ def lint_command(obj, paths, select, ignore, output_format, as_json, diff_base, 
             raise click.BadParameter(f"{explain!r} is not a rule code; see docs/lint-rules.md.", param_hint="--explain")
         click.echo(render_rule(rule).rstrip("\n"))
         return
-    config_path = getattr(obj, "config_path", None)
-    quiet = bool(getattr(obj, "quiet", False))
-    config = project_config(config_path)
-    try:
-        options = BridgeSettings.from_config(config) if config is not None else None
-    except ConfigError:
-        if not paths:
-            raise  # the folder to lint comes from this configuration
-        options = None  # files named explicitly are linted even so
-    try:
-        pyproject = project_pyproject(
-            config_file(config) if config is not None else None, near=paths[0] if paths else None
-        )
-        settings = load_settings(pyproject).with_options(select, ignore)
-    except ConfigError as err:
-        if select or ignore:
-            raise click.UsageError(str(err)) from None
-        raise
-    # Without a configuration, "no lock timeout" is not judged (None).
-    timeout = None if options is None else options.migration_lock_timeout is not None
-    settings = settings.with_rules(lock_timeout_configured=timeout)
-    legacy_ignore: tuple[str, ...] = ()
-    lock_rules_for: Callable[[Path], bool] | None = None  # a path given explicitly: every rule
-    held: list[Path] = []  # files linted without the lock-danger rules
-    if not paths:
-        location, legacy_ignore = configured_legacy_location(config, options)
-        natives = scope.native_files(version_locations(config))
-        paths = (location, *natives)
-        # The whole project: like `check --offline`, lock dangers only in the new files.
-        new = scope.lock_rule_files(location, legacy_ignore, natives, settings.lock_rules_since, diff_base)
-        lock_rules_for = lambda path: path.resolve() in new  # noqa: E731
-        held = [path for path in expand_paths(paths, legacy_ignore) if not lock_rules_for(path)]
-    elif diff_base is not None:
+    if paths and diff_base is not None:
         raise click.UsageError("--diff applies to the configured legacy_location; give no PATH with it.")
-    violations = lint_paths(paths, settings=settings, legacy_ignore=legacy_ignore, lock_rules_for=lock_rules_for)
-    if as_json or output_format == "json":
+    try:
+        plan = linting.plan(getattr(obj, "config_path", None), paths, select, ignore, diff_base)
+    except linting.BadSelection as err:
+        raise click.UsageError(str(err)) from None
+    violations = plan.run()
+    output_format = "json" if as_json else output_format
+    if output_format == "json":
         click.echo(json.dumps([v.to_dict() for v in violations], indent=2, ensure_ascii=False))
     elif output_format == "sarif":
         click.echo(json.dumps(report.sarif(violations), indent=2, ensure_ascii=False))
@@ -230,10 +152,10 @@ def lint_command(obj, paths, select, ignore, output_format, as_json, diff_base, 
         for violation in violations:
             click.echo(violation.format())
             click.echo(f"    hint: {violation.hint}")
-        if not quiet:
+        if not getattr(obj, "quiet", False):
             click.echo(summary(violations))
-            if held:  # on stderr: stdout keeps ruff's shape, the summary last
-                click.echo(_held_note(held, settings.lock_rules_since, diff_base), err=True)
+            if plan.held:  # on stderr: stdout keeps ruff's shape, the summary last
+                click.echo(_held_note(plan.held, plan.settings.lock_rules_since, diff_base), err=True)
     if any(v.severity == ERROR for v in violations):
         # SystemExit, not ctx.exit(): bridge.cli.main runs click with
         # standalone_mode=False, where a click Exit's code would be returned and lost.

@@ -81,6 +81,14 @@ _TRY_SESSION = (
 _TRY_TRANSACTION = "SELECT pg_try_advisory_xact_lock_shared(:db) AND pg_try_advisory_xact_lock(:schema)"
 _UNLOCK = "SELECT pg_advisory_unlock(:schema), pg_advisory_unlock_shared(:db)"
 
+# What a --sql script says first and last: run in one session (psql -f), it holds the
+# same locks as an online run for the schema it runs in (its current_schema()).
+OFFLINE_LOCK = (
+    "-- The bridge's runner lock (see bridge.lock): held until the end of this script\n"
+    f"SELECT pg_advisory_lock_shared({LOCK_KEY_SQL}), pg_advisory_lock({SCHEMA_LOCK_KEY_SQL});"
+)
+OFFLINE_UNLOCK = f"SELECT pg_advisory_unlock({SCHEMA_LOCK_KEY_SQL}), pg_advisory_unlock_shared({LOCK_KEY_SQL});"
+
 
 class RunnerLock:
     """The lock hierarchy one run holds on the session that runs its migrations.

@@ -24,7 +24,12 @@ def test_the_lock_key_of_a_database_never_changes():
 def test_the_documented_sql_computes_the_same_key_on_the_server(engine):
     with engine.connect() as conn:
         key = conn.execute(sa.text(f"SELECT {lock.LOCK_KEY_SQL}")).scalar()
+        schema_key = conn.execute(sa.text(f"SELECT {lock.SCHEMA_LOCK_KEY_SQL}")).scalar()
     assert key == bridge.lock_key(engine.url.database)
+    assert schema_key == bridge.lock_key(engine.url.database, "public")
+    readme_text = open(lock.__file__.rsplit("/bridge/", 1)[0] + "/README.md", encoding="utf-8").read()
+    assert f"SELECT pg_advisory_lock_shared({lock.LOCK_KEY_SQL})," in readme_text
+    assert f"pg_advisory_lock({lock.SCHEMA_LOCK_KEY_SQL});" in readme_text
     readme = (lock.__file__.rsplit("/bridge/", 1)[0]) + "/README.md"
     guide = (lock.__file__.rsplit("/bridge/", 1)[0]) + "/docs/guide.md"
     for doc in (readme, guide):
@@ -316,6 +321,26 @@ def test_a_file_reverted_by_hand_is_decided_under_the_lock_not_before_it(project
     assert "Traceback" not in by_hand.output
     assert project.rows() == ["20250101_create_a", "20250102_create_b", "20250103_slow"]
     assert project.version() == ["20250103_slow"] and "slow" in project.tables()
+
+
+@pytest.mark.slow
+def test_a_sql_script_takes_the_same_lock_as_an_online_run_when_it_is_applied(project, engine):
+    project.table("20251001_create_a", "a")
+    project.table("20251002_create_b", "b")
+    script = project.run("alembic", "upgrade", "head", "--sql", check=True).stdout
+    assert script.startswith("-- The bridge's runner lock (see bridge.lock)")
+    with engine.connect() as online:
+        with lock.runner_lock(online, None):  # an online run holds this schema's lock
+            with engine.connect() as applying:  # an operator applies the script in one session
+                applying.exec_driver_sql("SET lock_timeout = '300ms'")
+                with pytest.raises(sa.exc.OperationalError, match="lock timeout"):
+                    applying.exec_driver_sql(script)
+                applying.rollback()
+    assert project.rows() == [] and "a" not in project.tables()
+    with engine.connect() as applying:
+        applying.exec_driver_sql(script)
+        assert applying.exec_driver_sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").scalar() == 0
+    assert project.rows() == ["20251001_create_a", "20251002_create_b"] and project.version() == ["20251002_create_b"]
 
 
 def test_a_run_waits_for_the_runner_lock_and_gives_up_after_lock_timeout_changing_nothing(tmp_path, database_url):

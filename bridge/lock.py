@@ -164,7 +164,7 @@ class RunnerLock:
                 if began:
                     connection.rollback()  # unlocking is not transactional: nothing to keep
                 return
-            except sa.exc.DBAPIError:
+            except sa.exc.SQLAlchemyError:  # never hides the run's own error
                 # Never hand a session that may still hold the lock back to the pool.
                 connection.invalidate()
         if not run_failed:  # a failed run's own error says what happened

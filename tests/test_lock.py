@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 
 import pytest
@@ -183,42 +184,59 @@ def test_the_lock_follows_the_database_connected_to_not_the_url_spelling(project
 # -- issue 21: the lock lives on the session that runs the migrations ----------------------
 
 # A legacy migration that records, on an AUTOCOMMIT connection (committed at once, whatever
-# happens to the run), that it started and how many other sessions were inside the same
-# migration at that moment; then works for a while inside its transaction.
-SLOW_STARTS = '''\
+# happens to the run), that it started and how many other sessions were inside it at that
+# moment; then, in its transaction, waits at the test's gate (a table the test keeps locked).
+GATED = '''\
 """
-Migration: slow
-Purpose: records each start, then works for a while
+Migration: gated
+Purpose: records each start, then waits at the gate
 """
 from sqlalchemy import text
 
 
 def upgrade(engine):
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("CREATE TABLE IF NOT EXISTS starts (pid int, others int)"))
         conn.execute(text(
             "INSERT INTO starts SELECT pg_backend_pid(), count(*) FROM pg_stat_activity "
-            "WHERE state = 'active' AND query LIKE 'SELECT pg_sleep(%' AND pid <> pg_backend_pid()"
+            "WHERE state = 'active' AND query LIKE 'SELECT count(*) FROM gate%' AND pid <> pg_backend_pid()"
         ))
     with engine.connect() as conn:
         trans = conn.begin()
-        conn.execute(text("SELECT pg_sleep({seconds})"))
-        conn.execute(text("CREATE TABLE slow (id int)"))
+        conn.execute(text("SELECT count(*) FROM gate"))
+        conn.execute(text("CREATE TABLE gated (id int)"))
         trans.commit()
 
 
 def downgrade(engine):
     with engine.connect() as conn:
         trans = conn.begin()
-        conn.execute(text("DROP TABLE slow"))
+        conn.execute(text("DROP TABLE gated"))
         trans.commit()
 '''
 
 MAIN_BLOCK = '\n\nif __name__ == "__main__":\n    from bridge.manual import run_file\n\n    run_file(__file__)\n'
 
 
+class Gate:
+    """The test's session holding the gate table locked: a migration at the gate waits for `open`."""
+
+    def __init__(self, project):
+        project.sql("CREATE TABLE IF NOT EXISTS starts (pid int, others int)")
+        project.sql("CREATE TABLE IF NOT EXISTS gate (id int)")
+        self.engine = sa.create_engine(project.url, poolclass=sa.pool.NullPool)
+        self.conn = self.engine.connect()
+        self.conn.exec_driver_sql("LOCK TABLE gate IN ACCESS EXCLUSIVE MODE")
+
+    def open(self) -> None:
+        if not self.conn.closed:
+            self.conn.rollback()
+            self.conn.close()
+            self.engine.dispose()
+
+
 def _popen(project, *argv, env=None):
-    argv = [str(BIN / argv[0]) if argv[0] in ("alembic", "alembic-bridge") else argv[0], *argv[1:]]
+    program = sys.executable if argv[0] == "python" else str(BIN / argv[0])
+    argv = (program, *argv[1:])
     return subprocess.Popen(
         argv,
         cwd=project.root,
@@ -229,19 +247,18 @@ def _popen(project, *argv, env=None):
     )
 
 
-def _wait_until(predicate, what: str, timeout: float = 30) -> None:
+def _wait_until(predicate, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
-            return
+            return True
         time.sleep(0.05)
-    raise AssertionError(f"timed out waiting until {what}")
+    return False
 
 
-def _starts(project) -> list[tuple[int, int]]:
-    if not project.sql("SELECT to_regclass('starts') IS NOT NULL")[0][0]:
-        return []
-    return [tuple(r) for r in project.sql("SELECT pid, others FROM starts ORDER BY 1")]
+def _starts(project) -> list[int]:
+    """For each start of the gated migration, how many other sessions were inside it then."""
+    return [r[0] for r in project.sql("SELECT others FROM starts ORDER BY ctid")]
 
 
 def _advisory_holders(project) -> set[int]:
@@ -254,50 +271,72 @@ def _advisory_holders(project) -> set[int]:
     }
 
 
+def _waiting_for_the_lock(project, holders: set[int]) -> bool:
+    """Whether a runner other than *holders* is polling for the runner lock."""
+    return bool(
+        project.sql(
+            "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
+            "AND query LIKE 'SELECT %pg_try_advisory%' AND pid <> pg_backend_pid() "
+            "AND pid <> ALL(CAST(:holders AS int[]))",
+            holders=list(holders),
+        )
+    )
+
+
 @pytest.mark.slow
 def test_terminating_the_lock_holder_mid_migration_never_lets_a_second_runner_run_it_alongside(project):
     project.table("20251001_create_a", "a")
-    project.write("20251002_slow.py", SLOW_STARTS.format(seconds=4))
+    project.write("20251002_gated.py", GATED)
     project.table("20251003_create_c", "c")
-    first = _popen(project, "alembic", "upgrade", "head")
+    gate = Gate(project)
+    first = second = None
     try:
-        _wait_until(lambda: len(_starts(project)) == 1, "the first runner is inside 20251002_slow")
+        first = _popen(project, "alembic", "upgrade", "head")
+        assert _wait_until(lambda: len(_starts(project)) == 1, 60), "the first runner never reached the gate"
         holders = _advisory_holders(project)  # the first runner's lock, whichever session holds it
         assert holders
         second = _popen(project, "alembic", "upgrade", "head")
-        time.sleep(1)  # the second runner is waiting for the lock
-        assert second.poll() is None
+        assert _wait_until(lambda: _waiting_for_the_lock(project, holders), 60), "the second runner never waited"
         # What an administrator does to "the lock holder": terminate it.
         project.sql("SELECT pg_terminate_backend(pid) FROM unnest(CAST(:pids AS int[])) AS pid", pids=list(holders))
-        out2, err2 = second.communicate(timeout=60)
+        assert _wait_until(lambda: len(_starts(project)) == 2, 60), "the second runner never started the migration"
     finally:
-        out1, err1 = first.communicate(timeout=60)
-    starts = _starts(project)
-    # The second runner never started the migration while the first one's transaction was open.
-    assert [others for _, others in starts] == [0, 0], (starts, out1 + err1, out2 + err2)
-    assert first.returncode != 0, out1 + err1  # its session was the lock's: its migration died with it
+        gate.open()
+        out1, err1 = first.communicate(timeout=60) if first else ("", "")
+        out2, err2 = second.communicate(timeout=60) if second else ("", "")
+    # When the second runner started the migration, the first one was no longer inside it.
+    assert _starts(project) == [0, 0], (out1 + err1, out2 + err2)
+    assert first.returncode != 0, out1 + err1  # its session was the lock's: its migration ended with it
     assert "lost its connection to the database" in out1 + err1
     assert "Traceback" not in out1 + err1
     assert second.returncode == 0, out2 + err2
-    assert project.rows() == ["20251001_create_a", "20251002_slow", "20251003_create_c"]
-    assert project.version() == ["20251003_create_c"] and {"slow", "c"} <= set(project.tables())
+    assert project.rows() == ["20251001_create_a", "20251002_gated", "20251003_create_c"]
+    assert project.version() == ["20251003_create_c"] and {"gated", "c"} <= set(project.tables())
 
 
 @pytest.mark.slow
 def test_fleet_upgrade_of_the_public_schema_and_alembic_upgrade_head_exclude_each_other(project):
     project.table("20251001_create_a", "a")
-    project.write("20251002_slow.py", SLOW_STARTS.format(seconds=3))
-    first = _popen(project, "alembic", "upgrade", "head")
+    project.write("20251002_gated.py", GATED)
+    gate = Gate(project)
+    first = fleet = None
     try:
-        _wait_until(lambda: len(_starts(project)) == 1, "alembic upgrade head is inside 20251002_slow")
-        fleet = project.run("alembic-bridge", "--url", url_text(project.url), "fleet", "upgrade", "--schemas", "public")
+        first = _popen(project, "alembic", "upgrade", "head")
+        assert _wait_until(lambda: len(_starts(project)) == 1, 60), "alembic upgrade head never reached the gate"
+        fleet = _popen(
+            project, "alembic-bridge", "--url", url_text(project.url), "fleet", "upgrade", "--schemas", "public"
+        )
+        # Running beside it, the fleet would start the migration too: give it the time to.
+        _wait_until(lambda: len(_starts(project)) == 2 or fleet.poll() is not None, 5)
     finally:
-        out1, err1 = first.communicate(timeout=60)
+        gate.open()
+        out1, err1 = first.communicate(timeout=60) if first else ("", "")
+        out2, err2 = fleet.communicate(timeout=60) if fleet else ("", "")
+    assert _starts(project) == [0], (out1 + err1, out2 + err2)  # 20251002_gated ran once
     assert first.returncode == 0, out1 + err1
-    assert fleet.returncode == 0, fleet.output
-    assert len(_starts(project)) == 1, (_starts(project), fleet.output)  # 20251002_slow ran once
-    assert project.rows() == ["20251001_create_a", "20251002_slow"]
-    assert project.version() == ["20251002_slow"]
+    assert fleet.returncode == 0, out2 + err2
+    assert project.rows() == ["20251001_create_a", "20251002_gated"]
+    assert project.version() == ["20251002_gated"]
 
 
 @pytest.mark.slow
@@ -306,21 +345,27 @@ def test_a_file_reverted_by_hand_is_decided_under_the_lock_not_before_it(project
     path = project.table("20250102_create_b", "b")
     path.write_text(path.read_text() + MAIN_BLOCK)
     project.run("alembic", "upgrade", "head", check=True)
-    project.write("20250103_slow.py", SLOW_STARTS.format(seconds=3))
-    upgrading = _popen(project, "alembic", "upgrade", "head")
+    project.write("20250103_gated.py", GATED)
+    gate = Gate(project)
+    upgrading = by_hand = None
     try:
-        _wait_until(lambda: len(_starts(project)) == 1, "an upgrade is inside 20250103_slow")
-        by_hand = project.run("python", str(path), "--downgrade")
+        upgrading = _popen(project, "alembic", "upgrade", "head")
+        assert _wait_until(lambda: len(_starts(project)) == 1, 60), "the upgrade never reached the gate"
+        holders = _advisory_holders(project)
+        by_hand = _popen(project, "python", str(path), "--downgrade")  # sees 20250102_create_b as the head
+        assert _wait_until(lambda: _waiting_for_the_lock(project, holders), 60), "the helper never waited"
     finally:
-        out, err = upgrading.communicate(timeout=60)
-    assert upgrading.returncode == 0, out + err
-    # When the lock came free, 20250103_slow was the head: reverting "this file" is refused.
-    assert by_hand.returncode == 1, by_hand.output
-    assert "reverted" not in by_hand.stdout
-    assert "❌ 20250102_create_b is not the current head (20250103_slow)" in by_hand.stdout, by_hand.output
-    assert "Traceback" not in by_hand.output
-    assert project.rows() == ["20250101_create_a", "20250102_create_b", "20250103_slow"]
-    assert project.version() == ["20250103_slow"] and "slow" in project.tables()
+        gate.open()
+        out1, err1 = upgrading.communicate(timeout=60) if upgrading else ("", "")
+        out2, err2 = by_hand.communicate(timeout=60) if by_hand else ("", "")
+    assert upgrading.returncode == 0, out1 + err1
+    # When the lock came free, 20250103_gated was the head: reverting "this file" is refused.
+    assert by_hand.returncode == 1, out2 + err2
+    assert "reverted" not in out2
+    assert "❌ 20250102_create_b is not the current head (20250103_gated)" in out2, out2 + err2
+    assert "Traceback" not in out2 + err2
+    assert project.rows() == ["20250101_create_a", "20250102_create_b", "20250103_gated"]
+    assert project.version() == ["20250103_gated"] and "gated" in project.tables()
 
 
 @pytest.mark.slow

@@ -34,7 +34,7 @@ _BLOCKING_SQL = sa.text(
 _ADVISORY_SQL = sa.text(
     f"SELECT {_ACTIVITY} FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
     "WHERE l.locktype = 'advisory' AND l.granted AND ((l.classid::bigint << 32) | l.objid::bigint) = :k "
-    "ORDER BY a.pid"
+    "AND (l.mode = 'ExclusiveLock' OR NOT :exclusive) ORDER BY a.pid"
 )
 _RELATION_SQL = sa.text(f"""
     SELECT {_ACTIVITY}, string_agg(l.mode || ' on ' || c.relname, ', ' ORDER BY c.relname, l.mode)
@@ -83,9 +83,9 @@ def blocking(engine: sa.Engine, pid: int) -> list[tuple[int, str]]:
     return [(row[0], describe(*row)) for row in _lookup(engine, _BLOCKING_SQL, {"pid": pid})]
 
 
-def advisory_holders(engine: sa.Engine, key: int) -> list[tuple[int, str]]:
-    """Return (pid, line) for each session holding the advisory lock *key*."""
-    return [(row[0], describe(*row)) for row in _lookup(engine, _ADVISORY_SQL, {"k": key})]
+def advisory_holders(engine: sa.Engine, key: int, *, exclusive: bool = False) -> list[tuple[int, str]]:
+    """Return (pid, line) for each session holding the advisory lock *key* (*exclusive*: in that mode only)."""
+    return [(row[0], describe(*row)) for row in _lookup(engine, _ADVISORY_SQL, {"k": key, "exclusive": exclusive})]
 
 
 def relation_holders(engine: sa.Engine, statement: str, own_pid: int | None) -> list[tuple[int, str]]:

@@ -143,6 +143,8 @@ def current(config=None) -> BridgeRun:
 
 def forget_connection(connection) -> None:
     """Remove every ``bridge.*`` key from *connection*'s ``info`` (a caller's connection outlives the run)."""
+    if connection.closed or connection.invalidated:
+        return  # its session is gone, and its info with it (reading it would reconnect)
     info = connection.info
     for key in [k for k in info if isinstance(k, str) and k.startswith(CONNECTION_INFO_PREFIX)]:
         del info[key]

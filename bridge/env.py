@@ -25,7 +25,7 @@ from .context import BridgeRun
 from .errors import BridgeError, ConfigError
 from .internals import replace_version_table, version_table, work_function, work_function_options
 from .ledger import HISTORY_TABLES, pg_relation_scope
-from .lock import runner_lock
+from .lock import OFFLINE_LOCK, OFFLINE_UNLOCK, runner_lock
 from .script import out_of_order_step, settings_for, step_for
 from .settings import VersionTable
 
@@ -114,9 +114,15 @@ def _run_offline(context, run: BridgeRun, options) -> None:
         transaction_per_migration=True,
         **options,
     )
-    _widen_version_table(context.get_context(), alter_existing=False)
+    migration_context = context.get_context()
+    _widen_version_table(migration_context, alter_existing=False)
+    locking = migration_context.dialect.name == "postgresql" and moves_versions(context)
+    if locking:
+        migration_context.impl.static_output(OFFLINE_LOCK)
     with context.begin_transaction():
         context.run_migrations()
+    if locking:
+        migration_context.impl.static_output(OFFLINE_UNLOCK)
     skipped = run.offline_skipped
     if skipped:
         raise BridgeError(

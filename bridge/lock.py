@@ -1,10 +1,26 @@
-"""The runner lock: one migration run per database at a time, across every runner.
+"""The runner lock: one migration run per schema at a time, across every runner.
 
-A PostgreSQL advisory lock (`lock_key`, a stable function of the database
-name; `LOCK_KEY_SQL` computes the same key in SQL so an old runner can take it
-without the bridge) held by a session of its own for the whole run. Before
-each migration, one round trip checks the session is still alive; a lost lock
-stops the run between two migrations, never inside one.
+One hierarchy of two PostgreSQL advisory locks, both taken by the session that
+runs the migrations (never a session of their own):
+
+- **the database lock**, `lock_key(database)`: every run holds it *shared*; an
+  old runner or an operator takes it *exclusive* (`LOCK_KEY_SQL`, the documented
+  key) and so waits for, and holds off, every bridge run on that database;
+- **the schema lock**, `lock_key(database, schema)`: a run holds it *exclusive*
+  for the schema it migrates. A tenant run's schema is its tenant
+  (`RunRequest.schema`); a plain run's is the schema its tables go to, the
+  session's ``current_schema()``. So ``fleet upgrade --schemas public`` and
+  ``alembic upgrade head`` exclude each other, and two tenants run in parallel.
+
+Held by the migrations' own session, the lock cannot be lost while a migration
+runs: whatever ends that session (``pg_terminate_backend``, a network drop)
+ends the migration's transaction with it, so a waiting runner starts only once
+that transaction is gone. Every statement of the run is checked to go to that
+same session (`RunnerLock.guard`): SQLAlchemy reconnects an invalidated
+connection on its next use, and a statement on a new session would run
+without the lock. Inside a caller's transaction (``config.attributes
+["connection"]`` handed over in one) the locks are transaction-level and end
+with it.
 """
 
 from __future__ import annotations
@@ -24,67 +40,105 @@ from .settings import DEFAULT_LOCK_TIMEOUT
 log = logging.getLogger(__name__)
 
 
-# The same key as `lock_key`, computed by PostgreSQL itself (sha256() needs PostgreSQL 11+),
-# so an old runner can share the lock without the bridge installed:
+def _key_sql(scope: str) -> str:
+    return (
+        f"(('x' || left(encode(sha256(convert_to('alembic-bridge:' || {scope}, 'UTF8')), "
+        "'hex'), 16))::bit(64) >> 1)::bigint"
+    )
+
+
+# The same keys as `lock_key`, computed by PostgreSQL itself (sha256() needs PostgreSQL 11+),
+# so an old runner can share the lock without the bridge installed. The database lock,
+# exclusive, holds off every bridge run on the database:
 #   SELECT pg_advisory_lock(<LOCK_KEY_SQL>)   ...   SELECT pg_advisory_unlock(<LOCK_KEY_SQL>)
-LOCK_KEY_SQL = (
-    "(('x' || left(encode(sha256(convert_to('alembic-bridge:' || current_database(), 'UTF8')), "
-    "'hex'), 16))::bit(64) >> 1)::bigint"
-)
+# or what a bridge run takes, for the schema the session's tables go to (current_schema()):
+#   SELECT pg_advisory_lock_shared(<LOCK_KEY_SQL>), pg_advisory_lock(<SCHEMA_LOCK_KEY_SQL>)
+LOCK_KEY_SQL = _key_sql("current_database()")
+SCHEMA_LOCK_KEY_SQL = _key_sql("current_database() || '/' || current_schema()")
 
 
 def lock_key(database_name: str, schema: str | None = None) -> int:
-    """Return the advisory-lock key every runner on *database_name* takes (stable, public).
+    """Return an advisory-lock key of the bridge's lock hierarchy (stable, public).
 
     The first 8 bytes of SHA-256("alembic-bridge:" + database name), big-endian,
     shifted right by one bit (a positive bigint); `LOCK_KEY_SQL` computes the same.
-    A tenant *schema* has a lock of its own: the database name + "/" + the schema
-    (``'alembic-bridge:' || current_database() || '/' || 'tenant_1'`` in that SQL).
+    A *schema*'s lock: the database name + "/" + the schema
+    (`SCHEMA_LOCK_KEY_SQL`, with ``current_schema()``).
     """
     scope = database_name if schema is None else f"{database_name}/{schema}"
     digest = hashlib.sha256(f"alembic-bridge:{scope}".encode()).digest()
     return int.from_bytes(digest[:8], "big") >> 1
 
 
-class RunnerLock:
-    """The advisory lock one run holds on its own session.
+# One round trip per attempt, and nothing held when it fails.
+_TRY_SESSION = (
+    "SELECT CASE WHEN pg_try_advisory_lock_shared(:db) THEN "
+    "CASE WHEN pg_try_advisory_lock(:schema) THEN true ELSE NOT pg_advisory_unlock_shared(:db) END "
+    "ELSE false END"
+)
+# In a caller's transaction: released when it ends (a shared lock got without the
+# schema lock is kept until then; it holds off only an exclusive database lock).
+_TRY_TRANSACTION = "SELECT pg_try_advisory_xact_lock_shared(:db) AND pg_try_advisory_xact_lock(:schema)"
+_UNLOCK = "SELECT pg_advisory_unlock(:schema), pg_advisory_unlock_shared(:db)"
 
-    Invariant: no migration step starts unless the lock session answered just
-    before it (see `guard_steps`); once it does not, the run stops.
+# What a --sql script says first and last: run in one session (psql -f), it holds the
+# same locks as an online run for the schema it runs in (its current_schema()).
+OFFLINE_LOCK = (
+    "-- The bridge's runner lock (see bridge.lock): held until the end of this script\n"
+    f"SELECT pg_advisory_lock_shared({LOCK_KEY_SQL}), pg_advisory_lock({SCHEMA_LOCK_KEY_SQL});"
+)
+OFFLINE_UNLOCK = f"SELECT pg_advisory_unlock({SCHEMA_LOCK_KEY_SQL}), pg_advisory_unlock_shared({LOCK_KEY_SQL});"
+
+
+class RunnerLock:
+    """The lock hierarchy one run holds on the session that runs its migrations.
+
+    Invariant: every statement of the run goes to the session that took the
+    lock (`guard`, `held`); once it cannot, the run stops.
     """
 
-    def __init__(self, connection: sa.Connection, key: int):
+    def __init__(self, connection: sa.Connection, database_key: int, schema_key: int, schema: str, transactional: bool):
         self.connection = connection
-        self.key = key
+        self.database_key = database_key
+        self.schema_key = schema_key
+        self.schema = schema
+        self.transactional = transactional  # transaction-level locks: released with the caller's transaction
         self.lost = False
-        self._dbapi_error = connection.dialect.loaded_dbapi.Error
+        self._session = connection.connection.dbapi_connection  # the locked session
 
     def held(self) -> bool:
-        """Return whether the lock session is still alive (and so still holds the lock)."""
-        if self.lost:
-            return False
-        # One driver-level round trip (about 15 us on a local socket): this runs
-        # before every migration.
-        try:
-            dbapi_connection = self.connection.connection.dbapi_connection
-            assert dbapi_connection is not None  # a live pooled connection
-            cursor = dbapi_connection.cursor()
-            try:
-                cursor.execute("SELECT 1")
-                cursor.fetchone()
-            finally:
-                cursor.close()
-        except self._dbapi_error:
-            self.lost = True
-            self.connection.invalidate()  # so closing it does not try a rollback on a dead socket
+        """Return whether the run's connection is still on the locked session (no round trip)."""
+        if not self.lost:
+            connection = self.connection
+            # An invalidated connection reconnects (to a new session) on its next use:
+            # read which session it is on without using it.
+            self.lost = (
+                connection.closed
+                or connection.invalidated
+                or connection.connection.dbapi_connection is not self._session
+            )
         return not self.lost
 
+    @contextmanager
+    def guard(self):
+        """While the block runs, refuse any statement of the run's connection on another session."""
+
+        def before_cursor_execute(conn, cursor, statement, parameters, context, executemany):
+            if getattr(cursor, "connection", self._session) is not self._session:
+                self.lost = True
+                raise lock_lost_error(None, None)
+
+        sa.event.listen(self.connection, "before_cursor_execute", before_cursor_execute)
+        try:
+            yield
+        finally:
+            sa.event.remove(self.connection, "before_cursor_execute", before_cursor_execute)
+
     def guard_steps(self, migrations_fn):
-        """Wrap Alembic's work function so the lock is checked before each step starts.
+        """Wrap Alembic's work function so no step starts once the locked session is gone.
 
         Alembic asks the returned generator for the next step only after the
-        previous step's transaction committed, so a lost lock stops the run
-        between two migrations, never inside one.
+        previous step's transaction committed; the check costs no round trip.
         """
 
         @functools.wraps(migrations_fn)  # bridge.env.is_stamp still reads which command this is
@@ -100,12 +154,19 @@ class RunnerLock:
 
     def release(self, run_failed: bool) -> None:
         """Release the lock; a session that already ended is a warning after a good run."""
-        try:
-            if not self.lost:
-                self.connection.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+        if self.transactional:
+            return  # transaction-level: ends with the caller's transaction
+        if self.held():
+            connection = self.connection
+            began = not connection.in_transaction()
+            try:
+                connection.execute(sa.text(_UNLOCK), {"db": self.database_key, "schema": self.schema_key})
+                if began:
+                    connection.rollback()  # unlocking is not transactional: nothing to keep
                 return
-        except sa.exc.DBAPIError:
-            pass
+            except sa.exc.SQLAlchemyError:  # never hides the run's own error
+                # Never hand a session that may still hold the lock back to the pool.
+                connection.invalidate()
         if not run_failed:  # a failed run's own error says what happened
             log.warning(
                 "Could not release the bridge's migration lock: its session had already ended "
@@ -119,66 +180,78 @@ def _step_name(step) -> str:
 
 
 def lock_lost_error(previous, step) -> LockLost:
-    """Build the error for a lock lost before *step* (after *previous*, if any)."""
-    when = f"after {_step_name(previous)}" if previous is not None else "before any migration ran"
+    """Build the error for a lock lost before *step* (after *previous*, if any; None: unknown)."""
+    when = f" after {_step_name(previous)}" if previous is not None else ""
+    what = f"{_step_name(step)} was not run, and nothing after it" if step is not None else "the run stopped"
     upgrading = getattr(step, "is_upgrade", True)
     return LockLost(
         "The bridge's migration lock was lost (its database session ended: terminated by an "
-        f"administrator, idle_session_timeout, or a network drop) {when}; "
-        f"{_step_name(step)} was not run, and nothing after it. Another runner may have "
-        f"started: run `alembic {'upgrade head' if upgrading else 'downgrade'}` again once no "
-        "other runner is running (what was applied is recorded and is skipped).",
-        next_revision=_step_name(step),
+        f"administrator, idle_session_timeout, or a network drop){when}; {what}. "
+        f"Another runner may have started: run `alembic {'upgrade head' if upgrading else 'downgrade'}` "
+        "again once no other runner is running (what was applied is recorded and is skipped).",
+        next_revision=_step_name(step) if step is not None else None,
     )
 
 
 @contextmanager
 def runner_lock(connection: sa.Connection, settings, *, enabled: bool = True, schema: str | None = None):
-    """Hold a PostgreSQL advisory lock on a separate session while the run lasts.
+    """Hold the lock hierarchy on *connection*, the session that runs the migrations.
 
-    Yields the `RunnerLock` (None when no lock is taken); a run for a tenant
-    *schema* takes that schema's lock (see `lock_key`). On other databases
-    this does nothing: SQLite serialises writers with its own file lock, so a
-    second runner waits or fails with "database is locked".
+    Yields the `RunnerLock` (None when no lock is taken), with every statement
+    on *connection* guarded (see `RunnerLock.guard`). The run's schema is
+    *schema* (a tenant), else the session's ``current_schema()``. Outside a
+    transaction the locks are session-level and released at the end (the
+    transaction their statements began is ended); inside the caller's
+    transaction they are transaction-level. On other databases this does
+    nothing: SQLite serialises writers with its own file lock, so a second
+    runner waits or fails with "database is locked".
     """
     if not enabled or connection.dialect.name != "postgresql":
         yield None
         return
     timeout = settings.lock_timeout if settings is not None else DEFAULT_LOCK_TIMEOUT
-    lock_conn = connection.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    transactional = connection.in_transaction()
+    # The database connected to, as LOCK_KEY_SQL reads it: a URL may name it in its
+    # query (?dbname=) or not at all (the user's database).
+    database, current_schema = connection.exec_driver_sql("SELECT current_database(), current_schema()").one()
+    run_schema = schema if schema is not None else (current_schema or "")
+    keys = {"db": lock_key(database), "schema": lock_key(database, run_schema)}
+    attempt = sa.text(_TRY_TRANSACTION if transactional else _TRY_SESSION)
+    deadline = time.monotonic() + timeout
+    waited = False
+    while True:
+        got = connection.execute(attempt, keys).scalar()
+        if not transactional:
+            connection.rollback()  # session-level locks outlive it; nothing idles in a transaction
+        if got:
+            break
+        if not waited:
+            log.warning(
+                "Waiting for another migration runner to finish%s...", _lock_holder(connection, keys, run_schema)
+            )
+            waited = True
+        if time.monotonic() >= deadline:
+            raise LockTimeout(
+                f"Another migration runner still holds the bridge's lock after {timeout:g} s"
+                f"{_lock_holder(connection, keys, run_schema)}. Wait for it to finish, or raise "
+                "lock_timeout in alembic.ini; if no runner is alive, its session "
+                "will be gone and the lock with it."
+            )
+        time.sleep(0.1)
+    lock = RunnerLock(connection, keys["db"], keys["schema"], run_schema, transactional)
+    failed = True
     try:
-        # The database connected to, as LOCK_KEY_SQL reads it: a URL may name it in its
-        # query (?dbname=) or not at all (the user's database).
-        key = lock_key(lock_conn.exec_driver_sql("SELECT current_database()").scalar_one(), schema)
-        if (lock_conn.dialect.server_version_info or (0,)) >= (14,):
-            # This session idles for the whole run: a server-wide idle_session_timeout
-            # would end it (and the lock with it) during any long migration.
-            lock_conn.exec_driver_sql("SET idle_session_timeout = 0")
-        deadline = time.monotonic() + timeout
-        waited = False
-        while not lock_conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
-            if not waited:
-                log.warning("Waiting for another migration runner to finish%s...", _lock_holder(lock_conn, key))
-                waited = True
-            if time.monotonic() >= deadline:
-                raise LockTimeout(
-                    f"Another migration runner still holds the bridge's lock after {timeout:g} s"
-                    f"{_lock_holder(lock_conn, key)}. Wait for it to finish, or raise "
-                    "lock_timeout in alembic.ini; if no runner is alive, its session "
-                    "will be gone and the lock with it."
-                )
-            time.sleep(0.1)
-        lock = RunnerLock(lock_conn, key)
-        failed = True
-        try:
+        with lock.guard():
             yield lock
-            failed = False
-        finally:
-            lock.release(run_failed=failed)
+        failed = False
     finally:
-        lock_conn.close()
+        lock.release(run_failed=failed)
 
 
-def _lock_holder(conn, key: int) -> str:
-    holders = blockers.advisory_holders(conn.engine, key)
-    return f" (the lock is held by {'; '.join(line for _, line in holders)})" if holders else ""
+def _lock_holder(conn, keys: dict, schema: str) -> str:
+    """Describe who holds the schema's lock, or the database's lock exclusively."""
+    holders = dict(blockers.advisory_holders(conn.engine, keys["schema"]))
+    holders.update(blockers.advisory_holders(conn.engine, keys["db"], exclusive=True))
+    if not holders:
+        return ""
+    return f" (the lock is held by {'; '.join(line for _, line in sorted(holders.items()))})"

@@ -308,11 +308,12 @@ def downgrade(
     target: str,
     *,
     on_step: OnStep | None = None,
+    on_plan: Callable[[RunPlan], None] | None = None,
     on_start: OnStart | None = None,
     on_wait: OnWait | None = None,
 ) -> RunResult:
     """Revert migrations down to *target* through Alembic (callbacks as for `upgrade`)."""
-    return _run(_config(config), target, "downgrade", False, on_step, None, on_start, on_wait)
+    return _run(_config(config), target, "downgrade", False, on_step, on_plan, on_start, on_wait)
 
 
 def _run(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 
 import pytest
@@ -12,14 +13,6 @@ from conftest import BIN, legacy_source, url_text
 
 import bridge
 from bridge import lock
-
-# A legacy migration that ends the bridge's lock session, as pg_terminate_backend,
-# idle_session_timeout or a network drop would.
-KILL_THE_LOCK_SESSION = (
-    "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-    "AND pid <> pg_backend_pid()"
-)
 
 
 def test_the_lock_key_of_a_database_never_changes():
@@ -32,7 +25,12 @@ def test_the_lock_key_of_a_database_never_changes():
 def test_the_documented_sql_computes_the_same_key_on_the_server(engine):
     with engine.connect() as conn:
         key = conn.execute(sa.text(f"SELECT {lock.LOCK_KEY_SQL}")).scalar()
+        schema_key = conn.execute(sa.text(f"SELECT {lock.SCHEMA_LOCK_KEY_SQL}")).scalar()
     assert key == bridge.lock_key(engine.url.database)
+    assert schema_key == bridge.lock_key(engine.url.database, "public")
+    readme_text = open(lock.__file__.rsplit("/bridge/", 1)[0] + "/README.md", encoding="utf-8").read()
+    assert f"SELECT pg_advisory_lock_shared({lock.LOCK_KEY_SQL})," in readme_text
+    assert f"pg_advisory_lock({lock.SCHEMA_LOCK_KEY_SQL});" in readme_text
     readme = (lock.__file__.rsplit("/bridge/", 1)[0]) + "/README.md"
     guide = (lock.__file__.rsplit("/bridge/", 1)[0]) + "/docs/guide.md"
     for doc in (readme, guide):
@@ -71,52 +69,51 @@ def test_a_plain_session_holding_the_advisory_lock_makes_alembic_upgrade_wait(pr
     assert project.rows() == ["20251001_create_a"] and "a" in project.tables()
 
 
+SWALLOWS_ITS_SESSION_LOSS = '''\
+"""
+Migration: loses its session on an AUTOCOMMIT connection and carries on
+"""
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.connect() as conn:
+        trans = conn.begin()
+        conn.execute(text("CREATE TABLE b (id int)"))
+        trans.commit()
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+    except Exception:
+        pass
+    with engine.connect() as conn:
+        trans = conn.begin()
+        conn.execute(text("CREATE TABLE after_loss (id int)"))
+        trans.commit()
+
+
+def downgrade(engine):
+    pass
+'''
+
+
 @pytest.mark.slow
-def test_losing_the_lock_stops_the_run_before_the_next_migration_and_names_it(project):
+def test_a_migration_that_carries_on_after_losing_its_session_runs_nothing_more_unlocked(project):
+    # The lock is the migrations' own session: once it is gone, a reconnected session
+    # would run without it. Nothing may run there, and the run stops naming what happened.
     project.table("20251001_create_a", "a")
-    project.write("20251002_kill_lock.py", legacy_source(KILL_THE_LOCK_SESSION))
+    project.write("20251002_loses_session.py", SWALLOWS_ITS_SESSION_LOSS)
     project.table("20251003_create_c", "c")
     result = project.run("alembic", "upgrade", "head")
     assert result.returncode == 255, result.output
-    assert (
-        "FAILED: The bridge's migration lock was lost (its database session ended: "
-        "terminated by an administrator, idle_session_timeout, or a network drop) after "
-        "20251002_kill_lock; 20251003_create_c was not run, and nothing after it." in result.output
-    )
-    assert "Another runner may have started: run `alembic upgrade head` again" in result.output
-    assert "Traceback" not in result.output and "pg_advisory_unlock" not in result.output
-    assert project.rows() == ["20251001_create_a", "20251002_kill_lock"]
-    assert project.version() == ["20251002_kill_lock"] and "c" not in project.tables()
-    again = project.run("alembic", "upgrade", "head")
-    # The file kills the lock again, but no migration follows it any more.
-    assert again.returncode == 0, again.output
-    assert project.rows() == ["20251001_create_a", "20251002_kill_lock", "20251003_create_c"]
-
-
-@pytest.mark.slow
-def test_losing_the_lock_through_alembic_bridge_upgrade_exits_1_and_counts_what_ran(project):
-    project.table("20251001_create_a", "a")
-    project.write("20251002_kill_lock.py", legacy_source(KILL_THE_LOCK_SESSION))
-    project.table("20251003_create_c", "c")
-    result = project.run("alembic-bridge", "upgrade")
-    assert result.returncode == 1, result.output
-    assert "Error: The bridge's migration lock was lost" in result.stderr
-    assert "20251003_create_c was not run" in result.stderr
-    assert project.rows() == ["20251001_create_a", "20251002_kill_lock"]
-
-
-@pytest.mark.slow
-def test_a_failed_unlock_after_a_successful_run_is_a_warning_not_a_failure(project):
-    project.table("20251001_create_a", "a")
-    project.write("20251002_kill_lock.py", legacy_source(KILL_THE_LOCK_SESSION))
-    result = project.run("alembic", "upgrade", "head")
-    assert result.returncode == 0, result.output
-    assert (
-        "[bridge.lock] Could not release the bridge's migration lock: its session had "
-        "already ended (which released it). The run itself succeeded." in result.stderr
-    )
+    assert "FAILED: " in result.stdout, result.output
+    assert "20251002_loses_session is not recorded" in result.stdout
     assert "Traceback" not in result.output
-    assert project.rows() == ["20251001_create_a", "20251002_kill_lock"]
+    assert "after_loss" not in project.tables() and "c" not in project.tables()
+    assert project.rows() == ["20251001_create_a"] and project.version() == ["20251001_create_a"]
+    again = project.run("alembic", "upgrade", "head")
+    assert again.returncode != 0  # b exists (committed before the AUTOCOMMIT statement): not idempotent
+    assert "20251002_loses_session" in again.output
 
 
 @pytest.mark.slow
@@ -182,6 +179,213 @@ def test_the_lock_follows_the_database_connected_to_not_the_url_spelling(project
     assert result.returncode == 255, result.output
     assert "still holds the bridge's lock after 1 s" in result.output
     assert project.rows() == [] and "a" not in project.tables()
+
+
+# -- issue 21: the lock lives on the session that runs the migrations ----------------------
+
+# A legacy migration that records, on an AUTOCOMMIT connection (committed at once, whatever
+# happens to the run), that it started and how many other sessions were inside it at that
+# moment; then, in its transaction, waits at the test's gate (a table the test keeps locked).
+GATED = '''\
+"""
+Migration: gated
+Purpose: records each start, then waits at the gate
+"""
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(
+            "INSERT INTO starts SELECT pg_backend_pid(), count(*) FROM pg_stat_activity "
+            "WHERE state = 'active' AND query LIKE 'SELECT count(*) FROM gate%' AND pid <> pg_backend_pid()"
+        ))
+    with engine.connect() as conn:
+        trans = conn.begin()
+        conn.execute(text("SELECT count(*) FROM gate"))
+        conn.execute(text("CREATE TABLE gated (id int)"))
+        trans.commit()
+
+
+def downgrade(engine):
+    with engine.connect() as conn:
+        trans = conn.begin()
+        conn.execute(text("DROP TABLE gated"))
+        trans.commit()
+'''
+
+MAIN_BLOCK = '\n\nif __name__ == "__main__":\n    from bridge.manual import run_file\n\n    run_file(__file__)\n'
+
+
+class Gate:
+    """The test's session holding the gate table locked: a migration at the gate waits for `open`."""
+
+    def __init__(self, project):
+        project.sql("CREATE TABLE IF NOT EXISTS starts (pid int, others int)")
+        project.sql("CREATE TABLE IF NOT EXISTS gate (id int)")
+        self.engine = sa.create_engine(project.url, poolclass=sa.pool.NullPool)
+        self.conn = self.engine.connect()
+        self.conn.exec_driver_sql("LOCK TABLE gate IN ACCESS EXCLUSIVE MODE")
+
+    def open(self) -> None:
+        if not self.conn.closed:
+            self.conn.rollback()
+            self.conn.close()
+            self.engine.dispose()
+
+
+def _popen(project, *argv, env=None):
+    program = sys.executable if argv[0] == "python" else str(BIN / argv[0])
+    argv = (program, *argv[1:])
+    return subprocess.Popen(
+        argv,
+        cwd=project.root,
+        env={**os.environ, "DATABASE_URL": url_text(project.url), **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_until(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _starts(project) -> list[int]:
+    """For each start of the gated migration, how many other sessions were inside it then."""
+    return [r[0] for r in project.sql("SELECT others FROM starts ORDER BY ctid")]
+
+
+def _advisory_holders(project) -> set[int]:
+    return {
+        r[0]
+        for r in project.sql(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+    }
+
+
+def _waiting_for_the_lock(project, holders: set[int]) -> bool:
+    """Whether a runner other than *holders* is polling for the runner lock."""
+    return bool(
+        project.sql(
+            "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
+            "AND query LIKE 'SELECT %pg_try_advisory%' AND pid <> pg_backend_pid() "
+            "AND pid <> ALL(CAST(:holders AS int[]))",
+            holders=list(holders),
+        )
+    )
+
+
+@pytest.mark.slow
+def test_terminating_the_lock_holder_mid_migration_never_lets_a_second_runner_run_it_alongside(project):
+    project.table("20251001_create_a", "a")
+    project.write("20251002_gated.py", GATED)
+    project.table("20251003_create_c", "c")
+    gate = Gate(project)
+    first = second = None
+    try:
+        first = _popen(project, "alembic", "upgrade", "head")
+        assert _wait_until(lambda: len(_starts(project)) == 1, 60), "the first runner never reached the gate"
+        holders = _advisory_holders(project)  # the first runner's lock, whichever session holds it
+        assert holders
+        second = _popen(project, "alembic", "upgrade", "head")
+        assert _wait_until(lambda: _waiting_for_the_lock(project, holders), 60), "the second runner never waited"
+        # What an administrator does to "the lock holder": terminate it.
+        project.sql("SELECT pg_terminate_backend(pid) FROM unnest(CAST(:pids AS int[])) AS pid", pids=list(holders))
+        assert _wait_until(lambda: len(_starts(project)) == 2, 60), "the second runner never started the migration"
+    finally:
+        gate.open()
+        out1, err1 = first.communicate(timeout=60) if first else ("", "")
+        out2, err2 = second.communicate(timeout=60) if second else ("", "")
+    # When the second runner started the migration, the first one was no longer inside it.
+    assert _starts(project) == [0, 0], (out1 + err1, out2 + err2)
+    assert first.returncode != 0, out1 + err1  # its session was the lock's: its migration ended with it
+    assert "lost its connection to the database" in out1 + err1
+    assert "Traceback" not in out1 + err1
+    assert second.returncode == 0, out2 + err2
+    assert project.rows() == ["20251001_create_a", "20251002_gated", "20251003_create_c"]
+    assert project.version() == ["20251003_create_c"] and {"gated", "c"} <= set(project.tables())
+
+
+@pytest.mark.slow
+def test_fleet_upgrade_of_the_public_schema_and_alembic_upgrade_head_exclude_each_other(project):
+    project.table("20251001_create_a", "a")
+    project.write("20251002_gated.py", GATED)
+    gate = Gate(project)
+    first = fleet = None
+    try:
+        first = _popen(project, "alembic", "upgrade", "head")
+        assert _wait_until(lambda: len(_starts(project)) == 1, 60), "alembic upgrade head never reached the gate"
+        fleet = _popen(
+            project, "alembic-bridge", "--url", url_text(project.url), "fleet", "upgrade", "--schemas", "public"
+        )
+        # Running beside it, the fleet would start the migration too: give it the time to.
+        _wait_until(lambda: len(_starts(project)) == 2 or fleet.poll() is not None, 5)
+    finally:
+        gate.open()
+        out1, err1 = first.communicate(timeout=60) if first else ("", "")
+        out2, err2 = fleet.communicate(timeout=60) if fleet else ("", "")
+    assert _starts(project) == [0], (out1 + err1, out2 + err2)  # 20251002_gated ran once
+    assert first.returncode == 0, out1 + err1
+    assert fleet.returncode == 0, out2 + err2
+    assert project.rows() == ["20251001_create_a", "20251002_gated"]
+    assert project.version() == ["20251002_gated"]
+
+
+@pytest.mark.slow
+def test_a_file_reverted_by_hand_is_decided_under_the_lock_not_before_it(project):
+    project.table("20250101_create_a", "a")
+    path = project.table("20250102_create_b", "b")
+    path.write_text(path.read_text() + MAIN_BLOCK)
+    project.run("alembic", "upgrade", "head", check=True)
+    project.write("20250103_gated.py", GATED)
+    gate = Gate(project)
+    upgrading = by_hand = None
+    try:
+        upgrading = _popen(project, "alembic", "upgrade", "head")
+        assert _wait_until(lambda: len(_starts(project)) == 1, 60), "the upgrade never reached the gate"
+        holders = _advisory_holders(project)
+        by_hand = _popen(project, "python", str(path), "--downgrade")  # sees 20250102_create_b as the head
+        assert _wait_until(lambda: _waiting_for_the_lock(project, holders), 60), "the helper never waited"
+    finally:
+        gate.open()
+        out1, err1 = upgrading.communicate(timeout=60) if upgrading else ("", "")
+        out2, err2 = by_hand.communicate(timeout=60) if by_hand else ("", "")
+    assert upgrading.returncode == 0, out1 + err1
+    # When the lock came free, 20250103_gated was the head: reverting "this file" is refused.
+    assert by_hand.returncode == 1, out2 + err2
+    assert "reverted" not in out2
+    assert "❌ 20250102_create_b is not the current head (20250103_gated)" in out2, out2 + err2
+    assert "Traceback" not in out2 + err2
+    assert project.rows() == ["20250101_create_a", "20250102_create_b", "20250103_gated"]
+    assert project.version() == ["20250103_gated"] and "gated" in project.tables()
+
+
+@pytest.mark.slow
+def test_a_sql_script_takes_the_same_lock_as_an_online_run_when_it_is_applied(project, engine):
+    project.table("20251001_create_a", "a")
+    project.table("20251002_create_b", "b")
+    script = project.run("alembic", "upgrade", "head", "--sql", check=True).stdout
+    assert script.startswith("-- The bridge's runner lock (see bridge.lock)")
+    with engine.connect() as online:
+        with lock.runner_lock(online, None):  # an online run holds this schema's lock
+            with engine.connect() as applying:  # an operator applies the script in one session
+                applying.exec_driver_sql("SET lock_timeout = '300ms'")
+                with pytest.raises(sa.exc.OperationalError, match="lock timeout"):
+                    applying.exec_driver_sql(script)
+                applying.rollback()
+    assert project.rows() == [] and "a" not in project.tables()
+    with engine.connect() as applying:
+        applying.exec_driver_sql(script)
+        assert applying.exec_driver_sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").scalar() == 0
+    assert project.rows() == ["20251001_create_a", "20251002_create_b"] and project.version() == ["20251002_create_b"]
 
 
 def test_a_run_waits_for_the_runner_lock_and_gives_up_after_lock_timeout_changing_nothing(tmp_path, database_url):

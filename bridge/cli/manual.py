@@ -9,7 +9,9 @@ A legacy file may end with::
 Then ``python migrations/20251031_x.py --upgrade`` applies that migration
 through Alembic (lock, per-migration transaction, both history tables), and
 ``--downgrade`` reverts it, but only when that keeps the chain in order: the
-file must be the next pending one (upgrade) or the current head (downgrade).
+file must be the next pending one (upgrade) or the current head (downgrade),
+as the plan made under the runner lock says (another runner may move the
+database until then).
 """
 
 from __future__ import annotations
@@ -64,25 +66,42 @@ def _run(path: Path, direction: str) -> None:
     states = {m.revision: m for m in status.migrations}
     if stem not in states or states[stem].kind != "legacy":
         raise ConfigError(f"{path} is not a legacy migration of the project configured in {config_path}.")
+    # What "this file" means is decided under the runner lock (on the plan made there):
+    # another runner may apply or revert migrations until it is held.
     if direction == "upgrade":
         if states[stem].state == "applied":
             print(f"⏭️  {stem} is already applied; nothing to do.")
             return
-        before = [m for m in status.migrations if m.kind == "legacy" and m.revision < stem]
-        pending = [m.revision for m in before if m.state in ("pending", "out-of-order")]
-        if pending:
-            raise ConfigError(
-                f"earlier migrations are pending ({', '.join(pending)}); run "
-                f"`alembic upgrade {stem}` to apply them in order, or `alembic upgrade head`."
-            )
-        runner.upgrade(config, stem)
+        ran = runner.upgrade(config, stem, on_plan=lambda plan: _only_this_file(stem, direction, plan))
+        if not ran.steps:
+            print(f"⏭️  {stem} is already applied; nothing to do.")
+            return
         print(f"✅ {stem} applied and recorded.")
     else:
-        if stem not in status.current_heads:
-            raise ConfigError(
-                f"{stem} is not the current head ({', '.join(status.current_heads) or 'nothing applied'}); "
-                f"reverting it alone would break the chain. Use `alembic downgrade <revision>` "
-                "to revert everything after it too."
-            )
-        runner.downgrade(config, "-1")
+        below = runner.script_directory(config).get_revision(stem).down_revision  # one: a legacy file never merges
+        runner.downgrade(
+            config,
+            below if isinstance(below, str) else "base",
+            on_plan=lambda plan: _only_this_file(stem, direction, plan),
+        )
         print(f"✅ {stem} reverted.")
+
+
+def _only_this_file(stem: str, direction: str, plan) -> None:
+    """Refuse a run that would apply or revert more than the file *stem* (called under the lock)."""
+    others = [step.revision for step in plan.steps if step.revision != stem]
+    if direction == "upgrade":
+        if others:
+            raise ConfigError(
+                f"earlier migrations are pending ({', '.join(others)}); run "
+                f"`alembic upgrade {stem}` to apply them in order, or `alembic upgrade head`."
+            )
+        return
+    if not plan.steps:
+        raise ConfigError(f"{stem} is not applied; there is nothing to revert.")
+    if others:
+        raise ConfigError(
+            f"{stem} is not the current head ({', '.join(others)}); "
+            f"reverting it alone would break the chain. Use `alembic downgrade <revision>` "
+            "to revert everything after it too."
+        )

@@ -258,7 +258,10 @@ def full_run(config, url, caplog) -> FullRun:
 
 def fleet_says_at_head(case: Case) -> bool:
     config = case.config()
-    expected, _ = api.expected_of(config)
+    try:
+        expected, _ = api.expected_of(config)
+    except Exception:  # noqa: BLE001 - the fleet refuses to start (a broken chain): not "at head"
+        return False
     target = Target("t", schema=case.schema) if case.schema else Target("t", url_text(case.url))
     [checked] = api.check(config, [target], expected)
     assert checked.error is None, checked.error
@@ -386,6 +389,36 @@ def _gone(case: Case) -> None:
     case.sql("INSERT INTO schema_migrations (migration_name) VALUES ('20240101_deleted_long_ago')")
 
 
+@state("two version rows")
+def _two_versions(case: Case) -> None:
+    runner.upgrade(case.config())
+    case.sql(f"INSERT INTO {case.version_table} (version_num) VALUES ('{LEGACY[0]}')")
+
+
+@state("rows hold file names")
+def _file_names(case: Case) -> None:
+    runner.upgrade(case.config())
+    case.sql("UPDATE schema_migrations SET migration_name = migration_name || '.py'")
+
+
+@state("checksums missing")
+def _no_checksums(case: Case) -> None:
+    runner.upgrade(case.config())
+    case.sql("DELETE FROM alembic_bridge_checksums")
+
+
+@state("run log missing")
+def _no_run_log(case: Case) -> None:
+    runner.upgrade(case.config())
+    case.sql("DROP TABLE alembic_bridge_log")
+
+
+@state("misnamed legacy file")
+def _misnamed(case: Case) -> None:
+    runner.upgrade(case.config())
+    case.legacy("2025_01_03_misnamed")
+
+
 def check_agreement(case: Case, caplog) -> tuple[bool, bool, FullRun]:
     """Ask the fast path and the pre-check, run the full upgrade; fail on any disagreement."""
     fast = single_database_at_head(case.ini) is not None if case.schema is None else None
@@ -427,8 +460,22 @@ def test_the_checks_agree_with_the_full_run(
     _run_case(tmp_path, database_url, in_project, caplog, layout, state_name, version_table)
 
 
+# Known, and the full run's to fix (issue 21, "nothing created ... on a no-op"): a full
+# run with nothing to do still creates the run-log table (steps.begin_run), so it
+# "writes" where both checks rightly skip it. Strict: this fails once that is fixed.
+RUN_LOG_CREATED_ON_A_NO_OP = pytest.mark.xfail(
+    strict=True, reason="a no-op full run creates alembic_bridge_log (steps.begin_run)"
+)
+
+
+def _states():
+    return [
+        pytest.param(name, marks=RUN_LOG_CREATED_ON_A_NO_OP) if name == "run log missing" else name for name in STATES
+    ]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("state_name", list(STATES))
+@pytest.mark.parametrize("state_name", _states())
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_the_checks_agree_with_the_full_run_everywhere(tmp_path, database_url, in_project, caplog, layout, state_name):
     # Alternate the version table so that both names meet every layout and state.
@@ -437,7 +484,7 @@ def test_the_checks_agree_with_the_full_run_everywhere(tmp_path, database_url, i
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("state_name", list(STATES))
+@pytest.mark.parametrize("state_name", _states())
 @pytest.mark.parametrize("layout", ["legacy-only", "semicolon-several"])
 def test_the_precheck_agrees_with_the_full_run_for_a_tenant_schema(
     tmp_path, database_url, in_project, caplog, layout, state_name

@@ -158,7 +158,7 @@ def _lint_problems(
     settings = load_settings(project_pyproject(config_file(config), near=location))
     timeout = settings_for(script, config).migration_lock_timeout is not None
     settings = settings.with_rules(lock_timeout_configured=timeout)
-    natives = scope.native_files(script.version_location_paths())
+    natives = scope.native_files(script.native_locations)
     pending = [Path(m.path) for m in status.pending if m.path] if status is not None else []
     since = None if database else settings.lock_rules_since  # online, the database says what is new
     new = scope.lock_rule_files(Path(location), script.legacy_ignore, natives, since, diff_base, pending)

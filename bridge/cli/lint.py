@@ -29,6 +29,7 @@ from ..lint import (
     report,
     scope,
 )
+from ..locations import VersionLocations
 from ..script import LegacyScriptDirectory
 from ..settings import BridgeSettings
 
@@ -61,15 +62,15 @@ def configured_legacy_location(config: Config | None, options: BridgeSettings | 
     return options.legacy_location, options.legacy_ignore
 
 
-def version_locations(config: Config | None) -> list[Path]:
-    """Return the native revision folders of the configuration (none when it has no bridge directory)."""
+def native_locations(config: Config | None) -> VersionLocations | None:
+    """Return where the configuration's native revisions are (None when it has no bridge directory)."""
     if config is None:
-        return []
+        return None
     try:
         script = runner.script_directory(config)
     except CommandError:
-        return []
-    return script.version_location_paths() if isinstance(script, LegacyScriptDirectory) else []
+        return None
+    return script.native_locations if isinstance(script, LegacyScriptDirectory) else None
 
 
 def summary(violations: list[Violation]) -> str:
@@ -210,7 +211,7 @@ def lint_command(obj, paths, select, ignore, output_format, as_json, diff_base, 
     held: list[Path] = []  # files linted without the lock-danger rules
     if not paths:
         location, legacy_ignore = configured_legacy_location(config, options)
-        natives = scope.native_files(version_locations(config))
+        natives = scope.native_files(native_locations(config))
         paths = (location, *natives)
         # The whole project: like `check --offline`, lock dangers only in the new files.
         new = scope.lock_rule_files(location, legacy_ignore, natives, settings.lock_rules_since, diff_base)

@@ -490,3 +490,29 @@ def test_the_precheck_agrees_with_the_full_run_for_a_tenant_schema(
     tmp_path, database_url, in_project, caplog, layout, state_name
 ):
     _run_case(tmp_path, database_url, in_project, caplog, layout, state_name, schema="tenant_a")
+
+
+@pytest.mark.parametrize(
+    ("source", "own"),
+    [
+        (BRIDGE_ENV, True),
+        (
+            '"""Our migrations."""\n# the bridge does the work\nfrom bridge.env import run_migrations\n\nrun_migrations()\n',
+            True,
+        ),
+        ("from bridge.env import run_migrations\nrun_migrations(version_table='v')\n", False),
+        ("import os\n" + BRIDGE_ENV, False),
+        (
+            "from alembic import context\ncontext.config.set_main_option('sqlalchemy.url', 'x')\n" + BRIDGE_ENV,
+            False,
+        ),
+        ("from bridge.env import run_migrations\nrun_migrations(\n", False),
+        (None, False),
+    ],
+)
+def test_only_the_bridge_s_own_env_py_lets_the_fast_path_decide(tmp_path, source, own):
+    from bridge.fleet.precheck import is_bridge_env
+
+    if source is not None:
+        (tmp_path / "env.py").write_text(source)
+    assert is_bridge_env(tmp_path) is own

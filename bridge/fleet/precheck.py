@@ -187,12 +187,21 @@ def single_database_at_head(config_path: str | Path | None) -> str | None:
 
 
 def _single_database_at_head(path: Path) -> str | None:
-    expected, config, settings = _expected_for_start(path)
-    if expected is None:
+    config = _modelled_config(path)
+    if config is None:
         return None
+    settings = BridgeSettings.from_config(config)
+    if settings.legacy_location is None:
+        return None
+    locations = VersionLocations.from_ini(config.file_config, config.config_ini_section)
+    if not is_bridge_env(locations.script_dir):
+        return None  # a custom env.py may pick another database, or do anything else
     target = target_for(config, settings)
     if target.url is None:
         return None  # an embedded server: lifecycle starts it
+    expected = _expected_at(path, settings, locations)
+    if expected is None:
+        return None
     engine = create_engine(target.url, target=target, poolclass=sa.pool.NullPool)
     try:
         state = read_state(engine, settings.version_table)
@@ -201,39 +210,32 @@ def _single_database_at_head(path: Path) -> str | None:
     return target.describe() if decide(expected, state).at_head else None
 
 
-def _expected_for_start(path: Path) -> tuple[Expected | None, IniConfig, BridgeSettings]:
-    """Return what head is for ``run.py start`` (None: leave it to the full run), its config and settings.
-
-    Only what is modelled here is decided here: an alembic.ini (no
-    ``[tool.alembic]``), the bridge's own two-line env.py (a custom one may
-    pick another database or do anything else), legacy files that scan cleanly.
-    Without native revisions the legacy head is the head; with them, Alembic's
-    own revision map says (Alembic is imported then, and only then).
-    """
-    config = IniConfig(path)
-    if path.suffix != ".ini" or not config.file_config.has_section(config.config_ini_section):
-        return None, config, BridgeSettings(None)
+def _modelled_config(path: Path) -> IniConfig | None:
+    """Return the alembic.ini at *path* if this check models it: an ``[alembic]`` section, no ``[tool.alembic]``."""
+    if path.suffix != ".ini" or not path.is_file():
+        return None
     toml = path.parent / "pyproject.toml"
     if toml.is_file() and "[tool.alembic]" in toml.read_text(encoding="utf-8", errors="replace"):
-        return None, config, BridgeSettings(None)  # options may come from there: leave it to Alembic's reader
-    settings = BridgeSettings.from_config(config)
-    if settings.legacy_location is None:
-        return None, config, settings
-    locations = VersionLocations.from_ini(config.file_config, config.config_ini_section)
-    if not is_bridge_env(locations.script_dir):
-        return None, config, settings
+        return None  # options may come from there: leave it to Alembic's reader
+    config = IniConfig(path)
+    return config if config.file_config.has_section(config.config_ini_section) else None
+
+
+def _expected_at(path: Path, settings: BridgeSettings, locations: VersionLocations) -> Expected | None:
+    """Return what head is for ``run.py start``; None when the legacy folder cannot say.
+
+    Without native revisions the legacy head is the head, decided without
+    Alembic; with them, Alembic's own revision map says (imported then, and only then).
+    """
+    assert settings.legacy_location is not None  # the caller checked
     if not locations.revision_files():
-        return (
-            Expected.from_legacy_folder(settings.legacy_location, settings.legacy_ignore, settings.version_table),
-            config,
-            settings,
-        )
+        return Expected.from_legacy_folder(settings.legacy_location, settings.legacy_ignore, settings.version_table)
     from .. import runner  # deferred: only native revisions need Alembic's revision map
     from ..script import settings_for  # deferred, likewise
 
     alembic_config = runner.load_config(path)
     script = runner.script_directory(alembic_config)
-    return Expected.from_script(script, settings_for(script, alembic_config)), config, settings
+    return Expected.from_script(script, settings_for(script, alembic_config))
 
 
 def is_bridge_env(script_dir: Path) -> bool:

@@ -85,10 +85,15 @@ def test_a_native_revision_where_only_alembic_looked_is_applied_then_decided_qui
     pending = repo.run("python", "-c", PROBE, check=True)
     assert "Applied migration native_sub" in pending.output
     assert repo.sql("SELECT to_regclass('native_sub_t') IS NOT NULL") == [(True,)]
-    # At head with a native revision: decided from the files, Alembic's revision map and one query.
-    again = repo.run("python", "-c", PROBE, check=True)
+    # At head with a native revision: decided from the files, Alembic's revision map and one
+    # query; env.py (and so the lock and the reconciliation) never runs.
+    probe = PROBE.replace(
+        "sys.exit(code)", "print('ENV.PY RAN' if 'bridge.env' in sys.modules else 'NO ENV.PY'); sys.exit(code)"
+    )
+    again = repo.run("python", "-c", probe, check=True)
     assert "No pending migrations; the database is up to date." in again.output
-    assert "Applying migration" not in again.output
+    assert "ALEMBIC LOADED" in again.output and "NO ENV.PY" in again.output
+    assert "ENV.PY RAN" in repo.run("python", "-c", probe.replace("['start']", "['migrate']"), check=True).output
 
 
 def test_an_env_py_that_picks_its_own_database_always_takes_the_full_path(repo):

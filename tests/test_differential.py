@@ -271,6 +271,7 @@ def fleet_says_at_head(case: Case) -> bool:
 # -- the first bullet of issue 21: a pending native revision where only Alembic looked -------------
 
 
+@pytest.mark.slow  # ~1 s each; the fast tier meets these layouts in FAST below
 @pytest.mark.parametrize(
     "layout",
     [
@@ -295,6 +296,7 @@ def test_start_never_calls_a_database_up_to_date_while_a_native_revision_is_pend
     assert fleet_says_at_head(case)
 
 
+@pytest.mark.slow  # two databases
 def test_start_steps_aside_when_env_py_picks_the_database(tmp_path, database_url, pg_admin_url, in_project, caplog):
     other = f"t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(pg_admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
@@ -445,10 +447,9 @@ def _run_case(tmp_path, url, in_project, caplog, layout, state_name, version_tab
 
 # A handful in the fast tier: each layout family once, the states that matter most.
 FAST = [
-    ("legacy-only", "at head", None),
     ("legacy-only", "row missing", "custom_versions"),
-    ("semicolon-several", "at head", None),
     ("recursive", "legacy head only", None),
+    ("pkg-script-location", "legacy head only", None),
     ("sourceless-pycache", "at head", "custom_versions"),
 ]
 

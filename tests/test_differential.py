@@ -155,8 +155,11 @@ def make_case(root: Path, url, layout_name: str, *, version_table: str | None = 
     options = {"script_location": "%(here)s/alembic", "legacy_location": "legacy", "prepend_sys_path": "."}
     options.update(layout.options)
     options["sqlalchemy.url"] = url_text(url).replace("%", "%%")
-    if version_table:
-        options["version_table"] = version_table
+    if version_table:  # "name" or "schema.name"
+        schema, _, name = version_table.rpartition(".")
+        options["version_table"] = name
+        if schema:
+            options["version_table_schema"] = schema
     lines = ["[alembic]"] + [f"{key} = {value}" for key, value in options.items()]
     (root / "alembic.ini").write_text("\n".join(lines) + "\n")
     if layout_name.startswith("pkg-"):
@@ -443,11 +446,12 @@ def check_agreement(case: Case, caplog) -> tuple[bool, bool, FullRun]:
 def _run_case(tmp_path, url, in_project, caplog, layout, state_name, version_table=None, schema=None):
     case = make_case(tmp_path / "p", url, layout, version_table=version_table)
     case.schema = schema
-    if schema:
-        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-        with engine.begin() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        engine.dispose()
+    schemas = [name for name in (schema, (version_table or "").rpartition(".")[0]) if name]
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        for name in schemas:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{name}"')
+    engine.dispose()
     in_project(case)
     STATES[state_name](case)
     return check_agreement(case, caplog)
@@ -458,7 +462,7 @@ FAST = [
     ("legacy-only", "row missing", "custom_versions"),
     ("recursive", "legacy head only", None),
     ("pkg-script-location", "legacy head only", None),
-    ("sourceless-pycache", "at head", "custom_versions"),
+    ("sourceless-pycache", "at head", "ledger.custom_versions"),
 ]
 
 
@@ -507,8 +511,9 @@ def _product():
 @pytest.mark.slow
 @pytest.mark.parametrize(("layout", "state_name"), list(_product()))
 def test_the_checks_agree_with_the_full_run_everywhere(tmp_path, database_url, in_project, caplog, layout, state_name):
-    # Alternate the version table so that both names meet every layout and state.
-    version_table = "custom_versions" if (LAYOUTS.index(layout) + list(STATES).index(state_name)) % 2 else None
+    # Rotate the version table so that each form meets every layout and many states.
+    tables = (None, "custom_versions", "ledger.custom_versions")
+    version_table = tables[(LAYOUTS.index(layout) + list(STATES).index(state_name)) % len(tables)]
     _run_case(tmp_path, database_url, in_project, caplog, layout, state_name, version_table)
 
 

@@ -73,6 +73,7 @@ def downgrade():
 '''
 
 
+@pytest.mark.slow
 def test_a_native_revision_where_only_alembic_looked_is_applied_then_decided_quickly(repo):
     ini = repo.root / "alembic.ini"
     ini.write_text(
@@ -96,6 +97,7 @@ def test_a_native_revision_where_only_alembic_looked_is_applied_then_decided_qui
     assert "ENV.PY RAN" in repo.run("python", "-c", probe.replace("['start']", "['migrate']"), check=True).output
 
 
+@pytest.mark.slow
 def test_an_env_py_that_picks_its_own_database_always_takes_the_full_path(repo):
     repo.run("python", "run.py", "start", check=True)
     env = repo.root / "migrations" / "env.py"

@@ -52,6 +52,22 @@ def upgrade():
 def downgrade():
     op.execute("DROP TABLE native_t")
 '''
+# What `alembic-bridge convert` makes of LEGACY[0]: same id, standing for the legacy file.
+CONVERTED_SOURCE = f'''"""create a (converted)"""
+from alembic import op
+
+revision = "{LEGACY[0]}"
+down_revision = None
+replaces_legacy = "{LEGACY[0]}"
+
+
+def upgrade():
+    op.execute("CREATE TABLE IF NOT EXISTS t_create_a (id int)")
+
+
+def downgrade():
+    op.execute("DROP TABLE IF EXISTS t_create_a")
+'''
 BRIDGE_ENV = (Path(__file__).resolve().parent.parent / "bridge" / "templates" / "env.py").read_text()
 
 
@@ -63,6 +79,7 @@ class Layout:
     native_dir: str | None  # relative to the project root; None: no native revision
     native_form: str = "source"  # source | pyc | pycache
     script_dir: str = "alembic"
+    converted: bool = False  # the first legacy file converted to a native revision (replaces_legacy)
 
 
 def _layouts(package: str) -> dict[str, Layout]:
@@ -98,6 +115,7 @@ def _layouts(package: str) -> dict[str, Layout]:
         ),
         "sourceless-pyc": Layout({"path_separator": "os", "sourceless": "true"}, versions, "pyc"),
         "sourceless-pycache": Layout({"path_separator": "os", "sourceless": "true"}, versions, "pycache"),
+        "converted-first-file": Layout({"path_separator": "os"}, versions, converted=True),
     }
 
 
@@ -112,6 +130,7 @@ class Case:
     url: object
     version_table: str = "alembic_version"
     schema: str | None = None
+    native_folder: Path | None = None  # where the layout keeps native revisions
 
     @property
     def ini(self) -> Path:
@@ -178,7 +197,9 @@ def make_case(root: Path, url, layout_name: str, *, version_table: str | None = 
         if folder in layout.options.get("version_locations", ""):
             (root / folder).mkdir(exist_ok=True)
     (root / "legacy").mkdir()
-    case = Case(root, url, version_table or "alembic_version")
+    case = Case(root, url, version_table or "alembic_version", native_folder=script_dir / "versions")
+    if layout.native_dir is not None:
+        case.native_folder = root / layout.native_dir
     for stem in LEGACY:
         case.legacy(stem)
     if layout.native_dir is not None:
@@ -192,6 +213,9 @@ def make_case(root: Path, url, layout_name: str, *, version_table: str | None = 
         elif layout.native_form == "pycache":
             py_compile.compile(str(source), cfile=importlib.util.cache_from_source(str(source)), doraise=True)
             source.unlink()
+    if layout.converted:
+        (root / "legacy" / f"{LEGACY[0]}.py").unlink()
+        (root / layout.script_dir / "versions" / f"{LEGACY[0]}.py").write_text(CONVERTED_SOURCE)
     return case
 
 
@@ -354,7 +378,7 @@ def _behind(case: Case) -> None:
 @state("edited after it was applied")
 def _edited(case: Case) -> None:
     runner.upgrade(case.config())
-    path = case.root / "legacy" / f"{LEGACY[0]}.py"
+    path = case.root / "legacy" / f"{LEGACY[-1]}.py"
     path.write_text(path.read_text() + "\n# edited\n")
 
 
@@ -422,6 +446,16 @@ def _no_run_log(case: Case) -> None:
 def _misnamed(case: Case) -> None:
     runner.upgrade(case.config())
     case.legacy("2025_01_03_misnamed")
+
+
+@state("converted after it was applied")
+def _converted_later(case: Case) -> None:
+    runner.upgrade(case.config())
+    legacy = case.root / "legacy" / f"{LEGACY[0]}.py"
+    if legacy.exists():  # `alembic-bridge convert`: the legacy file becomes a native revision
+        legacy.unlink()
+        assert case.native_folder is not None
+        (case.native_folder / f"{LEGACY[0]}.py").write_text(CONVERTED_SOURCE)
 
 
 @state("target_metadata does not import")

@@ -156,7 +156,7 @@ def _lint_problems(
     """Lint the legacy folder; only the files that are new get the lock-danger rules."""
     location = script.legacy_location
     settings = linting.project_settings(config, settings_for(script, config), near=Path(location))
-    natives = scope.native_files(script.version_location_paths())
+    natives = scope.native_files(script.native_locations)
     pending = [Path(m.path) for m in status.pending if m.path] if status is not None else []
     since = None if database else settings.lock_rules_since  # online, the database says what is new
     new = scope.lock_rule_files(Path(location), script.legacy_ignore, natives, since, diff_base, pending)

@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 # `start` with nothing pending decides from the files and one query (`up_to_date`) and
-# never imports Alembic: the runner (and so Alembic) is imported where it is used.
+# imports no Alembic unless native revisions exist: the runner (and so Alembic) is
+# imported where it is used.
 
 log = logging.getLogger("bridge.run")
 
@@ -106,9 +107,10 @@ def app_command() -> list[str] | None:
 
 
 def up_to_date(config_path: str | Path | None) -> tuple[Path, str] | None:
-    """Return (project folder, database) if nothing is pending, decided without Alembic; else None.
+    """Return (project folder, database) if nothing is pending, decided without the full run; else None.
 
-    The decision is `bridge.fleet.precheck`'s: the files and one query. None
+    The decision is `bridge.fleet.precheck`'s: the files (Alembic's revision map
+    only when native revisions exist) and one query. None
     (pending work, or anything it cannot decide) means: run `start` in full.
     """
     described = single_database_at_head(config_path)

@@ -19,6 +19,7 @@ from . import runner
 from .database import config_file
 from .errors import ConfigError
 from .lint import LintSettings, Violation, expand_paths, lint_paths, load_settings, project_pyproject, scope
+from .locations import VersionLocations
 from .script import LegacyScriptDirectory
 from .settings import BridgeSettings
 
@@ -66,7 +67,7 @@ def plan(
     if paths:
         return LintPlan(tuple(paths), settings)
     location, legacy_ignore = configured_legacy_location(config, options)
-    natives = scope.native_files(version_locations(config))
+    natives = scope.native_files(native_locations(config))
     new = scope.lock_rule_files(location, legacy_ignore, natives, settings.lock_rules_since, diff_base)
     everything = (location, *natives)
     held = [path for path in expand_paths(everything, legacy_ignore) if path.resolve() not in new]
@@ -135,12 +136,12 @@ def configured_legacy_location(config: Config | None, options: BridgeSettings | 
     return options.legacy_location, options.legacy_ignore
 
 
-def version_locations(config: Config | None) -> list[Path]:
-    """Return the native revision folders of the configuration (none when it has no bridge directory)."""
+def native_locations(config: Config | None) -> VersionLocations | None:
+    """Return where the configuration's native revisions are (None when it has no bridge directory)."""
     if config is None:
-        return []
+        return None
     try:
         script = runner.script_directory(config)
     except CommandError:
-        return []
-    return script.version_location_paths() if isinstance(script, LegacyScriptDirectory) else []
+        return None
+    return script.native_locations if isinstance(script, LegacyScriptDirectory) else None

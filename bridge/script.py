@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from alembic.script import Script, ScriptDirectory
-from alembic.util import coerce_resource_to_filename, to_tuple
+from alembic.util import to_tuple
 
 from . import loader, settings
 from .context import Step, request_of
 from .errors import ChainError, ConfigError
 from .internals import ScriptDirectoryHooks
 from .loader import LegacyFile
+from .locations import VersionLocations
 from .settings import BridgeSettings, VersionTable
 
 
@@ -144,11 +144,14 @@ class LegacyScriptDirectory(ScriptDirectoryHooks):
             cached = self.__dict__["_legacy_files"] = found.files
         return cached
 
+    @functools.cached_property
+    def native_locations(self) -> VersionLocations:
+        """Return where (and how) Alembic reads this directory's native revisions."""
+        return VersionLocations.of_script_directory(self)
+
     def version_location_paths(self) -> list[Path]:
         """Return the folders of native revisions, absolute (Alembic's default: versions/)."""
-        if self.version_locations:
-            return [Path(coerce_resource_to_filename(p)).absolute() for p in self.version_locations]
-        return [Path(self.dir, "versions").absolute()]
+        return list(self.native_locations.paths)
 
     def upgrade_revisions(self, destination: str, current_rev):
         # `alembic upgrade head` on an up-to-date database is what every application
@@ -181,17 +184,7 @@ class LegacyScriptDirectory(ScriptDirectoryHooks):
         return locations[0]
 
     def _may_have_native_revisions(self) -> bool:
-        if self.sourceless:
-            return True  # revisions may hide in __pycache__; let Alembic look
-        for location in self.version_location_paths():
-            if not location.is_dir():
-                continue
-            with os.scandir(location) as entries:
-                for entry in entries:
-                    name = entry.name
-                    if name not in ("__pycache__", "__init__.py") and not name.startswith("."):
-                        return True
-        return False
+        return bool(self.native_locations.revision_files())
 
     def retired_revisions(self) -> list[Script]:
         """Return the native revisions standing for legacy files (``replaces_legacy``), base first."""

@@ -55,3 +55,52 @@ def test_an_unreachable_database_still_fails_with_the_reason(repo):
     result = repo.run("python", "-c", PROBE, env={"DATABASE_URL": "postgresql://u:hunter2pw@127.0.0.1:1/x"})
     assert result.returncode == 1 and "Cannot connect to postgresql://u:***@127.0.0.1:1/x" in result.output
     assert "hunter2pw" not in result.output
+
+
+NATIVE_IN_A_SUBFOLDER = '''"""a native revision in a sub-folder"""
+from alembic import op
+
+revision = "native_sub"
+down_revision = "20251118_create_order_events"
+
+
+def upgrade():
+    op.execute("CREATE TABLE native_sub_t (id int)")
+
+
+def downgrade():
+    op.execute("DROP TABLE native_sub_t")
+'''
+
+
+@pytest.mark.slow
+def test_a_native_revision_where_only_alembic_looked_is_applied_then_decided_quickly(repo):
+    ini = repo.root / "alembic.ini"
+    ini.write_text(
+        ini.read_text().replace("path_separator = os\n", "path_separator = os\nrecursive_version_locations = true\n")
+    )
+    repo.run("python", "run.py", "start", check=True)
+    sub = repo.root / "migrations" / "versions" / "2026"
+    sub.mkdir(parents=True)
+    (sub / "native_sub.py").write_text(NATIVE_IN_A_SUBFOLDER)
+    pending = repo.run("python", "-c", PROBE, check=True)
+    assert "Applied migration native_sub" in pending.output
+    assert repo.sql("SELECT to_regclass('native_sub_t') IS NOT NULL") == [(True,)]
+    # At head with a native revision: decided from the files, Alembic's revision map and one
+    # query; env.py (and so the lock and the reconciliation) never runs.
+    probe = PROBE.replace(
+        "sys.exit(code)", "print('ENV.PY RAN' if 'bridge.env' in sys.modules else 'NO ENV.PY'); sys.exit(code)"
+    )
+    again = repo.run("python", "-c", probe, check=True)
+    assert "No pending migrations; the database is up to date." in again.output
+    assert "ALEMBIC LOADED" in again.output and "NO ENV.PY" in again.output
+    assert "ENV.PY RAN" in repo.run("python", "-c", probe.replace("['start']", "['migrate']"), check=True).output
+
+
+@pytest.mark.slow
+def test_an_env_py_that_picks_its_own_database_always_takes_the_full_path(repo):
+    repo.run("python", "run.py", "start", check=True)
+    env = repo.root / "migrations" / "env.py"
+    env.write_text("import os\n" + env.read_text())  # any change: no longer the bridge's own env.py
+    result = repo.run("python", "-c", PROBE, check=True)
+    assert "ALEMBIC LOADED" in result.output and "No pending migrations" in result.output

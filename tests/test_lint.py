@@ -836,6 +836,29 @@ def test_check_holds_a_pending_native_revision_to_the_lock_rules(project):
     assert _lock_problems(run_checks(config)) == ["a1b2c3d4e5f6_index.py:8:5 LB501"]
 
 
+def test_check_finds_a_native_revision_in_a_sub_folder_as_alembic_does(project):
+    """recursive_version_locations: `check` lints what Alembic runs (bridge.locations), not only versions/*.py."""
+    from bridge import runner
+    from bridge.checks import run_checks
+
+    # Empty tables: without this, check (now sizing the table) makes these findings warnings.
+    (project.root / "pyproject.toml").write_text(SIZES_OFF)
+    ini = project.root / "alembic.ini"
+    ini.write_text(
+        ini.read_text().replace("path_separator = os\n", "path_separator = os\nrecursive_version_locations = true\n")
+    )
+    project.write("20251001_orders.py", INDEX_FILE.format(n=1))
+    config = runner.load_config(ini, url=project.url.render_as_string(hide_password=False))
+    runner.upgrade(config)
+    (project.versions / "2026").mkdir()
+    (project.versions / "2026" / "a1b2c3d4e5f6_index.py").write_text(
+        'from alembic import op\n\nrevision = "a1b2c3d4e5f6"\ndown_revision = "20251001_orders"\n\n\n'
+        'def upgrade():\n    op.create_index("idx_orders_1_status", "orders_1", ["status"])\n\n\n'
+        'def downgrade():\n    op.drop_index("idx_orders_1_status", table_name="orders_1")\n'
+    )
+    assert _lock_problems(run_checks(config)) == ["a1b2c3d4e5f6_index.py:8:5 LB501"]
+
+
 def test_metadata_with_a_schema_name_is_sqlalchemy_2_and_not_reported():
     source = CLEAN.replace(
         "from sqlalchemy import text\n", 'from sqlalchemy import MetaData, text\n\nmeta = MetaData("trading")\n', 1

@@ -49,7 +49,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)
     try:
-        # Nothing pending: decided from the files and one query, without importing Alembic.
+        # Nothing pending: decided from the files and one query, without the full run (no env.py, no lock).
         quick = lifecycle.up_to_date(args.config) if args.command == "start" else None
         if quick is not None:
             root, described = quick

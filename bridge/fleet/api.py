@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from alembic.config import Config
 
-from .. import reconcile, runner
+from .. import runner
 from ..context import set_request
 from ..database import DatabaseTarget, create_engine, engine_for, mask_text, read_environment
 from ..ledger import LedgerState
@@ -104,11 +104,7 @@ def expected_of(config: Config) -> tuple[Expected, object]:
     """Return what head is for this project (read with Alembic once, in this process) and its script."""
     script = runner.script_directory(config)
     settings = settings_for(script, config)
-    files = reconcile.legacy_chain(script) or []
-    expected = Expected(
-        files, frozenset(script.get_heads()), settings.version_table, frozenset(reconcile.retired_stems(script))
-    )
-    return expected, script
+    return Expected.from_script(script, settings), script
 
 
 def check(config: Config, found: list[Target], expected: Expected | None = None) -> list[Checked]:

@@ -14,15 +14,19 @@ So the check can only ever skip work that would have been a no-op.
 next full run that writes to it, before it writes: skipping a no-op leaves it
 as it was.)
 
-This module imports no Alembic: ``python run.py start`` uses it to decide from
-the files and one query whether anything is pending.
+``python run.py start`` uses it to decide from the files and one query whether
+anything is pending (`single_database_at_head`), and imports no Alembic to do
+so unless native revisions exist (`bridge.locations` finds them as Alembic
+would): then Alembic's own revision map says where head is. It decides only
+what it models: an alembic.ini without ``[tool.alembic]``, the bridge's own
+two-line env.py (a custom one may migrate another database, or anything else),
+a configured URL (not the embedded server). Anything else is the full run's.
 """
 
 from __future__ import annotations
 
 import configparser
-import os
-import re
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +36,8 @@ import sqlalchemy as sa
 from ..database import create_engine, target_for
 from ..ledger import LedgerState, read_history, read_history_by_schema
 from ..loader import LegacyFile, scan
-from ..settings import BridgeSettings, VersionTable, config_dir
+from ..locations import VersionLocations
+from ..settings import BridgeSettings, VersionTable
 
 
 @dataclass
@@ -52,6 +57,16 @@ class Expected:
         if found.problems or not found.files:
             return None  # the full run names the bad files (or there is nothing to be at)
         return cls(found.files, frozenset({found.files[-1].stem}), version_table)
+
+    @classmethod
+    def from_script(cls, script, settings: BridgeSettings) -> Expected:
+        """Return what head is for an Alembic script directory (the bridge's, or plain Alembic's)."""
+        from .. import reconcile  # deferred: this module imports no Alembic until native revisions need it
+
+        files = reconcile.legacy_chain(script) or []
+        return cls(
+            files, frozenset(script.get_heads()), settings.version_table, frozenset(reconcile.retired_stems(script))
+        )
 
     @property
     def stems(self) -> dict[str, LegacyFile]:
@@ -132,18 +147,6 @@ def read_schema_states(
             connection.rollback()
 
 
-def native_revision_files(version_dirs: Iterable[Path]) -> bool:
-    """Return whether any of *version_dirs* holds an Alembic revision file (``*.py``)."""
-    for directory in version_dirs:
-        try:
-            with os.scandir(directory) as entries:
-                if any(e.name.endswith(".py") and e.name != "__init__.py" for e in entries):
-                    return True
-        except FileNotFoundError:
-            continue
-    return False
-
-
 # -- one database, for `python run.py start` -------------------------------------------------------
 
 
@@ -172,9 +175,10 @@ class IniConfig:
 def single_database_at_head(config_path: str | Path | None) -> str | None:
     """Return the database's description if it is at head, decided from the files and one query.
 
-    None means "not decided here" (pending work, an embedded server, native
-    revisions, a pyproject.toml configuration, anything unexpected): the caller
-    then runs the full upgrade, which reports whatever is wrong.
+    None means "not decided here" (pending work, an embedded server, a
+    pyproject.toml configuration, an env.py that is not the bridge's own,
+    anything unexpected): the caller then runs the full upgrade, which reports
+    whatever is wrong.
     """
     try:
         return _single_database_at_head(Path(config_path or "alembic.ini"))
@@ -183,26 +187,21 @@ def single_database_at_head(config_path: str | Path | None) -> str | None:
 
 
 def _single_database_at_head(path: Path) -> str | None:
-    if not path.is_file() or path.suffix != ".ini":
-        return None
-    toml = path.parent / "pyproject.toml"
-    if toml.is_file() and "[tool.alembic]" in toml.read_text(encoding="utf-8", errors="replace"):
-        return None  # options may come from there: leave it to Alembic's reader
-    config = IniConfig(path)
-    if not config.file_config.has_section(config.config_ini_section):
+    config = _modelled_config(path)
+    if config is None:
         return None
     settings = BridgeSettings.from_config(config)
-    script_location = config.get_main_option("script_location")
-    if settings.legacy_location is None or not script_location:
+    if settings.legacy_location is None:
         return None
-    if native_revision_files(_version_dirs(config, script_location)):
-        return None  # the native head needs Alembic's revision map
-    expected = Expected.from_legacy_folder(settings.legacy_location, settings.legacy_ignore, settings.version_table)
-    if expected is None:
-        return None
+    locations = VersionLocations.from_ini(config.file_config, config.config_ini_section)
+    if not is_bridge_env(locations.script_dir):
+        return None  # a custom env.py may pick another database, or do anything else
     target = target_for(config, settings)
     if target.url is None:
         return None  # an embedded server: lifecycle starts it
+    expected = _expected_at(path, settings, locations)
+    if expected is None:
+        return None
     engine = create_engine(target.url, target=target, poolclass=sa.pool.NullPool)
     try:
         state = read_state(engine, settings.version_table)
@@ -211,14 +210,62 @@ def _single_database_at_head(path: Path) -> str | None:
     return target.describe() if decide(expected, state).at_head else None
 
 
-_SEPARATORS = {"os": os.pathsep, "space": " ", "newline": "\n", ":": ":", ";": ";"}
+def _modelled_config(path: Path) -> IniConfig | None:
+    """Return the alembic.ini at *path* if this check models it: an ``[alembic]`` section, no ``[tool.alembic]``."""
+    if path.suffix != ".ini" or not path.is_file():
+        return None
+    toml = path.parent / "pyproject.toml"
+    if toml.is_file() and "[tool.alembic]" in toml.read_text(encoding="utf-8", errors="replace"):
+        return None  # options may come from there: leave it to Alembic's reader
+    config = IniConfig(path)
+    return config if config.file_config.has_section(config.config_ini_section) else None
 
 
-def _version_dirs(config: IniConfig, script_location: str) -> list[Path]:
-    """Return the folders Alembic reads native revisions from (``version_locations``, as Alembic splits it)."""
-    raw = config.get_main_option("version_locations")
-    if not raw:
-        return [config_dir(config) / script_location / "versions"]
-    separator = _SEPARATORS.get(config.get_main_option("path_separator") or "")
-    parts = raw.split(separator) if separator else re.split(r"[,\s]+", raw)
-    return [config_dir(config) / part.strip() for part in parts if part.strip()]
+def _expected_at(path: Path, settings: BridgeSettings, locations: VersionLocations) -> Expected | None:
+    """Return what head is for ``run.py start``; None when the legacy folder cannot say.
+
+    Without native revisions the legacy head is the head, decided without
+    Alembic; with them, Alembic's own revision map says (imported then, and only then).
+    """
+    assert settings.legacy_location is not None  # the caller checked
+    if not locations.revision_files():
+        return Expected.from_legacy_folder(settings.legacy_location, settings.legacy_ignore, settings.version_table)
+    from .. import runner  # deferred: only native revisions need Alembic's revision map
+    from ..script import settings_for  # deferred, likewise
+
+    alembic_config = runner.load_config(path)
+    script = runner.script_directory(alembic_config)
+    return Expected.from_script(script, settings_for(script, alembic_config))
+
+
+def is_bridge_env(script_dir: Path) -> bool:
+    """Return whether ``script_dir/env.py`` is the bridge's own (the template's code, comments aside)."""
+    try:
+        source = (script_dir / "env.py").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    try:
+        return _code_of(source) == _code_of(_env_template())
+    except SyntaxError:
+        return False
+
+
+@functools.cache
+def _env_template() -> str:
+    return (Path(__file__).resolve().parent.parent / "templates" / "env.py").read_text(encoding="utf-8")
+
+
+def _code_of(source: str) -> str:
+    """Return *source*'s syntax tree without its module docstring, as text."""
+    import ast  # deferred: only the fast path compares env.py files
+
+    tree = ast.parse(source)
+    body = tree.body
+    if (
+        body
+        and isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+        and isinstance(body[0].value.value, str)
+    ):
+        body = body[1:]
+    return ast.dump(ast.Module(body=body, type_ignores=[]))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .. import loader
 from ..errors import ConfigError
+from ..locations import VersionLocations
 from .engine import expand_paths
 
 
@@ -87,8 +88,8 @@ def lock_rule_files(
     return chosen
 
 
-def native_files(folders: Iterable[Path]) -> list[Path]:
-    """Return the Python files of the native revision folders (not their packages' ``__init__``)."""
-    return sorted(
-        path for folder in folders if folder.is_dir() for path in folder.glob("*.py") if path.name != "__init__.py"
-    )
+def native_files(locations: VersionLocations | None) -> list[Path]:
+    """Return the native revisions' source files, wherever Alembic finds them (`bridge.locations`)."""
+    if locations is None:
+        return []
+    return sorted(path for path in locations.revision_files() if path.suffix == ".py")

@@ -61,7 +61,7 @@ def ensure_running(pgdata: Path, database: str = "postgres") -> str:
                 f"Could not start the embedded PostgreSQL in {pgdata}: {err}. Its log is {pgdata / 'log'}."
             ) from err
     if not was_running:
-        log.warning("Started embedded PostgreSQL in %s (stop it with `python run.py stop`)", pgdata)
+        log.info("Started embedded PostgreSQL in %s (stop it with `python run.py stop`)", pgdata)
     return server.get_uri(database)
 
 

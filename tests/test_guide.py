@@ -49,7 +49,8 @@ def test_the_adoption_guide_from_legacy_only_to_native_revisions(tmp_path, datab
     states = [m["state"] for m in status["migrations"]]
     assert states == ["old-runner-only"] * (len(SAMPLES) - 2) + ["pending", "pending"]
     dry = project.run("alembic-bridge", "sync", "--dry-run", check=True)
-    assert f"would alembic_version: set to {SAMPLES[-3]}" in dry.stdout
+    assert dry.stdout.startswith("sync would make 1 change(s) (--dry-run: none made):\n"), dry.stdout
+    assert f"\n  alembic_version: set to {SAMPLES[-3]} (adopt" in dry.stdout
     assert project.run("alembic-bridge", "lint", check=True).stdout.startswith("All checks passed")
     assert "(head), " in project.run("alembic", "history", check=True).stdout
     assert "alembic_version" not in project.tables()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 
@@ -91,6 +92,9 @@ def test_with_nothing_configured_start_uses_the_embedded_postgresql_and_stop_sto
     clean = {"DATABASE_URL": ""}
     started = repo.run("python", "run.py", "start", env=clean, check=True, timeout=300)
     assert "Started embedded PostgreSQL in" in started.output
+    # News, not a warning (logs/migrations.log keeps each line's level).
+    logged = (repo.root / "logs" / "migrations.log").read_text()
+    assert re.search(r" INFO Started embedded PostgreSQL in ", logged), logged
     assert "Database: embedded PostgreSQL in" in started.output
     assert started.output.count("Applied migration ") == len(SAMPLES)
     again = repo.run("python", "run.py", "start", env=clean, check=True)

@@ -231,9 +231,10 @@ def log_command(obj: Context, revision, limit, as_json):
 def sync_command(obj: Context, dry_run):
     """Bring schema_migrations and alembic_version into agreement, printing each change."""
     result = runner.sync_tables(load_config(obj), dry_run=dry_run)
-    prefix = "would " if dry_run else ""
+    if dry_run and result.changes:
+        _echo(obj, f"sync would make {len(result.changes)} change(s) (--dry-run: none made):")
     for change in result.changes:
-        _echo(obj, f"{prefix}{change}")
+        _echo(obj, f"  {change}" if dry_run else change)
     # Which of two rows is the stray one depends on the old runner: sync does not guess.
     for problem in result.duplicate_problems():
         click.echo(problem, err=True)

@@ -13,7 +13,7 @@ URL precedence, highest first:
 
 A variable set in the real environment wins over the same one in a ``.env``
 file; the ``.env`` next to the configuration file wins over the one in the
-working directory. ``.env`` files are *read* (`read_environment`), never loaded
+working directory (`bridge.environment` says which files). ``.env`` files are *read* (`read_environment`), never loaded
 into ``os.environ``: the library must not change the environment of the
 application that calls it. Each value remembers where it came from, so every
 message can say "DATABASE_URL from /app/.env".
@@ -25,9 +25,8 @@ cannot be parsed unambiguously shows nothing after ``scheme://user:``.
 from __future__ import annotations
 
 import logging
-import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,7 +36,15 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 
 from .context import request_of
-from .settings import BridgeSettings, config_dir
+from .environment import (  # noqa: F401 - the .env functions are still importable from here
+    ENVIRONMENT,
+    Environment,
+    dotenv_files,
+    dotenv_paths,
+    export_dotenv,
+    read_environment,
+)
+from .settings import BridgeSettings, config_dir  # noqa: F401 - config_dir: importable from here
 
 if TYPE_CHECKING:
     from .errors import ConnectionFailed
@@ -53,7 +60,6 @@ LEGACY_DEFAULTS = {
 }
 # Alembic's `alembic init` writes this placeholder; it means "not configured".
 PLACEHOLDER_URL = "driver://user:pass@localhost/dbname"
-ENVIRONMENT = "the environment"
 PERCENT_CODES = "(@ as %40, : as %3A, / as %2F, % as %25, # as %23, space as %20)"
 PERCENT_ENCODE = f"special characters in the password must be percent-encoded {PERCENT_CODES}"
 
@@ -85,93 +91,6 @@ class DatabaseTarget:
         if self.embedded is not None:
             return f"embedded PostgreSQL in {self.embedded} ({self.where})"
         return f"{mask_url(self.url)} ({self.where})"
-
-
-# -- the environment and .env files ------------------------------------------------------
-
-# Values an entry point (run.py) put into os.environ from a .env file: key -> (value, path).
-_exported: dict[str, tuple[str, str]] = {}
-
-
-class Environment(Mapping):
-    """The process environment over the ``.env`` files, read-only, with each value's origin."""
-
-    def __init__(self, values: dict[str, str], origins: dict[str, str]):
-        self._values = values
-        self._origins = origins
-
-    def __getitem__(self, key: str) -> str:
-        return self._values[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def origin(self, key: str) -> str:
-        """Return where *key* came from: ``the environment`` or a ``.env`` path."""
-        return self._origins.get(key, ENVIRONMENT)
-
-
-def dotenv_files(*directories: Path) -> list[Path]:
-    """Return the ``.env`` files to read, in precedence order: *directories*, then the working directory."""
-    found: list[Path] = []
-    for directory in (*directories, Path.cwd()):
-        path = (Path(directory) / ".env").resolve()
-        if path not in found and path.is_file():
-            found.append(path)
-    return found
-
-
-def read_environment(*directories: Path, environ: Mapping | None = None) -> Environment:
-    """Return *environ* (default ``os.environ``) over the ``.env`` files; writes nothing."""
-    from dotenv import dotenv_values
-
-    environ = os.environ if environ is None else environ
-    values: dict[str, str] = {}
-    origins: dict[str, str] = {}
-    for path in dotenv_files(*directories):
-        try:
-            found = dotenv_values(path)
-        except UnicodeDecodeError as err:
-            from .errors import ConfigError  # deferred: keeps Alembic out of the run.py start pre-check
-
-            raise ConfigError(
-                f"Cannot read {path}: it is not UTF-8 text ({err.reason} at byte {err.start}). "
-                "Save it as UTF-8 (python-dotenv reads it so)."
-            ) from None
-        except OSError as err:
-            from .errors import ConfigError  # deferred: keeps Alembic out of the run.py start pre-check
-
-            raise ConfigError(
-                f"Cannot read {path}: {err.strerror or err}. Make it readable by this user, "
-                "or remove it and set the variables in the environment."
-            ) from None
-        for key, value in found.items():
-            if value is not None and key not in values:
-                values[key] = value
-                origins[key] = str(path)
-    for key, value in environ.items():
-        values[key] = value
-        exported = _exported.get(key)
-        origins[key] = exported[1] if exported and exported[0] == value else ENVIRONMENT
-    return Environment(values, origins)
-
-
-def export_dotenv(*directories: Path) -> None:
-    """Put ``.env`` values into this process's environment, for an application entry point only.
-
-    ``python run.py`` does this (as the legacy runner did) so that ``APP_COMMAND``,
-    the application it starts and migrations calling ``os.getenv`` see ``.env``.
-    A variable already set is kept. The library never calls this.
-    """
-    environment = read_environment(*directories)
-    for key in environment:
-        origin = environment.origin(key)
-        if origin != ENVIRONMENT and key not in os.environ:
-            os.environ[key] = environment[key]
-            _exported[key] = (environment[key], origin)
 
 
 # -- which database ----------------------------------------------------------------------
@@ -469,7 +388,7 @@ def target_for(config, settings: BridgeSettings | None = None) -> DatabaseTarget
         sqlalchemy_url_option(config),
         settings.embedded_postgres,
         url=request_of(config).url,
-        environ=read_environment(config_dir(config)),
+        environ=read_environment(files=dotenv_paths(config, settings)),
         config_file=config_file(config),
     )
 

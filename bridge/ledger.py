@@ -68,7 +68,11 @@ checksums = sa.Table(
     sa.Column("migration_name", sa.String(255), primary_key=True),
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("applied_at", sa.DateTime, nullable=False),
+    sa.Column("recorded", sa.String(16)),  # NULL: the bridge ran it; else one of CHECKSUM_ORIGINS
 )
+# Checksums of files the bridge did not run: taken at adoption (`bridge.reconcile`), by `bridge.repair`.
+ADOPTION, REPAIR = "adoption", "repair"
+CHECKSUM_ORIGINS = (ADOPTION, REPAIR)
 
 
 # What `Ledger.record_applied` runs on PostgreSQL: prepared once, so each migration
@@ -242,6 +246,10 @@ def _rows_by_stem(names) -> tuple[dict[str, str], tuple[str, ...]]:
     return rows, tuple(sorted(duplicates))
 
 
+def _has_column(inspector, table: str, column: str) -> bool:
+    return any(c["name"] == column for c in inspector.get_columns(table))
+
+
 def _utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
@@ -306,6 +314,23 @@ class Ledger:
             return {}
         rows = self.connection.execute(sa.select(checksums.c.migration_name, checksums.c.sha256))
         return {stem_of(name): digest for name, digest in rows}
+
+    def details(self) -> dict[str, dict]:
+        """Return {stem: {"checksum_origin": "run", one of `CHECKSUM_ORIGINS` or None, "applied_at":
+        the row's, aware (read in the session's time zone, as ``now()`` wrote it)}}; reads only."""
+        found: dict[str, dict] = {}
+        inspector = sa.inspect(self.connection)
+        if self.has_checksum_table():
+            origin = checksums.c.recorded if _has_column(inspector, CHECKSUM_TABLE, "recorded") else sa.null()
+            for name, recorded in self.connection.execute(sa.select(checksums.c.migration_name, origin)):
+                found[stem_of(name)] = {"checksum_origin": recorded or "run"}
+        if self.has_table() and _has_column(inspector, LEGACY_TABLE, "applied_at"):
+            pg = self.connection.dialect.name == "postgresql"
+            at = sa.text("applied_at AT TIME ZONE current_setting('TimeZone')" if pg else "applied_at")
+            for name, when in self.connection.execute(sa.select(schema_migrations.c.migration_name, at)):
+                when = when.replace(tzinfo=datetime.timezone.utc) if when and not when.tzinfo else when
+                found.setdefault(stem_of(name), {"checksum_origin": None})["applied_at"] = when
+        return found
 
     def row_name(self, stem: str) -> str:
         """Return the ``migration_name`` to store for *stem*, following existing rows."""
@@ -385,6 +410,16 @@ class Ledger:
         if sha256 is not None:
             self.connection.execute(checksums.delete().where(checksums.c.migration_name == stem))
             self.connection.execute(checksums.insert().values(migration_name=stem, sha256=sha256, applied_at=_utcnow()))
+
+    def record_checksums(self, digests: dict[str, str], origin: str) -> None:
+        """Record the current checksum of files the bridge did not run, marked *origin*."""
+        self._ensure_tables_once()
+        if not _has_column(sa.inspect(self.connection), CHECKSUM_TABLE, "recorded"):
+            self.connection.execute(sa.text(f"ALTER TABLE {CHECKSUM_TABLE} ADD COLUMN recorded VARCHAR(16)"))
+        self.connection.execute(checksums.delete().where(checksums.c.migration_name.in_(list(digests))))
+        now = _utcnow()
+        rows = [dict(migration_name=n, sha256=d, applied_at=now, recorded=origin) for n, d in digests.items()]
+        self.connection.execute(checksums.insert(), rows)
 
     def record(self, stem: str, direction: str, sha256: str | None = None) -> None:
         """Record *stem* as applied (``upgrade``) or as not applied (``downgrade``)."""

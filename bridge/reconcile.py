@@ -44,8 +44,8 @@ import sqlalchemy as sa
 
 from .errors import ConfigError, HoleError, LedgerMismatch
 from .executor import run_on_connection
-from .ledger import Ledger, LedgerState, read_history
-from .loader import LegacyFile
+from .ledger import ADOPTION, Ledger, LedgerState, read_history
+from .loader import MIGRATION_NAME, LegacyFile
 from .script import LegacyScriptDirectory
 from .settings import VersionTable
 
@@ -68,6 +68,7 @@ class Plan:
     native_heads: tuple[str, ...] = ()  # native revisions after the legacy chain in alembic_version
     table: str = DEFAULT_VERSION_TABLE  # the version table, as messages name it
     duplicates: tuple[str, ...] = ()  # stems recorded under both names (x and x.py)
+    unchecksummed: list[str] = field(default_factory=list)  # applied files with no checksum recorded
 
     def duplicate_problems(self) -> list[str]:
         """Return one message per migration recorded under both names, with the repair."""
@@ -132,11 +133,19 @@ def plan(
                 "with the code from before the baseline (the legacy files), then upgrade "
                 "with this one."
             )
+        elif MIGRATION_NAME.match(f"{head}.py"):
+            raise LedgerMismatch(
+                f"{table} holds {head!r}, a legacy migration whose file is not in the legacy "
+                "directory: was it renamed or deleted? Restore it, or run `alembic-bridge repair` "
+                "to see, then `alembic-bridge repair --yes` to make, the repair: the rows of "
+                f"deleted files removed and {table} moved to the last applied file that exists. "
+                "Nothing was changed."
+            )
         else:
             raise LedgerMismatch(
                 f"{table} holds {head!r}, which is neither a legacy file in "
-                "the legacy directory nor a known revision. Was a legacy file renamed "
-                "or deleted? Restore it, or run `alembic stamp <revision>` to tell "
+                "the legacy directory nor a known revision. Was a revision file renamed "
+                "or deleted? Restore it, or run `alembic stamp --purge <revision>` to tell "
                 "the bridge where this database really is."
             )
 
@@ -173,6 +182,7 @@ def plan(
     if top >= 0 and implied_upto < top:
         result.new_head = stems[top]
     result.edited = [f.stem for f in files if f.stem in state.checksums and state.checksums[f.stem] != f.sha256()]
+    result.unchecksummed = [stem for stem in result.applied if stem not in state.checksums]
     return result
 
 
@@ -297,7 +307,7 @@ def reconcile(
             log.info("Applying out-of-order migration %s", legacy.stem)
             if on_start is not None:
                 on_start(legacy)
-            with _transaction(connection):
+            with transaction(connection):
                 run_on_connection(legacy, "upgrade", connection, settings.name_format)
             if commit_each:
                 # Else it is a savepoint of the run's first transaction: the next file's
@@ -313,14 +323,20 @@ def reconcile(
         return result
     if result.new_head is not None:
         require_version_schema(connection, table)
-    with _transaction(connection):
+    with transaction(connection):
         ledger = Ledger(connection, settings.name_format)
         for stem in result.backfill:
             ledger.record_applied(stem)
         if result.new_head is not None:
-            _write_head(connection, table, result.old_heads, result.new_head)
+            write_head(connection, table, result.old_heads, result.new_head)
+        # Adopted files: their checksum now, so that `check` finds a later edit.
+        by_stem = {f.stem: f for f in files}
+        if result.unchecksummed:
+            ledger.record_checksums({stem: by_stem[stem].sha256() for stem in result.unchecksummed}, ADOPTION)
     for line in result.changes:
         log.info("reconcile: %s", line)
+    if result.unchecksummed:
+        log.info("reconcile: checksums recorded at adoption for %d file(s)", len(result.unchecksummed))
     return result
 
 
@@ -397,7 +413,8 @@ def _report_validation(result: Plan, settings) -> None:
         message = (
             "schema_migrations has rows for files that are not in the legacy directory: "
             + ", ".join(result.missing_files)
-            + ". Restore the files, or delete the rows if the migrations were retired."
+            + ". Restore the files, or remove their rows with `alembic-bridge repair --yes` "
+            "(`alembic-bridge repair` shows what it would do)."
         )
         if settings.strict:
             raise LedgerMismatch(message + " (strict = true makes this an error)")
@@ -411,7 +428,8 @@ def _report_validation(result: Plan, settings) -> None:
         )
 
 
-def _write_head(connection, version_table: VersionTable, old_heads, new_head) -> None:
+def write_head(connection, version_table: VersionTable, old_heads, new_head: str | None) -> None:
+    """Replace the version rows *old_heads* by *new_head* (by nothing if None), creating the table if missing."""
     # The table Alembic's version_table_impl defines, as wide as bridge.env makes it.
     table = sa.Table(
         version_table.name,
@@ -423,11 +441,13 @@ def _write_head(connection, version_table: VersionTable, old_heads, new_head) ->
     table.create(connection, checkfirst=True)
     if old_heads:
         connection.execute(table.delete().where(table.c.version_num.in_(old_heads)))
-    connection.execute(table.insert().values(version_num=new_head))
+    if new_head is not None:
+        connection.execute(table.insert().values(version_num=new_head))
 
 
 @contextmanager
-def _transaction(connection: sa.Connection):
+def transaction(connection: sa.Connection):
+    """A transaction on *connection*: a savepoint inside one already begun."""
     if connection.in_transaction():
         with connection.begin_nested():
             yield

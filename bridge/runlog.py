@@ -132,14 +132,32 @@ def write(connection: sa.Connection, run_id: str, entries: list[Entry], db_user:
     )
 
 
+def _row(row) -> dict:
+    """Return a row as a dict, its times aware (UTC: how `write` stores them)."""
+    found = dict(row._mapping)
+    for key in ("started_at", "finished_at"):
+        if found.get(key) is not None and found[key].tzinfo is None:
+            found[key] = found[key].replace(tzinfo=datetime.timezone.utc)
+    return found
+
+
 def read(connection: sa.Connection, *, limit: int = 20, revision: str | None = None) -> list[dict]:
-    """Return the latest rows, newest first (none if the table does not exist); reads only."""
+    """Return the latest *limit* rows, newest first, each run's rows together; reads only.
+
+    Runs are ordered by their last row, and a run's rows newest first by when they were
+    written: a failed attempt logged after its rollback comes before the attempts retried
+    earlier. Times are aware (UTC); none if the table does not exist.
+    """
     if not has_table(connection):
         return []
     query = sa.select(log_table).order_by(log_table.c.id.desc()).limit(limit)
     if revision is not None:
         query = query.where(log_table.c.revision == revision)
-    return [dict(row._mapping) for row in connection.execute(query)]
+    rows = [_row(row) for row in connection.execute(query)]
+    newest: dict[str, int] = {}
+    for row in rows:
+        newest.setdefault(row["run_id"], row["id"])
+    return sorted(rows, key=lambda row: (newest[row["run_id"]], row["id"]), reverse=True)
 
 
 def written_since(connection: sa.Connection, when: datetime.datetime) -> list[dict]:
@@ -158,4 +176,16 @@ def last_run(connection: sa.Connection) -> list[dict]:
     if latest is None:
         return []
     query = sa.select(log_table).where(log_table.c.run_id == latest).order_by(log_table.c.id)
-    return [dict(row._mapping) for row in connection.execute(query)]
+    return [_row(row) for row in connection.execute(query)]
+
+
+def latest_applied(connection: sa.Connection) -> dict[str, dict]:
+    """Return {revision: its latest ``applied`` row} (what `status` shows per migration); reads only."""
+    if not has_table(connection):
+        return {}
+    query = sa.select(log_table).where(log_table.c.outcome == APPLIED)
+    if connection.dialect.name == "postgresql":
+        query = query.distinct(log_table.c.revision).order_by(log_table.c.revision, log_table.c.id.desc())
+    else:
+        query = query.order_by(log_table.c.id)  # the last one of each revision wins below
+    return {row.revision: _row(row) for row in connection.execute(query)}

@@ -14,6 +14,7 @@ A team's own ``run.py`` replaces its ``MigrationHelper`` call with::
 
 from __future__ import annotations
 
+import datetime
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,12 +25,16 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from . import indexes, reconcile, runlog
+from . import repair as repairs_module
 from .context import OnStart, OnStep, OnWait, Step, current, request_of, requesting, set_request
 from .database import engine_for, target_for
+from .environment import dotenv_paths
 from .errors import ConfigError
 from .internals import plan_revisions
-from .ledger import LedgerState, names_of, read_history
+from .ledger import ADOPTION, Ledger, LedgerState, names_of, read_history
 from .lock import runner_lock
+from .repair import RepairPlan
+from .repair import plan as repair_plan
 from .script import out_of_order_step, settings_for, step_for
 from .settings import BridgeSettings
 
@@ -83,6 +88,18 @@ class MigrationStatus:
     state: str
     path: str | None
     edited: bool = False
+    applied_at: datetime.datetime | None = None  # aware: schema_migrations' row, else the run log's
+    applied_by: str | None = None  # user@host, from the run log
+    duration_ms: int | None = None  # from the run log
+    # For applied legacy files: "run" (the bridge ran it), "adoption", "repair" (taken then), or None (none).
+    checksum_taken: str | None = None
+
+    @property
+    def checksum(self) -> str | None:
+        """Return ``matches``, ``edited`` or ``none`` for an applied legacy file, else None."""
+        if self.kind != "legacy" or self.state in ("pending", "out-of-order", "file-missing"):
+            return None
+        return "edited" if self.edited else ("matches" if self.checksum_taken else "none")
 
     def as_dict(self) -> dict:
         return {
@@ -91,6 +108,11 @@ class MigrationStatus:
             "state": self.state,
             "path": self.path,
             "edited": self.edited,
+            "applied_at": self.applied_at.isoformat() if self.applied_at else None,
+            "applied_by": self.applied_by,
+            "duration_ms": self.duration_ms,
+            "checksum": self.checksum,
+            "checksum_taken": self.checksum_taken,
         }
 
 
@@ -105,6 +127,8 @@ class Status:
     plan: reconcile.Plan = field(repr=False, default_factory=reconcile.Plan)
     last_run: list[dict] = field(default_factory=list)  # the run log's rows of the latest run
     invalid_indexes: list[str] = field(default_factory=list)  # left by interrupted concurrent builds
+    repair: RepairPlan = field(repr=False, default_factory=RepairPlan)  # what `repair` would change
+    dotenv_files: list[str] = field(default_factory=list)  # the .env files read, in precedence order
 
     @property
     def duplicates(self) -> list[str]:
@@ -121,7 +145,13 @@ class Status:
 
     @property
     def in_agreement(self) -> bool:
-        return not self.plan.changes and not self.plan.holes and not self.duplicates
+        repairs = self.repair.missing or self.repair.stale_heads  # a missing checksum is no disagreement
+        return not self.plan.changes and not self.plan.holes and not self.duplicates and not repairs
+
+    @property
+    def adopted_checksums(self) -> list[str]:
+        """Return the migrations whose checksum was taken at adoption, not when the bridge ran them."""
+        return [m.revision for m in self.migrations if m.checksum_taken == ADOPTION]
 
     def as_dict(self) -> dict:
         return {
@@ -134,6 +164,8 @@ class Status:
             "duplicate_rows": self.duplicates,
             "last_run": [_jsonable(row) for row in self.last_run],
             "invalid_indexes": self.invalid_indexes,
+            "repairs": self.repair.as_dict(),
+            "dotenv_files": self.dotenv_files,
             "migrations": [m.as_dict() for m in self.migrations],
         }
 
@@ -168,15 +200,20 @@ def status(config: Config | str | Path | None = None) -> Status:
     files = reconcile.legacy_chain(script) or []
     extra: dict = {}
 
+    settings = settings_for(script, config)
+
     def read_more(conn) -> None:
         extra["last_run"] = runlog.last_run(conn)
         extra["invalid"] = indexes.invalid_indexes(conn)
+        extra["details"] = Ledger(conn, settings.name_format).details()
+        extra["logged"] = runlog.latest_applied(conn)
 
-    database, state, table = _database_state(config, settings_for(script, config), read_more)
-    result = reconcile.plan_for(script, state, table)
+    database, state, table = _database_state(config, settings, read_more)
+    repairs = repair_plan(script, state, table)
+    result = repairs.after  # the tables as they are once repaired: a deleted file does not stop status
     applied = set(result.applied)
     holes = {f.stem for f in result.holes}
-    implied = _ancestors(script, state.heads)
+    implied = _ancestors(script, result.old_heads if repairs.stale_heads else state.heads)
     legacy_entries = {}
     for legacy in files:
         stem = legacy.stem
@@ -207,11 +244,33 @@ def status(config: Config | str | Path | None = None) -> Status:
             )
         migrations.append(entry)
     migrations.extend(legacy_entries.values())  # none, unless the chain is broken
-    for stem in result.missing_files:
+    for stem in repairs.missing:
         migrations.append(MigrationStatus(stem, "legacy", "file-missing", None))
+    for m in migrations:
+        _add_details(m, extra["details"].get(m.revision, {}), extra["logged"].get(m.revision))
     return Status(
-        database, migrations, list(script.get_heads()), list(state.heads), result, extra["last_run"], extra["invalid"]
+        database,
+        migrations,
+        list(script.get_heads()),
+        list(state.heads),
+        result,
+        extra["last_run"],
+        extra["invalid"],
+        repairs,
+        [str(path) for path in dotenv_paths(config, settings)],
     )
+
+
+def _add_details(m: MigrationStatus, recorded: dict, logged: dict | None) -> None:
+    """Fill in when, by whom and how fast *m* was applied, and how its checksum was taken."""
+    if m.state in ("pending", "out-of-order"):
+        return
+    m.checksum_taken = recorded.get("checksum_origin")
+    m.applied_at = recorded.get("applied_at")
+    if logged is not None:
+        m.applied_at = m.applied_at or logged["finished_at"]
+        m.applied_by = f"{logged['db_user'] or '?'}@{logged['host'] or '?'}"
+        m.duration_ms = logged["duration_ms"]
 
 
 def run_log(config: Config | str | Path | None = None, *, limit: int = 20, revision: str | None = None) -> list[dict]:
@@ -379,6 +438,30 @@ def sync_tables(config: Config | str | Path | None = None, *, dry_run: bool = Fa
                 return result
             with runner_lock(conn, settings, schema=request_of(config).schema):
                 result = reconcile.reconcile(conn, script, settings)
+                if conn.in_transaction():
+                    conn.commit()
+            return result
+    finally:
+        engine.dispose()
+
+
+def repair(config: Config | str | Path | None = None, *, apply: bool = False) -> RepairPlan:
+    """Return the repairs the database needs (`bridge.repair`); with *apply*, make them.
+
+    Without *apply* it reads only. With it, the repairs are planned again under the
+    runner lock and made in one transaction.
+    """
+    config = _config(config)
+    script = script_directory(config)
+    settings = settings_for(script, config)
+    if not apply:
+        _, state, table = _database_state(config, settings)
+        return repair_plan(script, state, table)
+    engine = engine_for(config, settings)
+    try:
+        with engine.connect() as conn:
+            with runner_lock(conn, settings, schema=request_of(config).schema):
+                result = repairs_module.repair(conn, script, settings)
                 if conn.in_transaction():
                     conn.commit()
             return result

@@ -18,6 +18,8 @@ pyproject.toml, next to Alembic's options, so one file configures both:
     rebuild_invalid_indexes  true: before CREATE INDEX CONCURRENTLY, drop an INVALID
                         index of that name an interrupted build left (default false)
     strict              true: rows whose file is gone are errors, not warnings
+    dotenv              the one .env file to read (default: next to this file, in the
+                        legacy folder and the folders above it, in the working directory)
     target_metadata     module:attribute of the SQLAlchemy MetaData for autogenerate
     version_table       name of Alembic's version table (default alembic_version)
     version_table_schema  schema of that table (default: none, the search path)
@@ -99,6 +101,7 @@ class BridgeSettings:
     lock_retries: int = 0
     lock_retry_backoff: float = 1.0
     rebuild_invalid_indexes: bool = False
+    dotenv: Path | None = None
 
     @classmethod
     def from_config(cls, config) -> BridgeSettings:
@@ -161,6 +164,7 @@ class BridgeSettings:
             lock_retries=retries(option("lock_retries"), "lock_retries"),
             lock_retry_backoff=seconds(option("lock_retry_backoff"), "lock_retry_backoff", 1.0),
             rebuild_invalid_indexes=BOOLEANS[rebuild],
+            dotenv=path("dotenv"),
         )
 
 

@@ -11,6 +11,7 @@ check found problems); 2 usage error (click's own).
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import logging
 import sys
@@ -138,21 +139,32 @@ def downgrade(obj: Context, target, dry_run):
 @pass_context
 def status(obj: Context, as_json):
     """Show every migration's state, the head and what is pending (reads only)."""
-    import json
 
     result = runner.status(load_config(obj))
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
         return
     click.echo(f"Database: {result.database}")
+    click.echo(f".env:     {', '.join(result.dotenv_files) or '<none found>'}")
     click.echo(f"Head:     {', '.join(result.script_heads) or '<none>'}")
     click.echo(f"Current:  {', '.join(result.current_heads) or '<none>'}")
     click.echo(f"Pending:  {len(result.pending)}")
     click.echo("")
     width = max((len(m.state) for m in result.migrations), default=7) + 2
+    names = max((len(m.revision) for m in result.migrations), default=0)
     for m in result.migrations:
-        edited = "  (edited after it was applied)" if m.edited else ""
-        click.echo(f"  {m.state:<{width}}{m.revision}{edited}")
+        click.echo(f"  {m.state:<{width}}{m.revision:<{names}}{_migration_details(m)}".rstrip())
+    if result.adopted_checksums:
+        click.echo("")
+        click.echo(
+            f"Checksums taken at adoption ({len(result.adopted_checksums)}): the files as they were when the "
+            "bridge adopted this database, not when they ran; `check` finds edits made since."
+        )
+    if result.repair.missing or result.repair.stale_heads:
+        click.echo("")
+        click.echo("Applied migrations whose file is gone; `alembic-bridge repair --yes` would:")
+        for change in result.repair.changes:
+            click.echo(f"  {change}")
     if result.duplicates:
         click.echo("")
         click.echo(
@@ -176,7 +188,34 @@ def status(obj: Context, as_json):
 
 
 def _when(value) -> str:
-    return f"{value:%Y-%m-%d %H:%M:%S} UTC" if value is not None else "?"
+    """Return an aware (or naive UTC) time as UTC text."""
+    if value is None:
+        return "?"
+    if value.tzinfo is not None:
+        value = value.astimezone(datetime.timezone.utc)
+    return f"{value:%Y-%m-%d %H:%M:%S} UTC"
+
+
+CHECKSUM_NOTES = {"edited": "EDITED after it was applied", "none": "no checksum (`alembic-bridge repair`)"}
+
+
+def _migration_details(m) -> str:
+    """Return what `status` shows after a migration's name: when, by whom, how long, its checksum."""
+    if m.state == "file-missing":
+        return "  (its file is gone: `alembic-bridge repair`)"
+    parts = []
+    if m.applied_at is not None:
+        parts.append(_when(m.applied_at))
+    if m.applied_by:
+        parts.append(f"by {m.applied_by}")
+    if m.duration_ms is not None:
+        parts.append(f"{m.duration_ms / 1000:.2f}s")
+    note = CHECKSUM_NOTES.get(m.checksum or "")
+    if note is None and m.checksum_taken in ("adoption", "repair"):
+        note = f"checksum taken at {m.checksum_taken}"
+    if note:
+        parts.append(note)
+    return "  " + "  ".join(parts) if parts else ""
 
 
 def _last_run_summary(rows: list[dict]) -> str:
@@ -199,7 +238,6 @@ def _last_run_summary(rows: list[dict]) -> str:
 @pass_context
 def log_command(obj: Context, revision, limit, as_json):
     """Show the run log: what ran, when, for how long, and why it failed (reads only)."""
-    import json
 
     rows = runner.run_log(load_config(obj), limit=limit, revision=revision)
     if as_json:
@@ -213,7 +251,7 @@ def log_command(obj: Context, revision, limit, as_json):
         what = f" for {revision}" if revision else ""
         click.echo(f"No migration runs recorded{what} yet: upgrade and downgrade write the run log.")
         return
-    for row in reversed(rows):
+    for row in rows:  # newest first, each run's rows together (`bridge.runlog.read`)
         attempts = f", {row['attempts']} attempts" if row["attempts"] > 1 else ""
         line = (
             f"{_when(row['started_at'])}  {row['outcome']:<8} {row['direction']:<9} {row['revision']}  "
@@ -223,6 +261,34 @@ def log_command(obj: Context, revision, limit, as_json):
         if row["error"]:
             state = f"[{row['sqlstate']}] " if row["sqlstate"] else ""
             click.echo(f"    {state}{row['error']}")
+
+
+@cli.command()
+@click.option("--yes", is_flag=True, help="Make the repairs (default: only show them).")
+@click.option("--json", "as_json", is_flag=True, help="Print the repairs as JSON.")
+@pass_context
+def repair(obj: Context, yes, as_json):
+    """Show, then with --yes make, the repairs Flyway's repair makes.
+
+    Rows of applied files that no longer exist are removed from schema_migrations and
+    the checksums, alembic_version is moved to the last applied file that exists, and
+    applied files without a checksum get their current one. Nothing else changes.
+    """
+    result = runner.repair(load_config(obj), apply=yes)
+    if as_json:
+        click.echo(json.dumps({**result.as_dict(), "applied": yes and bool(result.changes)}, indent=2))
+        return
+    if not result.changes:
+        _echo(obj, "Nothing to repair.")
+        return
+    if yes:
+        _echo(obj, f"Repaired ({len(result.changes)} change(s)):")
+    else:
+        _echo(obj, f"repair would make {len(result.changes)} change(s) (none made yet):")
+    for change in result.changes:
+        _echo(obj, f"  {change}")
+    if not yes:
+        _echo(obj, "Run `alembic-bridge repair --yes` to make them.")
 
 
 @cli.command("sync")

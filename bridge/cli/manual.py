@@ -54,13 +54,13 @@ def run_file(path: str, argv: list[str] | None = None) -> None:
 
 def _run(path: Path, direction: str) -> None:
     from .. import runner  # deferred: Alembic loads only once the arguments are checked
-    from ..database import export_dotenv  # deferred with it
+    from ..database import dotenv_paths, export_dotenv  # deferred with it
 
     config_path = find_config(path.parent)
     # Run by hand, a file is its own entry point: like the legacy __main__ block's
     # load_dotenv(), .env reaches the migration's os.getenv calls.
-    export_dotenv(config_path.parent)
     config = runner.load_config(config_path)
+    export_dotenv(files=dotenv_paths(config))
     stem = path.stem
     status = runner.status(config)
     states = {m.revision: m for m in status.migrations}

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from .. import lifecycle
-from ..database import export_dotenv, mask_text
+from ..database import dotenv_paths, export_dotenv, mask_text
 
 log = logging.getLogger("bridge.run")
 
@@ -61,7 +61,7 @@ def main(argv: list[str]) -> int:
         # run.py is an application entry point: like the legacy runner, it loads
         # .env into its own environment, for APP_COMMAND, the application and
         # migrations that call os.getenv. The library only reads .env.
-        export_dotenv(project.root)
+        export_dotenv(files=dotenv_paths(project.config))
         setup_logging(project.root)
         if args.command in ("stop", "restart"):
             lifecycle.stop(project)

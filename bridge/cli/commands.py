@@ -27,7 +27,7 @@ from .baseline import baseline_command
 from .convert import convert_command
 from .fleet import fleet_command
 from .lint import format_option, lint_command
-from .options import Context, load_config, pass_context
+from .options import Context, add_shared_options, configure_logging, load_config, pass_context, shared_options
 from .progress import OutputGuard, Progress
 from .report import report_command
 
@@ -36,21 +36,15 @@ log = logging.getLogger("bridge")
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="alembic-bridge")
-@click.option(
-    "-c", "--config", "config", metavar="FILE", help="Alembic config file (default: alembic.ini, else pyproject.toml)."
-)
-@click.option("--url", metavar="URL", help="Database URL; overrides DATABASE_URL, DB_* and sqlalchemy.url.")
-@click.option("-v", "--verbose", count=True, help="More output; tracebacks on errors.")
-@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+@shared_options
 @click.pass_context
 def cli(ctx: click.Context, config, url, verbose, quiet):
-    """Run date-named legacy migrations as Alembic revisions."""
-    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
-    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
-    if not verbose:
-        # The CLI prints its own plan and progress; Alembic's step lines would repeat them.
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+    """Run date-named legacy migrations as Alembic revisions.
+
+    The shared options (-c, --url, -v, -q) go before or after the command.
+    """
     ctx.obj = Context(config, url, verbose, quiet)
+    configure_logging(ctx.obj)
 
 
 def _echo(obj: Context, message: str = "", **kw) -> None:
@@ -374,6 +368,7 @@ cli.add_command(convert_command, "convert")
 cli.add_command(baseline_command, "baseline")
 cli.add_command(fleet_command, "fleet")
 cli.add_command(report_command, "report")
+add_shared_options(cli)  # after every command is added: each accepts and lists them
 
 
 def main(argv=None) -> None:

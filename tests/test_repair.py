@@ -110,6 +110,12 @@ def test_checksums_are_taken_at_adoption_so_check_finds_a_later_edit(project):
     text = project.run("alembic-bridge", "status", check=True).stdout
     assert "Checksums taken at adoption (2)" in text and "checksum taken at adoption" in text
 
+    # Following: a file the old runner applies later gets its checksum when the bridge follows.
+    project.table("20251004_create_d", "d")
+    old_runner(project)
+    project.run("alembic-bridge", "sync", check=True)
+    assert checksums(project)["20251004_create_d"] == "adoption"
+
     path = project.legacy / f"{STEMS[0]}.py"
     path.write_text(path.read_text() + "\n# edited after the old runner applied it\n")
     check = project.run("alembic-bridge", "check")

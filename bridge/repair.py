@@ -47,11 +47,8 @@ class RepairPlan:
         """Return one human-readable line per change."""
         lines = [f"schema_migrations: delete {stem} (its file is gone)" for stem in self.missing]
         if self.stale_heads:
-            target = f"set to {self.new_head}" if self.new_head else "remove the row"
-            lines.append(
-                f"{self.table}: {', '.join(self.stale_heads)} -> {self.new_head or '<none>'} "
-                f"({target}: the last applied file that exists)"
-            )
+            why = "the last applied file that exists" if self.new_head else "no applied file exists: row removed"
+            lines.append(f"{self.table}: {', '.join(self.stale_heads)} -> {self.new_head or '<none>'} ({why})")
         lines += [f"alembic_bridge_checksums: record {stem} (applied, no checksum yet)" for stem in self.checksums]
         return lines
 

@@ -111,7 +111,7 @@ def plan(
     retired = list(retired)
     retired_index = {stem: i for i, stem in enumerate(retired)}
     result = Plan(old_heads=state.heads, table=table, duplicates=tuple(state.duplicates))
-    result.missing_files = sorted(set(state.rows) - set(index) - set(retired_index))
+    result.missing_files = missing_files(files, state, retired)
 
     implied_upto = -1  # alembic_version implies files[0..implied_upto]
     retired_upto = -1  # ... and retired[0..retired_upto]
@@ -184,6 +184,12 @@ def plan(
     result.edited = [f.stem for f in files if f.stem in state.checksums and state.checksums[f.stem] != f.sha256()]
     result.unchecksummed = [stem for stem in result.applied if stem not in state.checksums]
     return result
+
+
+def missing_files(files: list[LegacyFile], state: LedgerState, retired=()) -> list[str]:
+    """Return the stems recorded as applied (a row or a checksum) whose file is gone and not retired."""
+    known = {f.stem for f in files} | set(retired)
+    return sorted(stem for stem in {*state.rows, *state.checksums} if stem not in known)
 
 
 STRAY_ROW_REPAIR = (

@@ -85,7 +85,7 @@ def plan_files(
 ) -> RepairPlan:
     """Return the repairs for the legacy *files* (arguments as for `bridge.reconcile.plan`)."""
     known = {f.stem for f in files} | set(retired)
-    missing = sorted(s for s in {*state.rows, *state.checksums} if s not in known)
+    missing = reconcile.missing_files(files, state, retired)
     stale = tuple(h for h in state.heads if h not in known and is_legacy_stem(h) and not known_revision(h))
     kept_heads = tuple(h for h in state.heads if h not in stale)
     repaired = state._replace(

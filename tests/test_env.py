@@ -113,4 +113,10 @@ def test_downgrade_to_base_counts_as_mutating_and_adopts_the_old_runners_work_fi
     assert "reconcile: alembic_version: set to 20251002_create_b (adopt" in result.output
     assert "Running downgrade 20251002_create_b -> 20251001_create_a" in result.output
     assert project.rows() == [] and project.version() == []
-    assert project.tables() == ["alembic_bridge_log", "alembic_version", "schema_migrations"]
+    # Adopting took the checksums of the old runner's files (then downgrade removed them).
+    assert project.tables() == [
+        "alembic_bridge_checksums",
+        "alembic_bridge_log",
+        "alembic_version",
+        "schema_migrations",
+    ]

@@ -1,7 +1,9 @@
 """The legacy history table ``schema_migrations`` and the bridge's checksum table.
 
-This is the only module that reads or writes either table. `read_history`
-also reads Alembic's version table, so that a run learns all three at once.
+This is the only module that reads or writes either table (one concept: the
+history the two tables keep, every SQL statement on them, so that nothing else
+knows their shape). `read_history` also reads Alembic's version table, so that
+a run learns all three at once.
 """
 
 from __future__ import annotations

@@ -183,9 +183,6 @@ def latest_applied(connection: sa.Connection) -> dict[str, dict]:
     """Return {revision: its latest ``applied`` row} (what `status` shows per migration); reads only."""
     if not has_table(connection):
         return {}
-    query = sa.select(log_table).where(log_table.c.outcome == APPLIED)
-    if connection.dialect.name == "postgresql":
-        query = query.distinct(log_table.c.revision).order_by(log_table.c.revision, log_table.c.id.desc())
-    else:
-        query = query.order_by(log_table.c.id)  # the last one of each revision wins below
+    latest = sa.select(sa.func.max(log_table.c.id)).where(log_table.c.outcome == APPLIED).group_by(log_table.c.revision)
+    query = sa.select(log_table).where(log_table.c.id.in_(latest.scalar_subquery()))
     return {row.revision: _row(row) for row in connection.execute(query)}

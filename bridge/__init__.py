@@ -23,6 +23,7 @@ _API = {
     "plan_downgrade": "runner",
     "sync_tables": "runner",
     "run_log": "runner",
+    "repair": "runner",
     "load_config": "runner",
     "lock_key": "lock",
     # What those functions return and hand to their callbacks.
@@ -30,6 +31,7 @@ _API = {
     "MigrationStatus": "runner",
     "RunPlan": "runner",
     "RunResult": "runner",
+    "RepairPlan": "repairs",
     "Step": "context",
     # What they raise: every error is a BridgeError (an Alembic CommandError).
     "BridgeError": "errors",

@@ -72,7 +72,7 @@ checksums = sa.Table(
     sa.Column("applied_at", sa.DateTime, nullable=False),
     sa.Column("recorded", sa.String(16)),  # NULL: the bridge ran it; else one of CHECKSUM_ORIGINS
 )
-# Checksums of files the bridge did not run: taken at adoption (`bridge.reconcile`), by `bridge.repair`.
+# Checksums of files the bridge did not run: taken at adoption (`bridge.reconcile`), by `bridge.repairs`.
 ADOPTION, REPAIR = "adoption", "repair"
 CHECKSUM_ORIGINS = (ADOPTION, REPAIR)
 

@@ -25,7 +25,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from . import indexes, reconcile, runlog
-from . import repair as repairs_module
+from . import repairs as repairs_module
 from .context import OnStart, OnStep, OnWait, Step, current, request_of, requesting, set_request
 from .database import engine_for, target_for
 from .environment import dotenv_paths
@@ -33,8 +33,8 @@ from .errors import ConfigError
 from .internals import plan_revisions
 from .ledger import ADOPTION, Ledger, LedgerState, names_of, read_history
 from .lock import runner_lock
-from .repair import RepairPlan
-from .repair import plan as repair_plan
+from .repairs import RepairPlan
+from .repairs import plan as repair_plan
 from .script import out_of_order_step, settings_for, step_for
 from .settings import BridgeSettings
 
@@ -446,7 +446,7 @@ def sync_tables(config: Config | str | Path | None = None, *, dry_run: bool = Fa
 
 
 def repair(config: Config | str | Path | None = None, *, apply: bool = False) -> RepairPlan:
-    """Return the repairs the database needs (`bridge.repair`); with *apply*, make them.
+    """Return the repairs the database needs (`bridge.repairs`); with *apply*, make them.
 
     Without *apply* it reads only. With it, the repairs are planned again under the
     runner lock and made in one transaction.

@@ -146,7 +146,7 @@ def test_repair_records_the_checksums_an_older_adoption_did_not(project):
 
 def _plan(tmp_path, stems, rows, heads, retired=()):
     """Plan the repairs for legacy files *stems* and the recorded *rows* / version *heads*."""
-    from bridge.repair import plan_files
+    from bridge.repairs import plan_files
 
     for stem in stems:
         (tmp_path / f"{stem}.py").write_text("def upgrade(engine):\n    pass\n")
@@ -178,3 +178,21 @@ def test_with_every_applied_file_gone_the_version_row_is_removed(tmp_path):
 def test_rows_of_converted_files_and_a_clean_database_need_no_repair(tmp_path):
     result = _plan(tmp_path, STEMS[1:], STEMS, [STEMS[2]], retired=[STEMS[0]])
     assert result.missing == [] and result.stale_heads == ()
+
+
+def test_the_python_api_plans_and_makes_the_repair_in_process(project):
+    import bridge
+
+    add_files(project, STEMS[:2])
+    bridge.upgrade(project.config())
+    (project.legacy / f"{STEMS[1]}.py").unlink()
+    status = bridge.status(project.config())
+    assert [(m.revision, m.state) for m in status.migrations] == [(STEMS[0], "applied"), (STEMS[1], "file-missing")]
+    assert not status.in_agreement and status.repair.new_head == STEMS[0]
+    planned = bridge.repair(project.config())
+    assert isinstance(planned, bridge.RepairPlan) and project.version() == [STEMS[1]]  # planning changes nothing
+    done = bridge.repair(project.config(), apply=True)
+    assert (done.missing, done.stale_heads, done.new_head) == ([STEMS[1]], (STEMS[1],), STEMS[0])
+    assert project.rows() == STEMS[:1] and project.version() == [STEMS[0]]
+    assert bridge.status(project.config()).in_agreement
+    assert bridge.repair(project.config(), apply=True).changes == []

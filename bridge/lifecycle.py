@@ -25,7 +25,8 @@ import sqlalchemy as sa
 
 from . import database
 from .context import set_request
-from .fleet.precheck import single_database_at_head
+from .environment import dotenv_paths
+from .fleet.precheck import IniConfig, single_database_at_head
 from .settings import BridgeSettings, config_dir
 
 if TYPE_CHECKING:
@@ -117,6 +118,11 @@ def up_to_date(config_path: str | Path | None) -> tuple[Path, str] | None:
     if described is None:
         return None
     return Path(config_path or "alembic.ini").resolve().parent, described
+
+
+def quick_dotenv_files(config_path: str | Path | None) -> list[Path]:
+    """Return the ``.env`` files of the configuration `up_to_date` read (`bridge.environment.dotenv_paths`), without Alembic."""
+    return dotenv_paths(IniConfig(Path(config_path or "alembic.ini").resolve()))
 
 
 def start_up_to_date(root: Path, described: str) -> None:

@@ -53,7 +53,7 @@ def main(argv: list[str]) -> int:
         quick = lifecycle.up_to_date(args.config) if args.command == "start" else None
         if quick is not None:
             root, described = quick
-            export_dotenv(root)
+            export_dotenv(files=lifecycle.quick_dotenv_files(args.config))
             setup_logging(root)
             lifecycle.start_up_to_date(root, described)
             return 0

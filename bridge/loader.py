@@ -22,6 +22,12 @@ from pathlib import Path
 
 MIGRATION_NAME = re.compile(r"^(?P<date>\d{8})_(?P<description>[A-Za-z0-9_]+)\.py$")
 
+
+def is_legacy_stem(name: str) -> bool:
+    """Return whether *name* has the shape of a legacy file's stem (``YYYYMMDD_description``)."""
+    return MIGRATION_NAME.match(f"{name}.py") is not None
+
+
 # Files that live beside legacy migrations by convention and are never migrations.
 ALWAYS_IGNORED = ("__init__.py", "env.py", "conftest.py")
 

@@ -45,7 +45,7 @@ import sqlalchemy as sa
 from .errors import ConfigError, HoleError, LedgerMismatch
 from .executor import run_on_connection
 from .ledger import ADOPTION, Ledger, LedgerState, read_history
-from .loader import MIGRATION_NAME, LegacyFile
+from .loader import LegacyFile, is_legacy_stem
 from .script import LegacyScriptDirectory
 from .settings import VersionTable
 
@@ -133,7 +133,7 @@ def plan(
                 "with the code from before the baseline (the legacy files), then upgrade "
                 "with this one."
             )
-        elif MIGRATION_NAME.match(f"{head}.py"):
+        elif is_legacy_stem(head):
             raise LedgerMismatch(
                 f"{table} holds {head!r}, a legacy migration whose file is not in the legacy "
                 "directory: was it renamed or deleted? Restore it, or run `alembic-bridge repair` "

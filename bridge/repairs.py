@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 from . import reconcile
 from .ledger import REPAIR, Ledger, LedgerState, read_history
-from .loader import MIGRATION_NAME
+from .loader import is_legacy_stem
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +62,6 @@ class RepairPlan:
             "record_checksums": self.checksums,
             "changes": self.changes,
         }
-
-
-def is_legacy_stem(name: str) -> bool:
-    """Return whether *name* is a legacy file's stem by its shape (``YYYYMMDD_description``)."""
-    return MIGRATION_NAME.match(f"{name}.py") is not None
 
 
 def plan(script, state: LedgerState, table: str = reconcile.DEFAULT_VERSION_TABLE) -> RepairPlan:

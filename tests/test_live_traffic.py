@@ -341,11 +341,12 @@ def test_the_run_log_answers_what_ran_when_for_how_long_and_why_it_failed_across
     retrying.run("alembic-bridge", "downgrade", "-1", check=True)
 
     shown = retrying.run("alembic-bridge", "log", check=True).stdout.splitlines()
+    # Newest first, each run's rows together (the first run: ORDERS applied, then ALTER failed).
     assert [re.sub(r"^\S+ \S+ UTC  ", "", line).split("  (")[0] for line in shown if not line.startswith("    ")] == [
-        f"applied  upgrade   {ORDERS}",
-        f"failed   upgrade   {ALTER}",
-        f"applied  upgrade   {ALTER}",
         f"reverted downgrade {ALTER}",
+        f"applied  upgrade   {ALTER}",
+        f"failed   upgrade   {ALTER}",
+        f"applied  upgrade   {ORDERS}",
     ]
     assert "    [42P01] " in "\n".join(shown) and 'relation "missing" does not exist' in "\n".join(shown)
 

@@ -26,6 +26,8 @@ COMMANDS = [
     ["convert"],
     ["baseline"],
     ["fleet", "status"],
+    ["fleet", "plan"],
+    ["report"],
 ]
 
 

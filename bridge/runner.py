@@ -19,10 +19,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from alembic.script.revision import ResolutionError
 
 from . import indexes, reconcile, runlog
 from . import repairs as repairs_module
@@ -174,91 +177,112 @@ def _jsonable(row: dict) -> dict:
     return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in row.items()}
 
 
-def _database_state(config: Config, settings: BridgeSettings, read=None) -> tuple[str, LedgerState, str]:
-    """Read both history tables on a connection that is rolled back, never committed.
+T = TypeVar("T")
 
-    Returns the database's description, the tables' state and the version table's name;
-    *read(connection)*, if given, reads more on the same connection.
+
+def _database_state(config: Config, settings: BridgeSettings) -> tuple[str, LedgerState, str]:
+    """Read both history tables; return the database's description, their state and the version table's name."""
+    return _read_database(config, settings, lambda conn: None)[:3]
+
+
+def _read_database(
+    config: Config, settings: BridgeSettings, read: Callable[[sa.Connection], T]
+) -> tuple[str, LedgerState, str, T]:
+    """Read both history tables, and *read(connection)*, on a connection that is rolled back, never committed.
+
+    Returns (the database's description, the tables' state, the version table's name, what *read* returned).
     """
     target = target_for(config, settings)
     engine = engine_for(config, settings, target=target)
     try:
         with engine.connect() as conn:
             state = read_history(conn, settings.version_table.name, settings.version_table.schema)
-            if read is not None:
-                read(conn)
+            more = read(conn)
             conn.rollback()
     finally:
         engine.dispose()
-    return target.describe(), state, str(settings.version_table)
+    return target.describe(), state, str(settings.version_table), more
+
+
+@dataclass
+class _StatusReads:
+    """What `status` reads besides the history tables, on the same connection."""
+
+    last_run: list[dict]
+    invalid_indexes: list[str]
+    details: dict[str, dict]  # per revision: applied_at, checksum_origin, ... (`Ledger.details`)
+    logged: dict[str, dict]  # per revision: its latest run-log row
+
+    @classmethod
+    def read(cls, conn: sa.Connection, name_format: str) -> _StatusReads:
+        return cls(
+            runlog.last_run(conn),
+            indexes.invalid_indexes(conn),
+            Ledger(conn, name_format).details(),
+            runlog.latest_applied(conn),
+        )
 
 
 def status(config: Config | str | Path | None = None) -> Status:
     """Return every revision's state; reads only."""
     config = _config(config)
     script = script_directory(config)
-    files = reconcile.legacy_chain(script) or []
-    extra: dict = {}
-
     settings = settings_for(script, config)
-
-    def read_more(conn) -> None:
-        extra["last_run"] = runlog.last_run(conn)
-        extra["invalid"] = indexes.invalid_indexes(conn)
-        extra["details"] = Ledger(conn, settings.name_format).details()
-        extra["logged"] = runlog.latest_applied(conn)
-
-    database, state, table = _database_state(config, settings, read_more)
+    database, state, table, reads = _read_database(
+        config, settings, lambda conn: _StatusReads.read(conn, settings.name_format)
+    )
     repairs = repair_plan(script, state, table)
     result = repairs.after  # the tables as they are once repaired: a deleted file does not stop status
-    applied = set(result.applied)
-    holes = {f.stem for f in result.holes}
     implied = _ancestors(script, result.old_heads if repairs.stale_heads else state.heads)
-    legacy_entries = {}
-    for legacy in files:
-        stem = legacy.stem
-        if stem in holes:
-            state_name = "out-of-order"
-        elif stem in applied:
-            has_row = stem in state.rows
-            if has_row and stem in implied:
-                state_name = "applied"
-            elif has_row:
-                state_name = "old-runner-only"
-            elif stem in implied:
-                state_name = "alembic-only"
-            else:
-                state_name = "applied"  # recorded only by its checksum: backfill adds the row
-        else:
-            state_name = "pending"
-        legacy_entries[stem] = MigrationStatus(
-            stem, "legacy", state_name, str(legacy.path), edited=stem in result.edited
+    applied, holes, edited = set(result.applied), {f.stem for f in result.holes}, set(result.edited)
+    legacy = {
+        f.stem: MigrationStatus(
+            f.stem, "legacy", _legacy_state(f.stem, applied, holes, state, implied), str(f.path), f.stem in edited
         )
-    # In chain order, base first: converted revisions come before the legacy files.
-    migrations = []
-    for rev in reversed(list(script.walk_revisions())):
-        entry = legacy_entries.pop(rev.revision, None)
-        if entry is None:
-            entry = MigrationStatus(
-                rev.revision, "native", "applied" if rev.revision in implied else "pending", rev.path
-            )
-        migrations.append(entry)
-    migrations.extend(legacy_entries.values())  # none, unless the chain is broken
-    for stem in repairs.missing:
-        migrations.append(MigrationStatus(stem, "legacy", "file-missing", None))
+        for f in reconcile.legacy_chain(script) or []
+    }
+    migrations = _in_chain_order(script, legacy, implied)
+    migrations += [MigrationStatus(stem, "legacy", "file-missing", None) for stem in repairs.missing]
     for m in migrations:
-        _add_details(m, extra["details"].get(m.revision, {}), extra["logged"].get(m.revision))
+        _add_details(m, reads.details.get(m.revision, {}), reads.logged.get(m.revision))
     return Status(
         database,
         migrations,
         list(script.get_heads()),
         list(state.heads),
         result,
-        extra["last_run"],
-        extra["invalid"],
+        reads.last_run,
+        reads.invalid_indexes,
         repairs,
         [str(path) for path in dotenv_paths(config, settings)],
     )
+
+
+def _legacy_state(stem: str, applied: set[str], holes: set[str], state: LedgerState, implied: set[str]) -> str:
+    """Name one legacy file's state: from the reconciliation (*applied*, *holes*) and the tables' *state*."""
+    if stem in holes:
+        return "out-of-order"
+    if stem not in applied:
+        return "pending"
+    has_row, in_version = stem in state.rows, stem in implied
+    if has_row and not in_version:
+        return "old-runner-only"
+    if in_version and not has_row:
+        return "alembic-only"
+    return "applied"  # both tables agree, or it is recorded only by its checksum (backfill adds the row)
+
+
+def _in_chain_order(script, legacy: dict[str, MigrationStatus], implied: set[str]) -> list[MigrationStatus]:
+    """Return every revision's status, base first (converted revisions come before the legacy files)."""
+    migrations = []
+    for rev in reversed(list(script.walk_revisions())):
+        entry = legacy.pop(rev.revision, None)
+        if entry is None:
+            entry = MigrationStatus(
+                rev.revision, "native", "applied" if rev.revision in implied else "pending", rev.path
+            )
+        migrations.append(entry)
+    return migrations + list(legacy.values())  # none, unless the chain is broken
 
 
 def _add_details(m: MigrationStatus, recorded: dict, logged: dict | None) -> None:
@@ -276,22 +300,27 @@ def _add_details(m: MigrationStatus, recorded: dict, logged: dict | None) -> Non
 def run_log(config: Config | str | Path | None = None, *, limit: int = 20, revision: str | None = None) -> list[dict]:
     """Return the run log's latest rows, newest first (see `bridge.runlog`); reads only."""
     config = _config(config)
-    rows: list[dict] = []
-    _database_state(
-        config,
-        settings_for(script_directory(config), config),
-        lambda conn: rows.extend(runlog.read(conn, limit=limit, revision=revision)),
-    )
-    return rows
+    settings = settings_for(script_directory(config), config)
+    return _read_database(config, settings, lambda conn: runlog.read(conn, limit=limit, revision=revision))[3]
 
 
 def _ancestors(script, heads) -> set[str]:
-    if not heads:
+    """Return the revisions the version table's *heads* imply (each head and everything below it).
+
+    A head Alembic does not know (a version row naming a deleted file, which `status`
+    shows as file-missing) implies nothing.
+    """
+    known = tuple(head for head in heads if _is_known(script, head))
+    if not known:
         return set()
+    return {r.revision for r in script.revision_map.iterate_revisions(known, None)}
+
+
+def _is_known(script, revision: str) -> bool:
     try:
-        return {r.revision for r in script.revision_map.iterate_revisions(tuple(heads), None)}
-    except Exception:
-        return set()
+        return script.revision_map.get_revision(revision) is not None
+    except ResolutionError:
+        return False
 
 
 @dataclass

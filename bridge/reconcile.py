@@ -104,86 +104,129 @@ def plan(
 
     *known_revision(rev)* returns True for a native revision id Alembic knows;
     *retired* lists, in chain order, the legacy stems native revisions stand for;
-    *table* names the version table in messages.
+    *table* names the version table in messages. In four steps: where the version
+    table puts the database (`_position`), what the rows and checksums record,
+    what is therefore applied (`_applied`), and what must change.
     """
-    stems = [f.stem for f in files]
-    index = {stem: i for i, stem in enumerate(stems)}
-    retired = list(retired)
-    retired_index = {stem: i for i, stem in enumerate(retired)}
-    result = Plan(old_heads=state.heads, table=table, duplicates=tuple(state.duplicates))
-    result.missing_files = missing_files(files, state, retired)
-
-    implied_upto = -1  # alembic_version implies files[0..implied_upto]
-    retired_upto = -1  # ... and retired[0..retired_upto]
-    native_heads = []  # native revisions after the legacy files
-    for head in state.heads:
-        if head in index:
-            implied_upto = max(implied_upto, index[head])
-            retired_upto = len(retired) - 1
-        elif head in retired_index and known_revision(head):
-            retired_upto = max(retired_upto, retired_index[head])  # before the legacy files
-        elif known_revision(head):
-            native_heads.append(head)  # native revisions follow the legacy head
-            retired_upto = len(retired) - 1
-        elif head in retired_index:
-            raise LedgerMismatch(
-                f"{table} holds {head!r}, a legacy migration that was squashed into "
-                f"the baseline {retired[-1]!r}: this database stopped part-way through the "
-                "legacy chain the baseline replaces. Bring it to the baseline's revision "
-                "with the code from before the baseline (the legacy files), then upgrade "
-                "with this one."
-            )
-        elif is_legacy_stem(head):
-            raise LedgerMismatch(
-                f"{table} holds {head!r}, a legacy migration whose file is not in the legacy "
-                "directory: was it renamed or deleted? Restore it, or run `alembic-bridge repair` "
-                "to see, then `alembic-bridge repair --yes` to make, the repair: the rows of "
-                f"deleted files removed and {table} moved to the last applied file that exists. "
-                "Nothing was changed."
-            )
-        else:
-            raise LedgerMismatch(
-                f"{table} holds {head!r}, which is neither a legacy file in "
-                "the legacy directory nor a known revision. Was a revision file renamed "
-                "or deleted? Restore it, or run `alembic stamp --purge <revision>` to tell "
-                "the bridge where this database really is."
-            )
-
-    _refuse_overlapping_heads(state.heads, index, retired_index, table)
-
+    chain = _Chain(files, list(retired))
+    position = _position(state.heads, chain, known_revision, table)
+    _refuse_overlapping_heads(state.heads, chain.index, chain.retired_index, table)
     # Rows and checksums record single files; alembic_version records a position.
-    recorded = {i for i, stem in enumerate(stems) if stem in state.rows or stem in state.checksums}
-    must_upto = -1  # files[0..must_upto] come before an applied revision
-    if native_heads:
-        result.native_heads = tuple(native_heads)
-        must_upto = len(files) - 1
-        evidence = recorded or any(stem in state.rows or stem in state.checksums for stem in retired)
-        # The chain as it was when the native revision ran ended at its last recorded
-        # file; with no record at all, alembic_version is the only evidence there is.
-        implied_upto = max(implied_upto, max(recorded, default=-1) if evidence else len(files) - 1)
-    last_recorded = max((i for i in recorded if i <= implied_upto), default=-1)
-    # Files up to alembic_version after the last recorded one: Alembic ran them without
-    # the bridge writing rows (backfill). A gap *before* a recorded file is a hole.
-    applied = recorded | set(range(last_recorded + 1, implied_upto + 1))
+    recorded = {i for i, stem in enumerate(chain.stems) if stem in state.rows or stem in state.checksums}
+    applied, implied_upto, must_upto = _applied(chain, state, position, recorded)
     top = max(applied, default=-1)
     if top >= 0:
-        behind = [stem for stem in retired[retired_upto + 1 :] if stem not in state.rows]
-        if behind:
-            raise LedgerMismatch(
-                f"Legacy migrations up to {stems[top]} are applied, but not the revisions "
-                f"converted from the legacy migrations before them ({', '.join(behind[:5])}"
-                f"{', ...' if len(behind) > 5 else ''}): an old runner applied the later files "
-                "on a database the bridge had not brought that far. Run `alembic upgrade` "
-                "to each of those revisions first, or `alembic stamp` if they are in fact applied."
-            )
+        _refuse_converted_revisions_behind(chain, state, position.retired_upto, top)
+
+    result = Plan(old_heads=state.heads, table=table, duplicates=tuple(state.duplicates))
+    result.missing_files = missing_files(files, state, retired)
+    result.native_heads = tuple(position.native_heads)
     result.holes = [files[i] for i in range(max(top, must_upto) + 1) if i not in applied]
-    result.applied = [stems[i] for i in sorted(applied)]
+    result.applied = [chain.stems[i] for i in sorted(applied)]
     result.backfill = [stem for stem in result.applied if stem not in state.rows]
     if top >= 0 and implied_upto < top:
-        result.new_head = stems[top]
+        result.new_head = chain.stems[top]
     result.edited = [f.stem for f in files if f.stem in state.checksums and state.checksums[f.stem] != f.sha256()]
     result.unchecksummed = [stem for stem in result.applied if stem not in state.checksums]
     return result
+
+
+@dataclass
+class _Chain:
+    """The legacy files in chain order, and the legacy stems converted revisions stand for."""
+
+    files: list[LegacyFile]
+    retired: list[str]
+
+    def __post_init__(self) -> None:
+        self.stems = [f.stem for f in self.files]
+        self.index = {stem: i for i, stem in enumerate(self.stems)}
+        self.retired_index = {stem: i for i, stem in enumerate(self.retired)}
+
+
+@dataclass
+class _Position:
+    """Where the version table's rows put the database on the chain."""
+
+    implied_upto: int = -1  # alembic_version implies files[0..implied_upto]
+    retired_upto: int = -1  # ... and retired[0..retired_upto]
+    native_heads: list[str] = field(default_factory=list)  # native revisions after the legacy files
+
+
+def _position(heads, chain: _Chain, known_revision, table: str) -> _Position:
+    """Read each version row as a position on the chain; refuse one that names nothing known."""
+    position = _Position()
+    everything_retired = len(chain.retired) - 1
+    for head in heads:
+        if head in chain.index:  # a legacy file: it and the files before it
+            position.implied_upto = max(position.implied_upto, chain.index[head])
+            position.retired_upto = everything_retired
+        elif head in chain.retired_index and known_revision(head):  # a converted revision, before the files
+            position.retired_upto = max(position.retired_upto, chain.retired_index[head])
+        elif known_revision(head):  # a native revision: it follows the legacy head
+            position.native_heads.append(head)
+            position.retired_upto = everything_retired
+        else:
+            raise _unknown_head(head, chain, table)
+    return position
+
+
+def _unknown_head(head: str, chain: _Chain, table: str) -> LedgerMismatch:
+    if head in chain.retired_index:
+        return LedgerMismatch(
+            f"{table} holds {head!r}, a legacy migration that was squashed into "
+            f"the baseline {chain.retired[-1]!r}: this database stopped part-way through the "
+            "legacy chain the baseline replaces. Bring it to the baseline's revision "
+            "with the code from before the baseline (the legacy files), then upgrade "
+            "with this one."
+        )
+    if is_legacy_stem(head):
+        return LedgerMismatch(
+            f"{table} holds {head!r}, a legacy migration whose file is not in the legacy "
+            "directory: was it renamed or deleted? Restore it, or run `alembic-bridge repair` "
+            "to see, then `alembic-bridge repair --yes` to make, the repair: the rows of "
+            f"deleted files removed and {table} moved to the last applied file that exists. "
+            "Nothing was changed."
+        )
+    return LedgerMismatch(
+        f"{table} holds {head!r}, which is neither a legacy file in "
+        "the legacy directory nor a known revision. Was a revision file renamed "
+        "or deleted? Restore it, or run `alembic stamp --purge <revision>` to tell "
+        "the bridge where this database really is."
+    )
+
+
+def _applied(chain: _Chain, state: LedgerState, position: _Position, recorded: set[int]) -> tuple[set[int], int, int]:
+    """Return the indexes of the applied files, the last one the version table implies, and the
+    last one that must be applied (-1: none).
+
+    A file is applied if it is recorded, or if the version table is at it or at a
+    later file with no recorded file between them: Alembic ran those without the
+    bridge writing rows (backfill). A gap *before* a recorded file is a hole.
+    """
+    implied_upto, must_upto = position.implied_upto, -1
+    if position.native_heads:
+        # Every legacy file comes before an applied native revision. The chain as it was
+        # when that revision ran ended at its last recorded file; with no record at all,
+        # the version table is the only evidence there is.
+        must_upto = len(chain.files) - 1
+        evidence = recorded or any(stem in state.rows or stem in state.checksums for stem in chain.retired)
+        implied_upto = max(implied_upto, max(recorded, default=-1) if evidence else len(chain.files) - 1)
+    last_recorded = max((i for i in recorded if i <= implied_upto), default=-1)
+    return recorded | set(range(last_recorded + 1, implied_upto + 1)), implied_upto, must_upto
+
+
+def _refuse_converted_revisions_behind(chain: _Chain, state: LedgerState, retired_upto: int, top: int) -> None:
+    """Refuse legacy files applied past converted revisions that never ran (an old runner got ahead)."""
+    behind = [stem for stem in chain.retired[retired_upto + 1 :] if stem not in state.rows]
+    if behind:
+        raise LedgerMismatch(
+            f"Legacy migrations up to {chain.stems[top]} are applied, but not the revisions "
+            f"converted from the legacy migrations before them ({', '.join(behind[:5])}"
+            f"{', ...' if len(behind) > 5 else ''}): an old runner applied the later files "
+            "on a database the bridge had not brought that far. Run `alembic upgrade` "
+            "to each of those revisions first, or `alembic stamp` if they are in fact applied."
+        )
 
 
 def missing_files(files: list[LegacyFile], state: LedgerState, retired=()) -> list[str]:

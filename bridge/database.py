@@ -29,7 +29,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
@@ -44,10 +43,8 @@ from .environment import (  # noqa: F401 - the .env functions are still importab
     export_dotenv,
     read_environment,
 )
+from .errors import ConfigError, ConnectionFailed
 from .settings import BridgeSettings, config_dir  # noqa: F401 - config_dir: importable from here
-
-if TYPE_CHECKING:
-    from .errors import ConnectionFailed
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +124,6 @@ def resolve_target(
         try:
             port = int(values["DB_PORT"]) if values["DB_PORT"] else None
         except ValueError:
-            from .errors import ConfigError  # deferred: keeps Alembic out of the run.py start pre-check
-
             raise ConfigError(f"DB_PORT={values['DB_PORT']!r} is not a port number.") from None
         built = URL.create(
             "postgresql",
@@ -148,7 +143,6 @@ def resolve_target(
         return DatabaseTarget("sqlalchemy.url", url=sqlalchemy_url.strip(), origin=config_origin)
     if embedded is not None:
         return DatabaseTarget("embedded_postgres", embedded=embedded, origin=config_origin)
-    from .errors import ConfigError  # deferred: keeps Alembic out of the run.py start pre-check
 
     raise ConfigError(
         "No database configured. Set DATABASE_URL (or the legacy DB_USER, "
@@ -167,7 +161,6 @@ def sqlalchemy_url_option(config) -> str | None:
     except configparser.Error:
         section = config.config_ini_section
         raw = config.file_config.get(section, "sqlalchemy.url", raw=True)
-        from .errors import ConfigError  # deferred: keeps Alembic out of the run.py start pre-check
 
         raise ConfigError(
             f"sqlalchemy.url in {Path(config.config_file_name).resolve()} cannot be read: {mask_url(raw)}. "
@@ -211,7 +204,6 @@ def normalize_url(url: str | URL, where: str | None = None) -> URL:
     parsed = _parse(url)
     if parsed is None:
         came_from = f" ({where})" if where else ""
-        from .errors import ConfigError  # deferred: keeps Alembic out of the run.py start pre-check
 
         raise ConfigError(
             f"Could not parse the database URL {mask_url(url)}{came_from}. A database URL "
@@ -287,7 +279,6 @@ def connect_error(err: BaseException, target: DatabaseTarget, url: URL | None = 
     if password and len(password) >= 3:
         reason = reason.replace(str(password), "***")
     reason = mask_text(reason)
-    from .errors import ConnectionFailed  # deferred: keeps Alembic out of the run.py start pre-check
 
     return ConnectionFailed(
         f"Cannot connect to {target.describe()}: {reason}. {_what_to_check(reason, target, url)}",

@@ -18,6 +18,7 @@ import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from .errors import ConfigError
 from .settings import BridgeSettings, config_dir
 
 ENVIRONMENT = "the environment"
@@ -62,8 +63,6 @@ def dotenv_paths(config, settings: BridgeSettings | None = None) -> list[Path]:
     settings = settings or BridgeSettings.from_config(config)
     if settings.dotenv is not None:
         if not settings.dotenv.is_file():
-            from .errors import ConfigError  # deferred: keeps Alembic out of the run.py start pre-check
-
             raise ConfigError(
                 f"dotenv = {settings.dotenv}: no such file. Correct the path in the configuration "
                 "(relative to its folder), or remove the option to use the .env files found by default."
@@ -94,15 +93,11 @@ def read_environment(*directories: Path, environ: Mapping | None = None, files=N
         try:
             found = dotenv_values(path)
         except UnicodeDecodeError as err:
-            from .errors import ConfigError  # deferred: keeps Alembic out of the run.py start pre-check
-
             raise ConfigError(
                 f"Cannot read {path}: it is not UTF-8 text ({err.reason} at byte {err.start}). "
                 "Save it as UTF-8 (python-dotenv reads it so)."
             ) from None
         except OSError as err:
-            from .errors import ConfigError  # deferred: keeps Alembic out of the run.py start pre-check
-
             raise ConfigError(
                 f"Cannot read {path}: {err.strerror or err}. Make it readable by this user, "
                 "or remove it and set the variables in the environment."

@@ -5,19 +5,77 @@
 exits 255 (``sys.exit(-1)``) without a traceback (unless ``--raiseerr``), so a
 bridge error reads the same under ``alembic`` as under ``alembic-bridge``
 (which exits 1).
+
+Importing this module does not import Alembic (``import alembic`` costs about
+0.3 s, and ``python run.py start``'s pre-check, the settings and the URL
+resolution raise these errors without needing Alembic): until
+``alembic.util.exc`` is imported, `BridgeError` derives from a stand-in base,
+and the moment Alembic's module is loaded (or at once, if it already is) its
+base becomes the real ``CommandError``. Every ``except CommandError`` runs in
+a process that has imported Alembic, so it always sees a ``CommandError``.
 """
 
 from __future__ import annotations
 
+import importlib.abc
+import sys
 from pathlib import Path
-
-from alembic.util import CommandError
+from typing import TYPE_CHECKING
 
 LEGACY_PATTERN = "{YYYYMMDD}_{description}.py"
+_ALEMBIC_ERRORS = "alembic.util.exc"
+
+if TYPE_CHECKING:
+    from alembic.util import CommandError as _Base
+else:
+
+    class _Base(Exception):
+        """Stands in for ``alembic.util.CommandError`` until Alembic is imported (see the module docstring)."""
 
 
-class BridgeError(CommandError):
-    """Base class of every error the bridge reports to a user."""
+class BridgeError(_Base):
+    """Base class of every error the bridge reports to a user (an ``alembic.util.CommandError``)."""
+
+
+def _rebase(module) -> None:
+    if BridgeError.__bases__ != (module.CommandError,):
+        BridgeError.__bases__ = (module.CommandError,)
+
+
+class _OnAlembicErrors(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds ``alembic.util.exc`` through the other finders, and rebases `BridgeError` once it is executed."""
+
+    def __init__(self) -> None:
+        self.inner: importlib.abc.Loader | None = None
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != _ALEMBIC_ERRORS:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None and spec.loader is not None:
+                self.inner, spec.loader = spec.loader, self
+                return spec
+        return None
+
+    def create_module(self, spec):
+        assert self.inner is not None
+        return self.inner.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        assert self.inner is not None
+        self.inner.exec_module(module)
+        _rebase(module)
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+
+
+if _ALEMBIC_ERRORS in sys.modules:
+    _rebase(sys.modules[_ALEMBIC_ERRORS])
+else:
+    sys.meta_path.insert(0, _OnAlembicErrors())
 
 
 class BadMigrationName(BridgeError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 import logging
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
@@ -18,9 +18,7 @@ from sqlalchemy.schema import CreateTable
 from sqlalchemy.sql.expression import FunctionElement
 
 from . import sqlstate
-
-if TYPE_CHECKING:
-    from .errors import LedgerMismatch
+from .errors import LedgerMismatch
 
 log = logging.getLogger(__name__)
 
@@ -360,8 +358,6 @@ class Ledger:
             )
         ).one()
         if with_py and without_py:
-            from .errors import LedgerMismatch  # deferred: keeps Alembic out of the run.py start pre-check
-
             raise LedgerMismatch(
                 f"schema_migrations holds names in both formats ({without_py} like "
                 f"{stem_example!r}, {with_py} like {py_example!r}), so legacy_name_format = "
@@ -469,7 +465,6 @@ def _row_insert_error(err: sa.exc.DBAPIError, stem: str, name: str) -> LedgerMis
     if state == sqlstate.NOT_NULL_VIOLATION and table == LEGACY_TABLE:
         column = getattr(diag, "column_name", None) or "?"
         alter = f"ALTER TABLE {LEGACY_TABLE} ALTER COLUMN {column}"
-        from .errors import LedgerMismatch  # deferred: keeps Alembic out of the run.py start pre-check
 
         return LedgerMismatch(
             f"Recording {stem} in {LEGACY_TABLE} failed: its column {column} is NOT NULL and "
@@ -479,7 +474,6 @@ def _row_insert_error(err: sa.exc.DBAPIError, stem: str, name: str) -> LedgerMis
     if state == sqlstate.STRING_TOO_LONG and len(name) <= 255:
         # The only value of variable length a row gets is its name (checksum rows are ours).
         db_message = str(orig).strip().splitlines()[0] if str(orig).strip() else str(err)
-        from .errors import LedgerMismatch  # deferred: keeps Alembic out of the run.py start pre-check
 
         return LedgerMismatch(
             f"Recording {stem} in {LEGACY_TABLE} failed: its column migration_name is too "

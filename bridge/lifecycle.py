@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from . import database
 from .context import set_request
 from .environment import dotenv_paths
+from .errors import ConfigError
 from .fleet.precheck import IniConfig, single_database_at_head
 from .settings import BridgeSettings, config_dir
 
@@ -154,8 +155,6 @@ def start_application(root: Path) -> None:
         proc = subprocess.Popen(command, cwd=root, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     time.sleep(0.5)
     if proc.poll() is not None:
-        from .errors import ConfigError  # deferred: see the note on the imports
-
         raise ConfigError(
             f"The application ({' '.join(command)}) exited at once with status {proc.returncode}; see {APP_LOG_FILE}."
         )

@@ -20,6 +20,8 @@ import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import BadMigrationName, ConfigError
+
 MIGRATION_NAME = re.compile(r"^(?P<date>\d{8})_(?P<description>[A-Za-z0-9_]+)\.py$")
 
 
@@ -92,8 +94,6 @@ class LegacyScan:
     def raise_for_problems(self) -> None:
         """Raise `BadMigrationName` if any file looks like a migration but is misnamed."""
         if self.problems:
-            from .errors import BadMigrationName  # deferred: keeps Alembic out of the run.py start pre-check
-
             raise BadMigrationName(self.problems)
 
 
@@ -124,8 +124,6 @@ def scan(directory: Path | str, ignore: tuple[str, ...] = ()) -> LegacyScan:
     """Read the legacy chain from the file names in *directory*, in legacy order."""
     directory = Path(directory)
     if not directory.is_dir():
-        from .errors import ConfigError  # deferred: keeps Alembic out of the run.py start pre-check
-
         raise ConfigError(
             f"legacy_location {directory} does not exist or is not a directory. "
             "Set 'legacy_location' in alembic.ini (or [tool.alembic] in "

@@ -29,14 +29,21 @@ bridge passes them to Alembic's ``context.configure()``, and ``status``,
 ``sync`` and the plans, which never run env.py, read the same table.
 
 Relative paths are resolved against the directory of the configuration file.
+Every value is checked when the configuration is read, against `OPTIONS` (what
+each option accepts, with bounds: timeouts within PostgreSQL's INT_MAX
+milliseconds, the backoff within an hour, booleans strictly true or false); a
+bad one is one `ConfigError` naming the option and the value.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
+
+from .errors import ConfigError
 
 NAME_FORMATS = ("auto", "stem", "filename")
 DEFAULT_LOCK_TIMEOUT = 300.0  # seconds a runner waits for another runner's lock
@@ -73,7 +80,6 @@ class VersionTable:
             if given == (ours or None):
                 continue
             setting = f"{key} = {ours}" if ours else f"no {key}"
-            from .errors import ConfigError  # deferred: keeps Alembic out of the run.py start pre-check
 
             raise ConfigError(
                 f"env.py passes {key}={given!r} to run_migrations(), but the configuration has "
@@ -105,90 +111,82 @@ class BridgeSettings:
 
     @classmethod
     def from_config(cls, config) -> BridgeSettings:
-        """Read and check the bridge's options from an Alembic ``Config``."""
+        """Read and check the bridge's options from an Alembic ``Config``: every value, at load.
 
-        def option(name: str) -> str | None:
-            return _option(config, name)
+        A bad value is one `ConfigError` naming the option, the value and what
+        it accepts (`OPTIONS`), before anything connects or runs.
+        """
+
+        def read(name: str):
+            return parse_option(name, _option(config, name))
 
         def path(name: str) -> Path | None:
             return _path_option(config, name)
 
-        name_format = option("legacy_name_format") or "auto"
-        if name_format not in NAME_FORMATS:
-            from .errors import ConfigError  # deferred: keeps Alembic out of the run.py start pre-check
-
-            raise ConfigError(
-                f"legacy_name_format = {name_format!r} is not one of "
-                f"{', '.join(NAME_FORMATS)}. Use 'stem' for rows like "
-                "20251031_add_x, 'filename' for 20251031_add_x.py, or 'auto' to "
-                "follow the rows already in schema_migrations."
-            )
-        timeout = option("lock_timeout") or str(DEFAULT_LOCK_TIMEOUT)
-        try:
-            lock_timeout = float(timeout)
-        except ValueError:
-            lock_timeout = -1.0
-        if not 0 <= lock_timeout < float("inf"):
-            from .errors import ConfigError  # deferred: keeps Alembic out of the run.py start pre-check
-
-            raise ConfigError(
-                f"lock_timeout = {timeout!r} is not a number of seconds. Write the seconds a "
-                "runner waits for another runner's lock, e.g. lock_timeout = 300."
-            )
-        strict = (option("strict") or "false").lower()
-        if strict not in BOOLEANS:
-            from .errors import ConfigError  # deferred: keeps Alembic out of the run.py start pre-check
-
-            raise ConfigError(
-                f"strict = {option('strict')!r} is neither true nor false. Write strict = true "
-                "(rows whose file is gone are errors) or strict = false (they are warnings)."
-            )
-        rebuild = (option("rebuild_invalid_indexes") or "false").lower()
-        if rebuild not in BOOLEANS:
-            raise ConfigError(
-                f"rebuild_invalid_indexes = {option('rebuild_invalid_indexes')!r} is neither true nor "
-                "false. Write rebuild_invalid_indexes = true to drop and rebuild an INVALID index an "
-                "interrupted CREATE INDEX CONCURRENTLY left, or false to leave it to you."
-            )
         return cls(
             legacy_location=path("legacy_location"),
             legacy_ignore=tuple(split_list(config.get_alembic_option("legacy_ignore"))),
-            name_format=name_format,
+            name_format=read("legacy_name_format"),
             embedded_postgres=path("embedded_postgres"),
-            lock_timeout=lock_timeout,
-            strict=BOOLEANS[strict],
-            target_metadata=option("target_metadata"),
-            version_table=VersionTable(option("version_table") or VersionTable.name, option("version_table_schema")),
-            migration_lock_timeout=interval(option("migration_lock_timeout"), "migration_lock_timeout"),
-            migration_statement_timeout=interval(option("migration_statement_timeout"), "migration_statement_timeout"),
-            lock_retries=retries(option("lock_retries"), "lock_retries"),
-            lock_retry_backoff=seconds(option("lock_retry_backoff"), "lock_retry_backoff", 1.0),
-            rebuild_invalid_indexes=BOOLEANS[rebuild],
+            lock_timeout=read("lock_timeout"),
+            strict=read("strict"),
+            target_metadata=read("target_metadata"),
+            version_table=VersionTable(read("version_table"), read("version_table_schema")),
+            migration_lock_timeout=read("migration_lock_timeout"),
+            migration_statement_timeout=read("migration_statement_timeout"),
+            lock_retries=read("lock_retries"),
+            lock_retry_backoff=read("lock_retry_backoff"),
+            rebuild_invalid_indexes=read("rebuild_invalid_indexes"),
             dotenv=path("dotenv"),
         )
 
 
+# -- checking one value ----------------------------------------------------------------------
+
+# PostgreSQL's lock_timeout and statement_timeout are int milliseconds: INT_MAX at most.
+MAX_TIMEOUT_MS = 2**31 - 1
+MAX_BACKOFF = 3600.0  # seconds: an hour
+MAX_RETRIES = 100
+MAX_LOCK_WAIT = MAX_TIMEOUT_MS / 1000  # seconds, the runner lock's wait: the same ceiling
+MAX_IDENTIFIER_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1: longer names are cut, silently
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "min": 60_000.0, "h": 3_600_000.0, "d": 86_400_000.0}
 # What PostgreSQL's lock_timeout / statement_timeout accept: milliseconds, or a number and a unit.
-_INTERVAL = re.compile(r"\d+(\.\d+)?\s*(us|ms|s|min|h|d)?")
+_INTERVAL = re.compile(r"(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?")
+_DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
+_METADATA = re.compile(rf"{_DOTTED}(?::{_DOTTED})?")
+
+
+def _invalid(name: str, value, where: str, problem: str, fix: str):
+    return ConfigError(f"{name} = {value!r}{where} {problem}. {fix}")
 
 
 def interval(value: str | None, name: str, where: str = "") -> str | None:
-    """Check a timeout written as PostgreSQL writes it (``2s``, ``500ms``, ``1min``, ``0`` = none)."""
+    """Check a timeout written as PostgreSQL writes it (``2s``, ``500ms``, ``1min``, ``0`` = none), within INT_MAX ms."""
     if value is None:
         return None
     text = str(value).strip()
-    if not _INTERVAL.fullmatch(text):
-        from .errors import ConfigError  # deferred: keeps Alembic out of the run.py start pre-check
-
-        raise ConfigError(
-            f"{name} = {value!r}{where} is not a PostgreSQL timeout. Write a number of milliseconds "
-            "or a number and a unit: 2s, 500ms, 1min (0 means no timeout)."
+    match = _INTERVAL.fullmatch(text)
+    if not match or isinstance(value, bool):
+        raise _invalid(
+            name,
+            value,
+            where,
+            "is not a PostgreSQL timeout",
+            "Write a number of milliseconds or a number and a unit: 2s, 500ms, 1min (0 means no timeout).",
+        )
+    if float(match.group(1)) * _UNITS_MS[match.group(2) or "ms"] > MAX_TIMEOUT_MS:
+        raise _invalid(
+            name,
+            value,
+            where,
+            f"is more than PostgreSQL accepts ({MAX_TIMEOUT_MS} ms, about 24 days)",
+            "Write a shorter timeout, e.g. 30s (0 means no timeout).",
         )
     return text
 
 
 def retries(value: str | int | None, name: str, where: str = "") -> int:
-    """Check a retry count (a whole number, 0 or more)."""
+    """Check a retry count (a whole number, 0 to `MAX_RETRIES`)."""
     if value is None:
         return 0
     try:
@@ -196,27 +194,145 @@ def retries(value: str | int | None, name: str, where: str = "") -> int:
     except ValueError:
         count = -1
     if count < 0 or isinstance(value, bool):
-        from .errors import ConfigError  # deferred: keeps Alembic out of the run.py start pre-check
-
-        raise ConfigError(
-            f"{name} = {value!r}{where} is not a count. Write a whole number, e.g. {name} = 3 (0: no retry)."
-        )
+        raise _invalid(name, value, where, "is not a count", f"Write a whole number, e.g. {name} = 3 (0: no retry).")
+    if count > MAX_RETRIES:
+        raise _invalid(name, value, where, f"is more than {MAX_RETRIES} retries", f"Write e.g. {name} = 3.")
     return count
 
 
-def seconds(value: str | float | None, name: str, default: float, where: str = "") -> float:
-    """Check a number of seconds (0 or more)."""
+def seconds(
+    value: str | float | None, name: str, default: float, where: str = "", *, maximum: float = MAX_BACKOFF
+) -> float:
+    """Check a number of seconds (0 to *maximum*: an hour unless said otherwise)."""
     if value is None:
         return default
     try:
         number = float(str(value).strip())
     except ValueError:
         number = -1.0
-    if not 0 <= number < float("inf"):
-        from .errors import ConfigError  # deferred: keeps Alembic out of the run.py start pre-check
-
-        raise ConfigError(f"{name} = {value!r}{where} is not a number of seconds. Write e.g. {name} = 0.5.")
+    if not 0 <= number < float("inf") or isinstance(value, bool):
+        raise _invalid(name, value, where, "is not a number of seconds", f"Write e.g. {name} = 0.5.")
+    if number > maximum:
+        raise _invalid(name, value, where, f"is more than {maximum:g} seconds", f"Write at most {name} = {maximum:g}.")
     return number
+
+
+def boolean(value: str | bool | None, name: str, where: str = "", *, default: bool = False) -> bool:
+    """Check a true/false option: true, yes, on, 1 or false, no, off, 0 (any case); nothing else."""
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    answer = BOOLEANS.get(str(value).strip().lower())
+    if answer is None:
+        raise _invalid(name, value, where, "is neither true nor false", f"Write {name} = true or {name} = false.")
+    return answer
+
+
+def _lock_wait(value: str | None, name: str = "lock_timeout") -> float:
+    if value is None:
+        return DEFAULT_LOCK_TIMEOUT
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 <= number <= MAX_LOCK_WAIT:
+        raise _invalid(
+            name,
+            value,
+            "",
+            "is not a number of seconds"
+            if not 0 <= number < float("inf")
+            else f"is more than {MAX_LOCK_WAIT:g} seconds",
+            "Write the seconds a runner waits for another runner's lock, e.g. lock_timeout = 300.",
+        )
+    return number
+
+
+def _name_format(value: str | None, name: str = "legacy_name_format") -> str:
+    if value is None:
+        return "auto"
+    if value not in NAME_FORMATS:
+        raise _invalid(
+            name,
+            value,
+            "",
+            f"is not one of {', '.join(NAME_FORMATS)}",
+            "Use 'stem' for rows like 20251031_add_x, 'filename' for 20251031_add_x.py, or 'auto' to "
+            "follow the rows already in schema_migrations.",
+        )
+    return value
+
+
+def _identifier(default: str | None):
+    def check(value: str | None, name: str) -> str | None:
+        if value is None:
+            return default
+        if len(value.encode("utf-8")) > MAX_IDENTIFIER_BYTES or "\x00" in value:
+            raise _invalid(
+                name,
+                value,
+                "",
+                f"is not a PostgreSQL name (at most {MAX_IDENTIFIER_BYTES} bytes, no NUL)",
+                "PostgreSQL would cut it and the bridge would read another table: write a shorter name.",
+            )
+        return value
+
+    return check
+
+
+def _target_metadata(value: str | None, name: str = "target_metadata") -> str | None:
+    if value is not None and not _METADATA.fullmatch(value):
+        raise _invalid(
+            name,
+            value,
+            "",
+            "is not package.module:attribute",
+            "Write e.g. target_metadata = myapp.models:Base.metadata.",
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class Option:
+    """One ``[alembic]`` option the bridge reads: what it accepts, and its check (value, name) -> typed value."""
+
+    accepts: str
+    check: Callable[[str | None, str], Any] | None = None  # None: any text (a path, a glob, SQL)
+
+
+# Every option the bridge reads from [alembic] / [tool.alembic], with what it accepts (the
+# README's configuration table says the same). A new option is declared here and read with
+# `parse_option`: its bad values are refused at load, with one message shape.
+OPTIONS: dict[str, Option] = {
+    "legacy_location": Option("a folder (relative to the configuration file)"),
+    "legacy_ignore": Option("file-name globs, separated by commas, spaces or newlines"),
+    "legacy_name_format": Option("auto, stem or filename", _name_format),
+    "embedded_postgres": Option("a folder (relative to the configuration file)"),
+    "dotenv": Option("a .env file (relative to the configuration file)"),
+    "lock_timeout": Option(f"seconds, 0 to {MAX_LOCK_WAIT:g}", _lock_wait),
+    "migration_lock_timeout": Option(
+        f"a PostgreSQL timeout: milliseconds, or a number and us, ms, s, min, h or d; at most {MAX_TIMEOUT_MS} ms",
+        interval,
+    ),
+    "migration_statement_timeout": Option("as migration_lock_timeout", interval),
+    "lock_retries": Option(f"a whole number, 0 to {MAX_RETRIES}", retries),
+    "lock_retry_backoff": Option(f"seconds, 0 to {MAX_BACKOFF:g}", lambda value, name: seconds(value, name, 1.0)),
+    "rebuild_invalid_indexes": Option("true, yes, on, 1 or false, no, off, 0", boolean),
+    "strict": Option("true, yes, on, 1 or false, no, off, 0", boolean),
+    "target_metadata": Option("package.module:attribute", _target_metadata),
+    "version_table": Option(f"a name of at most {MAX_IDENTIFIER_BYTES} bytes", _identifier(VersionTable.name)),
+    "version_table_schema": Option(f"a schema name of at most {MAX_IDENTIFIER_BYTES} bytes", _identifier(None)),
+    "fleet_targets": Option("a targets file (relative to the configuration file)"),
+    "fleet_targets_query": Option("SQL returning rows (name, url)"),
+    "fleet_schemas": Option("a glob over schema names, e.g. tenant_*"),
+}
+
+
+def parse_option(name: str, value: str | None):
+    """Return option *name*'s checked value (its default when *value* is None); a bad one is a `ConfigError`."""
+    check = OPTIONS[name].check
+    return check(value, name) if check is not None else value
 
 
 def legacy_location(config) -> Path | None:

@@ -166,8 +166,8 @@ def _guarded(migration_step, run: BridgeRun, migration_context):
                 intact = migration_context.connection is connection and connection.get_transaction() is root
                 if savepoint is not None and intact and savepoint.is_active:
                     savepoint.rollback()
-                retryable = state in RETRYABLE and isinstance(err, Exception)
-                if retryable and attempt <= policy.retries and intact:
+                retryable = state is not None and state in RETRYABLE and isinstance(err, Exception)
+                if state is not None and retryable and attempt <= policy.retries and intact:
                     delay = policy.delay(attempt)
                     retried.append(entry(runlog.RETRIED, attempt_started, attempt, err))
                     log.warning(

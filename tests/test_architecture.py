@@ -171,12 +171,28 @@ def test_no_module_is_over_the_size_limit_unless_it_is_one_concept():
         ("import bridge.cli", "click"),  # run.py and the __main__ helper stay cheap
         ("import bridge.cli.runpy", "click"),
         ("import alembic", "bridge.script"),  # `import alembic` loads bridge.plugin, and only it
+        ("import bridge.errors", "alembic"),  # the errors are raised where Alembic is not loaded
+        ("import bridge.fleet.precheck", "alembic"),  # run.py start's pre-check
     ],
 )
 def test_light_entry_points_do_not_load_heavy_modules(statement, module):
     code = f"import sys; {statement}; print({module!r} in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False", result.stderr
+
+
+@pytest.mark.parametrize("first", ["bridge.errors", "alembic.util"])
+def test_the_bridge_errors_are_alembic_command_errors_whichever_is_imported_first(first):
+    # The stock `alembic` CLI prints a CommandError as "FAILED: ..." without a traceback.
+    code = (
+        f"import {first}; import alembic.util, bridge.errors as e; "
+        "assert all(issubclass(c, alembic.util.CommandError) for c in "
+        "(e.BridgeError, e.ConfigError, e.MigrationError, e.ConnectionFailed, e.UncommittedWork)); "
+        "import pickle; err = pickle.loads(pickle.dumps(e.ConfigError('x'))); "
+        "assert isinstance(err, alembic.util.CommandError); print('ok')"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "ok", result.stderr
 
 
 def test_the_entry_points_users_committed_still_import():

@@ -27,10 +27,7 @@ def test_strict_takes_the_usual_booleans(tmp_path, value, expected):
 def test_strict_that_is_neither_true_nor_false_is_refused_not_taken_as_false(tmp_path):
     with pytest.raises(ConfigError) as err:
         settings(tmp_path, strict="maybe")
-    assert str(err.value) == (
-        "strict = 'maybe' is neither true nor false. Write strict = true (rows whose file is "
-        "gone are errors) or strict = false (they are warnings)."
-    )
+    assert str(err.value) == "strict = 'maybe' is neither true nor false. Write strict = true or strict = false."
 
 
 @pytest.mark.parametrize("value", ["5min", "-1", "nan", "inf"])
@@ -46,3 +43,122 @@ def test_a_lock_timeout_that_is_not_a_number_of_seconds_is_refused(tmp_path, val
 def test_lock_timeout_in_seconds_is_read(tmp_path):
     assert settings(tmp_path, lock_timeout="2.5").lock_timeout == 2.5
     assert settings(tmp_path).lock_timeout == 300.0
+
+
+# -- every option, every kind of bad value ----------------------------------------------------------
+
+# Each option the bridge checks, with values it must refuse at load. Options that take any text
+# (a folder, a glob, SQL) are named in TEXT_OPTIONS: their faults surface where they are used.
+BAD_VALUES = {
+    "legacy_name_format": ["stems", "AUTO", "file name"],
+    "lock_timeout": ["5min", "-1", "nan", "inf", "1e308", "2147484", "true"],
+    "migration_lock_timeout": ["2 sec", "-1s", "99999999999999d", "2147483648", "25d", "1e3s", "nan"],
+    "migration_statement_timeout": ["forever", "9999999999ms", "3000h"],
+    "lock_retries": ["many", "-1", "1.5", "101", "10000000000", "true"],
+    "lock_retry_backoff": ["soon", "-0.5", "1e308", "inf", "nan", "3601", "true"],
+    "rebuild_invalid_indexes": ["maybe", "2", "enabled", "ja"],
+    "strict": ["maybe", "y", "t", "10"],
+    "target_metadata": ["my app:Base.metadata", "models:", ":metadata", "models::x", "a-b:metadata"],
+    "version_table": ["v" * 64, "é" * 32],
+    "version_table_schema": ["s" * 64],
+}
+TEXT_OPTIONS = {
+    "dotenv",
+    "legacy_location",
+    "legacy_ignore",
+    "embedded_postgres",
+    "fleet_targets",
+    "fleet_targets_query",
+    "fleet_schemas",
+}
+
+
+def test_every_option_the_bridge_reads_is_either_checked_here_or_takes_any_text():
+    from bridge.settings import OPTIONS
+
+    assert set(OPTIONS) == set(BAD_VALUES) | TEXT_OPTIONS
+    assert {name for name, option in OPTIONS.items() if option.check is None} == TEXT_OPTIONS
+
+
+@pytest.mark.parametrize("name, value", [(name, value) for name, values in BAD_VALUES.items() for value in values])
+def test_a_bad_option_value_is_one_config_error_naming_the_option_and_the_value(tmp_path, name, value):
+    with pytest.raises(ConfigError) as err:
+        settings(tmp_path, **{name: value})
+    message = str(err.value)
+    assert message.startswith(f"{name} = {value!r} "), message
+    assert "Write" in message or "Use" in message or "write" in message, message
+
+
+@pytest.mark.parametrize(
+    "name, value, expected",
+    [
+        ("migration_lock_timeout", "2147483647", "2147483647"),
+        ("migration_lock_timeout", "24d", "24d"),
+        ("migration_statement_timeout", "1.5s", "1.5s"),
+        ("lock_retry_backoff", "3600", 3600.0),
+        ("lock_retry_backoff", "0", 0.0),
+        ("lock_retries", "100", 100),
+        ("lock_timeout", "0", 0.0),
+        ("rebuild_invalid_indexes", "ON", True),
+        ("target_metadata", "myapp.models:Base.metadata", "myapp.models:Base.metadata"),
+        ("target_metadata", "models", "models"),
+    ],
+)
+def test_the_bounds_themselves_are_accepted(tmp_path, name, value, expected):
+    from bridge.settings import OPTIONS
+
+    assert OPTIONS[name].check is not None
+    assert OPTIONS[name].check(value, name) == expected
+    settings(tmp_path, **{name: value})
+
+
+def test_a_per_migration_setting_is_checked_with_the_same_bounds():
+    from bridge.settings import BridgeSettings as Settings
+    from bridge.steps import Policy
+
+    class Module:
+        lock_retry_backoff = 1e308
+
+    with pytest.raises(ConfigError, match=r"lock_retry_backoff = 1e\+308 \(in x.py\) is more than 3600 seconds"):
+        Policy.of(Settings(None), Module(), "x.py")  # type: ignore[arg-type]
+
+
+def test_the_readme_configuration_table_lists_every_option_with_what_it_accepts():
+    from pathlib import Path
+
+    from bridge.settings import OPTIONS
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("## Configuration") :]
+    rows = {
+        cells[0].strip("| `"): cells
+        for cells in (line.split(" | ") for line in table.splitlines() if line.startswith("| `"))
+    }
+    for name, option in OPTIONS.items():
+        assert name in rows, name
+        assert rows[name][-1].rstrip(" |") == option.accepts, rows[name]
+
+
+@pytest.mark.parametrize(
+    "toml, named",
+    [
+        ("postgres-version = 160", "postgres-version = 160"),
+        ("postgres-version = 8", "postgres-version = 8"),
+        ('postgres-version = "sixteen"', "postgres-version = 'sixteen'"),
+        ('lock-rules-since = "last year"', "lock-rules-since = 'last year'"),
+        ("lock-rules-since = 2025", "lock-rules-since = 2025"),
+        ('severity = { LB510 = "warn" }', "LB510 = 'warn'"),
+        ('select = "LB999"', "'LB999'"),
+        ("ignore = [1]", "ignore = [1]"),
+        ('per-file-ignores = ["x"]', "per-file-ignores = ['x']"),
+        ("unknown-key = 1", "unknown-key"),
+    ],
+)
+def test_every_lint_setting_with_a_bad_value_is_a_config_error_naming_it(tmp_path, toml, named):
+    from bridge.lint.settings import load_settings
+
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(f"[tool.alembic-bridge.lint]\n{toml}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_settings(pyproject)
+    assert named in str(err.value)

@@ -34,7 +34,7 @@ def convert_command(obj, stem, upto, all_files, dry_run):
     )
     for item in plan.files:
         echo(f"  {item.legacy.stem}")
-        if item.problem:
+        if item.problem or item.converted is None:
             echo(f"      cannot convert: {item.problem}")
             continue
         for function in item.converted.functions:

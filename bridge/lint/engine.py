@@ -12,10 +12,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .. import loader
+from ..errors import ConfigError
 from .noqa import noqa_comments, suppressed
 from .rules.catalog import ERROR, RULES_BY_CODE, Rule
 from .rules.lintfile import check_file
-from .settings import LintSettings, config_error, load_settings, project_pyproject
+from .settings import LintSettings, load_settings, project_pyproject
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ def expand_paths(paths: Iterable[str | Path], legacy_ignore: Sequence[str] = ())
         elif path.exists():
             files = [path]
         else:
-            raise config_error(f"{path} does not exist. Pass legacy migration files or the folder holding them.")
+            raise ConfigError(f"{path} does not exist. Pass legacy migration files or the folder holding them.")
         for file in files:
             if file not in result:
                 result.append(file)

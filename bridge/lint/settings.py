@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ..errors import ConfigError
 from .rules.catalog import ERROR, RULES, RULES_BY_CODE, WARNING
 from .rules.lockstate import DEFAULT_POSTGRES_VERSION
 from .rules.rule import RuleOptions
@@ -43,13 +44,7 @@ _SETTING_KEYS = {
 }
 DEFAULT_SMALL_TABLE_ROWS = 10_000
 OLDEST_POSTGRES = 9
-
-
-def config_error(message: str) -> Exception:
-    """Return a `bridge.errors.ConfigError`, imported only now: `import bridge.lint` stays free of Alembic."""
-    from ..errors import ConfigError  # deferred: bridge.errors imports Alembic (~0.4 s)
-
-    return ConfigError(message)
+NEWEST_POSTGRES = 99  # a sanity bound: a typo (160 for 16) is refused
 
 
 @dataclass(frozen=True)
@@ -136,7 +131,7 @@ def normalize_selectors(values: Iterable[str], where: str) -> list[str]:
                 continue
             if part != ALL and not any(rule.code.startswith(part) for rule in RULES):
                 known = ", ".join(rule.code for rule in RULES)
-                raise config_error(
+                raise ConfigError(
                     f"{where}: {part!r} matches no lint rule. Use a code or a prefix of one ({known}), or ALL."
                 )
             selectors.append(part)
@@ -160,21 +155,21 @@ def load_settings(pyproject: Path | str | None) -> LintSettings:
             # tomli is there only where it is needed (3.10), not in every environment mypy runs in.
             import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
         except ImportError:
-            raise config_error(
+            raise ConfigError(
                 f"{pyproject} configures alembic-bridge, but reading TOML on this Python "
                 "needs the package tomli: pip install tomli"
             ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise config_error(f"{pyproject} is not valid TOML: {err}") from None
+        raise ConfigError(f"{pyproject} is not valid TOML: {err}") from None
     table = data.get("tool", {}).get("alembic-bridge", {}).get("lint", {})
     where = f"[{PYPROJECT_TABLE}] in {pyproject}"
     if not isinstance(table, dict):
-        raise config_error(f"{where} must be a table.")
+        raise ConfigError(f"{where} must be a table.")
     unknown = sorted(set(table) - _SETTING_KEYS)
     if unknown:
-        raise config_error(
+        raise ConfigError(
             f"{where} has unknown key(s) {', '.join(unknown)}; the keys are select, ignore, "
             "per-file-ignores, severity, postgres-version and lock-rules-since."
         )
@@ -183,34 +178,50 @@ def load_settings(pyproject: Path | str | None) -> LintSettings:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise config_error(f'{where}: {key} must be a list of rule codes, e.g. ["LB403"].')
+            raise ConfigError(f'{where}: {key} = {value!r} is not a list of rule codes; write e.g. ["LB403"].')
         return tuple(normalize_selectors(value, f"{key} in {where}"))
 
     per_file = table.get("per-file-ignores", table.get("per_file_ignores", {}))
     if not isinstance(per_file, dict):
-        raise config_error(f"{where}: per-file-ignores must map file globs to lists of codes.")
+        raise ConfigError(
+            f"{where}: per-file-ignores = {per_file!r} does not map file globs to lists of codes; "
+            'write e.g. { "20240101_*.py" = ["LB401"] }.'
+        )
     severity = table.get("severity", {})
-    if not isinstance(severity, dict) or not all(v in (ERROR, WARNING) for v in severity.values()):
-        raise config_error(
-            f'{where}: severity must map rule codes to "error" or "warning", e.g. {{ LB510 = "warning" }}.'
+    bad = (
+        [(k, v) for k, v in severity.items() if v not in (ERROR, WARNING)]
+        if isinstance(severity, dict)
+        else [("severity", severity)]
+    )
+    if bad:
+        key, value = bad[0]
+        raise ConfigError(
+            f"{where}: severity {key} = {value!r} is not allowed: severity must map rule codes to "
+            f'"error" or "warning", e.g. {{ LB510 = "warning" }}.'
         )
     version = table.get("postgres-version", table.get("postgres_version", DEFAULT_POSTGRES_VERSION))
     if isinstance(version, str) and version.isdigit():
         version = int(version)
-    if not isinstance(version, int) or isinstance(version, bool) or version < OLDEST_POSTGRES:
-        raise config_error(f"{where}: postgres-version must be a major version number, e.g. 16.")
-    since = table.get("lock-rules-since", table.get("lock_rules_since"))
+    if not isinstance(version, int) or isinstance(version, bool) or not OLDEST_POSTGRES <= version <= NEWEST_POSTGRES:
+        raise ConfigError(
+            f"{where}: postgres-version = {version!r} is not a PostgreSQL major version "
+            f"({OLDEST_POSTGRES} to {NEWEST_POSTGRES}); write e.g. postgres-version = 16."
+        )
+    raw_since = since = table.get("lock-rules-since", table.get("lock_rules_since"))
     if isinstance(since, str):
         try:
             since = datetime.date.fromisoformat(since)
         except ValueError:
-            since = None
-    if since is not None and not isinstance(since, datetime.date):
-        raise config_error(f"{where}: lock-rules-since must be a date, e.g. 2025-01-01.")
+            since = raw_since
+    if isinstance(since, datetime.datetime) or (since is not None and not isinstance(since, datetime.date)):
+        raise ConfigError(
+            f"{where}: lock-rules-since = {raw_since!r} is not a date; write e.g. lock-rules-since = 2025-01-01."
+        )
     small = table.get("small-table-rows", table.get("small_table_rows", DEFAULT_SMALL_TABLE_ROWS))
     if not isinstance(small, int) or isinstance(small, bool) or small < 0:
-        raise config_error(
-            f"{where}: small-table-rows must be a whole number of rows (0 or more), e.g. 10000; got {small!r}."
+        raise ConfigError(
+            f"{where}: small-table-rows = {small!r} is not a whole number of rows (0 or more); "
+            "write e.g. small-table-rows = 10000."
         )
     settings = LintSettings(
         severity=tuple((code, level) for key, level in severity.items() for code in codes("severity", [key])),

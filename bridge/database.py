@@ -18,8 +18,9 @@ into ``os.environ``: the library must not change the environment of the
 application that calls it. Each value remembers where it came from, so every
 message can say "DATABASE_URL from /app/.env".
 
-Every URL shown anywhere goes through `mask_url` (or `mask_text`): a URL that
-cannot be parsed unambiguously shows nothing after ``scheme://user:``.
+Every URL shown anywhere goes through `bridge.masking` (`mask_url`,
+`mask_text`); every URL resolved here, a `DatabaseTarget`'s, has its password
+remembered there, so that no text shows it, whatever put it there.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
 from .context import request_of
@@ -44,6 +45,7 @@ from .environment import (  # noqa: F401 - the .env functions are still importab
     read_environment,
 )
 from .errors import ConfigError, ConnectionFailed
+from .masking import mask_text, mask_url, parse_url, remember_url
 from .settings import BridgeSettings, config_dir  # noqa: F401 - config_dir: importable from here
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,9 @@ class DatabaseTarget:
     url: str | None = field(default=None, repr=False)  # may hold a password
     embedded: Path | None = None
     origin: str | None = None
+
+    def __post_init__(self) -> None:
+        remember_url(self.url)
 
     @property
     def where(self) -> str:
@@ -161,7 +166,6 @@ def sqlalchemy_url_option(config) -> str | None:
     except configparser.Error:
         section = config.config_ini_section
         raw = config.file_config.get(section, "sqlalchemy.url", raw=True)
-
         raise ConfigError(
             f"sqlalchemy.url in {Path(config.config_file_name).resolve()} cannot be read: {mask_url(raw)}. "
             "In alembic.ini a % must be written %% (a percent-encoded password too: "
@@ -179,32 +183,15 @@ def target_url(target: DatabaseTarget) -> str:
     return target.url
 
 
-# -- parsing and masking -----------------------------------------------------------------
-
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
-_URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
-_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&\s]*", re.IGNORECASE)
-
-
-def _parse(url: str | URL) -> URL | None:
-    """Return SQLAlchemy's reading of *url*, or None if it cannot be read unambiguously."""
-    try:
-        parsed = make_url(url) if isinstance(url, str) else url
-    except Exception:  # ArgumentError, or ValueError for a port like "p/w"
-        return None
-    # A raw "@" in the password: SQLAlchemy ends the password at the first "@" and
-    # takes the rest for the host (or the database, or a query key).
-    if "@" in (parsed.host or "") or "@" in (parsed.database or "") or any("@" in k for k in parsed.query):
-        return None
-    return parsed
+# -- parsing ---------------------------------------------------------------------------------
 
 
 def normalize_url(url: str | URL, where: str | None = None) -> URL:
-    """Return *url* with the driver the bridge installs (psycopg2) made explicit."""
-    parsed = _parse(url)
+    """Return *url* with the driver the bridge installs (psycopg2) made explicit; its password is remembered."""
+    remember_url(url)
+    parsed = parse_url(url)
     if parsed is None:
         came_from = f" ({where})" if where else ""
-
         raise ConfigError(
             f"Could not parse the database URL {mask_url(url)}{came_from}. A database URL "
             "looks like postgresql://user:password@host:5432/dbname. Percent-encode special "
@@ -216,68 +203,14 @@ def normalize_url(url: str | URL, where: str | None = None) -> URL:
     return parsed
 
 
-def mask_url(url: str | URL | None) -> str:
-    """Return *url* as text with its password replaced by ``***``.
-
-    A URL that cannot be parsed unambiguously shows nothing after
-    ``scheme://user:`` (nothing after ``scheme:`` if even the user is unclear).
-    """
-    if url is None:
-        return "<none>"
-    parsed = _parse(url)
-    if parsed is None:
-        text = url if isinstance(url, str) else url.render_as_string(hide_password=False)
-        return _mask_unparseable(text)
-    return _QUERY_PASSWORD.sub(r"\1***", parsed.render_as_string(hide_password=True))
-
-
-def _mask_unparseable(text: str) -> str:
-    scheme, sep, rest = text.partition("://")
-    if sep and _SCHEME.fullmatch(scheme):
-        user, colon, _ = rest.partition(":")
-        if colon and not re.search(r"[@/?#\s]", user):
-            return f"{scheme}://{user}:***"
-        return f"{scheme}://***"
-    match = re.match(r"([A-Za-z][A-Za-z0-9+.\-]*):/", text)
-    return f"{match.group(1)}:***" if match else "***"
-
-
-def mask_text(text: str) -> str:
-    """Mask the password of every URL inside free *text* (an error message, say).
-
-    From ``scheme://user:`` to the last ``@`` on the same line is hidden: a
-    password with a raw ``@``, ``/`` or space cannot be told from what follows it.
-    """
-    return "\n".join(_mask_line(line) for line in text.split("\n"))
-
-
-def _mask_line(line: str) -> str:
-    out, pos = [], 0
-    while match := _URL_START.search(line, pos):
-        start = match.end()
-        at = line.rfind("@", start)
-        if at < 0 or ":" not in line[start:at]:
-            out.append(line[pos:start])
-            pos = start
-            continue
-        user = re.match(r"[^:@/\s]*:", line[start:at])
-        out.append(line[pos:start] + (user.group(0) if user else "") + "***")
-        pos = at
-    out.append(line[pos:])
-    return _QUERY_PASSWORD.sub(r"\1***", "".join(out))
-
-
 # -- connecting ----------------------------------------------------------------------------
 
 
 def connect_error(err: BaseException, target: DatabaseTarget, url: URL | None = None) -> ConnectionFailed:
     """Translate a driver's connection error into one paragraph: URL, its source, reason, what to check."""
-    url = url if url is not None else (_parse(target.url) if target.url else None)
+    url = url if url is not None else (parse_url(target.url) if target.url else None)
     lines = str(err).strip().splitlines()
     reason = " ".join((lines[0] if lines else type(err).__name__).split()).rstrip(".")
-    password = url.password if url is not None else None
-    if password and len(password) >= 3:
-        reason = reason.replace(str(password), "***")
     reason = mask_text(reason)
 
     return ConnectionFailed(

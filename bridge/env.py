@@ -26,6 +26,7 @@ from .errors import BridgeError, ConfigError
 from .internals import replace_version_table, version_table, work_function, work_function_options
 from .ledger import HISTORY_TABLES, pg_relation_scope
 from .lock import OFFLINE_LOCK, OFFLINE_UNLOCK, runner_lock
+from .masking import mask_log_handlers
 from .script import out_of_order_step, settings_for, step_for
 from .settings import VersionTable
 
@@ -42,6 +43,7 @@ def run_migrations(context=None, **configure_options) -> None:
         from logging.config import fileConfig  # deferred: only the stock alembic command needs it
 
         fileConfig(config.config_file_name, disable_existing_loggers=False)
+        mask_log_handlers()
     settings = settings_for(context.script, config)
     # The version table is named in one place, the configuration: status, sync and
     # the plans read it without running env.py.

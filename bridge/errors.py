@@ -34,7 +34,16 @@ else:
 
 
 class BridgeError(_Base):
-    """Base class of every error the bridge reports to a user (an ``alembic.util.CommandError``)."""
+    """Base class of every error the bridge reports to a user (an ``alembic.util.CommandError``).
+
+    Its message never holds a password the bridge knows (`bridge.masking.hide_secrets`):
+    whatever front end prints it, Alembic's ``FAILED:`` line included.
+    """
+
+    def __init__(self, *args) -> None:
+        from .masking import hide_secrets  # deferred: masking imports SQLAlchemy
+
+        super().__init__(*(hide_secrets(a) if isinstance(a, str) else a for a in args))
 
 
 def _rebase(module) -> None:

@@ -465,7 +465,6 @@ def _row_insert_error(err: sa.exc.DBAPIError, stem: str, name: str) -> LedgerMis
     if state == sqlstate.NOT_NULL_VIOLATION and table == LEGACY_TABLE:
         column = getattr(diag, "column_name", None) or "?"
         alter = f"ALTER TABLE {LEGACY_TABLE} ALTER COLUMN {column}"
-
         return LedgerMismatch(
             f"Recording {stem} in {LEGACY_TABLE} failed: its column {column} is NOT NULL and "
             "has no default, but runners write only migration_name. Give it a default "
@@ -474,7 +473,6 @@ def _row_insert_error(err: sa.exc.DBAPIError, stem: str, name: str) -> LedgerMis
     if state == sqlstate.STRING_TOO_LONG and len(name) <= 255:
         # The only value of variable length a row gets is its name (checksum rows are ours).
         db_message = str(orig).strip().splitlines()[0] if str(orig).strip() else str(err)
-
         return LedgerMismatch(
             f"Recording {stem} in {LEGACY_TABLE} failed: its column migration_name is too "
             f"short for {name!r} ({len(name)} characters): {db_message}. Widen it to the "

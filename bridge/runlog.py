@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from . import __version__
-from .database import mask_text
 from .ledger import LOG_TABLE, existing_tables
+from .masking import mask_text
 
 TABLE = LOG_TABLE
 ERROR_LIMIT = 500

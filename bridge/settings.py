@@ -80,7 +80,6 @@ class VersionTable:
             if given == (ours or None):
                 continue
             setting = f"{key} = {ours}" if ours else f"no {key}"
-
             raise ConfigError(
                 f"env.py passes {key}={given!r} to run_migrations(), but the configuration has "
                 f"{setting}. alembic-bridge status, sync and the plans do not run env.py, so "
@@ -112,7 +111,6 @@ class BridgeSettings:
     @classmethod
     def from_config(cls, config) -> BridgeSettings:
         """Read and check the bridge's options from an Alembic ``Config``: every value, at load.
-
         A bad value is one `ConfigError` naming the option, the value and what
         it accepts (`OPTIONS`), before anything connects or runs.
         """

@@ -8,7 +8,8 @@ import pytest
 from conftest import REPO, Project, make_project, url_text
 from sqlalchemy.engine import make_url
 
-from bridge.database import mask_url, normalize_url, resolve_target
+from bridge.database import normalize_url, resolve_target
+from bridge.masking import mask_url
 from bridge.errors import ConfigError
 
 

@@ -170,14 +170,14 @@ def test_no_front_end_shows_any_piece_of_the_password(tmp_path, database_url, ca
     ],
 )
 def test_mask_url_shows_nothing_after_the_user_when_the_url_cannot_be_parsed(url, shown):
-    from bridge.database import mask_url
+    from bridge.masking import mask_url
 
     assert mask_url(url) == shown
 
 
 @pytest.mark.parametrize("secret", [PASSWORD, PARSEABLE, AT])
 def test_mask_text_hides_every_piece_of_a_password_inside_free_text(secret):
-    from bridge.database import mask_text
+    from bridge.masking import mask_text
 
     text = f"could not use postgresql://u:{secret}@h/db (DATABASE_URL): boom\nnext line"
     masked = mask_text(text)

@@ -20,8 +20,8 @@ from pathlib import Path
 import click
 
 from .. import __version__, checks, runner
-from ..database import mask_text
 from ..lint import ERROR
+from ..masking import mask_text
 from ..scaffold import init_project, new_migration
 from .baseline import baseline_command
 from .convert import convert_command
@@ -390,7 +390,7 @@ def main(argv=None) -> None:
     except CommandError as err:
         if verbose:
             raise
-        click.echo(f"Error: {err}", err=True)
+        click.echo(f"Error: {mask_text(str(err))}", err=True)  # Alembic's own errors may hold a URL
         sys.exit(1)
     except Exception as err:
         if verbose:

@@ -15,6 +15,7 @@ from alembic.config import Config
 
 from .. import runner
 from ..context import set_request
+from ..masking import mask_log_handlers
 
 
 class Context:
@@ -52,6 +53,7 @@ def configure_logging(obj: Context) -> None:
     """Set the log level the shared options ask for (again, if one was given after the subcommand)."""
     level = logging.WARNING if obj.quiet else (logging.DEBUG if obj.verbose > 1 else logging.INFO)
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    mask_log_handlers()  # no log line shows a password (bridge.masking)
     logging.getLogger().setLevel(level)
     # The CLI prints its own plan and progress; Alembic's step lines would repeat them.
     logging.getLogger("alembic").setLevel(logging.NOTSET if obj.verbose else logging.WARNING)

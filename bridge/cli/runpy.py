@@ -16,7 +16,8 @@ import os
 from pathlib import Path
 
 from .. import lifecycle
-from ..database import dotenv_paths, export_dotenv, mask_text
+from ..database import dotenv_paths, export_dotenv
+from ..masking import mask_log_handlers, mask_text
 
 log = logging.getLogger("bridge.run")
 
@@ -37,6 +38,7 @@ def setup_logging(root: Path) -> None:
     handlers[1].setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     handlers[0].setFormatter(logging.Formatter("%(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=handlers, force=True)
+    mask_log_handlers()
     for noisy in ("alembic.runtime.migration",):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

@@ -18,8 +18,9 @@ from alembic.config import Config
 
 from .. import runner
 from ..context import set_request
-from ..database import DatabaseTarget, create_engine, engine_for, mask_text, read_environment
+from ..database import DatabaseTarget, create_engine, engine_for, read_environment
 from ..ledger import LedgerState
+from ..masking import mask_text
 from ..script import settings_for
 from ..settings import config_dir
 from . import targets as targets_module
@@ -70,7 +71,11 @@ class Checked:
     target: Target
     state: LedgerState | None
     verdict: Verdict | None
-    error: str | None = None
+    error: str | None = None  # masked here, once: `fleet status` shows it, `run` hands it to a Record
+
+    def __post_init__(self) -> None:
+        if self.error is not None:
+            self.error = mask_text(self.error)
 
     @property
     def current(self) -> list[str]:
@@ -120,7 +125,7 @@ def check(config: Config, found: list[Target], expected: Expected | None = None)
             states = read_schema_states(engine, schemas, expected.version_table)
         except sa.exc.SQLAlchemyError as err:
             states = {}
-            error = mask_text(str(err))
+            error = str(err)
             for t in schema_targets:
                 results[t.name] = Checked(t, None, None, error)
         finally:
@@ -135,11 +140,11 @@ def check(config: Config, found: list[Target], expected: Expected | None = None)
         engine = None
         try:
             engine = create_engine(
-                target.url, target=DatabaseTarget("--targets", url=target.url), poolclass=sa.pool.NullPool
+                target.url, target=DatabaseTarget(target.origin, url=target.url), poolclass=sa.pool.NullPool
             )
             state = read_state(engine, expected.version_table)
         except Exception as err:  # noqa: BLE001 - reported per target (ConnectionFailed, a bad URL ...)
-            return Checked(target, None, None, mask_text(str(err)))
+            return Checked(target, None, None, str(err))
         finally:
             if engine is not None:
                 engine.dispose()

@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
-from ..database import mask_text
+from ..masking import mask_text
 
 # One vocabulary of target states for `fleet status`, `fleet plan`, `fleet upgrade` /
 # `downgrade`, their JSON and the HTML report (bridge.htmlreport). Only "migrated" and

@@ -25,10 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
-from ..database import mask_text, mask_url
 from ..errors import ConfigError
+from ..masking import mask_text, mask_url, parse_url, remember_url
 
 OPTIONS = {"targets": "fleet_targets", "query": "fleet_targets_query", "schemas": "fleet_schemas"}
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -46,6 +45,10 @@ class Target:
     name: str
     url: str | None = field(default=None, repr=False)  # may hold a password: show `masked_url`
     schema: str | None = None
+    origin: str = "--targets"  # where it was listed ("FILE:LINE", "--targets-query row N"), for messages
+
+    def __post_init__(self) -> None:
+        remember_url(self.url)  # no output shows its password, whatever a driver puts in a message
 
     @property
     def masked_url(self) -> str | None:
@@ -142,7 +145,7 @@ def read_targets_file(path: Path, environ: Mapping[str, str]) -> list[Target]:
             name = _name_from_url(url, where)
         elif not _NAME.match(name):
             raise TargetsError(f"{where}: the name {name!r} may hold only letters, digits and _ . : @ / -.")
-        targets.append((where, Target(name, url)))
+        targets.append((where, Target(name, url, origin=where)))
     return _unique(targets, str(path))
 
 
@@ -159,9 +162,9 @@ def _expand(text: str, environ: Mapping[str, str], where: str) -> str:
 
 
 def _name_from_url(url: str, where: str) -> str:
-    try:
-        parsed = make_url(url)
-    except Exception:
+    """Return ``host/database`` of *url*: checked first, so that no part of a password becomes the name."""
+    parsed = parse_url(url)
+    if parsed is None:
         raise TargetsError(
             f"{where}: {mask_url(url)} cannot be parsed as a database URL. It looks like "
             "postgresql://user:password@host:5432/dbname; percent-encode special characters in the password."
@@ -207,7 +210,8 @@ def query_targets(connection: sa.Connection, sql: str) -> list[Target]:
                 "text columns, name and url (SELECT name, url FROM tenants)."
             )
         name, url = row
-        found.append((f"--targets-query row {number}", Target(name, url)))
+        where = f"--targets-query row {number}"
+        found.append((where, Target(name, url, origin=where)))
     return _unique(found, "--targets-query")
 
 

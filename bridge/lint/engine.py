@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .. import loader
 from ..errors import ConfigError
+from ..masking import mask_text
 from .noqa import noqa_comments, suppressed
 from .rules.catalog import ERROR, RULES_BY_CODE, Rule
 from .rules.lintfile import check_file
@@ -81,8 +82,8 @@ def lint_source(source: str, path: str | Path, settings: LintSettings | None = N
                 finding.col,
                 finding.code,
                 settings.severity_of(finding.code),
-                finding.message,
-                finding.hint or rule.hint,
+                mask_text(finding.message),  # a finding may quote a URL or a password from the file
+                mask_text(finding.hint or rule.hint),
                 end,
                 finding.table,
             )

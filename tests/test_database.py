@@ -9,8 +9,8 @@ from conftest import REPO, Project, make_project, url_text
 from sqlalchemy.engine import make_url
 
 from bridge.database import normalize_url, resolve_target
-from bridge.masking import mask_url
 from bridge.errors import ConfigError
+from bridge.masking import mask_url
 
 
 def test_database_url_wins_over_db_variables_and_sqlalchemy_url():

@@ -241,6 +241,7 @@ def _run(
         out_of_order=out_of_order,
         on_checked=progress.checked,
         on_change=progress.changed,
+        stdout_to_stderr=bool(as_json or junit),  # migrations' print() must not break the report
     )
     progress.end()
     if junit:

@@ -121,18 +121,12 @@ def check(config: Config, found: list[Target], expected: Expected | None = None)
     if schema_targets:
         engine = engine_for(config)
         try:
-            schemas = [t.schema for t in schema_targets if t.schema is not None]
-            states = read_schema_states(engine, schemas, expected.version_table)
-        except sa.exc.SQLAlchemyError as err:
-            states = {}
-            error = str(err)
-            for t in schema_targets:
-                results[t.name] = Checked(t, None, None, error)
+            states = _read_schemas(engine, schema_targets, expected, results)
         finally:
             engine.dispose()
         for t in schema_targets:
-            if t.name not in results:
-                state = states[t.schema]  # type: ignore[index]  # schema targets have a schema
+            if t.name not in results and t.schema is not None:
+                state = states[t.schema]
                 results[t.name] = Checked(t, state, decide(expected, state, tenant=True))
 
     def read_one(target: Target) -> Checked:
@@ -158,6 +152,35 @@ def check(config: Config, found: list[Target], expected: Expected | None = None)
     return [results[t.name] for t in found]
 
 
+def _read_schemas(
+    engine, found: list[Target], expected: Expected, failed: dict[str, Checked]
+) -> dict[str, LedgerState]:
+    """Read every tenant schema's history in one query; if that fails, each on its own.
+
+    A schema this role cannot read (or whose tables are damaged) fails its own
+    target, with the server's reason, and never the others (they go into *failed*).
+    """
+    schemas = [t.schema for t in found if t.schema is not None]
+    try:
+        return read_schema_states(engine, schemas, expected.version_table)
+    except sa.exc.SQLAlchemyError:
+        pass
+    states: dict[str, LedgerState] = {}
+    for target in found:
+        assert target.schema is not None
+        try:
+            states.update(read_schema_states(engine, [target.schema], expected.version_table))
+        except sa.exc.SQLAlchemyError as err:
+            failed[target.name] = Checked(target, None, None, f"Cannot read schema {target.schema}: {_reason(err)}")
+    return states
+
+
+def _reason(err: sa.exc.SQLAlchemyError) -> str:
+    orig = getattr(err, "orig", None)
+    lines = str(orig if orig is not None else err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
+
+
 def run(
     config: Config,
     found: list[Target],
@@ -171,6 +194,7 @@ def run(
     out_of_order: bool = False,
     on_checked: Callable[[list[Checked]], None] | None = None,
     on_change: Callable[[FleetRun, Record | None], None] | None = None,
+    stdout_to_stderr: bool = False,
 ) -> list[Record]:
     """Pre-check *found*, then upgrade or downgrade the rest to *revision*; return a record per target.
 
@@ -179,6 +203,8 @@ def run(
     the pre-check could not reach are recorded unreachable without starting a
     worker. *out_of_order* is ``upgrade --out-of-order`` on every target. A
     relative *revision* (``-1``) counts from where each target is.
+    *stdout_to_stderr*: what migrations print goes to standard error (a
+    machine-readable report owns standard output).
     """
     expected, script = expected_of(config)
     checked = check(config, found, expected)
@@ -209,7 +235,14 @@ def run(
                     out_of_order=out_of_order,
                 )
             )
-    state = run_jobs(jobs, parallel=parallel, canary=canary, on_error=on_error, on_change=on_change)
+    state = run_jobs(
+        jobs,
+        parallel=parallel,
+        canary=canary,
+        on_error=on_error,
+        on_change=on_change,
+        stdout_to_stderr=stdout_to_stderr,
+    )
     for record in state.records:
         records[record.name] = record
     return [records[t.name] for t in found]

@@ -7,13 +7,23 @@ Each target runs in a worker process through `bridge.runner.upgrade` (or
 processes. Workers ignore SIGINT: a Ctrl-C reaches the whole process group,
 and a migration must never be interrupted by it; the parent then starts
 nothing new and waits for the running targets.
+
+Each worker watches the fleet process (`_watch_parent`): when it is gone (a
+``kill -9``, an OOM kill), the worker exits at once, so its database session
+ends and the server rolls back the migration it was running; nothing is left
+running. With machine-readable output (``--json``, ``--junit``), a worker's
+standard output is its standard error: what migrations print never mixes
+into the report.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import select
 import signal
+import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -31,6 +41,7 @@ from ..script import settings_for
 from .report import FAILED, MIGRATED, NOT_RUN, Record
 
 STOP, CONTINUE = "stop", "continue"
+PARENT_GONE = 70  # a worker's exit status when the fleet process died under it
 
 
 def default_parallel() -> int:
@@ -129,8 +140,43 @@ def _after(config, since) -> tuple[list[str], list[dict]]:
         engine.dispose()
 
 
-def _ignore_sigint() -> None:
+def _worker_init(parent: int, stdout_to_stderr: bool) -> None:
+    """Set a worker up: SIGINT ignored, its stdout sent to stderr if asked, the fleet process watched."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if stdout_to_stderr:
+        sys.stdout.flush()
+        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # print() and child processes alike
+    _watch_parent(parent)
+
+
+def _watch_parent(pid: int) -> None:
+    """Exit this process as soon as process *pid* (the fleet) is gone; a daemon thread waits for it."""
+    try:
+        handle = os.pidfd_open(pid)  # Linux: readable once the process has exited, whatever reuses its pid
+    except ProcessLookupError:
+        os._exit(PARENT_GONE)
+    except (AttributeError, OSError):
+        handle = None
+
+    def wait() -> None:
+        if handle is not None:
+            select.select([handle], [], [])
+        else:
+            while _alive(pid):
+                time.sleep(0.5)
+        os._exit(PARENT_GONE)
+
+    threading.Thread(target=wait, name="bridge-fleet-parent", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _context():
@@ -166,13 +212,15 @@ def run_jobs(
     on_error: str = STOP,
     on_change: Callable[[FleetRun, Record | None], None] | None = None,
     executor_factory=None,
+    stdout_to_stderr: bool = False,
 ) -> FleetRun:
     """Run *jobs* in a pool of *parallel* processes; return every job's record, in job order.
 
     The first *canary* jobs run first, on their own; if any fails, nothing else
     starts. With *on_error* ``stop``, the first failure stops the starting of new
     jobs (running ones finish). A KeyboardInterrupt does the same, after which
-    the jobs never started are recorded ``not-run``.
+    the jobs never started are recorded ``not-run``. With *stdout_to_stderr*,
+    what the workers (their migrations) print goes to standard error.
     """
     state = FleetRun(len(jobs))
     by_name: dict[str, Record] = {}
@@ -194,7 +242,12 @@ def run_jobs(
         return state
     waves = [jobs[:canary], jobs[canary:]] if canary else [jobs]
     factory = executor_factory or (
-        lambda n: ProcessPoolExecutor(max_workers=n, mp_context=_context(), initializer=_ignore_sigint)
+        lambda n: ProcessPoolExecutor(
+            max_workers=n,
+            mp_context=_context(),
+            initializer=_worker_init,
+            initargs=(os.getpid(), stdout_to_stderr),
+        )
     )
     with factory(max(1, min(parallel, len(jobs)))) as executor:
         for number, wave in enumerate(waves):

@@ -8,6 +8,7 @@ password, whatever a driver put in its message.
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -94,8 +95,25 @@ def to_json(records: list[Record], **extra) -> str:
     return json.dumps({**extra, "summary": summary(records), "targets": [r.as_dict() for r in records]}, indent=2)
 
 
+# What XML 1.0 cannot hold at all, even escaped: C0 controls but tab, newline and CR; lone surrogates; U+FFFE/F.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(text: str) -> str:
+    """Return *text* with every character XML cannot hold written as Python writes it (``\\x07``)."""
+    return _NOT_XML.sub(lambda m: repr(m.group(0))[1:-1], text)
+
+
 def to_junit(records: list[Record], suite: str = "alembic-bridge fleet") -> str:
-    """Return the records as JUnit XML: one test case per target, a failure for each one not at its target."""
+    """Return the records as JUnit XML: one test case per target, a failure for each one not at its target.
+
+    ElementTree escapes ``<`` ``&`` and quotes; what XML cannot hold even escaped
+    (a control character in a schema's name, say) goes through `xml_text`.
+    """
+    return _to_junit(records, xml_text(suite))
+
+
+def _to_junit(records: list[Record], suite: str) -> str:
     failures = sum(1 for r in records if not r.ok and r.outcome != NOT_RUN)
     skipped = sum(1 for r in records if r.outcome == NOT_RUN)
     root = ET.Element("testsuites")
@@ -110,17 +128,20 @@ def to_junit(records: list[Record], suite: str = "alembic-bridge fleet") -> str:
         time=f"{sum(r.seconds for r in records):.3f}",
     )
     for record in records:
-        case = ET.SubElement(element, "testcase", classname=suite, name=record.name, time=f"{record.seconds:.3f}")
+        case = ET.SubElement(
+            element, "testcase", classname=suite, name=xml_text(record.name), time=f"{record.seconds:.3f}"
+        )
         out = ET.SubElement(case, "system-out")
-        out.text = "\n".join([_line(record), *(_step_line(step) for step in record.steps)])
+        out.text = xml_text("\n".join([_line(record), *(_step_line(step) for step in record.steps)]))
         if record.outcome == NOT_RUN:
-            ET.SubElement(case, "skipped", message=record.error or "not run: the fleet stopped first")
+            ET.SubElement(case, "skipped", message=xml_text(record.error or "not run: the fleet stopped first"))
         elif not record.ok:
             failure = ET.SubElement(
-                case, "failure", message=(record.error or "did not reach its target").splitlines()[0]
+                case, "failure", message=xml_text((record.error or "did not reach its target").splitlines()[0])
             )
-            failure.text = record.error or (
-                f"ended at {', '.join(record.to_revisions) or '<none>'}, expected {', '.join(record.target or []) or '<none>'}"
+            failure.text = xml_text(
+                record.error
+                or f"ended at {', '.join(record.to_revisions) or '<none>'}, expected {', '.join(record.target or []) or '<none>'}"
             )
     return ET.tostring(root, encoding="unicode", xml_declaration=True)
 

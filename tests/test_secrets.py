@@ -99,6 +99,11 @@ def test_a_failing_upgrade_never_shows_the_password_in_any_output(tmp_path, role
     assert REASON in bridge.output
     assert_hidden(password, bridge.output, "alembic-bridge upgrade")
 
+    verbose = project.run("alembic-bridge", "-v", "upgrade")
+    assert verbose.returncode == 1
+    assert "Traceback" in verbose.output and REASON in verbose.output
+    assert_hidden(password, verbose.output, "alembic-bridge -v upgrade")
+
     stock = project.run("alembic", "upgrade", "head")
     assert stock.returncode != 0
     assert "FAILED" in stock.output and REASON in stock.output
@@ -120,6 +125,9 @@ def test_a_failing_upgrade_never_shows_the_password_in_any_output(tmp_path, role
 
     migrate = project.run("python", "run.py", "migrate")
     assert migrate.returncode != 0
+    verbose_migrate = project.run("python", "run.py", "-v", "migrate")
+    assert verbose_migrate.returncode != 0 and "Traceback" in verbose_migrate.output
+    assert_hidden(password, verbose_migrate.output, "run.py -v migrate")
     log_file = (project.root / "logs" / "migrations.log").read_text(encoding="utf-8")
     assert REASON in log_file
     assert_hidden(password, migrate.output + log_file, "run.py migrate and logs/migrations.log")

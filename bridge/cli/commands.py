@@ -389,12 +389,20 @@ def main(argv=None) -> None:
         sys.exit(1)
     except CommandError as err:
         if verbose:
-            raise
+            _traceback_and_exit()
         click.echo(f"Error: {mask_text(str(err))}", err=True)  # Alembic's own errors may hold a URL
         sys.exit(1)
     except Exception as err:
         if verbose:
-            raise
+            _traceback_and_exit()
         click.echo(f"Error: {type(err).__name__}: {mask_text(str(err))} (run with -v for the traceback)", err=True)
         sys.exit(1)
     sys.exit(0)
+
+
+def _traceback_and_exit() -> None:
+    """Print the current exception's traceback (``-v``), masked like every other output, and exit 1."""
+    import traceback
+
+    click.echo(mask_text(traceback.format_exc()).rstrip("\n"), err=True)
+    sys.exit(1)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from pathlib import Path
 
 from .. import lifecycle
@@ -76,7 +77,10 @@ def main(argv: list[str]) -> int:
             lifecycle.show_status(project)
     except Exception as err:  # noqa: BLE001 - the entry point reports, never tracebacks
         if args.verbose:
-            raise
+            import traceback
+
+            print(mask_text(traceback.format_exc()).rstrip("\n"), file=sys.stderr)  # -v: masked like the rest
+            return 1
         # Imported only on failure: a start with nothing pending never loads Alembic.
         from alembic.util import CommandError
 

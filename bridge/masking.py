@@ -39,7 +39,7 @@ _PLACEHOLDER = re.compile(r"\*\*\*|\$\{\w+\}|password|PASSWORD|pass")
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
-_ordered: list[str] = []  # _secrets, longest first: a secret inside another is replaced after it
+_ordered: tuple[str, ...] = ()  # _secrets, longest first (a secret inside another goes after it); replaced whole
 
 
 def parse_url(url: str | URL) -> URL | None:
@@ -101,11 +101,12 @@ def remember_password(password, user: str | None = None) -> None:
         json.dumps(password, ensure_ascii=False)[1:-1],
         _as_sqlalchemy_renders(password),
     }
+    global _ordered
     with _lock:
         new = {s for s in spellings if len(s) >= MIN_SECRET} - _secrets
         if new:
             _secrets.update(new)
-            _ordered[:] = sorted(_secrets, key=len, reverse=True)
+            _ordered = tuple(sorted(_secrets, key=len, reverse=True))
 
 
 def _as_sqlalchemy_renders(password: str) -> str:
@@ -115,9 +116,10 @@ def _as_sqlalchemy_renders(password: str) -> str:
 
 def forget_all() -> None:
     """Forget every remembered secret (tests)."""
+    global _ordered
     with _lock:
         _secrets.clear()
-        _ordered.clear()
+        _ordered = ()
 
 
 # -- masking ---------------------------------------------------------------------------------

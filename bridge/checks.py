@@ -18,6 +18,7 @@ from alembic.util import CommandError
 from . import linting, runner, tablestats
 from .database import config_file, engine_for
 from .lint import ERROR, WARNING, Violation, lint_errors, lint_paths, load_settings, project_pyproject, report, scope
+from .masking import mask_text
 from .script import LegacyScriptDirectory, settings_for
 
 
@@ -29,6 +30,10 @@ class Finding:
     severity: str = ERROR
     violation: Violation | None = None
     table: tablestats.TableStats | None = None  # the live catalog's figures for a lock danger's table
+
+    def __post_init__(self) -> None:
+        # A history problem may quote a driver's message: no output (SARIF included) shows a password.
+        object.__setattr__(self, "message", mask_text(self.message))
 
     def __str__(self) -> str:
         return self.message if self.violation is None else str(self.violation)

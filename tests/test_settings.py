@@ -152,6 +152,8 @@ def test_the_readme_configuration_table_lists_every_option_with_what_it_accepts(
         ("ignore = [1]", "ignore = [1]"),
         ('per-file-ignores = ["x"]', "per-file-ignores = ['x']"),
         ("unknown-key = 1", "unknown-key"),
+        ("small-table-rows = -1", "small-table-rows = -1"),
+        ('small-table-rows = "many"', "small-table-rows = 'many'"),
     ],
 )
 def test_every_lint_setting_with_a_bad_value_is_a_config_error_naming_it(tmp_path, toml, named):

@@ -16,7 +16,7 @@ from pathlib import Path
 from alembic.util import CommandError
 
 from . import linting, runner, tablestats
-from .database import config_file, engine_for
+from .database import config_file, engine_for, target_for
 from .lint import ERROR, WARNING, Violation, lint_errors, lint_paths, load_settings, project_pyproject, report, scope
 from .masking import mask_text
 from .script import LegacyScriptDirectory, settings_for
@@ -48,6 +48,10 @@ class Finding:
 
 def findings(config, database: bool = True, diff_base: str | None = None) -> list[Finding]:
     """Return every problem (errors, and lock dangers on small tables as warnings); see `run_checks`."""
+    try:
+        target_for(config)  # its password is remembered, offline too: no finding shows it
+    except CommandError:
+        pass  # no database configured, or a bad option: reported below
     found: list[Finding] = []
     violations: list[Violation] = []
     lines = _problems(config, database, diff_base, violations)

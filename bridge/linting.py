@@ -16,7 +16,7 @@ from alembic.config import Config
 from alembic.util import CommandError
 
 from . import runner
-from .database import config_file
+from .database import config_file, target_for
 from .errors import ConfigError
 from .lint import LintSettings, Violation, expand_paths, lint_paths, load_settings, project_pyproject, scope
 from .locations import VersionLocations
@@ -63,6 +63,7 @@ def plan(
     """
     config = project_config(config_path)
     options = _bridge_options(config, needed=not paths)
+    _remember_secrets(config, options)
     settings = project_settings(config, options, near=paths[0] if paths else None, select=select, ignore=ignore)
     if paths:
         return LintPlan(tuple(paths), settings)
@@ -72,6 +73,16 @@ def plan(
     everything = (location, *natives)
     held = [path for path in expand_paths(everything, legacy_ignore) if path.resolve() not in new]
     return LintPlan(everything, settings, legacy_ignore, lambda path: path.resolve() in new, held)
+
+
+def _remember_secrets(config: Config | None, options: BridgeSettings | None) -> None:
+    """Learn the configured database's password (nothing connects): no finding shows it (SQL quoted by the parser)."""
+    if config is None or options is None:
+        return
+    try:
+        target_for(config, options)
+    except ConfigError:
+        pass  # no database configured: nothing to hide by value
 
 
 def project_config(config_path: str | None) -> Config | None:

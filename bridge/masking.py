@@ -5,7 +5,7 @@ Two rules, applied together by `mask_text` (and by `mask_url` to one URL):
 1. **By value.** Every password the bridge learns (`remember_url`: each URL it
    resolves, from ``--url``, the environment, ``.env``, ``alembic.ini``, a fleet
    target, ...) is replaced by ``***`` wherever it appears: raw,
-   percent-encoded, as Python's ``repr`` or JSON writes it. A migration that
+   percent-encoded, as Python's ``repr``, JSON or an SQL literal writes it. A migration that
    puts ``engine.url.password`` into its exception text shows ``***``.
 2. **By shape.** In a URL inside free text, what follows ``scheme://user:`` up to
    the ``@`` is hidden, for passwords the bridge never saw.
@@ -100,6 +100,7 @@ def remember_password(password, user: str | None = None) -> None:
         json.dumps(password)[1:-1],
         json.dumps(password, ensure_ascii=False)[1:-1],
         _as_sqlalchemy_renders(password),
+        password.replace("'", "''"),  # in an SQL literal, as a parser's message quotes it
     }
     global _ordered
     with _lock:

@@ -151,13 +151,13 @@ def test_a_schema_the_role_cannot_read_fails_that_target_only(tmp_path, database
     assert status.returncode == 1
     assert rows["tenant_b"]["state"] == "unreachable"
     assert "permission denied for schema tenant_b" in rows["tenant_b"]["error"]
-    assert [rows[t]["state"] for t in ("tenant_a", "tenant_c")] == ["new database", "new database"], rows
+    assert [rows[t]["state"] for t in ("tenant_a", "tenant_c")] == ["pending", "pending"], rows
 
     upgrade = _fleet(project, "upgrade", "--schemas", "tenant_*", "--json", "--on-error", "continue")
     records = {r["name"]: r for r in json.loads(upgrade.stdout)["targets"]}
     assert {name: r["outcome"] for name, r in records.items()} == {
         "tenant_a": "migrated",
-        "tenant_b": "failed",
+        "tenant_b": "unreachable",
         "tenant_c": "migrated",
     }
     assert "permission denied for schema tenant_b" in records["tenant_b"]["error"]
@@ -189,7 +189,7 @@ def test_a_database_the_role_cannot_connect_to_fails_that_target_only(tmp_path, 
         assert result.stdout, result.stderr
         records = {r["name"]: r for r in json.loads(result.stdout)["targets"]}
         assert records["open"]["outcome"] == "migrated", records
-        assert records["closed"]["outcome"] == "failed"
+        assert records["closed"]["outcome"] == "unreachable"
         assert "permission denied for database" in records["closed"]["error"]
     finally:
         with admin.connect() as conn:

@@ -200,6 +200,9 @@ def test_lint_sarif_never_shows_the_configured_password(tmp_path, role):
     assert any("does not parse" in m for m in messages), messages
     assert_hidden(password, json.dumps(messages, ensure_ascii=False), "lint --format sarif")
     assert_hidden(password, sarif.stdout, "lint --format sarif")
+    check = project.run("alembic-bridge", "check", "--offline", "--format", "sarif")
+    assert "does not parse" in check.stdout, check.output
+    assert_hidden(password, check.output, "check --offline --format sarif")
 
 
 # -- masking itself (fast) ------------------------------------------------------------------------

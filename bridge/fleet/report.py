@@ -1,8 +1,9 @@
 """One record per target, and the shapes a fleet run reports in: JSON, JUnit XML, a table.
 
-Every record holds the target's URL masked (`bridge.database.mask_url`) and an
-error text masked again (`bridge.database.mask_text`): no report ever shows a
-password, whatever a driver put in its message.
+Every record holds the target's URL masked (`bridge.masking.mask_url`) and its
+error text masked (`bridge.masking.mask_text`: every remembered password by
+value, URLs by shape; masking again changes nothing, so the reason survives):
+no report ever shows a password, whatever a driver or a migration put in its message.
 """
 
 from __future__ import annotations
@@ -110,10 +111,7 @@ def to_junit(records: list[Record], suite: str = "alembic-bridge fleet") -> str:
     ElementTree escapes ``<`` ``&`` and quotes; what XML cannot hold even escaped
     (a control character in a schema's name, say) goes through `xml_text`.
     """
-    return _to_junit(records, xml_text(suite))
-
-
-def _to_junit(records: list[Record], suite: str) -> str:
+    suite = xml_text(suite)
     failures = sum(1 for r in records if not r.ok and r.outcome != NOT_RUN)
     skipped = sum(1 for r in records if r.outcome == NOT_RUN)
     root = ET.Element("testsuites")

@@ -1,5 +1,9 @@
 """Keep ``schema_migrations`` and ``alembic_version`` in agreement.
 
+One concept, kept whole although it is over 500 lines: what "applied" means
+(`plan`, pure) and how the two tables are brought to say it (`reconcile`,
+`sync_to_heads`), with the refusals that share its reasoning.
+
 Reading the two tables gives a `LedgerState`; `plan` decides what the
 database has applied and what, if anything, must change (it reads no table and
 writes nothing; it reads the files' checksums); `reconcile` applies that plan

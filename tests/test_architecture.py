@@ -24,6 +24,7 @@ COHESIVE = {
     "bridge.lint.rules.checks",
     "bridge.lint.rules.pysource",
     "bridge.ledger",  # every statement on schema_migrations and the checksums
+    "bridge.reconcile",  # what "applied" means, and the two tables brought to agree on it
 }
 
 

@@ -133,6 +133,7 @@ def lint_errors(
 def expand_paths(paths: Iterable[str | Path], legacy_ignore: Sequence[str] = ()) -> list[Path]:
     """Return the files to lint: files as given; for a folder, what the loader would consider."""
     result: list[Path] = []
+    seen: set[Path] = set()  # a set: `file not in result` made 1,000 files half a million comparisons
     for path in map(Path, paths):
         if path.is_dir():
             scan = loader.scan(path, tuple(legacy_ignore))
@@ -143,7 +144,8 @@ def expand_paths(paths: Iterable[str | Path], legacy_ignore: Sequence[str] = ())
         else:
             raise ConfigError(f"{path} does not exist. Pass legacy migration files or the folder holding them.")
         for file in files:
-            if file not in result:
+            if file not in seen:
+                seen.add(file)
                 result.append(file)
     return result
 

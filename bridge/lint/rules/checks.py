@@ -178,7 +178,7 @@ class FileChecker:
     # -- names --------------------------------------------------------------------------
     def _sqlalchemy_names(self) -> tuple[set[str], set[str]]:
         text_names, modules = {"text"}, set()
-        for node in self.src.nodes:
+        for node in self.src.of_type(ast.ImportFrom, ast.Import):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sqlalchemy"):
                 for alias in node.names:
                     if alias.name == "text":
@@ -355,7 +355,7 @@ class FileChecker:
 
     # -- LB201 --------------------------------------------------------------------------
     def check_imports(self) -> None:
-        for node, modules in imports(self.src.nodes):
+        for node, modules in imports(self.src.of_type(ast.Import, ast.ImportFrom)):
             for module in modules:
                 if module.split(".")[0] in DRIVER_MODULES:
                     where = " in the `__main__` block" if self._in_main_guard(node) else ""
@@ -371,7 +371,7 @@ class FileChecker:
 
     # -- LB202-LB205, LB301, and collecting SQL --------------------------------------------
     def check_calls(self) -> None:
-        for call in (n for n in self.src.nodes if isinstance(n, ast.Call)):
+        for call in self.src.of_type(ast.Call):
             if self.is_text_call(call):
                 if call.args:
                     self._add_site(call, call.args[0], sqltext.TEXT)
@@ -701,10 +701,10 @@ class FileChecker:
 
     # -- LB304 --------------------------------------------------------------------------
     def check_handlers(self) -> None:
-        tries = [node for node in self.src.nodes if isinstance(node, TRY_TYPES)]
+        tries = self.src.of_type(*TRY_TYPES)
         if not tries:
             return
-        writes = [n for n in self.src.nodes if self._writes_sql(n)]  # judged once, not once per try
+        writes = [n for n in self.src.of_type(ast.Call) if self._writes_sql(n)]  # judged once, not once per try
         for node in tries:
             if not any(self._in_body(call, node) for call in writes):
                 continue  # a swallowed read (a probe) is not a swallowed migration
@@ -767,13 +767,13 @@ class FileChecker:
             report=lambda code, line, col, message: self.report(code, line, message, col=col),
             children=self.src.children,
         )
+        # The scopes that assign a connection (`conn = engine.connect()`): found from the assignments,
+        # not by walking every scope.
+        connecting = {self.src.scope_of(n) for n in self.src.of_type(ast.Assign) if is_connect_call(n.value)}
         for scope in self.src.scopes():
             if isinstance(scope, ast.Lambda):
                 continue
-            unmanaged = any(
-                isinstance(node, ast.Assign) and is_connect_call(node.value) for node in self.src.walk_scope(scope)
-            )
-            TransactionFlow(scope.body, hooks, unmanaged).run()
+            TransactionFlow(scope.body, hooks, scope in connecting).run()
 
     def writes(self, call: ast.Call) -> bool:
         """Return whether an execute-like call may change data (unknown SQL counts as a write)."""

@@ -40,9 +40,7 @@ def _check_exits(checker: FileChecker) -> None:
         for name in ("upgrade", "downgrade")
         if isinstance(f := checker.definitions.get(name), FUNCTION_TYPES)
     }
-    for node in checker.src.nodes:  # the calls first, the function holding one only for exit calls
-        if not isinstance(node, ast.Call):
-            continue
+    for node in checker.src.of_type(ast.Call):  # the calls first, the function holding one only for exit calls
         func = node.func
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
             key: tuple[str | None, str] = (func.value.id, func.attr)
@@ -64,7 +62,7 @@ def _check_exits(checker: FileChecker) -> None:
 
 
 def _check_imports(checker: FileChecker) -> None:
-    for node, modules in imports(checker.src.nodes):
+    for node, modules in imports(checker.src.of_type(ast.Import, ast.ImportFrom)):
         for module in modules:
             if module.split(".")[0] == MIGRATE_MODULE:
                 checker.report(
@@ -76,7 +74,7 @@ def _check_imports(checker: FileChecker) -> None:
 
 
 def _check_calls(checker: FileChecker) -> None:
-    for node in checker.src.nodes:
+    for node in checker.src.of_type(ast.Assign, ast.Call):
         if isinstance(node, ast.Assign):
             for target in node.targets:
                 if isinstance(target, ast.Attribute) and target.attr == "bind":

@@ -76,16 +76,21 @@ class SourceFile:
         # Every node, in ast.walk's order, from one walk that the rules share instead of walking again.
         self.nodes: list[ast.AST] = [self.tree]
         self.children: dict[ast.AST, list[ast.AST]] = {}
+        # Each node type's positions in `nodes`, from the same walk: rules ask for the calls or the
+        # imports instead of filtering every node again (`of_type`).
+        self._by_type: dict[type, list[int]] = defaultdict(list)
+        nodes, parent, by_type = self.nodes, self.parent, self._by_type
         index = 0
-        while index < len(self.nodes):
-            node = self.nodes[index]
+        while index < len(nodes):
+            node = nodes[index]
+            by_type[type(node)].append(index)
             index += 1
             children = _child_nodes(node)
             if children:
                 self.children[node] = children
-                self.nodes.extend(children)
+                nodes.extend(children)
                 for child in children:
-                    self.parent[child] = node
+                    parent[child] = node
         self._bindings: dict[ast.AST, dict[str, list[Binding]]] = {}
         self._byte_lines: list[bytes] | None = None
         self._lookups: dict[ast.Name, Binding | None] = {}
@@ -96,9 +101,19 @@ class SourceFile:
         """Return the function (or module) whose body holds *node*."""
         return next((p for p in self.ancestors(node) if isinstance(p, (*SCOPE_TYPES, ast.Module))), self.tree)
 
+    def of_type(self, *types: type) -> list[Any]:
+        """Return the nodes of exactly these types (``ast.Call``, not ``ast.expr``), in `nodes`' order."""
+        positions = self._by_type
+        if len(types) == 1:
+            found = positions.get(types[0], ())
+        else:
+            found = sorted(itertools.chain.from_iterable(positions.get(kind, ()) for kind in types))
+        nodes = self.nodes
+        return [nodes[index] for index in found]
+
     def scopes(self) -> list[Scope]:
         """Return the module and every function in it."""
-        return [self.tree, *(n for n in self.nodes if isinstance(n, (*FUNCTION_TYPES, ast.Lambda)))]
+        return [self.tree, *self.of_type(*FUNCTION_TYPES, ast.Lambda)]
 
     def walk_scope(self, scope: Scope) -> list[ast.AST]:
         """Return the nodes of *scope* without entering nested functions or classes (cached per scope)."""
@@ -555,15 +570,25 @@ class SourceFile:
         return node.lineno + newlines, offset - value.rfind("\n", 0, offset)
 
 
+# The fields that hold only operators and load/store contexts (shared singletons no rule reads
+# through `children`: `BinOp.op` and the like are read from their node). Skipping them leaves
+# about a third fewer nodes to walk.
+_OPERATOR_FIELDS = frozenset({"ctx", "op", "ops"})
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def _child_nodes(node: ast.AST) -> list[ast.AST]:
-    """Return `ast.iter_child_nodes(node)` as a list, without its two layers of generators."""
+    """Return `ast.iter_child_nodes(node)` as a list, without operators and contexts or generators."""
+    fields = _FIELDS.get(type(node))
+    if fields is None:
+        fields = _FIELDS[type(node)] = tuple(f for f in node._fields if f not in _OPERATOR_FIELDS)
     children: list[ast.AST] = []
-    for name in node._fields:
+    for name in fields:
         value = getattr(node, name, None)
-        if isinstance(value, ast.AST):
-            children.append(value)
-        elif isinstance(value, list):
+        if isinstance(value, list):
             children.extend(item for item in value if isinstance(item, ast.AST))
+        elif isinstance(value, ast.AST):
+            children.append(value)
     return children
 
 

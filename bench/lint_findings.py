@@ -34,9 +34,7 @@ def _settings():
     select = ("ALL", *(r.code for r in RULES if not r.default_enabled))
     return {
         "default": LintSettings(select=select),
-        "pg11-no-timeout": LintSettings(select=select, postgres_version=11).with_rules(
-            lock_timeout_configured=False
-        ),
+        "pg11-no-timeout": LintSettings(select=select, postgres_version=11).with_rules(lock_timeout_configured=False),
     }
 
 

@@ -694,7 +694,7 @@ class FileChecker:
         return self._checkers
 
     def _exits_early(self, node: ast.If) -> bool:
-        for inner in ast.walk(node):
+        for inner in self.src.walk(node):
             if isinstance(inner, (ast.Return, ast.Raise, ast.Continue, ast.Break)):
                 return True
         return False
@@ -741,10 +741,9 @@ class FileChecker:
             return False
         return method == "commit" or self.writes(node)
 
-    @staticmethod
-    def _reraises(handler: ast.ExceptHandler) -> bool:
+    def _reraises(self, handler: ast.ExceptHandler) -> bool:
         for statement in handler.body:
-            for node in ast.walk(statement):
+            for node in self.src.walk(statement):
                 if isinstance(node, ast.Raise):
                     return True
                 name = node.id if isinstance(node, ast.Name) else getattr(node, "attr", "")

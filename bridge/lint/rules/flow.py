@@ -86,9 +86,17 @@ def is_connect_call(expr: ast.AST) -> bool:
     return name == "closing" and len(expr.args) == 1 and is_connect_call(expr.args[0])
 
 
-def sets_autocommit(expr: ast.AST) -> bool:
-    """Return whether *expr* holds ``execution_options(isolation_level="AUTOCOMMIT")``."""
-    for node in ast.walk(expr):
+def sets_autocommit(expr: ast.AST, children: dict[ast.AST, list[ast.AST]] | None = None) -> bool:
+    """Return whether *expr* holds ``execution_options(isolation_level="AUTOCOMMIT")``.
+
+    *children*: the file's child lists (`SourceFile.children`), walked instead of `ast.walk` when given.
+    """
+    nodes: list[ast.AST] | None = None
+    if children is not None:
+        nodes = [expr]
+        for inner in nodes:
+            nodes += children.get(inner, ())
+    for node in nodes if nodes is not None else ast.walk(expr):
         if isinstance(node, ast.Call) and _method(node) == "execution_options":
             for keyword in node.keywords:
                 value = keyword.value
@@ -252,7 +260,8 @@ class TransactionFlow:
                 current, more = self.events(part, current)
                 exc |= more
         autocommit = any(
-            kind == "connect" and sets_autocommit(item.context_expr) for kind, item in zip(kinds, node.items)
+            kind == "connect" and sets_autocommit(item.context_expr, self.hooks.children)
+            for kind, item in zip(kinds, node.items)
         )
         entry = {Tx(autocommit=autocommit)} if any(kinds) else current
         flow = self.block(node.body, entry)
@@ -338,7 +347,11 @@ class TransactionFlow:
         if method == "begin" and not call.args and not self.hooks.is_engine(receiver):
             # Even on an AUTOCOMMIT connection, begin() starts a real transaction.
             return Tx(state.dirty, state.begun or call.lineno)
-        if method == "execution_options" and sets_autocommit(call) and not self.hooks.is_engine(receiver):
+        if (
+            method == "execution_options"
+            and sets_autocommit(call, self.hooks.children)
+            and not self.hooks.is_engine(receiver)
+        ):
             return Tx(state.dirty, state.begun, True)
         if method == "close" and not call.args and self.hooks.is_connection(receiver):
             if self._on_exception_path:

@@ -106,20 +106,20 @@ def _autocommit(checker: FileChecker, site: SqlSite) -> bool:
     if isinstance(parent, ast.Call) and isinstance(parent.func, ast.Attribute):
         call = parent  # text(...) inside conn.execute(...)
     receiver = call.func.value if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) else None
-    if receiver is not None and sets_autocommit(receiver):
+    if receiver is not None and sets_autocommit(receiver, checker.src.children):
         return True
     if isinstance(receiver, ast.Name):
         binding = checker.src.lookup(receiver)
-        if binding is not None and binding.value is not None and sets_autocommit(binding.value):
+        if binding is not None and binding.value is not None and sets_autocommit(binding.value, checker.src.children):
             return True
     for node in checker.src.ancestors(site.call):
         if isinstance(node, (ast.With, ast.AsyncWith)):
-            if any(sets_autocommit(item.context_expr) for item in node.items):
+            if any(sets_autocommit(item.context_expr, checker.src.children) for item in node.items):
                 return True
             if any(
                 isinstance(statement, (ast.Assign, ast.Expr))  # `conn.execution_options(...)`, not a whole block
                 and statement.lineno < site.call.lineno
-                and sets_autocommit(statement)
+                and sets_autocommit(statement, checker.src.children)
                 for statement in node.body
             ):
                 return True

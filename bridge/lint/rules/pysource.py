@@ -133,6 +133,14 @@ class SourceFile:
         self._scope_nodes[scope] = found
         return found
 
+    def walk(self, node: ast.AST) -> list[ast.AST]:
+        """Return *node* and the nodes under it in `ast.walk`'s order, from the child lists (no operators or contexts)."""
+        found = [node]
+        children = self.children
+        for inner in found:  # breadth first: `found` grows as it is read
+            found += children.get(inner, ())
+        return found
+
     def ancestors(self, node: ast.AST):
         """Yield the parents of *node*, innermost first."""
         parent = self.parent.get(node)
@@ -307,7 +315,7 @@ class SourceFile:
     def _collect_loops(self, expr: ast.AST, loops: dict, depth: int) -> None:
         if depth > 8:
             return
-        for node in ast.walk(expr):
+        for node in self.walk(expr):
             if isinstance(node, ast.Name):
                 binding = self.lookup(node)
                 if binding is None:
@@ -543,7 +551,7 @@ class SourceFile:
 
     def variables_in(self, builder: ast.AST) -> list[str]:
         """Return the names a built string takes its values from, for messages."""
-        return list(dict.fromkeys(node.id for node in ast.walk(builder) if isinstance(node, ast.Name)))
+        return list(dict.fromkeys(node.id for node in self.walk(builder) if isinstance(node, ast.Name)))
 
     # -- positions inside string literals -----------------------------------------------
     def position_in_literal(self, node: ast.AST, offset: int) -> tuple[int, int] | None:

@@ -161,7 +161,11 @@ def read_source(path: Path) -> str:
 
 def display_path(path: Path) -> str:
     """Show *path* relative to the working directory when it is inside it."""
+    if not path.is_absolute():
+        return str(path)
     try:
-        return os.path.relpath(path) if path.is_absolute() and Path.cwd() in path.resolve().parents else str(path)
+        # Strings, not `Path.cwd() in path.resolve().parents`: that built every parent Path, for every file.
+        cwd = os.getcwd().rstrip(os.sep) + os.sep
+        return os.path.relpath(path) if os.path.realpath(path).startswith(cwd) else str(path)
     except ValueError:
         return str(path)

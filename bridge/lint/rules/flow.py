@@ -66,6 +66,8 @@ class Hooks:
     is_connection: Callable[[ast.expr], bool]
     report: Callable[[str, int, int, str], None]  # code, line, col, message
     children: dict[ast.AST, list[ast.AST]] | None = None  # the file's child lists, walked once (`SourceFile`)
+    # Each node's calls in evaluation order, found once: loops and `finally` blocks revisit statements.
+    calls: dict[ast.AST, tuple[ast.Call, ...]] = field(default_factory=dict)
 
 
 def _method(call: ast.Call) -> str | None:
@@ -324,9 +326,12 @@ class TransactionFlow:
     # -- expressions --------------------------------------------------------------------
     def events(self, node: ast.AST, states: set) -> tuple[set, set]:
         """Apply the calls in *node*, in evaluation order; return (states after, states at exceptions)."""
+        calls = self.hooks.calls.get(node)
+        if calls is None:
+            calls = self.hooks.calls[node] = tuple(_calls_in_order(node, self.hooks.children))
         current = set(states)
         exc: set = set()
-        for call in _calls_in_order(node, self.hooks.children):
+        for call in calls:
             before = current
             current = {self.transfer(call, state) for state in current}
             # A failing commit()/rollback() is not the error path this analysis is about:
@@ -376,11 +381,21 @@ def is_broad(handler: ast.ExceptHandler) -> bool:
     return False
 
 
-def _calls_in_order(node: ast.AST, children: dict[ast.AST, list[ast.AST]] | None = None):
-    """Yield the calls in *node* children first (arguments run before the call)."""
-    if isinstance(node, (ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+_NESTED = (ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def _calls_in_order(node: ast.AST, children: dict[ast.AST, list[ast.AST]] | None = None) -> list[ast.Call]:
+    """Return the calls in *node* children first (arguments run before the call)."""
+    found: list[ast.Call] = []
+    _collect_calls(node, children, found)
+    return found
+
+
+def _collect_calls(node: ast.AST, children: dict[ast.AST, list[ast.AST]] | None, found: list[ast.Call]) -> None:
+    # A list, not nested generators: `yield from` at every level of a deep expression cost more than the rule.
+    if isinstance(node, _NESTED):
         return
     for child in children.get(node, ()) if children is not None else ast.iter_child_nodes(node):
-        yield from _calls_in_order(child, children)
+        _collect_calls(child, children, found)
     if isinstance(node, ast.Call):
-        yield node
+        found.append(node)

@@ -582,19 +582,40 @@ class SourceFile:
 # through `children`: `BinOp.op` and the like are read from their node). Skipping them leaves
 # about a third fewer nodes to walk.
 _OPERATOR_FIELDS = frozenset({"ctx", "op", "ops"})
-_FIELDS: dict[type, tuple[str, ...]] = {}
+# The list fields that may hold something other than nodes: `None` (a `**` entry's key, a keyword-only
+# parameter without a default) or identifiers (`global a, b`, a class pattern's keyword names). Every
+# other list field holds only nodes and is copied without checking each item.
+_MIXED_LISTS = frozenset({"keys", "kw_defaults", "names", "kwd_attrs"})
+_LIST, _MIXED, _SINGLE = 0, 1, 2
+_FIELDS: dict[type, tuple[tuple[str, int], ...]] = {}
+
+
+def _fields(node: ast.AST) -> tuple[tuple[str, int], ...]:
+    """Return (and remember) the fields of *node*'s type that can hold child nodes, in order, each with its kind.
+
+    Read from the first node of the type met: `ast.parse` always sets a list field to a list.
+    """
+    fields = []
+    for name in node._fields:
+        if name in _OPERATOR_FIELDS:
+            continue
+        if not isinstance(getattr(node, name, None), list):
+            fields.append((name, _SINGLE))
+        else:
+            fields.append((name, _MIXED if name in _MIXED_LISTS else _LIST))
+    found = _FIELDS[type(node)] = tuple(fields)
+    return found
 
 
 def _child_nodes(node: ast.AST) -> list[ast.AST]:
     """Return `ast.iter_child_nodes(node)` as a list, without operators and contexts or generators."""
-    fields = _FIELDS.get(type(node))
-    if fields is None:
-        fields = _FIELDS[type(node)] = tuple(f for f in node._fields if f not in _OPERATOR_FIELDS)
     children: list[ast.AST] = []
-    for name in fields:
+    for name, kind in _FIELDS.get(type(node)) or _fields(node):
         value = getattr(node, name, None)
-        if isinstance(value, list):
-            children.extend(item for item in value if isinstance(item, ast.AST))
+        if kind == _LIST:
+            children += value
+        elif kind == _MIXED:
+            children += [item for item in value if isinstance(item, ast.AST)]
         elif isinstance(value, ast.AST):
             children.append(value)
     return children

@@ -611,7 +611,7 @@ def _child_nodes(node: ast.AST) -> list[ast.AST]:
     """Return `ast.iter_child_nodes(node)` as a list, without operators and contexts or generators."""
     children: list[ast.AST] = []
     for name, kind in _FIELDS.get(type(node)) or _fields(node):
-        value = getattr(node, name, None)
+        value: Any = getattr(node, name, None)
         if kind == _LIST:
             children += value
         elif kind == _MIXED:

@@ -23,6 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 EXEC_METHODS = ("execute", "exec_driver_sql", "scalar", "scalars")
+# The statements that neither branch nor leave the block: only their calls matter.
+_SIMPLE = frozenset(
+    {ast.Expr, ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Pass, ast.Delete, ast.Assert, ast.Import, ast.ImportFrom}
+)
 
 
 @dataclass(frozen=True)
@@ -179,6 +183,9 @@ class TransactionFlow:
         return result
 
     def statement(self, node: ast.stmt, states: set) -> Flow:
+        if type(node) in _SIMPLE:  # most statements: decided before the compound ones are tried
+            after, exc = self.events(node, states)
+            return Flow(fall=after, exc=exc)
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             return Flow(fall=set(states))
         if isinstance(node, ast.If):
@@ -395,7 +402,12 @@ def _collect_calls(node: ast.AST, children: dict[ast.AST, list[ast.AST]] | None,
     # A list, not nested generators: `yield from` at every level of a deep expression cost more than the rule.
     if isinstance(node, _NESTED):
         return
-    for child in children.get(node, ()) if children is not None else ast.iter_child_nodes(node):
-        _collect_calls(child, children, found)
+    if children is None:
+        for child in ast.iter_child_nodes(node):
+            _collect_calls(child, children, found)
+    else:
+        for child in children.get(node, ()):
+            if child in children:  # a leaf (a name, a constant) holds no call and is none
+                _collect_calls(child, children, found)
     if isinstance(node, ast.Call):
         found.append(node)

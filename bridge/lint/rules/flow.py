@@ -176,6 +176,10 @@ class TransactionFlow:
         for statement in statements:
             if not current:
                 break
+            if type(statement) in _SIMPLE:  # `statement()`'s answer without a Flow of five sets for it
+                current, exc = self.events(statement, current)
+                result.exc |= exc
+                continue
             flow = self.statement(statement, current)
             result.merge(flow, fall=False)
             current = flow.fall

@@ -45,6 +45,7 @@ _BINDERS = frozenset(
 )
 SCOPE_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 FUNCTION_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef)
+_SCOPE_OR_MODULE = (*SCOPE_TYPES, ast.Module)
 MAX_VALUES = 64
 MAX_LENGTH = 200_000
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")  # the lines as Python's tokenizer sees them
@@ -99,7 +100,7 @@ class SourceFile:
     # -- structure ----------------------------------------------------------------------
     def scope_of(self, node: ast.AST) -> Scope:
         """Return the function (or module) whose body holds *node*."""
-        return next((p for p in self.ancestors(node) if isinstance(p, (*SCOPE_TYPES, ast.Module))), self.tree)
+        return next((p for p in self.ancestors(node) if isinstance(p, _SCOPE_OR_MODULE)), self.tree)
 
     def of_type(self, *types: type) -> list[Any]:
         """Return the nodes of exactly these types (``ast.Call``, not ``ast.expr``), in `nodes`' order."""

@@ -244,3 +244,36 @@ def test_a_sql_script_for_a_version_table_in_a_schema_takes_that_schemas_lock(tm
         # and its last statement releases exactly that
         last = [line for line in script.splitlines() if line.startswith("SELECT pg_advisory_unlock")][-1]
         assert applying.exec_driver_sql(last).one() == (True, True)
+
+
+@pytest.mark.parametrize("command_name", ["upgrade", "downgrade", "stamp", "sync"])
+def test_every_command_that_writes_the_history_tables_takes_the_schema_lock(
+    tmp_path, database_url, engine, command_name
+):
+    from alembic import command
+    from conftest import make_project
+
+    project = make_project(tmp_path / "project", database_url, "lock_timeout = 0.3\n")
+    project.table("20251001_create_a", "a")
+    project.table("20251002_create_b", "b")
+    bridge.upgrade(project.config(), "20251001_create_a")
+    run = {
+        "upgrade": lambda config: command.upgrade(config, "head"),
+        "downgrade": lambda config: command.downgrade(config, "base"),
+        "stamp": lambda config: command.stamp(config, "head"),
+        "sync": lambda config: bridge.sync_tables(config),
+    }[command_name]
+    holder = engine.connect()
+    try:  # what another run on this schema holds
+        holder.execute(
+            sa.text(
+                f"SELECT pg_advisory_lock_shared({lock.LOCK_KEY_SQL}), pg_advisory_lock({lock.SCHEMA_LOCK_KEY_SQL})"
+            )
+        )
+        holder.commit()
+        with pytest.raises(LockTimeout):
+            run(project.config())
+    finally:
+        holder.close()
+    assert project.rows() == ["20251001_create_a"] and project.version() == ["20251001_create_a"]
+    run(project.config())  # and runs once the lock is free

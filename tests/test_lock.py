@@ -446,8 +446,8 @@ def test_a_concurrent_index_build_on_an_autocommit_connection_stays_under_the_lo
         assert _wait_until(lambda: _waiting_for_the_lock(project, holders), 60), "the second runner never waited"
     finally:
         gate.open()
-        out1, err1 = first.communicate(timeout=60) if first else ("", "")
-        out2, err2 = second.communicate(timeout=60) if second else ("", "")
+        out1, err1 = first.communicate(timeout=120) if first else ("", "")
+        out2, err2 = second.communicate(timeout=120) if second else ("", "")
     assert first.returncode == 0 and second.returncode == 0, (out1 + err1, out2 + err2)
     assert len(_starts(project)) == 1, (out1 + err1, out2 + err2)  # the second runner never started it
     assert "Waiting for another migration runner to finish" in err2

@@ -25,7 +25,7 @@ from .context import BridgeRun
 from .errors import BridgeError, ConfigError
 from .internals import replace_version_table, version_table, work_function, work_function_options
 from .ledger import HISTORY_TABLES, pg_relation_scope
-from .lock import OFFLINE_LOCK, OFFLINE_UNLOCK, runner_lock
+from .lock import offline_lock, offline_unlock, runner_lock
 from .masking import mask_log_handlers
 from .script import out_of_order_step, settings_for, step_for
 from .settings import VersionTable
@@ -120,11 +120,11 @@ def _run_offline(context, run: BridgeRun, options) -> None:
     _widen_version_table(migration_context, alter_existing=False)
     locking = migration_context.dialect.name == "postgresql" and moves_versions(context)
     if locking:
-        migration_context.impl.static_output(OFFLINE_LOCK)
+        migration_context.impl.static_output(offline_lock(run.settings))
     with context.begin_transaction():
         context.run_migrations()
     if locking:
-        migration_context.impl.static_output(OFFLINE_UNLOCK)
+        migration_context.impl.static_output(offline_unlock(run.settings))
     skipped = run.offline_skipped
     if skipped:
         raise BridgeError(
@@ -148,7 +148,7 @@ def _run_online(context, connection, run: BridgeRun, options, commit_reads: bool
     on_step = run.request.on_step
     if on_step is not None:
         callbacks.append(_report_step(on_step))
-    with runner_lock(connection, settings, enabled=mutating, schema=run.request.schema) as lock:
+    with runner_lock(connection, settings, enabled=mutating) as lock:
         try:
             if run.request.on_locked is not None:
                 run.request.on_locked()  # e.g. print the plan: only now can no other runner change it

@@ -142,6 +142,15 @@ def after_autocommit_blocks(migration_context, after):
         del migration_context.autocommit_block
 
 
+def in_external_transaction(migration_context) -> bool:
+    """Return whether Alembic runs inside a transaction the caller began (it then never commits).
+
+    That is a connection handed over in a transaction (``config.attributes["connection"]``);
+    ``MigrationContext.autocommit_block`` cannot work there.
+    """
+    return bool(getattr(migration_context, "_in_external_transaction", False))
+
+
 def register_inspection(cls, inspect_fn) -> None:
     """Make ``sqlalchemy.inspect(obj)`` call *inspect_fn(obj)* for instances of *cls*."""
     from sqlalchemy import inspection

@@ -7,10 +7,13 @@ runs the migrations (never a session of their own):
   old runner or an operator takes it *exclusive* (`LOCK_KEY_SQL`, the documented
   key) and so waits for, and holds off, every bridge run on that database;
 - **the schema lock**, `lock_key(database, schema)`: a run holds it *exclusive*
-  for the schema it migrates. A tenant run's schema is its tenant
-  (`RunRequest.schema`); a plain run's is the schema its tables go to, the
-  session's ``current_schema()``. So ``fleet upgrade --schemas public`` and
-  ``alembic upgrade head`` exclude each other, and two tenants run in parallel.
+  for the schema it migrates (`lock_schema`): the schema its version table is
+  in. A tenant run's is its tenant (`bridge.script.settings_for` puts its version
+  table there); a plain run's is ``version_table_schema`` when set, else the
+  schema its tables go to, the session's ``current_schema()``. So runs that
+  write the same version table exclude each other (``fleet upgrade --schemas
+  public`` and ``alembic upgrade head``; a plain run with ``version_table_schema
+  = t1`` and the tenant run on ``t1``), and two tenants run in parallel.
 
 Held by the migrations' own session, the lock cannot be lost while a migration
 runs: whatever ends that session (``pg_terminate_backend``, a network drop)
@@ -81,13 +84,46 @@ _TRY_SESSION = (
 _TRY_TRANSACTION = "SELECT pg_try_advisory_xact_lock_shared(:db) AND pg_try_advisory_xact_lock(:schema)"
 _UNLOCK = "SELECT pg_advisory_unlock(:schema), pg_advisory_unlock_shared(:db)"
 
+
 # What a --sql script says first and last: run in one session (psql -f), it holds the
 # same locks as an online run for the schema it runs in (its current_schema()).
-OFFLINE_LOCK = (
-    "-- The bridge's runner lock (see bridge.lock): held until the end of this script\n"
-    f"SELECT pg_advisory_lock_shared({LOCK_KEY_SQL}), pg_advisory_lock({SCHEMA_LOCK_KEY_SQL});"
-)
-OFFLINE_UNLOCK = f"SELECT pg_advisory_unlock({SCHEMA_LOCK_KEY_SQL}), pg_advisory_unlock_shared({LOCK_KEY_SQL});"
+# A version table placed in a schema (`lock_schema`) names that schema instead.
+def _schema_key_sql(schema: str | None) -> str:
+    if schema is None:
+        return SCHEMA_LOCK_KEY_SQL
+    literal = "'" + schema.replace("'", "''") + "'"
+    return _key_sql(f"current_database() || '/' || {literal}")
+
+
+def offline_lock(settings) -> str:
+    """Return a --sql script's first statement: the locks an online run takes (see `lock_schema`)."""
+    key = _schema_key_sql(_version_schema(settings))
+    return (
+        "-- The bridge's runner lock (see bridge.lock): held until the end of this script\n"
+        f"SELECT pg_advisory_lock_shared({LOCK_KEY_SQL}), pg_advisory_lock({key});"
+    )
+
+
+def offline_unlock(settings) -> str:
+    """Return a --sql script's last statement, releasing what `offline_lock` took."""
+    key = _schema_key_sql(_version_schema(settings))
+    return f"SELECT pg_advisory_unlock({key}), pg_advisory_unlock_shared({LOCK_KEY_SQL});"
+
+
+def _version_schema(settings) -> str | None:
+    version_table = getattr(settings, "version_table", None)
+    return getattr(version_table, "schema", None) or None
+
+
+def lock_schema(settings, current_schema: str | None) -> str:
+    """Return the schema whose lock a run holds: the one its version table is in.
+
+    That is ``version_table_schema`` (a fleet tenant's own schema, see
+    `bridge.script.settings_for`) when set, else the session's *current_schema*
+    (where an unqualified ``alembic_version`` goes). Runs that write the same
+    version table so always take the same lock.
+    """
+    return _version_schema(settings) or current_schema or ""
 
 
 class RunnerLock:
@@ -199,7 +235,7 @@ def runner_lock(connection: sa.Connection, settings, *, enabled: bool = True, sc
 
     Yields the `RunnerLock` (None when no lock is taken), with every statement
     on *connection* guarded (see `RunnerLock.guard`). The run's schema is
-    *schema* (a tenant), else the session's ``current_schema()``. Outside a
+    *schema* when given, else `lock_schema` of *settings*. Outside a
     transaction the locks are session-level and released at the end (the
     transaction their statements began is ended); inside the caller's
     transaction they are transaction-level. On other databases this does
@@ -214,7 +250,7 @@ def runner_lock(connection: sa.Connection, settings, *, enabled: bool = True, sc
     # The database connected to, as LOCK_KEY_SQL reads it: a URL may name it in its
     # query (?dbname=) or not at all (the user's database).
     database, current_schema = connection.exec_driver_sql("SELECT current_database(), current_schema()").one()
-    run_schema = schema if schema is not None else (current_schema or "")
+    run_schema = schema if schema is not None else lock_schema(settings, current_schema)
     keys = {"db": lock_key(database), "schema": lock_key(database, run_schema)}
     attempt = sa.text(_TRY_TRANSACTION if transactional else _TRY_SESSION)
     deadline = time.monotonic() + timeout

@@ -465,7 +465,7 @@ def sync_tables(config: Config | str | Path | None = None, *, dry_run: bool = Fa
                 result = reconcile.reconcile(conn, script, settings, dry_run=True)
                 conn.rollback()
                 return result
-            with runner_lock(conn, settings, schema=request_of(config).schema):
+            with runner_lock(conn, settings):
                 result = reconcile.reconcile(conn, script, settings)
                 if conn.in_transaction():
                     conn.commit()

@@ -408,3 +408,48 @@ def test_a_run_waits_for_the_runner_lock_and_gives_up_after_lock_timeout_changin
         holder.dispose()
     assert 0.5 <= waited < 10
     assert project.version() == [] and project.rows() == []
+
+
+CONCURRENT_INDEX = '''\
+"""
+Migration: builds an index concurrently on its AUTOCOMMIT connection
+"""
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("INSERT INTO starts VALUES (pg_backend_pid(), 0)"))
+        conn.execute(text("SELECT count(*) FROM gate"))
+        conn.execute(text("CREATE INDEX CONCURRENTLY a_id ON a (id)"))
+
+
+def downgrade(engine):
+    pass
+'''
+
+
+@pytest.mark.slow
+def test_a_concurrent_index_build_on_an_autocommit_connection_stays_under_the_lock(project):
+    # The AUTOCOMMIT statements run on the locked session: a second runner waits through
+    # them (and its polling never holds up CREATE INDEX CONCURRENTLY, which waits for
+    # older transactions), then finds the migration applied.
+    project.table("20251001_create_a", "a")
+    project.write("20251002_index_a.py", CONCURRENT_INDEX)
+    gate = Gate(project)
+    first = second = None
+    try:
+        first = _popen(project, "alembic", "upgrade", "head")
+        assert _wait_until(lambda: len(_starts(project)) == 1, 60), "the first runner never reached the gate"
+        holders = _advisory_holders(project)
+        second = _popen(project, "alembic", "upgrade", "head")
+        assert _wait_until(lambda: _waiting_for_the_lock(project, holders), 60), "the second runner never waited"
+    finally:
+        gate.open()
+        out1, err1 = first.communicate(timeout=120) if first else ("", "")
+        out2, err2 = second.communicate(timeout=120) if second else ("", "")
+    assert first.returncode == 0 and second.returncode == 0, (out1 + err1, out2 + err2)
+    assert len(_starts(project)) == 1, (out1 + err1, out2 + err2)  # the second runner never started it
+    assert "Waiting for another migration runner to finish" in err2
+    assert project.rows() == ["20251001_create_a", "20251002_index_a"]
+    assert project.sql("SELECT indisvalid FROM pg_index WHERE indexrelid = 'a_id'::regclass") == [(True,)]

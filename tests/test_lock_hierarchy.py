@@ -186,3 +186,94 @@ def test_inside_a_caller_s_transaction_the_lock_ends_with_that_transaction(conne
 def test_the_schema_key_is_the_database_key_of_database_slash_schema():
     assert bridge.lock_key("shop", "public") == bridge.lock_key("shop/public")
     assert bridge.lock_key("shop", "public") != bridge.lock_key("shop")
+
+
+def test_a_plain_run_whose_version_table_is_in_a_schema_locks_that_schema(tmp_path, database_url, engine):
+    # version_table_schema = tenant_x: the plain run writes tenant_x.alembic_version, the
+    # very table a fleet tenant run on tenant_x writes; both must take tenant_x's lock.
+    from conftest import make_project
+
+    project = make_project(tmp_path / "project", database_url, "lock_timeout = 0.3\nversion_table_schema = tenant_x\n")
+    project.table("20251001_create_a", "a")
+    project.sql("CREATE SCHEMA tenant_x")
+    holder = engine.connect()
+    try:
+        # What `fleet upgrade --schemas tenant_x` holds while it runs.
+        holder.execute(
+            sa.text("SELECT pg_advisory_lock_shared(:db), pg_advisory_lock(:schema)"),
+            {"db": lock.lock_key(database_url.database), "schema": lock.lock_key(database_url.database, "tenant_x")},
+        )
+        holder.commit()
+        with pytest.raises(LockTimeout):
+            bridge.upgrade(project.config())
+    finally:
+        holder.close()
+    assert project.rows() == []
+    bridge.upgrade(project.config())
+    assert project.sql("SELECT version_num FROM tenant_x.alembic_version") == [("20251001_create_a",)]
+
+
+def test_the_lock_schema_is_the_version_tables_schema_else_the_sessions():
+    from bridge.settings import BridgeSettings, VersionTable
+
+    plain = BridgeSettings(legacy_location=None)
+    assert lock.lock_schema(plain, "public") == "public"
+    assert lock.lock_schema(plain, None) == ""
+    placed = BridgeSettings(legacy_location=None, version_table=VersionTable("versions", "tenant_x"))
+    assert lock.lock_schema(placed, "public") == "tenant_x"
+    assert lock.lock_schema(None, "public") == "public"
+
+
+def test_a_sql_script_for_a_version_table_in_a_schema_takes_that_schemas_lock(tmp_path, database_url, engine):
+    import io
+
+    from alembic import command
+    from conftest import make_project
+
+    project = make_project(tmp_path / "project", database_url, "version_table_schema = tenant_x\n")
+    project.table("20251001_create_a", "a")
+    project.sql("CREATE SCHEMA tenant_x")
+    config = project.config()
+    config.output_buffer = io.StringIO()
+    command.upgrade(config, "head", sql=True)
+    script = config.output_buffer.getvalue()
+    first = next(line for line in script.splitlines() if line.startswith("SELECT pg_advisory_lock"))
+    with engine.connect() as applying:
+        applying.exec_driver_sql(first)
+        assert lock.lock_key(database_url.database, "tenant_x") in [key for key, _ in _advisory_locks(engine)]
+        # and its last statement releases exactly that
+        last = [line for line in script.splitlines() if line.startswith("SELECT pg_advisory_unlock")][-1]
+        assert applying.exec_driver_sql(last).one() == (True, True)
+
+
+@pytest.mark.parametrize("command_name", ["upgrade", "downgrade", "stamp", "sync"])
+def test_every_command_that_writes_the_history_tables_takes_the_schema_lock(
+    tmp_path, database_url, engine, command_name
+):
+    from alembic import command
+    from conftest import make_project
+
+    project = make_project(tmp_path / "project", database_url, "lock_timeout = 0.3\n")
+    project.table("20251001_create_a", "a")
+    project.table("20251002_create_b", "b")
+    bridge.upgrade(project.config(), "20251001_create_a")
+    run = {
+        "upgrade": lambda config: command.upgrade(config, "head"),
+        "downgrade": lambda config: command.downgrade(config, "base"),
+        "stamp": lambda config: command.stamp(config, "head"),
+        "sync": lambda config: bridge.sync_tables(config),
+    }[command_name]
+    holder = engine.connect()
+    try:  # what another run on this schema holds
+        holder.execute(
+            sa.text(
+                f"SELECT pg_advisory_lock_shared({lock.LOCK_KEY_SQL}), pg_advisory_lock({lock.SCHEMA_LOCK_KEY_SQL})"
+            )
+        )
+        holder.commit()
+        with pytest.raises(LockTimeout):
+            run(project.config())
+    finally:
+        holder.close()
+    assert project.rows() == ["20251001_create_a"] and project.version() == ["20251001_create_a"]
+    run(project.config())  # and runs once the lock is free

@@ -76,3 +76,44 @@ def test_pytest_alembic_on_a_database_the_old_runner_migrated_runs_nothing_twice
     assert runs == [(stem, 1) for stem in [*stems, "20251003_third"]]
     assert version == ["20251003_third"]
     assert project.rows() == [*stems, "20251003_third"]
+
+
+CONCURRENT_INDEX = '''\
+"""
+Migration: index a concurrently
+"""
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("CREATE INDEX CONCURRENTLY a_id ON a (id)"))
+
+
+def downgrade(engine):
+    pass
+'''
+
+
+def test_an_autocommit_statement_in_a_connection_handed_over_in_a_transaction_is_refused_clearly(project, engine):
+    # An AUTOCOMMIT statement would have to commit the caller's transaction (and with it
+    # the transaction-level runner lock): refused up front, saying why and what to do,
+    # and never "partly applied": nothing was committed.
+    from alembic import command
+
+    from bridge.errors import BridgeError
+
+    project.table("20251001_create_a", "a")
+    project.write("20251002_index_a.py", CONCURRENT_INDEX)
+    config = project.config()
+    with engine.connect() as conn:
+        conn.begin()
+        config.attributes["connection"] = conn
+        with pytest.raises(BridgeError) as caught:
+            command.upgrade(config, "head")
+        conn.rollback()
+    message = str(caught.value)
+    assert "20251002_index_a.py:9" in message
+    assert "config.attributes['connection']" in message and "outside a transaction" in message
+    assert "Partly applied" not in message and "invalid index" not in message
+    assert project.rows() == [] and "a" not in project.tables()

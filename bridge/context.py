@@ -113,6 +113,9 @@ class BridgeRun:
     db_user: str | None = None
     pending_log: list[Any] = field(default_factory=list)
     watcher: Any = None  # bridge.blockers.Watcher, while a run reports who blocks its migrations
+    # Steps whose migration ran but whose transaction has not committed yet (bridge.steps):
+    # reported to on_step once it commits, logged as failed if the COMMIT fails.
+    ran: list[Any] = field(default_factory=list)
     # Legacy modules bridge.steps imported to read their settings, until the executor runs them.
     modules: dict[str, ModuleType] = field(default_factory=dict)
 

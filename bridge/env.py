@@ -27,7 +27,7 @@ from .internals import replace_version_table, version_table, work_function, work
 from .ledger import HISTORY_TABLES, pg_relation_scope
 from .lock import offline_lock, offline_unlock, runner_lock
 from .masking import mask_log_handlers
-from .script import out_of_order_step, settings_for, step_for
+from .script import out_of_order_step, settings_for
 from .settings import VersionTable
 
 log = logging.getLogger(__name__)
@@ -146,8 +146,6 @@ def _run_online(context, connection, run: BridgeRun, options, commit_reads: bool
     callbacks = list(options.pop("on_version_apply", None) or [])
     callbacks.append(reconcile.after_version_apply(script, settings))
     on_step = run.request.on_step
-    if on_step is not None:
-        callbacks.append(_report_step(on_step))
     with runner_lock(connection, settings, enabled=mutating) as lock:
         try:
             if run.request.on_locked is not None:
@@ -184,20 +182,18 @@ def _run_online(context, connection, run: BridgeRun, options, commit_reads: bool
             try:
                 with context.begin_transaction():
                     context.run_migrations()
+            except Exception as err:
+                failure = steps.commit_failure(run, err)
+                if failure is None:
+                    raise
+                raise failure from err
+            else:
+                steps.report_committed(run)  # one transaction for the run, or the caller's
             finally:
                 steps.end_run(connection, run)  # after a failed migration's rollback
         finally:
             # A connection handed over by the caller outlives this run.
             bridge_context.forget_connection(connection)
-
-
-def _report_step(on_step):
-    def callback(ctx, step, heads, run_args):
-        if step.is_stamp:
-            return
-        on_step(step_for(step.up_revision, "upgrade" if step.is_upgrade else "downgrade"))
-
-    return callback
 
 
 def _report_out_of_order(report):

@@ -12,6 +12,7 @@ from sqlalchemy import exc
 
 LOCK_NOT_AVAILABLE = "55P03"  # lock_timeout, NOWAIT
 DEADLOCK_DETECTED = "40P01"
+SERIALIZATION_FAILURE = "40001"
 QUERY_CANCELED = "57014"  # statement_timeout, pg_cancel_backend()
 NOT_NULL_VIOLATION = "23502"
 STRING_TOO_LONG = "22001"

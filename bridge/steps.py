@@ -19,6 +19,7 @@ With nothing configured, steps 2 and 3 add no statement at all.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import logging
 import random
@@ -31,7 +32,7 @@ import sqlalchemy as sa
 
 from . import blockers, runlog, sqlstate
 from .context import BridgeRun, Step
-from .errors import BridgeError
+from .errors import BridgeError, MigrationError
 from .executor import import_legacy
 from .internals import after_autocommit_blocks, migration_step_revision, replace_migration_fn
 from .script import LegacyScript, step_for
@@ -99,6 +100,10 @@ def guard(work_fn, run: BridgeRun):
             if migration_step_revision(migration_step) is not None:
                 replace_migration_fn(migration_step, _guarded(migration_step, run, migration_context))
             yield migration_step
+            # Alembic asks for the next step after the previous one's transaction ended:
+            # committed, unless the run is one transaction (or the caller's).
+            if run.ran and not migration_context.connection.in_transaction():
+                report_committed(run)
 
     return steps
 
@@ -189,6 +194,7 @@ def _guarded(migration_step, run: BridgeRun, migration_context):
                     )
                 run.pending_log.extend(retried)
                 run.pending_log.append(entry(runlog.FAILED, started, attempt, err))
+                run.ran.clear()  # rolled back with it, when the run is one transaction
                 raise
             if savepoint is not None and savepoint.is_active:
                 savepoint.commit()
@@ -196,9 +202,72 @@ def _guarded(migration_step, run: BridgeRun, migration_context):
             entries = [*retried, entry(done, started, attempt)]
             if run.log_ready:
                 runlog.write(migration_context.connection, run.run_id, entries, run.db_user)
+            run.ran.append(Ran(step, where, started, attempt))
             return
 
     return call
+
+
+@dataclass(frozen=True)
+class Ran:
+    """A step whose migration ran, in a transaction not committed yet."""
+
+    step: Step
+    path: str
+    started: datetime.datetime
+    attempts: int
+
+
+def report_committed(run: BridgeRun) -> None:
+    """Tell ``on_step`` about the steps whose transaction has just committed."""
+    ran, run.ran = run.ran, []
+    if run.request.on_step is not None:
+        for done in ran:
+            run.request.on_step(done.step)
+
+
+def commit_failure(run: BridgeRun, err: Exception) -> MigrationError | None:
+    """Return the error for steps that ran but whose transaction failed to commit (None: not that).
+
+    Their run-log rows (written in that transaction) are gone with it: each gets
+    a failed row instead, written after the rollback.
+    """
+    ran, run.ran = run.ran, []
+    if not ran:
+        return None
+    state = sqlstate.of(err)
+    for done in ran:
+        run.pending_log.append(
+            runlog.Entry(
+                done.step.revision,
+                done.step.direction,
+                done.started,
+                runlog.utcnow(),
+                runlog.FAILED,
+                done.attempts,
+                state,
+                str(err) or type(err).__name__,
+            )
+        )
+    last = ran[-1]
+    orig = getattr(err, "orig", None)
+    reason = " ".join(str(orig if orig is not None else err).split())
+    if state is not None and state.startswith("23"):
+        fix = (
+            "A constraint checked only at COMMIT (DEFERRABLE INITIALLY DEFERRED) does not hold "
+            "for the rows the migration leaves: fix the migration (or the data it meets) and run again."
+        )
+    elif state in (sqlstate.SERIALIZATION_FAILURE, sqlstate.DEADLOCK_DETECTED):
+        fix = "Another transaction conflicted with it; run again."
+    else:
+        fix = "Fix the cause and run again."
+    others = f" (and {', '.join(d.step.revision for d in ran[:-1])} in the same transaction)" if ran[:-1] else ""
+    return MigrationError(
+        last.path,
+        f"{last.step.revision} ran, but its COMMIT failed: {reason}\n{fix} Its transaction was "
+        f"rolled back{others}: nothing of it is applied or recorded, except what an AUTOCOMMIT "
+        "statement in it had already committed.",
+    )
 
 
 def _set_local(connection: sa.Connection, policy: Policy) -> None:

@@ -24,7 +24,9 @@ import sqlalchemy as sa
 log = logging.getLogger(__name__)
 
 QUERY_LIMIT = 100
-REPORT_AFTER = 3.0  # seconds a migration waits on a lock before the progress output says who blocks it
+# Seconds a migration waits on a lock before the progress output says who blocks it
+# (sooner when its lock timeout is short: see bridge.steps.Policy.report_after).
+REPORT_AFTER = 3.0
 REPORT_EVERY = 5.0
 
 _ACTIVITY = "a.pid, a.application_name, a.state, a.query_start, a.query"
@@ -115,26 +117,27 @@ def backend_pid(connection: sa.Connection) -> int | None:
 
 
 class Watcher:
-    """Tells *on_wait* who blocks a migration that has waited on a lock for `REPORT_AFTER` seconds.
+    """Tells *on_wait* who blocks a migration that has waited on a lock for a while (`watch`).
 
     One thread per run, idle unless a migration is running; it connects only
-    once some migration has run for `REPORT_AFTER` seconds (fast migrations cost
-    nothing), then asks every `REPORT_EVERY` seconds while that migration runs.
+    once some migration has run for its report delay (`REPORT_AFTER` seconds, or
+    what `watch` is given; fast migrations cost nothing), then asks every
+    `REPORT_EVERY` seconds while that migration runs.
     """
 
     def __init__(self, engine: sa.Engine, on_wait: Callable[..., None]):
         self._engine = engine
         self._on_wait = on_wait
         self._lock = threading.Condition()
-        self._current: tuple[object, int, float] | None = None
+        self._current: tuple[object, int, float, float] | None = None
         self._stopped = False
         self._thread = threading.Thread(target=self._loop, name="bridge-lock-watcher", daemon=True)
         self._thread.start()
 
-    def watch(self, step, pid: int | None) -> None:
-        """Start watching the backend *pid*, which now runs *step*."""
+    def watch(self, step, pid: int | None, report_after: float = REPORT_AFTER) -> None:
+        """Start watching the backend *pid*, which now runs *step*: first report after *report_after* s."""
         with self._lock:
-            self._current = (step, pid, time.monotonic()) if pid is not None else None
+            self._current = (step, pid, time.monotonic(), report_after) if pid is not None else None
             self._lock.notify()
 
     def done(self) -> None:
@@ -157,10 +160,10 @@ class Watcher:
                     return
                 current = self._current
                 assert current is not None
-                step, pid, started = current
+                step, pid, started, report_after = current
                 waited = time.monotonic() - started
-                if waited < REPORT_AFTER:
-                    self._lock.wait(REPORT_AFTER - waited)
+                if waited < report_after:
+                    self._lock.wait(report_after - waited)
                     continue
             found = blocking(self._engine, pid)
             with self._lock:

@@ -307,12 +307,7 @@ def translate_error(
             "Its transaction died with the connection. Run again once the server is back."
         )
     elif isinstance(err, exc.DBAPIError):
-        db_message = str(err.orig).strip() if err.orig is not None else str(err)
-        statement = " ".join(str(err.statement or "").split())
-        if len(statement) > 500:
-            statement = statement[:500] + " ..."
-        fix = _concurrency_fix(err, connection) or "Fix the SQL and run again."
-        message = f"SQL failed: {db_message}\n  statement: {statement}\n{fix}"
+        message = _failed_statement(err, _concurrency_fix(err, connection) or "Fix the SQL and run again.")
     elif isinstance(err, exc.ResourceClosedError):
         message = (
             f"{err}: a connection was used after its `with engine.connect() as conn:` "
@@ -336,6 +331,24 @@ def translate_error(
     else:
         message = f"{direction}() raised {type(err).__name__}: {err}"
     return MigrationError(legacy.path, f"{message}\n{applied}", line=line)
+
+
+def sql_failure(err: exc.DBAPIError, connection: sa.Connection | None) -> str | None:
+    """Say which statement failed and what to do, for a lock or statement timeout or a deadlock (else None).
+
+    For native revisions (`bridge.steps`) as for legacy files; *connection*, the
+    migration's, lets a lock timeout name who holds the lock.
+    """
+    fix = _concurrency_fix(err, connection)
+    return _failed_statement(err, fix) if fix is not None else None
+
+
+def _failed_statement(err: exc.DBAPIError, fix: str) -> str:
+    db_message = str(err.orig).strip() if err.orig is not None else str(err)
+    statement = " ".join(str(err.statement or "").split())
+    if len(statement) > 500:
+        statement = statement[:500] + " ..."
+    return f"SQL failed: {db_message}\n  statement: {statement}\n{fix}"
 
 
 def _concurrency_fix(err: exc.DBAPIError, connection: sa.Connection | None) -> str | None:
@@ -364,7 +377,10 @@ def _concurrency_fix(err: exc.DBAPIError, connection: sa.Connection | None) -> s
                 "`SELECT pid, state, query FROM pg_stat_activity WHERE cardinality("
                 "pg_blocking_pids(pid)) > 0` shows who blocks whom. Run again when it is free"
             )
-        return f"{who}; or give this migration a longer lock_timeout."
+        return (
+            f"{who}; or raise migration_lock_timeout (in alembic.ini, or at the top of the migration) "
+            "to let it wait longer."
+        )
     if state == sqlstate.QUERY_CANCELED:
         if "statement timeout" in db_message:
             return (

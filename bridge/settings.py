@@ -183,6 +183,14 @@ def interval(value: str | None, name: str, where: str = "") -> str | None:
     return text
 
 
+def interval_seconds(text: str | None) -> float | None:
+    """Return the seconds a checked timeout (see `interval`) stands for; None for none (unset or 0)."""
+    match = _INTERVAL.fullmatch(text.strip()) if text is not None else None
+    if match is None:
+        return None
+    return float(match.group(1)) * _UNITS_MS[match.group(2) or "ms"] / 1000 or None
+
+
 def retries(value: str | int | None, name: str, where: str = "") -> int:
     """Check a retry count (a whole number, 0 to `MAX_RETRIES`)."""
     if value is None:

@@ -33,10 +33,10 @@ import sqlalchemy as sa
 from . import blockers, runlog, sqlstate
 from .context import BridgeRun, Step
 from .errors import BridgeError, MigrationError
-from .executor import import_legacy
+from .executor import NOTHING_APPLIED, import_legacy, sql_failure
 from .internals import after_autocommit_blocks, migration_step_revision, replace_migration_fn
 from .script import LegacyScript, step_for
-from .settings import BridgeSettings, interval, retries, seconds
+from .settings import BridgeSettings, interval, interval_seconds, retries, seconds
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,15 @@ class Policy:
         """Return the server settings to set for the migration (none when nothing is configured)."""
         values = {"lock_timeout": self.lock_timeout, "statement_timeout": self.statement_timeout}
         return {name: value for name, value in values.items() if value is not None}
+
+    def report_after(self) -> float:
+        """Return the seconds a migration waits on a lock before the progress says who blocks it.
+
+        `blockers.REPORT_AFTER`, or half the lock timeout when that is sooner: a wait
+        line that comes after the timeout would never be seen.
+        """
+        timeout = interval_seconds(self.lock_timeout)
+        return min(blockers.REPORT_AFTER, timeout / 2) if timeout else blockers.REPORT_AFTER
 
     def delay(self, attempt: int) -> float:
         """Return the seconds to wait before retry number *attempt* (1, 2, ...)."""
@@ -155,7 +164,7 @@ def _guarded(migration_step, run: BridgeRun, migration_context):
             savepoint = connection.begin_nested() if policy.retries else None
             attempt_started = runlog.utcnow()
             if run.watcher is not None:
-                run.watcher.watch(step, blockers.backend_pid(connection))
+                run.watcher.watch(step, blockers.backend_pid(connection), policy.report_after())
             try:
                 try:
                     with after_autocommit_blocks(
@@ -186,16 +195,20 @@ def _guarded(migration_step, run: BridgeRun, migration_context):
                     run.modules.pop(step.revision, None)  # the next attempt imports the file afresh
                     time.sleep(delay)
                     continue
-                if retryable and policy.retries and not intact and isinstance(err, BridgeError):
-                    err.args = (
-                        f"{err.args[0]}\nNot retried: an AUTOCOMMIT statement had already committed "
+                failure = _native_failure(err, where, intact, connection) if step.kind == "native" else None
+                if retryable and policy.retries and not intact and isinstance(failure or err, BridgeError):
+                    shown = failure or err
+                    shown.args = (
+                        f"{shown.args[0]}\nNot retried: an AUTOCOMMIT statement had already committed "
                         "part of this migration, so running it again from the start is not safe.",
-                        *err.args[1:],
+                        *shown.args[1:],
                     )
                 run.pending_log.extend(retried)
                 run.pending_log.append(entry(runlog.FAILED, started, attempt, err))
                 run.ran.clear()  # rolled back with it, when the run is one transaction
-                raise
+                if failure is None:
+                    raise
+                raise failure from err
             if savepoint is not None and savepoint.is_active:
                 savepoint.commit()
             done = runlog.APPLIED if step.direction == "upgrade" else runlog.REVERTED
@@ -206,6 +219,22 @@ def _guarded(migration_step, run: BridgeRun, migration_context):
             return
 
     return call
+
+
+def _native_failure(err: BaseException, path: str, intact: bool, connection: sa.Connection) -> MigrationError | None:
+    """Name a native revision's lock or statement timeout or deadlock as a legacy file's is named (else None)."""
+    if not isinstance(err, sa.exc.DBAPIError) or err.connection_invalidated:
+        return None
+    message = sql_failure(err, connection)
+    if message is None:
+        return None
+    applied = (
+        NOTHING_APPLIED
+        if intact
+        else "Partly applied: an autocommit_block() in it committed what it did before; it is not "
+        "recorded, so the next run starts it again from the top."
+    )
+    return MigrationError(path, f"{message}\n{applied}")
 
 
 @dataclass(frozen=True)

@@ -251,7 +251,8 @@ def test_a_lock_timeout_names_the_session_that_holds_the_lock(project):
     assert "last query: SELECT COUNT(*) FROM orders" in result.output
     assert (
         f"Let that session finish, or end it (SELECT pg_terminate_backend({pid})), then run "
-        "again; or give this migration a longer lock_timeout."
+        "again; or raise migration_lock_timeout (in alembic.ini, or at the top of the migration) "
+        "to let it wait longer."
     ) in result.output
     assert "Nothing from this migration was applied or recorded." in result.output
     assert project.rows() == []

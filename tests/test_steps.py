@@ -6,6 +6,8 @@ fail at COMMIT, after its body ran.
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 
 import pytest
@@ -101,3 +103,105 @@ def test_a_failed_commit_is_a_clean_failure_under_every_front_end(project, tmp_p
     assert f"{ORPHAN} ran, but its COMMIT failed" in start.output and "Traceback" not in start.output
     assert project.rows() == [PARENT]
     assert [r[1] for r in log_rows(project) if r[0] == ORPHAN] == ["failed"] * 3
+
+
+# -- lock timeouts: native revisions as well as legacy files -----------------------------------
+
+NATIVE_ALTER = '''"""add note (native)"""
+from alembic import op
+
+revision = "n1_note"
+down_revision = "20251001_create_orders"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.execute("ALTER TABLE orders ADD COLUMN note TEXT")
+
+
+def downgrade():
+    op.execute("ALTER TABLE orders DROP COLUMN note")
+'''
+
+TIMEOUT_ADVICE = "or raise migration_lock_timeout (in alembic.ini, or at the top of the migration)"
+
+
+@pytest.fixture
+def orders(tmp_path, database_url):
+    from conftest import make_project
+
+    project = make_project(tmp_path / "project", database_url, "migration_lock_timeout = 2s\n")
+    project.write("20251001_create_orders.py", legacy_source("CREATE TABLE orders (id INT)", "DROP TABLE orders"))
+    project.run("alembic", "upgrade", "head", check=True)
+    return project
+
+
+@pytest.mark.slow
+def test_a_native_lock_timeout_names_the_blocker_and_the_option_under_every_front_end(orders):
+    from test_live_traffic import Blocker
+
+    path = orders.versions / "n1_note.py"
+    path.write_text(NATIVE_ALTER)
+    (orders.root / "targets.txt").write_text(f"db {orders.url.render_as_string(hide_password=False)}\n")
+    shutil.copy(REPO / "run.py", orders.root / "run.py")
+    blocker = Blocker(orders.url)
+    try:
+        results = {
+            "alembic": orders.run("alembic", "upgrade", "head"),
+            "alembic-bridge": orders.run("alembic-bridge", "upgrade"),
+            "run.py": orders.run("python", "run.py", "start"),
+            "fleet": orders.run("alembic-bridge", "fleet", "upgrade", "--targets", "targets.txt", "--json"),
+        }
+    finally:
+        blocker.close()
+    for front_end, result in results.items():
+        assert result.returncode != 0, (front_end, result.output)
+        assert "Traceback" not in result.output, (front_end, result.output)
+        # The fleet's table shows each failure's first line; its JSON report the whole error.
+        shown = json.loads(result.stdout)["targets"][0]["error"] if front_end == "fleet" else result.output
+        assert f"{path}: SQL failed: canceling statement due to lock timeout" in shown, front_end
+        assert f"pid {blocker.pid} (application nightly_report) holds AccessShareLock on orders" in shown
+        assert TIMEOUT_ADVICE in shown, (front_end, shown)
+        assert "a longer lock_timeout" not in shown
+    assert results["alembic"].output.count("FAILED: ") == 1
+    assert orders.version() == ["20251001_create_orders"]
+
+
+@pytest.mark.slow
+def test_a_legacy_lock_timeout_names_the_option_that_raises_it(orders):
+    from test_live_traffic import Blocker
+
+    orders.write("20251002_add_note.py", legacy_source("ALTER TABLE orders ADD COLUMN note TEXT"))
+    blocker = Blocker(orders.url)
+    try:
+        result = orders.run("alembic", "upgrade", "head")
+    finally:
+        blocker.close()
+    assert result.returncode != 0 and "Traceback" not in result.output
+    assert TIMEOUT_ADVICE in result.output and "a longer lock_timeout" not in result.output
+
+
+@pytest.mark.slow
+def test_the_wait_line_comes_at_half_the_lock_timeout_when_that_is_sooner_than_3_s(orders):
+    from test_live_traffic import Blocker
+
+    orders.write("20251002_add_note.py", legacy_source("ALTER TABLE orders ADD COLUMN note TEXT"))
+    blocker = Blocker(orders.url)
+    try:
+        result = orders.run("alembic-bridge", "upgrade")
+    finally:
+        blocker.close()
+    assert result.returncode == 1
+    # Reported after 1 s of the 2 s (read after the lookup: 1 or, on a busy machine, 2).
+    assert re.search(r"  20251002_add_note has waited [12]s for a lock held by:", result.stderr), result.stderr
+    assert f"    pid {blocker.pid} (application nightly_report)" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("lock_timeout", "after"), [(None, 3.0), ("0", 3.0), ("2s", 1.0), ("500ms", 0.25), ("10s", 3.0), ("4000", 2.0)]
+)
+def test_the_wait_line_delay_is_half_the_lock_timeout_or_3_s_whichever_is_sooner(lock_timeout, after):
+    from bridge.steps import Policy
+
+    assert Policy(lock_timeout=lock_timeout).report_after() == after

@@ -27,7 +27,7 @@ from .internals import replace_version_table, version_table, work_function, work
 from .ledger import HISTORY_TABLES, pg_relation_scope
 from .lock import offline_lock, offline_unlock, runner_lock
 from .masking import mask_log_handlers
-from .script import out_of_order_step, settings_for
+from .script import settings_for
 from .settings import VersionTable
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,6 @@ def _run_online(context, connection, run: BridgeRun, options, commit_reads: bool
     options.setdefault("transaction_per_migration", True)
     callbacks = list(options.pop("on_version_apply", None) or [])
     callbacks.append(reconcile.after_version_apply(script, settings))
-    on_step = run.request.on_step
     with runner_lock(connection, settings, enabled=mutating) as lock:
         try:
             if run.request.on_locked is not None:
@@ -166,10 +165,9 @@ def _run_online(context, connection, run: BridgeRun, options, commit_reads: bool
                     connection,
                     script,
                     settings,
-                    out_of_order=run.request.out_of_order,
-                    on_applied=_report_out_of_order(on_step),
-                    on_start=_report_out_of_order(run.request.on_start),
-                    commit_each=commit_reads,
+                    apply_out_of_order=_out_of_order(connection, run, commit_reads)
+                    if run.request.out_of_order
+                    else None,
                 )
             if mutating and not stamp:
                 steps.begin_run(connection, run)
@@ -196,15 +194,18 @@ def _run_online(context, connection, run: BridgeRun, options, commit_reads: bool
             bridge_context.forget_connection(connection)
 
 
-def _report_out_of_order(report):
-    """Return a callback handing a file `reconcile.reconcile` applies out of order to *report* as a `Step`."""
-    if report is None:
-        return None
+def _out_of_order(connection, run: BridgeRun, commit_reads: bool):
+    """Return what applies the files `reconcile.reconcile` finds out of order: `steps.run_out_of_order`."""
 
-    def callback(legacy):
-        report(out_of_order_step(legacy))
+    def apply(files) -> None:
+        if commit_reads and connection.in_transaction():
+            connection.commit()  # the reads so far: each file then commits on its own
+        steps.begin_run(connection, run)
+        if commit_reads and connection.in_transaction():
+            connection.commit()
+        steps.run_out_of_order(connection, run, files)
 
-    return callback
+    return apply
 
 
 def moves_versions(context) -> bool:

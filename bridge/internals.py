@@ -120,19 +120,24 @@ def replace_migration_fn(step, fn) -> None:
 
 
 @contextlib.contextmanager
-def after_autocommit_blocks(migration_context, after):
+def after_autocommit_blocks(migration_context, after, inside=contextlib.nullcontext, before=None):
     """Call *after()* each time an ``autocommit_block()`` of *migration_context* ends, inside the block.
 
     ``MigrationContext.autocommit_block`` commits the migration's transaction and
     begins a new one when the block ends; settings made with SET LOCAL die with
-    the first. The method is shadowed on this one instance, and only inside it.
+    the first. *before()* is called before that commit; *inside()*, a context
+    manager, is entered once the connection is in AUTOCOMMIT mode and left before
+    the block ends. The method is shadowed on this one instance, and only inside it.
     """
     original = migration_context.autocommit_block
 
     @contextlib.contextmanager
     def block():
+        if before is not None:
+            before()
         with original():
-            yield
+            with inside():
+                yield
         after()
 
     migration_context.autocommit_block = block

@@ -47,7 +47,6 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from .errors import ConfigError, HoleError, LedgerMismatch
-from .executor import run_on_connection
 from .ledger import ADOPTION, Ledger, LedgerState, read_history
 from .loader import LegacyFile, is_legacy_stem
 from .script import LegacyScriptDirectory
@@ -335,18 +334,15 @@ def reconcile(
     settings,
     *,
     allow_holes: bool = False,
-    out_of_order: bool = False,
     dry_run: bool = False,
-    on_applied=None,
-    on_start=None,
-    commit_each: bool = False,
+    apply_out_of_order=None,
 ) -> Plan:
     """Bring both tables into agreement before Alembic runs; log one line per change.
 
     Every refusal (holes, version rows that overlap or name unknown revisions) is
-    raised before anything is written. *on_applied(legacy)* is called after each
-    out-of-order file is applied (and committed, with *commit_each*, for a
-    connection the caller lets the bridge commit), *on_start(legacy)* before.
+    raised before anything is written. Given *apply_out_of_order(files)* (the
+    ``--out-of-order`` run: `bridge.steps.run_out_of_order`, so each file runs as
+    every other migration does), the holes are applied first instead of refused.
     """
     files = legacy_chain(script)
     if files is None:
@@ -355,19 +351,9 @@ def reconcile(
     state = read_history(connection, table.name, table.schema)
     result = plan_for(script, state, str(table))
     _report_validation(result, settings)
-    if result.holes and out_of_order and not dry_run:
-        for legacy in result.holes:
-            log.info("Applying out-of-order migration %s", legacy.stem)
-            if on_start is not None:
-                on_start(legacy)
-            with transaction(connection):
-                run_on_connection(legacy, "upgrade", connection, settings.name_format)
-            if commit_each:
-                # Else it is a savepoint of the run's first transaction: the next file's
-                # failure would undo a migration already reported as applied.
-                connection.commit()
-            if on_applied is not None:
-                on_applied(legacy)
+    if result.holes and apply_out_of_order is not None and not dry_run:
+        log.info("Applying out-of-order migration(s) %s", ", ".join(f.stem for f in result.holes))
+        apply_out_of_order(result.holes)
         state = read_history(connection, table.name, table.schema)
         result = plan_for(script, state, str(table))
     if result.holes and not allow_holes:

@@ -19,6 +19,7 @@ With nothing configured, steps 2 and 3 add no statement at all.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import logging
@@ -33,9 +34,10 @@ import sqlalchemy as sa
 from . import blockers, runlog, sqlstate
 from .context import BridgeRun, Step
 from .errors import BridgeError, MigrationError
-from .executor import NOTHING_APPLIED, import_legacy, sql_failure
+from .executor import NOTHING_APPLIED, import_legacy, run_on_connection, sql_failure
 from .internals import after_autocommit_blocks, migration_step_revision, replace_migration_fn
-from .script import LegacyScript, step_for
+from .loader import LegacyFile
+from .script import LegacyScript, out_of_order_step, step_for
 from .settings import BridgeSettings, interval, interval_seconds, retries, seconds
 
 log = logging.getLogger(__name__)
@@ -126,20 +128,27 @@ def _module_of(revision, run: BridgeRun) -> tuple[ModuleType, str]:
 
 
 def _guarded(migration_step, run: BridgeRun, migration_context):
-    original = migration_step.migration_fn
-    step = step_of(migration_step)
     revision = migration_step_revision(migration_step)
+    original = migration_step.migration_fn
+    call = _wrapped(step_of(migration_step), lambda: _module_of(revision, run), original, run, migration_context)
+    return functools.wraps(original)(call)
+
+
+def _wrapped(step: Step, load, original, run: BridgeRun, migration_context):
+    """Return *original* (one migration's function) run as the module docstring says.
+
+    *load()* returns the migration's module (for its settings) and its path.
+    """
 
     def entry(outcome: str, since, attempts: int, err: BaseException | None = None) -> runlog.Entry:
         error = (str(err) or type(err).__name__) if err is not None else None
         state = sqlstate.of(err) if err is not None else None
         return runlog.Entry(step.revision, step.direction, since, runlog.utcnow(), outcome, attempts, state, error)
 
-    @functools.wraps(original)
     def call(**kw):
         loading = runlog.utcnow()
         try:
-            module, where = _module_of(revision, run)
+            module, where = load()
             policy = Policy.of(run.settings, module, where)
         except BaseException as err:  # a file that does not import, a bad setting: logged as failed
             if not migration_context.as_sql:
@@ -155,7 +164,8 @@ def _guarded(migration_step, run: BridgeRun, migration_context):
         started = runlog.utcnow()
         retried: list[runlog.Entry] = []
         attempt = 0
-        # A retry runs only on the same transaction (see `intact`): the settings hold for it too.
+        # A retry on the same transaction (see `intact`) keeps these settings; one after an
+        # AUTOCOMMIT statement that committed nothing runs in a new transaction: set again.
         _set_local(migration_context.connection, policy)
         while True:
             attempt += 1
@@ -163,12 +173,13 @@ def _guarded(migration_step, run: BridgeRun, migration_context):
             root = connection.get_transaction()
             savepoint = connection.begin_nested() if policy.retries else None
             attempt_started = runlog.utcnow()
+            autocommit = _Autocommit(migration_context, policy)
             if run.watcher is not None:
                 run.watcher.watch(step, blockers.backend_pid(connection), policy.report_after())
             try:
                 try:
                     with after_autocommit_blocks(
-                        migration_context, lambda: _set_local(migration_context.connection, policy)
+                        migration_context, autocommit.after, autocommit.inside, autocommit.before
                     ):
                         original(**kw)
                 finally:
@@ -181,7 +192,12 @@ def _guarded(migration_step, run: BridgeRun, migration_context):
                 if savepoint is not None and intact and savepoint.is_active:
                     savepoint.rollback()
                 retryable = state is not None and state in RETRYABLE and isinstance(err, Exception)
-                if state is not None and retryable and attempt <= policy.retries and intact:
+                if (
+                    state is not None
+                    and retryable
+                    and attempt <= policy.retries
+                    and (intact or not autocommit.committed)
+                ):
                     delay = policy.delay(attempt)
                     retried.append(entry(runlog.RETRIED, attempt_started, attempt, err))
                     log.warning(
@@ -194,6 +210,8 @@ def _guarded(migration_step, run: BridgeRun, migration_context):
                     )
                     run.modules.pop(step.revision, None)  # the next attempt imports the file afresh
                     time.sleep(delay)
+                    if not intact:  # nothing committed, but the transaction is a new one
+                        _set_local(migration_context.connection, policy)
                     continue
                 failure = _native_failure(err, where, intact, connection) if step.kind == "native" else None
                 if retryable and policy.retries and not intact and isinstance(failure or err, BridgeError):
@@ -219,6 +237,52 @@ def _guarded(migration_step, run: BridgeRun, migration_context):
             return
 
     return call
+
+
+class _Autocommit:
+    """One attempt's AUTOCOMMIT statements: the timeouts in force for them, and whether any committed.
+
+    An AUTOCOMMIT statement runs outside the migration's transaction, so its
+    ``SET LOCAL`` does not reach it: the same values are set for the session
+    while the statement runs and put back after it. An attempt has committed
+    something once its transaction wrote before an AUTOCOMMIT statement, or one
+    such statement succeeded; until then, a lock timeout or deadlock in it can be
+    retried from the start like any other.
+    """
+
+    def __init__(self, migration_context, policy: Policy):
+        self.migration_context = migration_context
+        self.values = policy.settings()
+        self.policy = policy
+        self.committed = False
+
+    def after(self) -> None:
+        _set_local(self.migration_context.connection, self.policy)
+
+    def before(self) -> None:
+        """Before the block commits the migration's transaction: has it written anything?"""
+        connection = self.migration_context.connection
+        if self.committed or connection.dialect.name != "postgresql" or not connection.in_transaction():
+            return
+        # No transaction id yet: nothing written (SET LOCAL and reads take none).
+        self.committed = connection.exec_driver_sql("SELECT txid_current_if_assigned()").scalar() is not None
+
+    @contextlib.contextmanager
+    def inside(self):
+        connection = self.migration_context.connection
+        names = list(self.values) if connection.dialect.name == "postgresql" else []
+        calls = ", ".join(f"current_setting('{name}')" for name in names)
+        before = tuple(connection.exec_driver_sql(f"SELECT {calls}").one()) if names else ()
+        _set_session(connection, self.values if names else {})
+        ran = []
+        listener = lambda *args: ran.append(True)  # noqa: E731 - a statement of the block completed
+        sa.event.listen(connection, "after_cursor_execute", listener)
+        try:
+            yield
+        finally:
+            sa.event.remove(connection, "after_cursor_execute", listener)
+            self.committed = self.committed or bool(ran)
+            _set_session(connection, dict(zip(names, before)))
 
 
 def _native_failure(err: BaseException, path: str, intact: bool, connection: sa.Connection) -> MigrationError | None:
@@ -299,6 +363,13 @@ def commit_failure(run: BridgeRun, err: Exception) -> MigrationError | None:
     )
 
 
+def _set_session(connection: sa.Connection, values: dict[str, str]) -> None:
+    # set_config(..., false) is SET: for the session, here an AUTOCOMMIT statement's.
+    if values:
+        calls = ", ".join(f"set_config('{name}', :{name}, false)" for name in values)
+        connection.execute(sa.text(f"SELECT {calls}"), values)
+
+
 def _set_local(connection: sa.Connection, policy: Policy) -> None:
     values = policy.settings()
     if not values or connection.dialect.name != "postgresql":
@@ -308,8 +379,46 @@ def _set_local(connection: sa.Connection, policy: Policy) -> None:
     connection.execute(sa.text(f"SELECT {calls}"), values)
 
 
+def run_out_of_order(connection: sa.Connection, run: BridgeRun, files: list[LegacyFile]) -> None:
+    """Apply legacy *files* out of order (``--out-of-order``), each as every other migration runs.
+
+    The same wrapper as Alembic's steps (timeouts, retries, run-log row, callbacks),
+    each file in a transaction of its own (or in the caller's, when the caller
+    handed over a connection inside one), with a ``MigrationContext`` of its own so
+    that its AUTOCOMMIT statements work as they do in order.
+    """
+    from alembic.runtime.migration import MigrationContext  # deferred: Alembic is loaded by then
+
+    context = MigrationContext.configure(connection, opts={"transaction_per_migration": False})
+    for legacy in files:
+        step = out_of_order_step(legacy)
+
+        def load(legacy=legacy):
+            module = run.modules[legacy.stem] = import_legacy(legacy)
+            return module, str(legacy.path)
+
+        def apply(legacy=legacy):
+            module = run.modules.pop(legacy.stem, None)
+            name_format = run.settings.name_format
+            run_on_connection(legacy, "upgrade", context.connection, name_format, context, module)
+
+        call = _wrapped(step, load, apply, run, context)
+        try:
+            with context.begin_transaction():
+                call()
+        except Exception as err:
+            failure = commit_failure(run, err)
+            if failure is None:
+                raise
+            raise failure from err
+        if not connection.in_transaction():
+            report_committed(run)
+
+
 def begin_run(connection: sa.Connection, run: BridgeRun) -> None:
     """Before the first migration of a mutating run: the run-log table, who runs, the lock watcher."""
+    if run.log_ready:
+        return
     runlog.ensure_table(connection)
     if connection.dialect.name == "postgresql":
         run.db_user = connection.exec_driver_sql("SELECT current_user").scalar()

@@ -8,6 +8,7 @@ somewhere confusing. CI runs these on the newest and on the minimum versions.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import textwrap
 
@@ -241,11 +242,17 @@ def test_touch_MigrationContext_autocommit_block_can_be_shadowed_on_one_instance
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"transaction_per_migration": True})
         calls = []
+
+        @contextlib.contextmanager
+        def inside():
+            calls.append(context.connection.get_execution_options().get("isolation_level"))
+            yield
+
         with context.begin_transaction(_per_migration=True):
-            with internals.after_autocommit_blocks(context, lambda: calls.append(conn.in_transaction())):
+            with internals.after_autocommit_blocks(context, lambda: calls.append(conn.in_transaction()), inside):
                 with context.autocommit_block():
                     conn.exec_driver_sql("SELECT 1")
-            assert calls == [True], (
+            assert calls == ["AUTOCOMMIT", True], (
                 "MigrationContext.autocommit_block shadowed on the instance was not used, or its "
                 f"transaction was not begun again when the block ended: {calls!r}"
             )

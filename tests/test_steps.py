@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import threading
+import time
 
 import pytest
+import sqlalchemy as sa
 from conftest import REPO, legacy_source
 
 from bridge import runner
@@ -205,3 +208,179 @@ def test_the_wait_line_delay_is_half_the_lock_timeout_or_3_s_whichever_is_sooner
     from bridge.steps import Policy
 
     assert Policy(lock_timeout=lock_timeout).report_after() == after
+
+
+# -- one step wrapper: AUTOCOMMIT statements and out-of-order files get the timeouts too ------
+
+SHOWS_IN_AUTOCOMMIT = '''"""Records the lock timeout an AUTOCOMMIT statement runs with."""
+
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(
+            text("CREATE TABLE seen_legacy AS SELECT current_setting('lock_timeout') AS lock_timeout, "
+                 "current_setting('statement_timeout') AS statement_timeout")
+        )
+
+
+def downgrade(engine):
+    pass
+'''
+
+NATIVE_SHOWS_IN_AUTOCOMMIT = '''"""records the timeouts an autocommit_block() runs with (native)"""
+from alembic import op
+
+revision = "n1_seen"
+down_revision = "20251001_seen"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.get_context().autocommit_block():
+        op.execute(
+            "CREATE TABLE seen_native AS SELECT current_setting('lock_timeout') AS lock_timeout, "
+            "current_setting('statement_timeout') AS statement_timeout"
+        )
+
+
+def downgrade():
+    pass
+'''
+
+TIMEOUTS = "migration_lock_timeout = 2s\nmigration_statement_timeout = 1min\n"
+
+
+def test_the_timeouts_hold_for_autocommit_statements_and_are_put_back_after_them(tmp_path, database_url):
+    from conftest import make_project
+
+    project = make_project(tmp_path / "project", database_url, TIMEOUTS)
+    project.write("20251001_seen.py", SHOWS_IN_AUTOCOMMIT)
+    (project.versions / "n1_seen.py").write_text(NATIVE_SHOWS_IN_AUTOCOMMIT)
+    config = project.config()
+    engine = sa.create_engine(project.url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SET statement_timeout = '5min'")  # the caller's own setting
+            connection.commit()
+            config.attributes["connection"] = connection
+            runner.upgrade(config)
+            after = connection.exec_driver_sql(
+                "SELECT current_setting('lock_timeout'), current_setting('statement_timeout')"
+            )
+            assert tuple(after.one()) == ("0", "5min")  # the session's own values, put back
+            connection.rollback()
+    finally:
+        engine.dispose()
+    for table in ("seen_legacy", "seen_native"):
+        assert project.sql(f"SELECT lock_timeout, statement_timeout FROM {table}") == [("2s", "1min")], table
+
+
+AUTOCOMMIT_ALTER = '''"""An AUTOCOMMIT ALTER, first thing: nothing of the migration has committed before it."""
+
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ALTER TABLE orders ADD COLUMN note TEXT"))
+
+
+def downgrade(engine):
+    pass
+'''
+
+
+@pytest.mark.slow
+def test_an_autocommit_statement_times_out_and_is_retried_when_nothing_had_committed(tmp_path, database_url):
+    from conftest import make_project
+    from test_live_traffic import RETRYING, Blocker
+
+    project = make_project(tmp_path / "project", database_url, RETRYING)
+    project.write("20251001_create_orders.py", legacy_source("CREATE TABLE orders (id INT)", "DROP TABLE orders"))
+    project.run("alembic", "upgrade", "head", check=True)
+    project.write("20251002_note.py", AUTOCOMMIT_ALTER)
+    blocker = Blocker(project.url)
+    # Released once the ALTER has waited past its 1 s lock timeout, however long the CLI took to start.
+    waiter = threading.Thread(target=release_after_waiting, args=(blocker, project.url, 1.5))
+    waiter.start()
+    try:
+        result = project.run("alembic", "upgrade", "head", check=True)
+    finally:
+        waiter.join()
+        blocker.close()
+    assert "20251002_note hit a lock timeout (attempt 1 of 4)" in result.output
+    rows = project.sql("SELECT outcome, attempts FROM alembic_bridge_log WHERE revision = '20251002_note' ORDER BY id")
+    assert rows[0] == ("retried", 1) and rows[-1][0] == "applied"
+    assert project.rows() == ["20251001_create_orders", "20251002_note"]
+
+
+def release_after_waiting(blocker, url, seconds: float, deadline: float = 60.0) -> None:
+    """Release *blocker* *seconds* after some other session starts waiting on a lock."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            started = time.monotonic()
+            while time.monotonic() - started < deadline:
+                waiting = conn.exec_driver_sql(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> %s",
+                    (blocker.pid,),
+                ).scalar()
+                conn.rollback()
+                if waiting:
+                    break
+                time.sleep(0.05)
+    finally:
+        engine.dispose()
+    time.sleep(seconds)
+    blocker.release()
+
+
+SHOWS_IN_TRANSACTION = '''"""Records the lock timeout it runs with."""
+
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE seen_hole AS SELECT current_setting('lock_timeout') AS lock_timeout"))
+
+
+def downgrade(engine):
+    pass
+'''
+
+
+def test_an_out_of_order_file_runs_through_the_same_step_wrapper(tmp_path, database_url):
+    from conftest import make_project
+
+    project = make_project(tmp_path / "project", database_url, TIMEOUTS)
+    project.table("20251001_a", "a")
+    project.table("20251003_c", "c")
+    runner.upgrade(project.config())
+    project.write("20251002_hole.py", SHOWS_IN_TRANSACTION)
+    project.write("20251002_seen.py", SHOWS_IN_AUTOCOMMIT)  # AUTOCOMMIT works out of order too
+    events: list[str] = []
+    result = runner.upgrade(
+        project.config(),
+        out_of_order=True,
+        on_start=lambda step: events.append(f"start {step.revision}"),
+        on_step=lambda step, seconds: events.append(f"done {step.revision} {project.rows()[-1]}"),
+    )
+    assert events == [
+        "start 20251002_hole",
+        "done 20251002_hole 20251002_hole",
+        "start 20251002_seen",
+        "done 20251002_seen 20251002_seen",
+    ]
+    assert [s.revision for s in result.steps] == ["20251002_hole", "20251002_seen"]
+    assert project.sql("SELECT lock_timeout FROM seen_hole") == [("2s",)]
+    assert project.sql("SELECT lock_timeout, statement_timeout FROM seen_legacy") == [("2s", "1min")]
+    assert project.sql(
+        "SELECT revision, outcome FROM alembic_bridge_log WHERE revision LIKE '20251002%' ORDER BY id"
+    ) == [
+        ("20251002_hole", "applied"),
+        ("20251002_seen", "applied"),
+    ]

@@ -1,19 +1,25 @@
-"""What the bridge does around each migration Alembic runs (legacy and native alike).
+"""What the bridge does around each migration (legacy and native, in order or out of order).
 
-For each step, in Alembic's per-migration transaction:
+For each step, in the migration's own transaction (Alembic's per-migration one;
+`run_out_of_order` gives a file applied with ``--out-of-order`` the same):
 
 1. say it starts (`bridge.context.RunRequest.on_start`);
 2. set its timeouts with ``SET LOCAL`` (`Policy`: the migration module's own
    ``migration_lock_timeout`` / ``migration_statement_timeout`` / ``lock_retries``
-   / ``lock_retry_backoff``, else the configured ones), so nothing leaks to the session;
+   / ``lock_retry_backoff``, else the configured ones), so nothing leaks to the
+   session; an AUTOCOMMIT statement, which runs outside that transaction, gets
+   them set for its session while it runs and put back after it (`_Autocommit`);
 3. run it, inside a savepoint when retries are enabled: a lock timeout (55P03)
    or a deadlock (40P01) rolls the whole migration back to that savepoint and
    runs it again from its start after an exponential backoff with jitter, unless
    an AUTOCOMMIT statement already committed part of it (then it is never retried);
-4. write its run-log row (`bridge.runlog`) in the same transaction.
+4. write its run-log row (`bridge.runlog`) in the same transaction;
+5. once that transaction has committed, and only then, say it is done
+   (``on_step``, `report_committed`); a COMMIT that fails names the migration
+   (`commit_failure`).
 
 A failed attempt cannot be logged in a transaction that is being rolled back:
-its rows wait in the run and `flush_failures` writes them afterwards.
+its rows wait in the run and `end_run` writes them afterwards.
 With nothing configured, steps 2 and 3 add no statement at all.
 """
 
@@ -232,7 +238,9 @@ def _wrapped(step: Step, load, original, run: BridgeRun, migration_context):
             done = runlog.APPLIED if step.direction == "upgrade" else runlog.REVERTED
             entries = [*retried, entry(done, started, attempt)]
             if run.log_ready:
-                runlog.write(migration_context.connection, run.run_id, entries, run.db_user)
+                runlog.write(
+                    migration_context.connection, run.run_id, entries, _db_user(migration_context.connection, run)
+                )
             run.ran.append(Ran(step, where, started, attempt))
             return
 
@@ -416,18 +424,24 @@ def run_out_of_order(connection: sa.Connection, run: BridgeRun, files: list[Lega
 
 
 def begin_run(connection: sa.Connection, run: BridgeRun) -> None:
-    """Before the first migration of a mutating run: the run-log table, who runs, the lock watcher."""
+    """Before the first migration of a mutating run: the run-log table, the lock watcher."""
     if run.log_ready:
         return
     runlog.ensure_table(connection)
-    if connection.dialect.name == "postgresql":
-        run.db_user = connection.exec_driver_sql("SELECT current_user").scalar()
-        if run.request.on_wait is not None:
-            run.watcher = blockers.Watcher(connection.engine, run.request.on_wait)
-    else:
-        run.db_user = connection.engine.url.username
+    if connection.dialect.name == "postgresql" and run.request.on_wait is not None:
+        run.watcher = blockers.Watcher(connection.engine, run.request.on_wait)
     run.run_id = str(uuid.uuid4())
     run.log_ready = True
+
+
+def _db_user(connection: sa.Connection, run: BridgeRun) -> str | None:
+    """Return who runs the migrations, read once per run and only once a row is written."""
+    if run.db_user is None:
+        if connection.dialect.name == "postgresql":
+            run.db_user = connection.exec_driver_sql("SELECT current_user").scalar()
+        else:
+            run.db_user = connection.engine.url.username
+    return run.db_user
 
 
 def end_run(connection: sa.Connection, run: BridgeRun) -> None:
@@ -450,7 +464,7 @@ def _flush_failures(connection: sa.Connection, run: BridgeRun) -> None:
             with own.begin():
                 if own.dialect.name == "postgresql":
                     own.exec_driver_sql("SET LOCAL lock_timeout = '2s'")
-                runlog.write(own, run.run_id, entries, run.db_user)
+                runlog.write(own, run.run_id, entries, _db_user(own, run))
     except Exception:  # noqa: BLE001 - the migration's own error is what matters
         log.warning(
             "Could not write the failed migration to the run log (%s)",

@@ -129,14 +129,16 @@ def run_legacy(legacy: LegacyFile, direction: str) -> None:
         render_offline(legacy, direction, migration_context, module)
         return
     assert migration_context.connection is not None  # online
-    run_on_connection(
+    if run_on_connection(
         legacy,
         direction,
         migration_context.connection,
         run.settings.name_format,
         migration_context=migration_context,
         module=module,
-    )
+        rider=run.log_rider,
+    ):
+        run.log_rider = None  # the run-log row went in with the ledger's
 
 
 def run_on_connection(
@@ -146,10 +148,13 @@ def run_on_connection(
     name_format: str = "auto",
     migration_context=None,
     module: ModuleType | None = None,
-) -> None:
+    rider=None,
+) -> bool:
     """Run *legacy* on *connection* (already in a transaction) and update the ledger.
 
-    *module* is the file already imported (by `bridge.steps`, to read its settings).
+    *module* is the file already imported (by `bridge.steps`, to read its settings);
+    *rider*, the step's run-log insert to send with the ledger's statement (see
+    `bridge.ledger.Ledger.record_applied`). Returns whether it was sent.
     """
     module = module or import_legacy(legacy)
     fn = migration_function(legacy, module, direction)
@@ -157,7 +162,7 @@ def run_on_connection(
     if migration_context is not None:
         connection = migration_context.connection  # an autocommit block may have swapped it
     checksum = legacy.sha256() if direction == "upgrade" else None
-    Ledger(connection, name_format).record(legacy.stem, direction, checksum)
+    return Ledger(connection, name_format).record(legacy.stem, direction, checksum, rider)
 
 
 def call_legacy(

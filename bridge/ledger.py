@@ -81,13 +81,14 @@ _PG_INSERT_ROW_IF_MISSING = sa.text(
     f"INSERT INTO {LEGACY_TABLE} (migration_name) SELECT :name WHERE NOT EXISTS "
     f"(SELECT 1 FROM {LEGACY_TABLE} WHERE migration_name IN (:stem, :stem_py))"
 )
-_PG_RECORD_WITH_CHECKSUM = sa.text(
+_PG_RECORD_WITH_CHECKSUM_SQL = (
     f"WITH checksum AS (INSERT INTO {CHECKSUM_TABLE} (migration_name, sha256, applied_at) "
     "VALUES (:stem, :sha256, :applied_at) ON CONFLICT (migration_name) DO UPDATE SET "
     "sha256 = EXCLUDED.sha256, applied_at = EXCLUDED.applied_at) "
     f"INSERT INTO {LEGACY_TABLE} (migration_name) SELECT :name WHERE NOT EXISTS "
     f"(SELECT 1 FROM {LEGACY_TABLE} WHERE migration_name IN (:stem, :stem_py))"
 )
+_PG_RECORD_WITH_CHECKSUM = sa.text(_PG_RECORD_WITH_CHECKSUM_SQL)
 # connection.info key: True once both tables are known to exist and be committed,
 # else the transaction that created them (see `Ledger._ensure_tables_once`).
 TABLES_READY = "bridge.ledger_tables_ready"
@@ -374,11 +375,16 @@ class Ledger:
         """Create ``schema_migrations`` (legacy DDL) and the checksum table if missing."""
         _metadata.create_all(self.connection, checkfirst=True)
 
-    def record_applied(self, stem: str, sha256: str | None = None) -> None:
-        """Insert the row for *stem* (and its checksum) unless it is already there."""
+    def record_applied(self, stem: str, sha256: str | None = None, rider=None) -> bool:
+        """Insert the row for *stem* (and its checksum) unless it is already there.
+
+        *rider()*, if given, returns another insert as a CTE and its values
+        (`bridge.runlog.insert_cte`) to send in the same statement; returns
+        whether it was sent (only on PostgreSQL, with a checksum).
+        """
         self._ensure_tables_once()
         try:
-            self._insert_row(stem, sha256)
+            return self._insert_row(stem, sha256, rider)
         except sa.exc.DBAPIError as err:
             # A schema_migrations of another shape than the legacy DDL: say which column
             # and how to fix it (the caller's transaction rolls the migration back).
@@ -387,16 +393,21 @@ class Ledger:
                 raise
             raise translated from err
 
-    def _insert_row(self, stem: str, sha256: str | None) -> None:
+    def _insert_row(self, stem: str, sha256: str | None, rider=None) -> bool:
         if self.connection.dialect.name == "postgresql":
             # One round trip instead of four: this runs once per migration applied.
             params: dict[str, object] = {"stem": stem, "stem_py": names_of(stem)[1], "name": self.row_name(stem)}
             if sha256 is None:
                 self.connection.execute(_PG_INSERT_ROW_IF_MISSING, params)
-            else:
-                params.update(sha256=sha256, applied_at=_utcnow())
+                return False
+            params.update(sha256=sha256, applied_at=_utcnow())
+            if rider is None:
                 self.connection.execute(_PG_RECORD_WITH_CHECKSUM, params)
-            return
+                return False
+            cte, values = rider()
+            statement = "WITH " + cte + ", " + _PG_RECORD_WITH_CHECKSUM_SQL[len("WITH ") :]
+            self.connection.execute(sa.text(statement), {**params, **values})
+            return True
         names = names_of(stem)
         exists = self.connection.execute(
             sa.select(sa.func.count())
@@ -408,6 +419,7 @@ class Ledger:
         if sha256 is not None:
             self.connection.execute(checksums.delete().where(checksums.c.migration_name == stem))
             self.connection.execute(checksums.insert().values(migration_name=stem, sha256=sha256, applied_at=_utcnow()))
+        return False
 
     def record_checksums(self, digests: dict[str, str], origin: str) -> None:
         """Record the current checksum of files the bridge did not run, marked *origin*."""
@@ -419,12 +431,12 @@ class Ledger:
         rows = [dict(migration_name=n, sha256=d, applied_at=now, recorded=origin) for n, d in digests.items()]
         self.connection.execute(checksums.insert(), rows)
 
-    def record(self, stem: str, direction: str, sha256: str | None = None) -> None:
-        """Record *stem* as applied (``upgrade``) or as not applied (``downgrade``)."""
+    def record(self, stem: str, direction: str, sha256: str | None = None, rider=None) -> bool:
+        """Record *stem* as applied (``upgrade``) or as not applied (``downgrade``); see `record_applied`."""
         if direction == "upgrade":
-            self.record_applied(stem, sha256)
-        else:
-            self.record_unapplied(stem)
+            return self.record_applied(stem, sha256, rider)
+        self.record_unapplied(stem)
+        return False
 
     def _ensure_tables_once(self) -> None:
         # Checking for both tables before every row would cost a catalog query per

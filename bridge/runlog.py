@@ -106,30 +106,45 @@ def _who() -> dict:
     }
 
 
+def _rows(run_id: str, entries: list[Entry], db_user: str | None) -> list[dict]:
+    # The pid is read each time: fleet workers are forked after the first call.
+    common = {**_who(), "pid": os.getpid(), "run_id": run_id, "db_user": db_user}
+    return [
+        {
+            **common,
+            "revision": e.revision,
+            "direction": e.direction,
+            "started_at": e.started_at,
+            "finished_at": e.finished_at,
+            "duration_ms": round(e.seconds * 1000),
+            "outcome": e.outcome,
+            "attempts": e.attempts,
+            "sqlstate": e.sqlstate,
+            "error": short_error(e.error),
+        }
+        for e in entries
+    ]
+
+
 def write(connection: sa.Connection, run_id: str, entries: list[Entry], db_user: str | None) -> None:
     """Insert *entries* (in the connection's current transaction)."""
     if not entries:
         return
-    # The pid is read each time: fleet workers are forked after the first call.
-    common = {**_who(), "pid": os.getpid(), "run_id": run_id, "db_user": db_user}
-    connection.execute(
-        _INSERT,
-        [
-            {
-                **common,
-                "revision": e.revision,
-                "direction": e.direction,
-                "started_at": e.started_at,
-                "finished_at": e.finished_at,
-                "duration_ms": round(e.seconds * 1000),
-                "outcome": e.outcome,
-                "attempts": e.attempts,
-                "sqlstate": e.sqlstate,
-                "error": short_error(e.error),
-            }
-            for e in entries
-        ],
-    )
+    connection.execute(_INSERT, _rows(run_id, entries, db_user))
+
+
+def insert_cte(run_id: str, entries: list[Entry], db_user: str | None) -> tuple[str, dict]:
+    """Return the insert of *entries* as a PostgreSQL data-modifying CTE (``log AS (INSERT ...)``) and its values.
+
+    Another statement of the same transaction carries it (`bridge.ledger.Ledger.record`
+    does, for a legacy file): the row goes in without a round trip of its own.
+    """
+    params: dict = {}
+    values = []
+    for i, row in enumerate(_rows(run_id, entries, db_user)):
+        values.append("(" + ", ".join(f":log{i}_{c}" for c in _COLUMNS) + ")")
+        params.update({f"log{i}_{c}": row[c] for c in _COLUMNS})
+    return f"log AS (INSERT INTO {TABLE} ({', '.join(_COLUMNS)}) VALUES {', '.join(values)})", params
 
 
 def _row(row) -> dict:

@@ -173,6 +173,7 @@ def _wrapped(step: Step, load, original, run: BridgeRun, migration_context):
         # A retry on the same transaction (see `intact`) keeps these settings; one after an
         # AUTOCOMMIT statement that committed nothing runs in a new transaction: set again.
         _set_local(migration_context.connection, policy)
+        done = runlog.APPLIED if step.direction == "upgrade" else runlog.REVERTED
         while True:
             attempt += 1
             connection = migration_context.connection
@@ -180,6 +181,16 @@ def _wrapped(step: Step, load, original, run: BridgeRun, migration_context):
             savepoint = connection.begin_nested() if policy.retries else None
             attempt_started = runlog.utcnow()
             autocommit = _Autocommit(migration_context, policy)
+
+            def rows(attempt=attempt) -> list[runlog.Entry]:
+                return [*retried, entry(done, started, attempt)]
+
+            def rider(rows=rows) -> tuple[str, dict]:
+                return runlog.insert_cte(run.run_id, rows(), _db_user(migration_context.connection, run))
+
+            # A legacy file's ledger statement carries the run-log row: no round trip of its own.
+            offered = run.log_ready and connection.dialect.name == "postgresql"
+            run.log_rider = rider if offered else None
             if run.watcher is not None:
                 run.watcher.watch(step, blockers.backend_pid(connection), policy.report_after())
             try:
@@ -192,6 +203,7 @@ def _wrapped(step: Step, load, original, run: BridgeRun, migration_context):
                     if run.watcher is not None:
                         run.watcher.done()
             except BaseException as err:
+                run.log_rider = None
                 state = sqlstate.of(err)
                 # An AUTOCOMMIT statement ended the transaction the savepoint was in.
                 intact = migration_context.connection is connection and connection.get_transaction() is root
@@ -235,12 +247,10 @@ def _wrapped(step: Step, load, original, run: BridgeRun, migration_context):
                 raise failure from err
             if savepoint is not None and savepoint.is_active:
                 savepoint.commit()
-            done = runlog.APPLIED if step.direction == "upgrade" else runlog.REVERTED
-            entries = [*retried, entry(done, started, attempt)]
-            if run.log_ready:
-                runlog.write(
-                    migration_context.connection, run.run_id, entries, _db_user(migration_context.connection, run)
-                )
+            sent, run.log_rider = offered and run.log_rider is None, None
+            if run.log_ready and not sent:
+                connection = migration_context.connection
+                runlog.write(connection, run.run_id, rows(), _db_user(connection, run))
             run.ran.append(Ran(step, where, started, attempt))
             return
 
@@ -408,7 +418,8 @@ def run_out_of_order(connection: sa.Connection, run: BridgeRun, files: list[Lega
         def apply(legacy=legacy):
             module = run.modules.pop(legacy.stem, None)
             name_format = run.settings.name_format
-            run_on_connection(legacy, "upgrade", context.connection, name_format, context, module)
+            if run_on_connection(legacy, "upgrade", context.connection, name_format, context, module, run.log_rider):
+                run.log_rider = None  # the run-log row went in with the ledger's
 
         call = _wrapped(step, load, apply, run, context)
         try:

@@ -45,10 +45,29 @@ class Blocker:
             self.conn.rollback()
             self.conn.close()
 
-    def release_after(self, seconds: float) -> threading.Timer:
-        timer = threading.Timer(seconds, self.release)
-        timer.start()
-        return timer
+    def release_after(self, seconds: float) -> threading.Thread:
+        """Release the lock *seconds* after another session starts waiting for it.
+
+        Counted from the wait, not from now: a CLI that takes long to start on a
+        busy machine would otherwise find the lock already released.
+        """
+        thread = threading.Thread(target=self._release_after_waiting, args=(seconds,))
+        thread.start()
+        return thread
+
+    def _release_after_waiting(self, seconds: float, deadline: float = 60.0) -> None:
+        with self.engine.connect() as conn:
+            started = time.monotonic()
+            while time.monotonic() - started < deadline:
+                waiting = conn.exec_driver_sql(
+                    "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))", (self.pid,)
+                ).scalar()
+                conn.rollback()
+                if waiting:
+                    break
+                time.sleep(0.05)
+        time.sleep(seconds)
+        self.release()
 
     def close(self) -> None:
         self.release()

@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import threading
-import time
 
 import pytest
 import sqlalchemy as sa
@@ -304,8 +302,7 @@ def test_an_autocommit_statement_times_out_and_is_retried_when_nothing_had_commi
     project.write("20251002_note.py", AUTOCOMMIT_ALTER)
     blocker = Blocker(project.url)
     # Released once the ALTER has waited past its 1 s lock timeout, however long the CLI took to start.
-    waiter = threading.Thread(target=release_after_waiting, args=(blocker, project.url, 1.5))
-    waiter.start()
+    waiter = blocker.release_after(1.5)
     try:
         result = project.run("alembic", "upgrade", "head", check=True)
     finally:
@@ -315,27 +312,6 @@ def test_an_autocommit_statement_times_out_and_is_retried_when_nothing_had_commi
     rows = project.sql("SELECT outcome, attempts FROM alembic_bridge_log WHERE revision = '20251002_note' ORDER BY id")
     assert rows[0] == ("retried", 1) and rows[-1][0] == "applied"
     assert project.rows() == ["20251001_create_orders", "20251002_note"]
-
-
-def release_after_waiting(blocker, url, seconds: float, deadline: float = 60.0) -> None:
-    """Release *blocker* *seconds* after some other session starts waiting on a lock."""
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            started = time.monotonic()
-            while time.monotonic() - started < deadline:
-                waiting = conn.exec_driver_sql(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> %s",
-                    (blocker.pid,),
-                ).scalar()
-                conn.rollback()
-                if waiting:
-                    break
-                time.sleep(0.05)
-    finally:
-        engine.dispose()
-    time.sleep(seconds)
-    blocker.release()
 
 
 SHOWS_IN_TRANSACTION = '''"""Records the lock timeout it runs with."""

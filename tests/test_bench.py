@@ -95,6 +95,7 @@ def test_callgrind_counts_become_per_migration_figures_and_ratios(tmp_path, caps
         ("noop", "stock"): 1_500e6,
         ("apply", "legacy"): 2_000e6,
         ("noop", "legacy"): 500e6,
+        ("noop", "floor"): 800e6,
     }
     bench = types.SimpleNamespace(n=1000, instructions=counts)
     info = dict(cpus=2, cpu="x", python="3", postgresql="18", alembic="1", sqlalchemy="2")
@@ -104,5 +105,6 @@ def test_callgrind_counts_become_per_migration_figures_and_ratios(tmp_path, caps
     assert ratios["per migration bridge / stock @ N=1000"] == pytest.approx(3.0 / 1.5)
     assert ratios["apply bridge / legacy runner @ N=1000"] == pytest.approx(2.0)
     assert ratios["no-op bridge / stock Alembic @ N=1000"] == pytest.approx(1 / 1.5)
+    assert ratios["no-op bridge / floor @ N=1000"] == pytest.approx(1.25)
     printed = capsys.readouterr().out
     assert "per migration: (apply - no-op) / N   1000 |     3.00M     1.50M     1.50M" in printed

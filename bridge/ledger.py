@@ -9,6 +9,7 @@ a run learns all three at once.
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 from typing import NamedTuple
 
@@ -89,6 +90,14 @@ _PG_RECORD_WITH_CHECKSUM_SQL = (
     f"(SELECT 1 FROM {LEGACY_TABLE} WHERE migration_name IN (:stem, :stem_py))"
 )
 _PG_RECORD_WITH_CHECKSUM = sa.text(_PG_RECORD_WITH_CHECKSUM_SQL)
+
+
+@functools.lru_cache(maxsize=8)
+def _record_with(cte: str) -> sa.TextClause:
+    # One TextClause per shape of the rider (parsing its binds costs more than the rest of the statement).
+    return sa.text("WITH " + cte + ", " + _PG_RECORD_WITH_CHECKSUM_SQL[len("WITH ") :])
+
+
 # connection.info key: True once both tables are known to exist and be committed,
 # else the transaction that created them (see `Ledger._ensure_tables_once`).
 TABLES_READY = "bridge.ledger_tables_ready"
@@ -405,8 +414,7 @@ class Ledger:
                 self.connection.execute(_PG_RECORD_WITH_CHECKSUM, params)
                 return False
             cte, values = rider()
-            statement = "WITH " + cte + ", " + _PG_RECORD_WITH_CHECKSUM_SQL[len("WITH ") :]
-            self.connection.execute(sa.text(statement), {**params, **values})
+            self.connection.execute(_record_with(cte), {**params, **values})
             return True
         names = names_of(stem)
         exists = self.connection.execute(

@@ -140,11 +140,20 @@ def insert_cte(run_id: str, entries: list[Entry], db_user: str | None) -> tuple[
     does, for a legacy file): the row goes in without a round trip of its own.
     """
     params: dict = {}
-    values = []
     for i, row in enumerate(_rows(run_id, entries, db_user)):
-        values.append("(" + ", ".join(f":log{i}_{c}" for c in _COLUMNS) + ")")
-        params.update({f"log{i}_{c}": row[c] for c in _COLUMNS})
-    return f"log AS (INSERT INTO {TABLE} ({', '.join(_COLUMNS)}) VALUES {', '.join(values)})", params
+        params.update({name: row[column] for name, column in zip(_cte_names(i), _COLUMNS)})
+    return _cte_sql(len(entries)), params
+
+
+@functools.cache
+def _cte_names(i: int) -> tuple[str, ...]:
+    return tuple(f"log{i}_{c}" for c in _COLUMNS)
+
+
+@functools.cache
+def _cte_sql(count: int) -> str:
+    values = ", ".join("(" + ", ".join(f":{name}" for name in _cte_names(i)) + ")" for i in range(count))
+    return f"log AS (INSERT INTO {TABLE} ({', '.join(_COLUMNS)}) VALUES {values})"
 
 
 def _row(row) -> dict:

@@ -40,7 +40,6 @@ import sqlalchemy as sa
 from . import blockers, runlog, sqlstate
 from .context import BridgeRun, Step
 from .errors import BridgeError, MigrationError
-from .executor import NOTHING_APPLIED, import_legacy, run_on_connection, sql_failure
 from .internals import after_autocommit_blocks, migration_step_revision, replace_migration_fn
 from .loader import LegacyFile
 from .script import LegacyScript, out_of_order_step, step_for
@@ -127,6 +126,8 @@ def guard(work_fn, run: BridgeRun):
 
 def _module_of(revision, run: BridgeRun) -> tuple[ModuleType, str]:
     if isinstance(revision, LegacyScript):
+        from .executor import import_legacy  # deferred: a run with nothing to do needs no executor (proxy, sqltext)
+
         # Imported here to read its settings; bridge.executor takes it from the run.
         module = run.modules[revision.revision] = import_legacy(revision.legacy)
         return module, str(revision.legacy.path)
@@ -307,6 +308,8 @@ def _native_failure(err: BaseException, path: str, intact: bool, connection: sa.
     """Name a native revision's lock or statement timeout or deadlock as a legacy file's is named (else None)."""
     if not isinstance(err, sa.exc.DBAPIError) or err.connection_invalidated:
         return None
+    from .executor import NOTHING_APPLIED, sql_failure  # deferred: see _module_of
+
     message = sql_failure(err, connection)
     if message is None:
         return None
@@ -406,6 +409,8 @@ def run_out_of_order(connection: sa.Connection, run: BridgeRun, files: list[Lega
     that its AUTOCOMMIT statements work as they do in order.
     """
     from alembic.runtime.migration import MigrationContext  # deferred: Alembic is loaded by then
+
+    from .executor import import_legacy, run_on_connection  # deferred: see _module_of
 
     context = MigrationContext.configure(connection, opts={"transaction_per_migration": False})
     for legacy in files:

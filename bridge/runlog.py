@@ -2,9 +2,11 @@
 
 What ran, when, for how long, how many attempts, and why it failed: the
 history Alembic does not keep. A step that succeeds is logged in its own
-transaction, so the row exists exactly when the migration committed; a failed
-or retried attempt is logged after its rollback (`bridge.steps`). Only
-mutating commands create the table; reading it never writes.
+transaction, so the row exists exactly when the migration committed (for a
+legacy file on PostgreSQL the row rides on the ledger's statement, `insert_cte`:
+no round trip of its own); a failed or retried attempt is logged after its
+rollback (`bridge.steps`). Only mutating commands create the table; reading it
+never writes.
 
 Error texts are masked (no password) and cut to `ERROR_LIMIT` characters.
 """

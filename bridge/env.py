@@ -203,7 +203,11 @@ def _out_of_order(connection, run: BridgeRun, commit_reads: bool):
         steps.begin_run(connection, run)
         if commit_reads and connection.in_transaction():
             connection.commit()
-        steps.run_out_of_order(connection, run, files)
+        try:
+            steps.run_out_of_order(connection, run, files)
+        except BaseException:
+            steps.end_run(connection, run)  # the failed file's run-log rows, after its rollback
+            raise
 
     return apply
 

@@ -360,3 +360,16 @@ def test_an_out_of_order_file_runs_through_the_same_step_wrapper(tmp_path, datab
         ("20251002_hole", "applied"),
         ("20251002_seen", "applied"),
     ]
+
+
+def test_an_out_of_order_file_failing_at_commit_is_named_and_logged(project):
+    project.write(f"{PARENT}.py", legacy_source(DEFERRED_FK, ["DROP TABLE child", "DROP TABLE parent"]))
+    project.table(AFTER, "after_orphan")
+    runner.upgrade(project.config())
+    project.write(f"{ORPHAN}.py", legacy_source("INSERT INTO child VALUES (1, 42)", "DELETE FROM child"))
+    seen: list[str] = []
+    with pytest.raises(MigrationError) as caught:
+        runner.upgrade(project.config(), out_of_order=True, on_step=lambda step, s: seen.append(step.revision))
+    assert str(caught.value).startswith(f"{project.legacy / (ORPHAN + '.py')}: {ORPHAN} ran, but its COMMIT failed")
+    assert seen == [] and project.rows() == [PARENT, AFTER]
+    assert log_rows(project)[-1] == (ORPHAN, "failed", "23503")

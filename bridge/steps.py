@@ -423,6 +423,7 @@ def run_out_of_order(connection: sa.Connection, run: BridgeRun, files: list[Lega
         def apply(legacy=legacy):
             module = run.modules.pop(legacy.stem, None)
             name_format = run.settings.name_format
+            assert context.connection is not None  # online: made from a connection
             if run_on_connection(legacy, "upgrade", context.connection, name_format, context, module, run.log_rider):
                 run.log_rider = None  # the run-log row went in with the ledger's
 

@@ -3,8 +3,14 @@
 What ran, when, for how long, how many attempts, and why it failed: the
 history Alembic does not keep. A step that succeeds is logged in its own
 transaction, so the row exists exactly when the migration committed; a failed
-or retried attempt is logged after its rollback (`bridge.steps`). Only
-mutating commands create the table; reading it never writes.
+or retried attempt is logged after its rollback (`bridge.steps`).
+
+The log is a record, not a gate (`record`): each write runs on a savepoint,
+and the table is created by the first write that finds it missing, so only a
+run that applies (or tries) something creates it, and reads never write. A
+write that fails (a role without CREATE or INSERT, a column dropped by hand)
+rolls back to its savepoint, is reported as one WARNING, and ends the logging
+for that run; the migration itself goes on as if there were no log.
 
 Error texts are masked (no password) and cut to `ERROR_LIMIT` characters.
 """
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import logging
 import os
 import socket
 from dataclasses import dataclass
@@ -22,6 +29,8 @@ import sqlalchemy as sa
 from . import __version__
 from .ledger import LOG_TABLE, existing_tables
 from .masking import mask_text
+
+log = logging.getLogger(__name__)
 
 TABLE = LOG_TABLE
 ERROR_LIMIT = 500
@@ -80,12 +89,6 @@ def short_error(text: str | None) -> str | None:
     return text if len(text) <= ERROR_LIMIT else text[: ERROR_LIMIT - 4] + " ..."
 
 
-def ensure_table(connection: sa.Connection) -> None:
-    """Create the log table if it is missing (in the connection's current transaction)."""
-    if TABLE not in existing_tables(connection, (TABLE,)):
-        log_table.create(connection, checkfirst=True)
-
-
 def has_table(connection: sa.Connection) -> bool:
     return TABLE in existing_tables(connection, (TABLE,))
 
@@ -129,6 +132,50 @@ def write(connection: sa.Connection, run_id: str, entries: list[Entry], db_user:
             }
             for e in entries
         ],
+    )
+
+
+def record(connection: sa.Connection, run_id: str, entries: list[Entry], db_user: str | None) -> bool:
+    """Write *entries* on a savepoint, creating the table if it is missing; return whether they were written.
+
+    Never raises a database error: a failed write is rolled back to its savepoint
+    (the connection's transaction, the migration's, goes on) and logged as one WARNING.
+    """
+    if not entries:
+        return True
+    try:
+        with connection.begin_nested():
+            write(connection, run_id, entries, db_user)
+        return True
+    except sa.exc.DBAPIError as err:
+        failure: sa.exc.DBAPIError = err
+    try:
+        # Checked only after a failure: no catalog query per migration.
+        if not has_table(connection):
+            with connection.begin_nested():
+                log_table.create(connection)
+                write(connection, run_id, entries, db_user)
+            return True
+    except sa.exc.DBAPIError as err:
+        failure = err
+    _warn(failure, entries)
+    return False
+
+
+def _warn(err: sa.exc.DBAPIError, entries: list[Entry]) -> None:
+    reason = " ".join(str(getattr(err, "orig", None) or err).split()).split(" LINE 1:")[0]
+    what = ", ".join(f"{e.revision} {e.outcome}" for e in entries)
+    log.warning(
+        "The run log (%s) could not be written, so this run is not recorded there (%s): %s. "
+        "Migrations are not affected: they run and are recorded in the history tables as usual. "
+        "To keep the run log, let the migrating role create and insert into %s, or drop a %s "
+        "whose shape was changed by hand so that the next run creates it afresh.",
+        TABLE,
+        what,
+        mask_text(reason),
+        TABLE,
+        TABLE,
+        exc_info=log.isEnabledFor(logging.DEBUG),
     )
 
 

@@ -10,7 +10,8 @@ For each step, in Alembic's per-migration transaction:
    or a deadlock (40P01) rolls the whole migration back to that savepoint and
    runs it again from its start after an exponential backoff with jitter, unless
    an AUTOCOMMIT statement already committed part of it (then it is never retried);
-4. write its run-log row (`bridge.runlog`) in the same transaction.
+4. write its run-log row (`bridge.runlog.record`) in the same transaction, on a
+   savepoint: a run log that cannot be written is a WARNING, never a failed migration.
 
 A failed attempt cannot be logged in a transaction that is being rolled back:
 its rows wait in the run and `flush_failures` writes them afterwards.
@@ -194,8 +195,8 @@ def _guarded(migration_step, run: BridgeRun, migration_context):
                 savepoint.commit()
             done = runlog.APPLIED if step.direction == "upgrade" else runlog.REVERTED
             entries = [*retried, entry(done, started, attempt)]
-            if run.log_ready:
-                runlog.write(migration_context.connection, run.run_id, entries, run.db_user)
+            if run.log_ready:  # best effort: a run log that cannot be written stops logging, not the run
+                run.log_ready = runlog.record(migration_context.connection, run.run_id, entries, run.db_user)
             return
 
     return call
@@ -211,8 +212,8 @@ def _set_local(connection: sa.Connection, policy: Policy) -> None:
 
 
 def begin_run(connection: sa.Connection, run: BridgeRun) -> None:
-    """Before the first migration of a mutating run: the run-log table, who runs, the lock watcher."""
-    runlog.ensure_table(connection)
+    """Before the first migration of a mutating run: who runs, the lock watcher (the run-log
+    table is created by its first write: a run that applies nothing creates nothing)."""
     if connection.dialect.name == "postgresql":
         run.db_user = connection.exec_driver_sql("SELECT current_user").scalar()
         if run.request.on_wait is not None:
@@ -243,8 +244,8 @@ def _flush_failures(connection: sa.Connection, run: BridgeRun) -> None:
             with own.begin():
                 if own.dialect.name == "postgresql":
                     own.exec_driver_sql("SET LOCAL lock_timeout = '2s'")
-                runlog.write(own, run.run_id, entries, run.db_user)
-    except Exception:  # noqa: BLE001 - the migration's own error is what matters
+                run.log_ready = runlog.record(own, run.run_id, entries, run.db_user)
+    except Exception:  # noqa: BLE001 - the migration's own error is what matters (e.g. no connection)
         log.warning(
             "Could not write the failed migration to the run log (%s)",
             runlog.TABLE,

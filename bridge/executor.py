@@ -28,6 +28,7 @@ from .errors import BridgeError, MigrationError, UncommittedWork
 from .ledger import Ledger, emit_ledger_sql
 from .loader import LegacyFile
 from .proxy import LegacyConnection, LegacyEngine, OfflineEngine, OfflineRead, TransactionControlRefused
+from .settings import BridgeSettings
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ def run_legacy(legacy: LegacyFile, direction: str) -> None:
         legacy,
         direction,
         migration_context.connection,
-        run.settings.name_format,
+        run.settings,
         migration_context=migration_context,
         module=module,
     )
@@ -143,7 +144,7 @@ def run_on_connection(
     legacy: LegacyFile,
     direction: str,
     connection: sa.Connection,
-    name_format: str = "auto",
+    settings: BridgeSettings | None = None,
     migration_context=None,
     module: ModuleType | None = None,
 ) -> None:
@@ -157,7 +158,7 @@ def run_on_connection(
     if migration_context is not None:
         connection = migration_context.connection  # an autocommit block may have swapped it
     checksum = legacy.sha256() if direction == "upgrade" else None
-    Ledger(connection, name_format).record(legacy.stem, direction, checksum)
+    Ledger.of(connection, settings).record(legacy.stem, direction, checksum)
 
 
 def call_legacy(

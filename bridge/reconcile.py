@@ -352,7 +352,7 @@ def reconcile(
     if files is None:
         return Plan()
     table = settings.version_table
-    state = read_history(connection, table.name, table.schema)
+    state = read_history(connection, table.name, table.schema, settings.legacy_table)
     result = plan_for(script, state, str(table))
     _report_validation(result, settings)
     if result.holes and out_of_order and not dry_run:
@@ -361,14 +361,14 @@ def reconcile(
             if on_start is not None:
                 on_start(legacy)
             with transaction(connection):
-                run_on_connection(legacy, "upgrade", connection, settings.name_format)
+                run_on_connection(legacy, "upgrade", connection, settings)
             if commit_each:
                 # Else it is a savepoint of the run's first transaction: the next file's
                 # failure would undo a migration already reported as applied.
                 connection.commit()
             if on_applied is not None:
                 on_applied(legacy)
-        state = read_history(connection, table.name, table.schema)
+        state = read_history(connection, table.name, table.schema, settings.legacy_table)
         result = plan_for(script, state, str(table))
     if result.holes and not allow_holes:
         raise hole_error(result.holes, result)
@@ -377,7 +377,7 @@ def reconcile(
     if result.new_head is not None:
         require_version_schema(connection, table)
     with transaction(connection):
-        ledger = Ledger(connection, settings.name_format)
+        ledger = Ledger.of(connection, settings)
         for stem in result.backfill:
             ledger.record_applied(stem)
         if result.new_head is not None:
@@ -418,7 +418,7 @@ def sync_to_heads(connection, script, settings, heads) -> list[str]:
         else:
             upto = len(stems) - 1
     wanted = set(stems[: upto + 1])
-    ledger = Ledger(connection, settings.name_format)
+    ledger = Ledger.of(connection, settings)
     have = set(ledger.applied())
     changes = []
     for stem in stems:

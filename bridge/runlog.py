@@ -27,8 +27,9 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from . import __version__
-from .ledger import LOG_TABLE, existing_tables
+from .ledger import LOG_TABLE
 from .masking import mask_text
+from .shape import existing_tables
 
 log = logging.getLogger(__name__)
 

@@ -196,7 +196,9 @@ def _read_database(
     engine = engine_for(config, settings, target=target)
     try:
         with engine.connect() as conn:
-            state = read_history(conn, settings.version_table.name, settings.version_table.schema)
+            state = read_history(
+                conn, settings.version_table.name, settings.version_table.schema, settings.legacy_table
+            )
             more = read(conn)
             conn.rollback()
     finally:

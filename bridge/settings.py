@@ -351,6 +351,9 @@ class Option:
     check: Callable[[str | None, str], Any] | None = None  # None: any text (a path, a glob, SQL)
 
 
+# The fleet's tenant schemas (bridge.fleet.targets reads the pattern); the linter judges LB601 by whether it is set.
+FLEET_SCHEMAS_OPTION = "fleet_schemas"
+
 # Every option the bridge reads from [alembic] / [tool.alembic], with what it accepts (the
 # README's configuration table says the same). A new option is declared here and read with
 # `parse_option`: its bad values are refused at load, with one message shape.
@@ -378,7 +381,7 @@ OPTIONS: dict[str, Option] = {
     "legacy_applied_column": Option("a plain column name (letters, digits, _)", _plain_name(None)),
     "fleet_targets": Option("a targets file (relative to the configuration file)"),
     "fleet_targets_query": Option("SQL returning rows (name, url)"),
-    "fleet_schemas": Option("a glob over schema names, e.g. tenant_*"),
+    FLEET_SCHEMAS_OPTION: Option("a glob over schema names, e.g. tenant_*"),
 }
 
 
@@ -386,6 +389,11 @@ def parse_option(name: str, value: str | None):
     """Return option *name*'s checked value (its default when *value* is None); a bad one is a `ConfigError`."""
     check = OPTIONS[name].check
     return check(value, name) if check is not None else value
+
+
+def tenant_schemas_configured(config) -> bool:
+    """Return whether the configuration names tenant schemas (``fleet_schemas`` in [alembic])."""
+    return _option(config, FLEET_SCHEMAS_OPTION) is not None
 
 
 def legacy_location(config) -> Path | None:

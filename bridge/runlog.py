@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from . import __version__
 from .ledger import LOG_TABLE
 from .masking import mask_text
-from .shape import existing_tables
+from .shape import existing_tables, table_columns
 
 log = logging.getLogger(__name__)
 
@@ -180,13 +180,43 @@ def _warn(err: sa.exc.DBAPIError, entries: list[Entry]) -> None:
     )
 
 
+def _present(connection: sa.Connection) -> list[sa.Column]:
+    """Return the log table's columns the database has (none without the table).
+
+    A table whose columns were dropped by hand is still read: the missing ones read as None.
+    """
+    names = set(table_columns(connection, TABLE))
+    return [column for column in log_table.columns if column.name in names]
+
+
 def _row(row) -> dict:
-    """Return a row as a dict, its times aware (UTC: how `write` stores them)."""
-    found = dict(row._mapping)
+    """Return a row as a dict of every column (None for one dropped by hand), its times aware (UTC: how
+    `write` stores them)."""
+    found = row._mapping
+    complete = {column.name: found.get(column.name) for column in log_table.columns}
     for key in ("started_at", "finished_at"):
-        if found.get(key) is not None and found[key].tzinfo is None:
-            found[key] = found[key].replace(tzinfo=datetime.timezone.utc)
-    return found
+        if complete[key] is not None and complete[key].tzinfo is None:
+            complete[key] = complete[key].replace(tzinfo=datetime.timezone.utc)
+    return complete
+
+
+def _reading(connection: sa.Connection, rows, *, required: bool, empty=None):
+    """Return *rows()*, read on a savepoint; a log that cannot be read is an error if *required*, else a WARNING."""
+    try:
+        with connection.begin_nested():
+            return rows()
+    except sa.exc.DBAPIError as err:
+        reason = mask_text(" ".join(str(getattr(err, "orig", None) or err).split()).split(" LINE 1:")[0])
+        fix = (
+            f"Grant this role SELECT on {TABLE}, or drop {TABLE} if it was changed by hand "
+            "(the next run that applies something creates it afresh)."
+        )
+        if required:
+            from .errors import BridgeError  # deferred: the fleet workers and status load this module early
+
+            raise BridgeError(f"The run log ({TABLE}) could not be read: {reason}. {fix}") from err
+        log.warning("The run log (%s) could not be read, so its rows are left out: %s. %s", TABLE, reason, fix)
+        return [] if empty is None else empty
 
 
 def read(connection: sa.Connection, *, limit: int = 20, revision: str | None = None) -> list[dict]:
@@ -196,41 +226,63 @@ def read(connection: sa.Connection, *, limit: int = 20, revision: str | None = N
     written: a failed attempt logged after its rollback comes before the attempts retried
     earlier. Times are aware (UTC); none if the table does not exist.
     """
-    if not has_table(connection):
-        return []
-    query = sa.select(log_table).order_by(log_table.c.id.desc()).limit(limit)
-    if revision is not None:
-        query = query.where(log_table.c.revision == revision)
-    rows = [_row(row) for row in connection.execute(query)]
-    newest: dict[str, int] = {}
-    for row in rows:
-        newest.setdefault(row["run_id"], row["id"])
-    return sorted(rows, key=lambda row: (newest[row["run_id"]], row["id"]), reverse=True)
+
+    def rows() -> list[dict]:
+        columns = _present(connection)
+        if not columns:
+            return []
+        query = sa.select(*columns).order_by(log_table.c.id.desc()).limit(limit)
+        if revision is not None:
+            query = query.where(log_table.c.revision == revision)
+        found = [_row(row) for row in connection.execute(query)]
+        newest: dict[str, int] = {}
+        for row in found:
+            newest.setdefault(row["run_id"], row["id"])
+        return sorted(found, key=lambda row: (newest[row["run_id"]], row["id"]), reverse=True)
+
+    return _reading(connection, rows, required=True)
 
 
 def written_since(connection: sa.Connection, when: datetime.datetime) -> list[dict]:
-    """Return the rows of steps started at or after *when* (UTC, naive), oldest first; reads only."""
-    if not has_table(connection):
-        return []
-    query = sa.select(log_table).where(log_table.c.started_at >= when).order_by(log_table.c.id)
-    return [dict(row._mapping) for row in connection.execute(query)]
+    """Return the rows of steps started at or after *when* (UTC, naive), oldest first; reads only, best effort."""
+
+    def rows() -> list[dict]:
+        columns = _present(connection)
+        if not columns:
+            return []
+        query = sa.select(*columns).where(log_table.c.started_at >= when).order_by(log_table.c.id)
+        return [_row(row) for row in connection.execute(query)]
+
+    return _reading(connection, rows, required=False)
 
 
 def last_run(connection: sa.Connection) -> list[dict]:
-    """Return the rows of the latest run, in the order they were written (none without a log)."""
-    if not has_table(connection):
-        return []
-    latest = connection.execute(sa.select(log_table.c.run_id).order_by(log_table.c.id.desc()).limit(1)).scalar()
-    if latest is None:
-        return []
-    query = sa.select(log_table).where(log_table.c.run_id == latest).order_by(log_table.c.id)
-    return [_row(row) for row in connection.execute(query)]
+    """Return the rows of the latest run, in the order they were written (none without a log); best effort."""
+
+    def rows() -> list[dict]:
+        columns = _present(connection)
+        if not columns:
+            return []
+        latest = connection.execute(sa.select(log_table.c.run_id).order_by(log_table.c.id.desc()).limit(1)).scalar()
+        if latest is None:
+            return []
+        query = sa.select(*columns).where(log_table.c.run_id == latest).order_by(log_table.c.id)
+        return [_row(row) for row in connection.execute(query)]
+
+    return _reading(connection, rows, required=False)
 
 
 def latest_applied(connection: sa.Connection) -> dict[str, dict]:
-    """Return {revision: its latest ``applied`` row} (what `status` shows per migration); reads only."""
-    if not has_table(connection):
-        return {}
-    latest = sa.select(sa.func.max(log_table.c.id)).where(log_table.c.outcome == APPLIED).group_by(log_table.c.revision)
-    query = sa.select(log_table).where(log_table.c.id.in_(latest.scalar_subquery()))
-    return {row.revision: _row(row) for row in connection.execute(query)}
+    """Return {revision: its latest ``applied`` row} (what `status` shows per migration); reads only, best effort."""
+
+    def rows() -> dict[str, dict]:
+        columns = _present(connection)
+        if not columns:
+            return {}
+        latest = (
+            sa.select(sa.func.max(log_table.c.id)).where(log_table.c.outcome == APPLIED).group_by(log_table.c.revision)
+        )
+        query = sa.select(*columns).where(log_table.c.id.in_(latest.scalar_subquery()))
+        return {found["revision"]: found for found in (_row(row) for row in connection.execute(query))}
+
+    return _reading(connection, rows, required=False, empty={})

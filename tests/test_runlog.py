@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-from conftest import REPO, Project, legacy_source, url_text
+from conftest import REPO, Project, legacy_source, make_project, url_text
 
 from bridge import runner
 
@@ -99,6 +99,15 @@ def test_a_run_log_with_a_dropped_column_costs_one_warning_and_no_migration(proj
     assert "applied" in message
 
 
+def test_a_run_log_with_a_dropped_column_is_still_read_by_status_and_log(project):
+    project.table("20251001_create_a", "a")
+    runner.upgrade(project.config())
+    project.sql(f"ALTER TABLE {LOG} DROP COLUMN host")
+    [row] = runner.run_log(project.config())
+    assert (row["revision"], row["outcome"], row["host"]) == ("20251001_create_a", "applied", None)
+    assert [r["revision"] for r in runner.status(project.config()).last_run] == ["20251001_create_a"]
+
+
 def test_a_failed_migration_is_still_logged_when_it_was_the_runs_first_step(project):
     project.write("20251001_fail.py", legacy_source("SELECT * FROM nowhere"))
     with pytest.raises(Exception, match="nowhere"):
@@ -161,3 +170,22 @@ def test_a_run_log_with_a_dropped_column_warns_once_under_stock_alembic_and_appl
     assert "Traceback" not in result.output
     assert result.output.count("WARNI") == 1, result.output
     assert project.rows() == ["20251001_create_a", "20251002_create_b", "20251003_create_c"]
+
+
+@pytest.mark.slow
+def test_a_role_that_may_not_read_the_run_log_still_gets_status_and_a_clear_log_error(tmp_path, database_url, reader):
+    project = make_project(tmp_path / "project", database_url)
+    project.table("20251001_create_a", "a")
+    project.run("alembic", "upgrade", "head", check=True)
+    url = reader()
+    project.sql(f"REVOKE SELECT ON {LOG} FROM {url.username}")
+    env = {"DATABASE_URL": url_text(url)}
+    status = project.run("alembic-bridge", "status", env=env)
+    assert status.returncode == 0, status.output
+    assert f"The run log ({LOG}) could not be read" in status.output and "Traceback" not in status.output
+    assert "20251001_create_a" in status.output
+    log = project.run("alembic-bridge", "log", env=env)
+    assert log.returncode == 1 and "Traceback" not in log.output
+    assert f"The run log ({LOG}) could not be read: permission denied for table {LOG}" in log.output
+    assert f"Grant this role SELECT on {LOG}" in log.output
+    assert project.run("alembic", "upgrade", "head", env=env).returncode == 0

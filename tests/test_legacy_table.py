@@ -134,6 +134,7 @@ def test_the_fleet_pre_check_reads_the_configured_table_in_every_tenant(project)
     assert checked[0].error is None and checked[0].verdict.reason == "new database"
 
 
+@pytest.mark.slow
 def test_sql_scripts_write_the_configured_table(project):
     _configure(project, CUSTOM)
     project.table("20251001_create_a", "a")

@@ -78,6 +78,22 @@ def test_the_configured_name_column_is_read_and_written_by_runs_status_and_sync(
     assert project.sql("SELECT filename FROM schema_migrations") == [("20251001_create_a.py",)]
 
 
+def test_the_plans_and_warnings_name_the_configured_table(filename_project, caplog):
+    project = filename_project
+    project.sql("ALTER TABLE schema_migrations RENAME TO migration_history")
+    project.sql("INSERT INTO migration_history (filename) VALUES ('20240101_gone.py')")
+    _configure(project, CUSTOM)
+    plan = runner.sync_tables(project.config(), dry_run=True)
+    assert plan.changes == ["alembic_version: set to 20251001_create_a (adopt a database migrated by the old runner)"]
+    assert "migration_history has rows for files that are not in the legacy directory: 20240101_gone" in caplog.text
+    project.sql("DELETE FROM migration_history WHERE filename = '20240101_gone.py'")
+    runner.upgrade(project.config())
+    project.sql("DELETE FROM migration_history WHERE filename LIKE '20251002_create_b%'")
+    assert runner.sync_tables(project.config()).changes == [
+        "migration_history: insert 20251002_create_b (backfill: alembic_version is past it)"
+    ]
+
+
 def test_a_table_of_another_name_and_shape_is_created_with_the_configured_names(project):
     _configure(
         project, "legacy_table = migration_history\nlegacy_name_column = version\nlegacy_applied_column = run_on\n"

@@ -142,10 +142,8 @@ def test_the_fleet_pre_check_reads_the_configured_table_in_every_tenant(project)
     expected, _ = api.expected_of(project.config())
     targets = [Target("tenant_a", schema="tenant_a"), Target("tenant_b", schema="tenant_b")]
     checked = api.check(project.config(), targets, expected)
-    assert [(c.target.name, c.verdict.reason) for c in checked] == [
-        ("tenant_a", "at head"),
-        ("tenant_b", "new database"),
-    ]
+    assert [(c.target.name, c.verdict.at_head) for c in checked] == [("tenant_a", True), ("tenant_b", False)]
+    assert checked[0].verdict.reason == "at head"  # read from migration_history(filename), not schema_migrations
     checked = api.check(project.config(), [Target("db", url_text(project.url))], expected)
     assert checked[0].error is None and checked[0].verdict.reason == "new database"
 

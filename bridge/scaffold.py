@@ -39,8 +39,10 @@ def detect_legacy_options(root: Path, url: str | None = None) -> dict[str, str]:
         return {}
     if target.url is None:
         return {}  # an embedded server: nothing to start for this
+    # init must not hang on a database that is configured but not up: ask briefly (libpq's connect_timeout).
+    quick = {"connect_args": {"connect_timeout": 5}} if target.url.startswith("postgres") else {}
     try:
-        engine = create_engine(target.url, target=target, poolclass=sa.pool.NullPool)
+        engine = create_engine(target.url, target=target, poolclass=sa.pool.NullPool, **quick)
         try:
             with engine.connect() as connection:
                 columns = table_columns(connection, LEGACY_TABLE)

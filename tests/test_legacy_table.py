@@ -14,7 +14,7 @@ import shutil
 import pytest
 from conftest import REPO, Project, make_project, url_text
 
-from bridge import runner
+from bridge import checks, runner
 from bridge.context import set_request
 from bridge.errors import ConfigError
 from bridge.fleet import api
@@ -83,6 +83,8 @@ def test_the_plans_and_warnings_name_the_configured_table(filename_project, capl
     project.sql("ALTER TABLE schema_migrations RENAME TO migration_history")
     project.sql("INSERT INTO migration_history (filename) VALUES ('20240101_gone.py')")
     _configure(project, CUSTOM)
+    problems = checks.run_checks(project.config())
+    assert any(p.startswith("20240101_gone: in migration_history, but the file is gone.") for p in problems), problems
     plan = runner.sync_tables(project.config(), dry_run=True)
     assert plan.changes == ["alembic_version: set to 20251001_create_a (adopt a database migrated by the old runner)"]
     assert "migration_history has rows for files that are not in the legacy directory: 20240101_gone" in caplog.text

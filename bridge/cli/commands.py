@@ -163,7 +163,7 @@ def status(obj: Context, as_json):
     if result.duplicates:
         click.echo("")
         click.echo(
-            f"schema_migrations records {len(result.duplicates)} migration(s) under both names "
+            f"{result.plan.legacy} records {len(result.duplicates)} migration(s) under both names "
             "(stem and stem.py): a runner that writes the other name format ran them again:"
         )
         for stem in result.duplicates:

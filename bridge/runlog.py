@@ -90,6 +90,12 @@ def short_error(text: str | None) -> str | None:
     return text if len(text) <= ERROR_LIMIT else text[: ERROR_LIMIT - 4] + " ..."
 
 
+def ensure_table(connection: sa.Connection) -> None:
+    """Create the log table if it is missing (in the connection's current transaction)."""
+    if not has_table(connection):
+        log_table.create(connection, checkfirst=True)
+
+
 def has_table(connection: sa.Connection) -> bool:
     return TABLE in existing_tables(connection, (TABLE,))
 
@@ -154,7 +160,7 @@ def record(connection: sa.Connection, run_id: str, entries: list[Entry], db_user
         # Checked only after a failure: no catalog query per migration.
         if not has_table(connection):
             with connection.begin_nested():
-                log_table.create(connection)
+                ensure_table(connection)
                 write(connection, run_id, entries, db_user)
             return True
     except sa.exc.DBAPIError as err:

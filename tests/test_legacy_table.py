@@ -192,3 +192,17 @@ def test_init_detects_an_existing_tables_columns_and_writes_the_options(tmp_path
     ini = (root / "alembic.ini").read_text()
     assert "\nlegacy_name_column = filename\n" in ini
     assert "legacy_name_column = filename" in result.output
+
+
+def test_repair_removes_the_rows_of_gone_files_from_the_configured_table(filename_project):
+    project = filename_project
+    project.sql("ALTER TABLE schema_migrations RENAME TO migration_history")
+    _configure(project, CUSTOM)
+    runner.upgrade(project.config())
+    project.sql("INSERT INTO migration_history (filename) VALUES ('20240101_gone.py')")
+    assert runner.repair(project.config()).missing == ["20240101_gone"]
+    runner.repair(project.config(), apply=True)
+    assert project.sql("SELECT filename FROM migration_history ORDER BY id") == [
+        ("20251001_create_a.py",),
+        ("20251002_create_b.py",),
+    ]

@@ -101,12 +101,7 @@ class Plan:
 
 
 def plan(
-    files: list[LegacyFile],
-    state: LedgerState,
-    known_revision,
-    retired=(),
-    table: str = DEFAULT_VERSION_TABLE,
-    legacy: str = LEGACY_TABLE,
+    files: list[LegacyFile], state: LedgerState, known_revision, retired=(), table: str = DEFAULT_VERSION_TABLE
 ) -> Plan:
     """Decide what is applied and what must change; reads no table and writes nothing.
 
@@ -128,7 +123,7 @@ def plan(
     if top >= 0:
         _refuse_converted_revisions_behind(chain, state, position.retired_upto, top)
 
-    result = Plan(old_heads=state.heads, table=table, legacy=legacy, duplicates=tuple(state.duplicates))
+    result = Plan(old_heads=state.heads, table=table, duplicates=tuple(state.duplicates))
     result.missing_files = missing_files(files, state, retired)
     result.native_heads = tuple(position.native_heads)
     result.holes = [files[i] for i in range(max(top, must_upto) + 1) if i not in applied]
@@ -297,7 +292,8 @@ def refuse_overlapping_native_heads(script, heads, table: str = DEFAULT_VERSION_
 def plan_for(script, state: LedgerState, table: str = DEFAULT_VERSION_TABLE, legacy: str = LEGACY_TABLE) -> Plan:
     """Return `plan` for the legacy chain of *script*, refusing version rows Alembic would refuse."""
     files = legacy_chain(script) or []
-    result = plan(files, state, lambda rev: is_known_revision(script, rev), retired_stems(script), table, legacy)
+    result = plan(files, state, lambda rev: is_known_revision(script, rev), retired_stems(script), table)
+    result.legacy = legacy
     refuse_overlapping_native_heads(script, state.heads, table)
     return result
 

@@ -91,7 +91,7 @@ def plan_files(
         heads=kept_heads,
         duplicates=tuple(d for d in state.duplicates if d not in missing),
     )
-    after = reconcile.plan(files, repaired, known_revision, retired, table, legacy)
+    after = replace(reconcile.plan(files, repaired, known_revision, retired, table), legacy=legacy)
     new_head = None
     if stale:
         # The version row moves to the last applied file that exists: the plan of the

@@ -289,7 +289,6 @@ def test_a_statement_timeout_says_the_statement_ran_past_it(project):
 
 DEADLOCKS = """\
 import time
-import types
 from sqlalchemy import text
 
 

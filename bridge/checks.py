@@ -148,7 +148,7 @@ def _problems(config, database: bool, diff_base: str | None, violations: list[Vi
             )
         elif m.state == "file-missing":
             problems.append(
-                f"{m.revision}: in schema_migrations, but the file is gone. Restore it, or "
+                f"{m.revision}: in {status.plan.legacy}, but the file is gone. Restore it, or "
                 "remove its rows with `alembic-bridge repair --yes` (`alembic-bridge repair` "
                 "shows the repair first)."
             )

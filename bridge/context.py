@@ -116,9 +116,6 @@ class BridgeRun:
     # Steps whose migration ran but whose transaction has not committed yet (bridge.steps):
     # reported to on_step once it commits, logged as failed if the COMMIT fails.
     ran: list[Any] = field(default_factory=list)
-    # While a migration runs: its run-log insert, for the ledger's statement to carry
-    # (bridge.steps sets it, bridge.executor hands it on and clears it once sent).
-    log_rider: Callable[[], tuple[str, dict]] | None = None
     # Legacy modules bridge.steps imported to read their settings, until the executor runs them.
     modules: dict[str, ModuleType] = field(default_factory=dict)
 

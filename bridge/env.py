@@ -24,11 +24,12 @@ from . import database, reconcile, steps
 from .context import BridgeRun
 from .errors import BridgeError, ConfigError
 from .internals import replace_version_table, version_table, work_function, work_function_options
-from .ledger import HISTORY_TABLES, pg_relation_scope
+from .ledger import history_tables
 from .lock import offline_lock, offline_unlock, runner_lock
 from .masking import mask_log_handlers
 from .script import settings_for
 from .settings import VersionTable
+from .shape import pg_relation_scope
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,9 @@ def run_migrations(context=None, **configure_options) -> None:
     options = {"target_metadata": load_target_metadata(settings.target_metadata)}
     options.update(configure_options)
     options.update(settings.version_table.configure_options())
-    options["include_name"] = _without_history_tables(options.get("include_name"))
+    options["include_name"] = _without_history_tables(
+        options.get("include_name"), history_tables(settings.legacy_table)
+    )
     with bridge_context.started(settings, request) as run:
         if context.is_offline_mode():
             _run_offline(context, run, options)
@@ -91,11 +94,11 @@ def load_target_metadata(spec: str | None):
     return getattr(value, "metadata", value) if not isinstance(value, sa.MetaData) else value
 
 
-def _without_history_tables(include_name):
+def _without_history_tables(include_name, tables: tuple[str, ...]):
     """Keep autogenerate from proposing to drop the legacy and bridge history tables."""
 
     def include(name, type_, parent_names):
-        if type_ == "table" and name in HISTORY_TABLES:
+        if type_ == "table" and name in tables:
             return False
         return include_name(name, type_, parent_names) if include_name else True
 

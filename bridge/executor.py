@@ -28,6 +28,7 @@ from .errors import BridgeError, MigrationError, UncommittedWork
 from .ledger import Ledger, emit_ledger_sql
 from .loader import LegacyFile
 from .proxy import LegacyConnection, LegacyEngine, OfflineEngine, OfflineRead, TransactionControlRefused
+from .settings import BridgeSettings
 
 log = logging.getLogger(__name__)
 
@@ -129,32 +130,27 @@ def run_legacy(legacy: LegacyFile, direction: str) -> None:
         render_offline(legacy, direction, migration_context, module)
         return
     assert migration_context.connection is not None  # online
-    if run_on_connection(
+    run_on_connection(
         legacy,
         direction,
         migration_context.connection,
-        run.settings.name_format,
+        run.settings,
         migration_context=migration_context,
         module=module,
-        rider=run.log_rider,
-    ):
-        run.log_rider = None  # the run-log row went in with the ledger's
+    )
 
 
 def run_on_connection(
     legacy: LegacyFile,
     direction: str,
     connection: sa.Connection,
-    name_format: str = "auto",
+    settings: BridgeSettings | None = None,
     migration_context=None,
     module: ModuleType | None = None,
-    rider=None,
-) -> bool:
+) -> None:
     """Run *legacy* on *connection* (already in a transaction) and update the ledger.
 
-    *module* is the file already imported (by `bridge.steps`, to read its settings);
-    *rider*, the step's run-log insert to send with the ledger's statement (see
-    `bridge.ledger.Ledger.record_applied`). Returns whether it was sent.
+    *module* is the file already imported (by `bridge.steps`, to read its settings).
     """
     module = module or import_legacy(legacy)
     fn = migration_function(legacy, module, direction)
@@ -162,7 +158,7 @@ def run_on_connection(
     if migration_context is not None:
         connection = migration_context.connection  # an autocommit block may have swapped it
     checksum = legacy.sha256() if direction == "upgrade" else None
-    return Ledger(connection, name_format).record(legacy.stem, direction, checksum, rider)
+    Ledger.of(connection, settings).record(legacy.stem, direction, checksum)
 
 
 def call_legacy(

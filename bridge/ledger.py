@@ -4,6 +4,11 @@ This is the only module that reads or writes either table (one concept: the
 history the two tables keep, every SQL statement on them, so that nothing else
 knows their shape). `read_history` also reads Alembic's version table, so that
 a run learns all three at once.
+The legacy table's name and columns are the configured ones
+(`bridge.settings.LegacyTable`: ``legacy_table``, ``legacy_name_column``,
+``legacy_applied_column``); reading a table that lacks a configured column is
+refused with a `ConfigError` naming the table, the column and the option,
+before anything is written.
 """
 
 from __future__ import annotations
@@ -14,53 +19,37 @@ import logging
 from typing import NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateTable
-from sqlalchemy.sql.expression import FunctionElement
 
 from . import sqlstate
 from .errors import LedgerMismatch
+from .settings import LegacyTable
+from .shape import (
+    DEFAULT_LEGACY_TABLE,
+    existing_tables,
+    history_relations,
+    legacy_table,
+    require_columns,
+    table_columns,
+)
 
 log = logging.getLogger(__name__)
 
-LEGACY_TABLE = "schema_migrations"
+LEGACY_TABLE = DEFAULT_LEGACY_TABLE.name
 CHECKSUM_TABLE = "alembic_bridge_checksums"
 LOG_TABLE = "alembic_bridge_log"  # bridge.runlog
 # The tables that record history, not schema: autogenerate and the baseline leave them out.
 HISTORY_TABLES = (LEGACY_TABLE, CHECKSUM_TABLE, LOG_TABLE)
 
+
+def history_tables(legacy: LegacyTable) -> tuple[str, ...]:
+    """Return `HISTORY_TABLES` with the configured legacy table's name."""
+    return (legacy.name, CHECKSUM_TABLE, LOG_TABLE)
+
+
 _metadata = sa.MetaData()
 
-
-class _now(FunctionElement):
-    """``now()`` on PostgreSQL, as the legacy DDL writes it; CURRENT_TIMESTAMP elsewhere."""
-
-    type = sa.DateTime()
-    inherit_cache = True
-
-
-@compiles(_now)
-def _now_default(element, compiler, **kw):
-    return "CURRENT_TIMESTAMP"
-
-
-@compiles(_now, "postgresql")
-def _now_postgresql(element, compiler, **kw):
-    return "now()"
-
-
-# The legacy table as the old runner creates it in the field, written so that it
-# renders on any dialect; a database where the bridge came first must look the same
-# to the old runner and to anyone comparing schemas. On PostgreSQL it is
-#   id SERIAL PRIMARY KEY, migration_name VARCHAR(255) UNIQUE NOT NULL,
-#   applied_at TIMESTAMP NOT NULL DEFAULT now()
-schema_migrations = sa.Table(
-    LEGACY_TABLE,
-    _metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("migration_name", sa.String(255), nullable=False, unique=True),
-    sa.Column("applied_at", sa.DateTime, nullable=False, server_default=_now()),
-)
 
 # Owned by the bridge; never change schema_migrations' shape, old runners read it.
 checksums = sa.Table(
@@ -76,26 +65,24 @@ ADOPTION, REPAIR = "adoption", "repair"
 CHECKSUM_ORIGINS = (ADOPTION, REPAIR)
 
 
-# What `Ledger.record_applied` runs on PostgreSQL: prepared once, so each migration
-# only binds values.
-_PG_INSERT_ROW_IF_MISSING = sa.text(
-    f"INSERT INTO {LEGACY_TABLE} (migration_name) SELECT :name WHERE NOT EXISTS "
-    f"(SELECT 1 FROM {LEGACY_TABLE} WHERE migration_name IN (:stem, :stem_py))"
-)
-_PG_RECORD_WITH_CHECKSUM_SQL = (
-    f"WITH checksum AS (INSERT INTO {CHECKSUM_TABLE} (migration_name, sha256, applied_at) "
-    "VALUES (:stem, :sha256, :applied_at) ON CONFLICT (migration_name) DO UPDATE SET "
-    "sha256 = EXCLUDED.sha256, applied_at = EXCLUDED.applied_at) "
-    f"INSERT INTO {LEGACY_TABLE} (migration_name) SELECT :name WHERE NOT EXISTS "
-    f"(SELECT 1 FROM {LEGACY_TABLE} WHERE migration_name IN (:stem, :stem_py))"
-)
-_PG_RECORD_WITH_CHECKSUM = sa.text(_PG_RECORD_WITH_CHECKSUM_SQL)
+_quote = postgresql.dialect().identifier_preparer.quote  # leaves plain lower-case names as they are
 
 
-@functools.lru_cache(maxsize=8)
-def _record_with(cte: str) -> sa.TextClause:
-    # One TextClause per shape of the rider (parsing its binds costs more than the rest of the statement).
-    return sa.text("WITH " + cte + ", " + _PG_RECORD_WITH_CHECKSUM_SQL[len("WITH ") :])
+@functools.cache
+def _pg_record_statements(shape: LegacyTable) -> tuple[sa.TextClause, sa.TextClause]:
+    """Return what `Ledger.record_applied` runs on PostgreSQL (the row; the row and its checksum):
+    prepared once per shape, so each migration only binds values."""
+    table, column = _quote(shape.name), _quote(shape.name_column)
+    insert_row = (
+        f"INSERT INTO {table} ({column}) SELECT :name WHERE NOT EXISTS "
+        f"(SELECT 1 FROM {table} WHERE {column} IN (:stem, :stem_py))"
+    )
+    with_checksum = (
+        f"WITH checksum AS (INSERT INTO {CHECKSUM_TABLE} (migration_name, sha256, applied_at) "
+        "VALUES (:stem, :sha256, :applied_at) ON CONFLICT (migration_name) DO UPDATE SET "
+        "sha256 = EXCLUDED.sha256, applied_at = EXCLUDED.applied_at) " + insert_row
+    )
+    return sa.text(insert_row), sa.text(with_checksum)
 
 
 # connection.info key: True once both tables are known to exist and be committed,
@@ -103,37 +90,6 @@ def _record_with(cte: str) -> sa.TextClause:
 TABLES_READY = "bridge.ledger_tables_ready"
 # connection.info key: the name format `Ledger.row_name` chose for ``auto`` in this run.
 NAME_FORMAT = "bridge.ledger_name_format"
-
-# Mirrors SQLAlchemy's PostgreSQL has_table (table-like relations, search_path visible,
-# or in the given schema), for several names in one round trip.
-_PG_EXISTING_TABLES = (
-    "SELECT c.relname FROM pg_catalog.pg_class c "
-    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm') AND c.relname IN ({names}) AND {scope}"
-)
-
-
-def pg_relation_scope(schema: str | None) -> str:
-    """Return the SQL condition on ``pg_class c`` / ``pg_namespace n`` that SQLAlchemy's
-    has_table uses: visible on the search_path, or in ``:schema``."""
-    if schema is None:
-        return "pg_catalog.pg_table_is_visible(c.oid) AND n.nspname != 'pg_catalog'"
-    return "n.nspname = :schema"
-
-
-def existing_tables(connection: sa.Connection, names, schema: str | None = None) -> set[str]:
-    """Return which of the tables *names* exist (in *schema*, else on the search path)."""
-    names = tuple(names)
-    if connection.dialect.name != "postgresql":
-        inspector = sa.inspect(connection)
-        return {name for name in names if inspector.has_table(name, schema=schema)}
-    params = {f"n{i}": name for i, name in enumerate(names)}
-    scope = pg_relation_scope(schema)
-    if schema is not None:
-        params["schema"] = schema
-    placeholders = ", ".join(f":n{i}" for i in range(len(names)))
-    sql = _PG_EXISTING_TABLES.format(names=placeholders, scope=scope)
-    return {name for (name,) in connection.execute(sa.text(sql), params)}
 
 
 class LedgerState(NamedTuple):
@@ -148,10 +104,15 @@ class LedgerState(NamedTuple):
     duplicates: tuple[str, ...] = ()
 
 
-def read_history(connection: sa.Connection, version_table: str, version_schema: str | None = None) -> LedgerState:
-    """Read ``alembic_version``, ``schema_migrations`` and the checksums; write nothing."""
+def read_history(
+    connection: sa.Connection,
+    version_table: str,
+    version_schema: str | None = None,
+    legacy: LegacyTable = DEFAULT_LEGACY_TABLE,
+) -> LedgerState:
+    """Read ``alembic_version``, the legacy table (*legacy*) and the checksums; write nothing."""
     if connection.dialect.name != "postgresql":
-        ledger = Ledger(connection)
+        ledger = Ledger(connection, shape=legacy)
         inspector = sa.inspect(connection)
         has_version = inspector.has_table(version_table, schema=version_schema)
         heads: tuple[str, ...] = ()
@@ -159,15 +120,17 @@ def read_history(connection: sa.Connection, version_table: str, version_schema: 
             table = sa.table(version_table, sa.column("version_num"), schema=version_schema)
             heads = tuple(r[0] for r in connection.execute(sa.select(table.c.version_num)))
         has_ledger = ledger.has_table()
+        if has_ledger:
+            require_columns(legacy, table_columns(connection, legacy.name))
         rows, duplicates = _rows_by_stem(ledger.applied_names() if has_ledger else [])
         return LedgerState(rows, ledger.applied_checksums(), heads, has_version, has_ledger, duplicates)
     # Every run starts here, in a fresh process: two round trips of plain SQL,
     # rather than a reflection query and a SELECT per table.
     if version_schema is None:
-        found = existing_tables(connection, (version_table, LEGACY_TABLE, CHECKSUM_TABLE))
+        found = history_relations(connection, (version_table, legacy.name, CHECKSUM_TABLE), legacy)
         has_version = version_table in found
     else:
-        found = existing_tables(connection, (LEGACY_TABLE, CHECKSUM_TABLE))
+        found = history_relations(connection, (legacy.name, CHECKSUM_TABLE), legacy)
         has_version = bool(existing_tables(connection, (version_table,), version_schema))
     preparer = connection.dialect.identifier_preparer
     parts = []
@@ -176,12 +139,12 @@ def read_history(connection: sa.Connection, version_table: str, version_schema: 
         if version_schema is not None:
             qualified = f"{preparer.quote_schema(version_schema)}.{qualified}"
         parts.append(f"SELECT 0, version_num, NULL FROM {qualified}")
-    if LEGACY_TABLE in found:
-        parts.append(f"SELECT 1, migration_name, NULL FROM {LEGACY_TABLE}")
+    if legacy.name in found:
+        parts.append(f"SELECT 1, {preparer.quote(legacy.name_column)}, NULL FROM {preparer.quote(legacy.name)}")
     if CHECKSUM_TABLE in found:
         parts.append(f"SELECT 2, migration_name, sha256 FROM {CHECKSUM_TABLE}")
     found_rows = connection.execute(sa.text(" UNION ALL ".join(parts))) if parts else ()
-    return _state_from_rows(found_rows, has_version, LEGACY_TABLE in found)
+    return _state_from_rows(found_rows, has_version, legacy.name in found)
 
 
 def _state_from_rows(found_rows, has_version: bool, has_ledger: bool) -> LedgerState:
@@ -201,14 +164,18 @@ def _state_from_rows(found_rows, has_version: bool, has_ledger: bool) -> LedgerS
 
 
 _PG_TABLES_IN_SCHEMAS = (
-    "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c "
+    "SELECT n.nspname, c.relname, CASE WHEN c.relname = :legacy THEN ARRAY(SELECT a.attname::text "
+    "FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 "
+    "AND NOT a.attisdropped ORDER BY a.attnum) END FROM pg_catalog.pg_class c "
     "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
     "WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm') AND c.relname IN (:version, :legacy, :checksums) "
     "AND n.nspname = ANY(:schemas)"
 )
 
 
-def read_history_by_schema(connection: sa.Connection, schemas, version_table: str) -> dict[str, LedgerState]:
+def read_history_by_schema(
+    connection: sa.Connection, schemas, version_table: str, legacy: LegacyTable = DEFAULT_LEGACY_TABLE
+) -> dict[str, LedgerState]:
     """Read the three history tables of each tenant schema in *schemas* (PostgreSQL); write nothing.
 
     Two round trips whatever the number of schemas: which tables exist where,
@@ -217,15 +184,17 @@ def read_history_by_schema(connection: sa.Connection, schemas, version_table: st
     """
     schemas = list(schemas)
     existing: dict[str, set[str]] = {schema: set() for schema in schemas}
-    params = {"version": version_table, "legacy": LEGACY_TABLE, "checksums": CHECKSUM_TABLE, "schemas": schemas}
-    for schema, table in connection.execute(sa.text(_PG_TABLES_IN_SCHEMAS), params):
+    params = {"version": version_table, "legacy": legacy.name, "checksums": CHECKSUM_TABLE, "schemas": schemas}
+    for schema, table, columns in connection.execute(sa.text(_PG_TABLES_IN_SCHEMAS), params):
         existing[schema].add(table)
+        if columns is not None:
+            require_columns(legacy, columns, f" in schema {schema}")
     preparer = connection.dialect.identifier_preparer
     parts = []
     values: dict[str, str] = {}
     selects = (
         (version_table, "0, version_num, NULL"),
-        (LEGACY_TABLE, "1, migration_name, NULL"),
+        (legacy.name, f"1, {preparer.quote(legacy.name_column)}, NULL"),
         (CHECKSUM_TABLE, "2, migration_name, sha256"),
     )
     for i, schema in enumerate(schemas):
@@ -239,7 +208,7 @@ def read_history_by_schema(connection: sa.Connection, schemas, version_table: st
         for schema, kind, name, digest in connection.execute(sa.text(" UNION ALL ".join(parts)), values):
             by_schema[schema].append((kind, name, digest))
     return {
-        schema: _state_from_rows(by_schema[schema], version_table in existing[schema], LEGACY_TABLE in existing[schema])
+        schema: _state_from_rows(by_schema[schema], version_table in existing[schema], legacy.name in existing[schema])
         for schema in schemas
     }
 
@@ -291,17 +260,28 @@ class Ledger:
     (upgrade) or deleted (downgrade) in the same transaction as the migration
     itself and Alembic's ``alembic_version`` update, so the two tables can only
     disagree when something other than the bridge wrote one of them.
-    Rows are matched by stem whether they hold ``stem`` or ``stem.py``.
+    Rows are matched by stem whether they hold ``stem`` or ``stem.py``. The
+    table and its columns are *shape*'s (the configured `LegacyTable`).
     """
 
-    def __init__(self, connection: sa.Connection, name_format: str = "auto"):
+    def __init__(self, connection: sa.Connection, name_format: str = "auto", shape: LegacyTable = DEFAULT_LEGACY_TABLE):
         self.connection = connection
         self.name_format = name_format
+        self.shape = shape
+        self.table = legacy_table(shape)
+        self.column = self.table.c[shape.name_column]
+
+    @classmethod
+    def of(cls, connection: sa.Connection, settings) -> Ledger:
+        """Return the ledger on *connection* as *settings* (`BridgeSettings`, or None: defaults) configure it."""
+        if settings is None:
+            return cls(connection)
+        return cls(connection, settings.name_format, settings.legacy_table)
 
     # -- reads ---------------------------------------------------------------------
     def has_table(self) -> bool:
-        """Return whether ``schema_migrations`` exists."""
-        return sa.inspect(self.connection).has_table(LEGACY_TABLE)
+        """Return whether the legacy table exists."""
+        return sa.inspect(self.connection).has_table(self.shape.name)
 
     def has_checksum_table(self) -> bool:
         """Return whether the bridge's checksum table exists."""
@@ -315,7 +295,7 @@ class Ledger:
         """Return every ``migration_name`` as stored, in id order (empty if no table)."""
         if not self.has_table():
             return []
-        query = sa.select(schema_migrations.c.migration_name).order_by(schema_migrations.c.id)
+        query = sa.select(self.column).order_by(self.table.c.id)
         return list(self.connection.execute(query).scalars())
 
     def applied_checksums(self) -> dict[str, str]:
@@ -334,10 +314,11 @@ class Ledger:
             origin = checksums.c.recorded if _has_column(inspector, CHECKSUM_TABLE, "recorded") else sa.null()
             for name, recorded in self.connection.execute(sa.select(checksums.c.migration_name, origin)):
                 found[stem_of(name)] = {"checksum_origin": recorded or "run"}
-        if self.has_table() and _has_column(inspector, LEGACY_TABLE, "applied_at"):
+        applied = self.shape.applied
+        if self.has_table() and _has_column(inspector, self.shape.name, applied):
             pg = self.connection.dialect.name == "postgresql"
-            at = sa.text("applied_at AT TIME ZONE current_setting('TimeZone')" if pg else "applied_at")
-            for name, when in self.connection.execute(sa.select(schema_migrations.c.migration_name, at)):
+            at = sa.text(f"{_quote(applied)} AT TIME ZONE current_setting('TimeZone')" if pg else _quote(applied))
+            for name, when in self.connection.execute(sa.select(self.column, at).select_from(self.table)):
                 when = when.replace(tzinfo=datetime.timezone.utc) if when and not when.tzinfo else when
                 found.setdefault(stem_of(name), {"checksum_origin": None})["applied_at"] = when
         return found
@@ -356,7 +337,7 @@ class Ledger:
         """Return the format every row uses (``stem`` for no rows); refuse rows that disagree."""
         if not self.has_table():
             return "stem"
-        name = schema_migrations.c.migration_name
+        name = self.column
         is_py = name.like("%.py")
         # Every row, not the newest one: a single stray row must not switch the format.
         with_py, without_py, py_example, stem_example = self.connection.execute(
@@ -369,7 +350,7 @@ class Ledger:
         ).one()
         if with_py and without_py:
             raise LedgerMismatch(
-                f"schema_migrations holds names in both formats ({without_py} like "
+                f"{self.shape.name} holds names in both formats ({without_py} like "
                 f"{stem_example!r}, {with_py} like {py_example!r}), so legacy_name_format = "
                 f"auto cannot tell which one to write for {stem}. Set legacy_name_format = "
                 "stem or legacy_name_format = filename in the [alembic] section of alembic.ini "
@@ -381,53 +362,43 @@ class Ledger:
 
     # -- writes --------------------------------------------------------------------
     def ensure_tables(self) -> None:
-        """Create ``schema_migrations`` (legacy DDL) and the checksum table if missing."""
-        _metadata.create_all(self.connection, checkfirst=True)
+        """Create the legacy table (legacy DDL) and the checksum table if missing."""
+        self.table.create(self.connection, checkfirst=True)
+        checksums.create(self.connection, checkfirst=True)
 
-    def record_applied(self, stem: str, sha256: str | None = None, rider=None) -> bool:
-        """Insert the row for *stem* (and its checksum) unless it is already there.
-
-        *rider()*, if given, returns another insert as a CTE and its values
-        (`bridge.runlog.insert_cte`) to send in the same statement; returns
-        whether it was sent (only on PostgreSQL, with a checksum).
-        """
+    def record_applied(self, stem: str, sha256: str | None = None) -> None:
+        """Insert the row for *stem* (and its checksum) unless it is already there."""
         self._ensure_tables_once()
         try:
-            return self._insert_row(stem, sha256, rider)
+            self._insert_row(stem, sha256)
         except sa.exc.DBAPIError as err:
             # A schema_migrations of another shape than the legacy DDL: say which column
             # and how to fix it (the caller's transaction rolls the migration back).
-            translated = _row_insert_error(err, stem, self.row_name(stem))
+            translated = _row_insert_error(err, stem, self.row_name(stem), self.shape)
             if translated is None:
                 raise
             raise translated from err
 
-    def _insert_row(self, stem: str, sha256: str | None, rider=None) -> bool:
+    def _insert_row(self, stem: str, sha256: str | None) -> None:
         if self.connection.dialect.name == "postgresql":
             # One round trip instead of four: this runs once per migration applied.
             params: dict[str, object] = {"stem": stem, "stem_py": names_of(stem)[1], "name": self.row_name(stem)}
+            insert_row, with_checksum = _pg_record_statements(self.shape)
             if sha256 is None:
-                self.connection.execute(_PG_INSERT_ROW_IF_MISSING, params)
-                return False
-            params.update(sha256=sha256, applied_at=_utcnow())
-            if rider is None:
-                self.connection.execute(_PG_RECORD_WITH_CHECKSUM, params)
-                return False
-            cte, values = rider()
-            self.connection.execute(_record_with(cte), {**params, **values})
-            return True
+                self.connection.execute(insert_row, params)
+            else:
+                params.update(sha256=sha256, applied_at=_utcnow())
+                self.connection.execute(with_checksum, params)
+            return
         names = names_of(stem)
         exists = self.connection.execute(
-            sa.select(sa.func.count())
-            .select_from(schema_migrations)
-            .where(schema_migrations.c.migration_name.in_(names))
+            sa.select(sa.func.count()).select_from(self.table).where(self.column.in_(names))
         ).scalar()
         if not exists:
-            self.connection.execute(schema_migrations.insert().values(migration_name=self.row_name(stem)))
+            self.connection.execute(self.table.insert().values({self.column: self.row_name(stem)}))
         if sha256 is not None:
             self.connection.execute(checksums.delete().where(checksums.c.migration_name == stem))
             self.connection.execute(checksums.insert().values(migration_name=stem, sha256=sha256, applied_at=_utcnow()))
-        return False
 
     def record_checksums(self, digests: dict[str, str], origin: str) -> None:
         """Record the current checksum of files the bridge did not run, marked *origin*."""
@@ -439,12 +410,12 @@ class Ledger:
         rows = [dict(migration_name=n, sha256=d, applied_at=now, recorded=origin) for n, d in digests.items()]
         self.connection.execute(checksums.insert(), rows)
 
-    def record(self, stem: str, direction: str, sha256: str | None = None, rider=None) -> bool:
+    def record(self, stem: str, direction: str, sha256: str | None = None) -> None:
         """Record *stem* as applied (``upgrade``) or as not applied (``downgrade``); see `record_applied`."""
         if direction == "upgrade":
-            return self.record_applied(stem, sha256, rider)
-        self.record_unapplied(stem)
-        return False
+            self.record_applied(stem, sha256)
+        else:
+            self.record_unapplied(stem)
 
     def _ensure_tables_once(self) -> None:
         # Checking for both tables before every row would cost a catalog query per
@@ -458,7 +429,7 @@ class Ledger:
         transaction = self.connection.get_transaction()
         if ready is not None and ready is transaction:
             return
-        both = (LEGACY_TABLE, CHECKSUM_TABLE)
+        both = (self.shape.name, CHECKSUM_TABLE)
         if existing_tables(self.connection, both) != set(both):
             self.ensure_tables()
             info[TABLES_READY] = transaction
@@ -470,33 +441,33 @@ class Ledger:
         if not self.has_table():
             return
         names = names_of(stem)
-        self.connection.execute(schema_migrations.delete().where(schema_migrations.c.migration_name.in_(names)))
+        self.connection.execute(self.table.delete().where(self.column.in_(names)))
         if self.has_checksum_table():
             self.connection.execute(checksums.delete().where(checksums.c.migration_name == stem))
 
 
-def _row_insert_error(err: sa.exc.DBAPIError, stem: str, name: str) -> LedgerMismatch | None:
-    """Translate a failed ``schema_migrations`` insert caused by the table's shape; else None."""
+def _row_insert_error(err: sa.exc.DBAPIError, stem: str, name: str, shape: LegacyTable) -> LedgerMismatch | None:
+    """Translate a failed legacy-table insert caused by the table's shape; else None."""
     orig = err.orig
     state = sqlstate.of(err)
     diag = getattr(orig, "diag", None)
     table = getattr(diag, "table_name", None)
     fix = f"then run again. {stem} was not applied or recorded."
-    if state == sqlstate.NOT_NULL_VIOLATION and table == LEGACY_TABLE:
+    if state == sqlstate.NOT_NULL_VIOLATION and table == shape.name:
         column = getattr(diag, "column_name", None) or "?"
-        alter = f"ALTER TABLE {LEGACY_TABLE} ALTER COLUMN {column}"
+        alter = f"ALTER TABLE {shape.name} ALTER COLUMN {column}"
         return LedgerMismatch(
-            f"Recording {stem} in {LEGACY_TABLE} failed: its column {column} is NOT NULL and "
-            "has no default, but runners write only migration_name. Give it a default "
+            f"Recording {stem} in {shape.name} failed: its column {column} is NOT NULL and "
+            f"has no default, but runners write only {shape.name_column}. Give it a default "
             f"({alter} SET DEFAULT ...) or allow NULL ({alter} DROP NOT NULL), {fix}"
         )
     if state == sqlstate.STRING_TOO_LONG and len(name) <= 255:
         # The only value of variable length a row gets is its name (checksum rows are ours).
         db_message = str(orig).strip().splitlines()[0] if str(orig).strip() else str(err)
         return LedgerMismatch(
-            f"Recording {stem} in {LEGACY_TABLE} failed: its column migration_name is too "
+            f"Recording {stem} in {shape.name} failed: its column {shape.name_column} is too "
             f"short for {name!r} ({len(name)} characters): {db_message}. Widen it to the "
-            f"legacy VARCHAR(255): ALTER TABLE {LEGACY_TABLE} ALTER COLUMN migration_name "
+            f"legacy VARCHAR(255): ALTER TABLE {shape.name} ALTER COLUMN {shape.name_column} "
             f"TYPE VARCHAR(255), {fix}"
         )
     return None
@@ -508,17 +479,20 @@ def render_ledger_sql(stem: str, direction: str, migration_context) -> list:
     from .context import current  # deferred: keeps Alembic out of the run.py start pre-check
 
     run = current(migration_context.config)
+    shape = run.settings.legacy_table
+    table = legacy_table(shape)
     if not run.ledger_rendered:
         run.ledger_rendered = True
-        statements.append(CreateTable(schema_migrations, if_not_exists=True))
+        statements.append(CreateTable(table, if_not_exists=True))
     if direction == "upgrade":
         name_format = run.settings.name_format
         name = name_in_format(stem, name_format)
         # Plain text: a Core insert would render RETURNING on PostgreSQL.
-        statements.append(sa.text(f"INSERT INTO {LEGACY_TABLE} (migration_name) VALUES (:name)").bindparams(name=name))
+        insert = f"INSERT INTO {_quote(shape.name)} ({_quote(shape.name_column)}) VALUES (:name)"
+        statements.append(sa.text(insert).bindparams(name=name))
     else:
         names = names_of(stem)
-        statements.append(schema_migrations.delete().where(schema_migrations.c.migration_name.in_(names)))
+        statements.append(table.delete().where(table.c[shape.name_column].in_(names)))
     return statements
 
 

@@ -21,7 +21,7 @@ from .errors import ConfigError
 from .lint import LintSettings, Violation, expand_paths, lint_paths, load_settings, project_pyproject, scope
 from .locations import VersionLocations
 from .script import LegacyScriptDirectory
-from .settings import BridgeSettings
+from .settings import BridgeSettings, tenant_schemas_configured
 
 
 class BadSelection(ConfigError):
@@ -103,7 +103,8 @@ def project_settings(
     select: Sequence[str] = (),
     ignore: Sequence[str] = (),
 ) -> LintSettings:
-    """Return the lint settings of the project: its pyproject.toml, the command line's rules, the lock timeout.
+    """Return the lint settings of the project: its pyproject.toml, the command line's rules, the lock timeout,
+    and whether it names tenant schemas (LB601 is then an error).
 
     Without a configuration, "no lock timeout" is not judged.
     """
@@ -114,7 +115,8 @@ def project_settings(
     except ConfigError as err:
         raise BadSelection(str(err)) from None
     timeout = None if options is None else options.migration_lock_timeout is not None
-    return settings.with_rules(lock_timeout_configured=timeout)
+    tenants = config is not None and tenant_schemas_configured(config)
+    return settings.with_rules(lock_timeout_configured=timeout, tenant_schemas=tenants)
 
 
 def _bridge_options(config: Config | None, *, needed: bool) -> BridgeSettings | None:

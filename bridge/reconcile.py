@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from .errors import ConfigError, HoleError, LedgerMismatch
-from .ledger import ADOPTION, Ledger, LedgerState, read_history
+from .ledger import ADOPTION, LEGACY_TABLE, Ledger, LedgerState, read_history
 from .loader import LegacyFile, is_legacy_stem
 from .script import LegacyScriptDirectory
 from .settings import VersionTable
@@ -70,13 +70,14 @@ class Plan:
     edited: list[str] = field(default_factory=list)
     native_heads: tuple[str, ...] = ()  # native revisions after the legacy chain in alembic_version
     table: str = DEFAULT_VERSION_TABLE  # the version table, as messages name it
+    legacy: str = LEGACY_TABLE  # the legacy table (``legacy_table``), as messages name it
     duplicates: tuple[str, ...] = ()  # stems recorded under both names (x and x.py)
     unchecksummed: list[str] = field(default_factory=list)  # applied files with no checksum recorded
 
     def duplicate_problems(self) -> list[str]:
         """Return one message per migration recorded under both names, with the repair."""
         return [
-            f"schema_migrations records {stem} twice, as {stem} and {stem}.py: a runner that "
+            f"{self.legacy} records {stem} twice, as {stem} and {stem}.py: a runner that "
             "writes the other name format ran it again. Check that running it twice did no "
             "harm, delete the row in the format your old runner does not write, and set "
             "legacy_name_format = stem or legacy_name_format = filename in alembic.ini to match it."
@@ -86,12 +87,12 @@ class Plan:
     @property
     def changes(self) -> list[str]:
         """Return one human-readable line per change the plan makes."""
-        lines = [f"schema_migrations: insert {stem} (backfill: {self.table} is past it)" for stem in self.backfill]
+        lines = [f"{self.legacy}: insert {stem} (backfill: {self.table} is past it)" for stem in self.backfill]
         if self.new_head is not None:
             if self.old_heads:
                 lines.append(
                     f"{self.table}: {', '.join(self.old_heads)} -> {self.new_head} "
-                    "(follow the old runner's schema_migrations rows)"
+                    f"(follow the old runner's {self.legacy} rows)"
                 )
             else:
                 lines.append(f"{self.table}: set to {self.new_head} (adopt a database migrated by the old runner)")
@@ -287,10 +288,11 @@ def refuse_overlapping_native_heads(script, heads, table: str = DEFAULT_VERSION_
             raise _overlap_error(table, sorted(heads), above[0], head)
 
 
-def plan_for(script, state: LedgerState, table: str = DEFAULT_VERSION_TABLE) -> Plan:
+def plan_for(script, state: LedgerState, table: str = DEFAULT_VERSION_TABLE, legacy: str = LEGACY_TABLE) -> Plan:
     """Return `plan` for the legacy chain of *script*, refusing version rows Alembic would refuse."""
     files = legacy_chain(script) or []
     result = plan(files, state, lambda rev: is_known_revision(script, rev), retired_stems(script), table)
+    result.legacy = legacy
     refuse_overlapping_native_heads(script, state.heads, table)
     return result
 
@@ -310,7 +312,7 @@ def hole_error(holes: list[LegacyFile], state_plan: Plan) -> HoleError:
             "Apply them deliberately with `alembic-bridge upgrade --out-of-order` (both history "
             "tables then record them), or move their changes into a native revision after the "
             "head and restore the native revision's down_revision. If this database did apply "
-            "them (their schema_migrations rows were deleted), record that with "
+            f"them (their {state_plan.legacy} rows were deleted), record that with "
             f"`alembic stamp --purge {' '.join(state_plan.native_heads)}`. Nothing was changed."
         ]
         return HoleError("\n".join(lines), out_of_order=[f.stem for f in holes])
@@ -348,14 +350,14 @@ def reconcile(
     if files is None:
         return Plan()
     table = settings.version_table
-    state = read_history(connection, table.name, table.schema)
-    result = plan_for(script, state, str(table))
+    state = read_history(connection, table.name, table.schema, settings.legacy_table)
+    result = plan_for(script, state, str(table), settings.legacy_table.name)
     _report_validation(result, settings)
     if result.holes and apply_out_of_order is not None and not dry_run:
         log.info("Applying out-of-order migration(s) %s", ", ".join(f.stem for f in result.holes))
         apply_out_of_order(result.holes)
-        state = read_history(connection, table.name, table.schema)
-        result = plan_for(script, state, str(table))
+        state = read_history(connection, table.name, table.schema, settings.legacy_table)
+        result = plan_for(script, state, str(table), settings.legacy_table.name)
     if result.holes and not allow_holes:
         raise hole_error(result.holes, result)
     if dry_run or not (result.backfill or result.new_head):
@@ -363,7 +365,7 @@ def reconcile(
     if result.new_head is not None:
         require_version_schema(connection, table)
     with transaction(connection):
-        ledger = Ledger(connection, settings.name_format)
+        ledger = Ledger.of(connection, settings)
         for stem in result.backfill:
             ledger.record_applied(stem)
         if result.new_head is not None:
@@ -404,16 +406,16 @@ def sync_to_heads(connection, script, settings, heads) -> list[str]:
         else:
             upto = len(stems) - 1
     wanted = set(stems[: upto + 1])
-    ledger = Ledger(connection, settings.name_format)
+    ledger = Ledger.of(connection, settings)
     have = set(ledger.applied())
     changes = []
     for stem in stems:
         if stem in wanted and stem not in have:
             ledger.record_applied(stem)
-            changes.append(f"schema_migrations: insert {stem} (stamp)")
+            changes.append(f"{settings.legacy_table.name}: insert {stem} (stamp)")
         elif stem not in wanted and stem in have:
             ledger.record_unapplied(stem)
-            changes.append(f"schema_migrations: delete {stem} (stamp)")
+            changes.append(f"{settings.legacy_table.name}: delete {stem} (stamp)")
     for line in changes:
         log.info("%s", line)
     return changes
@@ -450,7 +452,7 @@ def is_known_revision(script, rev: str) -> bool:
 def _report_validation(result: Plan, settings) -> None:
     if result.missing_files:
         message = (
-            "schema_migrations has rows for files that are not in the legacy directory: "
+            f"{settings.legacy_table.name} has rows for files that are not in the legacy directory: "
             + ", ".join(result.missing_files)
             + ". Restore the files, or remove their rows with `alembic-bridge repair --yes` "
             "(`alembic-bridge repair` shows what it would do)."

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 import sqlalchemy as sa
 
 from . import reconcile
-from .ledger import REPAIR, Ledger, LedgerState, read_history
+from .ledger import LEGACY_TABLE, REPAIR, Ledger, LedgerState, read_history
 from .loader import is_legacy_stem
 
 log = logging.getLogger(__name__)
@@ -64,19 +64,21 @@ class RepairPlan:
         }
 
 
-def plan(script, state: LedgerState, table: str = reconcile.DEFAULT_VERSION_TABLE) -> RepairPlan:
+def plan(
+    script, state: LedgerState, table: str = reconcile.DEFAULT_VERSION_TABLE, legacy: str = LEGACY_TABLE
+) -> RepairPlan:
     """Return the repairs *state* needs; reads no table and writes nothing (it hashes files)."""
     files = reconcile.legacy_chain(script)
     if files is None:
-        return RepairPlan(table=table, after=reconcile.plan_for(script, state, table))
+        return RepairPlan(table=table, after=reconcile.plan_for(script, state, table, legacy))
     known = lambda rev: reconcile.is_known_revision(script, rev)  # noqa: E731
-    result = plan_files(files, state, known, reconcile.retired_stems(script), table)
+    result = plan_files(files, state, known, reconcile.retired_stems(script), table, legacy)
     reconcile.refuse_overlapping_native_heads(script, result.after.old_heads, table)
     return result
 
 
 def plan_files(
-    files, state: LedgerState, known_revision, retired=(), table=reconcile.DEFAULT_VERSION_TABLE
+    files, state: LedgerState, known_revision, retired=(), table=reconcile.DEFAULT_VERSION_TABLE, legacy=LEGACY_TABLE
 ) -> RepairPlan:
     """Return the repairs for the legacy *files* (arguments as for `bridge.reconcile.plan`)."""
     known = {f.stem for f in files} | set(retired)
@@ -89,7 +91,7 @@ def plan_files(
         heads=kept_heads,
         duplicates=tuple(d for d in state.duplicates if d not in missing),
     )
-    after = reconcile.plan(files, repaired, known_revision, retired, table)
+    after = replace(reconcile.plan(files, repaired, known_revision, retired, table), legacy=legacy)
     new_head = None
     if stale:
         # The version row moves to the last applied file that exists: the plan of the
@@ -105,12 +107,13 @@ def repair(connection: sa.Connection, script, settings) -> RepairPlan:
     The caller holds the runner lock (`bridge.lock.runner_lock`) and commits.
     """
     table = settings.version_table
-    result = plan(script, read_history(connection, table.name, table.schema), str(table))
+    state = read_history(connection, table.name, table.schema, settings.legacy_table)
+    result = plan(script, state, str(table), settings.legacy_table.name)
     if not result.changes:
         return result
     by_stem = {f.stem: f for f in reconcile.legacy_chain(script) or []}
     with reconcile.transaction(connection):
-        ledger = Ledger(connection, settings.name_format)
+        ledger = Ledger.of(connection, settings)
         for stem in result.missing:
             ledger.record_unapplied(stem)
         if result.stale_heads:

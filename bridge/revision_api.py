@@ -65,7 +65,7 @@ def _migration_context():
 
 
 def migration_ledger():
-    """Return the `Ledger` on the running migration's connection, with the configured name format."""
+    """Return the `Ledger` on the running migration's connection, as the configuration sets it up."""
     from alembic import op
 
     from .ledger import Ledger  # deferred: only running a revision needs the ledger (see above)
@@ -73,8 +73,7 @@ def migration_ledger():
 
     context = op.get_context()
     config = getattr(context, "config", None)
-    name_format = BridgeSettings.from_config(config).name_format if config is not None else "auto"
-    return Ledger(op.get_bind(), name_format)
+    return Ledger.of(op.get_bind(), BridgeSettings.from_config(config) if config is not None else None)
 
 
 # -- converted revisions ------------------------------------------------------------------------

@@ -2,11 +2,15 @@
 
 What ran, when, for how long, how many attempts, and why it failed: the
 history Alembic does not keep. A step that succeeds is logged in its own
-transaction, so the row exists exactly when the migration committed (for a
-legacy file on PostgreSQL the row rides on the ledger's statement, `insert_cte`:
-no round trip of its own); a failed or retried attempt is logged after its
-rollback (`bridge.steps`). Only mutating commands create the table; reading it
-never writes.
+transaction, so the row exists exactly when the migration committed; a failed
+or retried attempt is logged after its rollback (`bridge.steps`).
+
+The log is a record, not a gate (`record`): each write runs on a savepoint,
+and the table is created by the first write that finds it missing, so only a
+run that applies (or tries) something creates it, and reads never write. A
+write that fails (a role without CREATE or INSERT, a column dropped by hand)
+rolls back to its savepoint, is reported as one WARNING, and ends the logging
+for that run; the migration itself goes on as if there were no log.
 
 Error texts are masked (no password) and cut to `ERROR_LIMIT` characters.
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import logging
 import os
 import socket
 from dataclasses import dataclass
@@ -22,8 +27,11 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from . import __version__
-from .ledger import LOG_TABLE, existing_tables
+from .ledger import LOG_TABLE
 from .masking import mask_text
+from .shape import existing_tables, table_columns
+
+log = logging.getLogger(__name__)
 
 TABLE = LOG_TABLE
 ERROR_LIMIT = 500
@@ -84,7 +92,7 @@ def short_error(text: str | None) -> str | None:
 
 def ensure_table(connection: sa.Connection) -> None:
     """Create the log table if it is missing (in the connection's current transaction)."""
-    if TABLE not in existing_tables(connection, (TABLE,)):
+    if not has_table(connection):
         log_table.create(connection, checkfirst=True)
 
 
@@ -135,36 +143,87 @@ def write(connection: sa.Connection, run_id: str, entries: list[Entry], db_user:
     connection.execute(_INSERT, _rows(run_id, entries, db_user))
 
 
-def insert_cte(run_id: str, entries: list[Entry], db_user: str | None) -> tuple[str, dict]:
-    """Return the insert of *entries* as a PostgreSQL data-modifying CTE (``log AS (INSERT ...)``) and its values.
+def record(connection: sa.Connection, run_id: str, entries: list[Entry], db_user: str | None) -> bool:
+    """Write *entries* on a savepoint, creating the table if it is missing; return whether they were written.
 
-    Another statement of the same transaction carries it (`bridge.ledger.Ledger.record`
-    does, for a legacy file): the row goes in without a round trip of its own.
+    Never raises a database error: a failed write is rolled back to its savepoint
+    (the connection's transaction, the migration's, goes on) and logged as one WARNING.
     """
-    params: dict = {}
-    for i, row in enumerate(_rows(run_id, entries, db_user)):
-        params.update({name: row[column] for name, column in zip(_cte_names(i), _COLUMNS)})
-    return _cte_sql(len(entries)), params
+    if not entries:
+        return True
+    try:
+        with connection.begin_nested():
+            write(connection, run_id, entries, db_user)
+        return True
+    except sa.exc.DBAPIError as err:
+        failure: sa.exc.DBAPIError = err
+    try:
+        # Checked only after a failure: no catalog query per migration.
+        if not has_table(connection):
+            with connection.begin_nested():
+                ensure_table(connection)
+                write(connection, run_id, entries, db_user)
+            return True
+    except sa.exc.DBAPIError as err:
+        failure = err
+    _warn(failure, entries)
+    return False
 
 
-@functools.cache
-def _cte_names(i: int) -> tuple[str, ...]:
-    return tuple(f"log{i}_{c}" for c in _COLUMNS)
+def _warn(err: sa.exc.DBAPIError, entries: list[Entry]) -> None:
+    reason = " ".join(str(getattr(err, "orig", None) or err).split()).split(" LINE 1:")[0]
+    what = ", ".join(f"{e.revision} {e.outcome}" for e in entries)
+    log.warning(
+        "The run log (%s) could not be written, so this run is not recorded there (%s): %s. "
+        "Migrations are not affected: they run and are recorded in the history tables as usual. "
+        "To keep the run log, let the migrating role create and insert into %s, or drop a %s "
+        "whose shape was changed by hand so that the next run creates it afresh.",
+        TABLE,
+        what,
+        mask_text(reason),
+        TABLE,
+        TABLE,
+        exc_info=log.isEnabledFor(logging.DEBUG),
+    )
 
 
-@functools.cache
-def _cte_sql(count: int) -> str:
-    values = ", ".join("(" + ", ".join(f":{name}" for name in _cte_names(i)) + ")" for i in range(count))
-    return f"log AS (INSERT INTO {TABLE} ({', '.join(_COLUMNS)}) VALUES {values})"
+def _present(connection: sa.Connection) -> list[sa.Column]:
+    """Return the log table's columns the database has (none without the table).
+
+    A table whose columns were dropped by hand is still read: the missing ones read as None.
+    """
+    names = set(table_columns(connection, TABLE))
+    return [column for column in log_table.columns if column.name in names]
 
 
 def _row(row) -> dict:
-    """Return a row as a dict, its times aware (UTC: how `write` stores them)."""
-    found = dict(row._mapping)
+    """Return a row as a dict of every column (None for one dropped by hand), its times aware (UTC: how
+    `write` stores them)."""
+    found = row._mapping
+    complete = {column.name: found.get(column.name) for column in log_table.columns}
     for key in ("started_at", "finished_at"):
-        if found.get(key) is not None and found[key].tzinfo is None:
-            found[key] = found[key].replace(tzinfo=datetime.timezone.utc)
-    return found
+        if complete[key] is not None and complete[key].tzinfo is None:
+            complete[key] = complete[key].replace(tzinfo=datetime.timezone.utc)
+    return complete
+
+
+def _reading(connection: sa.Connection, rows, *, required: bool, empty=None):
+    """Return *rows()*, read on a savepoint; a log that cannot be read is an error if *required*, else a WARNING."""
+    try:
+        with connection.begin_nested():
+            return rows()
+    except sa.exc.DBAPIError as err:
+        reason = mask_text(" ".join(str(getattr(err, "orig", None) or err).split()).split(" LINE 1:")[0])
+        fix = (
+            f"Grant this role SELECT on {TABLE}, or drop {TABLE} if it was changed by hand "
+            "(the next run that applies something creates it afresh)."
+        )
+        if required:
+            from .errors import BridgeError  # deferred: the fleet workers and status load this module early
+
+            raise BridgeError(f"The run log ({TABLE}) could not be read: {reason}. {fix}") from err
+        log.warning("The run log (%s) could not be read, so its rows are left out: %s. %s", TABLE, reason, fix)
+        return [] if empty is None else empty
 
 
 def read(connection: sa.Connection, *, limit: int = 20, revision: str | None = None) -> list[dict]:
@@ -174,41 +233,63 @@ def read(connection: sa.Connection, *, limit: int = 20, revision: str | None = N
     written: a failed attempt logged after its rollback comes before the attempts retried
     earlier. Times are aware (UTC); none if the table does not exist.
     """
-    if not has_table(connection):
-        return []
-    query = sa.select(log_table).order_by(log_table.c.id.desc()).limit(limit)
-    if revision is not None:
-        query = query.where(log_table.c.revision == revision)
-    rows = [_row(row) for row in connection.execute(query)]
-    newest: dict[str, int] = {}
-    for row in rows:
-        newest.setdefault(row["run_id"], row["id"])
-    return sorted(rows, key=lambda row: (newest[row["run_id"]], row["id"]), reverse=True)
+
+    def rows() -> list[dict]:
+        columns = _present(connection)
+        if not columns:
+            return []
+        query = sa.select(*columns).order_by(log_table.c.id.desc()).limit(limit)
+        if revision is not None:
+            query = query.where(log_table.c.revision == revision)
+        found = [_row(row) for row in connection.execute(query)]
+        newest: dict[str, int] = {}
+        for row in found:
+            newest.setdefault(row["run_id"], row["id"])
+        return sorted(found, key=lambda row: (newest[row["run_id"]], row["id"]), reverse=True)
+
+    return _reading(connection, rows, required=True)
 
 
 def written_since(connection: sa.Connection, when: datetime.datetime) -> list[dict]:
-    """Return the rows of steps started at or after *when* (UTC, naive), oldest first; reads only."""
-    if not has_table(connection):
-        return []
-    query = sa.select(log_table).where(log_table.c.started_at >= when).order_by(log_table.c.id)
-    return [dict(row._mapping) for row in connection.execute(query)]
+    """Return the rows of steps started at or after *when* (UTC, naive), oldest first; reads only, best effort."""
+
+    def rows() -> list[dict]:
+        columns = _present(connection)
+        if not columns:
+            return []
+        query = sa.select(*columns).where(log_table.c.started_at >= when).order_by(log_table.c.id)
+        return [_row(row) for row in connection.execute(query)]
+
+    return _reading(connection, rows, required=False)
 
 
 def last_run(connection: sa.Connection) -> list[dict]:
-    """Return the rows of the latest run, in the order they were written (none without a log)."""
-    if not has_table(connection):
-        return []
-    latest = connection.execute(sa.select(log_table.c.run_id).order_by(log_table.c.id.desc()).limit(1)).scalar()
-    if latest is None:
-        return []
-    query = sa.select(log_table).where(log_table.c.run_id == latest).order_by(log_table.c.id)
-    return [_row(row) for row in connection.execute(query)]
+    """Return the rows of the latest run, in the order they were written (none without a log); best effort."""
+
+    def rows() -> list[dict]:
+        columns = _present(connection)
+        if not columns:
+            return []
+        latest = connection.execute(sa.select(log_table.c.run_id).order_by(log_table.c.id.desc()).limit(1)).scalar()
+        if latest is None:
+            return []
+        query = sa.select(*columns).where(log_table.c.run_id == latest).order_by(log_table.c.id)
+        return [_row(row) for row in connection.execute(query)]
+
+    return _reading(connection, rows, required=False)
 
 
 def latest_applied(connection: sa.Connection) -> dict[str, dict]:
-    """Return {revision: its latest ``applied`` row} (what `status` shows per migration); reads only."""
-    if not has_table(connection):
-        return {}
-    latest = sa.select(sa.func.max(log_table.c.id)).where(log_table.c.outcome == APPLIED).group_by(log_table.c.revision)
-    query = sa.select(log_table).where(log_table.c.id.in_(latest.scalar_subquery()))
-    return {row.revision: _row(row) for row in connection.execute(query)}
+    """Return {revision: its latest ``applied`` row} (what `status` shows per migration); reads only, best effort."""
+
+    def rows() -> dict[str, dict]:
+        columns = _present(connection)
+        if not columns:
+            return {}
+        latest = (
+            sa.select(sa.func.max(log_table.c.id)).where(log_table.c.outcome == APPLIED).group_by(log_table.c.revision)
+        )
+        query = sa.select(*columns).where(log_table.c.id.in_(latest.scalar_subquery()))
+        return {found["revision"]: found for found in (_row(row) for row in connection.execute(query))}
+
+    return _reading(connection, rows, required=False, empty={})

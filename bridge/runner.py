@@ -196,7 +196,9 @@ def _read_database(
     engine = engine_for(config, settings, target=target)
     try:
         with engine.connect() as conn:
-            state = read_history(conn, settings.version_table.name, settings.version_table.schema)
+            state = read_history(
+                conn, settings.version_table.name, settings.version_table.schema, settings.legacy_table
+            )
             more = read(conn)
             conn.rollback()
     finally:
@@ -214,11 +216,11 @@ class _StatusReads:
     logged: dict[str, dict]  # per revision: its latest run-log row
 
     @classmethod
-    def read(cls, conn: sa.Connection, name_format: str) -> _StatusReads:
+    def read(cls, conn: sa.Connection, settings: BridgeSettings) -> _StatusReads:
         return cls(
             runlog.last_run(conn),
             indexes.invalid_indexes(conn),
-            Ledger(conn, name_format).details(),
+            Ledger.of(conn, settings).details(),
             runlog.latest_applied(conn),
         )
 
@@ -228,10 +230,8 @@ def status(config: Config | str | Path | None = None) -> Status:
     config = _config(config)
     script = script_directory(config)
     settings = settings_for(script, config)
-    database, state, table, reads = _read_database(
-        config, settings, lambda conn: _StatusReads.read(conn, settings.name_format)
-    )
-    repairs = repair_plan(script, state, table)
+    database, state, table, reads = _read_database(config, settings, lambda conn: _StatusReads.read(conn, settings))
+    repairs = repair_plan(script, state, table, settings.legacy_table.name)
     result = repairs.after  # the tables as they are once repaired: a deleted file does not stop status
     implied = _ancestors(script, result.old_heads if repairs.stale_heads else state.heads)
     applied, holes, edited = set(result.applied), {f.stem for f in result.holes}, set(result.edited)
@@ -348,8 +348,9 @@ def _plan(
     config: Config, target: str, direction: str, out_of_order: bool, settings: BridgeSettings | None = None
 ) -> RunPlan:
     script = script_directory(config)
-    _, state, table = _database_state(config, settings or settings_for(script, config))
-    result = reconcile.plan_for(script, state, table)
+    settings = settings or settings_for(script, config)
+    _, state, table = _database_state(config, settings)
+    result = reconcile.plan_for(script, state, table, settings.legacy_table.name)
     if result.holes and not out_of_order:
         raise reconcile.hole_error(result.holes, result)
     steps = [out_of_order_step(f) for f in result.holes] if out_of_order else []
@@ -485,7 +486,7 @@ def repair(config: Config | str | Path | None = None, *, apply: bool = False) ->
     settings = settings_for(script, config)
     if not apply:
         _, state, table = _database_state(config, settings)
-        return repair_plan(script, state, table)
+        return repair_plan(script, state, table, settings.legacy_table.name)
     engine = engine_for(config, settings)
     try:
         with engine.connect() as conn:

@@ -8,13 +8,18 @@ import re
 from importlib import resources
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.script import Script
 
 from . import runner
-from .errors import ConfigError
+from .database import create_engine, read_environment, resolve_target
+from .errors import BridgeError, ConfigError
+from .ledger import LEGACY_TABLE
 from .loader import parse_name
 from .script import LegacyScript, LegacyScriptDirectory
+from .settings import LegacyTable
+from .shape import guess_name_column, table_columns
 
 
 def template(name: str) -> str:
@@ -22,9 +27,53 @@ def template(name: str) -> str:
     return resources.files("bridge").joinpath("templates").joinpath(name).read_text(encoding="utf-8")
 
 
-def init_project(root: Path, legacy: Path, directory: Path) -> list[tuple[Path, bool]]:
+def detect_legacy_options(root: Path, url: str | None = None) -> dict[str, str]:
+    """Return the legacy-table options an existing ``schema_migrations`` needs (``legacy_name_column``).
+
+    Reads the database ``--url``, DATABASE_URL or DB_* (environment or *root*'s .env)
+    names; empty when none is configured or reachable, or the table has the default shape.
+    """
+    try:
+        target = resolve_target(url=url, environ=read_environment(root))
+    except ConfigError:
+        return {}
+    if target.url is None:
+        return {}  # an embedded server: nothing to start for this
+    # init must not hang on a database that is configured but not up: ask briefly (libpq's connect_timeout).
+    quick = {"connect_args": {"connect_timeout": 5}} if target.url.startswith("postgres") else {}
+    try:
+        engine = create_engine(target.url, target=target, poolclass=sa.pool.NullPool, **quick)
+        try:
+            with engine.connect() as connection:
+                columns = table_columns(connection, LEGACY_TABLE)
+        finally:
+            engine.dispose()
+    except (BridgeError, sa.exc.SQLAlchemyError):
+        return {}  # init works without a database; the first run reports what is wrong
+    if not columns or LegacyTable.name_column in columns:
+        return {}
+    guess = guess_name_column(columns)
+    return {"legacy_name_column": guess} if guess else {}
+
+
+def _legacy_table_lines(options: dict[str, str]) -> str:
+    defaults = {
+        "legacy_table": LegacyTable.name,
+        "legacy_name_column": LegacyTable.name_column,
+        "legacy_applied_column": LegacyTable().applied,
+    }
+    return "\n".join(
+        f"{name} = {options[name]}" if name in options else f"# {name} = {default}"
+        for name, default in defaults.items()
+    )
+
+
+def init_project(
+    root: Path, legacy: Path, directory: Path, legacy_options: dict[str, str] | None = None
+) -> list[tuple[Path, bool]]:
     """Write alembic.ini, env.py, script.py.mako and versions/ under *root*; never overwrite.
 
+    *legacy_options* (see `detect_legacy_options`) are written into alembic.ini.
     Returns (path, written) for each file: written is False for a file that existed.
     """
     legacy_abs = legacy if legacy.is_absolute() else root / legacy
@@ -43,7 +92,9 @@ def init_project(root: Path, legacy: Path, directory: Path) -> list[tuple[Path, 
         )
     files = {
         root / "alembic.ini": template("alembic.ini.tmpl").format(
-            directory=directory_text, legacy=Path(legacy_text).as_posix()
+            directory=directory_text,
+            legacy=Path(legacy_text).as_posix(),
+            legacy_table_options=_legacy_table_lines(legacy_options or {}),
         ),
         target / "env.py": template("env.py"),
         target / "script.py.mako": template("script.py.mako"),

@@ -6,6 +6,10 @@ pyproject.toml, next to Alembic's options, so one file configures both:
     legacy_location     folder of YYYYMMDD_*.py files (turns the bridge on)
     legacy_ignore       file-name globs in that folder that are not migrations
     legacy_name_format  auto | stem | filename: what schema_migrations rows hold
+    legacy_table        name of the legacy history table (default schema_migrations)
+    legacy_name_column  its column holding the migration names (default migration_name)
+    legacy_applied_column  its column holding when each was applied (default applied_at;
+                        set: an existing table must have it)
     embedded_postgres   folder for an embedded PostgreSQL, used only when no
                         URL is configured anywhere else
     lock_timeout        seconds to wait for another runner's lock (default 300)
@@ -23,6 +27,10 @@ pyproject.toml, next to Alembic's options, so one file configures both:
     target_metadata     module:attribute of the SQLAlchemy MetaData for autogenerate
     version_table       name of Alembic's version table (default alembic_version)
     version_table_schema  schema of that table (default: none, the search path)
+
+The legacy table options are the one place the legacy table's shape is set
+(`LegacyTable`): every read and write of it (`bridge.ledger`), the ``run.py
+start`` and fleet pre-checks, ``--sql`` scripts and ``init`` take them from here.
 
 The version table options are the one place its name and schema are set: the
 bridge passes them to Alembic's ``context.configure()``, and ``status``,
@@ -89,6 +97,30 @@ class VersionTable:
             )
 
 
+DEFAULT_APPLIED_COLUMN = "applied_at"
+# A plain SQL identifier, as PostgreSQL stores it unquoted (and at most its 63 bytes).
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}")
+
+
+@dataclass(frozen=True)
+class LegacyTable:
+    """The legacy history table old runners read and write: its name and its two columns.
+
+    ``applied_column`` None means the default, ``applied_at``: the bridge creates the
+    table with it, and an existing table need not have it (the bridge never writes it,
+    the column's default does). Set, an existing table must have it.
+    """
+
+    name: str = "schema_migrations"
+    name_column: str = "migration_name"
+    applied_column: str | None = None
+
+    @property
+    def applied(self) -> str:
+        """Return the name of the applied-at column of a table the bridge creates."""
+        return self.applied_column or DEFAULT_APPLIED_COLUMN
+
+
 @dataclass(frozen=True)
 class BridgeSettings:
     """The bridge's view of one Alembic ``Config``."""
@@ -101,6 +133,7 @@ class BridgeSettings:
     strict: bool = False
     target_metadata: str | None = None
     version_table: VersionTable = VersionTable()
+    legacy_table: LegacyTable = LegacyTable()
     migration_lock_timeout: str | None = None
     migration_statement_timeout: str | None = None
     lock_retries: int = 0
@@ -130,6 +163,7 @@ class BridgeSettings:
             strict=read("strict"),
             target_metadata=read("target_metadata"),
             version_table=VersionTable(read("version_table"), read("version_table_schema")),
+            legacy_table=LegacyTable(read("legacy_table"), read("legacy_name_column"), read("legacy_applied_column")),
             migration_lock_timeout=read("migration_lock_timeout"),
             migration_statement_timeout=read("migration_statement_timeout"),
             lock_retries=read("lock_retries"),
@@ -287,6 +321,24 @@ def _identifier(default: str | None):
     return check
 
 
+def _plain_name(default: str | None):
+    def check(value: str | None, name: str) -> str | None:
+        if value is None:
+            return default
+        if not _IDENTIFIER.fullmatch(value):
+            raise _invalid(
+                name,
+                value,
+                "",
+                "is not a plain table or column name",
+                "Write the name as it is stored, without quotes or a schema: letters, digits and _ "
+                f"(starting with a letter or _), e.g. {name} = {default or DEFAULT_APPLIED_COLUMN}.",
+            )
+        return value
+
+    return check
+
+
 def _target_metadata(value: str | None, name: str = "target_metadata") -> str | None:
     if value is not None and not _METADATA.fullmatch(value):
         raise _invalid(
@@ -306,6 +358,9 @@ class Option:
     accepts: str
     check: Callable[[str | None, str], Any] | None = None  # None: any text (a path, a glob, SQL)
 
+
+# The fleet's tenant schemas (bridge.fleet.targets reads the pattern); the linter judges LB601 by whether it is set.
+FLEET_SCHEMAS_OPTION = "fleet_schemas"
 
 # Every option the bridge reads from [alembic] / [tool.alembic], with what it accepts (the
 # README's configuration table says the same). A new option is declared here and read with
@@ -329,9 +384,12 @@ OPTIONS: dict[str, Option] = {
     "target_metadata": Option("package.module:attribute", _target_metadata),
     "version_table": Option(f"a name of at most {MAX_IDENTIFIER_BYTES} bytes", _identifier(VersionTable.name)),
     "version_table_schema": Option(f"a schema name of at most {MAX_IDENTIFIER_BYTES} bytes", _identifier(None)),
+    "legacy_table": Option("a plain table name (letters, digits, _), no schema", _plain_name(LegacyTable.name)),
+    "legacy_name_column": Option("a plain column name (letters, digits, _)", _plain_name(LegacyTable.name_column)),
+    "legacy_applied_column": Option("a plain column name (letters, digits, _)", _plain_name(None)),
     "fleet_targets": Option("a targets file (relative to the configuration file)"),
     "fleet_targets_query": Option("SQL returning rows (name, url)"),
-    "fleet_schemas": Option("a glob over schema names, e.g. tenant_*"),
+    FLEET_SCHEMAS_OPTION: Option("a glob over schema names, e.g. tenant_*"),
 }
 
 
@@ -339,6 +397,11 @@ def parse_option(name: str, value: str | None):
     """Return option *name*'s checked value (its default when *value* is None); a bad one is a `ConfigError`."""
     check = OPTIONS[name].check
     return check(value, name) if check is not None else value
+
+
+def tenant_schemas_configured(config) -> bool:
+    """Return whether the configuration names tenant schemas (``fleet_schemas`` in [alembic])."""
+    return _option(config, FLEET_SCHEMAS_OPTION) is not None
 
 
 def legacy_location(config) -> Path | None:

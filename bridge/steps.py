@@ -13,7 +13,8 @@ For each step, in the migration's own transaction (Alembic's per-migration one;
    or a deadlock (40P01) rolls the whole migration back to that savepoint and
    runs it again from its start after an exponential backoff with jitter, unless
    an AUTOCOMMIT statement already committed part of it (then it is never retried);
-4. write its run-log row (`bridge.runlog`) in the same transaction;
+4. write its run-log row (`bridge.runlog.record`) in the same transaction, on a
+   savepoint: a run log that cannot be written is a WARNING, never a failed migration;
 5. once that transaction has committed, and only then, say it is done
    (``on_step``, `report_committed`); a COMMIT that fails names the migration
    (`commit_failure`).
@@ -186,12 +187,6 @@ def _wrapped(step: Step, load, original, run: BridgeRun, migration_context):
             def rows(attempt=attempt) -> list[runlog.Entry]:
                 return [*retried, entry(done, started, attempt)]
 
-            def rider(rows=rows) -> tuple[str, dict]:
-                return runlog.insert_cte(run.run_id, rows(), _db_user(migration_context.connection, run))
-
-            # A legacy file's ledger statement carries the run-log row: no round trip of its own.
-            offered = run.log_ready and connection.dialect.name == "postgresql"
-            run.log_rider = rider if offered else None
             if run.watcher is not None:
                 run.watcher.watch(step, blockers.backend_pid(connection), policy.report_after())
             try:
@@ -204,7 +199,6 @@ def _wrapped(step: Step, load, original, run: BridgeRun, migration_context):
                     if run.watcher is not None:
                         run.watcher.done()
             except BaseException as err:
-                run.log_rider = None
                 state = sqlstate.of(err)
                 # An AUTOCOMMIT statement ended the transaction the savepoint was in.
                 intact = migration_context.connection is connection and connection.get_transaction() is root
@@ -248,10 +242,9 @@ def _wrapped(step: Step, load, original, run: BridgeRun, migration_context):
                 raise failure from err
             if savepoint is not None and savepoint.is_active:
                 savepoint.commit()
-            sent, run.log_rider = offered and run.log_rider is None, None
-            if run.log_ready and not sent:
+            if run.log_ready:  # best effort: a run log that cannot be written stops logging, not the run
                 connection = migration_context.connection
-                runlog.write(connection, run.run_id, rows(), _db_user(connection, run))
+                run.log_ready = runlog.record(connection, run.run_id, rows(), _db_user(connection, run))
             run.ran.append(Ran(step, where, started, attempt))
             return
 
@@ -422,10 +415,8 @@ def run_out_of_order(connection: sa.Connection, run: BridgeRun, files: list[Lega
 
         def apply(legacy=legacy):
             module = run.modules.pop(legacy.stem, None)
-            name_format = run.settings.name_format
             assert context.connection is not None  # online: made from a connection
-            if run_on_connection(legacy, "upgrade", context.connection, name_format, context, module, run.log_rider):
-                run.log_rider = None  # the run-log row went in with the ledger's
+            run_on_connection(legacy, "upgrade", context.connection, run.settings, context, module)
 
         call = _wrapped(step, load, apply, run, context)
         try:
@@ -441,10 +432,10 @@ def run_out_of_order(connection: sa.Connection, run: BridgeRun, files: list[Lega
 
 
 def begin_run(connection: sa.Connection, run: BridgeRun) -> None:
-    """Before the first migration of a mutating run: the run-log table, the lock watcher."""
-    if run.log_ready:
+    """Before the first migration of a mutating run: the lock watcher (the run-log table is
+    created by its first write: a run that applies nothing creates nothing)."""
+    if run.run_id:
         return
-    runlog.ensure_table(connection)
     if connection.dialect.name == "postgresql" and run.request.on_wait is not None:
         run.watcher = blockers.Watcher(connection.engine, run.request.on_wait)
     run.run_id = str(uuid.uuid4())
@@ -481,8 +472,8 @@ def _flush_failures(connection: sa.Connection, run: BridgeRun) -> None:
             with own.begin():
                 if own.dialect.name == "postgresql":
                     own.exec_driver_sql("SET LOCAL lock_timeout = '2s'")
-                runlog.write(own, run.run_id, entries, _db_user(own, run))
-    except Exception:  # noqa: BLE001 - the migration's own error is what matters
+                run.log_ready = runlog.record(own, run.run_id, entries, _db_user(own, run))
+    except Exception:  # noqa: BLE001 - the migration's own error is what matters (e.g. no connection)
         log.warning(
             "Could not write the failed migration to the run log (%s)",
             runlog.TABLE,

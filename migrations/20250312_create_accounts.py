@@ -37,7 +37,7 @@ def upgrade(engine):
         try:
             result = conn.execute(text("""
                 SELECT COUNT(*) FROM information_schema.tables
-                WHERE table_schema = 'public' AND table_name = 'accounts'
+                WHERE table_schema = current_schema() AND table_name = 'accounts'
             """))
             if result.scalar() > 0:
                 print("ℹ️  Table accounts already exists, skipping")
@@ -63,7 +63,7 @@ def upgrade(engine):
             print("🔍 Verifying...")
             result = conn.execute(text("""
                 SELECT column_name FROM information_schema.columns
-                WHERE table_schema = 'public' AND table_name = 'accounts'
+                WHERE table_schema = current_schema() AND table_name = 'accounts'
                   AND column_name = 'updated_at'
             """))
             if result.fetchone() is None:
@@ -84,7 +84,7 @@ def downgrade(engine):
     with engine.connect() as conn:
         trans = conn.begin()
         try:
-            exists = conn.execute(text("SELECT to_regclass('public.accounts')")).scalar()
+            exists = conn.execute(text("SELECT to_regclass('accounts')")).scalar()
             if exists is not None:
                 count = conn.execute(text("SELECT COUNT(*) FROM accounts")).scalar()
                 if count > 0:

@@ -41,7 +41,7 @@ def upgrade(engine):
                 IF NOT EXISTS (
                     SELECT 1 FROM pg_type
                     WHERE typname = 'strategy_market_type'
-                      AND typnamespace = 'public'::regnamespace
+                      AND typnamespace = current_schema()::regnamespace
                 ) THEN
                     CREATE TYPE strategy_market_type AS ENUM ('SPOT', 'FUTURES');
                 END IF;
@@ -77,7 +77,7 @@ def upgrade(engine):
             result = conn.execute(text("""
                 SELECT c.column_name
                 FROM information_schema.columns c
-                WHERE c.table_schema = 'public' AND c.table_name = 'strategies'
+                WHERE c.table_schema = current_schema() AND c.table_name = 'strategies'
                   AND c.column_name = 'market_type' AND c.udt_name = 'strategy_market_type'
             """))
             if result.fetchone() is None:
@@ -98,7 +98,7 @@ def downgrade(engine):
     with engine.connect() as conn:
         trans = conn.begin()
         try:
-            exists = conn.execute(text("SELECT to_regclass('public.strategies')")).scalar()
+            exists = conn.execute(text("SELECT to_regclass('strategies')")).scalar()
             if exists is not None:
                 count = conn.execute(text("SELECT COUNT(*) FROM strategies")).scalar()
                 if count > 0:

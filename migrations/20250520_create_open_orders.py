@@ -74,7 +74,7 @@ def upgrade(engine):
             print("🔍 Verifying...")
             result = conn.execute(text("""
                 SELECT indexname FROM pg_indexes
-                WHERE schemaname = 'public' AND tablename = 'open_orders'
+                WHERE schemaname = current_schema() AND tablename = 'open_orders'
                   AND indexname = 'uq_open_orders_account_exchange_order_id'
             """))
             if result.fetchone() is None:
@@ -95,7 +95,7 @@ def downgrade(engine):
     with engine.connect() as conn:
         trans = conn.begin()
         try:
-            exists = conn.execute(text("SELECT to_regclass('public.open_orders')")).scalar()
+            exists = conn.execute(text("SELECT to_regclass('open_orders')")).scalar()
             if exists is not None:
                 count = conn.execute(text("""
                     SELECT COUNT(*) FROM open_orders

@@ -70,7 +70,7 @@ def upgrade(engine):
         trans = conn.begin()
         try:
             # A new connection only sees the table if step 1 really committed.
-            exists = conn.execute(text("SELECT to_regclass('public.trade_history')")).scalar()
+            exists = conn.execute(text("SELECT to_regclass('trade_history')")).scalar()
             if exists is None:
                 raise Exception("trade_history is missing after step 1")
 
@@ -94,7 +94,7 @@ def upgrade(engine):
         try:
             result = conn.execute(text("""
                 SELECT COUNT(*) FROM pg_indexes
-                WHERE schemaname = 'public' AND tablename = 'trade_history'
+                WHERE schemaname = current_schema() AND tablename = 'trade_history'
                   AND indexname IN ('idx_trade_history_exchange_order_id',
                                     'idx_trade_history_strategy_executed')
                 HAVING COUNT(*) = 2
@@ -117,7 +117,7 @@ def downgrade(engine):
     with engine.connect() as conn:
         trans = conn.begin()
         try:
-            exists = conn.execute(text("SELECT to_regclass('public.trade_history')")).scalar()
+            exists = conn.execute(text("SELECT to_regclass('trade_history')")).scalar()
             if exists is not None:
                 count = conn.execute(text("SELECT COUNT(*) FROM trade_history")).scalar()
                 if count > 0:

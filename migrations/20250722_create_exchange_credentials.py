@@ -51,9 +51,9 @@ def upgrade(engine):
             result = conn.execute(
                 text("""
                     SELECT COUNT(*) FROM information_schema.tables
-                    WHERE table_schema = :schema AND table_name = :table_name
+                    WHERE table_schema = current_schema() AND table_name = :table_name
                 """),
-                {"schema": "public", "table_name": "exchange_credentials"},
+                {"table_name": "exchange_credentials"},
             )
             if result.scalar() > 0:
                 print("ℹ️  Table exchange_credentials already exists, skipping")
@@ -120,7 +120,7 @@ def downgrade(engine):
         trans = conn.begin()
         try:
             exists = conn.execute(
-                text("SELECT to_regclass(:name)"), {"name": "public.exchange_credentials"}
+                text("SELECT to_regclass(:name)"), {"name": "exchange_credentials"}
             ).scalar()
             if exists is not None:
                 count = conn.execute(text("SELECT COUNT(*) FROM exchange_credentials")).scalar()

@@ -63,6 +63,7 @@ def upgrade(engine):
                 SELECT COUNT(*) FROM pg_trigger t
                 JOIN pg_proc p ON p.oid = t.tgfoid
                 WHERE NOT t.tgisinternal AND p.proname = 'set_updated_at'
+                  AND p.pronamespace = current_schema()::regnamespace
                 HAVING COUNT(*) = 4
             """))
             if result.fetchone() is None:

@@ -41,7 +41,7 @@ def upgrade(engine):
         try:
             result = conn.execute(text("""
                 SELECT COUNT(*) FROM information_schema.columns
-                WHERE table_schema = 'public' AND table_name = 'open_orders'
+                WHERE table_schema = current_schema() AND table_name = 'open_orders'
                   AND column_name = 'error_message'
             """))
             if result.scalar() == 0:
@@ -109,7 +109,7 @@ def downgrade(engine):
         try:
             result = conn.execute(text("""
                 SELECT COUNT(*) FROM information_schema.columns
-                WHERE table_schema = 'public' AND table_name = 'open_orders'
+                WHERE table_schema = current_schema() AND table_name = 'open_orders'
                   AND column_name = 'error_message'
             """))
             if result.scalar() == 0:

@@ -72,7 +72,7 @@ def upgrade(engine):
             print("🔍 Verifying...")
             result = conn.execute(text("""
                 SELECT COUNT(*) FROM pg_indexes
-                WHERE schemaname = 'public'
+                WHERE schemaname = current_schema()
                   AND indexname IN ('idx_open_orders_status', 'idx_open_orders_strategy_symbol',
                                     'idx_open_orders_with_error', 'idx_trade_history_symbol_executed',
                                     'idx_strategies_active')

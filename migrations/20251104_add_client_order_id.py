@@ -65,7 +65,7 @@ def upgrade(engine):
             print("🔍 Verifying...")
             result = conn.execute(text("""
                 SELECT column_default FROM information_schema.columns
-                WHERE table_schema = 'public' AND table_name = 'open_orders'
+                WHERE table_schema = current_schema() AND table_name = 'open_orders'
                   AND column_name = 'client_order_id' AND column_default IS NOT NULL
             """))
             if result.fetchone() is None:
@@ -91,7 +91,7 @@ def downgrade(engine):
         try:
             result = conn.execute(text("""
                 SELECT COUNT(*) FROM information_schema.columns
-                WHERE table_schema = 'public' AND table_name = 'open_orders'
+                WHERE table_schema = current_schema() AND table_name = 'open_orders'
                   AND column_name = 'client_order_id'
             """))
             if result.scalar() > 0:

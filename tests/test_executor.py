@@ -290,7 +290,6 @@ def test_a_statement_timeout_says_the_statement_ran_past_it(project):
 
 DEADLOCKS = """\
 import time
-import types
 from sqlalchemy import text
 
 

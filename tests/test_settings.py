@@ -61,6 +61,9 @@ BAD_VALUES = {
     "target_metadata": ["my app:Base.metadata", "models:", ":metadata", "models::x", "a-b:metadata"],
     "version_table": ["v" * 64, "é" * 32],
     "version_table_schema": ["s" * 64],
+    "legacy_table": ["public.schema_migrations", '"quoted"', "two words", "1st", "t" * 64],
+    "legacy_name_column": ["file-name", "1st", "c" * 64],
+    "legacy_applied_column": ["applied at", "a;b"],
 }
 TEXT_OPTIONS = {
     "dotenv",

@@ -14,7 +14,7 @@ from alembic.config import Config
 from ..context import set_request
 from ..database import create_engine as bridge_engine
 from ..database import engine_for
-from ..ledger import HISTORY_TABLES, LEGACY_TABLE, LOG_TABLE
+from ..ledger import LOG_TABLE, history_tables
 from ..revision_api import BaselineError
 from ..settings import BridgeSettings
 from .pgdump import drop_statements, find_pg_dump, restorable, run_pg_dump
@@ -132,9 +132,10 @@ def build_schema(config, head: str, *, scratch_url: str | None = None, pg_dump: 
 
 def _excluded_tables(conn, config) -> list[str]:
     """The history tables (and the id sequences of schema_migrations and the run log), schema-qualified, for pg_dump."""
-    version_table = str(BridgeSettings.from_config(config).version_table)
+    settings = BridgeSettings.from_config(config)
+    version_table = str(settings.version_table)
     names = []
-    for table in (*HISTORY_TABLES, version_table):
+    for table in (*history_tables(settings.legacy_table), version_table):
         row = conn.execute(
             sa.text(
                 "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c "
@@ -147,7 +148,7 @@ def _excluded_tables(conn, config) -> list[str]:
             continue
         qualified = f"{row[0]}.{row[1]}"
         names.append(qualified)
-        if table in (LEGACY_TABLE, LOG_TABLE):  # the ones with a SERIAL id
+        if table in (settings.legacy_table.name, LOG_TABLE):  # the ones with a SERIAL id
             sequence = conn.execute(
                 sa.text("SELECT pg_catalog.pg_get_serial_sequence(:t, 'id')"), {"t": qualified}
             ).scalar()

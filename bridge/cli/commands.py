@@ -20,9 +20,10 @@ from pathlib import Path
 import click
 
 from .. import __version__, checks, runner
+from ..ledger import LEGACY_TABLE
 from ..lint import ERROR
 from ..masking import mask_text
-from ..scaffold import init_project, new_migration
+from ..scaffold import detect_legacy_options, init_project, new_migration
 from .baseline import baseline_command
 from .convert import convert_command
 from .fleet import fleet_command
@@ -162,7 +163,7 @@ def status(obj: Context, as_json):
     if result.duplicates:
         click.echo("")
         click.echo(
-            f"schema_migrations records {len(result.duplicates)} migration(s) under both names "
+            f"{result.plan.legacy} records {len(result.duplicates)} migration(s) under both names "
             "(stem and stem.py): a runner that writes the other name format ran them again:"
         )
         for stem in result.duplicates:
@@ -347,7 +348,12 @@ def check(obj: Context, offline, diff_base, output_format):
 @pass_context
 def init(obj: Context, legacy, directory):
     """Onboard an existing project: write alembic.ini, env.py and script.py.mako."""
-    for path, written in init_project(Path.cwd(), Path(legacy), Path(directory)):
+    root = Path.cwd()
+    # The options an existing schema_migrations of another shape needs: only for a new alembic.ini.
+    options = {} if (root / "alembic.ini").exists() else detect_legacy_options(root, obj.url)
+    for name, value in options.items():
+        _echo(obj, f"found {LEGACY_TABLE} without migration_name: writing {name} = {value}")
+    for path, written in init_project(root, Path(legacy), Path(directory), options):
         _echo(obj, f"{'wrote ' if written else 'kept  '} {path}{'' if written else ' (exists, left unchanged)'}")
 
 

@@ -136,7 +136,7 @@ def check(config: Config, found: list[Target], expected: Expected | None = None)
             engine = create_engine(
                 target.url, target=DatabaseTarget(target.origin, url=target.url), poolclass=sa.pool.NullPool
             )
-            state = read_state(engine, expected.version_table)
+            state = read_state(engine, expected)
         except Exception as err:  # noqa: BLE001 - reported per target (ConnectionFailed, a bad URL ...)
             return Checked(target, None, None, str(err))
         finally:
@@ -162,14 +162,14 @@ def _read_schemas(
     """
     schemas = [t.schema for t in found if t.schema is not None]
     try:
-        return read_schema_states(engine, schemas, expected.version_table)
+        return read_schema_states(engine, schemas, expected)
     except sa.exc.SQLAlchemyError:
         pass
     states: dict[str, LedgerState] = {}
     for target in found:
         assert target.schema is not None
         try:
-            states.update(read_schema_states(engine, [target.schema], expected.version_table))
+            states.update(read_schema_states(engine, [target.schema], expected))
         except sa.exc.SQLAlchemyError as err:
             failed[target.name] = Checked(target, None, None, f"Cannot read schema {target.schema}: {_reason(err)}")
     return states

@@ -132,7 +132,9 @@ def _after(config, since) -> tuple[list[str], list[dict]]:
     engine = engine_for(config, settings)
     try:
         with engine.connect() as connection:
-            state = read_history(connection, settings.version_table.name, settings.version_table.schema)
+            state = read_history(
+                connection, settings.version_table.name, settings.version_table.schema, settings.legacy_table
+            )
             steps = [{k: row[k] for k in STEP_FIELDS} for row in runlog.written_since(connection, since)]
             connection.rollback()
         return sorted(state.heads), steps

@@ -37,7 +37,7 @@ from ..database import create_engine, target_for
 from ..ledger import LedgerState, read_history, read_history_by_schema
 from ..loader import LegacyFile, scan
 from ..locations import VersionLocations
-from ..settings import BridgeSettings, VersionTable
+from ..settings import BridgeSettings, LegacyTable, VersionTable
 
 
 @dataclass
@@ -48,15 +48,17 @@ class Expected:
     heads: frozenset[str]  # the script's heads: the last legacy file, or the native revisions after it
     version_table: VersionTable = VersionTable()
     retired: frozenset[str] = frozenset()  # legacy stems converted revisions stand for
+    legacy_table: LegacyTable = LegacyTable()  # the configured legacy table, read as every other path reads it
     _digests: dict[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_legacy_folder(cls, folder: Path, ignore: tuple[str, ...], version_table: VersionTable) -> Expected | None:
+    def from_legacy_folder(cls, folder: Path, ignore: tuple[str, ...], settings: BridgeSettings) -> Expected | None:
         """Return what head is for a folder of legacy files alone; None if the folder cannot say."""
         found = scan(folder, ignore)
         if found.problems or not found.files:
             return None  # the full run names the bad files (or there is nothing to be at)
-        return cls(found.files, frozenset({found.files[-1].stem}), version_table)
+        heads = frozenset({found.files[-1].stem})
+        return cls(found.files, heads, settings.version_table, legacy_table=settings.legacy_table)
 
     @classmethod
     def from_script(cls, script, settings: BridgeSettings) -> Expected:
@@ -65,7 +67,11 @@ class Expected:
 
         files = reconcile.legacy_chain(script) or []
         return cls(
-            files, frozenset(script.get_heads()), settings.version_table, frozenset(reconcile.retired_stems(script))
+            files,
+            frozenset(script.get_heads()),
+            settings.version_table,
+            frozenset(reconcile.retired_stems(script)),
+            legacy_table=settings.legacy_table,
         )
 
     @property
@@ -94,6 +100,7 @@ class Verdict:
 def decide(expected: Expected, state: LedgerState, *, tenant: bool = False) -> Verdict:
     """Return whether a full ``upgrade head`` on a database (a tenant schema) in *state* would change nothing."""
     current = tuple(sorted(state.heads))
+    table = expected.legacy_table.name
     stems = expected.stems
     if not state.heads:
         new = "new tenant schema" if tenant else "new database"
@@ -102,12 +109,12 @@ def decide(expected: Expected, state: LedgerState, *, tenant: bool = False) -> V
         pending = _pending(expected, state)
         return Verdict(False, current, "behind head", None if pending is None else len(pending), pending or ())
     if state.duplicates:
-        return Verdict(False, current, "schema_migrations records a migration twice")
+        return Verdict(False, current, f"{table} records a migration twice")
     known = stems.keys() | expected.retired
     if set(state.rows) - known or set(state.checksums) - known:
-        return Verdict(False, current, "schema_migrations names files that are gone")
+        return Verdict(False, current, f"{table} names files that are gone")
     if stems.keys() - set(state.rows):
-        return Verdict(False, current, "schema_migrations is missing rows")
+        return Verdict(False, current, f"{table} is missing rows")
     for stem, recorded in state.checksums.items():
         legacy = stems.get(stem)
         if legacy is not None and expected.digest(legacy) != recorded:
@@ -127,22 +134,21 @@ def _pending(expected: Expected, state: LedgerState) -> tuple[str, ...] | None:
 # -- reading -----------------------------------------------------------------------------------
 
 
-def read_state(engine: sa.Engine, version_table: VersionTable) -> LedgerState:
-    """Read one database's history tables on one short connection, rolled back."""
+def read_state(engine: sa.Engine, expected: Expected) -> LedgerState:
+    """Read one database's history tables (as *expected* names them) on one short connection, rolled back."""
     with engine.connect() as connection:
         try:
-            return read_history(connection, version_table.name, version_table.schema)
+            version_table = expected.version_table
+            return read_history(connection, version_table.name, version_table.schema, expected.legacy_table)
         finally:
             connection.rollback()
 
 
-def read_schema_states(
-    engine: sa.Engine, schemas: Iterable[str], version_table: VersionTable
-) -> dict[str, LedgerState]:
-    """Read every tenant schema's history tables in two round trips, rolled back."""
+def read_schema_states(engine: sa.Engine, schemas: Iterable[str], expected: Expected) -> dict[str, LedgerState]:
+    """Read every tenant schema's history tables (as *expected* names them) in two round trips, rolled back."""
     with engine.connect() as connection:
         try:
-            return read_history_by_schema(connection, schemas, version_table.name)
+            return read_history_by_schema(connection, schemas, expected.version_table.name, expected.legacy_table)
         finally:
             connection.rollback()
 
@@ -204,7 +210,7 @@ def _single_database_at_head(path: Path) -> str | None:
         return None
     engine = create_engine(target.url, target=target, poolclass=sa.pool.NullPool)
     try:
-        state = read_state(engine, settings.version_table)
+        state = read_state(engine, expected)
     finally:
         engine.dispose()
     return target.describe() if decide(expected, state).at_head else None
@@ -229,7 +235,7 @@ def _expected_at(path: Path, settings: BridgeSettings, locations: VersionLocatio
     """
     assert settings.legacy_location is not None  # the caller checked
     if not locations.revision_files():
-        return Expected.from_legacy_folder(settings.legacy_location, settings.legacy_ignore, settings.version_table)
+        return Expected.from_legacy_folder(settings.legacy_location, settings.legacy_ignore, settings)
     from .. import runner  # deferred: only native revisions need Alembic's revision map
     from ..script import settings_for  # deferred, likewise
 

@@ -28,8 +28,10 @@ import sqlalchemy as sa
 
 from ..errors import ConfigError
 from ..masking import mask_text, mask_url, parse_url, remember_url
+from ..settings import FLEET_SCHEMAS_OPTION
 
-OPTIONS = {"targets": "fleet_targets", "query": "fleet_targets_query", "schemas": "fleet_schemas"}
+OPTIONS = {"targets": "fleet_targets", "query": "fleet_targets_query", "schemas": FLEET_SCHEMAS_OPTION}
+
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"^[A-Za-z0-9_.:@/-]+$")
 

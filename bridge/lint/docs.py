@@ -12,7 +12,10 @@ def _anchor(rule: Rule) -> str:
 
 
 def _severity(rule: Rule) -> str:
-    return rule.severity if rule.default_enabled else f"{rule.severity}, off by default"
+    severity = rule.severity
+    if rule.tenant_severity is not None:
+        severity = f"{severity}, {rule.tenant_severity} with tenant schemas"
+    return severity if rule.default_enabled else f"{severity}, off by default"
 
 
 def render_rule(rule: Rule) -> str:

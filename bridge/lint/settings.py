@@ -69,9 +69,12 @@ class LintSettings:
             ignore=self.ignore + tuple(normalize_selectors(ignore or (), "--ignore")),
         )
 
-    def with_rules(self, *, lock_rules: bool = True, lock_timeout_configured: bool | None = None) -> LintSettings:
-        """Return these settings with the lock rules on or off, and whether the configuration sets a lock timeout."""
-        options = RuleOptions(lock_rules, self.postgres_version, lock_timeout_configured)
+    def with_rules(
+        self, *, lock_rules: bool = True, lock_timeout_configured: bool | None = None, tenant_schemas: bool = False
+    ) -> LintSettings:
+        """Return these settings with the lock rules on or off, and whether the configuration sets a lock
+        timeout and names tenant schemas."""
+        options = RuleOptions(lock_rules, self.postgres_version, lock_timeout_configured, tenant_schemas)
         return replace(self, rule_options=options)
 
     def with_lock_rules(self, on: bool) -> LintSettings:
@@ -79,8 +82,11 @@ class LintSettings:
         return replace(self, rule_options=replace(self.rule_options, lock_rules=on))
 
     def severity_of(self, code: str) -> str:
-        """Return *code*'s severity: the most specific `severity` entry, else the rule's own."""
-        best, chosen = -1, RULES_BY_CODE[code].severity
+        """Return *code*'s severity: the most specific `severity` entry, else the rule's own
+        (its `Rule.tenant_severity` when the configuration names tenant schemas)."""
+        rule = RULES_BY_CODE[code]
+        own = rule.tenant_severity if self.rule_options.tenant_schemas and rule.tenant_severity else rule.severity
+        best, chosen = -1, own
         for selector, level in self.severity:
             specificity = _specificity(code, (selector,))
             if specificity > best:

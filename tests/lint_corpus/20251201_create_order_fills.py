@@ -27,7 +27,7 @@ def upgrade(engine):
             exists = conn.execute(text("""
                 SELECT EXISTS (
                     SELECT 1 FROM information_schema.tables
-                    WHERE table_schema = 'public' AND table_name = 'order_fills'
+                    WHERE table_schema = current_schema() AND table_name = 'order_fills'
                 )
             """)).scalar()
             if exists:

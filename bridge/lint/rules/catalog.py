@@ -10,6 +10,7 @@ from __future__ import annotations
 from .catalog_locks import LOCK_RULES
 from .catalog_runtime import RUNTIME_RULES
 from .catalog_squawk import SQUAWK_RULES
+from .catalog_tenancy import TENANT_RULES
 from .rule import ERROR, EXAMPLE_FILENAME, WARNING, Rule
 from .rule import TEMPLATE as _TEMPLATE
 from .rule import upgrade_example as _upgrade
@@ -442,5 +443,5 @@ RULES: tuple[Rule, ...] = (
     ),
 )
 
-RULES = tuple(sorted(RULES + RUNTIME_RULES + LOCK_RULES + SQUAWK_RULES, key=lambda rule: rule.code))
+RULES = tuple(sorted(RULES + RUNTIME_RULES + LOCK_RULES + SQUAWK_RULES + TENANT_RULES, key=lambda rule: rule.code))
 RULES_BY_CODE: dict[str, Rule] = {rule.code: rule for rule in RULES}

@@ -1,7 +1,7 @@
 """One file through every rule: its name, its syntax, then each family of code rules.
 
 The families: the legacy checklist (`checks.FileChecker`), runtime refusals
-and SQLAlchemy 1.x idioms (`compat`), and the lock dangers (`lockcheck`, only
+and SQLAlchemy 1.x idioms (`compat`), names pinned to ``public`` (`tenancy`), and the lock dangers (`lockcheck`, only
 when `RuleOptions.lock_rules` is on). A native Alembic revision gets only the
 lock dangers of its ``op.*`` calls (`native`). The file is never imported or run.
 """
@@ -17,6 +17,7 @@ from .lockcheck import check_locks
 from .native import check_native
 from .pysource import SourceFile
 from .rule import RuleOptions
+from .tenancy import check_tenancy
 
 
 def check_file(source: str, filename: str, options: RuleOptions | None = None) -> list[Finding]:
@@ -37,6 +38,7 @@ def check_file(source: str, filename: str, options: RuleOptions | None = None) -
     checker = checks.FileChecker(src)
     checker.run()
     check_compat(checker)
+    check_tenancy(checker)
     if options.lock_rules:
         check_locks(checker, options)
     return checks.check_filename(name) + checker.findings

@@ -34,6 +34,8 @@ class Rule:
     bad_filename: str = EXAMPLE_FILENAME
     good_filename: str = EXAMPLE_FILENAME
     default_enabled: bool = True  # False: reported only when a selector other than ALL names it
+    # The severity when the configuration names tenant schemas (`RuleOptions.tenant_schemas`).
+    tenant_severity: str | None = None
 
 
 TEMPLATE = """\
@@ -74,3 +76,4 @@ class RuleOptions:
     lock_rules: bool = True  # the lock-danger rules (LB5xx); `check` turns them off for applied files
     postgres_version: int = 16
     lock_timeout_configured: bool | None = None  # None: no Alembic configuration known, so not judged
+    tenant_schemas: bool = False  # the configuration names tenant schemas (`fleet_schemas`)

@@ -15,9 +15,9 @@ def upgrade(engine):
             result = conn.execute(
                 text("""
                     SELECT COUNT(*) FROM information_schema.tables
-                    WHERE table_schema = :schema AND table_name = :table_name
+                    WHERE table_schema = current_schema() AND table_name = :table_name
                 """),
-                {"schema": "public", "table_name": "supported_exchanges"},
+                {"table_name": "supported_exchanges"},
             )
             if result.scalar() == 0:
                 raise Exception("supported_exchanges is missing")

@@ -9,7 +9,7 @@ INDEXES = {
     "idx_open_orders_status": "open_orders (status)",
     "idx_open_orders_with_error": "open_orders (updated_at) WHERE error_message IS NOT NULL",
 }
-SCHEMA = "public"
+SCHEMA = "trading"  # the application's own schema (a schema named `public` would be LB601)
 
 
 def upgrade(engine):

@@ -8,7 +8,7 @@ def upgrade(engine):
         trans = conn.begin()
         try:
             exists = conn.execute(text(
-                "SELECT to_regclass('public.order_events') IS NOT NULL"
+                "SELECT to_regclass('order_events') IS NOT NULL"
             )).scalar()
             if not exists:
                 conn.execute(text("CREATE TABLE order_events (id BIGSERIAL PRIMARY KEY, order_id BIGINT, kind TEXT)"))

@@ -1,0 +1,94 @@
+"""Tenant-safe migrations (LB601): existence checks and names pinned to the ``public`` schema.
+
+A tenant run (`alembic-bridge fleet --schemas`) sets ``search_path`` to the
+tenant alone, so unqualified names and ``current_schema()`` mean the tenant;
+``'public'`` and ``public.x`` never do. Reported, in every SQL string of the
+file (`FileChecker.sites`) and in the bound parameters handed with it:
+
+- a schema column compared with ``'public'`` (``table_schema``, ``schemaname``,
+  ``nspname``, ...), and ``'public'::regnamespace``;
+- a ``'public.x'`` literal (``to_regclass('public.x')``, ``'public.x'::regclass``);
+- a ``public.x`` qualified name outside literals (``CREATE TABLE public.x``, ``REFERENCES public.x``);
+- a bound parameter ``"public"`` under a schema-like key, or ``"public.x"``.
+
+The rule's text is in `bridge.lint.rules.catalog_tenancy`; its severity rises to
+an error when tenant schemas are configured (`bridge.lint.settings.LintSettings.severity_of`).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from ... import sqltext
+from .catalog_tenancy import PINNED_TO_PUBLIC
+from .checks import FileChecker
+from .flow import EXEC_METHODS
+
+_SCHEMA_COLUMN = r"[\w.]*(?:schema\w*|nspname|namespace)"
+_COMPARED = re.compile(
+    rf"\b({_SCHEMA_COLUMN})\s*(?:=|IN\s*\([^)]*?)\s*'public'(?!\s*::)|'public'\s*=\s*({_SCHEMA_COLUMN})\b",
+    re.IGNORECASE,
+)
+_REGNAMESPACE = re.compile(r"'public'\s*::\s*regnamespace", re.IGNORECASE)
+_QUALIFIED_LITERAL = re.compile(r"'public\.(\w+)'", re.IGNORECASE)
+_QUALIFIED_NAME = re.compile(r"(?<![\w$.])public\s*\.\s*([A-Za-z_]\w*)", re.IGNORECASE)
+
+
+def check_tenancy(checker: FileChecker) -> None:
+    """Report LB601 for each SQL string (and the bound parameters of each execute call) pinned to ``public``."""
+    for site in checker.sites:
+        for text in site.texts:
+            for message in pinned_to_public(text):
+                checker.report(PINNED_TO_PUBLIC, site.call, message)
+    for node in ast.walk(checker.src.tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in EXEC_METHODS:
+            for message in _pinned_parameters(node):
+                checker.report(PINNED_TO_PUBLIC, node, message)
+
+
+def pinned_to_public(sql: str) -> list[str]:
+    """Return a message for each place *sql* names the ``public`` schema (none for schema-neutral SQL)."""
+    messages = []
+    for match in _COMPARED.finditer(sql):
+        column = match.group(1) or match.group(2)
+        messages.append(
+            f"`{column} = 'public'` looks only in the public schema: run for a tenant schema, "
+            f"this check finds the wrong table; compare with `{column} = current_schema()`"
+        )
+    if _REGNAMESPACE.search(sql):
+        messages.append(
+            "`'public'::regnamespace` looks only in the public schema; use `current_schema()::regnamespace`"
+        )
+    for match in _QUALIFIED_LITERAL.finditer(sql):
+        name = match.group(1)
+        messages.append(f"`'public.{name}'` names the table in the public schema, not the tenant's; write `'{name}'`")
+    for match in _QUALIFIED_NAME.finditer(sqltext.blank(sql)):
+        name = match.group(1)
+        messages.append(
+            f"`public.{name}` creates or changes the table in the public schema, not the tenant's; write `{name}`"
+        )
+    return messages
+
+
+def _pinned_parameters(call: ast.Call) -> list[str]:
+    messages = []
+    for arg in call.args[1:]:
+        if not isinstance(arg, ast.Dict):
+            continue
+        for key, value in zip(arg.keys, arg.values):
+            if not (isinstance(value, ast.Constant) and isinstance(value.value, str)):
+                continue
+            text = value.value.strip()
+            key_name = key.value if isinstance(key, ast.Constant) and isinstance(key.value, str) else ""
+            if text.lower() == "public" and re.search(r"schema|nsp|namespace", key_name, re.IGNORECASE):
+                messages.append(
+                    f'the parameter "{key_name}": "public" pins this check to the public schema; '
+                    "compare with `current_schema()` in the SQL instead"
+                )
+            elif text.lower().startswith("public."):
+                messages.append(
+                    f'the parameter "{key_name}": "{text}" names the table in the public schema, '
+                    f'not the tenant\'s; pass "{text[len("public.") :]}"'
+                )
+    return messages

@@ -1,0 +1,23 @@
+"""The manual's existence check, schema-neutral: the schema the run is for."""
+
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.connect() as conn:
+        trans = conn.begin()
+        try:
+            exists = conn.execute(text("SELECT to_regclass('order_events')")).scalar()
+            if exists is not None:
+                trans.rollback()
+                return
+            conn.execute(text("CREATE TABLE order_events (id SERIAL PRIMARY KEY, kind TEXT NOT NULL)"))
+            trans.commit()
+        except Exception:
+            trans.rollback()
+            raise
+
+
+def downgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS order_events"))

@@ -49,7 +49,8 @@ def run_migrations(context=None, **configure_options) -> None:
     # The version table is named in one place, the configuration: status, sync and
     # the plans read it without running env.py.
     settings.version_table.check_configure_options(configure_options)
-    options = {"target_metadata": load_target_metadata(settings.target_metadata)}
+    needs_metadata = _command(context) not in COMMANDS_WITHOUT_METADATA
+    options = {"target_metadata": load_target_metadata(settings.target_metadata) if needs_metadata else None}
     options.update(configure_options)
     options.update(settings.version_table.configure_options())
     options["include_name"] = _without_history_tables(
@@ -231,6 +232,19 @@ def moves_versions(context) -> bool:
     return True
 
 
+# The commands that never compare the database with target_metadata (it is for
+# autogenerate: `revision --autogenerate`, `check`): an upgrade with nothing to do
+# must not fail because the application's models do not import. Any other
+# command, one this list does not know included, loads it.
+COMMANDS_WITHOUT_METADATA = frozenset({"upgrade", "downgrade", "stamp", "current"})
+
+
+def _command(context) -> str:
+    """Return which ``alembic.command`` function runs (its work function's outer name), or ""."""
+    qualname = getattr(work_function(context), "__qualname__", "") or ""
+    return qualname.split(".", 1)[0] if ".<locals>." in qualname else ""
+
+
 def is_stamp(context) -> bool:
     """Return whether the running command is ``alembic.command.stamp``.
 
@@ -239,8 +253,7 @@ def is_stamp(context) -> bool:
     too). A stamp taken for an upgrade is reconciled first, which refuses, never writes
     wrongly.
     """
-    qualname = getattr(work_function(context), "__qualname__", "") or ""
-    return qualname.split(".", 1)[0] == "stamp"
+    return _command(context) == "stamp"
 
 
 def _widen_version_table(migration_context, alter_existing: bool) -> None:

@@ -90,8 +90,8 @@ def test_a_target_metadata_that_cannot_be_imported_is_a_clear_error(tmp_path, da
     # An upgrade never compares with the models: it runs (and so agrees with run.py start's
     # fast path, which reads no Python of the project's).
     project.run("alembic", "upgrade", "head", check=True)
-    for command in (["check"], ["revision", "--autogenerate", "-m", "x"]):  # autogenerate needs them
-        result = project.run("alembic", *command)
+    for argv in (["check"], ["revision", "--autogenerate", "-m", "x"]):  # autogenerate needs them
+        result = project.run("alembic", *argv)
         assert result.returncode != 0
         assert (
             "target_metadata = 'nowhere.models:metadata' could not be loaded (No module named 'nowhere')"

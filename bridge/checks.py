@@ -55,8 +55,8 @@ def findings(config, database: bool = True, diff_base: str | None = None) -> lis
     found: list[Finding] = []
     violations: list[Violation] = []
     lines = _problems(config, database, diff_base, violations)
-    small_rows = _small_table_rows(config)
     stats = _table_stats(config, [v.table for v in violations if v.table]) if database else {}
+    small_rows = _small_table_rows(config) if stats else 0  # pyproject.toml read again only when needed
     for v in violations:
         table = stats.get(v.table) if v.table else None
         if table is not None:

@@ -1,11 +1,12 @@
-"""A failed legacy migration's message: built from facts without touching a database.
+"""A failed migration's message: built from facts without touching a database.
 
 `bridge.executor.translate_error` describes each kind of failure with a pure
 function. Who blocked a statement is looked up where the error is caught
 (`bridge.blockers.Blocking.look_up`, best effort) and handed to it. The first
 tests build messages with no database anywhere (a SQLAlchemy engine connecting
-during them fails the test); the last ones run a legacy file on real PostgreSQL
-through the catch site, `bridge.executor.run_on_connection`.
+during them fails the test); the last ones run a migration on real PostgreSQL
+through each catch site: `bridge.executor.call_legacy` (a legacy file) and
+`bridge.steps._native_failure` (a native revision, through `bridge.runner.upgrade`).
 """
 
 from __future__ import annotations
@@ -245,3 +246,28 @@ def test_a_lookup_that_cannot_connect_leaves_the_migrations_own_error_with_the_g
     assert "The statement waited longer than lock_timeout (or NOWAIT refused to wait)" in str(error)
     assert str(pid) not in str(error)
     assert error.__cause__ is not None and "lock timeout" in str(error.__cause__)
+
+
+def test_a_native_revisions_catch_site_names_the_session_that_holds_the_lock(tmp_path, database_url):
+    from conftest import legacy_source, make_project
+    from test_live_traffic import Blocker
+    from test_steps import NATIVE_ALTER
+
+    from bridge import runner
+
+    project = make_project(tmp_path / "project", database_url, "migration_lock_timeout = 200ms\n")
+    project.write("20251001_create_orders.py", legacy_source("CREATE TABLE orders (id INT)", "DROP TABLE orders"))
+    runner.upgrade(project.config())
+    path = project.versions / "n1_note.py"
+    path.write_text(NATIVE_ALTER)
+    blocker = Blocker(project.url)
+    try:
+        with pytest.raises(MigrationError) as raised:
+            runner.upgrade(project.config())
+    finally:
+        blocker.close()
+    error = str(raised.value)
+    assert f"{path}: SQL failed: canceling statement due to lock timeout\n  statement: {ALTER}\n" in error
+    assert f"\n  pid {blocker.pid} (application nightly_report) holds AccessShareLock on orders" in error
+    assert f"end it (SELECT pg_terminate_backend({blocker.pid})), then run again" in error
+    assert project.version() == ["20251001_create_orders"]

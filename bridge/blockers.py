@@ -2,9 +2,11 @@
 
 Three places ask: the wait for another runner's advisory lock (`bridge.lock`),
 a migration waiting on a table lock while it runs (`Watcher`, for the progress
-output), and the error after a lock timeout (`bridge.executor`). Each gets one
-line per session from `describe`: pid, application, state, since when, and the
-query, cut short.
+output), and the error after a lock timeout or a deadlock. Each gets one line
+per session from `describe`: pid, application, state, since when, and the
+query, cut short. For the error, the code that catches it looks up the facts
+(`Blocking.look_up`) and hands them to `bridge.executor`, whose messages are
+built from them without touching the database.
 
 Every lookup is best effort, on a connection of its own with short timeouts:
 a message never fails because the lookup did.
@@ -18,8 +20,12 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy import exc
+
+from . import sqlstate
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +120,43 @@ def backend_pid(connection: sa.Connection) -> int | None:
         return getattr(info, "backend_pid", None)
     except Exception:  # noqa: BLE001 - best effort, for a message
         return None
+
+
+@dataclass(frozen=True)
+class Blocking:
+    """Who blocked a failed statement, as far as the session that ran it could tell.
+
+    *holders*: (pid, line) for each other session holding a lock on a table the
+    statement names (after a lock timeout); *own_pid*: the failed session's
+    backend pid (a deadlock's message leaves it out of the sessions it names).
+    Empty when nothing was looked up or the lookup failed.
+    """
+
+    holders: tuple[tuple[int, str], ...] = ()
+    own_pid: int | None = None
+
+    @classmethod
+    def look_up(cls, err: BaseException, connection: sa.Connection | None) -> Blocking:
+        """Look up who blocked the statement *err* failed on, on *connection*'s database.
+
+        Only a lock timeout (55P03) is worth a query (`relation_holders`, on a
+        connection of its own); a deadlock needs only *connection*'s pid; any other
+        error, nothing. Best effort: a failed lookup is an empty `Blocking`, never an error.
+        """
+        if connection is None or not isinstance(err, exc.DBAPIError) or err.connection_invalidated:
+            return cls()
+        state = sqlstate.of(err)
+        if state not in (sqlstate.LOCK_NOT_AVAILABLE, sqlstate.DEADLOCK_DETECTED):
+            return cls()
+        try:
+            own_pid = backend_pid(connection)
+            if state == sqlstate.DEADLOCK_DETECTED:
+                return cls(own_pid=own_pid)
+            holders = relation_holders(connection.engine, str(err.statement or ""), own_pid)
+            return cls(holders=tuple(holders), own_pid=own_pid)
+        except Exception:  # noqa: BLE001 - best effort, for a message
+            log.debug("could not look up who blocked the statement", exc_info=True)
+            return cls()
 
 
 class Watcher:

@@ -17,6 +17,7 @@ import io
 import logging
 import re
 import traceback
+from collections.abc import Callable
 from types import FunctionType, ModuleType
 
 import sqlalchemy as sa
@@ -178,7 +179,8 @@ def call_legacy(
         raise
     except BaseException as err:  # sys.exit() too: it would end the run as a success
         engine.abandon()
-        raise translate_error(err, legacy, direction, what_was_applied(engine, legacy), connection=connection) from err
+        blocking = blockers.Blocking.look_up(err, connection)  # here, where it is caught: messages do no I/O
+        raise translate_error(err, legacy, direction, what_was_applied(engine, legacy), blocking) from err
     lost = engine.finish()
     if engine.refused:  # refused, caught and ignored by the migration: still its failure
         refused = engine.refused[0]
@@ -272,76 +274,128 @@ def render_function_offline(fn, legacy: LegacyFile, direction: str, migration_co
     return True
 
 
+NOTHING_KNOWN = blockers.Blocking()  # no lookup made: the messages give the generic advice
+
+
 def translate_error(
     err: BaseException,
     legacy: LegacyFile,
     direction: str,
     applied: str = NOTHING_APPLIED,
-    connection: sa.Connection | None = None,
+    blocking: blockers.Blocking = NOTHING_KNOWN,
 ) -> MigrationError:
     """Turn an exception from a legacy migration into a message that names the fix.
 
-    *applied* says what of the migration is left (default: nothing);
-    *connection*, the migration's, lets a lock timeout name who holds the lock.
+    *applied* says what of the migration is left (default: nothing); *blocking*,
+    looked up where the error was caught (`bridge.blockers.Blocking.look_up`), lets
+    a lock timeout name who holds the lock. Builds text only: no database access.
     """
-    line = _line_in(err, legacy.location)
-    if not isinstance(err, Exception):  # SystemExit, GeneratorExit, ...
-        shown = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
-        message = (
-            f"{direction}() raised {shown}: it tried to stop the program, not just the "
-            "migration (sys.exit() would end the run short of its target, reporting "
-            "success). Use `return` to end a migration early, or raise an exception "
-            "to fail it."
-        )
-    elif isinstance(err, TransactionControlRefused):
-        message, line = str(err), err.line or line
-    elif isinstance(err, exc.ObjectNotExecutableError):
-        message = (
-            "conn.execute() was given a plain string. SQLAlchemy 2.x needs "
-            'text(): `from sqlalchemy import text` and `conn.execute(text("..."))`.'
-        )
-    elif isinstance(err, exc.DBAPIError) and err.connection_invalidated:
-        reason = " ".join(str(err.orig if err.orig is not None else err).split())
-        message = (
-            f"{direction}() lost its connection to the database ({reason}): the server "
-            "restarted or shut down, the session was terminated, or the network dropped. "
-            "Its transaction died with the connection. Run again once the server is back."
-        )
-    elif isinstance(err, exc.DBAPIError):
-        message = _failed_statement(err, _concurrency_fix(err, connection) or "Fix the SQL and run again.")
-    elif isinstance(err, exc.ResourceClosedError):
-        message = (
-            f"{err}: a connection was used after its `with engine.connect() as conn:` "
-            "block ended (or after conn.close()). Keep every statement inside the block."
-        )
-    elif isinstance(err, AttributeError) and isinstance(getattr(err, "obj", None), (LegacyEngine, LegacyConnection)):
-        if err.name in PSYCOPG2_NAMES and isinstance(err.obj, LegacyEngine):
-            message = (
-                f"{direction}() uses its argument like a psycopg2 connection "
-                f"(.{err.name}()), but the runner passes a SQLAlchemy Engine. Write "
-                f"`def {direction}(engine):` with `with engine.connect() as conn: "
-                "trans = conn.begin(); conn.execute(text(...)); trans.commit()`."
-            )
-        else:
-            kind = "Engine" if isinstance(err.obj, LegacyEngine) else "Connection"
-            message = (
-                f"{kind}.{err.name} is not available to legacy migrations run by the "
-                "bridge (the migration runs inside Alembic's transaction). Use "
-                "conn.execute(text(...)), exec_driver_sql(), begin()/commit()/rollback()."
-            )
-    else:
-        message = f"{direction}() raised {type(err).__name__}: {err}"
-    return MigrationError(legacy.path, f"{message}\n{applied}", line=line)
+    describe = next(describe for matches, describe in _KINDS if matches(err))
+    return MigrationError(legacy.path, f"{describe(err, direction, blocking)}\n{applied}", line=_line_of(err, legacy))
 
 
-def sql_failure(err: exc.DBAPIError, connection: sa.Connection | None) -> str | None:
+def sql_failure(err: exc.DBAPIError, blocking: blockers.Blocking = NOTHING_KNOWN) -> str | None:
     """Say which statement failed and what to do, for a lock or statement timeout or a deadlock (else None).
 
-    For native revisions (`bridge.steps`) as for legacy files; *connection*, the
-    migration's, lets a lock timeout name who holds the lock.
+    For native revisions (`bridge.steps`) as for legacy files; *blocking* as for `translate_error`.
     """
-    fix = _concurrency_fix(err, connection)
+    fix = _concurrency_fix(err, blocking)
     return _failed_statement(err, fix) if fix is not None else None
+
+
+# -- one message per kind of failure: (err, direction, blocking) -> text, no I/O ------------
+
+
+def _stopped_the_program(err: BaseException, direction: str, blocking: blockers.Blocking) -> str:
+    shown = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+    return (
+        f"{direction}() raised {shown}: it tried to stop the program, not just the "
+        "migration (sys.exit() would end the run short of its target, reporting "
+        "success). Use `return` to end a migration early, or raise an exception "
+        "to fail it."
+    )
+
+
+def _refused(err: BaseException, direction: str, blocking: blockers.Blocking) -> str:
+    return str(err)
+
+
+def _plain_string(err: BaseException, direction: str, blocking: blockers.Blocking) -> str:
+    return (
+        "conn.execute() was given a plain string. SQLAlchemy 2.x needs "
+        'text(): `from sqlalchemy import text` and `conn.execute(text("..."))`.'
+    )
+
+
+def _lost_connection(err: BaseException, direction: str, blocking: blockers.Blocking) -> str:
+    orig = getattr(err, "orig", None)
+    reason = " ".join(str(orig if orig is not None else err).split())
+    return (
+        f"{direction}() lost its connection to the database ({reason}): the server "
+        "restarted or shut down, the session was terminated, or the network dropped. "
+        "Its transaction died with the connection. Run again once the server is back."
+    )
+
+
+def _sql_failed(err: BaseException, direction: str, blocking: blockers.Blocking) -> str:
+    assert isinstance(err, exc.DBAPIError)  # what _KINDS matched
+    return _failed_statement(err, _concurrency_fix(err, blocking) or "Fix the SQL and run again.")
+
+
+def _used_after_close(err: BaseException, direction: str, blocking: blockers.Blocking) -> str:
+    return (
+        f"{err}: a connection was used after its `with engine.connect() as conn:` "
+        "block ended (or after conn.close()). Keep every statement inside the block."
+    )
+
+
+def _psycopg2_style(err: BaseException, direction: str, blocking: blockers.Blocking) -> str:
+    name = getattr(err, "name", None)
+    return (
+        f"{direction}() uses its argument like a psycopg2 connection "
+        f"(.{name}()), but the runner passes a SQLAlchemy Engine. Write "
+        f"`def {direction}(engine):` with `with engine.connect() as conn: "
+        "trans = conn.begin(); conn.execute(text(...)); trans.commit()`."
+    )
+
+
+def _not_for_legacy(err: BaseException, direction: str, blocking: blockers.Blocking) -> str:
+    kind = "Engine" if isinstance(getattr(err, "obj", None), LegacyEngine) else "Connection"
+    return (
+        f"{kind}.{getattr(err, 'name', None)} is not available to legacy migrations run by the "
+        "bridge (the migration runs inside Alembic's transaction). Use "
+        "conn.execute(text(...)), exec_driver_sql(), begin()/commit()/rollback()."
+    )
+
+
+def _raised(err: BaseException, direction: str, blocking: blockers.Blocking) -> str:
+    return f"{direction}() raised {type(err).__name__}: {err}"
+
+
+def _missing_on(err: BaseException, *types: type) -> bool:
+    """Is *err* an attribute missing on one of the bridge's stand-ins (`obj` of the given types)?"""
+    return isinstance(err, AttributeError) and isinstance(getattr(err, "obj", None), types)
+
+
+# The first kind that matches describes the failure; order matters where kinds overlap
+# (a lost connection is a DBAPIError too; a refused statement an InvalidRequestError).
+_KINDS: tuple[tuple[Callable[[BaseException], bool], Callable[[BaseException, str, blockers.Blocking], str]], ...] = (
+    (lambda err: not isinstance(err, Exception), _stopped_the_program),  # SystemExit, GeneratorExit, ...
+    (lambda err: isinstance(err, TransactionControlRefused), _refused),
+    (lambda err: isinstance(err, exc.ObjectNotExecutableError), _plain_string),
+    (lambda err: isinstance(err, exc.DBAPIError) and err.connection_invalidated, _lost_connection),
+    (lambda err: isinstance(err, exc.DBAPIError), _sql_failed),
+    (lambda err: isinstance(err, exc.ResourceClosedError), _used_after_close),
+    (lambda err: _missing_on(err, LegacyEngine) and getattr(err, "name", None) in PSYCOPG2_NAMES, _psycopg2_style),
+    (lambda err: _missing_on(err, LegacyEngine, LegacyConnection), _not_for_legacy),
+    (lambda err: True, _raised),
+)
+
+
+def _line_of(err: BaseException, legacy: LegacyFile) -> int | None:
+    """The line of *legacy* the failure points at: a refused statement's own, else the innermost in the file."""
+    line = err.line if isinstance(err, TransactionControlRefused) else None
+    return line or _line_in(err, legacy.location)
 
 
 def _failed_statement(err: exc.DBAPIError, fix: str) -> str:
@@ -352,56 +406,62 @@ def _failed_statement(err: exc.DBAPIError, fix: str) -> str:
     return f"SQL failed: {db_message}\n  statement: {statement}\n{fix}"
 
 
-def _concurrency_fix(err: exc.DBAPIError, connection: sa.Connection | None) -> str | None:
+def _concurrency_fix(err: exc.DBAPIError, blocking: blockers.Blocking) -> str | None:
     """Say what to do about a lock or statement timeout or a deadlock (None: another error)."""
-    state = sqlstate.of(err)
-    db_message = str(err.orig)
-    if state == sqlstate.LOCK_NOT_AVAILABLE:
-        holders = (
-            blockers.relation_holders(connection.engine, str(err.statement or ""), blockers.backend_pid(connection))
-            if connection is not None
-            else []
+    fix = _FIXES.get(sqlstate.of(err) or "")
+    return fix(err, blocking) if fix is not None else None
+
+
+def _lock_timeout_fix(err: exc.DBAPIError, blocking: blockers.Blocking) -> str:
+    if blocking.holders:
+        pids = ", ".join(str(pid) for pid, _ in blocking.holders)
+        shown = "\n".join(f"  {line}" for _, line in blocking.holders)
+        who = (
+            "The statement waited longer than lock_timeout for a lock another session "
+            f"holds:\n{shown}\nLet that session finish, or end it (SELECT "
+            f"pg_terminate_backend({pids})), then run again"
         )
-        if holders:
-            pids = ", ".join(str(pid) for pid, _ in holders)
-            shown = "\n".join(f"  {line}" for _, line in holders)
-            who = (
-                "The statement waited longer than lock_timeout for a lock another session "
-                f"holds:\n{shown}\nLet that session finish, or end it (SELECT "
-                f"pg_terminate_backend({pids})), then run again"
-            )
-        else:
-            who = (
-                "The statement waited longer than lock_timeout (or NOWAIT refused to wait) for "
-                "a lock another session held; that session is gone or holds it on an object "
-                "the statement does not name. While the migration waits, "
-                "`SELECT pid, state, query FROM pg_stat_activity WHERE cardinality("
-                "pg_blocking_pids(pid)) > 0` shows who blocks whom. Run again when it is free"
-            )
+    else:
+        who = (
+            "The statement waited longer than lock_timeout (or NOWAIT refused to wait) for "
+            "a lock another session held; that session is gone or holds it on an object "
+            "the statement does not name. While the migration waits, "
+            "`SELECT pid, state, query FROM pg_stat_activity WHERE cardinality("
+            "pg_blocking_pids(pid)) > 0` shows who blocks whom. Run again when it is free"
+        )
+    return (
+        f"{who}; or raise migration_lock_timeout (in alembic.ini, or at the top of the migration) "
+        "to let it wait longer."
+    )
+
+
+def _cancelled_fix(err: exc.DBAPIError, blocking: blockers.Blocking) -> str:
+    if "statement timeout" in str(err.orig):
         return (
-            f"{who}; or raise migration_lock_timeout (in alembic.ini, or at the top of the migration) "
-            "to let it wait longer."
+            "The statement ran longer than statement_timeout allows and was cancelled. "
+            "Make it faster (an index, smaller batches), or give this migration a longer "
+            "statement_timeout (SET LOCAL statement_timeout = ...), then run again."
         )
-    if state == sqlstate.QUERY_CANCELED:
-        if "statement timeout" in db_message:
-            return (
-                "The statement ran longer than statement_timeout allows and was cancelled. "
-                "Make it faster (an index, smaller batches), or give this migration a longer "
-                "statement_timeout (SET LOCAL statement_timeout = ...), then run again."
-            )
-        return "The statement was cancelled (pg_cancel_backend() or Ctrl-C); run again."
-    if state == sqlstate.DEADLOCK_DETECTED:
-        own = blockers.backend_pid(connection) if connection is not None else None
-        detail = getattr(getattr(err.orig, "diag", None), "message_detail", None) or ""
-        others = sorted({int(p) for p in re.findall(r"\bprocess (\d+)", detail, re.I)} - {own})
-        whom = f" (pid {', '.join(map(str, others))})" if others else ""
-        return (
-            f"This migration and another session{whom} each waited for a lock the other "
-            "held; PostgreSQL cancelled this statement to break the deadlock. Run again "
-            "once the other session is done (the SQL itself may be fine; taking locks in "
-            "the same order everywhere avoids it)."
-        )
-    return None
+    return "The statement was cancelled (pg_cancel_backend() or Ctrl-C); run again."
+
+
+def _deadlock_fix(err: exc.DBAPIError, blocking: blockers.Blocking) -> str:
+    detail = getattr(getattr(err.orig, "diag", None), "message_detail", None) or ""
+    others = sorted({int(p) for p in re.findall(r"\bprocess (\d+)", detail, re.I)} - {blocking.own_pid})
+    whom = f" (pid {', '.join(map(str, others))})" if others else ""
+    return (
+        f"This migration and another session{whom} each waited for a lock the other "
+        "held; PostgreSQL cancelled this statement to break the deadlock. Run again "
+        "once the other session is done (the SQL itself may be fine; taking locks in "
+        "the same order everywhere avoids it)."
+    )
+
+
+_FIXES: dict[str, Callable[[exc.DBAPIError, blockers.Blocking], str]] = {
+    sqlstate.LOCK_NOT_AVAILABLE: _lock_timeout_fix,
+    sqlstate.QUERY_CANCELED: _cancelled_fix,
+    sqlstate.DEADLOCK_DETECTED: _deadlock_fix,
+}
 
 
 def _line_in(err: BaseException, location: str) -> int | None:

@@ -303,7 +303,7 @@ def _native_failure(err: BaseException, path: str, intact: bool, connection: sa.
         return None
     from .executor import NOTHING_APPLIED, sql_failure  # deferred: see _module_of
 
-    message = sql_failure(err, connection)
+    message = sql_failure(err, blockers.Blocking.look_up(err, connection))
     if message is None:
         return None
     applied = (

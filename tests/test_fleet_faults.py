@@ -93,6 +93,12 @@ def test_junit_parses_when_a_target_name_holds_control_characters(tmp_path, data
     (case,) = ET.fromstring(report.read_bytes()).iter("testcase")
     assert case.get("name") == "bell\\x07\\x1b[31m<&>"
     assert json.loads(result.stdout)["targets"][0]["name"] == "bell\x07\x1b[31m<&>"
+    # The text outputs show it escaped: the progress lines and the table, `fleet status`.
+    for command in ("upgrade", "status"):
+        text = _fleet(project, command, "--targets-query", query)
+        assert text.returncode == 0, text.stderr
+        assert "bell\\x07\\x1b[31m<&>" in text.stdout, text.stdout
+        assert "\x1b" not in text.stdout + text.stderr and "\x07" not in text.stdout + text.stderr
 
 
 def test_to_junit_escapes_what_xml_cannot_hold():
@@ -106,6 +112,18 @@ def test_to_junit_escapes_what_xml_cannot_hold():
     names = [case.get("name") for case in root.iter("testcase")]
     assert names == ["t\\x00\\x07\\x1b\\ud800", "u\\x1f"]
     assert root.find(".//failure").get("message") == "bad\\x08 <&> \\x0e value"
+
+
+def test_the_text_table_shows_control_characters_escaped_never_raw():
+    # A target named by --targets-query (or a tenant schema) could hold a terminal escape:
+    # printed raw it would recolour, move the cursor or clear the operator's terminal.
+    from bridge.fleet.report import FAILED, Record, table
+
+    records = [Record("t\x1b[2J\x07", None, None, FAILED, error="bad \x1b]0;title\x07 value\nsecond\x9b line")]
+    lines = table(records, full_errors=True)
+    assert not any(ch for line in lines for ch in line if not ch.isprintable()), lines
+    assert lines[2].startswith("t\\x1b[2J\\x07  failed"), lines
+    assert lines[3:] == ["    bad \\x1b]0;title\\x07 value", "    second\\x9b line"], lines
 
 
 # -- one unreadable tenant fails only itself -----------------------------------------------------

@@ -27,7 +27,7 @@ from ..scaffold import detect_legacy_options, init_project, new_migration
 from .baseline import baseline_command
 from .convert import convert_command
 from .fleet import fleet_command
-from .lint import format_option, lint_command
+from .lint import echo_machine_readable, format_option, lint_command
 from .options import Context, add_shared_options, configure_logging, load_config, pass_context, shared_options
 from .progress import OutputGuard, Progress
 from .report import report_command
@@ -324,14 +324,7 @@ def check(obj: Context, offline, diff_base, output_format):
     (a table under small-table-rows makes it a warning).
     """
     found = checks.findings(load_config(obj), database=not offline, diff_base=diff_base)
-    if output_format == "json":
-        click.echo(json.dumps([f.as_dict() for f in found], indent=2, ensure_ascii=False))
-    elif output_format == "sarif":
-        click.echo(json.dumps(checks.sarif(found), indent=2, ensure_ascii=False))
-    elif output_format == "github":
-        for line in checks.github_annotations(found):
-            click.echo(line)
-    else:
+    if not echo_machine_readable(output_format, found, lambda f: f.as_dict(), checks.sarif, checks.github_annotations):
         for f in found:
             click.echo(str(f) if f.severity == ERROR else f"warning: {f}", err=True)
     if any(f.severity == ERROR for f in found):

@@ -123,14 +123,13 @@ def status(obj: Context, targets_file, query, schemas, shard, shards, as_json, j
     if as_json:
         click.echo(json.dumps({"targets": rows}, indent=2))
     else:
-        width = max([len(r["name"]) for r in rows] + [6])
+        names = [report.terminal_text(r["name"]) for r in rows]
+        width = max([len(n) for n in names] + [6])
         whys = [(r["reason"] if r["state"] != report.UNREACHABLE else "") or "" for r in rows]
         why_width = max([len(w) for w in whys] + [3])
         click.echo(f"{'target':<{width}}  {'state':<11}  {'why':<{why_width}}  current")
-        for row, why in zip(rows, whys):
-            click.echo(
-                f"{row['name']:<{width}}  {row['state']:<11}  {why:<{why_width}}  {', '.join(row['current']) or '-'}"
-            )
+        for row, name, why in zip(rows, names, whys):
+            click.echo(f"{name:<{width}}  {row['state']:<11}  {why:<{why_width}}  {', '.join(row['current']) or '-'}")
             _echo_error(obj, row["error"])
         counts = report.count_states(r["state"] for r in rows)
         described = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
@@ -143,7 +142,7 @@ def _echo_error(obj: Context, error: str | None) -> None:
     """Print a target's error: its first line, or with -v all of it (the file list and the fix)."""
     if not error:
         return
-    lines = error.strip().splitlines()
+    lines = [report.terminal_text(line) for line in error.strip().splitlines()]
     for line in lines if obj.verbose else lines[:1]:
         click.echo(f"    {line}")
     if len(lines) > 1 and not obj.verbose:
@@ -173,7 +172,10 @@ def plan(obj: Context, target, downgrade_to, out_of_order, targets_file, query, 
         for item in planned:
             data = item.as_dict()
             steps = data["steps"]
-            click.echo(f"{item.target.name}: {item.state}" + (f", {len(steps)} migration(s)" if steps else ""))
+            click.echo(
+                f"{report.terminal_text(item.target.name)}: {item.state}"
+                + (f", {len(steps)} migration(s)" if steps else "")
+            )
             for change in data["changes"]:
                 click.echo(f"  sync   {change}")
             for step in steps:
@@ -295,9 +297,9 @@ class _Progress:
             return
         if not self.tty:
             if record is not None:
-                line = f"{record.outcome:<8} {record.name}  ({record.applied} applied, {record.seconds:.2f}s)"
+                line = f"{record.outcome:<8} {report.terminal_text(record.name)}  ({record.applied} applied, {record.seconds:.2f}s)"
                 if record.error:
-                    line += f": {record.error.strip().splitlines()[0]}"
+                    line += f": {report.terminal_text(record.error.strip().splitlines()[0])}"
                 click.echo(line, err=True)
             return
         failed = sum(1 for r in state.records if r.outcome == report.FAILED)

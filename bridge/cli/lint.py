@@ -77,6 +77,24 @@ format_option = click.option(
 )
 
 
+def echo_machine_readable(output_format: str, items: list, as_dict, sarif, github) -> bool:
+    """Print *items* in a machine-readable *output_format* (json, sarif, github) and return True;
+    return False for text, which each command prints its own way.
+
+    *as_dict*, *sarif* and *github* turn one item, and all of them, into each format.
+    """
+    if output_format == "json":
+        click.echo(json.dumps([as_dict(item) for item in items], indent=2, ensure_ascii=False))
+    elif output_format == "sarif":
+        click.echo(json.dumps(sarif(items), indent=2, ensure_ascii=False))
+    elif output_format == "github":
+        for line in github(items):
+            click.echo(line)
+    else:
+        return False
+    return True
+
+
 @click.command("lint")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option(
@@ -141,14 +159,9 @@ def lint_command(obj, paths, select, ignore, output_format, as_json, diff_base, 
         raise click.UsageError(str(err)) from None
     violations = plan.run()
     output_format = "json" if as_json else output_format
-    if output_format == "json":
-        click.echo(json.dumps([v.to_dict() for v in violations], indent=2, ensure_ascii=False))
-    elif output_format == "sarif":
-        click.echo(json.dumps(report.sarif(violations), indent=2, ensure_ascii=False))
-    elif output_format == "github":
-        for line in report.github_annotations(violations):
-            click.echo(line)
-    else:
+    if not echo_machine_readable(
+        output_format, violations, lambda v: v.to_dict(), report.sarif, report.github_annotations
+    ):
         for violation in violations:
             click.echo(violation.format())
             click.echo(f"    hint: {violation.hint}")

@@ -105,6 +105,15 @@ def xml_text(text: str) -> str:
     return _NOT_XML.sub(lambda m: repr(m.group(0))[1:-1], text)
 
 
+def terminal_text(text: str) -> str:
+    """Return one line of *text* with every character a terminal would act on (ESC, BEL, C1
+    controls, ...) written as Python writes it (``\\x1b``): a target's name or a database error
+    must never recolour, move the cursor of, or clear the operator's terminal."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 def to_junit(records: list[Record], suite: str = "alembic-bridge fleet") -> str:
     """Return the records as JUnit XML: one test case per target, a failure for each one not at its target.
 
@@ -165,7 +174,7 @@ def table(records: list[Record], full_errors: bool = False) -> list[str]:
     headers = ("target", "state", "from", "to", "applied", "seconds")
     rows = [
         (
-            r.name,
+            terminal_text(r.name),
             r.outcome if r.ok or r.outcome in (FAILED, UNREACHABLE, NOT_RUN) else f"{r.outcome} (not at target)",
             _short(r.from_revisions),
             _short(r.to_revisions),
@@ -180,7 +189,7 @@ def table(records: list[Record], full_errors: bool = False) -> list[str]:
     for record, row in zip(records, rows):
         lines.append("  ".join(value.ljust(w) for value, w in zip(row, widths)).rstrip())
         if record.error and record.outcome in (FAILED, UNREACHABLE):
-            error = record.error.strip().splitlines()
+            error = [terminal_text(line) for line in record.error.strip().splitlines()]
             lines.extend(f"    {line}" for line in (error if full_errors else error[:1]))
             if len(error) > 1 and not full_errors:
                 lines.append(f"    ({len(error) - 1} more line(s): -v or --json shows them)")

@@ -183,6 +183,31 @@ def test_a_schema_the_role_cannot_read_fails_that_target_only(tmp_path, database
 
 
 @pytest.mark.slow
+def test_a_tenant_whose_legacy_table_lacks_the_configured_column_fails_that_target_only(tmp_path, database_url):
+    project = make_project(tmp_path / "project", database_url)
+    project.table("20251001_create_a", "a")
+    with _admin(database_url).connect() as conn:
+        for schema in ("tenant_a", "tenant_b", "tenant_c"):
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        # An old runner of this family wrote `filename` where the bridge is told to read migration_name.
+        conn.exec_driver_sql("CREATE TABLE tenant_b.schema_migrations (id serial PRIMARY KEY, filename text)")
+
+    status = _fleet(project, "status", "--schemas", "tenant_*", "--json")
+    assert status.returncode == 1, status.stderr
+    rows = {row["name"]: row for row in json.loads(status.stdout)["targets"]}
+    assert "legacy_name_column" in rows["tenant_b"]["error"], rows
+    assert [rows[t]["state"] for t in ("tenant_a", "tenant_c")] == ["pending", "pending"], rows
+
+    upgrade = _fleet(project, "upgrade", "--schemas", "tenant_*", "--json", "--on-error", "continue")
+    assert upgrade.returncode == 1, upgrade.stderr
+    records = {r["name"]: r for r in json.loads(upgrade.stdout)["targets"]}
+    assert records["tenant_a"]["outcome"] == records["tenant_c"]["outcome"] == "migrated", records
+    assert records["tenant_b"]["outcome"] != "migrated"
+    assert "legacy_name_column" in records["tenant_b"]["error"], records
+    assert "Traceback" not in upgrade.stdout + upgrade.stderr + status.stdout + status.stderr
+
+
+@pytest.mark.slow
 def test_a_database_the_role_cannot_connect_to_fails_that_target_only(tmp_path, pg_admin_url, database_url, reader):
     role, role_url = reader
     closed = f"closed_{uuid.uuid4().hex[:8]}"

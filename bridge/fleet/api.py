@@ -19,6 +19,7 @@ from alembic.config import Config
 from .. import runner
 from ..context import set_request
 from ..database import DatabaseTarget, create_engine, engine_for, read_environment
+from ..errors import ConfigError
 from ..ledger import LedgerState
 from ..masking import mask_text
 from ..script import settings_for
@@ -157,13 +158,14 @@ def _read_schemas(
 ) -> dict[str, LedgerState]:
     """Read every tenant schema's history in one query; if that fails, each on its own.
 
-    A schema this role cannot read (or whose tables are damaged) fails its own
-    target, with the server's reason, and never the others (they go into *failed*).
+    A schema this role cannot read (or whose tables are damaged, or whose legacy
+    table lacks a configured column) fails its own target, with the reason, and
+    never the others (they go into *failed*).
     """
     schemas = [t.schema for t in found if t.schema is not None]
     try:
         return read_schema_states(engine, schemas, expected)
-    except sa.exc.SQLAlchemyError:
+    except (sa.exc.SQLAlchemyError, ConfigError):
         pass
     states: dict[str, LedgerState] = {}
     for target in found:
@@ -172,6 +174,8 @@ def _read_schemas(
             states.update(read_schema_states(engine, [target.schema], expected))
         except sa.exc.SQLAlchemyError as err:
             failed[target.name] = Checked(target, None, None, f"Cannot read schema {target.schema}: {_reason(err)}")
+        except ConfigError as err:  # the schema's own tables do not fit the configuration
+            failed[target.name] = Checked(target, None, None, str(err))
     return states
 
 

@@ -37,6 +37,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic.script import Script, ScriptDirectory
 
 
@@ -133,6 +134,8 @@ def after_autocommit_blocks(migration_context, after, inside=contextlib.nullcont
 
     @contextlib.contextmanager
     def block():
+        if in_external_transaction(migration_context):  # Alembic would fail an assertion
+            raise AutocommitInCallersTransaction()
         if before is not None:
             before()
         with original():
@@ -145,6 +148,20 @@ def after_autocommit_blocks(migration_context, after, inside=contextlib.nullcont
         yield
     finally:
         del migration_context.autocommit_block
+
+
+class AutocommitInCallersTransaction(sa.exc.InvalidRequestError):
+    """An AUTOCOMMIT statement (a legacy file's) or ``autocommit_block()`` (a native revision's)
+    asked for inside the transaction the caller handed over: refused before anything commits."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "An AUTOCOMMIT statement cannot run in the transaction the caller handed "
+            "over (config.attributes['connection'] in a transaction, e.g. a test "
+            "harness): it would commit that transaction, and the runner lock with it. "
+            "Nothing was committed. Hand over a connection outside a transaction (or "
+            "an Engine) to run this migration."
+        )
 
 
 def in_external_transaction(migration_context) -> bool:

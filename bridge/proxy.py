@@ -44,7 +44,7 @@ from sqlalchemy.sql.elements import TextClause
 
 from . import indexes, sqltext
 from .context import current
-from .internals import in_external_transaction, register_inspection
+from .internals import AutocommitInCallersTransaction, in_external_transaction, register_inspection
 
 log = logging.getLogger(__name__)
 
@@ -611,13 +611,7 @@ class AutocommitConnection(LegacyConnection):
         if context is None:
             raise exc.InvalidRequestError("AUTOCOMMIT statements are only supported inside an Alembic migration run")
         if in_external_transaction(context):
-            raise exc.InvalidRequestError(
-                "An AUTOCOMMIT statement cannot run in the transaction the caller handed "
-                "over (config.attributes['connection'] in a transaction, e.g. a test "
-                "harness): it would commit that transaction, and the runner lock with it. "
-                "Nothing was committed. Hand over a connection outside a transaction (or "
-                "an Engine) to run this migration."
-            )
+            raise AutocommitInCallersTransaction()
         if any(conn._stack for conn in self._engine._connections if conn is not self):
             raise exc.InvalidRequestError(
                 "An AUTOCOMMIT statement would commit the transaction still open on "

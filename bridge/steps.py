@@ -41,7 +41,12 @@ import sqlalchemy as sa
 from . import blockers, runlog, sqlstate
 from .context import BridgeRun, Step
 from .errors import BridgeError, MigrationError
-from .internals import after_autocommit_blocks, migration_step_revision, replace_migration_fn
+from .internals import (
+    AutocommitInCallersTransaction,
+    after_autocommit_blocks,
+    migration_step_revision,
+    replace_migration_fn,
+)
 from .loader import LegacyFile
 from .script import LegacyScript, out_of_order_step, step_for
 from .settings import BridgeSettings, interval, interval_seconds, retries, seconds
@@ -298,7 +303,10 @@ class _Autocommit:
 
 
 def _native_failure(err: BaseException, path: str, intact: bool, connection: sa.Connection) -> MigrationError | None:
-    """Name a native revision's lock or statement timeout or deadlock as a legacy file's is named (else None)."""
+    """Name a native revision's lock or statement timeout or deadlock, or its refused
+    ``autocommit_block()``, as a legacy file's is named (else None)."""
+    if isinstance(err, AutocommitInCallersTransaction):
+        return MigrationError(path, str(err))
     if not isinstance(err, sa.exc.DBAPIError) or err.connection_invalidated:
         return None
     from .executor import NOTHING_APPLIED, sql_failure  # deferred: see _module_of

@@ -125,3 +125,62 @@ def test_downgrade_to_base_counts_as_mutating_and_adopts_the_old_runners_work_fi
         "alembic_version",
         "schema_migrations",
     ]
+
+
+NATIVE_AUTOCOMMIT = '''"""builds an index concurrently (native)"""
+from alembic import op
+
+revision = "n1_index"
+down_revision = "20251002_create_b"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.get_context().autocommit_block():
+        op.execute("CREATE INDEX CONCURRENTLY a_id ON a (id)")
+
+
+def downgrade():
+    pass
+'''
+
+
+LEGACY_AUTOCOMMIT = """from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("CREATE INDEX CONCURRENTLY a_id ON a (id)"))
+
+
+def downgrade(engine):
+    pass
+"""
+
+
+@pytest.mark.parametrize("kind", ["native", "legacy"])
+def test_an_autocommit_block_inside_the_callers_transaction_is_refused_clearly_and_nothing_commits(
+    project, engine, kind
+):
+    # autocommit_block() (native) or an AUTOCOMMIT connection (legacy) would commit the
+    # caller's transaction (and the runner lock with it): refused alike, naming the file.
+    from bridge import MigrationError
+
+    files(project)
+    if kind == "native":
+        (project.versions / "n1_index.py").write_text(NATIVE_AUTOCOMMIT)
+    else:
+        project.write("20251003_index_a.py", LEGACY_AUTOCOMMIT)
+    config = project.config()
+    with engine.connect() as conn:
+        with conn.begin() as trans:
+            config.attributes["connection"] = conn
+            with pytest.raises(MigrationError) as raised:
+                command.upgrade(config, "head")
+            trans.rollback()
+    message = str(raised.value)
+    assert ("n1_index.py" if kind == "native" else "20251003_index_a.py") in message, message
+    assert "cannot run in the transaction the caller handed over" in message, message
+    assert "Nothing was committed" in message, message
+    assert project.tables() == []

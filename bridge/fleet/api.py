@@ -91,12 +91,9 @@ class Checked:
 
     def as_dict(self) -> dict:
         """Return the target as ``fleet status --json`` shows it (URL masked)."""
-        t, verdict = self.target, self.verdict
+        verdict = self.verdict
         return {
-            "name": t.name,
-            "kind": "tenant schema" if t.schema is not None else "database",
-            "url": t.masked_url,
-            "schema": t.schema,
+            **self.target.identity(),
             "current": self.current,
             "state": self.state_name,
             "reason": verdict.reason if verdict is not None else self.error.splitlines()[0] if self.error else None,
@@ -264,12 +261,8 @@ class Planned:
 
     def as_dict(self) -> dict:
         """Return the target's plan as ``fleet plan --json`` shows it (URL masked, error whole)."""
-        t = self.target
         return {
-            "name": t.name,
-            "kind": "tenant schema" if t.schema is not None else "database",
-            "url": t.masked_url,
-            "schema": t.schema,
+            **self.target.identity(),
             "current": self.current,
             "state": self.state,
             "changes": list(self.plan.changes) if self.plan else [],

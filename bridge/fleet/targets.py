@@ -56,6 +56,15 @@ class Target:
     def masked_url(self) -> str | None:
         return mask_url(self.url) if self.url is not None else None
 
+    def identity(self) -> dict:
+        """Return what names the target in every JSON output: name, kind, masked URL, schema."""
+        return {
+            "name": self.name,
+            "kind": "tenant schema" if self.schema is not None else "database",
+            "url": self.masked_url,
+            "schema": self.schema,
+        }
+
     def describe(self) -> str:
         """Return the target as a report names it: never a password."""
         if self.schema is not None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -147,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                 server.drop(url)
     finally:
         server.close()
+        shutil.rmtree(work, ignore_errors=True)
 
     k = args.n
     print(f"round trips (client/server exchanges), N = {k} and {2 * k}:")

@@ -12,6 +12,13 @@ write that fails (a role without CREATE or INSERT, a column dropped by hand)
 rolls back to its savepoint, is reported as one WARNING, and ends the logging
 for that run; the migration itself goes on as if there were no log.
 
+On psycopg2 the savepoint, the insert and the release travel as one string
+(`_record_in_one`): one round trip per migration instead of three. psycopg2
+quotes the parameters on the client and the server runs the three statements
+in order, stopping at the first error; the savepoint is then rolled back and
+released by name, so the connection's transaction (the migration's) goes on,
+and SQLAlchemy, which never saw that savepoint, has nothing to forget.
+
 Error texts are masked (no password) and cut to `ERROR_LIMIT` characters.
 """
 
@@ -151,12 +158,16 @@ def record(connection: sa.Connection, run_id: str, entries: list[Entry], db_user
     """
     if not entries:
         return True
+    failure: sa.exc.DBAPIError
     try:
-        with connection.begin_nested():
-            write(connection, run_id, entries, db_user)
+        if connection.dialect.driver == "psycopg2":
+            _record_in_one(connection, run_id, entries, db_user)
+        else:
+            with connection.begin_nested():
+                write(connection, run_id, entries, db_user)
         return True
     except sa.exc.DBAPIError as err:
-        failure: sa.exc.DBAPIError = err
+        failure = err
     try:
         # Checked only after a failure: no catalog query per migration.
         if not has_table(connection):
@@ -168,6 +179,43 @@ def record(connection: sa.Connection, run_id: str, entries: list[Entry], db_user
         failure = err
     _warn(failure, entries)
     return False
+
+
+# Named by the bridge, distinct from SQLAlchemy's sa_savepoint_<n> and the proxy's bridge_sp_<n>.
+_SAVEPOINT = "bridge_log_sp"
+_UNDO = f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}; RELEASE SAVEPOINT {_SAVEPOINT}"
+
+
+@functools.cache
+def _one_string(rows: int) -> str:
+    """Return SAVEPOINT; INSERT of *rows* rows; RELEASE as one string of psycopg2 (pyformat) parameters."""
+    values = ", ".join("(" + ", ".join(f"%({c}_{i})s" for c in _COLUMNS) + ")" for i in range(rows))
+    return (
+        f"SAVEPOINT {_SAVEPOINT}; INSERT INTO {TABLE} ({', '.join(_COLUMNS)}) VALUES {values}; "
+        f"RELEASE SAVEPOINT {_SAVEPOINT}"
+    )
+
+
+def _record_in_one(connection: sa.Connection, run_id: str, entries: list[Entry], db_user: str | None) -> None:
+    """Write *entries* on a savepoint of their own in one round trip (psycopg2 only); raise on failure, rolled back.
+
+    A failure leaves the savepoint open in an aborted transaction: it is rolled back
+    to and released (one more round trip, on failure only), so the transaction is as
+    before the call. If even that fails (the connection is gone), the transaction is
+    lost anyway and the migration's COMMIT reports it, as with `begin_nested`.
+    """
+    params = {
+        f"{name}_{i}": value for i, row in enumerate(_rows(run_id, entries, db_user)) for name, value in row.items()
+    }
+    try:
+        connection.exec_driver_sql(_one_string(len(entries)), params)
+    except sa.exc.DBAPIError as failure:
+        if not connection.invalidated:  # a lost connection cannot be used again before a rollback
+            try:
+                connection.exec_driver_sql(_UNDO)
+            except sa.exc.DBAPIError:
+                pass  # the transaction is lost (the migration's COMMIT says so); report the first error
+        raise failure
 
 
 def _warn(err: sa.exc.DBAPIError, entries: list[Entry]) -> None:

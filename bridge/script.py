@@ -163,6 +163,19 @@ class LegacyScriptDirectory(ScriptDirectoryHooks):
             return []
         return super().upgrade_revisions(destination, current_rev)
 
+    def as_revision_number(self, id_):
+        # env.py asks for the destination on every run (`bridge.env.moves_versions`),
+        # and resolving "head" builds the revision map. With no native revisions the
+        # history is the linear legacy chain: its head is the last file (none without
+        # files, as Alembic answers), and building the map could not fail. Anything
+        # else goes through Alembic.
+        if id_ in ("head", "heads") and not self._may_have_native_revisions():
+            files = self.legacy_files()
+            if not files:
+                return None
+            return (files[-1].stem,) if id_ == "heads" else files[-1].stem
+        return super().as_revision_number(id_)
+
     def _at_legacy_head(self, current_rev) -> bool:
         heads = (current_rev,) if isinstance(current_rev, str) else tuple(current_rev or ())
         files = self.legacy_files()

@@ -1,7 +1,9 @@
 """Run one legacy migration inside Alembic's transaction and record it in the ledger.
 
-Called by `bridge.script.LegacyModule` when Alembic runs a legacy revision.
-Imports the file (only now, never while building the chain), checks the
+Called by `bridge.steps` when Alembic runs a legacy revision, with the file
+the step imported to read its settings (or by `bridge.script.LegacyModule`,
+without the bridge's env.py: the file is then imported here). The file is
+imported only now, never while building the chain. Checks the
 function's signature, runs it through a `bridge.proxy.LegacyEngine`, refuses
 uncommitted work, and writes the ``schema_migrations`` row in the same
 transaction. Every failure becomes a `MigrationError` naming the file, the

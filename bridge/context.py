@@ -21,7 +21,6 @@ import contextlib
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
-from types import ModuleType
 from typing import Any
 
 from .settings import BridgeSettings
@@ -116,8 +115,6 @@ class BridgeRun:
     # Steps whose migration ran but whose transaction has not committed yet (bridge.steps):
     # reported to on_step once it commits, logged as failed if the COMMIT fails.
     ran: list[Any] = field(default_factory=list)
-    # Legacy modules bridge.steps imported to read their settings, until the executor runs them.
-    modules: dict[str, ModuleType] = field(default_factory=dict)
 
 
 _current: ContextVar[BridgeRun | None] = ContextVar("bridge_run", default=None)

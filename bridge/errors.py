@@ -135,6 +135,7 @@ class MigrationError(BridgeError):
     def __init__(self, path: Path | str, message: str, *, line: int | None = None):
         self.path = Path(path)
         self.line = line
+        self.message = message  # without the path and line
         where = f"{self.path}:{line}" if line else str(self.path)
         super().__init__(f"{where}: {message}")
 

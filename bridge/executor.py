@@ -1,7 +1,9 @@
 """Run one legacy migration inside Alembic's transaction and record it in the ledger.
 
-Called by `bridge.script.LegacyModule` when Alembic runs a legacy revision.
-Imports the file (only now, never while building the chain), checks the
+Called by `bridge.steps` when Alembic runs a legacy revision, with the file
+the step imported to read its settings (or by `bridge.script.LegacyModule`,
+without the bridge's env.py: the file is then imported here). The file is
+imported only now, never while building the chain. Checks the
 function's signature, runs it through a `bridge.proxy.LegacyEngine`, refuses
 uncommitted work, and writes the ``schema_migrations`` row in the same
 transaction. Every failure becomes a `MigrationError` naming the file, the
@@ -120,13 +122,16 @@ def _takes_one_positional(fn) -> bool:
     return bool(takes_one) and kwonly_required == 0 and code.co_posonlyargcount <= 1
 
 
-def run_legacy(legacy: LegacyFile, direction: str) -> None:
-    """Run ``upgrade``/``downgrade`` of *legacy* in Alembic's current migration transaction."""
+def run_legacy(legacy: LegacyFile, direction: str, module: ModuleType | None = None) -> None:
+    """Run ``upgrade``/``downgrade`` of *legacy* in Alembic's current migration transaction.
+
+    *module* is the file already imported for this attempt (`bridge.steps` reads its
+    settings first and hands it over); without it, the file is imported here.
+    """
     from alembic import context as alembic_context
 
     migration_context = alembic_context.get_context()
     run = current(migration_context.config)
-    module = run.modules.pop(legacy.stem, None)  # imported by bridge.steps to read its settings
     if migration_context.as_sql:
         render_offline(legacy, direction, migration_context, module)
         return
@@ -151,7 +156,8 @@ def run_on_connection(
 ) -> None:
     """Run *legacy* on *connection* (already in a transaction) and update the ledger.
 
-    *module* is the file already imported (by `bridge.steps`, to read its settings).
+    *module* is the file already imported for this attempt (by `bridge.steps`, to read
+    its settings); without it, the file is imported here.
     """
     module = module or import_legacy(legacy)
     fn = migration_function(legacy, module, direction)

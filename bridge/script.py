@@ -30,7 +30,9 @@ class LegacyModule:
 
     Alembic reads ``down_revision`` and ``upgrade``/``downgrade`` from a
     revision's module; reading them here imports nothing. The real file is
-    imported by `bridge.executor` only when ``upgrade()``/``downgrade()`` is called.
+    imported only when the migration runs: by `bridge.steps`, which hands it to
+    `bridge.executor.run_legacy` instead of calling ``upgrade()``/``downgrade()``
+    here; without the bridge's env.py, by the executor when Alembic calls them.
     """
 
     branch_labels = None

@@ -4,11 +4,11 @@ For each step, in the migration's own transaction (Alembic's per-migration one;
 `run_out_of_order` gives a file applied with ``--out-of-order`` the same):
 
 1. say it starts (`bridge.context.RunRequest.on_start`);
-2. set its timeouts with ``SET LOCAL`` (`Policy`: the migration module's own
+2. set its timeouts with ``SET LOCAL`` (`bridge.timeouts.Policy`: the migration module's own
    ``migration_lock_timeout`` / ``migration_statement_timeout`` / ``lock_retries``
    / ``lock_retry_backoff``, else the configured ones), so nothing leaks to the
    session; an AUTOCOMMIT statement, which runs outside that transaction, gets
-   them set for its session while it runs and put back after it (`_Autocommit`);
+   them set for its session while it runs and put back after it (`bridge.timeouts.Autocommit`);
 3. run it, inside a savepoint when retries are enabled: a lock timeout (55P03)
    or a deadlock (40P01) rolls the whole migration back to that savepoint and
    runs it again from its start after an exponential backoff with jitter, unless
@@ -26,11 +26,10 @@ With nothing configured, steps 2 and 3 add no statement at all.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
+import enum
 import functools
 import logging
-import random
 import time
 import uuid
 from dataclasses import dataclass
@@ -49,62 +48,11 @@ from .internals import (
 )
 from .loader import LegacyFile
 from .script import LegacyScript, out_of_order_step, step_for
-from .settings import BridgeSettings, interval, interval_seconds, retries, seconds
+from .timeouts import Autocommit, Policy, set_local
 
 log = logging.getLogger(__name__)
 
 RETRYABLE = {sqlstate.LOCK_NOT_AVAILABLE: "a lock timeout", sqlstate.DEADLOCK_DETECTED: "a deadlock"}
-
-
-@dataclass(frozen=True)
-class Policy:
-    """One migration's timeouts and retries."""
-
-    lock_timeout: str | None = None
-    statement_timeout: str | None = None
-    retries: int = 0
-    backoff: float = 1.0
-
-    @classmethod
-    def of(cls, settings: BridgeSettings, module: ModuleType | None = None, where: str = "") -> Policy:
-        """Return the configured policy, with what *module* sets at its top level instead."""
-
-        def own(name: str):
-            return getattr(module, name, None) if module is not None else None
-
-        suffix = f" (in {where})" if where else ""
-        lock_timeout = own("migration_lock_timeout")
-        statement_timeout = own("migration_statement_timeout")
-        count = own("lock_retries")
-        backoff = own("lock_retry_backoff")
-        return cls(
-            interval(lock_timeout, "migration_lock_timeout", suffix)
-            if lock_timeout is not None
-            else settings.migration_lock_timeout,
-            interval(statement_timeout, "migration_statement_timeout", suffix)
-            if statement_timeout is not None
-            else settings.migration_statement_timeout,
-            retries(count, "lock_retries", suffix) if count is not None else settings.lock_retries,
-            seconds(backoff, "lock_retry_backoff", 1.0, suffix) if backoff is not None else settings.lock_retry_backoff,
-        )
-
-    def settings(self) -> dict[str, str]:
-        """Return the server settings to set for the migration (none when nothing is configured)."""
-        values = {"lock_timeout": self.lock_timeout, "statement_timeout": self.statement_timeout}
-        return {name: value for name, value in values.items() if value is not None}
-
-    def report_after(self) -> float:
-        """Return the seconds a migration waits on a lock before the progress says who blocks it.
-
-        `blockers.REPORT_AFTER`, or half the lock timeout when that is sooner: a wait
-        line that comes after the timeout would never be seen.
-        """
-        timeout = interval_seconds(self.lock_timeout)
-        return min(blockers.REPORT_AFTER, timeout / 2) if timeout else blockers.REPORT_AFTER
-
-    def delay(self, attempt: int) -> float:
-        """Return the seconds to wait before retry number *attempt* (1, 2, ...)."""
-        return self.backoff * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
 
 
 def step_of(migration_step) -> Step:
@@ -130,176 +78,243 @@ def guard(work_fn, run: BridgeRun):
     return steps
 
 
-def _module_of(revision, run: BridgeRun) -> tuple[ModuleType, str]:
-    if isinstance(revision, LegacyScript):
-        from .executor import import_legacy  # deferred: a run with nothing to do needs no executor (proxy, sqltext)
-
-        # Imported here to read its settings; bridge.executor takes it from the run.
-        module = run.modules[revision.revision] = import_legacy(revision.legacy)
-        return module, str(revision.legacy.path)
-    return revision.module, revision.path
-
-
 def _guarded(migration_step, run: BridgeRun, migration_context):
+    """Return the function Alembic calls for *migration_step*: its migration, run by a `_StepRun`."""
     revision = migration_step_revision(migration_step)
     original = migration_step.migration_fn
-    call = _wrapped(step_of(migration_step), lambda: _module_of(revision, run), original, run, migration_context)
+    step = step_of(migration_step)
+    if isinstance(revision, LegacyScript):
+        legacy = revision.legacy
+
+        def load() -> tuple[ModuleType, str]:
+            return _import(legacy), str(legacy.path)
+
+        def apply(module: ModuleType | None, **kw) -> None:
+            # The file this attempt imported, handed over: Alembic's migration_fn
+            # (`bridge.script.LegacyModule`) would import it again.
+            from .executor import run_legacy  # deferred: see _import
+
+            run_legacy(legacy, step.direction, module=module)
+
+    else:
+
+        def load() -> tuple[ModuleType, str]:
+            return revision.module, revision.path
+
+        def apply(module: ModuleType | None, **kw) -> None:
+            original(**kw)
+
+    def call(**kw) -> None:
+        _StepRun(step, run, migration_context).run(load, apply, kw)
+
     return functools.wraps(original)(call)
 
 
-def _wrapped(step: Step, load, original, run: BridgeRun, migration_context):
-    """Return *original* (one migration's function) run as the module docstring says.
+def _import(legacy: LegacyFile) -> ModuleType:
+    from .executor import import_legacy  # deferred: a run with nothing to do needs no executor (proxy, sqltext)
 
-    *load()* returns the migration's module (for its settings) and its path.
+    return import_legacy(legacy)
+
+
+class Next(enum.Enum):
+    """What follows a failed attempt (`after_failure`)."""
+
+    RETRY = "roll back to the savepoint and run the migration again from its start"
+    FAIL = "fail"
+    FAIL_NOT_RETRIED = "fail, saying that an AUTOCOMMIT statement made a retry unsafe"
+
+
+NOT_RETRIED = (
+    "Not retried: an AUTOCOMMIT statement had already committed part of this migration, "
+    "so running it again from the start is not safe."
+)
+
+
+def after_failure(failed: Failed, attempt: int, policy: Policy) -> Next:
+    """Decide what follows attempt number *attempt* (1, 2, ...) of a migration under *policy* failing.
+
+    Only a lock timeout or a deadlock (`RETRYABLE`, an ``Exception``) is retried,
+    while retries are left, and only when nothing of the migration has committed:
+    its transaction is intact (no AUTOCOMMIT statement ended it), or the
+    AUTOCOMMIT statements that ended it committed nothing. A retryable failure
+    in a transaction an AUTOCOMMIT statement ended, under a policy that retries,
+    fails saying why it was not retried.
+    """
+    if failed.state not in RETRYABLE or not isinstance(failed.err, Exception):
+        return Next.FAIL
+    if attempt <= policy.retries and (failed.intact or not failed.committed):
+        return Next.RETRY
+    if policy.retries and not failed.intact:
+        return Next.FAIL_NOT_RETRIED
+    return Next.FAIL
+
+
+@dataclass(frozen=True)
+class Failed:
+    """One attempt's failure, and the state it left the migration's transaction in."""
+
+    err: BaseException
+    state: str | None  # its SQLSTATE (`bridge.sqlstate.of`)
+    started: datetime.datetime
+    connection: sa.Connection  # the attempt's connection (an AUTOCOMMIT statement may have replaced it since)
+    intact: bool  # still in the transaction the attempt began in
+    committed: bool  # an AUTOCOMMIT statement committed part of the migration
+
+
+class _StepRun:
+    """One step's run, in its states, top to bottom (`run`):
+
+    load (the module, for its settings; a failure is logged) -> render, under
+    ``--sql`` -> say it starts -> set its timeouts -> attempt -> after a failed
+    attempt, `after_failure` decides: retry (a new attempt, on a file imported
+    afresh), fail, or fail saying why it was not retried -> after a successful
+    attempt: release its savepoint, write its run-log row, remember it as `Ran`.
+
+    The module *load* returns goes to the first attempt's *apply* and to nothing
+    else; a retry's *apply* gets None (the executor imports the file afresh), and
+    nothing keeps a module once the step has run.
     """
 
-    def entry(outcome: str, since, attempts: int, err: BaseException | None = None) -> runlog.Entry:
-        error = (str(err) or type(err).__name__) if err is not None else None
-        state = sqlstate.of(err) if err is not None else None
-        return runlog.Entry(step.revision, step.direction, since, runlog.utcnow(), outcome, attempts, state, error)
+    where: str  # the migration's file, for messages (set by `_load`)
+    policy: Policy  # set by `_load`
+    started: datetime.datetime  # when it started, after on_start (set by `run`)
 
-    def call(**kw):
+    def __init__(self, step: Step, run: BridgeRun, migration_context):
+        self.step = step
+        self.run_state = run
+        self.context = migration_context
+        self.retried: list[runlog.Entry] = []  # a row for each attempt that was retried
+
+    def run(self, load, apply, kw: dict) -> None:
+        module: ModuleType | None = self._load(load)
+        if self.context.as_sql:
+            self._render(apply, module, kw)
+            return
+        run = self.run_state
+        if run.request.on_start is not None:
+            run.request.on_start(self.step)
+        self.started = runlog.utcnow()
+        # A retry on the same transaction (see `Failed.intact`) keeps these settings; one after
+        # an AUTOCOMMIT statement that committed nothing runs in a new transaction: set again.
+        set_local(self.context.connection, self.policy)
+        attempt = 1
+        while True:
+            failed = self._attempt(apply, module, kw)
+            if failed is None:
+                self._succeeded(attempt)
+                return
+            decision = after_failure(failed, attempt, self.policy)
+            if decision is not Next.RETRY:
+                failure = self._fail(failed, attempt, decision)
+                if failure is None:
+                    raise failed.err
+                raise failure from failed.err
+            self._retry(failed, attempt)
+            module = None  # the next attempt imports the file afresh
+            attempt += 1
+
+    def _load(self, load) -> ModuleType:
+        """Load the migration's module and its policy; a file that does not import, or a bad
+        setting, is logged as failed (online) and raised."""
         loading = runlog.utcnow()
         try:
-            module, where = load()
-            policy = Policy.of(run.settings, module, where)
-        except BaseException as err:  # a file that does not import, a bad setting: logged as failed
-            if not migration_context.as_sql:
-                run.pending_log.append(entry(runlog.FAILED, loading, 1, err))
+            module, self.where = load()
+            self.policy = Policy.of(self.run_state.settings, module, self.where)
+        except BaseException as err:
+            if not self.context.as_sql:
+                self.run_state.pending_log.append(self._entry(runlog.FAILED, loading, 1, err))
             raise
-        if migration_context.as_sql:
-            for name, value in policy.settings().items():
-                migration_context.impl.static_output(f"SET LOCAL {name} = '{value}';")
-            original(**kw)
-            return
-        if run.request.on_start is not None:
-            run.request.on_start(step)
+        return module
+
+    def _render(self, apply, module: ModuleType | None, kw: dict) -> None:
+        """``--sql``: the timeouts as ``SET LOCAL`` lines, then the migration's statements."""
+        for name, value in self.policy.settings().items():
+            self.context.impl.static_output(f"SET LOCAL {name} = '{value}';")
+        apply(module, **kw)
+
+    def _attempt(self, apply, module: ModuleType | None, kw: dict) -> Failed | None:
+        """Run the migration once, inside a savepoint when retries are enabled (None: it succeeded)."""
+        context, run = self.context, self.run_state
+        connection = context.connection
+        root = connection.get_transaction()
+        savepoint = connection.begin_nested() if self.policy.retries else None
         started = runlog.utcnow()
-        retried: list[runlog.Entry] = []
-        attempt = 0
-        # A retry on the same transaction (see `intact`) keeps these settings; one after an
-        # AUTOCOMMIT statement that committed nothing runs in a new transaction: set again.
-        _set_local(migration_context.connection, policy)
-        done = runlog.APPLIED if step.direction == "upgrade" else runlog.REVERTED
-        while True:
-            attempt += 1
-            connection = migration_context.connection
-            root = connection.get_transaction()
-            savepoint = connection.begin_nested() if policy.retries else None
-            attempt_started = runlog.utcnow()
-            autocommit = _Autocommit(migration_context, policy)
-
-            def rows(attempt=attempt) -> list[runlog.Entry]:
-                return [*retried, entry(done, started, attempt)]
-
-            if run.watcher is not None:
-                run.watcher.watch(step, blockers.backend_pid(connection), policy.report_after())
-            try:
-                try:
-                    with after_autocommit_blocks(
-                        migration_context, autocommit.after, autocommit.inside, autocommit.before
-                    ):
-                        original(**kw)
-                finally:
-                    if run.watcher is not None:
-                        run.watcher.done()
-            except BaseException as err:
-                state = sqlstate.of(err)
-                # An AUTOCOMMIT statement ended the transaction the savepoint was in.
-                intact = migration_context.connection is connection and connection.get_transaction() is root
-                if savepoint is not None and intact and savepoint.is_active:
-                    savepoint.rollback()
-                retryable = state is not None and state in RETRYABLE and isinstance(err, Exception)
-                if (
-                    state is not None
-                    and retryable
-                    and attempt <= policy.retries
-                    and (intact or not autocommit.committed)
-                ):
-                    delay = policy.delay(attempt)
-                    retried.append(entry(runlog.RETRIED, attempt_started, attempt, err))
-                    log.warning(
-                        "%s hit %s (attempt %d of %d); rolled back whole, retrying in %.1f s",
-                        step.revision,
-                        RETRYABLE[state],
-                        attempt,
-                        policy.retries + 1,
-                        delay,
-                    )
-                    run.modules.pop(step.revision, None)  # the next attempt imports the file afresh
-                    time.sleep(delay)
-                    if not intact:  # nothing committed, but the transaction is a new one
-                        _set_local(migration_context.connection, policy)
-                    continue
-                failure = _native_failure(err, where, intact, connection) if step.kind == "native" else None
-                if retryable and policy.retries and not intact and isinstance(failure or err, BridgeError):
-                    shown = failure or err
-                    shown.args = (
-                        f"{shown.args[0]}\nNot retried: an AUTOCOMMIT statement had already committed "
-                        "part of this migration, so running it again from the start is not safe.",
-                        *shown.args[1:],
-                    )
-                run.pending_log.extend(retried)
-                run.pending_log.append(entry(runlog.FAILED, started, attempt, err))
-                run.ran.clear()  # rolled back with it, when the run is one transaction
-                if failure is None:
-                    raise
-                raise failure from err
-            if savepoint is not None and savepoint.is_active:
-                savepoint.commit()
-            if run.log_ready:  # best effort: a run log that cannot be written stops logging, not the run
-                connection = migration_context.connection
-                run.log_ready = runlog.record(connection, run.run_id, rows(), _db_user(connection, run))
-            run.ran.append(Ran(step, where, started, attempt))
-            return
-
-    return call
-
-
-class _Autocommit:
-    """One attempt's AUTOCOMMIT statements: the timeouts in force for them, and whether any committed.
-
-    An AUTOCOMMIT statement runs outside the migration's transaction, so its
-    ``SET LOCAL`` does not reach it: the same values are set for the session
-    while the statement runs and put back after it. An attempt has committed
-    something once its transaction wrote before an AUTOCOMMIT statement, or one
-    such statement succeeded; until then, a lock timeout or deadlock in it can be
-    retried from the start like any other.
-    """
-
-    def __init__(self, migration_context, policy: Policy):
-        self.migration_context = migration_context
-        self.values = policy.settings()
-        self.policy = policy
-        self.committed = False
-
-    def after(self) -> None:
-        _set_local(self.migration_context.connection, self.policy)
-
-    def before(self) -> None:
-        """Before the block commits the migration's transaction: has it written anything?"""
-        connection = self.migration_context.connection
-        if self.committed or connection.dialect.name != "postgresql" or not connection.in_transaction():
-            return
-        # No transaction id yet: nothing written (SET LOCAL and reads take none).
-        self.committed = connection.exec_driver_sql("SELECT txid_current_if_assigned()").scalar() is not None
-
-    @contextlib.contextmanager
-    def inside(self):
-        connection = self.migration_context.connection
-        names = list(self.values) if connection.dialect.name == "postgresql" else []
-        calls = ", ".join(f"current_setting('{name}')" for name in names)
-        before = tuple(connection.exec_driver_sql(f"SELECT {calls}").one()) if names else ()
-        _set_session(connection, self.values if names else {})
-        ran = []
-        listener = lambda *args: ran.append(True)  # noqa: E731 - a statement of the block completed
-        sa.event.listen(connection, "after_cursor_execute", listener)
+        autocommit = Autocommit(context, self.policy)
+        if run.watcher is not None:
+            run.watcher.watch(self.step, blockers.backend_pid(connection), self.policy.report_after())
         try:
-            yield
-        finally:
-            sa.event.remove(connection, "after_cursor_execute", listener)
-            self.committed = self.committed or bool(ran)
-            _set_session(connection, dict(zip(names, before)))
+            try:
+                with after_autocommit_blocks(context, autocommit.after, autocommit.inside, autocommit.before):
+                    apply(module, **kw)
+            finally:
+                if run.watcher is not None:
+                    run.watcher.done()
+        except BaseException as err:
+            # An AUTOCOMMIT statement ended the transaction the savepoint was in.
+            intact = context.connection is connection and connection.get_transaction() is root
+            if savepoint is not None and intact and savepoint.is_active:
+                savepoint.rollback()
+            return Failed(err, sqlstate.of(err), started, connection, intact, autocommit.committed)
+        if savepoint is not None and savepoint.is_active:
+            savepoint.commit()
+        return None
+
+    def _retry(self, failed: Failed, attempt: int) -> None:
+        """Log the failed attempt, wait out its backoff, and set the timeouts again if its
+        transaction is a new one."""
+        assert failed.state is not None  # `after_failure` retries only a `RETRYABLE` state
+        delay = self.policy.delay(attempt)
+        self.retried.append(self._entry(runlog.RETRIED, failed.started, attempt, failed.err))
+        log.warning(
+            "%s hit %s (attempt %d of %d); rolled back whole, retrying in %.1f s",
+            self.step.revision,
+            RETRYABLE[failed.state],
+            attempt,
+            self.policy.retries + 1,
+            delay,
+        )
+        time.sleep(delay)
+        if not failed.intact:  # nothing committed, but the transaction is a new one
+            set_local(self.context.connection, self.policy)
+
+    def _fail(self, failed: Failed, attempt: int, decision: Next) -> BridgeError | None:
+        """Log the step as failed (after the rollback); return the error to raise from the
+        attempt's (None: raise the attempt's own)."""
+        err = failed.err
+        failure: BridgeError | None = None
+        if self.step.kind == "native":
+            failure = _native_failure(err, self.where, failed.intact, failed.connection)
+        shown = failure or err
+        if decision is Next.FAIL_NOT_RETRIED and isinstance(shown, BridgeError):
+            failure = _not_retried(shown, self.where)
+        run = self.run_state
+        run.pending_log.extend(self.retried)
+        run.pending_log.append(self._entry(runlog.FAILED, self.started, attempt, err))
+        run.ran.clear()  # rolled back with it, when the run is one transaction
+        return failure
+
+    def _succeeded(self, attempt: int) -> None:
+        """Write the step's run-log row (its retries' too) and remember it as ran, until its commit."""
+        run = self.run_state
+        if run.log_ready:  # best effort: a run log that cannot be written stops logging, not the run
+            connection = self.context.connection
+            done = runlog.APPLIED if self.step.direction == "upgrade" else runlog.REVERTED
+            rows = [*self.retried, self._entry(done, self.started, attempt)]
+            run.log_ready = runlog.record(connection, run.run_id, rows, _db_user(connection, run))
+        run.ran.append(Ran(self.step, self.where, self.started, attempt))
+
+    def _entry(self, outcome: str, since, attempts: int, err: BaseException | None = None) -> runlog.Entry:
+        error = (str(err) or type(err).__name__) if err is not None else None
+        state = sqlstate.of(err) if err is not None else None
+        step = self.step
+        return runlog.Entry(step.revision, step.direction, since, runlog.utcnow(), outcome, attempts, state, error)
+
+
+def _not_retried(err: BridgeError, where: str) -> MigrationError:
+    """Return *err*'s message with `NOT_RETRIED` after it, as a new error (*err* is left as it is)."""
+    if isinstance(err, MigrationError):
+        return MigrationError(err.path, f"{err.message}\n{NOT_RETRIED}", line=err.line)
+    return MigrationError(where, f"{err}\n{NOT_RETRIED}")
 
 
 def _native_failure(err: BaseException, path: str, intact: bool, connection: sa.Connection) -> MigrationError | None:
@@ -309,7 +324,7 @@ def _native_failure(err: BaseException, path: str, intact: bool, connection: sa.
         return MigrationError(path, str(err))
     if not isinstance(err, sa.exc.DBAPIError) or err.connection_invalidated:
         return None
-    from .executor import NOTHING_APPLIED, sql_failure  # deferred: see _module_of
+    from .executor import NOTHING_APPLIED, sql_failure  # deferred: see _import
 
     message = sql_failure(err, blockers.Blocking.look_up(err, connection))
     if message is None:
@@ -385,22 +400,6 @@ def commit_failure(run: BridgeRun, err: Exception) -> MigrationError | None:
     )
 
 
-def _set_session(connection: sa.Connection, values: dict[str, str]) -> None:
-    # set_config(..., false) is SET: for the session, here an AUTOCOMMIT statement's.
-    if values:
-        calls = ", ".join(f"set_config('{name}', :{name}, false)" for name in values)
-        connection.execute(sa.text(f"SELECT {calls}"), values)
-
-
-def _set_local(connection: sa.Connection, policy: Policy) -> None:
-    values = policy.settings()
-    if not values or connection.dialect.name != "postgresql":
-        return
-    # set_config(..., true) is SET LOCAL: it ends with the migration's transaction.
-    calls = ", ".join(f"set_config('{name}', :{name}, true)" for name in values)
-    connection.execute(sa.text(f"SELECT {calls}"), values)
-
-
 def run_out_of_order(connection: sa.Connection, run: BridgeRun, files: list[LegacyFile]) -> None:
     """Apply legacy *files* out of order (``--out-of-order``), each as every other migration runs.
 
@@ -411,25 +410,22 @@ def run_out_of_order(connection: sa.Connection, run: BridgeRun, files: list[Lega
     """
     from alembic.runtime.migration import MigrationContext  # deferred: Alembic is loaded by then
 
-    from .executor import import_legacy, run_on_connection  # deferred: see _module_of
+    from .executor import run_on_connection  # deferred: see _import
 
     context = MigrationContext.configure(connection, opts={"transaction_per_migration": False})
     for legacy in files:
         step = out_of_order_step(legacy)
 
-        def load(legacy=legacy):
-            module = run.modules[legacy.stem] = import_legacy(legacy)
-            return module, str(legacy.path)
+        def load(legacy=legacy) -> tuple[ModuleType, str]:
+            return _import(legacy), str(legacy.path)
 
-        def apply(legacy=legacy):
-            module = run.modules.pop(legacy.stem, None)
+        def apply(module: ModuleType | None, legacy=legacy) -> None:
             assert context.connection is not None  # online: made from a connection
             run_on_connection(legacy, "upgrade", context.connection, run.settings, context, module)
 
-        call = _wrapped(step, load, apply, run, context)
         try:
             with context.begin_transaction():
-                call()
+                _StepRun(step, run, context).run(load, apply, {})
         except Exception as err:
             failure = commit_failure(run, err)
             if failure is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import types
 
 import pytest
 import sqlalchemy as sa
@@ -373,3 +374,70 @@ def test_an_out_of_order_file_failing_at_commit_is_named_and_logged(project):
     assert str(caught.value).startswith(f"{project.legacy / (ORPHAN + '.py')}: {ORPHAN} ran, but its COMMIT failed")
     assert seen == [] and project.rows() == [PARENT, AFTER]
     assert log_rows(project)[-1] == (ORPHAN, "failed", "23503")
+
+
+COUNTS_ITS_IMPORTS = '''"""Counts its imports and its upgrade() calls; its first attempt hits a lock timeout."""
+
+from pathlib import Path
+
+from sqlalchemy import text
+
+TRACE = Path(TRACE_PATH)
+with TRACE.open("a") as trace:
+    trace.write("import\\n")  # a side effect of importing the file
+calls = []  # module state: a module that served an attempt already would count 2
+lock_retries = 2
+lock_retry_backoff = 0.01
+
+
+def upgrade(engine):
+    calls.append(1)
+    with TRACE.open("a") as trace:
+        trace.write(f"upgrade {len(calls)}\\n")
+    with engine.begin() as conn:
+        if TRACE.read_text().count("import") == 1:  # the first attempt fails as a blocked ALTER would
+            conn.execute(text("DO $$ BEGIN RAISE EXCEPTION 'held' USING ERRCODE = '55P03'; END $$"))
+        conn.execute(text("CREATE TABLE imported_afresh (id INT)"))
+
+
+def downgrade(engine):
+    pass
+'''
+
+
+def _holds_a_module(value) -> bool:
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple, set)):
+        return any(_holds_a_module(item) for item in value)
+    return isinstance(value, types.ModuleType)
+
+
+@pytest.mark.parametrize("out_of_order", [False, True])
+def test_each_attempt_runs_the_file_it_imported_itself_handed_over_not_kept_in_the_run(project, tmp_path, out_of_order):
+    # In process, on real PostgreSQL. The file is imported once per attempt: the import
+    # that read its settings is the one the first attempt runs, a retry imports it afresh
+    # (a fresh module: its module-level `calls` starts empty), and no module sits in the
+    # run's state for another module to pick up.
+    from bridge.context import current
+
+    trace = tmp_path / "trace.txt"
+    stem = "20251001_counts_its_imports"
+    project.table("20251002_later", "later")
+    if out_of_order:  # applied first: the counting file is then older than an applied one
+        runner.upgrade(project.config())
+    project.write(f"{stem}.py", COUNTS_ITS_IMPORTS.replace("TRACE_PATH", repr(str(trace))))
+    held: list[tuple[str, list[str]]] = []
+
+    def on_start(step):
+        state = vars(current())
+        held.append((step.revision, [name for name, value in state.items() if _holds_a_module(value)]))
+
+    runner.upgrade(project.config(), out_of_order=out_of_order, on_start=on_start)
+    assert trace.read_text().splitlines() == ["import", "upgrade 1", "import", "upgrade 1"]
+    assert (stem, []) in held and all(names == [] for _, names in held)
+    rows = project.sql(
+        f"SELECT outcome, attempts, sqlstate FROM alembic_bridge_log WHERE revision = '{stem}' ORDER BY id"
+    )
+    assert [tuple(r) for r in rows] == [("retried", 1, "55P03"), ("applied", 2, None)]
+    assert project.sql("SELECT to_regclass('imported_afresh') IS NOT NULL") == [(True,)]

@@ -137,14 +137,15 @@ def after_failure(failed: Failed, attempt: int, policy: Policy) -> Next:
     while retries are left, and only when nothing of the migration has committed:
     its transaction is intact (no AUTOCOMMIT statement ended it), or the
     AUTOCOMMIT statements that ended it committed nothing. A retryable failure
-    in a transaction an AUTOCOMMIT statement ended, under a policy that retries,
-    fails saying why it was not retried.
+    after an AUTOCOMMIT statement committed part of the migration, under a policy
+    that retries, fails saying that is why it was not retried.
     """
     if failed.state not in RETRYABLE or not isinstance(failed.err, Exception):
         return Next.FAIL
-    if attempt <= policy.retries and (failed.intact or not failed.committed):
+    safe = failed.intact or not failed.committed
+    if safe and attempt <= policy.retries:
         return Next.RETRY
-    if policy.retries and not failed.intact:
+    if not safe and policy.retries:
         return Next.FAIL_NOT_RETRIED
     return Next.FAIL
 

@@ -441,3 +441,49 @@ def test_each_attempt_runs_the_file_it_imported_itself_handed_over_not_kept_in_t
     )
     assert [tuple(r) for r in rows] == [("retried", 1, "55P03"), ("applied", 2, None)]
     assert project.sql("SELECT to_regclass('imported_afresh') IS NOT NULL") == [(True,)]
+
+
+# -- after_failure: what follows a failed attempt, as a table ------------------------------------
+
+
+def _failed(state, *, intact=True, committed=False, err=None):
+    import datetime
+
+    from bridge.steps import Failed
+
+    return Failed(err or RuntimeError("x"), state, datetime.datetime(2026, 1, 1), None, intact, committed)
+
+
+@pytest.mark.parametrize(
+    "state, attempt, retries, intact, committed, expected",
+    [
+        ("55P03", 1, 2, True, False, "RETRY"),  # a lock timeout, retries left
+        ("40P01", 2, 2, True, False, "RETRY"),  # a deadlock, the last retry
+        ("55P03", 3, 2, True, False, "FAIL"),  # retries used up
+        ("55P03", 1, 0, True, False, "FAIL"),  # no retries configured
+        ("23505", 1, 2, True, False, "FAIL"),  # not a lock timeout or a deadlock
+        (None, 1, 2, True, False, "FAIL"),  # not a database error
+        ("55P03", 1, 2, False, False, "RETRY"),  # an AUTOCOMMIT statement ended it, committing nothing
+        ("55P03", 1, 2, False, True, "FAIL_NOT_RETRIED"),  # ... committing part of it
+        ("55P03", 3, 2, False, True, "FAIL_NOT_RETRIED"),
+        # Retries used up after an AUTOCOMMIT statement that committed nothing: a plain
+        # failure, never "an AUTOCOMMIT statement had already committed part of it".
+        ("55P03", 3, 2, False, False, "FAIL"),
+        ("55P03", 1, 0, False, True, "FAIL"),  # no retries configured: nothing to explain
+    ],
+)
+def test_after_failure_retries_only_what_is_safe_and_says_why_only_when_it_is_true(
+    state, attempt, retries, intact, committed, expected
+):
+    from bridge.steps import Next, after_failure
+    from bridge.timeouts import Policy
+
+    decision = after_failure(_failed(state, intact=intact, committed=committed), attempt, Policy(retries=retries))
+    assert decision is Next[expected]
+
+
+def test_after_failure_never_retries_what_stops_the_program():
+    from bridge.steps import Next, after_failure
+    from bridge.timeouts import Policy
+
+    assert after_failure(_failed("55P03", err=KeyboardInterrupt()), 1, Policy(retries=3)) is Next.FAIL

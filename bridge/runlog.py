@@ -150,11 +150,15 @@ def write(connection: sa.Connection, run_id: str, entries: list[Entry], db_user:
     connection.execute(_INSERT, _rows(run_id, entries, db_user))
 
 
-def record(connection: sa.Connection, run_id: str, entries: list[Entry], db_user: str | None) -> bool:
+def record(
+    connection: sa.Connection, run_id: str, entries: list[Entry], db_user: str | None, *, create: bool = True
+) -> bool:
     """Write *entries* on a savepoint, creating the table if it is missing; return whether they were written.
 
     Never raises a database error: a failed write is rolled back to its savepoint
     (the connection's transaction, the migration's, goes on) and logged as one WARNING.
+    Without *create*, a missing table is not created (it may exist uncommitted in
+    another session's transaction, which creating it would wait for).
     """
     if not entries:
         return True
@@ -171,6 +175,14 @@ def record(connection: sa.Connection, run_id: str, entries: list[Entry], db_user
     try:
         # Checked only after a failure: no catalog query per migration.
         if not has_table(connection):
+            if not create:
+                log.warning(
+                    "The run log (%s) is not written for this run (%s): the table does not exist "
+                    "outside the transaction the caller handed over, which is not committed.",
+                    TABLE,
+                    ", ".join(f"{e.revision} {e.outcome}" for e in entries),
+                )
+                return False
             with connection.begin_nested():
                 ensure_table(connection)
                 write(connection, run_id, entries, db_user)

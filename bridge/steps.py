@@ -472,12 +472,15 @@ def _flush_failures(connection: sa.Connection, run: BridgeRun) -> None:
     entries, run.pending_log = run.pending_log, []
     if not entries or not run.log_ready:
         return
+    # Still in a transaction here means the caller's (handed over in one): a log table
+    # it created is invisible to another session, and creating it again would wait for it.
+    create = not connection.in_transaction()
     try:
         with connection.engine.connect() as own:
             with own.begin():
                 if own.dialect.name == "postgresql":
                     own.exec_driver_sql("SET LOCAL lock_timeout = '2s'")
-                run.log_ready = runlog.record(own, run.run_id, entries, _db_user(own, run))
+                run.log_ready = runlog.record(own, run.run_id, entries, _db_user(own, run), create=create)
     except Exception:  # noqa: BLE001 - the migration's own error is what matters (e.g. no connection)
         log.warning(
             "Could not write the failed migration to the run log (%s)",

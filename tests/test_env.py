@@ -184,3 +184,48 @@ def test_an_autocommit_block_inside_the_callers_transaction_is_refused_clearly_a
     assert "cannot run in the transaction the caller handed over" in message, message
     assert "Nothing was committed" in message, message
     assert project.tables() == []
+
+
+def test_a_failure_inside_the_callers_transaction_is_logged_when_the_log_table_is_committed(project, engine):
+    from bridge import MigrationError
+
+    files(project)
+    command.upgrade(project.config(), "head")  # committed: the run-log table exists
+    (project.versions / "n1_index.py").write_text(NATIVE_AUTOCOMMIT)
+    config = project.config()
+    with engine.connect() as conn:
+        with conn.begin() as trans:
+            config.attributes["connection"] = conn
+            with pytest.raises(MigrationError):
+                command.upgrade(config, "head")
+            trans.rollback()
+    # Written on a connection of its own: the caller's rollback does not take it away.
+    assert project.sql("SELECT revision, outcome FROM alembic_bridge_log WHERE outcome = 'failed'") == [
+        ("n1_index", "failed")
+    ]
+
+
+def test_a_failure_inside_the_callers_transaction_that_created_the_log_table_is_not_logged_and_never_waits(
+    project, engine, capfd
+):
+    import time
+
+    from bridge import MigrationError
+
+    files(project)
+    (project.versions / "n1_index.py").write_text(NATIVE_AUTOCOMMIT)
+    config = project.config()
+    with engine.connect() as conn:
+        with conn.begin() as trans:
+            config.attributes["connection"] = conn
+            started = time.monotonic()
+            with pytest.raises(MigrationError):
+                command.upgrade(config, "head")
+            took = time.monotonic() - started
+            trans.rollback()
+    # Creating the table again from another session would wait for the caller's transaction
+    # (lock_timeout 2 s), then fail: the bridge says why instead of trying.
+    err = capfd.readouterr().err
+    assert "not written for this run (n1_index failed)" in err and "not committed" in err, err
+    assert "lock timeout" not in err, err
+    assert took < 2, took

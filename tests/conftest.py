@@ -153,6 +153,14 @@ def legacy_source(up: list[str] | str, down: list[str] | str = (), title: str = 
     return LEGACY_TEMPLATE.format(title=title, date="2025-10-01", up=block(up), down=block(down))
 
 
+def native_source(revision: str, down_revision: str | None) -> str:
+    """Return a native Alembic revision file that does nothing, between *down_revision* and *revision*."""
+    return (
+        f"revision = {revision!r}\ndown_revision = {down_revision!r}\nbranch_labels = None\ndepends_on = None\n\n\n"
+        "def upgrade():\n    pass\n\n\ndef downgrade():\n    pass\n"
+    )
+
+
 @dataclass
 class Project:
     """A project folder with alembic.ini, env.py and a legacy directory."""

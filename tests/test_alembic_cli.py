@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import legacy_source
+from conftest import legacy_source, native_source
 
 LONG = "20251015_add_exchange_order_id_and_client_tag_to_open_orders"
 
@@ -274,23 +274,10 @@ def test_a_new_native_revision_follows_the_legacy_head(project):
     assert project.rows() == [] and "notes" not in project.tables()
 
 
-NATIVE = """revision = {rev!r}
-down_revision = {down!r}
-branch_labels = None
-depends_on = None
-
-def upgrade():
-    pass
-
-def downgrade():
-    pass
-"""
-
-
 @pytest.mark.slow
 def test_a_native_revision_starting_at_base_is_refused_naming_both_files(project):
     three_files(project)
-    (project.versions / "n1_native.py").write_text(NATIVE.format(rev="n1", down=None))
+    (project.versions / "n1_native.py").write_text(native_source("n1", None))
     result = project.run("alembic", "history")
     assert result.returncode != 0
     assert (
@@ -303,7 +290,7 @@ def test_a_native_revision_starting_at_base_is_refused_naming_both_files(project
 @pytest.mark.slow
 def test_a_native_revision_id_clashing_with_a_legacy_stem_is_refused(project):
     stems = three_files(project)
-    (project.versions / "clash.py").write_text(NATIVE.format(rev=stems[1], down=LONG))
+    (project.versions / "clash.py").write_text(native_source(stems[1], LONG))
     result = project.run("alembic", "heads")
     assert result.returncode != 0
     assert f"Revision id {stems[1]!r} is used twice" in result.output
@@ -313,7 +300,7 @@ def test_a_native_revision_id_clashing_with_a_legacy_stem_is_refused(project):
 @pytest.mark.slow
 def test_a_native_revision_branching_off_mid_chain_is_refused(project):
     stems = three_files(project)
-    (project.versions / "n1_native.py").write_text(NATIVE.format(rev="n1", down=stems[0]))
+    (project.versions / "n1_native.py").write_text(native_source("n1", stems[0]))
     result = project.run("alembic", "heads")
     assert result.returncode != 0
     assert (
@@ -328,7 +315,7 @@ def test_without_legacy_location_alembic_behaves_as_before(tmp_path, database_ur
     project = make_project(tmp_path / "p", database_url)
     ini = project.root / "alembic.ini"
     ini.write_text(ini.read_text().replace("legacy_location = legacy\n", ""))
-    (project.versions / "n1_native.py").write_text(NATIVE.format(rev="n1", down=None))
+    (project.versions / "n1_native.py").write_text(native_source("n1", None))
     project.table("20251001_ignored", "ignored")
     project.run("alembic", "upgrade", "head", check=True)
     assert project.version() == ["n1"]
@@ -369,7 +356,7 @@ def test_an_autocommit_connection_runs_create_index_concurrently(project):
     assert project.rows() == ["20251001_first"] and "big" not in project.tables()
 
 
-NATIVE = """revision = {rev!r}
+NATIVE_NOTES = """revision = {rev!r}
 down_revision = {down!r}
 branch_labels = None
 depends_on = None
@@ -396,7 +383,7 @@ def test_a_native_revision_added_after_everything_was_applied_still_runs(project
     project.table("20251002_create_b", "b")
     project.run("alembic", "upgrade", "head", check=True)
     assert project.run("alembic", "upgrade", "head", check=True).output.count("Running upgrade") == 0
-    (project.versions / "n1_notes.py").write_text(NATIVE.format(rev="n1", down="20251002_create_b"))
+    (project.versions / "n1_notes.py").write_text(NATIVE_NOTES.format(rev="n1", down="20251002_create_b"))
     result = project.run("alembic", "upgrade", "head", check=True)
     assert "Running upgrade 20251002_create_b -> n1" in result.output
     assert project.version() == ["n1"]
@@ -407,7 +394,7 @@ def test_a_native_revision_in_the_wrong_place_is_refused_even_at_the_legacy_head
     project.table("20251001_create_a", "a")
     project.table("20251002_create_b", "b")
     project.run("alembic", "upgrade", "head", check=True)
-    (project.versions / "n1_notes.py").write_text(NATIVE.format(rev="n1", down="20251001_create_a"))
+    (project.versions / "n1_notes.py").write_text(NATIVE_NOTES.format(rev="n1", down="20251001_create_a"))
     result = project.run("alembic", "upgrade", "head")
     assert result.returncode != 0
     assert "later legacy files exist" in result.output

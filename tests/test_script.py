@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from conftest import make_project
+from conftest import make_project, native_source
 
 from bridge.script import LegacyScriptDirectory
 
@@ -46,22 +44,7 @@ def test_with_a_native_revision_or_another_id_alembic_answers(tmp_path, id_):
     project = make_project(tmp_path / "p", None)
     project.table("20251001_create_a", "a")
     project.table("20251002_create_b", "b")
-    (project.root / "alembic" / "versions" / "c3_native.py").write_text(
-        textwrap.dedent(
-            """\
-            revision = "c3"
-            down_revision = "20251002_create_b"
-            branch_labels = None
-            depends_on = None
-
-            def upgrade():
-                pass
-
-            def downgrade():
-                pass
-            """
-        )
-    )
+    (project.root / "alembic" / "versions" / "c3_native.py").write_text(native_source("c3", "20251002_create_b"))
     script = _script(project.root)
     answer = script.as_revision_number(id_)
     assert answer == _alembic_answer(project.root, id_)

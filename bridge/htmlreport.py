@@ -32,7 +32,7 @@ from . import runner
 from .database import mask_text
 from .errors import BridgeError
 from .fleet import api
-from .fleet.report import AT_HEAD, FAILED, MIGRATED, NOT_RUN, PENDING, STATES, UNREACHABLE, count_states
+from .fleet.report import AT_HEAD, FAILED, MIGRATED, NOT_RUN, PENDING, STATES, UNREACHABLE, count_states, kind_of
 
 COLOURS = {
     AT_HEAD: "#2e7d32",
@@ -99,7 +99,7 @@ def _fleet_row(target: dict) -> dict:
     planned = [s["revision"] for s in steps if "outcome" not in s]  # fleet plan's steps (run-log rows have outcomes)
     return {
         "name": str(target["name"]),
-        "kind": target.get("kind") or ("tenant schema" if target.get("schema") else "database"),
+        "kind": target.get("kind") or kind_of(target.get("schema") or None),  # files written before "kind"
         "url": mask_text(str(target["url"])) if target.get("url") else None,
         "state": state,
         "reason": reason,

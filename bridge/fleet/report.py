@@ -31,6 +31,11 @@ STATES = {
 }
 
 
+def kind_of(schema: str | None) -> str:
+    """Return what a target is, as every output names it: a tenant schema, or a database."""
+    return "tenant schema" if schema is not None else "database"
+
+
 @dataclass
 class Record:
     """One target's result."""
@@ -66,6 +71,7 @@ class Record:
         data["seconds"] = round(self.seconds, 3)
         data["ok"] = self.ok
         data["state"] = self.outcome  # the vocabulary of STATES; "outcome" is kept for existing scripts
+        data["kind"] = kind_of(self.schema)
         return data
 
 

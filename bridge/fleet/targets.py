@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from ..errors import ConfigError
 from ..masking import mask_text, mask_url, parse_url, remember_url
 from ..settings import FLEET_SCHEMAS_OPTION
+from .report import kind_of
 
 OPTIONS = {"targets": "fleet_targets", "query": "fleet_targets_query", "schemas": FLEET_SCHEMAS_OPTION}
 
@@ -60,7 +61,7 @@ class Target:
         """Return what names the target in every JSON output: name, kind, masked URL, schema."""
         return {
             "name": self.name,
-            "kind": "tenant schema" if self.schema is not None else "database",
+            "kind": kind_of(self.schema),
             "url": self.masked_url,
             "schema": self.schema,
         }

@@ -210,7 +210,11 @@ class _StepRun:
                 if failure is None:
                     raise failed.err
                 raise failure from failed.err
-            self._retry(failed, attempt)
+            try:
+                self._retry(failed, attempt)
+            except BaseException as err:  # Ctrl-C during the backoff: the attempts so far are logged all the same
+                self._log_failed(attempt, err)
+                raise
             module = None  # the next attempt imports the file afresh
             attempt += 1
 
@@ -288,11 +292,15 @@ class _StepRun:
         shown = failure or err
         if decision is Next.FAIL_NOT_RETRIED and isinstance(shown, BridgeError):
             failure = _not_retried(shown, self.where)
+        self._log_failed(attempt, err)
+        return failure
+
+    def _log_failed(self, attempt: int, err: BaseException) -> None:
+        """Keep the retried attempts' rows and the failed one's for after the rollback (`end_run`)."""
         run = self.run_state
         run.pending_log.extend(self.retried)
         run.pending_log.append(self._entry(runlog.FAILED, self.started, attempt, err))
         run.ran.clear()  # rolled back with it, when the run is one transaction
-        return failure
 
     def _succeeded(self, attempt: int) -> None:
         """Write the step's run-log row (its retries' too) and remember it as ran, until its commit."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import types
 
 import pytest
 import sqlalchemy as sa
@@ -248,3 +249,121 @@ def test_a_step_ending_in_an_autocommit_block_is_logged_in_the_transaction_after
     rows = project.sql(f"SELECT revision, outcome FROM {runlog.TABLE} ORDER BY id")
     assert [tuple(r) for r in rows] == [("20251001_a", "applied"), ("n1_ac_last", "applied")]
     assert project.version() == ["n1_ac_last"]
+
+
+# -- the step wrapper (bridge.steps) ---------------------------------------------------------------
+
+FIRST_ATTEMPT_HELD = '''"""Its first attempt hits a lock timeout; then WHAT_THEN."""
+
+from pathlib import Path
+
+from sqlalchemy import text
+
+MARK = Path(MARK_PATH)
+lock_retries = 2
+lock_retry_backoff = 0.01
+
+
+def upgrade(engine):
+    with engine.begin() as conn:
+        if not MARK.exists():
+            MARK.write_text("1")
+            BEFORE_RAISING
+            conn.execute(text("DO $$ BEGIN RAISE EXCEPTION 'held' USING ERRCODE = '55P03'; END $$"))
+        conn.execute(text("CREATE TABLE held_done (id INT)"))
+
+
+def downgrade(engine):
+    pass
+'''
+
+
+def _held_file(project, tmp_path, stem: str, what_then: str, before_raising: str = "pass") -> None:
+    source = (
+        FIRST_ATTEMPT_HELD.replace("MARK_PATH", repr(str(tmp_path / f"{stem}.mark")))
+        .replace("WHAT_THEN", what_then)
+        .replace("BEFORE_RAISING", before_raising)
+    )
+    project.write(f"{stem}.py", source)
+
+
+def _log(project) -> list[tuple]:
+    return [
+        tuple(r) for r in project.sql(f"SELECT revision, outcome, attempts, sqlstate FROM {runlog.TABLE} ORDER BY id")
+    ]
+
+
+def test_a_file_that_no_longer_imports_on_the_retry_fails_naming_it_and_logs_both_attempts(project, tmp_path):
+    stem = "20251001_breaks_itself"
+    # Attempt 1 breaks its own file on disk; the retry imports it afresh and finds a syntax error.
+    _held_file(project, tmp_path, stem, "it no longer imports", "Path(__file__).write_text('def upgrade(:\\n')")
+    with pytest.raises(MigrationError, match="syntax error") as caught:
+        runner.upgrade(project.config())
+    assert str(caught.value).startswith(str(project.legacy / f"{stem}.py"))
+    assert _log(project) == [(stem, "retried", 1, "55P03"), (stem, "failed", 2, None)]
+    assert project.rows() == [] and "held_done" not in project.tables()
+
+
+def test_ctrl_c_during_the_backoff_still_logs_the_attempt_and_the_failure(project, tmp_path, monkeypatch):
+    from bridge import steps
+
+    def interrupted(seconds):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(steps, "time", types.SimpleNamespace(sleep=interrupted))
+    stem = "20251001_held"
+    _held_file(project, tmp_path, stem, "Ctrl-C")
+    with pytest.raises(KeyboardInterrupt):
+        runner.upgrade(project.config())
+    assert [(r[0], r[1]) for r in _log(project)] == [(stem, "retried"), (stem, "failed")]
+    assert project.rows() == []
+
+
+def _interrupt_when_running(url, marker: str):
+    """Start a thread that sends Ctrl-C (KeyboardInterrupt) to the main thread once *marker* runs."""
+    import _thread
+    import threading
+    import time
+
+    def watch():
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        try:
+            with engine.connect() as conn:
+                for _ in range(1000):
+                    running = conn.exec_driver_sql(
+                        "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+                        f"AND state = 'active' AND query LIKE '{marker}%%'"
+                    ).scalar()
+                    if running:
+                        _thread.interrupt_main()
+                        return
+                    conn.rollback()
+                    time.sleep(0.01)
+        finally:
+            engine.dispose()
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.slow  # the statement runs 1.5 s
+@pytest.mark.parametrize("retries", [0, 2])
+def test_ctrl_c_during_a_statement_is_what_the_run_ends_with_and_the_next_run_works(project, retries):
+    # A real Ctrl-C arrives while the server runs a statement: SQLAlchemy then
+    # invalidates the connection (an "exit exception"). The run must still end with
+    # the KeyboardInterrupt, log the failure, and leave nothing held.
+    stem = "20251001_long"
+    source = legacy_source(["CREATE TABLE long_one (id INT)", "SELECT pg_sleep(1.5)"])
+    project.write(f"{stem}.py", source + f"\nlock_retries = {retries}\n")
+    watcher = _interrupt_when_running(project.url, "SELECT pg_sleep(1.5)")
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            runner.upgrade(project.config())
+    finally:
+        watcher.join()
+    assert _log(project) == [(stem, "failed", 1, None)]
+    assert "long_one" not in project.tables() and project.rows() == []
+    project.table(stem, "whole")
+    runner.upgrade(project.config())
+    assert project.rows() == [stem]

@@ -367,3 +367,30 @@ def test_ctrl_c_during_a_statement_is_what_the_run_ends_with_and_the_next_run_wo
     project.table(stem, "whole")
     runner.upgrade(project.config())
     assert project.rows() == [stem]
+
+
+NATIVE_EXITS = '''"""calls sys.exit()"""
+import sys
+
+revision = "n1_exits"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    sys.exit(0)
+
+
+def downgrade():
+    pass
+'''
+
+
+def test_sys_exit_in_a_native_revision_fails_the_run_as_in_a_legacy_file(project):
+    # sys.exit(0) must not end a run whose migration was rolled back as a success.
+    (project.versions / "n1_exits.py").write_text(NATIVE_EXITS)
+    with pytest.raises(MigrationError, match="SystemExit"):
+        runner.upgrade(project.config())
+    assert project.version() == []
+    assert _log(project) == [("n1_exits", "failed", 1, None)]

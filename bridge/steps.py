@@ -297,10 +297,8 @@ class _StepRun:
 
     def _log_failed(self, attempt: int, err: BaseException) -> None:
         """Keep the retried attempts' rows and the failed one's for after the rollback (`end_run`)."""
-        run = self.run_state
-        run.pending_log.extend(self.retried)
-        run.pending_log.append(self._entry(runlog.FAILED, self.started, attempt, err))
-        run.ran.clear()  # rolled back with it, when the run is one transaction
+        self.run_state.pending_log.extend([*self.retried, self._entry(runlog.FAILED, self.started, attempt, err)])
+        self.run_state.ran.clear()  # rolled back with it, when the run is one transaction
 
     def _succeeded(self, attempt: int) -> None:
         """Write the step's run-log row (its retries' too) and remember it as ran, until its commit."""
@@ -329,8 +327,8 @@ def _not_retried(err: BridgeError, where: str) -> MigrationError:
 def _native_failure(
     err: BaseException, path: str, intact: bool, connection: sa.Connection, direction: str
 ) -> MigrationError | None:
-    """Name a native revision's lock or statement timeout or deadlock, its refused
-    ``autocommit_block()``, or its ``sys.exit()``, as a legacy file's is named (else None)."""
+    """Name a native revision's timeout, deadlock, refused ``autocommit_block()`` or ``sys.exit()``
+    as a legacy file's is named (else None)."""
     if isinstance(err, AutocommitInCallersTransaction):
         return MigrationError(path, str(err))
     from .executor import NOTHING_APPLIED, sql_failure, stopped_the_program  # deferred: see _import

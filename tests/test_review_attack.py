@@ -483,15 +483,8 @@ def downgrade():
 '''
 
 
-FRESH_DATABASE_NOT_RETRIED = pytest.mark.xfail(
-    strict=True,
-    reason="known bug, not fixed here: Alembic creates alembic_version in the first migration's transaction, "
-    "so Autocommit.before sees a transaction id and takes it for the migration's own write (NOT_RETRIED)",
-)
-
-
 @pytest.mark.parametrize("kind", ["legacy", "native"])
-@pytest.mark.parametrize("fresh", [pytest.param(True, marks=FRESH_DATABASE_NOT_RETRIED), False])
+@pytest.mark.parametrize("fresh", [True, False])
 def test_an_autocommit_lock_timeout_on_the_first_migration_is_retried_when_nothing_committed(
     tmp_path, database_url, kind, fresh
 ):
@@ -588,3 +581,36 @@ def test_sys_exit_in_a_native_revision_fails_the_run_as_in_a_legacy_file(project
         runner.upgrade(project.config())
     assert project.version() == []
     assert _log(project) == [("n1_exits", "failed", 1, None)]
+
+
+WRITES_THEN_AUTOCOMMIT_HELD = '''"""Writes, then an AUTOCOMMIT statement that hits a lock timeout: its write is committed."""
+
+from sqlalchemy import text
+
+lock_retries = 2
+lock_retry_backoff = 0.01
+
+
+def upgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE written_first (id INT)"))
+    with engine.connect() as conn:
+        auto = conn.execution_options(isolation_level="AUTOCOMMIT")
+        auto.execute(text("DO $$ BEGIN RAISE EXCEPTION 'held' USING ERRCODE = '55P03'; END $$"))
+
+
+def downgrade(engine):
+    pass
+'''
+
+
+@pytest.mark.parametrize("fresh", [True, False])
+def test_an_autocommit_lock_timeout_after_the_migration_wrote_is_never_retried(tmp_path, database_url, fresh):
+    project = make_project(tmp_path / "project", database_url)
+    project.write("20251001_writes_first.py", WRITES_THEN_AUTOCOMMIT_HELD)
+    if not fresh:
+        project.sql("CREATE TABLE alembic_version (version_num VARCHAR(255) NOT NULL PRIMARY KEY)")
+    with pytest.raises(MigrationError, match="Not retried: an AUTOCOMMIT statement had already committed"):
+        runner.upgrade(project.config())
+    assert [(r[1], r[2]) for r in _log(project)] == [("failed", 1)]
+    assert "written_first" in project.tables()  # committed by the AUTOCOMMIT statement, as the message says

@@ -309,6 +309,11 @@ def sql_failure(err: exc.DBAPIError, blocking: blockers.Blocking = NOTHING_KNOWN
     return _failed_statement(err, fix) if fix is not None else None
 
 
+def stopped_the_program(err: BaseException, direction: str) -> str:
+    """Say that a migration's ``sys.exit()`` (any non-``Exception``) fails it; for native revisions (`bridge.steps`)."""
+    return _stopped_the_program(err, direction, NOTHING_KNOWN)
+
+
 # -- one message per kind of failure: (err, direction, blocking) -> text, no I/O ------------
 
 

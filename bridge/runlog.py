@@ -90,10 +90,14 @@ def utcnow() -> datetime.datetime:
 
 
 def short_error(text: str | None) -> str | None:
-    """Return *text* masked and cut to `ERROR_LIMIT` characters."""
+    """Return *text* masked and cut to `ERROR_LIMIT` characters, a NUL shown as ``\\x00``.
+
+    PostgreSQL text cannot hold NUL: psycopg2 refuses it on the client with a
+    ValueError (not a database error), psycopg with a DataError.
+    """
     if not text:
         return None
-    text = mask_text(" ".join(str(text).split()))
+    text = mask_text(" ".join(str(text).replace("\x00", "\\x00").split()))
     return text if len(text) <= ERROR_LIMIT else text[: ERROR_LIMIT - 4] + " ..."
 
 
@@ -172,6 +176,10 @@ def record(
         return True
     except sa.exc.DBAPIError as err:
         failure = err
+    if connection.invalidated:
+        # The session is gone, and the migration's transaction with it: its COMMIT says so.
+        _warn(failure, entries)
+        return False
     try:
         # Checked only after a failure: no catalog query per migration.
         if not has_table(connection):

@@ -210,7 +210,11 @@ class _StepRun:
                 if failure is None:
                     raise failed.err
                 raise failure from failed.err
-            self._retry(failed, attempt)
+            try:
+                self._retry(failed, attempt)
+            except BaseException as err:  # Ctrl-C during the backoff: the attempts so far are logged all the same
+                self._log_failed(attempt, err)
+                raise
             module = None  # the next attempt imports the file afresh
             attempt += 1
 
@@ -284,15 +288,17 @@ class _StepRun:
         err = failed.err
         failure: BridgeError | None = None
         if self.step.kind == "native":
-            failure = _native_failure(err, self.where, failed.intact, failed.connection)
+            failure = _native_failure(err, self.where, failed.intact, failed.connection, self.step.direction)
         shown = failure or err
         if decision is Next.FAIL_NOT_RETRIED and isinstance(shown, BridgeError):
             failure = _not_retried(shown, self.where)
-        run = self.run_state
-        run.pending_log.extend(self.retried)
-        run.pending_log.append(self._entry(runlog.FAILED, self.started, attempt, err))
-        run.ran.clear()  # rolled back with it, when the run is one transaction
+        self._log_failed(attempt, err)
         return failure
+
+    def _log_failed(self, attempt: int, err: BaseException) -> None:
+        """Keep the retried attempts' rows and the failed one's for after the rollback (`end_run`)."""
+        self.run_state.pending_log.extend([*self.retried, self._entry(runlog.FAILED, self.started, attempt, err)])
+        self.run_state.ran.clear()  # rolled back with it, when the run is one transaction
 
     def _succeeded(self, attempt: int) -> None:
         """Write the step's run-log row (its retries' too) and remember it as ran, until its commit."""
@@ -318,24 +324,28 @@ def _not_retried(err: BridgeError, where: str) -> MigrationError:
     return MigrationError(where, f"{err}\n{NOT_RETRIED}")
 
 
-def _native_failure(err: BaseException, path: str, intact: bool, connection: sa.Connection) -> MigrationError | None:
-    """Name a native revision's lock or statement timeout or deadlock, or its refused
-    ``autocommit_block()``, as a legacy file's is named (else None)."""
+def _native_failure(
+    err: BaseException, path: str, intact: bool, connection: sa.Connection, direction: str
+) -> MigrationError | None:
+    """Name a native revision's timeout, deadlock, refused ``autocommit_block()`` or ``sys.exit()``
+    as a legacy file's is named (else None)."""
     if isinstance(err, AutocommitInCallersTransaction):
         return MigrationError(path, str(err))
-    if not isinstance(err, sa.exc.DBAPIError) or err.connection_invalidated:
-        return None
-    from .executor import NOTHING_APPLIED, sql_failure  # deferred: see _import
+    from .executor import NOTHING_APPLIED, sql_failure, stopped_the_program  # deferred: see _import
 
-    message = sql_failure(err, blockers.Blocking.look_up(err, connection))
-    if message is None:
-        return None
     applied = (
         NOTHING_APPLIED
         if intact
         else "Partly applied: an autocommit_block() in it committed what it did before; it is not "
         "recorded, so the next run starts it again from the top."
     )
+    if not isinstance(err, (Exception, KeyboardInterrupt)):  # sys.exit(): it would end the run as a success
+        return MigrationError(path, f"{stopped_the_program(err, direction)}\n{applied}")
+    if not isinstance(err, sa.exc.DBAPIError) or err.connection_invalidated:
+        return None
+    message = sql_failure(err, blockers.Blocking.look_up(err, connection))
+    if message is None:
+        return None
     return MigrationError(path, f"{message}\n{applied}")
 
 

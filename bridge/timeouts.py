@@ -73,13 +73,24 @@ class Policy:
         return self.backoff * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
 
 
+# Did the migration write? No transaction id: nothing written (SET LOCAL and reads take none). With
+# one, the transaction may have written before the migration (Alembic creates alembic_version in
+# the first migration's transaction): what `committed` matters for, a retry, runs the migration in
+# a savepoint, whose writes take a subtransaction id, each held as a transactionid lock with the
+# top one. Asked only when there is a transaction id (pg_locks takes the lock table's locks).
+_WROTE = (
+    "SELECT CASE WHEN txid_current_if_assigned() IS NULL THEN false ELSE (SELECT count(*) > 1 "
+    "FROM pg_locks WHERE locktype = 'transactionid' AND pid = pg_backend_pid() AND granted) END"
+)
+
+
 class Autocommit:
     """One attempt's AUTOCOMMIT statements: the timeouts in force for them, and whether any committed.
 
     An AUTOCOMMIT statement runs outside the migration's transaction, so its
     ``SET LOCAL`` does not reach it: the same values are set for the session
     while the statement runs and put back after it. An attempt has committed
-    something once its transaction wrote before an AUTOCOMMIT statement, or one
+    something once the migration wrote before an AUTOCOMMIT statement, or one
     such statement succeeded; until then, a lock timeout or deadlock in it can be
     retried from the start like any other.
     """
@@ -94,12 +105,11 @@ class Autocommit:
         set_local(self.migration_context.connection, self.policy)
 
     def before(self) -> None:
-        """Before the block commits the migration's transaction: has it written anything?"""
+        """Before the block commits the migration's transaction: has the migration written anything?"""
         connection = self.migration_context.connection
         if self.committed or connection.dialect.name != "postgresql" or not connection.in_transaction():
             return
-        # No transaction id yet: nothing written (SET LOCAL and reads take none).
-        self.committed = connection.exec_driver_sql("SELECT txid_current_if_assigned()").scalar() is not None
+        self.committed = bool(connection.exec_driver_sql(_WROTE).scalar())
 
     @contextlib.contextmanager
     def inside(self):

@@ -1,0 +1,266 @@
+"""The step wrapper's retries under faults, on real PostgreSQL: a file that stops importing,
+Ctrl-C during the backoff or a statement, ``sys.exit()`` in a native revision, an AUTOCOMMIT
+lock timeout on the first migration of a fresh database.
+"""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+import sqlalchemy as sa
+from conftest import legacy_source, make_project
+
+from bridge import runlog, runner
+from bridge.errors import MigrationError
+
+# -- the step wrapper (bridge.steps) ---------------------------------------------------------------
+
+FIRST_ATTEMPT_HELD = '''"""Its first attempt hits a lock timeout; then WHAT_THEN."""
+
+from pathlib import Path
+
+from sqlalchemy import text
+
+MARK = Path(MARK_PATH)
+lock_retries = 2
+lock_retry_backoff = 0.01
+
+
+def upgrade(engine):
+    with engine.begin() as conn:
+        if not MARK.exists():
+            MARK.write_text("1")
+            BEFORE_RAISING
+            conn.execute(text("DO $$ BEGIN RAISE EXCEPTION 'held' USING ERRCODE = '55P03'; END $$"))
+        conn.execute(text("CREATE TABLE held_done (id INT)"))
+
+
+def downgrade(engine):
+    pass
+'''
+
+
+def _held_file(project, tmp_path, stem: str, what_then: str, before_raising: str = "pass") -> None:
+    source = (
+        FIRST_ATTEMPT_HELD.replace("MARK_PATH", repr(str(tmp_path / f"{stem}.mark")))
+        .replace("WHAT_THEN", what_then)
+        .replace("BEFORE_RAISING", before_raising)
+    )
+    project.write(f"{stem}.py", source)
+
+
+def _log(project) -> list[tuple]:
+    return [
+        tuple(r) for r in project.sql(f"SELECT revision, outcome, attempts, sqlstate FROM {runlog.TABLE} ORDER BY id")
+    ]
+
+
+def test_a_file_that_no_longer_imports_on_the_retry_fails_naming_it_and_logs_both_attempts(project, tmp_path):
+    stem = "20251001_breaks_itself"
+    # Attempt 1 breaks its own file on disk; the retry imports it afresh and finds a syntax error.
+    _held_file(project, tmp_path, stem, "it no longer imports", "Path(__file__).write_text('def upgrade(:\\n')")
+    with pytest.raises(MigrationError, match="syntax error") as caught:
+        runner.upgrade(project.config())
+    assert str(caught.value).startswith(str(project.legacy / f"{stem}.py"))
+    assert _log(project) == [(stem, "retried", 1, "55P03"), (stem, "failed", 2, None)]
+    assert project.rows() == [] and "held_done" not in project.tables()
+
+
+def test_ctrl_c_during_the_backoff_still_logs_the_attempt_and_the_failure(project, tmp_path, monkeypatch):
+    from bridge import steps
+
+    def interrupted(seconds):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(steps, "time", types.SimpleNamespace(sleep=interrupted))
+    stem = "20251001_held"
+    _held_file(project, tmp_path, stem, "Ctrl-C")
+    with pytest.raises(KeyboardInterrupt):
+        runner.upgrade(project.config())
+    assert [(r[0], r[1]) for r in _log(project)] == [(stem, "retried"), (stem, "failed")]
+    assert project.rows() == []
+
+
+AUTOCOMMIT_HELD_FIRST = '''"""An AUTOCOMMIT statement, first thing; its first attempt hits a lock timeout."""
+
+from pathlib import Path
+
+from sqlalchemy import text
+
+MARK = Path(MARK_PATH)
+lock_retries = 2
+lock_retry_backoff = 0.01
+
+
+def upgrade(engine):
+    with engine.connect() as conn:
+        auto = conn.execution_options(isolation_level="AUTOCOMMIT")
+        if not MARK.exists():
+            MARK.write_text("1")
+            auto.execute(text("DO $$ BEGIN RAISE EXCEPTION 'held' USING ERRCODE = '55P03'; END $$"))
+        auto.execute(text("CREATE TABLE ac_done (id INT)"))
+
+
+def downgrade(engine):
+    pass
+'''
+
+NATIVE_AUTOCOMMIT_HELD_FIRST = '''"""An autocommit_block(), first thing; its first attempt hits a lock timeout."""
+from pathlib import Path
+
+from alembic import op
+
+revision = "n1_ac_held"
+down_revision = None
+branch_labels = None
+depends_on = None
+MARK = Path(MARK_PATH)
+lock_retries = 2
+lock_retry_backoff = 0.01
+
+
+def upgrade():
+    with op.get_context().autocommit_block():
+        if not MARK.exists():
+            MARK.write_text("1")
+            op.execute("DO $$ BEGIN RAISE EXCEPTION 'held' USING ERRCODE = '55P03'; END $$")
+        op.execute("CREATE TABLE ac_done (id INT)")
+
+
+def downgrade():
+    pass
+'''
+
+
+@pytest.mark.parametrize("kind", ["legacy", "native"])
+@pytest.mark.parametrize("fresh", [True, False])
+def test_an_autocommit_lock_timeout_on_the_first_migration_is_retried_when_nothing_committed(
+    tmp_path, database_url, kind, fresh
+):
+    # Nothing of the migration committed before its AUTOCOMMIT statement failed, so it
+    # is retried; on a fresh database too, where Alembic creates alembic_version in
+    # the first migration's transaction.
+    project = make_project(tmp_path / "project", database_url)
+    mark = repr(str(tmp_path / "mark"))
+    if kind == "legacy":
+        project.write("20251001_ac_held.py", AUTOCOMMIT_HELD_FIRST.replace("MARK_PATH", mark))
+        revision = "20251001_ac_held"
+    else:
+        (project.versions / "n1_ac_held.py").write_text(NATIVE_AUTOCOMMIT_HELD_FIRST.replace("MARK_PATH", mark))
+        revision = "n1_ac_held"
+    if not fresh:
+        project.sql("CREATE TABLE alembic_version (version_num VARCHAR(255) NOT NULL PRIMARY KEY)")
+    runner.upgrade(project.config())
+    assert project.version() == [revision]
+    assert [(r[1], r[2]) for r in _log(project)] == [("retried", 1), ("applied", 2)]
+
+
+def _interrupt_when_running(url, marker: str):
+    """Start a thread that sends Ctrl-C (KeyboardInterrupt) to the main thread once *marker* runs."""
+    import _thread
+    import threading
+    import time
+
+    def watch():
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        try:
+            with engine.connect() as conn:
+                for _ in range(1000):
+                    running = conn.exec_driver_sql(
+                        "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+                        f"AND state = 'active' AND query LIKE '{marker}%%'"
+                    ).scalar()
+                    if running:
+                        _thread.interrupt_main()
+                        return
+                    conn.rollback()
+                    time.sleep(0.01)
+        finally:
+            engine.dispose()
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.slow  # the statement runs 1.5 s
+@pytest.mark.parametrize("retries", [0, 2])
+def test_ctrl_c_during_a_statement_is_what_the_run_ends_with_and_the_next_run_works(project, retries):
+    # A real Ctrl-C arrives while the server runs a statement: SQLAlchemy then
+    # invalidates the connection (an "exit exception"). The run must still end with
+    # the KeyboardInterrupt, log the failure, and leave nothing held.
+    stem = "20251001_long"
+    source = legacy_source(["CREATE TABLE long_one (id INT)", "SELECT pg_sleep(1.5)"])
+    project.write(f"{stem}.py", source + f"\nlock_retries = {retries}\n")
+    watcher = _interrupt_when_running(project.url, "SELECT pg_sleep(1.5)")
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            runner.upgrade(project.config())
+    finally:
+        watcher.join()
+    assert _log(project) == [(stem, "failed", 1, None)]
+    assert "long_one" not in project.tables() and project.rows() == []
+    project.table(stem, "whole")
+    runner.upgrade(project.config())
+    assert project.rows() == [stem]
+
+
+NATIVE_EXITS = '''"""calls sys.exit()"""
+import sys
+
+revision = "n1_exits"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    sys.exit(0)
+
+
+def downgrade():
+    pass
+'''
+
+
+def test_sys_exit_in_a_native_revision_fails_the_run_as_in_a_legacy_file(project):
+    # sys.exit(0) must not end a run whose migration was rolled back as a success.
+    (project.versions / "n1_exits.py").write_text(NATIVE_EXITS)
+    with pytest.raises(MigrationError, match="SystemExit"):
+        runner.upgrade(project.config())
+    assert project.version() == []
+    assert _log(project) == [("n1_exits", "failed", 1, None)]
+
+
+WRITES_THEN_AUTOCOMMIT_HELD = '''"""Writes, then an AUTOCOMMIT statement that hits a lock timeout: its write is committed."""
+
+from sqlalchemy import text
+
+lock_retries = 2
+lock_retry_backoff = 0.01
+
+
+def upgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE written_first (id INT)"))
+    with engine.connect() as conn:
+        auto = conn.execution_options(isolation_level="AUTOCOMMIT")
+        auto.execute(text("DO $$ BEGIN RAISE EXCEPTION 'held' USING ERRCODE = '55P03'; END $$"))
+
+
+def downgrade(engine):
+    pass
+'''
+
+
+@pytest.mark.parametrize("fresh", [True, False])
+def test_an_autocommit_lock_timeout_after_the_migration_wrote_is_never_retried(tmp_path, database_url, fresh):
+    project = make_project(tmp_path / "project", database_url)
+    project.write("20251001_writes_first.py", WRITES_THEN_AUTOCOMMIT_HELD)
+    if not fresh:
+        project.sql("CREATE TABLE alembic_version (version_num VARCHAR(255) NOT NULL PRIMARY KEY)")
+    with pytest.raises(MigrationError, match="Not retried: an AUTOCOMMIT statement had already committed"):
+        runner.upgrade(project.config())
+    assert [(r[1], r[2]) for r in _log(project)] == [("failed", 1)]
+    assert "written_first" in project.tables()  # committed by the AUTOCOMMIT statement, as the message says

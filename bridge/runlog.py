@@ -188,7 +188,7 @@ def record(
                     "The run log (%s) is not written for this run (%s): the table does not exist "
                     "outside the transaction the caller handed over, which is not committed.",
                     TABLE,
-                    ", ".join(f"{e.revision} {e.outcome}" for e in entries),
+                    _what(entries),
                 )
                 return False
             with connection.begin_nested():
@@ -238,9 +238,14 @@ def _record_in_one(connection: sa.Connection, run_id: str, entries: list[Entry],
         raise failure
 
 
+def _what(entries: list[Entry]) -> str:
+    """Name the steps of *entries* for a warning: ``20251001_a applied, ...``."""
+    return ", ".join(f"{e.revision} {e.outcome}" for e in entries)
+
+
 def _warn(err: sa.exc.DBAPIError, entries: list[Entry]) -> None:
     reason = " ".join(str(getattr(err, "orig", None) or err).split()).split(" LINE 1:")[0]
-    what = ", ".join(f"{e.revision} {e.outcome}" for e in entries)
+    what = _what(entries)
     log.warning(
         "The run log (%s) could not be written, so this run is not recorded there (%s): %s. "
         "Migrations are not affected: they run and are recorded in the history tables as usual. "

@@ -130,16 +130,18 @@ class Autocommit:
 
 
 def _set_session(connection: sa.Connection, values: dict[str, str]) -> None:
-    # set_config(..., false) is SET: for the session, here an AUTOCOMMIT statement's.
-    if values:
-        calls = ", ".join(f"set_config('{name}', :{name}, false)" for name in values)
-        connection.execute(sa.text(f"SELECT {calls}"), values)
+    # SET: for the session, here an AUTOCOMMIT statement's.
+    _set_config(connection, values, local=False)
 
 
 def set_local(connection: sa.Connection, policy: Policy) -> None:
-    values = policy.settings()
-    if not values or connection.dialect.name != "postgresql":
-        return
-    # set_config(..., true) is SET LOCAL: it ends with the migration's transaction.
-    calls = ", ".join(f"set_config('{name}', :{name}, true)" for name in values)
-    connection.execute(sa.text(f"SELECT {calls}"), values)
+    # SET LOCAL: it ends with the migration's transaction.
+    if connection.dialect.name == "postgresql":
+        _set_config(connection, policy.settings(), local=True)
+
+
+def _set_config(connection: sa.Connection, values: dict[str, str], *, local: bool) -> None:
+    """Set *values* in one statement (none when empty): ``set_config(name, value, is_local)``."""
+    if values:
+        calls = ", ".join(f"set_config('{name}', :{name}, {str(local).lower()})" for name in values)
+        connection.execute(sa.text(f"SELECT {calls}"), values)

@@ -376,3 +376,18 @@ def test_status_and_runs_speak_one_vocabulary_and_tenants_are_tenants(project, m
     states = [json_record["state"] for json_record in json.loads(report.to_json(records))["targets"]]
     assert states == ["at-head", "migrated", "unreachable"]
     assert {r["state"] for r in rows} | set(states) <= set(report.STATES)
+
+
+def test_every_json_output_names_what_a_target_is_from_one_place():
+    from bridge.fleet.report import MIGRATED, Record
+    from bridge.fleet.targets import Target
+
+    assert Record("t_a", None, "t_a", MIGRATED).as_dict()["kind"] == "tenant schema"
+    assert Record("db", "postgresql://u:***@h/db", None, MIGRATED).as_dict()["kind"] == "database"
+    assert Target("t_a", schema="t_a").identity()["kind"] == "tenant schema"
+    assert Target("db", url="postgresql://u:secret@h/db").identity() == {
+        "name": "db",
+        "kind": "database",
+        "url": "postgresql://u:***@h/db",
+        "schema": None,
+    }

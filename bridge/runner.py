@@ -459,15 +459,29 @@ def sync_tables(config: Config | str | Path | None = None, *, dry_run: bool = Fa
     config = _config(config)
     script = script_directory(config)
     settings = settings_for(script, config)
+    if not dry_run:
+        return _write_under_lock(config, settings, lambda conn: reconcile.reconcile(conn, script, settings))
     engine = engine_for(config, settings)
     try:
         with engine.connect() as conn:
-            if dry_run:
-                result = reconcile.reconcile(conn, script, settings, dry_run=True)
-                conn.rollback()
-                return result
+            result = reconcile.reconcile(conn, script, settings, dry_run=True)
+            conn.rollback()
+            return result
+    finally:
+        engine.dispose()
+
+
+def _write_under_lock(config: Config, settings, write):
+    """Return *write(connection)*, run on one connection under the runner lock and committed.
+
+    The lock's schema is the run's, as *settings* (`bridge.script.settings_for`)
+    place its version table: a tenant's for a tenant run.
+    """
+    engine = engine_for(config, settings)
+    try:
+        with engine.connect() as conn:
             with runner_lock(conn, settings):
-                result = reconcile.reconcile(conn, script, settings)
+                result = write(conn)
                 if conn.in_transaction():
                     conn.commit()
             return result
@@ -487,13 +501,4 @@ def repair(config: Config | str | Path | None = None, *, apply: bool = False) ->
     if not apply:
         _, state, table = _database_state(config, settings)
         return repair_plan(script, state, table, settings.legacy_table.name)
-    engine = engine_for(config, settings)
-    try:
-        with engine.connect() as conn:
-            with runner_lock(conn, settings, schema=request_of(config).schema):
-                result = repairs_module.repair(conn, script, settings)
-                if conn.in_transaction():
-                    conn.commit()
-            return result
-    finally:
-        engine.dispose()
+    return _write_under_lock(config, settings, lambda conn: repairs_module.repair(conn, script, settings))

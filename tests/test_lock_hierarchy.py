@@ -246,7 +246,7 @@ def test_a_sql_script_for_a_version_table_in_a_schema_takes_that_schemas_lock(tm
         assert applying.exec_driver_sql(last).one() == (True, True)
 
 
-@pytest.mark.parametrize("command_name", ["upgrade", "downgrade", "stamp", "sync"])
+@pytest.mark.parametrize("command_name", ["upgrade", "downgrade", "stamp", "sync", "repair"])
 def test_every_command_that_writes_the_history_tables_takes_the_schema_lock(
     tmp_path, database_url, engine, command_name
 ):
@@ -262,6 +262,7 @@ def test_every_command_that_writes_the_history_tables_takes_the_schema_lock(
         "downgrade": lambda config: command.downgrade(config, "base"),
         "stamp": lambda config: command.stamp(config, "head"),
         "sync": lambda config: bridge.sync_tables(config),
+        "repair": lambda config: bridge.repair(config, apply=True),
     }[command_name]
     holder = engine.connect()
     try:  # what another run on this schema holds

@@ -472,11 +472,7 @@ def sync_tables(config: Config | str | Path | None = None, *, dry_run: bool = Fa
 
 
 def _write_under_lock(config: Config, settings, write):
-    """Return *write(connection)*, run on one connection under the runner lock and committed.
-
-    The lock's schema is the run's, as *settings* (`bridge.script.settings_for`)
-    place its version table: a tenant's for a tenant run.
-    """
+    """Return *write(connection)*, committed, under the lock of the schema *settings* put the version table in."""
     engine = engine_for(config, settings)
     try:
         with engine.connect() as conn:

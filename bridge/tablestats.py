@@ -45,7 +45,7 @@ class TableStats:
     def describe(self) -> str:
         """Return e.g. ``orders: 12.4 M rows, 3.1 GB, 41 k writes/min since stats reset``."""
         return (
-            f"{self.name}: {_count(self.rows)} rows, {_size(self.bytes)}, "
+            f"{self.name}: {_count(self.rows)} {'row' if self.rows == 1 else 'rows'}, {_size(self.bytes)}, "
             f"{_count(round(self.writes_per_minute))} writes/min since stats reset"
         )
 

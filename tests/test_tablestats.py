@@ -36,6 +36,9 @@ def test_figures_read_as_people_write_them():
     assert (
         tablestats.TableStats("t", 12, 8192, 0, 1.0).describe() == "t: 12 rows, 8.0 kB, 0 writes/min since stats reset"
     )
+    assert (
+        tablestats.TableStats("t", 1, 8192, 60, 1.0).describe() == "t: 1 row, 8.0 kB, 60 writes/min since stats reset"
+    )
 
 
 def test_other_databases_and_no_tables_read_nothing():

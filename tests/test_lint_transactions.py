@@ -113,6 +113,13 @@ def test_batch_op_is_judged_as_its_op_twin(op_call, batch_call, codes):
     assert (lock_codes(native(op_call)), lock_codes(native(batch))) == (codes, codes)
 
 
+def test_batch_op_execute_is_judged_as_op_execute():
+    # BatchOperations.execute (batch_execute) runs its SQL like op.execute, in the revision's transaction.
+    sql = "LOCK TABLE orders; CREATE INDEX ix_s ON orders (s)"
+    batch = f'with op.batch_alter_table("orders") as batch_op:\n    batch_op.execute("{sql}")'
+    assert sorted(lock_codes(native(batch))) == sorted(lock_codes(native(f'op.execute("{sql}")'))) == ["LB501", "LB512"]
+
+
 def test_batch_op_on_a_table_the_revision_created_is_not_a_busy_table():
     body = """
     op.create_table("fresh", sa.Column("id", sa.Integer(), primary_key=True))

@@ -206,10 +206,11 @@ class _NativeChecker:
         args = list(call.args)
         if func.value.id != "op":
             table_name = self.batch_table(call, func.value.id)
-            if table_name is None or method == "execute":
+            if table_name is None:
                 return
-            # batch_op.<method>(...) is op.<method>(...) without the table argument.
-            args.insert(1 if method in _SECOND_IS_TABLE else 0, ast.Constant(table_name))
+            if method != "execute":  # batch_op.execute(sql) is op.execute(sql); it names no table
+                # batch_op.<method>(...) is op.<method>(...) without the table argument.
+                args.insert(1 if method in _SECOND_IS_TABLE else 0, ast.Constant(table_name))
         self.context.begin_statement(self.autocommit(call))
         if method == "execute" and args:
             self.visit_sql(call)

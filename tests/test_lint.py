@@ -981,6 +981,11 @@ def test_lint_without_a_path_says_how_many_files_got_only_the_checklist_and_how_
     assert full.returncode == 1
     assert "migrations/20251002_index.py:6:28: LB501" in full.stdout
     assert "Note:" not in full.stdout + full.stderr
+    # CI reads json, sarif or github output: the note still goes to stderr, stdout stays the format's alone.
+    for output_format in ("json", "sarif", "github"):
+        machine = run_cli("--format", output_format, cwd=tmp_path)
+        assert (machine.returncode, machine.stderr) == (0, result.stderr), output_format
+        assert "Note:" not in machine.stdout
 
 
 @pytest.mark.slow  # `alembic upgrade` in a subprocess

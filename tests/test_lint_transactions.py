@@ -120,6 +120,24 @@ def test_batch_op_execute_is_judged_as_op_execute():
     assert sorted(lock_codes(native(batch))) == sorted(lock_codes(native(f'op.execute("{sql}")'))) == ["LB501", "LB512"]
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        'op.execute("CREATE INDEX ix ON orders (a)")',
+        'op.execute("DROP INDEX ix")',
+        'op.execute("REINDEX INDEX ix")',
+        'op.execute("ALTER TABLE orders ADD CONSTRAINT ck CHECK (a > 0)")',
+        'op.execute("ALTER TABLE orders ALTER COLUMN a SET NOT NULL")',
+        'op.create_foreign_key("fk", "orders", "accounts", ["a"], ["id"])',
+        'op.alter_column("orders", "a", nullable=False)',
+    ],
+)
+def test_a_native_revisions_hints_speak_of_autocommit_block_not_a_legacy_connection(body):
+    [finding] = [v for v in lint_source(native(body), "3f2a1b9c0d4e_x.py") if v.code.startswith("LB5")]
+    assert "autocommit_block()" in finding.hint and "engine." not in finding.hint, finding.hint
+    assert "AUTOCOMMIT connection" not in finding.hint, finding.hint
+
+
 def test_batch_op_on_a_table_the_revision_created_is_not_a_busy_table():
     body = """
     op.create_table("fresh", sa.Column("id", sa.Integer(), primary_key=True))

@@ -133,6 +133,14 @@ def _pg_type(type_: ast.expr | None) -> tuple[str, int] | None:
     return pg, modifiers
 
 
+_AUTOCOMMIT_BLOCK = "inside `with op.get_context().autocommit_block():`"
+_NATIVE_WORDS = (
+    (
+        'on an AUTOCOMMIT connection: `engine.connect().execution_options(isolation_level="AUTOCOMMIT")`',
+        _AUTOCOMMIT_BLOCK,
+    ),
+    ("on an AUTOCOMMIT connection", _AUTOCOMMIT_BLOCK),
+)
 _NOT_NULL_CHECK = re.compile(r'^\s*\(?\s*"?(\w+)"?\s+IS\s+NOT\s+NULL\s*\)?\s*$', re.IGNORECASE)
 
 
@@ -154,7 +162,10 @@ class _NativeChecker:
         line = getattr(node, "lineno", 1)
         end = end_line(statement) if statement is not None else line
         column = self.src.column(node)
-        self.findings.append(Finding(danger.code, line, column, danger.message, danger.hint, end, table))
+        hint = danger.hint
+        for legacy, native in _NATIVE_WORDS:  # the SQL rules' hints speak of a legacy file's connections
+            hint = hint.replace(legacy, native)
+        self.findings.append(Finding(danger.code, line, column, danger.message, hint, end, table))
 
     def locks(self, node: ast.expr, table: str | None) -> None:
         if table is None or self.timeout_warned or self.context.lock_timeout:

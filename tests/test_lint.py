@@ -1039,7 +1039,9 @@ def test_check_shows_sizes_and_the_small_table_warning_in_every_format(project):
     small = next(line for line in text.stderr.splitlines() if "20251004_index.py:6:28: LB501" in line)
     assert text.returncode == 1, text.stderr
     assert "LB501 orders_1: 20.0 k rows, " in big and " writes/min since stats reset: CREATE INDEX" in big
-    assert small.startswith("warning: ") and "LB501 orders_2: 1 row, " in small  # under small-table-rows (10,000)
+    assert small.startswith("warning: ") and "LB501 orders_2: 1 row, " in small
+    assert " since stats reset (a warning: fewer rows than small-table-rows, 10,000): CREATE INDEX" in small
+    assert "small-table-rows" not in big
     assert not big.startswith("warning: ")
 
     as_json = json.loads(project.run("alembic-bridge", "check", "--format", "json").stdout)

@@ -21,7 +21,7 @@ import re
 from ... import sqltext
 from . import sqlcheck
 from .checks import Finding, end_line
-from .locks import LATER, Danger, dangers, locked_table, set_not_null_hint
+from .locks import LATER, Danger, dangers, exclusion_danger, locked_table, set_not_null_hint
 from .lockstate import LockContext, is_concurrent
 from .pysource import FUNCTION_TYPES, SourceFile
 from .rule import RuleOptions
@@ -40,6 +40,7 @@ _LOCKING_OPS = {
     "create_check_constraint",
     "create_unique_constraint",
     "create_primary_key",
+    "create_exclude_constraint",
     "drop_table",
     "rename_table",
     "drop_constraint",
@@ -50,6 +51,7 @@ _SECOND_IS_TABLE = {
     "drop_index",
     "create_unique_constraint",
     "create_primary_key",
+    "create_exclude_constraint",
     "create_check_constraint",
     "create_foreign_key",
     "drop_constraint",
@@ -317,6 +319,8 @@ class _NativeChecker:
                     f"{LATER}",
                 )
             )
+        elif method == "create_exclude_constraint":
+            found.append(Danger("LB503", *exclusion_danger(f"op.{method}() on existing table {table}")))
         elif method in ("create_unique_constraint", "create_primary_key"):
             found.append(
                 Danger(

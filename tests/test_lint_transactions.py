@@ -1,6 +1,7 @@
 """Issue 23: `batch_op.*` judged as `op.*`, which statements share a transaction, and LB520's order.
 
-Pure and quick: files are linted from text, never run.
+Pure and quick: files are linted from text, never run; except the last test, which applies
+LB504's recommended rewrite through the bridge and asks pg_locks whether it works.
 """
 
 from __future__ import annotations
@@ -290,3 +291,54 @@ def test_a_file_of_thousands_of_statements_lints_in_linear_time():
     started = time.process_time()
     assert lock_codes(legacy(body), "20251031_x.py") == []
     assert time.process_time() - started < 6
+
+
+# -- the rewrite LB504's docs recommend works under the bridge (real PostgreSQL) ------------------
+
+PROBE = (
+    "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+    "WHERE c.relname = 'accounts' AND l.mode = 'AccessExclusiveLock' AND l.granted"
+)
+ADD_THEN_VALIDATE = """\
+from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE accounts ADD CONSTRAINT positive CHECK (balance >= 0) NOT VALID"))
+    with {opener} as conn:
+        held = conn.execute(text("{probe}")).scalar()
+        conn.execute(text("INSERT INTO lock_probe VALUES (:held)"), {{"held": held}})
+        conn.execute(text("ALTER TABLE accounts VALIDATE CONSTRAINT positive"))
+
+
+def downgrade(engine):
+    pass
+"""
+
+
+@pytest.mark.slow  # migrations applied through the bridge
+@pytest.mark.parametrize(
+    ("opener", "codes", "held"),
+    [
+        ('engine.connect().execution_options(isolation_level="AUTOCOMMIT")', [], 0),  # the docs' rewrite
+        ("engine.begin()", ["LB504"], 1),  # a savepoint in the ADD's transaction: its lock is still held
+    ],
+)
+def test_validate_on_an_autocommit_connection_runs_after_the_adds_lock_is_released(project, opener, codes, held):
+    import sqlalchemy as sa
+
+    import bridge
+
+    source = ADD_THEN_VALIDATE.format(opener=opener, probe=PROBE)
+    assert lock_codes(source, "20251002_validate.py") == codes
+    project.sql("CREATE TABLE accounts (id INT, balance INT); INSERT INTO accounts VALUES (1, 5)")
+    project.sql("CREATE TABLE lock_probe (held INT)")
+    project.write("20251002_validate.py", source)
+    bridge.upgrade(project.config())
+    engine = sa.create_engine(project.url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT held FROM lock_probe").scalars().all() == [held]
+        validated = "SELECT convalidated FROM pg_constraint WHERE conname = 'positive'"
+        assert conn.exec_driver_sql(validated).scalar() is True
+    engine.dispose()

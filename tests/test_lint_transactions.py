@@ -1,7 +1,7 @@
 """Issue 23: `batch_op.*` judged as `op.*`, which statements share a transaction, and LB520's order.
 
-Pure and quick: files are linted from text, never run; except the last test, which applies
-LB504's recommended rewrite through the bridge and asks pg_locks whether it works.
+Pure and quick: files are linted from text, never run; except the last tests, which apply
+LB504's recommended rewrite (legacy and native) through the bridge and ask pg_locks whether it works.
 """
 
 from __future__ import annotations
@@ -341,4 +341,50 @@ def test_validate_on_an_autocommit_connection_runs_after_the_adds_lock_is_releas
         assert conn.exec_driver_sql("SELECT held FROM lock_probe").scalars().all() == [held]
         validated = "SELECT convalidated FROM pg_constraint WHERE conname = 'positive'"
         assert conn.exec_driver_sql(validated).scalar() is True
+    engine.dispose()
+
+
+NATIVE_ADD_THEN_VALIDATE = """\
+import sqlalchemy as sa
+from alembic import op
+
+revision = "n1"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_check_constraint("positive", "accounts", "balance >= 0", postgresql_not_valid=True)
+{validate}
+
+
+def downgrade():
+    pass
+"""
+NATIVE_VALIDATE = """\
+    bind = op.get_bind()
+    bind.execute(sa.text("INSERT INTO lock_probe SELECT ({probe})"))
+    op.execute("ALTER TABLE accounts VALIDATE CONSTRAINT positive")"""
+
+
+@pytest.mark.slow  # a native revision applied through the bridge
+@pytest.mark.parametrize(("autocommit", "codes", "held"), [(True, [], 0), (False, ["LB504"], 1)])
+def test_validate_in_autocommit_block_runs_after_the_adds_lock_is_released(project, autocommit, codes, held):
+    import sqlalchemy as sa
+
+    import bridge
+
+    validate = NATIVE_VALIDATE.format(probe=PROBE)
+    if autocommit:
+        validate = "    with op.get_context().autocommit_block():\n" + textwrap.indent(validate, "    ")
+    source = NATIVE_ADD_THEN_VALIDATE.format(validate=validate)
+    assert lock_codes(source, "n1_validate.py") == codes
+    project.sql("CREATE TABLE accounts (id INT, balance INT); INSERT INTO accounts VALUES (1, 5)")
+    project.sql("CREATE TABLE lock_probe (held INT)")
+    (project.versions / "n1_validate.py").write_text(source)
+    bridge.upgrade(project.config())
+    engine = sa.create_engine(project.url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT held FROM lock_probe").scalars().all() == [held]
     engine.dispose()

@@ -61,8 +61,10 @@ def findings(config, database: bool = True, diff_base: str | None = None) -> lis
         table = stats.get(v.table) if v.table else None
         if table is not None:
             # e.g. "orders: 12.4 M rows, 3.1 GB, 41 k writes/min since stats reset: CREATE INDEX ..."
-            severity = WARNING if table.rows < small_rows else v.severity
-            v = dataclasses.replace(v, severity=severity, message=f"{table.describe()}: {v.message}")
+            small = table.rows < small_rows and v.severity != WARNING
+            why = f" (a warning: fewer rows than small-table-rows, {small_rows:,})" if small else ""
+            severity = WARNING if small else v.severity
+            v = dataclasses.replace(v, severity=severity, message=f"{table.describe()}{why}: {v.message}")
         found.append(Finding(str(v), v.severity, v, table))
     found += [Finding(line) for line in lines]
     return found

@@ -24,9 +24,11 @@ import json
 import logging
 import re
 import threading
+from typing import TYPE_CHECKING
 from urllib.parse import quote, quote_plus
 
-from sqlalchemy.engine import URL, make_url
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 MIN_SECRET = 4
 MASK = "***"
@@ -44,6 +46,8 @@ _ordered: tuple[str, ...] = ()  # _secrets, longest first (a secret inside anoth
 
 def parse_url(url: str | URL) -> URL | None:
     """Return SQLAlchemy's reading of *url*, or None if it cannot be read unambiguously."""
+    from sqlalchemy.engine import make_url  # imported here: `import bridge.lint` stays without SQLAlchemy
+
     try:
         parsed = make_url(url) if isinstance(url, str) else url
     except Exception:  # ArgumentError, or ValueError for a port like "p/w"
@@ -111,6 +115,8 @@ def remember_password(password, user: str | None = None) -> None:
 
 
 def _as_sqlalchemy_renders(password: str) -> str:
+    from sqlalchemy.engine import URL
+
     rendered = URL.create("x", username="u", password=password, host="h").render_as_string(hide_password=False)
     return rendered[len("x://u:") : -len("@h")]
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-# to_regclass resolves each name as PostgreSQL would in the migration (search_path, quoting).
+# to_regclass resolves each name as PostgreSQL would in the migration (search_path, quoting);
+# an index (DROP INDEX ix, REINDEX INDEX ix) stands for the table it is on, whose lock it takes.
 _STATS_SQL = sa.text("""
     SELECT t.name, c.relname,
            CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint ELSE s.n_live_tup END,
@@ -21,7 +22,8 @@ _STATS_SQL = sa.text("""
            coalesce(s.n_tup_ins + s.n_tup_upd + s.n_tup_del, 0),
            extract(epoch FROM now() - coalesce(d.stats_reset, pg_catalog.pg_postmaster_start_time())) / 60
     FROM unnest(CAST(:names AS text[])) AS t(name)
-    JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(t.name)
+    LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = pg_catalog.to_regclass(t.name)
+    JOIN pg_catalog.pg_class c ON c.oid = coalesce(i.indrelid, pg_catalog.to_regclass(t.name))
     LEFT JOIN pg_catalog.pg_stat_user_tables s ON s.relid = c.oid
     LEFT JOIN pg_catalog.pg_stat_database d ON d.datname = current_database()
     WHERE c.relkind IN ('r', 'p', 'm')
@@ -45,7 +47,7 @@ class TableStats:
     def describe(self) -> str:
         """Return e.g. ``orders: 12.4 M rows, 3.1 GB, 41 k writes/min since stats reset``."""
         return (
-            f"{self.name}: {_count(self.rows)} rows, {_size(self.bytes)}, "
+            f"{self.name}: {_count(self.rows)} {'row' if self.rows == 1 else 'rows'}, {_size(self.bytes)}, "
             f"{_count(round(self.writes_per_minute))} writes/min since stats reset"
         )
 

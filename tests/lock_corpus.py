@@ -35,7 +35,7 @@ FORMS = ("legacy", "op.execute", "op", "batch_op")
 SQUAWK_COUNTERPARTS = {
     "LB501": {"require-concurrent-index-creation", "require-concurrent-index-deletion", "require-concurrent-reindex"},
     "LB502": {"ban-concurrent-index-creation-in-transaction"},
-    "LB503": {"disallowed-unique-constraint", "adding-serial-primary-key-field"},
+    "LB503": {"disallowed-unique-constraint", "adding-serial-primary-key-field", "constraint-missing-not-valid"},
     "LB504": {"adding-foreign-key-constraint", "constraint-missing-not-valid"},
     "LB505": {"adding-not-nullable-field"},
     "LB506": {"adding-required-field"},

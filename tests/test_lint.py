@@ -981,6 +981,11 @@ def test_lint_without_a_path_says_how_many_files_got_only_the_checklist_and_how_
     assert full.returncode == 1
     assert "migrations/20251002_index.py:6:28: LB501" in full.stdout
     assert "Note:" not in full.stdout + full.stderr
+    # CI reads json, sarif or github output: the note still goes to stderr, stdout stays the format's alone.
+    for output_format in ("json", "sarif", "github"):
+        machine = run_cli("--format", output_format, cwd=tmp_path)
+        assert (machine.returncode, machine.stderr) == (0, result.stderr), output_format
+        assert "Note:" not in machine.stdout
 
 
 @pytest.mark.slow  # `alembic upgrade` in a subprocess
@@ -1009,3 +1014,54 @@ def test_check_sizes_the_table_a_lock_danger_blocks_and_a_small_table_makes_it_a
     assert (big.severity, big.table.name, big.table.rows) == ("error", "orders_1", 20000)
     assert big.violation.message.startswith("orders_1: 20.0 k rows, ")
     assert (small.severity, small.table.name, small.table.rows) == ("warning", "orders_2", 1)
+
+
+@pytest.mark.slow  # `alembic-bridge check` in subprocesses
+def test_check_shows_sizes_and_the_small_table_warning_in_every_format(project):
+    import sqlalchemy as sa
+
+    import bridge
+
+    project.write("20251001_orders.py", INDEX_FILE.format(n=1))
+    project.write("20251002_orders.py", INDEX_FILE.format(n=2))
+    bridge.upgrade(project.config())
+    engine = sa.create_engine(project.url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO orders_1 SELECT g, 'NEW' FROM generate_series(1, 20000) g")
+        conn.exec_driver_sql("INSERT INTO orders_2 VALUES (1, 'NEW')")
+        conn.exec_driver_sql("ANALYZE orders_1; ANALYZE orders_2")
+    engine.dispose()
+    project.write("20251003_index.py", UNSAFE_INDEX.format(n=3))  # on orders_1: 20,000 rows
+    project.write("20251004_index.py", UNSAFE_INDEX.format(n=4).replace("ON orders_1", "ON orders_2"))
+
+    text = project.run("alembic-bridge", "check")
+    big = next(line for line in text.stderr.splitlines() if "20251003_index.py:6:28: LB501" in line)
+    small = next(line for line in text.stderr.splitlines() if "20251004_index.py:6:28: LB501" in line)
+    assert text.returncode == 1, text.stderr
+    assert "LB501 orders_1: 20.0 k rows, " in big and " writes/min since stats reset: CREATE INDEX" in big
+    assert small.startswith("warning: ") and "LB501 orders_2: 1 row, " in small
+    assert " since stats reset (a warning: fewer rows than small-table-rows, 10,000): CREATE INDEX" in small
+    assert "small-table-rows" not in big
+    assert not big.startswith("warning: ")
+
+    as_json = json.loads(project.run("alembic-bridge", "check", "--format", "json").stdout)
+    found = {f["filename"].rsplit("/", 1)[-1]: f for f in as_json if f["code"]}
+    assert (found["20251003_index.py"]["severity"], found["20251004_index.py"]["severity"]) == ("error", "warning")
+    assert found["20251003_index.py"]["table"]["rows"] == 20000 and found["20251004_index.py"]["table"]["rows"] == 1
+    assert set(found["20251003_index.py"]["table"]) == {"table", "rows", "bytes", "writes_per_minute"}
+
+    sarif = json.loads(project.run("alembic-bridge", "check", "--format", "sarif").stdout)
+    results = {
+        r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].rsplit("/", 1)[-1]: r
+        for r in sarif["runs"][0]["results"]
+    }
+    assert (results["20251003_index.py"]["level"], results["20251004_index.py"]["level"]) == ("error", "warning")
+    assert results["20251003_index.py"]["properties"]["table"]["rows"] == 20000
+
+    github = project.run("alembic-bridge", "check", "--format", "github").stdout.splitlines()
+    assert any(
+        line.startswith("::error file=") and "20251003_index.py" in line and "20.0 k rows" in line for line in github
+    )
+    assert any(
+        line.startswith("::warning file=") and "20251004_index.py" in line and " 1 row," in line for line in github
+    )

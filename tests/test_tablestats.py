@@ -30,11 +30,27 @@ def test_a_large_and_a_small_table_are_told_apart_by_rows_size_and_writes(engine
     assert set(big.as_dict()) == {"table", "rows", "bytes", "writes_per_minute"}
 
 
+def test_an_index_is_sized_as_the_table_it_blocks(engine):
+    # DROP INDEX ix / REINDEX INDEX ix name only the index: the lock, and the figures, are its table's.
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE orders (id INT, status TEXT)")
+        conn.exec_driver_sql("INSERT INTO orders SELECT g, 'NEW' FROM generate_series(1, 3000) g")
+        conn.exec_driver_sql("CREATE INDEX ix_orders_status ON orders (status)")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE orders")
+        found = tablestats.read(conn, ["ix_orders_status", "orders"])
+    assert found["ix_orders_status"] == found["orders"]
+    assert (found["orders"].name, found["orders"].rows) == ("orders", 3000)
+
+
 def test_figures_read_as_people_write_them():
     stats = tablestats.TableStats("orders", 12_400_000, 3_300_000_000, 41_000 * 60, 60.0)
     assert stats.describe() == "orders: 12.4 M rows, 3.1 GB, 41.0 k writes/min since stats reset"
     assert (
         tablestats.TableStats("t", 12, 8192, 0, 1.0).describe() == "t: 12 rows, 8.0 kB, 0 writes/min since stats reset"
+    )
+    assert (
+        tablestats.TableStats("t", 1, 8192, 60, 1.0).describe() == "t: 1 row, 8.0 kB, 60 writes/min since stats reset"
     )
 
 

@@ -167,8 +167,8 @@ def lint_command(obj, paths, select, ignore, output_format, as_json, diff_base, 
             click.echo(f"    hint: {violation.hint}")
         if not getattr(obj, "quiet", False):
             click.echo(summary(violations))
-            if plan.held:  # on stderr: stdout keeps ruff's shape, the summary last
-                click.echo(_held_note(plan.held, plan.settings.lock_rules_since, diff_base), err=True)
+    if plan.held and not getattr(obj, "quiet", False):  # on stderr: stdout keeps its format (ruff's, JSON, SARIF)
+        click.echo(_held_note(plan.held, plan.settings.lock_rules_since, diff_base), err=True)
     if any(v.severity == ERROR for v in violations):
         # SystemExit, not ctx.exit(): bridge.cli.main runs click with
         # standalone_mode=False, where a click Exit's code would be returned and lost.

@@ -80,7 +80,7 @@ LOCK_RULES: tuple[Rule, ...] = (
         code="LB503",
         name="unique-constraint-without-index",
         severity=ERROR,
-        summary="`ADD UNIQUE` / `ADD PRIMARY KEY` without `USING INDEX` on an existing table",
+        summary="`ADD UNIQUE` / `ADD PRIMARY KEY` without `USING INDEX`, or `ADD EXCLUDE`, on an existing table",
         hint="CREATE UNIQUE INDEX CONCURRENTLY first, then ADD CONSTRAINT ... UNIQUE USING INDEX",
         explanation=(
             "Lock: adding a UNIQUE or PRIMARY KEY constraint builds its index while holding an "
@@ -88,7 +88,10 @@ LOCK_RULES: tuple[Rule, ...] = (
             "build. Rewrite: build the index with `CREATE UNIQUE INDEX CONCURRENTLY` (on an "
             "AUTOCOMMIT connection), then attach it with `ALTER TABLE ... ADD CONSTRAINT name "
             "UNIQUE USING INDEX index_name` (or `PRIMARY KEY USING INDEX`), which only takes "
-            "the lock for a moment."
+            "the lock for a moment. An exclusion constraint (`ADD ... EXCLUDE`, "
+            "`op.create_exclude_constraint`) builds its index the same way and has no such rewrite "
+            "(neither USING INDEX nor NOT VALID): add it while the table is small or idle, with "
+            "`# noqa: LB503`."
         ),
         bad=_upgrade(
             _guarded(

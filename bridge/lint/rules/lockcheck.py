@@ -32,10 +32,11 @@ def check_locks(checker: FileChecker, options: RuleOptions) -> None:
     """Report the lock dangers of *checker*'s file through its `report` methods."""
     context = LockContext(postgres_version=options.postgres_version)
     timeout_warned = not _timeout_unset(checker, options)
+    first_autocommit: dict[ast.AST, int | None] = {}  # per `with` block, found once (a file of 20,000 statements)
     for site in sorted(checker.sites, key=lambda s: (s.call.lineno, s.call.col_offset)):
         if _in_function(checker, site, "downgrade"):
             continue
-        autocommit = _autocommit(checker, site)
+        autocommit = _autocommit(checker, site, first_autocommit)
         for text, parsed in zip(site.texts, site.parsed):
             if isinstance(parsed, sqlcheck.ParseFailure):
                 continue
@@ -99,8 +100,11 @@ def _in_function(checker: FileChecker, site: SqlSite, name: str) -> bool:
     return any(isinstance(node, FUNCTION_TYPES) and node.name == name for node in checker.src.ancestors(site.call))
 
 
-def _autocommit(checker: FileChecker, site: SqlSite) -> bool:
-    """Return whether the connection that runs *site* is AUTOCOMMIT (as far as the file shows)."""
+def _autocommit(checker: FileChecker, site: SqlSite, first_autocommit: dict[ast.AST, int | None]) -> bool:
+    """Return whether the connection that runs *site* is AUTOCOMMIT (as far as the file shows).
+
+    *first_autocommit* remembers, per ``with`` block, the line of its first statement that sets it.
+    """
     call: ast.AST = site.call
     parent = checker.src.parent.get(call)
     if isinstance(parent, ast.Call) and isinstance(parent.func, ast.Attribute):
@@ -116,11 +120,18 @@ def _autocommit(checker: FileChecker, site: SqlSite) -> bool:
         if isinstance(node, (ast.With, ast.AsyncWith)):
             if any(sets_autocommit(item.context_expr, checker.src.children) for item in node.items):
                 return True
-            if any(
-                isinstance(statement, (ast.Assign, ast.Expr))  # `conn.execution_options(...)`, not a whole block
-                and statement.lineno < site.call.lineno
-                and sets_autocommit(statement, checker.src.children)
-                for statement in node.body
-            ):
+            if node not in first_autocommit:
+                first_autocommit[node] = next(
+                    (
+                        statement.lineno
+                        for statement in node.body
+                        # `conn.execution_options(...)`, not a whole block
+                        if isinstance(statement, (ast.Assign, ast.Expr))
+                        and sets_autocommit(statement, checker.src.children)
+                    ),
+                    None,
+                )
+            line = first_autocommit[node]
+            if line is not None and line < site.call.lineno:
                 return True
     return False

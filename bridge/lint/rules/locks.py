@@ -169,6 +169,8 @@ def _constraint(table: str, constraint, context: LockContext) -> list[Danger]:
                 f"ALTER TABLE {table} ADD CONSTRAINT {name} {what} USING INDEX {name}_idx",
             )
         ]
+    if kind == "exclusion":
+        return [Danger("LB503", *exclusion_danger(f"ALTER TABLE {table} ADD EXCLUDE"))]
     if kind in ("foreign", "check") and not constraint.skip_validation:
         what = "FOREIGN KEY" if kind == "foreign" else "CHECK"
         lock = "SHARE ROW EXCLUSIVE locks on both tables" if kind == "foreign" else "an ACCESS EXCLUSIVE lock"
@@ -181,6 +183,15 @@ def _constraint(table: str, constraint, context: LockContext) -> list[Danger]:
             )
         ]
     return []
+
+
+def exclusion_danger(what: str) -> tuple[str, str]:
+    """Return (message, hint) of an exclusion constraint added to an existing table: it has no safe form."""
+    return (
+        f"{what} builds its index under an ACCESS EXCLUSIVE lock: reads and writes wait for the whole build",
+        "an exclusion constraint has no concurrent form (no USING INDEX, no NOT VALID): add it while the "
+        "table is small or the application is idle, and say so with `# noqa: LB503`",
+    )
 
 
 LATER = "in a later migration (or on an AUTOCOMMIT connection after the ADD committed)"

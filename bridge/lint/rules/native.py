@@ -21,7 +21,7 @@ import re
 from ... import sqltext
 from . import sqlcheck
 from .checks import Finding, end_line
-from .locks import LATER, Danger, dangers, locked_table, set_not_null_hint
+from .locks import LATER, Danger, dangers, exclusion_danger, locked_table, set_not_null_hint
 from .lockstate import LockContext, is_concurrent
 from .pysource import FUNCTION_TYPES, SourceFile
 from .rule import RuleOptions
@@ -40,6 +40,7 @@ _LOCKING_OPS = {
     "create_check_constraint",
     "create_unique_constraint",
     "create_primary_key",
+    "create_exclude_constraint",
     "drop_table",
     "rename_table",
     "drop_constraint",
@@ -50,6 +51,7 @@ _SECOND_IS_TABLE = {
     "drop_index",
     "create_unique_constraint",
     "create_primary_key",
+    "create_exclude_constraint",
     "create_check_constraint",
     "create_foreign_key",
     "drop_constraint",
@@ -133,6 +135,14 @@ def _pg_type(type_: ast.expr | None) -> tuple[str, int] | None:
     return pg, modifiers
 
 
+_AUTOCOMMIT_BLOCK = "inside `with op.get_context().autocommit_block():`"
+_NATIVE_WORDS = (
+    (
+        'on an AUTOCOMMIT connection: `engine.connect().execution_options(isolation_level="AUTOCOMMIT")`',
+        _AUTOCOMMIT_BLOCK,
+    ),
+    ("on an AUTOCOMMIT connection", _AUTOCOMMIT_BLOCK),
+)
 _NOT_NULL_CHECK = re.compile(r'^\s*\(?\s*"?(\w+)"?\s+IS\s+NOT\s+NULL\s*\)?\s*$', re.IGNORECASE)
 
 
@@ -154,7 +164,10 @@ class _NativeChecker:
         line = getattr(node, "lineno", 1)
         end = end_line(statement) if statement is not None else line
         column = self.src.column(node)
-        self.findings.append(Finding(danger.code, line, column, danger.message, danger.hint, end, table))
+        hint = danger.hint
+        for legacy, native in _NATIVE_WORDS:  # the SQL rules' hints speak of a legacy file's connections
+            hint = hint.replace(legacy, native)
+        self.findings.append(Finding(danger.code, line, column, danger.message, hint, end, table))
 
     def locks(self, node: ast.expr, table: str | None) -> None:
         if table is None or self.timeout_warned or self.context.lock_timeout:
@@ -206,10 +219,11 @@ class _NativeChecker:
         args = list(call.args)
         if func.value.id != "op":
             table_name = self.batch_table(call, func.value.id)
-            if table_name is None or method == "execute":
+            if table_name is None:
                 return
-            # batch_op.<method>(...) is op.<method>(...) without the table argument.
-            args.insert(1 if method in _SECOND_IS_TABLE else 0, ast.Constant(table_name))
+            if method != "execute":  # batch_op.execute(sql) is op.execute(sql); it names no table
+                # batch_op.<method>(...) is op.<method>(...) without the table argument.
+                args.insert(1 if method in _SECOND_IS_TABLE else 0, ast.Constant(table_name))
         self.context.begin_statement(self.autocommit(call))
         if method == "execute" and args:
             self.visit_sql(call)
@@ -305,6 +319,8 @@ class _NativeChecker:
                     f"{LATER}",
                 )
             )
+        elif method == "create_exclude_constraint":
+            found.append(Danger("LB503", *exclusion_danger(f"op.{method}() on existing table {table}")))
         elif method in ("create_unique_constraint", "create_primary_key"):
             found.append(
                 Danger(

@@ -308,16 +308,34 @@ def _status_section(status: dict) -> str:
         ("Tables agree", "yes" if status.get("in_agreement") else "no: `alembic-bridge sync` would fix them"),
     ]
     rows = "".join(
-        f'<tr class="{_e(m.get("state"))}">' + "".join(f"<td>{_cell(m.get(c))}</td>" for c in columns) + "</tr>"
+        f'<tr class="{_e(m.get("state"))}">'
+        + "".join(f"<td>{_status_cell(c, m.get(c))}</td>" for c in columns)
+        + "</tr>"
         for m in migrations
     )
     return (
         "<section id=status><h2>Database status</h2><dl>"
         + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts)
         + "</dl><table><tr>"
-        + "".join(f"<th>{_e(c.replace('_', ' '))}</th>" for c in columns)
+        + "".join(f"<th>{_e(_HEADINGS.get(c, c.replace('_', ' ')))}</th>" for c in columns)
         + f"</tr>{rows}</table></section>"
     )
+
+
+_HEADINGS = {"duration_ms": "duration"}
+
+
+def _status_cell(column: str, value) -> str:
+    """Return a status cell: times in UTC as the timeline shows them, durations in seconds."""
+    if column == "applied_at" and isinstance(value, str):
+        try:
+            when = datetime.datetime.fromisoformat(value)
+        except ValueError:
+            return _e(value)
+        return _e(_when(when.astimezone(datetime.timezone.utc) if when.tzinfo else when))
+    if column == "duration_ms" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _e(f"{value / 1000:.2f}s")
+    return _cell(value)
 
 
 def _cell(value) -> str:

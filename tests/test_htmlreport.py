@@ -234,7 +234,12 @@ def test_the_report_reads_a_real_databases_status_and_run_log(project):
 def test_the_status_table_shows_when_each_migration_was_applied_as_the_timeline_does_in_utc():
     status = {
         "migrations": [
-            {"revision": "r1", "state": "applied", "applied_at": "2026-01-01T12:00:00.123456+09:00", "duration_ms": 1500},
+            {
+                "revision": "r1",
+                "state": "applied",
+                "applied_at": "2026-01-01T12:00:00.123456+09:00",
+                "duration_ms": 1500,
+            },
             {"revision": "r2", "state": "pending", "applied_at": None, "duration_ms": None},
         ]
     }

@@ -63,6 +63,9 @@ def test_a_deleted_applied_file_is_named_by_status_planned_and_fixed_by_repair_a
     refused = project.run("alembic", "upgrade", "head")
     assert refused.returncode != 0 and "alembic-bridge repair" in refused.output, refused.output
     assert "alembic stamp" not in refused.output
+    # Alembic's read-only commands too (`alembic current` said only "Can't locate revision").
+    current = project.run("alembic", "current")
+    assert current.returncode != 0 and "`alembic-bridge repair`" in current.output, current.output
 
     # repair shows the plan and changes nothing...
     dry = project.run("alembic-bridge", "repair", check=True)

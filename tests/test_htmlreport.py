@@ -237,13 +237,16 @@ def test_the_status_table_shows_when_each_migration_was_applied_as_the_timeline_
             {
                 "revision": "r1",
                 "state": "applied",
+                "edited": False,
                 "applied_at": "2026-01-01T12:00:00.123456+09:00",
                 "duration_ms": 1500,
+                "checksum": "matches",
             },
             {"revision": "r2", "state": "pending", "applied_at": None, "duration_ms": None},
         ]
     }
     html = build_html(ReportData(status=status))
-    assert "<td>2026-01-01 03:00:00 UTC</td><td>1.50s</td></tr>" in html, html
-    assert "<th>applied at</th><th>duration</th>" in html
+    assert "<td class=when>2026-01-01 03:00:00 UTC</td><td>1.50s</td><td>matches</td></tr>" in html, html
+    assert "<th>applied at</th><th>duration</th><th>checksum</th>" in html
+    assert "<th>edited</th>" not in html  # the checksum column says it
     assert "T12:00:00" not in html

@@ -19,8 +19,8 @@ import logging
 
 import sqlalchemy as sa
 
+from . import commit, database, reconcile, steps
 from . import context as bridge_context
-from . import database, reconcile, steps
 from .context import BridgeRun
 from .errors import BridgeError, ConfigError
 from .internals import replace_version_table, version_table, work_function, work_function_options
@@ -188,12 +188,12 @@ def _run_online(context, connection, run: BridgeRun, options, commit_reads: bool
                 unknown = _unknown_version_row(connection, script, settings, err)
                 if unknown is not None:
                     raise unknown from err
-                failure = steps.commit_failure(run, err)
+                failure = commit.ended_badly(run, err, connection)
                 if failure is None:
                     raise
                 raise failure from err
             else:
-                steps.report_committed(run)  # one transaction for the run, or the caller's
+                commit.report_committed(run)  # one transaction for the run, or the caller's
             finally:
                 steps.end_run(connection, run)  # after a failed migration's rollback
         finally:

@@ -16,8 +16,8 @@ For each step, in the migration's own transaction (Alembic's per-migration one;
 4. write its run-log row (`bridge.runlog.record`) in the same transaction, on a
    savepoint: a run log that cannot be written is a WARNING, never a failed migration;
 5. once that transaction has committed, and only then, say it is done
-   (``on_step``, `report_committed`); a COMMIT that fails names the migration
-   (`commit_failure`).
+   (``on_step``, `bridge.commit.report_committed`); a COMMIT that fails, or a session
+   lost after the migration ran, names the migration (`bridge.commit.ended_badly`).
 
 A failed attempt cannot be logged in a transaction that is being rolled back:
 its rows wait in the run and `end_run` writes them afterwards.
@@ -38,6 +38,7 @@ from types import ModuleType
 import sqlalchemy as sa
 
 from . import blockers, runlog, sqlstate
+from .commit import Ran, ended_badly, is_lost, lost_after_body, report_committed
 from .context import BridgeRun, Step
 from .errors import BridgeError, MigrationError
 from .internals import (
@@ -290,6 +291,9 @@ class _StepRun:
         if self.step.kind == "native":
             failure = _native_failure(err, self.where, failed.intact, failed.connection, self.step.direction)
         shown = failure or err
+        if failure is None and is_lost(err, failed.connection):  # e.g. while the ledger recorded it
+            failure = lost_after_body(self.where, self.step.direction, err)
+            shown = failure
         if decision is Next.FAIL_NOT_RETRIED and isinstance(shown, BridgeError):
             failure = _not_retried(shown, self.where)
         self._log_failed(attempt, err)
@@ -303,12 +307,16 @@ class _StepRun:
     def _succeeded(self, attempt: int) -> None:
         """Write the step's run-log row (its retries' too) and remember it as ran, until its commit."""
         run = self.run_state
-        if run.log_ready:  # best effort: a run log that cannot be written stops logging, not the run
-            connection = self.context.connection
-            done = runlog.APPLIED if self.step.direction == "upgrade" else runlog.REVERTED
-            rows = [*self.retried, self._entry(done, self.started, attempt)]
-            run.log_ready = runlog.record(connection, run.run_id, rows, _db_user(connection, run))
         run.ran.append(Ran(self.step, self.where, self.started, attempt))
+        connection = self.context.connection
+        # Best effort: a run log that cannot be written stops logging, not the run. A lost
+        # session is left to the next statement, whose failure names it (`ended_badly`).
+        if run.log_ready and not connection.invalidated:
+            user = _db_user(connection, run)
+            if not connection.invalidated:
+                done = runlog.APPLIED if self.step.direction == "upgrade" else runlog.REVERTED
+                rows = [*self.retried, self._entry(done, self.started, attempt)]
+                run.log_ready = runlog.record(connection, run.run_id, rows, user)
 
     def _entry(self, outcome: str, since, attempts: int, err: BaseException | None = None) -> runlog.Entry:
         error = (str(err) or type(err).__name__) if err is not None else None
@@ -349,68 +357,6 @@ def _native_failure(
     return MigrationError(path, f"{message}\n{applied}")
 
 
-@dataclass(frozen=True)
-class Ran:
-    """A step whose migration ran, in a transaction not committed yet."""
-
-    step: Step
-    path: str
-    started: datetime.datetime
-    attempts: int
-
-
-def report_committed(run: BridgeRun) -> None:
-    """Tell ``on_step`` about the steps whose transaction has just committed."""
-    ran, run.ran = run.ran, []
-    if run.request.on_step is not None:
-        for done in ran:
-            run.request.on_step(done.step)
-
-
-def commit_failure(run: BridgeRun, err: Exception) -> MigrationError | None:
-    """Return the error for steps that ran but whose transaction failed to commit (None: not that).
-
-    Their run-log rows (written in that transaction) are gone with it: each gets
-    a failed row instead, written after the rollback.
-    """
-    ran, run.ran = run.ran, []
-    if not ran:
-        return None
-    state = sqlstate.of(err)
-    for done in ran:
-        run.pending_log.append(
-            runlog.Entry(
-                done.step.revision,
-                done.step.direction,
-                done.started,
-                runlog.utcnow(),
-                runlog.FAILED,
-                done.attempts,
-                state,
-                str(err) or type(err).__name__,
-            )
-        )
-    last = ran[-1]
-    orig = getattr(err, "orig", None)
-    reason = " ".join(str(orig if orig is not None else err).split())
-    if state is not None and state.startswith("23"):
-        fix = (
-            "A constraint checked only at COMMIT (DEFERRABLE INITIALLY DEFERRED) does not hold "
-            "for the rows the migration leaves: fix the migration (or the data it meets) and run again."
-        )
-    elif state in (sqlstate.SERIALIZATION_FAILURE, sqlstate.DEADLOCK_DETECTED):
-        fix = "Another transaction conflicted with it; run again."
-    else:
-        fix = "Fix the cause and run again."
-    others = f" (and {', '.join(d.step.revision for d in ran[:-1])} in the same transaction)" if ran[:-1] else ""
-    return MigrationError(
-        last.path,
-        f"{last.step.revision} ran, but its COMMIT failed: {reason}\n{fix} Its transaction was "
-        f"rolled back{others}: nothing of it is applied or recorded, except what an AUTOCOMMIT "
-        "statement in it had already committed.",
-    )
-
-
 def run_out_of_order(connection: sa.Connection, run: BridgeRun, files: list[LegacyFile]) -> None:
     """Apply legacy *files* out of order (``--out-of-order``), each as every other migration runs.
 
@@ -438,7 +384,7 @@ def run_out_of_order(connection: sa.Connection, run: BridgeRun, files: list[Lega
             with context.begin_transaction():
                 _StepRun(step, run, context).run(load, apply, {})
         except Exception as err:
-            failure = commit_failure(run, err)
+            failure = ended_badly(run, err, context.connection)
             if failure is None:
                 raise
             raise failure from err
@@ -461,7 +407,12 @@ def _db_user(connection: sa.Connection, run: BridgeRun) -> str | None:
     """Return who runs the migrations, read once per run and only once a row is written."""
     if run.db_user is None:
         if connection.dialect.name == "postgresql":
-            run.db_user = connection.exec_driver_sql("SELECT current_user").scalar()
+            try:
+                run.db_user = connection.exec_driver_sql("SELECT current_user").scalar()
+            except sa.exc.DBAPIError:
+                if not connection.invalidated:
+                    raise
+                return None  # the session is gone: the run log's write says so, then the next statement
         else:
             run.db_user = connection.engine.url.username
     return run.db_user

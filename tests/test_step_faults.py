@@ -264,3 +264,84 @@ def test_an_autocommit_lock_timeout_after_the_migration_wrote_is_never_retried(t
         runner.upgrade(project.config())
     assert [(r[1], r[2]) for r in _log(project)] == [("failed", 1)]
     assert "written_first" in project.tables()  # committed by the AUTOCOMMIT statement, as the message says
+
+
+# -- a session lost after the migration's body ----------------------------------------------------
+
+KILL_OWN_SESSION = """
+def _kill_own_session(pid):
+    # Another session terminates this one, and waits until it is gone: the next statement
+    # the bridge sends (the ledger's row, the run log's, the version's, COMMIT) finds it dead.
+    import time
+
+    import psycopg2
+
+    other = psycopg2.connect(DSN)
+    other.autocommit = True
+    cur = other.cursor()
+    cur.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    for _ in range(250):
+        cur.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,))
+        if not cur.fetchone()[0]:
+            break
+        time.sleep(0.02)
+    other.close()
+"""
+
+LEGACY_KILLED_AFTER = (
+    "from sqlalchemy import text\n"
+    + KILL_OWN_SESSION
+    + """
+
+def upgrade(engine):
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE killed_after (id INT)"))
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+    _kill_own_session(pid)
+
+
+def downgrade(engine):
+    pass
+"""
+)
+
+NATIVE_KILLED_AFTER = (
+    'revision = "n1_killed"\ndown_revision = None\nbranch_labels = None\ndepends_on = None\n'
+    + KILL_OWN_SESSION
+    + """
+
+def upgrade():
+    from alembic import op
+
+    op.execute("CREATE TABLE killed_after (id INT)")
+    _kill_own_session(op.get_bind().exec_driver_sql("SELECT pg_backend_pid()").scalar())
+
+
+def downgrade():
+    pass
+"""
+)
+
+
+@pytest.mark.parametrize("kind", ["legacy", "native"])
+def test_a_session_lost_after_the_migration_ran_is_named_as_a_lost_connection(project, kind):
+    # After the body, the bridge writes the ledger's row (legacy), the run log's, Alembic the
+    # version's, then COMMIT: whichever meets the dead session must say the connection was
+    # lost, name the migration and say nothing is applied (not a raw OperationalError, nor
+    # "its COMMIT failed: Can't reconnect until invalid transaction is rolled back").
+    dsn = repr(project.url.set(drivername="postgresql").render_as_string(hide_password=False))
+    if kind == "legacy":
+        project.write("20251001_killed.py", LEGACY_KILLED_AFTER.replace("DSN", dsn))
+        name = "20251001_killed"
+    else:
+        (project.versions / "n1_killed.py").write_text(NATIVE_KILLED_AFTER.replace("DSN", dsn))
+        name = "n1_killed"
+    with pytest.raises(MigrationError) as raised:
+        runner.upgrade(project.config())
+    message = str(raised.value)
+    assert name in message
+    assert "lost its connection to the database" in message, message
+    assert "Can't reconnect" not in message and "COMMIT failed" not in message, message
+    assert "Run again" in message, message
+    assert "killed_after" not in project.tables() and project.rows() == [] and project.version() == []
+    assert [row[:2] for row in _log(project)] == [(name, "failed")]  # written afterwards, on a new session

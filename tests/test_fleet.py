@@ -178,6 +178,9 @@ def test_the_precheck_tells_an_out_of_order_file_from_a_row_the_full_run_backfil
     # by hand whose checksum is still there: the full run backfills the row.
     for rows, checksums in (([a, b], [a, b]), ([b, c], [a, b, c])):
         assert verdict(rows, checksums).reason == "schema_migrations is missing rows"
+    # A row whose file was deleted: the repair is named.
+    gone = decide(expected, LedgerState({s: s for s in (a, b, c, "20251002_x")}, {}, (c,), True, True))
+    assert gone.reason == "schema_migrations names files that are gone: 20251002_x (`alembic-bridge repair`)"
 
 
 def test_the_precheck_counts_what_is_pending(project):

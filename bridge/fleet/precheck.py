@@ -111,8 +111,10 @@ def decide(expected: Expected, state: LedgerState, *, tenant: bool = False) -> V
     if state.duplicates:
         return Verdict(False, current, f"{table} records a migration twice")
     known = stems.keys() | expected.retired
-    if set(state.rows) - known or set(state.checksums) - known:
-        return Verdict(False, current, f"{table} names files that are gone")
+    gone = sorted((set(state.rows) | set(state.checksums)) - known)
+    if gone:
+        names = ", ".join(gone[:3]) + (", ..." if len(gone) > 3 else "")
+        return Verdict(False, current, f"{table} names files that are gone: {names} (`alembic-bridge repair`)")
     if stems.keys() - set(state.rows):
         holes = _out_of_order(stems, state)
         if holes:

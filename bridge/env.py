@@ -24,7 +24,7 @@ from . import context as bridge_context
 from .context import BridgeRun
 from .errors import BridgeError, ConfigError
 from .internals import replace_version_table, version_table, work_function, work_function_options
-from .ledger import history_tables
+from .ledger import history_tables, read_history
 from .lock import offline_lock, offline_unlock, runner_lock
 from .masking import mask_log_handlers
 from .script import settings_for
@@ -185,6 +185,9 @@ def _run_online(context, connection, run: BridgeRun, options, commit_reads: bool
                 with context.begin_transaction():
                     context.run_migrations()
             except Exception as err:
+                unknown = _unknown_version_row(connection, script, settings, err)
+                if unknown is not None:
+                    raise unknown from err
                 failure = commit.ended_badly(run, err, connection)
                 if failure is None:
                     raise
@@ -196,6 +199,25 @@ def _run_online(context, connection, run: BridgeRun, options, commit_reads: bool
         finally:
             # A connection handed over by the caller outlives this run.
             bridge_context.forget_connection(connection)
+
+
+def _unknown_version_row(connection, script, settings, err: Exception) -> BridgeError | None:
+    """Return the bridge's reason and repair for a version row Alembic cannot locate, or None.
+
+    Upgrades and downgrades reconcile first and name it themselves; a read-only command
+    (``alembic current``) meets it in Alembic, whose message says only "Can't locate revision".
+    """
+    if "Can't locate revision" not in str(err):
+        return None
+    table = settings.version_table
+    try:  # Alembic raised before any SQL failed: the connection still reads
+        state = read_history(connection, table.name, table.schema, settings.legacy_table)
+        reconcile.plan_for(script, state, str(table), settings.legacy_table.name)
+    except reconcile.LedgerMismatch as mismatch:
+        return mismatch
+    except Exception:  # Alembic's own error is raised then, unchanged
+        return None
+    return None
 
 
 def _out_of_order(connection, run: BridgeRun, commit_reads: bool):

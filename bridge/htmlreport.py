@@ -298,7 +298,8 @@ def _runs_section(rows: list[dict]) -> str:
 
 def _status_section(status: dict) -> str:
     migrations = status.get("migrations") or []
-    columns = [c for c in dict.fromkeys(k for m in migrations for k in m) if c not in ("path",)]
+    hidden = {"path"} | ({"edited"} if any("checksum" in m for m in migrations) else set())  # checksum says it
+    columns = [c for c in dict.fromkeys(k for m in migrations for k in m) if c not in hidden]
     head = status.get("head")
     facts = [
         ("Database", status.get("database")),
@@ -308,16 +309,34 @@ def _status_section(status: dict) -> str:
         ("Tables agree", "yes" if status.get("in_agreement") else "no: `alembic-bridge sync` would fix them"),
     ]
     rows = "".join(
-        f'<tr class="{_e(m.get("state"))}">' + "".join(f"<td>{_cell(m.get(c))}</td>" for c in columns) + "</tr>"
+        f'<tr class="{_e(m.get("state"))}">'
+        + "".join(f"<td{' class=when' if c == 'applied_at' else ''}>{_status_cell(c, m.get(c))}</td>" for c in columns)
+        + "</tr>"
         for m in migrations
     )
     return (
         "<section id=status><h2>Database status</h2><dl>"
         + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts)
         + "</dl><table><tr>"
-        + "".join(f"<th>{_e(c.replace('_', ' '))}</th>" for c in columns)
+        + "".join(f"<th>{_e(_HEADINGS.get(c, c.replace('_', ' ')))}</th>" for c in columns)
         + f"</tr>{rows}</table></section>"
     )
+
+
+_HEADINGS = {"duration_ms": "duration"}
+
+
+def _status_cell(column: str, value) -> str:
+    """Return a status cell: times in UTC as the timeline shows them, durations in seconds."""
+    if column == "applied_at" and isinstance(value, str):
+        try:
+            when = datetime.datetime.fromisoformat(value)
+        except ValueError:
+            return _e(value)
+        return _e(_when(when.astimezone(datetime.timezone.utc) if when.tzinfo else when))
+    if column == "duration_ms" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _e(f"{value / 1000:.2f}s")
+    return _cell(value)
 
 
 def _cell(value) -> str:
@@ -344,6 +363,7 @@ section{background:#fff;border:1px solid #e0e0e0;border-radius:6px;padding:8px 1
 svg text{font-size:12px;fill:#424242}svg text.failed{fill:#c62828}svg text.mark{fill:#fff;font-weight:700}
 table{border-collapse:collapse;margin-top:8px}td,th{border-bottom:1px solid #eee;padding:2px 8px;text-align:left}
 tr.failed td,tr.file-missing td{color:#c62828}tr.pending td,tr.out-of-order td{color:#ef6c00}
+td.when{white-space:nowrap}#status table{display:block;overflow-x:auto}
 dl{display:grid;grid-template-columns:max-content auto;gap:2px 12px}dt{font-weight:600}dd{margin:0}
 """
 

@@ -111,6 +111,18 @@ def test_sql_is_embedded_as_an_exact_python_literal(text):
 # -- on a real database ------------------------------------------------------------------------------
 
 
+def test_where_flyway_users_look_baseline_says_it_is_not_flyway_s_baseline():
+    from click.testing import CliRunner
+
+    from bridge.cli.baseline import baseline_command
+
+    shown = " ".join(CliRunner().invoke(baseline_command, ["--help"]).output.split())
+    assert "Not Flyway's baseline (marking an existing database as migrated): the bridge adopts" in shown
+    convert_docs = " ".join((REPO / "docs" / "convert.md").read_text().split())
+    assert "**Coming from Flyway?** There, `baseline` means" in convert_docs
+    assert "`--upto STEM` converts STEM and every legacy file before it" in convert_docs
+
+
 @pytest.mark.slow
 def test_baseline_replaces_the_chain_with_one_revision_that_keeps_the_head_id(sample_project):
     result = baseline(sample_project)

@@ -13,7 +13,7 @@ from conftest import legacy_source, url_text
 from bridge import runner
 from bridge.context import set_request
 from bridge.fleet import api, report
-from bridge.fleet.precheck import decide
+from bridge.fleet.precheck import Expected, decide
 from bridge.fleet.targets import (
     Source,
     Target,
@@ -25,6 +25,7 @@ from bridge.fleet.targets import (
     shard_of,
 )
 from bridge.ledger import LedgerState
+from bridge.loader import scan
 from bridge.lock import lock_key
 
 
@@ -156,6 +157,30 @@ def test_the_precheck_says_at_head_only_when_a_full_run_would_do_nothing(project
     config, expected = _expected(project, 0)
     verdict = api.check(config, [Target("one", url_text(project.url))], expected)[0].verdict
     assert (verdict.at_head, verdict.reason) == (False, f"{stems[1]} was edited after it was applied")
+
+
+def test_the_precheck_tells_an_out_of_order_file_from_a_row_the_full_run_backfills(tmp_path):
+    a, b, c = "20251001_a", "20251002_b", "20251003_c"
+    for stem in (a, b, c):
+        (tmp_path / f"{stem}.py").write_text("def upgrade(engine):\n    pass\n")
+    expected = Expected(scan(tmp_path).files, frozenset({c}))
+    digests = {stem: expected.digest(expected.stems[stem]) for stem in (a, b, c)}
+
+    def verdict(rows, checksums=()):
+        state = LedgerState({s: s for s in rows}, {s: digests[s] for s in checksums}, (c,), True, True)
+        return decide(expected, state)
+
+    # b has neither row nor checksum, c after it has: the full run refuses b as out of order.
+    late = verdict([a, c], [a, c])
+    assert (late.at_head, late.reason) == (False, f"out of order: {b} (`fleet upgrade --out-of-order`)")
+    assert (late.pending, late.pending_revisions) == (1, (b,))
+    # The last file's row only is missing (alembic_version at head implies it), or a row deleted
+    # by hand whose checksum is still there: the full run backfills the row.
+    for rows, checksums in (([a, b], [a, b]), ([b, c], [a, b, c])):
+        assert verdict(rows, checksums).reason == "schema_migrations is missing rows"
+    # A row whose file was deleted: the repair is named.
+    gone = decide(expected, LedgerState({s: s for s in (a, b, c, "20251002_x")}, {}, (c,), True, True))
+    assert gone.reason == "schema_migrations names files that are gone: 20251002_x (`alembic-bridge repair`)"
 
 
 def test_the_precheck_counts_what_is_pending(project):

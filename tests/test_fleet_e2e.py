@@ -169,8 +169,16 @@ def test_out_of_order_plan_whole_errors_and_a_relative_downgrade_work_on_the_fle
     for i in (1, 3):
         fleet.project.write(f"2025100{i}_step_{i}.py", _log_migration(i))
     urls = fleet.databases(2)
-    assert fleet.run("upgrade", "--targets", "targets.txt").returncode == 0
+    first = fleet.run("upgrade", "--targets", "targets.txt")
+    # The summary counts states in the words of every other output (it said "0 already at head").
+    assert first.returncode == 0 and first.stdout.endswith("\n2 target(s): 2 migrated.\n"), first.stdout
     late = fleet.project.write("20251002_step_2.py", _log_migration(2))  # a hotfix dated before the head
+
+    # The pre-check names the out-of-order file and the way out (it said "schema_migrations is missing rows").
+    checked = json.loads(fleet.run("status", "--targets", "targets.txt", "--json").stdout)["targets"]
+    assert [(r["state"], r["reason"], r["pending_revisions"]) for r in checked] == [
+        ("pending", "out of order: 20251002_step_2 (`fleet upgrade --out-of-order`)", ["20251002_step_2"])
+    ] * 2
 
     planned = fleet.run("plan", "--targets", "targets.txt", "--json")
     assert planned.returncode == 1
@@ -180,7 +188,7 @@ def test_out_of_order_plan_whole_errors_and_a_relative_downgrade_work_on_the_fle
     # The table shows the first line of the error and says there is more; -v shows it all.
     cut = fleet.run("upgrade", "--targets", "targets.txt")
     assert cut.returncode == 1 and str(late) not in cut.stdout
-    assert "more line(s): -v or --json shows them" in cut.stdout
+    assert "more line(s): -v or --json shows them" in cut.stdout and cut.stdout.endswith("\n2 target(s): 2 failed.\n")
     whole = fleet.run("upgrade", "--targets", "targets.txt", before=["-v"])
     assert whole.returncode == 1 and f"    {late}" in whole.stdout
     assert "    For every target of the fleet: `alembic-bridge fleet upgrade --out-of-order`." in whole.stdout

@@ -229,3 +229,24 @@ def test_the_report_reads_a_real_databases_status_and_run_log(project):
     assert html.count('<rect class="step ') == 2 and "division by zero" in html
     assert '<tr class="pending"><td>20251002_fails</td>' in html
     assert data.fleet is None and "id=fleet" not in html
+
+
+def test_the_status_table_shows_when_each_migration_was_applied_as_the_timeline_does_in_utc():
+    status = {
+        "migrations": [
+            {
+                "revision": "r1",
+                "state": "applied",
+                "edited": False,
+                "applied_at": "2026-01-01T12:00:00.123456+09:00",
+                "duration_ms": 1500,
+                "checksum": "matches",
+            },
+            {"revision": "r2", "state": "pending", "applied_at": None, "duration_ms": None},
+        ]
+    }
+    html = build_html(ReportData(status=status))
+    assert "<td class=when>2026-01-01 03:00:00 UTC</td><td>1.50s</td><td>matches</td></tr>" in html, html
+    assert "<th>applied at</th><th>duration</th><th>checksum</th>" in html
+    assert "<th>edited</th>" not in html  # the checksum column says it
+    assert "T12:00:00" not in html

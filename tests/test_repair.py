@@ -63,6 +63,9 @@ def test_a_deleted_applied_file_is_named_by_status_planned_and_fixed_by_repair_a
     refused = project.run("alembic", "upgrade", "head")
     assert refused.returncode != 0 and "alembic-bridge repair" in refused.output, refused.output
     assert "alembic stamp" not in refused.output
+    # Alembic's read-only commands too (`alembic current` said only "Can't locate revision").
+    current = project.run("alembic", "current")
+    assert current.returncode != 0 and "`alembic-bridge repair`" in current.output, current.output
 
     # repair shows the plan and changes nothing...
     dry = project.run("alembic-bridge", "repair", check=True)
@@ -196,3 +199,19 @@ def test_the_python_api_plans_and_makes_the_repair_in_process(project):
     assert project.rows() == STEMS[:1] and project.version() == [STEMS[0]]
     assert bridge.status(project.config()).in_agreement
     assert bridge.repair(project.config(), apply=True).changes == []
+
+
+@pytest.mark.slow
+def test_status_heads_the_repairs_with_every_kind_it_lists(project):
+    add_files(project)
+    old_runner(project)  # never adopted: no checksums
+    (project.legacy / f"{STEMS[2]}.py").unlink()
+    text = project.run("alembic-bridge", "status", check=True).stdout
+    block = next(b for b in text.split("\n\n") if "repair --yes" in b).splitlines()
+    assert block == [
+        "`alembic-bridge repair --yes` would make 3 change(s): rows of applied files that are gone, "
+        "checksums of applied files that have none:",
+        f"  schema_migrations: delete {STEMS[2]} (its file is gone)",
+        f"  alembic_bridge_checksums: record {STEMS[0]} (applied, no checksum yet)",
+        f"  alembic_bridge_checksums: record {STEMS[1]} (applied, no checksum yet)",
+    ], text

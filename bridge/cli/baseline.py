@@ -23,7 +23,11 @@ from .retirement import OLD_RUNNER_WARNING, display_path
 @click.option("--pg-dump", "pg_dump", metavar="PATH", help="The pg_dump program to use.")
 @click.pass_obj
 def baseline_command(obj, message, dry_run, scratch_url, pg_dump):
-    """Squash the legacy chain into one native revision that builds its schema."""
+    """Squash the legacy chain into one native revision that builds its schema.
+
+    Not Flyway's baseline (marking an existing database as migrated): the bridge adopts
+    an existing database on its own (`sync`, or the first `upgrade`).
+    """
     config = runner.load_config(obj.config_path, obj.url)
     set_request(config, configure_logging=False)
     plan = plan_baseline(config)

@@ -157,7 +157,11 @@ def status(obj: Context, as_json):
         )
     if result.repair.missing or result.repair.stale_heads:
         click.echo("")
-        click.echo("Applied migrations whose file is gone; `alembic-bridge repair --yes` would:")
+        kinds = ["rows of applied files that are gone"]
+        kinds += ["checksums of applied files that have none"] if result.repair.checksums else []
+        click.echo(
+            f"`alembic-bridge repair --yes` would make {len(result.repair.changes)} change(s): {', '.join(kinds)}:"
+        )
         for change in result.repair.changes:
             click.echo(f"  {change}")
     if result.duplicates:

@@ -131,9 +131,7 @@ def status(obj: Context, targets_file, query, schemas, shard, shards, as_json, j
         for row, name, why in zip(rows, names, whys):
             click.echo(f"{name:<{width}}  {row['state']:<11}  {why:<{why_width}}  {', '.join(row['current']) or '-'}")
             _echo_error(obj, row["error"])
-        counts = report.count_states(r["state"] for r in rows)
-        described = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
-        click.echo(f"{len(rows)} target(s): {described or 'none'}.")
+        click.echo(f"{len(rows)} target(s): {report.describe_states(r['state'] for r in rows)}.")
     if any(r["error"] for r in rows):
         raise SystemExit(1)
 
@@ -181,10 +179,9 @@ def plan(obj: Context, target, downgrade_to, out_of_order, targets_file, query, 
             for step in steps:
                 click.echo(f"  {step['direction']:<9} {step['revision']}  ({step['kind']}) {step['title']}")
             _echo_error(obj, item.error)
-        counts = report.count_states(p.state for p in planned)
         steps_total = sum(len(p.plan.steps) for p in planned if p.plan)
-        described = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
-        click.echo(f"{len(planned)} target(s): {described or 'none'}; {steps_total} migration(s) in all.")
+        described = report.describe_states(p.state for p in planned)
+        click.echo(f"{len(planned)} target(s): {described}; {steps_total} migration(s) in all.")
     if any(p.error for p in planned):
         raise SystemExit(1)
 
@@ -253,12 +250,7 @@ def _run(
     elif not obj.quiet:
         for line in report.table(records, full_errors=bool(obj.verbose)):
             click.echo(line)
-        counts = report.summary(records)
-        unreachable = f"{counts[report.UNREACHABLE]} unreachable, " if counts[report.UNREACHABLE] else ""
-        click.echo(
-            f"{len(records)} target(s): {counts[report.MIGRATED]} migrated, {counts[report.AT_HEAD]} already at head, "
-            f"{counts[report.FAILED]} failed, {unreachable}{counts[report.NOT_RUN]} not run."
-        )
+        click.echo(f"{len(records)} target(s): {report.describe_states(r.outcome for r in records)}.")
     if progress.interrupted:
         raise SystemExit(130)
     raise SystemExit(report.exit_code(records))

@@ -111,15 +111,31 @@ def decide(expected: Expected, state: LedgerState, *, tenant: bool = False) -> V
     if state.duplicates:
         return Verdict(False, current, f"{table} records a migration twice")
     known = stems.keys() | expected.retired
-    if set(state.rows) - known or set(state.checksums) - known:
-        return Verdict(False, current, f"{table} names files that are gone")
+    gone = sorted((set(state.rows) | set(state.checksums)) - known)
+    if gone:
+        names = ", ".join(gone[:3]) + (", ..." if len(gone) > 3 else "")
+        return Verdict(False, current, f"{table} names files that are gone: {names} (`alembic-bridge repair`)")
     if stems.keys() - set(state.rows):
+        holes = _out_of_order(stems, state)
+        if holes:
+            why = f"out of order: {', '.join(holes)} (`fleet upgrade --out-of-order`)"
+            return Verdict(False, current, why, len(holes), holes)
         return Verdict(False, current, f"{table} is missing rows")
     for stem, recorded in state.checksums.items():
         legacy = stems.get(stem)
         if legacy is not None and expected.digest(legacy) != recorded:
             return Verdict(False, current, f"{stem} was edited after it was applied")
     return Verdict(True, current, "at head", 0)
+
+
+def _out_of_order(stems: dict[str, LegacyFile], state: LedgerState) -> tuple[str, ...]:
+    """Return the files with neither row nor checksum dated before one that has either: the full
+    run refuses them as out of order (`bridge.reconcile`); a file after the last recorded one is
+    only missing its row (the version table at head implies it)."""
+    order = list(stems)
+    recorded = [i for i, stem in enumerate(order) if stem in state.rows or stem in state.checksums]
+    last = max(recorded, default=-1)
+    return tuple(stem for stem in order[:last] if stem not in state.rows and stem not in state.checksums)
 
 
 def _pending(expected: Expected, state: LedgerState) -> tuple[str, ...] | None:

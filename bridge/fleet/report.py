@@ -97,6 +97,11 @@ def count_states(states: Iterable[str]) -> dict[str, int]:
     return counts
 
 
+def describe_states(states: Iterable[str]) -> str:
+    """Return the count of each state present, in the words of STATES (``2 migrated, 1 at-head``)."""
+    return ", ".join(f"{n} {state}" for state, n in count_states(states).items() if n) or "none"
+
+
 def to_json(records: list[Record], **extra) -> str:
     """Return the records as one JSON document: ``{"summary": ..., "targets": [...]}``."""
     return json.dumps({**extra, "summary": summary(records), "targets": [r.as_dict() for r in records]}, indent=2)

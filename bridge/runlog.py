@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from . import __version__
+from .errors import BridgeError
 from .ledger import LOG_TABLE
 from .masking import mask_text
 from .shape import existing_tables, table_columns
@@ -292,8 +293,6 @@ def _reading(connection: sa.Connection, rows, *, required: bool, empty=None):
             "(the next run that applies something creates it afresh)."
         )
         if required:
-            from .errors import BridgeError  # deferred: the fleet workers and status load this module early
-
             raise BridgeError(f"The run log ({TABLE}) could not be read: {reason}. {fix}") from err
         log.warning("The run log (%s) could not be read, so its rows are left out: %s. %s", TABLE, reason, fix)
         return [] if empty is None else empty

@@ -416,8 +416,15 @@ def legacy_location(config) -> Path | None:
 
 
 def _option(config, name: str) -> str | None:
-    value = config.get_alembic_option(name)
-    if value is None or isinstance(value, (list, tuple, dict)):
+    accepts = OPTIONS[name].accepts if name in OPTIONS else "one value"
+    fix = f"Write one value ({accepts})."
+    try:
+        value = config.get_alembic_option(name)
+    except TypeError as err:  # Alembic's pyproject.toml reader, on a list or table of numbers
+        raise ConfigError(f"{name} in [tool.alembic] is not one value ({err}). {fix}") from None
+    if isinstance(value, (list, tuple, dict)):  # pyproject.toml: taken for unset, it would go unnoticed
+        raise _invalid(name, value, "", "is not one value", fix)
+    if value is None:
         return None
     value = str(value).strip()
     return value or None

@@ -124,6 +124,20 @@ def test_every_timeout_the_check_accepts_postgresql_accepts_too(engine, value):
         conn.exec_driver_sql("SELECT set_config('lock_timeout', %(v)s, true)", {"v": checked})
 
 
+@pytest.mark.parametrize(
+    "name, toml",
+    [("lock_retries", '["3"]'), ("legacy_location", '["migrations"]'), ("strict", '{a = "1"}'), ("strict", "[1]")],
+)
+def test_a_list_in_pyproject_for_an_option_of_one_value_is_refused_not_ignored(tmp_path, name, toml):
+    pyproject = tmp_path / "pyproject.toml"
+    options = {"script_location": '"alembic"', "legacy_location": '"migrations"', name: toml}
+    pyproject.write_text("[tool.alembic]\n" + "".join(f"{k} = {v}\n" for k, v in options.items()))
+    with pytest.raises(ConfigError) as err:
+        BridgeSettings.from_config(Config(toml_file=str(pyproject)))
+    assert str(err.value).startswith(name) and "is not one value" in str(err.value), str(err.value)
+    assert "Write one value" in str(err.value)
+
+
 def test_a_per_migration_setting_is_checked_with_the_same_bounds():
     from bridge.settings import BridgeSettings as Settings
     from bridge.steps import Policy

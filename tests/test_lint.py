@@ -449,7 +449,7 @@ def test_pyproject_with_an_unknown_key_is_a_clear_error(tmp_path):
     pyproject = write(tmp_path, "pyproject.toml", '[tool.alembic-bridge.lint]\nselct = ["LB1"]\n')
     with pytest.raises(
         ConfigError,
-        match=r"unknown key\(s\) selct; the keys are select, ignore, per-file-ignores, severity, postgres-version and lock-rules-since",
+        match=r"unknown key\(s\) selct; the keys are select, ignore, per-file-ignores, severity, postgres-version, lock-rules-since, small-table-rows",
     ):
         load_settings(pyproject)
 

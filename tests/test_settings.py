@@ -190,3 +190,26 @@ def test_every_lint_setting_with_a_bad_value_is_a_config_error_naming_it(tmp_pat
     with pytest.raises(ConfigError) as err:
         load_settings(pyproject)
     assert named in str(err.value)
+
+
+def test_an_unknown_lint_key_is_refused_naming_every_key_there_is(tmp_path):
+    from bridge.lint.settings import SETTING_KEYS, load_settings
+
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text("[tool.alembic-bridge.lint]\nsmall-table-row = 5\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_settings(pyproject)
+    for key in SETTING_KEYS:
+        assert key in str(err.value), key
+
+
+def test_the_readme_lists_every_lint_setting_with_what_it_accepts():
+    from pathlib import Path
+
+    from bridge.lint.settings import SETTING_KEYS
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("[tool.alembic-bridge.lint]") :].split("\n\n")[1]
+    rows = {line.split(" | ")[0].strip("| `"): line for line in table.splitlines() if line.startswith("| `")}
+    assert set(rows) == set(SETTING_KEYS)
+    assert all(len(row.split(" | ")) == 3 and row.split(" | ")[2].strip(" |") for row in rows.values()), rows

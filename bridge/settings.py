@@ -282,9 +282,7 @@ def _lock_wait(value: str | None, name: str = "lock_timeout") -> float:
             name,
             value,
             "",
-            "is not a number of seconds"
-            if not 0 <= number < float("inf")
-            else f"is more than {MAX_LOCK_WAIT:g} seconds",
+            "is not a number of seconds" if not 0 <= number < float("inf") else f"is more than {MAX_LOCK_WAIT} seconds",
             "Write the seconds a runner waits for another runner's lock, e.g. lock_timeout = 300.",
         )
     return number
@@ -372,7 +370,7 @@ OPTIONS: dict[str, Option] = {
     "legacy_name_format": Option("auto, stem or filename", _name_format),
     "embedded_postgres": Option("a folder (relative to the configuration file)"),
     "dotenv": Option("a .env file (relative to the configuration file)"),
-    "lock_timeout": Option(f"seconds, 0 to {MAX_LOCK_WAIT:g}", _lock_wait),
+    "lock_timeout": Option(f"seconds, 0 to {MAX_LOCK_WAIT}", _lock_wait),
     "migration_lock_timeout": Option(
         f"a PostgreSQL timeout: milliseconds, or a number and us, ms, s, min, h or d; at most {MAX_TIMEOUT_MS} ms",
         interval,

@@ -40,6 +40,15 @@ def test_a_lock_timeout_that_is_not_a_number_of_seconds_is_refused(tmp_path, val
         settings(tmp_path, lock_timeout=value)
 
 
+def test_lock_timeouts_bound_is_named_exactly_not_rounded(tmp_path):
+    from bridge.settings import OPTIONS
+
+    assert settings(tmp_path, lock_timeout="2147483.647").lock_timeout == 2147483.647
+    with pytest.raises(ConfigError, match=r"is more than 2147483\.647 seconds"):
+        settings(tmp_path, lock_timeout="2147484")
+    assert OPTIONS["lock_timeout"].accepts == "seconds, 0 to 2147483.647"
+
+
 def test_lock_timeout_in_seconds_is_read(tmp_path):
     assert settings(tmp_path, lock_timeout="2.5").lock_timeout == 2.5
     assert settings(tmp_path).lock_timeout == 300.0

@@ -497,6 +497,19 @@ def test_cli_exits_1_and_prints_ruff_style_lines_with_hints(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("output_format", ["json", "sarif"])
+def test_json_and_sarif_are_utf_8_json_when_a_file_name_is_not_utf_8(tmp_path, output_format):
+    # os.fsdecode gives such a name a lone surrogate, which stdout writes back as the raw byte.
+    (tmp_path / b"20251031_caf\xe9.py".decode(sys.getfilesystemencoding(), "surrogateescape")).write_text(CLEAN)
+    result = subprocess.run(
+        [str(CLI), "lint", "--format", output_format, "."], cwd=tmp_path, capture_output=True, timeout=120
+    )
+    assert result.returncode == 1, result.stderr
+    data = json.loads(result.stdout.decode("utf-8"))  # strict: what jq and GitHub read
+    assert "20251031_caf" in json.dumps(data)
+
+
+@pytest.mark.slow
 def test_cli_exits_0_when_only_warnings_are_found(tmp_path):
     write(tmp_path, "20251031_x.py", CLEAN.split("\n\ndef downgrade")[0] + "\n")
     result = run_cli("20251031_x.py", cwd=tmp_path)

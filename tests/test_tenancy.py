@@ -37,6 +37,9 @@ def _lb601(source: str, settings: LintSettings | None = None):
         ("SELECT 'public.open_orders'::regclass", "", "'public.open_orders'"),
         ("CREATE TABLE IF NOT EXISTS public.open_orders (id int)", "", "public.open_orders"),
         ("ALTER TABLE a ADD COLUMN IF NOT EXISTS b int REFERENCES public.accounts (id)", "", "public.accounts"),
+        ('CREATE TABLE "public"."open_orders" (id int)', "", "public.open_orders"),
+        ('ALTER TABLE public."open_orders" ADD COLUMN b int', "", "public.open_orders"),
+        ('CREATE INDEX i ON "public".open_orders (id)', "", "public.open_orders"),
         (
             "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = :schema",
             '{"schema": "public"}',
@@ -64,6 +67,8 @@ def test_names_pinned_to_public_are_reported_with_the_schema_neutral_rewrite(sql
         ("CREATE TABLE IF NOT EXISTS republic (id int)", ""),
         ("SELECT 1 FROM a WHERE note = :note", '{"note": "public"}'),
         ("-- checks public.a\nSELECT to_regclass('a')", ""),
+        ('CREATE TABLE "PUBLIC".a (id int)', ""),  # another schema: quoted names keep their case
+        ("SELECT 'see \"public\".a' AS note", ""),
     ],
 )
 def test_schema_neutral_sql_and_other_uses_of_the_word_are_not_reported(sql, params):

@@ -8,7 +8,8 @@ file (`FileChecker.sites`) and in the bound parameters handed with it:
 - a schema column compared with ``'public'`` (``table_schema``, ``schemaname``,
   ``nspname``, ...), and ``'public'::regnamespace``;
 - a ``'public.x'`` literal (``to_regclass('public.x')``, ``'public.x'::regclass``);
-- a ``public.x`` qualified name outside literals (``CREATE TABLE public.x``, ``REFERENCES public.x``);
+- a ``public.x`` qualified name outside literals (``CREATE TABLE public.x``, ``REFERENCES public.x``),
+  quoted or not (``"public"."x"``);
 - a bound parameter ``"public"`` under a schema-like key, or ``"public.x"``.
 
 The rule's text is in `bridge.lint.rules.catalog_tenancy`; its severity rises to
@@ -33,6 +34,20 @@ _COMPARED = re.compile(
 _REGNAMESPACE = re.compile(r"'public'\s*::\s*regnamespace", re.IGNORECASE)
 _QUALIFIED_LITERAL = re.compile(r"'public\.(\w+)'", re.IGNORECASE)
 _QUALIFIED_NAME = re.compile(r"(?<![\w$.])public\s*\.\s*([A-Za-z_]\w*)", re.IGNORECASE)
+# "public".x, public."x", "public"."x": quoted, the schema is public only in lower case.
+_QUOTED_QUALIFIED = re.compile(r'("public"|(?<![\w$."])(?i:public))(\s*\.\s*)"([A-Za-z_]\w*)"|"public"(?=\s*\.)')
+
+
+def _unquoted(sql: str) -> str:
+    """Return *sql* with the quotes of a public-qualified name made spaces (offsets kept), so `blank` keeps it."""
+
+    def plain(match: re.Match) -> str:
+        if match.group(3) is None:
+            return " public "
+        schema = " public " if match.group(1).startswith('"') else match.group(1)
+        return f"{schema}{match.group(2)} {match.group(3)} "
+
+    return _QUOTED_QUALIFIED.sub(plain, sql)
 
 
 def check_tenancy(checker: FileChecker) -> None:
@@ -63,7 +78,7 @@ def pinned_to_public(sql: str) -> list[str]:
     for match in _QUALIFIED_LITERAL.finditer(sql):
         name = match.group(1)
         messages.append(f"`'public.{name}'` names the table in the public schema, not the tenant's; write `'{name}'`")
-    for match in _QUALIFIED_NAME.finditer(sqltext.blank(sql)):
+    for match in _QUALIFIED_NAME.finditer(sqltext.blank(_unquoted(sql))):
         name = match.group(1)
         messages.append(
             f"`public.{name}` creates or changes the table in the public schema, not the tenant's; write `{name}`"

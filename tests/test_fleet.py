@@ -129,6 +129,14 @@ def test_a_bad_target_list_from_the_configuration_names_the_option_not_a_flag(en
     assert "--" not in str(caught.value).split(". ")[0], str(caught.value)
 
 
+def test_a_targets_query_is_run_as_written_colons_and_percents_included(engine):
+    # A registry query is SQL for the server, not SQLAlchemy text(): ':x' is no bind parameter.
+    sql = "SELECT 'a', 'postgresql://u@h/d' WHERE ':y' = ':y' AND '100%' LIKE '%'"
+    with engine.connect() as conn:
+        (target,) = query_targets(conn, sql)
+    assert (target.name, target.url) == ("a", "postgresql://u@h/d")
+
+
 def test_shards_are_a_hash_of_the_name_and_stable_when_targets_are_added():
     names = [f"tenant_{i}" for i in range(200)]
     before = {n: shard_of(n, 4) for n in names}

@@ -142,6 +142,14 @@ READ_AND_NO_OP = [
     ("alembic-bridge", "log"),
     ("alembic-bridge", "check"),
     ("python", "run.py", "start"),
+    ("alembic", "heads"),
+    ("alembic-bridge", "upgrade", "--dry-run"),
+    ("alembic-bridge", "sync", "--dry-run"),
+    ("alembic-bridge", "repair"),
+    ("alembic-bridge", "fleet", "status", "--schemas", "public"),
+    ("alembic-bridge", "fleet", "plan", "--schemas", "public"),
+    ("alembic-bridge", "fleet", "upgrade", "--schemas", "public"),
+    ("python", "run.py", "status"),
 ]
 
 

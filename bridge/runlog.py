@@ -272,9 +272,11 @@ def _present(connection: sa.Connection) -> list[sa.Column]:
 
 def _row(row) -> dict:
     """Return a row as a dict of every column (None for one dropped by hand), its times aware (UTC: how
-    `write` stores them)."""
+    `write` stores them), its error masked."""
     found = row._mapping
     complete = {column.name: found.get(column.name) for column in log_table.columns}
+    if complete["error"]:  # a row written before masking (an older bridge, a hand) is shown masked too
+        complete["error"] = mask_text(complete["error"])
     for key in ("started_at", "finished_at"):
         if complete[key] is not None and complete[key].tzinfo is None:
             complete[key] = complete[key].replace(tzinfo=datetime.timezone.utc)

@@ -301,3 +301,19 @@ def test_hide_secrets_leaves_text_alone_when_nothing_is_remembered(remembered):
 
     text = "postgresql://app:password@host/db is the shape; S3cr@t stays"
     assert hide_secrets(text) == text
+
+
+@pytest.mark.parametrize("password", ["postgres", "password", "Secret"])
+def test_a_password_that_is_a_word_is_hidden_as_a_word_not_inside_longer_ones(remembered, password):
+    # A dev password like 'postgres' for user 'app' must not turn every postgresql:// into ***ql://.
+    from bridge.masking import mask_text, remember_url
+
+    remember_url(f"postgresql://app:{password}@db.example/app")
+    message = (
+        f"Cannot connect to postgresql://app:{password}@db.example/app (--url): FATAL: password "
+        'authentication failed for user "app". Secrets: see postgresql docs'
+    )
+    masked = mask_text(message)
+    assert masked.startswith("Cannot connect to postgresql://app:***@db.example/app"), masked
+    assert "see postgresql docs" in masked and "Secrets:" in masked
+    assert mask_text(f"it was {password}, or ({password})") == "it was ***, or (***)"

@@ -46,6 +46,11 @@ def _lb601(source: str, settings: LintSettings | None = None):
             '"public"',
         ),
         ("SELECT to_regclass(:name)", '{"name": "public.open_orders"}', '"public.open_orders"'),
+        (
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = :s AND table_name = :t",
+            '{"s": "public", "t": "a"}',
+            '"s": "public"',
+        ),
     ],
 )
 def test_names_pinned_to_public_are_reported_with_the_schema_neutral_rewrite(sql, params, shown):
@@ -66,6 +71,7 @@ def test_names_pinned_to_public_are_reported_with_the_schema_neutral_rewrite(sql
         ("UPDATE posts SET visibility = 'public' WHERE visibility IS NULL", ""),
         ("CREATE TABLE IF NOT EXISTS republic (id int)", ""),
         ("SELECT 1 FROM a WHERE note = :note", '{"note": "public"}'),
+        ("SELECT 1 FROM a WHERE note = :s AND table_schema = current_schema()", '{"s": "public"}'),
         ("-- checks public.a\nSELECT to_regclass('a')", ""),
         ('CREATE TABLE "PUBLIC".a (id int)', ""),  # another schema: quoted names keep their case
         ("SELECT 'see \"public\".a' AS note", ""),

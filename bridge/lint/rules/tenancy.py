@@ -10,7 +10,8 @@ file (`FileChecker.sites`) and in the bound parameters handed with it:
 - a ``'public.x'`` literal (``to_regclass('public.x')``, ``'public.x'::regclass``);
 - a ``public.x`` qualified name outside literals (``CREATE TABLE public.x``, ``REFERENCES public.x``),
   quoted or not (``"public"."x"``);
-- a bound parameter ``"public"`` under a schema-like key, or ``"public.x"``.
+- a bound parameter ``"public"`` under a schema-like key or one the SQL compares with a
+  schema column (``table_schema = :s``), or ``"public.x"``.
 
 The rule's text is in `bridge.lint.rules.catalog_tenancy`; its severity rises to
 an error when tenant schemas are configured (`bridge.lint.settings.LintSettings.severity_of`).
@@ -86,8 +87,22 @@ def pinned_to_public(sql: str) -> list[str]:
     return messages
 
 
+_COMPARED_TO_BIND = re.compile(rf"\b{_SCHEMA_COLUMN}\s*(?:=|IN\s*\()\s*:(\w+)", re.IGNORECASE)
+
+
+def _schema_binds(call: ast.Call) -> set[str]:
+    """Return the bind parameters the call's SQL (a literal, or text() of one) compares with a schema column."""
+    sql = call.args[0] if call.args else None
+    if isinstance(sql, ast.Call) and sql.args:
+        sql = sql.args[0]
+    if not (isinstance(sql, ast.Constant) and isinstance(sql.value, str)):
+        return set()
+    return set(_COMPARED_TO_BIND.findall(sql.value))
+
+
 def _pinned_parameters(call: ast.Call) -> list[str]:
     messages = []
+    schema_binds = _schema_binds(call)
     for arg in call.args[1:]:
         if not isinstance(arg, ast.Dict):
             continue
@@ -96,7 +111,8 @@ def _pinned_parameters(call: ast.Call) -> list[str]:
                 continue
             text = value.value.strip()
             key_name = key.value if isinstance(key, ast.Constant) and isinstance(key.value, str) else ""
-            if text.lower() == "public" and re.search(r"schema|nsp|namespace", key_name, re.IGNORECASE):
+            schema_like = key_name in schema_binds or re.search(r"schema|nsp|namespace", key_name, re.IGNORECASE)
+            if text.lower() == "public" and schema_like:
                 messages.append(
                     f'the parameter "{key_name}": "public" pins this check to the public schema; '
                     "compare with `current_schema()` in the SQL instead"

@@ -46,6 +46,8 @@ def _lb601(source: str, settings: LintSettings | None = None):
             '"public"',
         ),
         ("SELECT to_regclass(:name)", '{"name": "public.open_orders"}', '"public.open_orders"'),
+        ("SET search_path TO public", "", "search_path"),
+        ("SET LOCAL search_path = public, extensions; CREATE TABLE a (id int)", "", "search_path"),
         (
             "SELECT 1 FROM information_schema.columns WHERE table_schema = :s AND table_name = :t",
             '{"s": "public", "t": "a"}',
@@ -72,6 +74,8 @@ def test_names_pinned_to_public_are_reported_with_the_schema_neutral_rewrite(sql
         ("CREATE TABLE IF NOT EXISTS republic (id int)", ""),
         ("SELECT 1 FROM a WHERE note = :note", '{"note": "public"}'),
         ("SELECT 1 FROM a WHERE note = :s AND table_schema = current_schema()", '{"s": "public"}'),
+        ("SELECT 'SET search_path TO public' AS note", ""),
+        ("SET search_path TO republic", ""),
         ("-- checks public.a\nSELECT to_regclass('a')", ""),
         ('CREATE TABLE "PUBLIC".a (id int)', ""),  # another schema: quoted names keep their case
         ("SELECT 'see \"public\".a' AS note", ""),

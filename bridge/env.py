@@ -26,7 +26,7 @@ from .errors import BridgeError, ConfigError
 from .internals import replace_version_table, version_table, work_function, work_function_options
 from .ledger import history_tables, read_history
 from .lock import offline_lock, offline_unlock, runner_lock
-from .masking import mask_log_handlers
+from .masking import mask_log_handlers, remember_url
 from .script import settings_for
 from .settings import VersionTable
 from .shape import pg_relation_scope
@@ -142,6 +142,8 @@ def _run_offline(context, run: BridgeRun, options) -> None:
 
 
 def _run_online(context, connection, run: BridgeRun, options, commit_reads: bool) -> None:
+    # A connection or engine the caller handed over carries a password the bridge resolved from no URL.
+    remember_url(connection.engine.url)
     script = context.script
     settings = run.settings
     mutating = moves_versions(context)

@@ -65,7 +65,10 @@ ADOPTION, REPAIR = "adoption", "repair"
 CHECKSUM_ORIGINS = (ADOPTION, REPAIR)
 
 
-_quote = postgresql.dialect().identifier_preparer.quote  # leaves plain lower-case names as they are
+# Quotes names for sa.text(), which doubles each % itself for psycopg2's pyformat: this preparer
+# (named paramstyle) does not double them first. Plain lower-case names are left as they are.
+_PREPARER = postgresql.dialect(paramstyle="named").identifier_preparer
+_quote = _PREPARER.quote
 
 
 @functools.cache
@@ -132,7 +135,7 @@ def read_history(
     else:
         found = history_relations(connection, (legacy.name, CHECKSUM_TABLE), legacy)
         has_version = bool(existing_tables(connection, (version_table,), version_schema))
-    preparer = connection.dialect.identifier_preparer
+    preparer = _PREPARER
     parts = []
     if has_version:
         qualified = preparer.quote(version_table)
@@ -189,7 +192,7 @@ def read_history_by_schema(
         existing[schema].add(table)
         if columns is not None:
             require_columns(legacy, columns, f" in schema {schema}")
-    preparer = connection.dialect.identifier_preparer
+    preparer = _PREPARER
     parts = []
     values: dict[str, str] = {}
     selects = (

@@ -16,6 +16,8 @@ masked where it is made keeps its reason wherever it is shown again.
 A password shorter than `MIN_SECRET` characters, or equal to the user name
 (which every message shows anyway), is not replaced by value: it would turn
 every ``postgres`` in a text into ``***``; its URLs are still masked by shape.
+A password of letters only (``postgres``, ``password``) is replaced where it
+stands as a word, not inside a longer one (``postgresql://``).
 """
 
 from __future__ import annotations
@@ -41,7 +43,10 @@ _PLACEHOLDER = re.compile(r"\*\*\*|\$\{\w+\}|password|PASSWORD|pass")
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
-_ordered: tuple[str, ...] = ()  # _secrets, longest first (a secret inside another goes after it); replaced whole
+# _secrets, longest first (a secret inside another goes after it), each with its pattern when it is a
+# word (letters only): replaced whole, never changed under a reader.
+_ordered: tuple[tuple[str, re.Pattern | None], ...] = ()
+_WORD = re.compile(r"[A-Za-z]+")
 
 
 def parse_url(url: str | URL) -> URL | None:
@@ -111,7 +116,7 @@ def remember_password(password, user: str | None = None) -> None:
         new = {s for s in spellings if len(s) >= MIN_SECRET} - _secrets
         if new:
             _secrets.update(new)
-            _ordered = tuple(sorted(_secrets, key=len, reverse=True))
+            _ordered = tuple((s, _as_word(s)) for s in sorted(_secrets, key=len, reverse=True))
 
 
 def _as_sqlalchemy_renders(password: str) -> str:
@@ -175,10 +180,18 @@ def mask_text(text: str) -> str:
     return "\n".join(_mask_line(line) for line in _by_value(str(text)).split("\n"))
 
 
+def _as_word(secret: str) -> re.Pattern | None:
+    """Return the pattern of *secret* as a whole word when it is letters only (``postgres``), else None:
+    such a password is hidden where it stands alone, not inside ``postgresql://`` or ``Secrets``."""
+    if not _WORD.fullmatch(secret):
+        return None
+    return re.compile(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])")
+
+
 def _by_value(text: str) -> str:
-    for secret in _ordered:
+    for secret, word in _ordered:
         if secret in text:
-            text = text.replace(secret, MASK)
+            text = text.replace(secret, MASK) if word is None else word.sub(MASK, text)
     return text
 
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from . import __version__
+from .errors import BridgeError
 from .ledger import LOG_TABLE
 from .masking import mask_text
 from .shape import existing_tables, table_columns
@@ -271,9 +272,11 @@ def _present(connection: sa.Connection) -> list[sa.Column]:
 
 def _row(row) -> dict:
     """Return a row as a dict of every column (None for one dropped by hand), its times aware (UTC: how
-    `write` stores them)."""
+    `write` stores them), its error masked."""
     found = row._mapping
     complete = {column.name: found.get(column.name) for column in log_table.columns}
+    if complete["error"]:  # a row written before masking (an older bridge, a hand) is shown masked too
+        complete["error"] = mask_text(complete["error"])
     for key in ("started_at", "finished_at"):
         if complete[key] is not None and complete[key].tzinfo is None:
             complete[key] = complete[key].replace(tzinfo=datetime.timezone.utc)
@@ -292,8 +295,6 @@ def _reading(connection: sa.Connection, rows, *, required: bool, empty=None):
             "(the next run that applies something creates it afresh)."
         )
         if required:
-            from .errors import BridgeError  # deferred: the fleet workers and status load this module early
-
             raise BridgeError(f"The run log ({TABLE}) could not be read: {reason}. {fix}") from err
         log.warning("The run log (%s) could not be read, so its rows are left out: %s. %s", TABLE, reason, fix)
         return [] if empty is None else empty

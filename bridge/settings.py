@@ -182,8 +182,9 @@ MAX_RETRIES = 100
 MAX_LOCK_WAIT = MAX_TIMEOUT_MS / 1000  # seconds, the runner lock's wait: the same ceiling
 MAX_IDENTIFIER_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1: longer names are cut, silently
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "min": 60_000.0, "h": 3_600_000.0, "d": 86_400_000.0}
-# What PostgreSQL's lock_timeout / statement_timeout accept: milliseconds, or a number and a unit.
-_INTERVAL = re.compile(r"(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?")
+# What PostgreSQL's lock_timeout / statement_timeout accept: milliseconds, or a number and a unit
+# (ASCII digits: Python's \d and float() take any script's digits, PostgreSQL does not).
+_INTERVAL = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(us|ms|s|min|h|d)?")
 _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
 _METADATA = re.compile(rf"{_DOTTED}(?::{_DOTTED})?")
 
@@ -281,9 +282,7 @@ def _lock_wait(value: str | None, name: str = "lock_timeout") -> float:
             name,
             value,
             "",
-            "is not a number of seconds"
-            if not 0 <= number < float("inf")
-            else f"is more than {MAX_LOCK_WAIT:g} seconds",
+            "is not a number of seconds" if not 0 <= number < float("inf") else f"is more than {MAX_LOCK_WAIT} seconds",
             "Write the seconds a runner waits for another runner's lock, e.g. lock_timeout = 300.",
         )
     return number
@@ -371,7 +370,7 @@ OPTIONS: dict[str, Option] = {
     "legacy_name_format": Option("auto, stem or filename", _name_format),
     "embedded_postgres": Option("a folder (relative to the configuration file)"),
     "dotenv": Option("a .env file (relative to the configuration file)"),
-    "lock_timeout": Option(f"seconds, 0 to {MAX_LOCK_WAIT:g}", _lock_wait),
+    "lock_timeout": Option(f"seconds, 0 to {MAX_LOCK_WAIT}", _lock_wait),
     "migration_lock_timeout": Option(
         f"a PostgreSQL timeout: milliseconds, or a number and us, ms, s, min, h or d; at most {MAX_TIMEOUT_MS} ms",
         interval,
@@ -415,8 +414,15 @@ def legacy_location(config) -> Path | None:
 
 
 def _option(config, name: str) -> str | None:
-    value = config.get_alembic_option(name)
-    if value is None or isinstance(value, (list, tuple, dict)):
+    accepts = OPTIONS[name].accepts if name in OPTIONS else "one value"
+    fix = f"Write one value ({accepts})."
+    try:
+        value = config.get_alembic_option(name)
+    except TypeError as err:  # Alembic's pyproject.toml reader, on a list or table of numbers
+        raise ConfigError(f"{name} in [tool.alembic] is not one value ({err}). {fix}") from None
+    if isinstance(value, (list, tuple, dict)):  # pyproject.toml: taken for unset, it would go unnoticed
+        raise _invalid(name, value, "", "is not one value", fix)
+    if value is None:
         return None
     value = str(value).strip()
     return value or None

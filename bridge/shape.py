@@ -11,16 +11,13 @@ written. `bridge.ledger` reads and writes the rows.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
+from .errors import ConfigError
 from .settings import DEFAULT_APPLIED_COLUMN, LegacyTable
-
-if TYPE_CHECKING:
-    from .errors import ConfigError
 
 DEFAULT_LEGACY_TABLE = LegacyTable()  # the configured one is `BridgeSettings.legacy_table`
 
@@ -109,19 +106,13 @@ def require_columns(legacy: LegacyTable, columns, where: str = "") -> None:
             continue
         guess = guess_name_column(columns) if option == "legacy_name_column" else None
         fix = f"{option} = {guess}" if guess else f"{option} = <the column that {role}>"
-        raise _config_error(
+        raise ConfigError(
             f"The legacy table {legacy.name}{where} has no column {column}, which {option} names "
             f"(default {LegacyTable.name_column if option == 'legacy_name_column' else DEFAULT_APPLIED_COLUMN}); "
             f"its columns are {', '.join(columns) or 'none'}. Set {fix} in the [alembic] section of "
             "alembic.ini (or [tool.alembic] in pyproject.toml), or legacy_table to the table your "
             "old runner writes. Nothing was read, applied or recorded."
         )
-
-
-def _config_error(message: str) -> ConfigError:
-    from .errors import ConfigError  # deferred: keeps Alembic out of the run.py start pre-check
-
-    return ConfigError(message)
 
 
 def history_relations(connection: sa.Connection, names, legacy: LegacyTable, schema: str | None = None) -> set[str]:

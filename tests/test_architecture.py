@@ -116,6 +116,17 @@ def test_a_bridge_module_imported_inside_a_function_says_why():
     assert bare == [], "say why the import is deferred, in a comment on its line or the line above"
 
 
+def test_bridge_errors_is_never_imported_inside_a_function():
+    # bridge.errors imports nothing heavy (Alembic comes later, on its own): no reason left to defer it.
+    deferred = [
+        f"{path.relative_to(PACKAGE.parent)}:{node.lineno}"
+        for name, path in MODULES.items()
+        for imported, node, inside in _imports(name, path)
+        if inside and imported == "bridge.errors"
+    ]
+    assert deferred == []
+
+
 def _calls(path: Path, names: set[str]) -> list[str]:
     found = []
     for node in ast.walk(ast.parse(path.read_text())):

@@ -344,3 +344,33 @@ def test_upgrade_out_of_order_plans_and_counts_the_out_of_order_file(project):
     assert "applied 20251002_create_b (" in result.stderr
     assert "Applied 1 migration(s) in " in result.stdout
     assert project.rows() == [STEMS[0], STEMS[2], STEMS[1]]
+
+
+LOUD_NATIVE = (
+    "import os\n\nprint('PRINTED-ON-IMPORT')\nos.system('echo PRINTED-BY-CHILD-ON-IMPORT')\n\n"
+    "revision = 'n1'\ndown_revision = '20251001_create_a'\nbranch_labels = None\ndepends_on = None\n\n\n"
+    "def upgrade():\n    pass\n\n\ndef downgrade():\n    pass\n"
+)
+MACHINE_READABLE = [
+    ("status", "--json"),
+    ("repair", "--json"),
+    ("check", "--format", "json"),
+    ("check", "--format", "sarif"),
+    ("fleet", "status", "--targets", "targets.txt", "--json"),
+    ("fleet", "plan", "--targets", "targets.txt", "--json"),
+    ("fleet", "upgrade", "--targets", "targets.txt", "--json"),
+]
+
+
+@pytest.mark.slow
+def test_a_json_report_stays_json_when_a_native_revision_prints_on_import(project):
+    # Alembic imports every native revision to build the revision map, in the command's own process.
+    project.table("20251001_create_a", "a")
+    project.versions.mkdir(parents=True, exist_ok=True)
+    (project.versions / "n1_loud.py").write_text(LOUD_NATIVE, encoding="utf-8")
+    (project.root / "targets.txt").write_text(f"db {url_text(project.url)}\n", encoding="utf-8")
+    for argv in MACHINE_READABLE:
+        result = project.run("alembic-bridge", *argv)
+        assert "Traceback" not in result.output, (argv, result.output)
+        json.loads(result.stdout)  # nothing else on stdout
+        assert "PRINTED-ON-IMPORT" in result.stderr and "PRINTED-BY-CHILD-ON-IMPORT" in result.stderr, argv

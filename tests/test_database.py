@@ -259,3 +259,15 @@ def test_a_dotenv_that_is_not_utf8_is_named_with_its_fix_not_a_traceback(dotenv_
     assert f"{prefix}Cannot read {dotenv}: it is not UTF-8 text" in result.output
     assert "Save it as UTF-8" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("folder", ["/dev/null/pg", "/proc/no/such/folder"])
+def test_an_embedded_postgres_folder_that_cannot_be_made_is_a_config_error_naming_the_option(folder):
+    from pathlib import Path
+
+    from bridge import embedded
+
+    with pytest.raises(ConfigError) as err:
+        embedded.ensure_running(Path(folder))
+    assert str(err.value).startswith(f"embedded_postgres = {folder}: "), str(err.value)
+    assert "writable folder" in str(err.value)

@@ -19,7 +19,9 @@ from bridge.fleet.targets import (
     Target,
     TargetsError,
     parse_shard,
+    query_targets,
     read_targets_file,
+    schema_targets,
     select_shard,
     shard_from_environment,
     shard_of,
@@ -103,6 +105,37 @@ def test_one_target_source_only():
     with pytest.raises(TargetsError, match="No targets: pass --targets FILE"):
         Source.choose()
     assert Source.choose(options={"fleet_schemas": "tenant_*"}).schemas == "tenant_*"
+
+
+@pytest.mark.parametrize(
+    "option, value, named",
+    [
+        ("fleet_targets", "/nonexistent/targets.txt", "Pass an existing file to fleet_targets"),
+        ("fleet_targets_query", "SELEKT garbage", "fleet_targets_query failed on the configured database"),
+        ("fleet_targets_query", "SELECT 1", "fleet_targets_query row 1 has 1 column(s)"),
+        ("fleet_schemas", "no_such_*", "matches fleet_schemas 'no_such_*'"),
+    ],
+)
+def test_a_bad_target_list_from_the_configuration_names_the_option_not_a_flag(engine, option, value, named):
+    source = Source.choose(options={option: value})
+    assert source.label == option
+    with pytest.raises(TargetsError) as caught, engine.connect() as conn:
+        if source.targets_file is not None:
+            read_targets_file(source.targets_file, {}, given_as=source.label)
+        elif source.query:
+            query_targets(conn, source.query, given_as=source.label)
+        else:
+            schema_targets(conn, source.schemas or "", given_as=source.label)
+    assert named in str(caught.value)
+    assert "--" not in str(caught.value).split(". ")[0], str(caught.value)
+
+
+def test_a_targets_query_is_run_as_written_colons_and_percents_included(engine):
+    # A registry query is SQL for the server, not SQLAlchemy text(): ':x' is no bind parameter.
+    sql = "SELECT 'a', 'postgresql://u@h/d' WHERE ':y' = ':y' AND '100%' LIKE '%'"
+    with engine.connect() as conn:
+        (target,) = query_targets(conn, sql)
+    assert (target.name, target.url) == ("a", "postgresql://u@h/d")
 
 
 def test_shards_are_a_hash_of_the_name_and_stable_when_targets_are_added():

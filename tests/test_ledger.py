@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+import sqlalchemy as sa
+
 
 def test_recording_a_migration_twice_keeps_one_row_and_the_latest_checksum(engine):
     from bridge.context import forget_connection
@@ -44,3 +47,23 @@ def test_history_tables_created_by_a_rolled_back_migration_are_created_again(eng
             Ledger(conn, "stem").record_applied("20251031_x", "a" * 64)
         rows = conn.exec_driver_sql("SELECT migration_name FROM schema_migrations").scalars().all()
     assert rows == ["20251031_x"]
+
+
+@pytest.mark.parametrize("version_schema", [None, "s%s"])
+def test_a_version_table_whose_name_holds_percent_and_quotes_is_read(engine, version_schema):
+    # Any PostgreSQL name is a valid version_table / version_table_schema; psycopg2's
+    # pyformat must not see a % the identifier quoting already doubled.
+    from bridge.ledger import read_history, read_history_by_schema
+
+    name = "v%s\"x'%%y"
+    table = sa.Table(name, sa.MetaData(), sa.Column("version_num", sa.String(32)), schema=version_schema)
+    with engine.begin() as conn:
+        if version_schema is not None:
+            conn.execute(sa.schema.CreateSchema(version_schema))
+        table.create(conn)
+        conn.execute(table.insert().values(version_num="20251001_a"))
+        assert conn.scalar(sa.text("SELECT count(*) FROM pg_class WHERE relname = :n"), {"n": name}) == 1
+    with engine.connect() as conn:
+        assert read_history(conn, name, version_schema).heads == ("20251001_a",)
+        if version_schema is not None:
+            assert read_history_by_schema(conn, [version_schema], name)[version_schema].heads == ("20251001_a",)

@@ -449,7 +449,7 @@ def test_pyproject_with_an_unknown_key_is_a_clear_error(tmp_path):
     pyproject = write(tmp_path, "pyproject.toml", '[tool.alembic-bridge.lint]\nselct = ["LB1"]\n')
     with pytest.raises(
         ConfigError,
-        match=r"unknown key\(s\) selct; the keys are select, ignore, per-file-ignores, severity, postgres-version and lock-rules-since",
+        match=r"unknown key\(s\) selct; the keys are select, ignore, per-file-ignores, severity, postgres-version, lock-rules-since, small-table-rows",
     ):
         load_settings(pyproject)
 
@@ -494,6 +494,19 @@ def test_cli_exits_1_and_prints_ruff_style_lines_with_hints(tmp_path):
         '    hint: wrap the SQL in text(): `conn.execute(text("..."))`',
         "Found 4 problems: 3 errors, 1 warning (LB102: do not fail the run).",
     ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("output_format", ["json", "sarif"])
+def test_json_and_sarif_are_utf_8_json_when_a_file_name_is_not_utf_8(tmp_path, output_format):
+    # os.fsdecode gives such a name a lone surrogate, which stdout writes back as the raw byte.
+    (tmp_path / b"20251031_caf\xe9.py".decode(sys.getfilesystemencoding(), "surrogateescape")).write_text(CLEAN)
+    result = subprocess.run(
+        [str(CLI), "lint", "--format", output_format, "."], cwd=tmp_path, capture_output=True, timeout=120
+    )
+    assert result.returncode == 1, result.stderr
+    data = json.loads(result.stdout.decode("utf-8"))  # strict: what jq and GitHub read
+    assert "20251031_caf" in json.dumps(data)
 
 
 @pytest.mark.slow

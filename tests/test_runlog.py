@@ -108,6 +108,22 @@ def test_a_run_log_with_a_dropped_column_is_still_read_by_status_and_log(project
     assert [r["revision"] for r in runner.status(project.config()).last_run] == ["20251001_create_a"]
 
 
+def test_a_password_in_a_row_written_before_masking_is_hidden_when_read(project):
+    # A database whose run log an older bridge (or a hand) wrote: the bridge knows the password now.
+    from bridge.masking import forget_all, remember_url
+
+    project.table("20251001_create_a", "a")
+    runner.upgrade(project.config())
+    project.sql(f"UPDATE {LOG} SET error = :e", e="why: S3cr@t-Old-Row")
+    remember_url("postgresql://app:S3cr%40t-Old-Row@h/d")
+    try:
+        [row] = runner.run_log(project.config())
+        [last] = runner.status(project.config()).last_run
+    finally:
+        forget_all()
+    assert row["error"] == last["error"] == "why: ***"
+
+
 def test_a_failed_migration_is_still_logged_when_it_was_the_runs_first_step(project):
     project.write("20251001_fail.py", legacy_source("SELECT * FROM nowhere"))
     with pytest.raises(Exception, match="nowhere"):
@@ -142,6 +158,14 @@ READ_AND_NO_OP = [
     ("alembic-bridge", "log"),
     ("alembic-bridge", "check"),
     ("python", "run.py", "start"),
+    ("alembic", "heads"),
+    ("alembic-bridge", "upgrade", "--dry-run"),
+    ("alembic-bridge", "sync", "--dry-run"),
+    ("alembic-bridge", "repair"),
+    ("alembic-bridge", "fleet", "status", "--schemas", "public"),
+    ("alembic-bridge", "fleet", "plan", "--schemas", "public"),
+    ("alembic-bridge", "fleet", "upgrade", "--schemas", "public"),
+    ("python", "run.py", "status"),
 ]
 
 

@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 from conftest import REPO, legacy_source, make_project, url_text
 
-from bridge.errors import ConfigError
+from bridge.errors import BridgeError, ConfigError
 
 PASSWORDS = {
     "url-breaking": "Zq7@x:K/9%w#Q",  # @ : / % #
@@ -205,6 +205,33 @@ def test_lint_sarif_never_shows_the_configured_password(tmp_path, role):
     assert_hidden(password, check.output, "check --offline --format sarif")
 
 
+def test_a_connection_the_caller_hands_over_has_its_password_hidden_too(tmp_path, role, remembered, monkeypatch):
+    # Python API / pytest-alembic: the bridge resolves no URL, the caller's engine carries the password.
+    from alembic import command
+    from alembic.config import Config
+
+    _, password, url = role
+    for name in ("DATABASE_URL", "DB_USER", "DB_PASSWORD", "DB_HOST", "DB_PORT", "DB_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    project = _project(tmp_path, url)
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    config = Config(str(project.root / "alembic.ini"))
+    try:
+        with engine.connect() as conn:
+            config.attributes["connection"] = conn
+            with pytest.raises(BridgeError) as err:
+                command.upgrade(config, "head")
+            stored = (
+                conn.exec_driver_sql("SELECT error FROM alembic_bridge_log WHERE error IS NOT NULL").scalars().all()
+            )
+    finally:
+        engine.dispose()
+    assert REASON in str(err.value)
+    assert_hidden(password, str(err.value), "the error raised to the caller")
+    assert stored and all(REASON in row for row in stored)
+    assert_hidden(password, "\n".join(stored), "alembic_bridge_log.error")
+
+
 # -- masking itself (fast) ------------------------------------------------------------------------
 
 
@@ -274,3 +301,19 @@ def test_hide_secrets_leaves_text_alone_when_nothing_is_remembered(remembered):
 
     text = "postgresql://app:password@host/db is the shape; S3cr@t stays"
     assert hide_secrets(text) == text
+
+
+@pytest.mark.parametrize("password", ["postgres", "password", "Secret"])
+def test_a_password_that_is_a_word_is_hidden_as_a_word_not_inside_longer_ones(remembered, password):
+    # A dev password like 'postgres' for user 'app' must not turn every postgresql:// into ***ql://.
+    from bridge.masking import mask_text, remember_url
+
+    remember_url(f"postgresql://app:{password}@db.example/app")
+    message = (
+        f"Cannot connect to postgresql://app:{password}@db.example/app (--url): FATAL: password "
+        'authentication failed for user "app". Secrets: see postgresql docs'
+    )
+    masked = mask_text(message)
+    assert masked.startswith("Cannot connect to postgresql://app:***@db.example/app"), masked
+    assert "see postgresql docs" in masked and "Secrets:" in masked
+    assert mask_text(f"it was {password}, or ({password})") == "it was ***, or (***)"

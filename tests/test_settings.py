@@ -40,6 +40,15 @@ def test_a_lock_timeout_that_is_not_a_number_of_seconds_is_refused(tmp_path, val
         settings(tmp_path, lock_timeout=value)
 
 
+def test_lock_timeouts_bound_is_named_exactly_not_rounded(tmp_path):
+    from bridge.settings import OPTIONS
+
+    assert settings(tmp_path, lock_timeout="2147483.647").lock_timeout == 2147483.647
+    with pytest.raises(ConfigError, match=r"is more than 2147483\.647 seconds"):
+        settings(tmp_path, lock_timeout="2147484")
+    assert OPTIONS["lock_timeout"].accepts == "seconds, 0 to 2147483.647"
+
+
 def test_lock_timeout_in_seconds_is_read(tmp_path):
     assert settings(tmp_path, lock_timeout="2.5").lock_timeout == 2.5
     assert settings(tmp_path).lock_timeout == 300.0
@@ -52,8 +61,8 @@ def test_lock_timeout_in_seconds_is_read(tmp_path):
 BAD_VALUES = {
     "legacy_name_format": ["stems", "AUTO", "file name"],
     "lock_timeout": ["5min", "-1", "nan", "inf", "1e308", "2147484", "true"],
-    "migration_lock_timeout": ["2 sec", "-1s", "99999999999999d", "2147483648", "25d", "1e3s", "nan"],
-    "migration_statement_timeout": ["forever", "9999999999ms", "3000h"],
+    "migration_lock_timeout": ["2 sec", "-1s", "99999999999999d", "2147483648", "25d", "1e3s", "nan", "\u0663s"],
+    "migration_statement_timeout": ["forever", "9999999999ms", "3000h", "\uff11\uff10s", "\u0665"],
     "lock_retries": ["many", "-1", "1.5", "101", "10000000000", "true"],
     "lock_retry_backoff": ["soon", "-0.5", "1e308", "inf", "nan", "3601", "true"],
     "rebuild_invalid_indexes": ["maybe", "2", "enabled", "ja"],
@@ -115,6 +124,29 @@ def test_the_bounds_themselves_are_accepted(tmp_path, name, value, expected):
     settings(tmp_path, **{name: value})
 
 
+@pytest.mark.parametrize("value", ["2147483647", "24d", "1.5s", "1 min", "0", "0.5", "500ms", "2h", "1000us"])
+def test_every_timeout_the_check_accepts_postgresql_accepts_too(engine, value):
+    from bridge.settings import interval
+
+    checked = interval(value, "migration_lock_timeout")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("SELECT set_config('lock_timeout', %(v)s, true)", {"v": checked})
+
+
+@pytest.mark.parametrize(
+    "name, toml",
+    [("lock_retries", '["3"]'), ("legacy_location", '["migrations"]'), ("strict", '{a = "1"}'), ("strict", "[1]")],
+)
+def test_a_list_in_pyproject_for_an_option_of_one_value_is_refused_not_ignored(tmp_path, name, toml):
+    pyproject = tmp_path / "pyproject.toml"
+    options = {"script_location": '"alembic"', "legacy_location": '"migrations"', name: toml}
+    pyproject.write_text("[tool.alembic]\n" + "".join(f"{k} = {v}\n" for k, v in options.items()))
+    with pytest.raises(ConfigError) as err:
+        BridgeSettings.from_config(Config(toml_file=str(pyproject)))
+    assert str(err.value).startswith(name) and "is not one value" in str(err.value), str(err.value)
+    assert "Write one value" in str(err.value)
+
+
 def test_a_per_migration_setting_is_checked_with_the_same_bounds():
     from bridge.settings import BridgeSettings as Settings
     from bridge.steps import Policy
@@ -167,3 +199,26 @@ def test_every_lint_setting_with_a_bad_value_is_a_config_error_naming_it(tmp_pat
     with pytest.raises(ConfigError) as err:
         load_settings(pyproject)
     assert named in str(err.value)
+
+
+def test_an_unknown_lint_key_is_refused_naming_every_key_there_is(tmp_path):
+    from bridge.lint.settings import SETTING_KEYS, load_settings
+
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text("[tool.alembic-bridge.lint]\nsmall-table-row = 5\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_settings(pyproject)
+    for key in SETTING_KEYS:
+        assert key in str(err.value), key
+
+
+def test_the_readme_lists_every_lint_setting_with_what_it_accepts():
+    from pathlib import Path
+
+    from bridge.lint.settings import SETTING_KEYS
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("[tool.alembic-bridge.lint]") :].split("\n\n")[1]
+    rows = {line.split(" | ")[0].strip("| `"): line for line in table.splitlines() if line.startswith("| `")}
+    assert set(rows) == set(SETTING_KEYS)
+    assert all(len(row.split(" | ")) == 3 and row.split(" | ")[2].strip(" |") for row in rows.values()), rows

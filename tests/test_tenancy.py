@@ -37,12 +37,22 @@ def _lb601(source: str, settings: LintSettings | None = None):
         ("SELECT 'public.open_orders'::regclass", "", "'public.open_orders'"),
         ("CREATE TABLE IF NOT EXISTS public.open_orders (id int)", "", "public.open_orders"),
         ("ALTER TABLE a ADD COLUMN IF NOT EXISTS b int REFERENCES public.accounts (id)", "", "public.accounts"),
+        ('CREATE TABLE "public"."open_orders" (id int)', "", "public.open_orders"),
+        ('ALTER TABLE public."open_orders" ADD COLUMN b int', "", "public.open_orders"),
+        ('CREATE INDEX i ON "public".open_orders (id)', "", "public.open_orders"),
         (
             "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = :schema",
             '{"schema": "public"}',
             '"public"',
         ),
         ("SELECT to_regclass(:name)", '{"name": "public.open_orders"}', '"public.open_orders"'),
+        ("SET search_path TO public", "", "search_path"),
+        ("SET LOCAL search_path = public, extensions; CREATE TABLE a (id int)", "", "search_path"),
+        (
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = :s AND table_name = :t",
+            '{"s": "public", "t": "a"}',
+            '"s": "public"',
+        ),
     ],
 )
 def test_names_pinned_to_public_are_reported_with_the_schema_neutral_rewrite(sql, params, shown):
@@ -63,7 +73,12 @@ def test_names_pinned_to_public_are_reported_with_the_schema_neutral_rewrite(sql
         ("UPDATE posts SET visibility = 'public' WHERE visibility IS NULL", ""),
         ("CREATE TABLE IF NOT EXISTS republic (id int)", ""),
         ("SELECT 1 FROM a WHERE note = :note", '{"note": "public"}'),
+        ("SELECT 1 FROM a WHERE note = :s AND table_schema = current_schema()", '{"s": "public"}'),
+        ("SELECT 'SET search_path TO public' AS note", ""),
+        ("SET search_path TO republic", ""),
         ("-- checks public.a\nSELECT to_regclass('a')", ""),
+        ('CREATE TABLE "PUBLIC".a (id int)', ""),  # another schema: quoted names keep their case
+        ("SELECT 'see \"public\".a' AS note", ""),
     ],
 )
 def test_schema_neutral_sql_and_other_uses_of_the_word_are_not_reported(sql, params):

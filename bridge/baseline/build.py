@@ -79,9 +79,8 @@ def build_schema(config, head: str, *, scratch_url: str | None = None, pg_dump: 
             # baselined has it already).
             engine = bridge_engine(url, poolclass=sa.pool.NullPool)
             try:
-                with engine.begin() as conn:
-                    quoted = conn.dialect.identifier_preparer.quote_schema(version_schema)
-                    conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
+                with engine.begin() as conn:  # compiled, so a % in the name is not doubled for pyformat
+                    conn.execute(sa.schema.CreateSchema(version_schema, if_not_exists=True))
             finally:
                 engine.dispose()
         output = io.StringIO()

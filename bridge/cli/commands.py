@@ -28,7 +28,15 @@ from .baseline import baseline_command
 from .convert import convert_command
 from .fleet import fleet_command
 from .lint import echo_machine_readable, format_option, lint_command
-from .options import Context, add_shared_options, configure_logging, load_config, pass_context, shared_options
+from .options import (
+    Context,
+    add_shared_options,
+    configure_logging,
+    load_config,
+    pass_context,
+    report_owns_stdout,
+    shared_options,
+)
 from .progress import OutputGuard, Progress
 from .report import report_command
 
@@ -135,7 +143,8 @@ def downgrade(obj: Context, target, dry_run):
 def status(obj: Context, as_json):
     """Show every migration's state, the head and what is pending (reads only)."""
 
-    result = runner.status(load_config(obj))
+    with report_owns_stdout(as_json):
+        result = runner.status(load_config(obj))
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
         return
@@ -273,7 +282,8 @@ def repair(obj: Context, yes, as_json):
     the checksums, alembic_version is moved to the last applied file that exists, and
     applied files without a checksum get their current one. Nothing else changes.
     """
-    result = runner.repair(load_config(obj), apply=yes)
+    with report_owns_stdout(as_json):
+        result = runner.repair(load_config(obj), apply=yes)
     if as_json:
         click.echo(json.dumps({**result.as_dict(), "applied": yes and bool(result.changes)}, indent=2))
         return
@@ -327,7 +337,8 @@ def check(obj: Context, offline, diff_base, output_format):
     against --diff BASE. Online, each lock danger names its table's size and writes
     (a table under small-table-rows makes it a warning).
     """
-    found = checks.findings(load_config(obj), database=not offline, diff_base=diff_base)
+    with report_owns_stdout(output_format != "text"):
+        found = checks.findings(load_config(obj), database=not offline, diff_base=diff_base)
     if not echo_machine_readable(output_format, found, lambda f: f.as_dict(), checks.sarif, checks.github_annotations):
         for f in found:
             click.echo(str(f) if f.severity == ERROR else f"warning: {f}", err=True)

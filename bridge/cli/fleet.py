@@ -21,7 +21,7 @@ from ..context import set_request
 from ..fleet import api, report
 from ..fleet.pool import CONTINUE, STOP, default_parallel
 from ..fleet.targets import Source, TargetsError, parse_shard, shard_from_environment
-from .options import Context, pass_context
+from .options import Context, pass_context, report_owns_stdout
 
 
 def _target_options(command):
@@ -118,8 +118,9 @@ def _setup(obj: Context, targets_file, query, schemas, shard, shards):
 @pass_context
 def status(obj: Context, targets_file, query, schemas, shard, shards, as_json, junit):
     """Show where every target is, from the pre-check alone (reads only)."""
-    config, found, _ = _setup(obj, targets_file, query, schemas, shard, shards)
-    rows = [item.as_dict() for item in api.check(config, found)]
+    with report_owns_stdout(as_json):
+        config, found, _ = _setup(obj, targets_file, query, schemas, shard, shards)
+        rows = [item.as_dict() for item in api.check(config, found)]
     if as_json:
         click.echo(json.dumps({"targets": rows}, indent=2))
     else:
@@ -157,9 +158,10 @@ def plan(obj: Context, target, downgrade_to, out_of_order, targets_file, query, 
     """Show what each target would run for `fleet upgrade TARGET` (as `upgrade --dry-run` does); reads only."""
     if junit:
         raise click.UsageError("--junit is for runs: fleet upgrade / downgrade.")
-    config, found, _ = _setup(obj, targets_file, query, schemas, shard, shards)
     direction = "downgrade" if downgrade_to else "upgrade"
-    planned = api.plan(config, found, direction, target, config_url=obj.url, out_of_order=out_of_order)
+    with report_owns_stdout(as_json):
+        config, found, _ = _setup(obj, targets_file, query, schemas, shard, shards)
+        planned = api.plan(config, found, direction, target, config_url=obj.url, out_of_order=out_of_order)
     if as_json:
         click.echo(
             json.dumps(
@@ -223,26 +225,27 @@ def _run(
     on_error,
     out_of_order=False,
 ):
-    config, found, chosen = _setup(obj, targets_file, query, schemas, shard, shards)
-    parallel = parallel or default_parallel()
+    machine_readable = bool(as_json or junit)  # migrations' print() must not break the report
     progress = _Progress(obj, quiet=obj.quiet or as_json)
-    if chosen is not None:
-        progress.say(f"Shard {chosen[0]}/{chosen[1]}: {len(found)} target(s).")
-    records = api.run(
-        config,
-        found,
-        direction,
-        revision,
-        config_url=obj.url,
-        parallel=parallel,
-        canary=canary,
-        on_error=on_error,
-        out_of_order=out_of_order,
-        on_checked=progress.checked,
-        on_change=progress.changed,
-        stdout_to_stderr=bool(as_json or junit),  # migrations' print() must not break the report
-    )
-    progress.end()
+    with report_owns_stdout(machine_readable):
+        config, found, chosen = _setup(obj, targets_file, query, schemas, shard, shards)
+        if chosen is not None:
+            progress.say(f"Shard {chosen[0]}/{chosen[1]}: {len(found)} target(s).")
+        records = api.run(
+            config,
+            found,
+            direction,
+            revision,
+            config_url=obj.url,
+            parallel=parallel or default_parallel(),
+            canary=canary,
+            on_error=on_error,
+            out_of_order=out_of_order,
+            on_checked=progress.checked,
+            on_change=progress.changed,
+            stdout_to_stderr=machine_readable,
+        )
+        progress.end()
     if junit:
         Path(junit).write_text(report.to_junit(records), encoding="utf-8")
     if as_json:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -77,6 +78,16 @@ format_option = click.option(
 )
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _utf8_json(data) -> str:
+    """Return *data* as JSON that is valid UTF-8: non-ASCII text kept readable, a lone surrogate
+    (a file name that is not UTF-8, as os.fsdecode gives it) escaped, never written as its raw byte."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)  # only inside JSON strings
+
+
 def echo_machine_readable(output_format: str, items: list, as_dict, sarif, github) -> bool:
     """Print *items* in a machine-readable *output_format* (json, sarif, github) and return True;
     return False for text, which each command prints its own way.
@@ -84,9 +95,9 @@ def echo_machine_readable(output_format: str, items: list, as_dict, sarif, githu
     *as_dict*, *sarif* and *github* turn one item, and all of them, into each format.
     """
     if output_format == "json":
-        click.echo(json.dumps([as_dict(item) for item in items], indent=2, ensure_ascii=False))
+        click.echo(_utf8_json([as_dict(item) for item in items]))
     elif output_format == "sarif":
-        click.echo(json.dumps(sarif(items), indent=2, ensure_ascii=False))
+        click.echo(_utf8_json(sarif(items)))
     elif output_format == "github":
         for line in github(items):
             click.echo(line)

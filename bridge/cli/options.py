@@ -7,8 +7,11 @@ subcommand a copy, and a value given after the subcommand wins.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
+from collections.abc import Iterator
 
 import click
 from alembic.config import Config
@@ -91,3 +94,35 @@ def load_config(obj: Context) -> Config:
     # The CLI renders progress itself; keep env.py from re-configuring logging.
     set_request(config, configure_logging=False)
     return config
+
+
+@contextlib.contextmanager
+def report_owns_stdout(active: bool = True) -> Iterator[None]:
+    """While the work runs, send what anything else prints to standard error: a report (JSON, SARIF) owns stdout.
+
+    A migration's print(), a native revision's print() when Alembic imports it, a
+    child process they start (file descriptor 1 itself is pointed at stderr); the
+    command prints its report after the block.
+    """
+    if not active:
+        yield
+        return
+    real = sys.stdout
+    real.flush()
+    saved: tuple[int, int] | None = None  # (stdout's descriptor, a copy of what it was)
+    try:
+        out, err = real.fileno(), sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # a stream without a descriptor (click's test runner)
+        pass
+    else:
+        saved = (out, os.dup(out))
+        os.dup2(err, out)
+    sys.stdout = sys.stderr
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stdout = real
+        if saved is not None:
+            os.dup2(saved[1], saved[0])
+            os.close(saved[1])

@@ -38,15 +38,17 @@ PRECHECK_THREADS = 16
 def load_targets(config: Config, source: Source, shard: tuple[int, int] | None = None) -> list[Target]:
     """Return the targets *source* lists (this shard's only, if *shard* = (I, N) is given)."""
     if source.targets_file is not None:
-        found = targets_module.read_targets_file(source.targets_file, read_environment(config_dir(config)))
+        found = targets_module.read_targets_file(
+            source.targets_file, read_environment(config_dir(config)), source.label
+        )
     else:
         engine = engine_for(config)
         try:
             with engine.connect() as connection:
                 if source.query:
-                    found = targets_module.query_targets(connection, source.query)
+                    found = targets_module.query_targets(connection, source.query, source.label)
                 else:
-                    found = targets_module.schema_targets(connection, source.schemas or "")
+                    found = targets_module.schema_targets(connection, source.schemas or "", source.label)
                 connection.rollback()
         finally:
             engine.dispose()

@@ -80,10 +80,16 @@ class Source:
     targets_file: Path | None = None
     query: str | None = None
     schemas: str | None = None
+    option: str | None = None  # the [alembic] option it was set by, when no flag gave it
 
     @property
     def kind(self) -> str:
         return "schemas" if self.schemas else "query" if self.query else "targets"
+
+    @property
+    def label(self) -> str:
+        """What gave the list, as messages name it: ``--targets-query``, or ``fleet_targets_query``."""
+        return self.option or f"--{_flag(self.kind)}"
 
     @classmethod
     def choose(
@@ -110,12 +116,13 @@ class Source:
                 f"{', '.join(OPTIONS.values())} in the [alembic] section of alembic.ini."
             )
         ((kind, value),) = given.items()
+        option = None if (targets_file or query or schemas) else OPTIONS[kind]
         if kind == "targets":
             path = Path(value).expanduser()
-            if base is not None and not path.is_absolute() and not targets_file:
+            if base is not None and not path.is_absolute() and option:
                 path = base / path  # an option is relative to the configuration file
-            return cls(targets_file=path)
-        return cls(query=value) if kind == "query" else cls(schemas=value)
+            return cls(targets_file=path, option=option)
+        return cls(query=value, option=option) if kind == "query" else cls(schemas=value, option=option)
 
 
 def _flag(kind: str) -> str:
@@ -125,12 +132,12 @@ def _flag(kind: str) -> str:
 # -- a targets file --------------------------------------------------------------------------
 
 
-def read_targets_file(path: Path, environ: Mapping[str, str]) -> list[Target]:
+def read_targets_file(path: Path, environ: Mapping[str, str], given_as: str = "--targets") -> list[Target]:
     """Parse a targets file: ``URL`` or ``name URL`` a line, ``#`` comments, ``${VAR}`` from *environ*."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise TargetsError(f"Targets file {path} does not exist. Pass an existing file to --targets.") from None
+        raise TargetsError(f"Targets file {path} does not exist. Pass an existing file to {given_as}.") from None
     except (OSError, UnicodeDecodeError) as err:
         raise TargetsError(f"Cannot read targets file {path}: {err}. Make it a readable UTF-8 text file.") from None
     targets = []
@@ -203,28 +210,28 @@ def _unique(found: list[tuple[str, Target]], source: str) -> list[Target]:
 # -- a query, a schema glob ------------------------------------------------------------------
 
 
-def query_targets(connection: sa.Connection, sql: str) -> list[Target]:
+def query_targets(connection: sa.Connection, sql: str, given_as: str = "--targets-query") -> list[Target]:
     """Run *sql* (the tenant registry) and return its rows ``(name, url)`` as targets."""
     try:
-        result = connection.execute(sa.text(sql))
-        rows = result.fetchall()
-    except sa.exc.DBAPIError as err:
+        # As written, to the server: every ':' escaped, so a ':x' in a literal is no bind parameter.
+        rows = connection.execute(sa.text(sql.replace(":", "\\:"))).fetchall()
+    except sa.exc.StatementError as err:
         reason = " ".join(str(err.orig).split()) if err.orig is not None else str(err)
         raise TargetsError(
-            f"--targets-query failed on the configured database: {mask_text(reason)}. It must be a "
+            f"{given_as} failed on the configured database: {mask_text(reason)}. It must be a "
             "SELECT returning two columns, name and url."
         ) from None
     found = []
     for number, row in enumerate(rows, 1):
         if len(row) != 2 or not all(isinstance(v, str) and v for v in row):
             raise TargetsError(
-                f"--targets-query row {number} has {len(row)} column(s) {_shape(row)}; expected two non-empty "
+                f"{given_as} row {number} has {len(row)} column(s) {_shape(row)}; expected two non-empty "
                 "text columns, name and url (SELECT name, url FROM tenants)."
             )
         name, url = row
-        where = f"--targets-query row {number}"
+        where = f"{given_as} row {number}"
         found.append((where, Target(name, url, origin=where)))
-    return _unique(found, "--targets-query")
+    return _unique(found, given_as)
 
 
 def _shape(row) -> str:
@@ -237,12 +244,12 @@ _SCHEMAS = (
 )
 
 
-def schema_targets(connection: sa.Connection, pattern: str) -> list[Target]:
+def schema_targets(connection: sa.Connection, pattern: str, given_as: str = "--schemas") -> list[Target]:
     """Return one target per schema of the connected database whose name matches the glob *pattern*."""
     names = [name for (name,) in connection.execute(sa.text(_SCHEMAS)) if fnmatch.fnmatchcase(name, pattern)]
     if not names:
         raise TargetsError(
-            f"No schema of the configured database matches --schemas {pattern!r}. List them with "
+            f"No schema of the configured database matches {given_as} {pattern!r}. List them with "
             "`\\dn` in psql; the pattern is a glob (tenant_*), matched case-sensitively."
         )
     return [Target(name, schema=name) for name in names]

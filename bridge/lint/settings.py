@@ -29,19 +29,17 @@ from .rules.rule import RuleOptions
 
 PYPROJECT_TABLE = "tool.alembic-bridge.lint"
 ALL = "ALL"
-_SETTING_KEYS = {
+# The keys of the table (README's lint settings table lists each); each may be spelled with _ too.
+SETTING_KEYS = (
     "select",
     "ignore",
     "per-file-ignores",
-    "per_file_ignores",
     "severity",
     "postgres-version",
-    "postgres_version",
     "lock-rules-since",
-    "lock_rules_since",
     "small-table-rows",
-    "small_table_rows",
-}
+)
+_SETTING_KEYS = {spelling for key in SETTING_KEYS for spelling in (key, key.replace("-", "_"))}
 DEFAULT_SMALL_TABLE_ROWS = 10_000
 OLDEST_POSTGRES = 9
 NEWEST_POSTGRES = 99  # a sanity bound: a typo (160 for 16) is refused
@@ -175,10 +173,7 @@ def load_settings(pyproject: Path | str | None) -> LintSettings:
         raise ConfigError(f"{where} must be a table.")
     unknown = sorted(set(table) - _SETTING_KEYS)
     if unknown:
-        raise ConfigError(
-            f"{where} has unknown key(s) {', '.join(unknown)}; the keys are select, ignore, "
-            "per-file-ignores, severity, postgres-version and lock-rules-since."
-        )
+        raise ConfigError(f"{where} has unknown key(s) {', '.join(unknown)}; the keys are {', '.join(SETTING_KEYS)}.")
 
     def codes(key: str, value) -> tuple[str, ...]:
         if isinstance(value, str):

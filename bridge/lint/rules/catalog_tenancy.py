@@ -20,7 +20,8 @@ TENANT_RULES: tuple[Rule, ...] = (
         ),
         explanation=(
             "A migration that checks `table_schema = 'public'`, `to_regclass('public.x')` or "
-            "`schemaname = 'public'`, or names `public.x` in its DDL, only ever looks at the "
+            "`schemaname = 'public'`, or names `public.x` (quoted or not) in its DDL, or sets "
+            "`search_path` to `public`, only ever looks at the "
             "`public` schema. Run for a tenant schema (`alembic-bridge fleet --schemas`, where "
             "the bridge sets `search_path` to the tenant alone), the check finds the table in "
             "`public` (or does not find it in the tenant), returns early, and the migration is "

@@ -8,8 +8,11 @@ file (`FileChecker.sites`) and in the bound parameters handed with it:
 - a schema column compared with ``'public'`` (``table_schema``, ``schemaname``,
   ``nspname``, ...), and ``'public'::regnamespace``;
 - a ``'public.x'`` literal (``to_regclass('public.x')``, ``'public.x'::regclass``);
-- a ``public.x`` qualified name outside literals (``CREATE TABLE public.x``, ``REFERENCES public.x``);
-- a bound parameter ``"public"`` under a schema-like key, or ``"public.x"``.
+- a ``public.x`` qualified name outside literals (``CREATE TABLE public.x``, ``REFERENCES public.x``),
+  quoted or not (``"public"."x"``);
+- ``SET search_path`` to a list holding ``public``;
+- a bound parameter ``"public"`` under a schema-like key or one the SQL compares with a
+  schema column (``table_schema = :s``), or ``"public.x"``.
 
 The rule's text is in `bridge.lint.rules.catalog_tenancy`; its severity rises to
 an error when tenant schemas are configured (`bridge.lint.settings.LintSettings.severity_of`).
@@ -33,6 +36,21 @@ _COMPARED = re.compile(
 _REGNAMESPACE = re.compile(r"'public'\s*::\s*regnamespace", re.IGNORECASE)
 _QUALIFIED_LITERAL = re.compile(r"'public\.(\w+)'", re.IGNORECASE)
 _QUALIFIED_NAME = re.compile(r"(?<![\w$.])public\s*\.\s*([A-Za-z_]\w*)", re.IGNORECASE)
+_SEARCH_PATH = re.compile(r"\bset\s+(?:local\s+|session\s+)?search_path\s*(?:to|=)\s*([^;]*)", re.IGNORECASE)
+# "public".x, public."x", "public"."x": quoted, the schema is public only in lower case.
+_QUOTED_QUALIFIED = re.compile(r'("public"|(?<![\w$."])(?i:public))(\s*\.\s*)"([A-Za-z_]\w*)"|"public"(?=\s*\.)')
+
+
+def _unquoted(sql: str) -> str:
+    """Return *sql* with the quotes of a public-qualified name made spaces (offsets kept), so `blank` keeps it."""
+
+    def plain(match: re.Match) -> str:
+        if match.group(3) is None:
+            return " public "
+        schema = " public " if match.group(1).startswith('"') else match.group(1)
+        return f"{schema}{match.group(2)} {match.group(3)} "
+
+    return _QUOTED_QUALIFIED.sub(plain, sql)
 
 
 def check_tenancy(checker: FileChecker) -> None:
@@ -63,7 +81,13 @@ def pinned_to_public(sql: str) -> list[str]:
     for match in _QUALIFIED_LITERAL.finditer(sql):
         name = match.group(1)
         messages.append(f"`'public.{name}'` names the table in the public schema, not the tenant's; write `'{name}'`")
-    for match in _QUALIFIED_NAME.finditer(sqltext.blank(sql)):
+    for match in _SEARCH_PATH.finditer(sqltext.blank(sql)):
+        if re.search(r"(?<![\w$])public(?![\w$])", match.group(1), re.IGNORECASE):
+            messages.append(
+                "`SET search_path` to public points every name after it at the public schema, not the "
+                "tenant's; leave the search_path as the run sets it"
+            )
+    for match in _QUALIFIED_NAME.finditer(sqltext.blank(_unquoted(sql))):
         name = match.group(1)
         messages.append(
             f"`public.{name}` creates or changes the table in the public schema, not the tenant's; write `{name}`"
@@ -71,8 +95,22 @@ def pinned_to_public(sql: str) -> list[str]:
     return messages
 
 
+_COMPARED_TO_BIND = re.compile(rf"\b{_SCHEMA_COLUMN}\s*(?:=|IN\s*\()\s*:(\w+)", re.IGNORECASE)
+
+
+def _schema_binds(call: ast.Call) -> set[str]:
+    """Return the bind parameters the call's SQL (a literal, or text() of one) compares with a schema column."""
+    sql = call.args[0] if call.args else None
+    if isinstance(sql, ast.Call) and sql.args:
+        sql = sql.args[0]
+    if not (isinstance(sql, ast.Constant) and isinstance(sql.value, str)):
+        return set()
+    return set(_COMPARED_TO_BIND.findall(sql.value))
+
+
 def _pinned_parameters(call: ast.Call) -> list[str]:
     messages = []
+    schema_binds = _schema_binds(call)
     for arg in call.args[1:]:
         if not isinstance(arg, ast.Dict):
             continue
@@ -81,7 +119,8 @@ def _pinned_parameters(call: ast.Call) -> list[str]:
                 continue
             text = value.value.strip()
             key_name = key.value if isinstance(key, ast.Constant) and isinstance(key.value, str) else ""
-            if text.lower() == "public" and re.search(r"schema|nsp|namespace", key_name, re.IGNORECASE):
+            schema_like = key_name in schema_binds or re.search(r"schema|nsp|namespace", key_name, re.IGNORECASE)
+            if text.lower() == "public" and schema_like:
                 messages.append(
                     f'the parameter "{key_name}": "public" pins this check to the public schema; '
                     "compare with `current_schema()` in the SQL instead"

@@ -50,6 +50,16 @@ def _held_file(project, tmp_path, stem: str, what_then: str, before_raising: str
     project.write(f"{stem}.py", source)
 
 
+def _write_kind(project, kind: str, legacy: tuple[str, str], native: tuple[str, str]) -> str:
+    """Write the legacy file or the native revision (each a (name, source)) as *kind* says; return its name."""
+    name, source = legacy if kind == "legacy" else native
+    if kind == "legacy":
+        project.write(f"{name}.py", source)
+    else:
+        (project.versions / f"{name}.py").write_text(source)
+    return name
+
+
 def _log(project) -> list[tuple]:
     return [
         tuple(r) for r in project.sql(f"SELECT revision, outcome, attempts, sqlstate FROM {runlog.TABLE} ORDER BY id")
@@ -143,12 +153,12 @@ def test_an_autocommit_lock_timeout_on_the_first_migration_is_retried_when_nothi
     # the first migration's transaction.
     project = make_project(tmp_path / "project", database_url)
     mark = repr(str(tmp_path / "mark"))
-    if kind == "legacy":
-        project.write("20251001_ac_held.py", AUTOCOMMIT_HELD_FIRST.replace("MARK_PATH", mark))
-        revision = "20251001_ac_held"
-    else:
-        (project.versions / "n1_ac_held.py").write_text(NATIVE_AUTOCOMMIT_HELD_FIRST.replace("MARK_PATH", mark))
-        revision = "n1_ac_held"
+    revision = _write_kind(
+        project,
+        kind,
+        legacy=("20251001_ac_held", AUTOCOMMIT_HELD_FIRST.replace("MARK_PATH", mark)),
+        native=("n1_ac_held", NATIVE_AUTOCOMMIT_HELD_FIRST.replace("MARK_PATH", mark)),
+    )
     if not fresh:
         project.sql("CREATE TABLE alembic_version (version_num VARCHAR(255) NOT NULL PRIMARY KEY)")
     runner.upgrade(project.config())
@@ -330,12 +340,12 @@ def test_a_session_lost_after_the_migration_ran_is_named_as_a_lost_connection(pr
     # lost, name the migration and say nothing is applied (not a raw OperationalError, nor
     # "its COMMIT failed: Can't reconnect until invalid transaction is rolled back").
     dsn = repr(project.url.set(drivername="postgresql").render_as_string(hide_password=False))
-    if kind == "legacy":
-        project.write("20251001_killed.py", LEGACY_KILLED_AFTER.replace("DSN", dsn))
-        name = "20251001_killed"
-    else:
-        (project.versions / "n1_killed.py").write_text(NATIVE_KILLED_AFTER.replace("DSN", dsn))
-        name = "n1_killed"
+    name = _write_kind(
+        project,
+        kind,
+        legacy=("20251001_killed", LEGACY_KILLED_AFTER.replace("DSN", dsn)),
+        native=("n1_killed", NATIVE_KILLED_AFTER.replace("DSN", dsn)),
+    )
     with pytest.raises(MigrationError) as raised:
         runner.upgrade(project.config())
     message = str(raised.value)

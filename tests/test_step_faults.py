@@ -345,3 +345,36 @@ def test_a_session_lost_after_the_migration_ran_is_named_as_a_lost_connection(pr
     assert "Run again" in message, message
     assert "killed_after" not in project.tables() and project.rows() == [] and project.version() == []
     assert [row[:2] for row in _log(project)] == [(name, "failed")]  # written afterwards, on a new session
+
+
+NATIVE_KILLED_DURING = (
+    'revision = "n1_killed"\ndown_revision = None\nbranch_labels = None\ndepends_on = None\n'
+    + KILL_OWN_SESSION
+    + """
+
+def upgrade():
+    from alembic import op
+
+    op.execute("CREATE TABLE killed_during (id INT)")
+    _kill_own_session(op.get_bind().exec_driver_sql("SELECT pg_backend_pid()").scalar())
+    op.execute("CREATE TABLE never_reached (id INT)")
+
+
+def downgrade():
+    pass
+"""
+)
+
+
+def test_a_native_revision_whose_session_is_lost_in_its_body_is_not_said_to_have_run(project):
+    # The session dies before the body's last statement: upgrade() did not run to its end, so
+    # the error must not say "upgrade() ran" (that is for a session lost after it, while recording).
+    dsn = repr(project.url.set(drivername="postgresql").render_as_string(hide_password=False))
+    (project.versions / "n1_killed.py").write_text(NATIVE_KILLED_DURING.replace("DSN", dsn))
+    with pytest.raises(MigrationError) as raised:
+        runner.upgrade(project.config())
+    message = str(raised.value)
+    assert "n1_killed" in message
+    assert "lost its connection to the database" in message, message
+    assert "ran, but" not in message and "while recording it" not in message, message
+    assert "killed_during" not in project.tables() and project.version() == []

@@ -47,6 +47,11 @@ _secrets: set[str] = set()
 # word (letters only): replaced whole, never changed under a reader.
 _ordered: tuple[tuple[str, re.Pattern | None], ...] = ()
 _WORD = re.compile(r"[A-Za-z]+")
+# Where a word starts: after no letter or digit, or after one that ends an escape (the %3A of a
+# URL-encoded "user:", a repr's or JSON's \n, \t, \xNN, \uNNNN), which stands for a character that is none.
+_WORD_START = (
+    r"(?:(?<![A-Za-z0-9])|(?<=%[0-9A-Fa-f]{2})|(?<=\\[abfnrtv])|(?<=\\x[0-9A-Fa-f]{2})|(?<=\\u[0-9A-Fa-f]{4}))"
+)
 
 
 def parse_url(url: str | URL) -> URL | None:
@@ -185,7 +190,7 @@ def _as_word(secret: str) -> re.Pattern | None:
     such a password is hidden where it stands alone, not inside ``postgresql://`` or ``Secrets``."""
     if not _WORD.fullmatch(secret):
         return None
-    return re.compile(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])")
+    return re.compile(rf"{_WORD_START}{re.escape(secret)}(?![A-Za-z0-9])")
 
 
 def _by_value(text: str) -> str:

@@ -42,7 +42,7 @@ _QUERY_PASSWORD = re.compile(r"([?&]password=)[^&\s]*", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"\*\*\*|\$\{\w+\}|password|PASSWORD|pass")
 
 _lock = threading.Lock()
-_secrets: set[str] = set()
+_secrets: dict[str, re.Pattern | None] = {}  # each secret, with its pattern when it is a word (made once)
 # _secrets, longest first (a secret inside another goes after it), each with its pattern when it is a
 # word (letters only): replaced whole, never changed under a reader.
 _ordered: tuple[tuple[str, re.Pattern | None], ...] = ()
@@ -118,10 +118,10 @@ def remember_password(password, user: str | None = None) -> None:
     }
     global _ordered
     with _lock:
-        new = {s for s in spellings if len(s) >= MIN_SECRET} - _secrets
+        new = {s for s in spellings if len(s) >= MIN_SECRET} - _secrets.keys()
         if new:
-            _secrets.update(new)
-            _ordered = tuple((s, _as_word(s)) for s in sorted(_secrets, key=len, reverse=True))
+            _secrets.update((s, _as_word(s)) for s in new)
+            _ordered = tuple(sorted(_secrets.items(), key=lambda item: len(item[0]), reverse=True))
 
 
 def _as_sqlalchemy_renders(password: str) -> str:

@@ -193,6 +193,7 @@ def test_the_readme_configuration_table_lists_every_option_with_what_it_accepts(
         ("postgres-version = 160", "postgres-version = 160"),
         ("postgres-version = 8", "postgres-version = 8"),
         ('postgres-version = "sixteen"', "postgres-version = 'sixteen'"),
+        ('postgres-version = "\u00b9\u2076"', "postgres-version = '\u00b9\u2076'"),  # digits to isdigit(), not to int()
         ('lock-rules-since = "last year"', "lock-rules-since = 'last year'"),
         ("lock-rules-since = 2025", "lock-rules-since = 2025"),
         ('severity = { LB510 = "warn" }', "LB510 = 'warn'"),

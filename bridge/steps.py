@@ -262,7 +262,13 @@ class _StepRun:
                 savepoint.rollback()
             return Failed(err, sqlstate.of(err), started, connection, intact, autocommit.committed)
         if savepoint is not None and savepoint.is_active:
-            savepoint.commit()
+            try:
+                savepoint.commit()
+            except sa.exc.DBAPIError:
+                if not connection.invalidated:
+                    raise
+                # The session died after the body: nothing can commit now, and the next
+                # statement's failure names it (`ended_badly`), as without retries.
         return None
 
     def _retry(self, failed: Failed, attempt: int) -> None:

@@ -323,18 +323,21 @@ def downgrade():
 )
 
 
+@pytest.mark.parametrize("retries", [0, 2], ids=["", "retries"])
 @pytest.mark.parametrize("kind", ["legacy", "native"])
-def test_a_session_lost_after_the_migration_ran_is_named_as_a_lost_connection(project, kind):
+def test_a_session_lost_after_the_migration_ran_is_named_as_a_lost_connection(project, kind, retries):
     # After the body, the bridge writes the ledger's row (legacy), the run log's, Alembic the
     # version's, then COMMIT: whichever meets the dead session must say the connection was
     # lost, name the migration and say nothing is applied (not a raw OperationalError, nor
     # "its COMMIT failed: Can't reconnect until invalid transaction is rolled back").
     dsn = repr(project.url.set(drivername="postgresql").render_as_string(hide_password=False))
+    # With retries, the attempt runs on a savepoint: its RELEASE is the first statement after the body.
+    setting = f"lock_retries = {retries}\n"
     if kind == "legacy":
-        project.write("20251001_killed.py", LEGACY_KILLED_AFTER.replace("DSN", dsn))
+        project.write("20251001_killed.py", setting + LEGACY_KILLED_AFTER.replace("DSN", dsn))
         name = "20251001_killed"
     else:
-        (project.versions / "n1_killed.py").write_text(NATIVE_KILLED_AFTER.replace("DSN", dsn))
+        (project.versions / "n1_killed.py").write_text(setting + NATIVE_KILLED_AFTER.replace("DSN", dsn))
         name = "n1_killed"
     with pytest.raises(MigrationError) as raised:
         runner.upgrade(project.config())

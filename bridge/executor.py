@@ -339,6 +339,11 @@ def _plain_string(err: BaseException, direction: str, blocking: blockers.Blockin
 
 
 def _lost_connection(err: BaseException, direction: str, blocking: blockers.Blocking) -> str:
+    return lost_connection(err, direction)
+
+
+def lost_connection(err: BaseException, direction: str) -> str:
+    """The words for a session lost while *direction*() ran (a legacy file's, a native revision's)."""
     orig = getattr(err, "orig", None)
     reason = " ".join(str(orig if orig is not None else err).split())
     return (

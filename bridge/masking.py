@@ -42,11 +42,16 @@ _QUERY_PASSWORD = re.compile(r"([?&]password=)[^&\s]*", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"\*\*\*|\$\{\w+\}|password|PASSWORD|pass")
 
 _lock = threading.Lock()
-_secrets: set[str] = set()
+_secrets: dict[str, re.Pattern | None] = {}  # each secret, with its pattern when it is a word (made once)
 # _secrets, longest first (a secret inside another goes after it), each with its pattern when it is a
 # word (letters only): replaced whole, never changed under a reader.
 _ordered: tuple[tuple[str, re.Pattern | None], ...] = ()
 _WORD = re.compile(r"[A-Za-z]+")
+# Where a word starts: after no letter or digit, or after one that ends an escape (the %3A of a
+# URL-encoded "user:", a repr's or JSON's \n, \t, \xNN, \uNNNN), which stands for a character that is none.
+_WORD_START = (
+    r"(?:(?<![A-Za-z0-9])|(?<=%[0-9A-Fa-f]{2})|(?<=\\[abfnrtv])|(?<=\\x[0-9A-Fa-f]{2})|(?<=\\u[0-9A-Fa-f]{4}))"
+)
 
 
 def parse_url(url: str | URL) -> URL | None:
@@ -113,10 +118,10 @@ def remember_password(password, user: str | None = None) -> None:
     }
     global _ordered
     with _lock:
-        new = {s for s in spellings if len(s) >= MIN_SECRET} - _secrets
+        new = {s for s in spellings if len(s) >= MIN_SECRET} - _secrets.keys()
         if new:
-            _secrets.update(new)
-            _ordered = tuple((s, _as_word(s)) for s in sorted(_secrets, key=len, reverse=True))
+            _secrets.update((s, _as_word(s)) for s in new)
+            _ordered = tuple(sorted(_secrets.items(), key=lambda item: len(item[0]), reverse=True))
 
 
 def _as_sqlalchemy_renders(password: str) -> str:
@@ -185,7 +190,7 @@ def _as_word(secret: str) -> re.Pattern | None:
     such a password is hidden where it stands alone, not inside ``postgresql://`` or ``Secrets``."""
     if not _WORD.fullmatch(secret):
         return None
-    return re.compile(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])")
+    return re.compile(rf"{_WORD_START}{re.escape(secret)}(?![A-Za-z0-9])")
 
 
 def _by_value(text: str) -> str:

@@ -183,8 +183,8 @@ MAX_LOCK_WAIT = MAX_TIMEOUT_MS / 1000  # seconds, the runner lock's wait: the sa
 MAX_IDENTIFIER_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1: longer names are cut, silently
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "min": 60_000.0, "h": 3_600_000.0, "d": 86_400_000.0}
 # What PostgreSQL's lock_timeout / statement_timeout accept: milliseconds, or a number and a unit
-# (ASCII digits: Python's \d and float() take any script's digits, PostgreSQL does not).
-_INTERVAL = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(us|ms|s|min|h|d)?")
+# (ASCII digits and spaces: Python's \d, \s and float() take any script's, PostgreSQL does not).
+_INTERVAL = re.compile(r"([0-9]+(?:\.[0-9]+)?)[ \t\n\r\f\v]*(us|ms|s|min|h|d)?")
 _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
 _METADATA = re.compile(rf"{_DOTTED}(?::{_DOTTED})?")
 

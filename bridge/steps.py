@@ -262,7 +262,13 @@ class _StepRun:
                 savepoint.rollback()
             return Failed(err, sqlstate.of(err), started, connection, intact, autocommit.committed)
         if savepoint is not None and savepoint.is_active:
-            savepoint.commit()
+            try:
+                savepoint.commit()
+            except sa.exc.DBAPIError:
+                if not connection.invalidated:
+                    raise
+                # The session died after the body: nothing can commit now, and the next
+                # statement's failure names it (`ended_badly`), as without retries.
         return None
 
     def _retry(self, failed: Failed, attempt: int) -> None:
@@ -339,7 +345,7 @@ def _native_failure(
     as a legacy file's is named (else None)."""
     if isinstance(err, AutocommitInCallersTransaction):
         return MigrationError(path, str(err))
-    from .executor import NOTHING_APPLIED, sql_failure, stopped_the_program  # deferred: see _import
+    from .executor import NOTHING_APPLIED, lost_connection, sql_failure, stopped_the_program  # deferred: see _import
 
     applied = (
         NOTHING_APPLIED
@@ -349,7 +355,9 @@ def _native_failure(
     )
     if not isinstance(err, (Exception, KeyboardInterrupt)):  # sys.exit(): it would end the run as a success
         return MigrationError(path, f"{stopped_the_program(err, direction)}\n{applied}")
-    if not isinstance(err, sa.exc.DBAPIError) or err.connection_invalidated:
+    if is_lost(err, connection):  # in its body: Alembic records the version only after it returned
+        return MigrationError(path, f"{lost_connection(err, direction)}\n{applied}")
+    if not isinstance(err, sa.exc.DBAPIError):
         return None
     message = sql_failure(err, blockers.Blocking.look_up(err, connection))
     if message is None:

@@ -374,3 +374,20 @@ def test_a_json_report_stays_json_when_a_native_revision_prints_on_import(projec
         assert "Traceback" not in result.output, (argv, result.output)
         json.loads(result.stdout)  # nothing else on stdout
         assert "PRINTED-ON-IMPORT" in result.stderr and "PRINTED-BY-CHILD-ON-IMPORT" in result.stderr, argv
+
+
+@pytest.mark.slow
+def test_a_json_report_stays_json_when_a_native_revision_prints_to_the_original_stdout(project):
+    # sys.__stdout__ (or a handler or library holding the stream from before the command) buffers
+    # what it is given; unflushed when the report takes stdout back, it would land before the JSON.
+    project.table("20251001_create_a", "a")
+    project.versions.mkdir(parents=True, exist_ok=True)
+    loud = LOUD_NATIVE.replace(
+        "print('PRINTED-ON-IMPORT')", "import sys\nprint('PRINTED-ON-IMPORT', file=sys.__stdout__)"
+    )
+    (project.versions / "n1_loud.py").write_text(loud, encoding="utf-8")
+    # Buffered, as a pipe is unless PYTHONUNBUFFERED is set.
+    result = project.run("alembic-bridge", "status", "--json", env={"PYTHONUNBUFFERED": ""})
+    assert "Traceback" not in result.output, result.output
+    json.loads(result.stdout)  # nothing else on stdout
+    assert "PRINTED-ON-IMPORT" in result.stderr

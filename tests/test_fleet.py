@@ -449,3 +449,8 @@ def test_every_json_output_names_what_a_target_is_from_one_place():
         "url": "postgresql://u:***@h/db",
         "schema": None,
     }
+
+
+def test_a_relative_downgrade_in_digits_int_refuses_is_left_to_the_run_not_a_traceback():
+    # "-²" is digits to str.isdigit(), not to int(): the run names it (Alembic's error), per target.
+    assert api._target_revisions(None, "-\u00b2", ["20251001_a"]) is None

@@ -317,3 +317,40 @@ def test_a_password_that_is_a_word_is_hidden_as_a_word_not_inside_longer_ones(re
     assert masked.startswith("Cannot connect to postgresql://app:***@db.example/app"), masked
     assert "see postgresql docs" in masked and "Secrets:" in masked
     assert mask_text(f"it was {password}, or ({password})") == "it was ***, or (***)"
+
+
+@pytest.mark.parametrize("password", ["Secretpw", "hunterhunter"])
+def test_a_password_that_is_a_word_is_hidden_after_an_escape_or_a_percent_encoding(remembered, password):
+    # Hidden as a word, it must still be hidden where the character before it is escaped:
+    # a URL-encoded URL (%3A before it, ':'), a repr's or JSON's \n or \t, a \xNN or \uNNNN.
+    from urllib.parse import quote, quote_plus
+
+    from bridge.masking import mask_text, remember_url
+
+    url = f"postgresql://app:{password}@db.example/app"
+    remember_url(url)
+    for text in (
+        quote(url, safe=""),
+        quote_plus(f"host=db.example password={password}"),
+        repr(f"line\n{password}"),
+        json.dumps(f"tab\t{password}"),
+        repr(f"\x1b{password}"),
+        json.dumps(f"\u00a0{password}", ensure_ascii=True),
+    ):
+        assert_hidden(password, mask_text(text), text)
+    assert mask_text(quote(url, safe="")).startswith("postgresql%3A")  # still not inside a longer word
+
+
+def test_a_fleets_passwords_are_each_made_a_word_pattern_once(remembered, monkeypatch):
+    # A fleet remembers every target's password: rebuilding every letters-only password's pattern
+    # on each new one (past re's cache of 512) took 10 minutes for 3,000 targets.
+    from bridge import masking
+
+    made = []
+    as_word = masking._as_word
+    monkeypatch.setattr(masking, "_as_word", lambda secret: made.append(secret) or as_word(secret))
+    passwords = ["".join(chr(ord("a") + (n >> shift) % 26) for shift in range(0, 40, 5)) for n in range(300)]
+    for n, password in enumerate(passwords):
+        masking.remember_url(f"postgresql://u{n}:{password}@db.example/t{n}")
+    assert len(made) == len(set(made)), "a secret's pattern was made again"
+    assert masking.mask_text(f"it was {passwords[0]} and {passwords[-1]}") == "it was *** and ***"

@@ -333,18 +333,21 @@ def downgrade():
 )
 
 
+@pytest.mark.parametrize("retries", [0, 2], ids=["", "retries"])
 @pytest.mark.parametrize("kind", ["legacy", "native"])
-def test_a_session_lost_after_the_migration_ran_is_named_as_a_lost_connection(project, kind):
+def test_a_session_lost_after_the_migration_ran_is_named_as_a_lost_connection(project, kind, retries):
     # After the body, the bridge writes the ledger's row (legacy), the run log's, Alembic the
     # version's, then COMMIT: whichever meets the dead session must say the connection was
     # lost, name the migration and say nothing is applied (not a raw OperationalError, nor
     # "its COMMIT failed: Can't reconnect until invalid transaction is rolled back").
     dsn = repr(project.url.set(drivername="postgresql").render_as_string(hide_password=False))
+    # With retries, the attempt runs on a savepoint: its RELEASE is the first statement after the body.
+    setting = f"lock_retries = {retries}\n"
     name = _write_kind(
         project,
         kind,
-        legacy=("20251001_killed", LEGACY_KILLED_AFTER.replace("DSN", dsn)),
-        native=("n1_killed", NATIVE_KILLED_AFTER.replace("DSN", dsn)),
+        legacy=("20251001_killed", setting + LEGACY_KILLED_AFTER.replace("DSN", dsn)),
+        native=("n1_killed", setting + NATIVE_KILLED_AFTER.replace("DSN", dsn)),
     )
     with pytest.raises(MigrationError) as raised:
         runner.upgrade(project.config())
@@ -355,3 +358,36 @@ def test_a_session_lost_after_the_migration_ran_is_named_as_a_lost_connection(pr
     assert "Run again" in message, message
     assert "killed_after" not in project.tables() and project.rows() == [] and project.version() == []
     assert [row[:2] for row in _log(project)] == [(name, "failed")]  # written afterwards, on a new session
+
+
+NATIVE_KILLED_DURING = (
+    'revision = "n1_killed"\ndown_revision = None\nbranch_labels = None\ndepends_on = None\n'
+    + KILL_OWN_SESSION
+    + """
+
+def upgrade():
+    from alembic import op
+
+    op.execute("CREATE TABLE killed_during (id INT)")
+    _kill_own_session(op.get_bind().exec_driver_sql("SELECT pg_backend_pid()").scalar())
+    op.execute("CREATE TABLE never_reached (id INT)")
+
+
+def downgrade():
+    pass
+"""
+)
+
+
+def test_a_native_revision_whose_session_is_lost_in_its_body_is_not_said_to_have_run(project):
+    # The session dies before the body's last statement: upgrade() did not run to its end, so
+    # the error must not say "upgrade() ran" (that is for a session lost after it, while recording).
+    dsn = repr(project.url.set(drivername="postgresql").render_as_string(hide_password=False))
+    (project.versions / "n1_killed.py").write_text(NATIVE_KILLED_DURING.replace("DSN", dsn))
+    with pytest.raises(MigrationError) as raised:
+        runner.upgrade(project.config())
+    message = str(raised.value)
+    assert "n1_killed" in message
+    assert "lost its connection to the database" in message, message
+    assert "ran, but" not in message and "while recording it" not in message, message
+    assert "killed_during" not in project.tables() and project.version() == []

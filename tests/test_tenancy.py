@@ -48,6 +48,8 @@ def _lb601(source: str, settings: LintSettings | None = None):
         ("SELECT to_regclass(:name)", '{"name": "public.open_orders"}', '"public.open_orders"'),
         ("SET search_path TO public", "", "search_path"),
         ("SET LOCAL search_path = public, extensions; CREATE TABLE a (id int)", "", "search_path"),
+        ("SET search_path = 'public'", "", "search_path"),  # a literal and a quoted name are PostgreSQL's too
+        ('SET search_path TO "$user", "public"', "", "search_path"),
         (
             "SELECT 1 FROM information_schema.columns WHERE table_schema = :s AND table_name = :t",
             '{"s": "public", "t": "a"}',
@@ -76,6 +78,8 @@ def test_names_pinned_to_public_are_reported_with_the_schema_neutral_rewrite(sql
         ("SELECT 1 FROM a WHERE note = :s AND table_schema = current_schema()", '{"s": "public"}'),
         ("SELECT 'SET search_path TO public' AS note", ""),
         ("SET search_path TO republic", ""),
+        ("SET search_path TO tenant_a -- not public\n", ""),
+        ('SET search_path TO "PUBLIC"', ""),  # another schema: quoted names keep their case
         ("-- checks public.a\nSELECT to_regclass('a')", ""),
         ('CREATE TABLE "PUBLIC".a (id int)', ""),  # another schema: quoted names keep their case
         ("SELECT 'see \"public\".a' AS note", ""),

@@ -122,6 +122,10 @@ def report_owns_stdout(active: bool = True) -> Iterator[None]:
         yield
     finally:
         sys.stderr.flush()
+        # What was written to the stream itself (sys.__stdout__, a handler holding it) goes to
+        # stderr with the rest, before descriptor 1 is stdout again.
+        with contextlib.suppress(OSError, ValueError):
+            real.flush()
         sys.stdout = real
         if saved is not None:
             os.dup2(saved[1], saved[0])

@@ -331,7 +331,7 @@ def _target_revisions(script, revision: str, current: list[str]) -> list[str] | 
         return sorted(script.get_heads())
     if revision == "base":
         return []
-    if revision.startswith("-") and revision[1:].isdigit():
+    if revision.startswith("-") and revision[1:].isascii() and revision[1:].isdigit():  # not "-²"
         return _steps_down(script, current, int(revision[1:]))
     try:
         found = script.get_revision(revision)

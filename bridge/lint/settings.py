@@ -201,7 +201,7 @@ def load_settings(pyproject: Path | str | None) -> LintSettings:
             f'"error" or "warning", e.g. {{ LB510 = "warning" }}.'
         )
     version = table.get("postgres-version", table.get("postgres_version", DEFAULT_POSTGRES_VERSION))
-    if isinstance(version, str) and version.isdigit():
+    if isinstance(version, str) and version.isascii() and version.isdigit():  # "¹⁶" is digits to isdigit()
         version = int(version)
     if not isinstance(version, int) or isinstance(version, bool) or not OLDEST_POSTGRES <= version <= NEWEST_POSTGRES:
         raise ConfigError(

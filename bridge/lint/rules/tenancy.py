@@ -36,7 +36,11 @@ _COMPARED = re.compile(
 _REGNAMESPACE = re.compile(r"'public'\s*::\s*regnamespace", re.IGNORECASE)
 _QUALIFIED_LITERAL = re.compile(r"'public\.(\w+)'", re.IGNORECASE)
 _QUALIFIED_NAME = re.compile(r"(?<![\w$.])public\s*\.\s*([A-Za-z_]\w*)", re.IGNORECASE)
-_SEARCH_PATH = re.compile(r"\bset\s+(?:local\s+|session\s+)?search_path\s*(?:to|=)\s*([^;]*)", re.IGNORECASE)
+# public in a search_path value: a word (in a literal too: 'public' is read as a list of names),
+# or the quoted name "public" (a quoted "PUBLIC" is another schema).
+_PUBLIC_IN_PATH = re.compile(r'(?<![\w$"])(?i:public)(?![\w$"])|"public"')
+_COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+_SEARCH_PATH = re.compile(r"\bset\s+(?:local\s+|session\s+)?search_path\s*(?:to|=)([^;]*)", re.IGNORECASE)
 # "public".x, public."x", "public"."x": quoted, the schema is public only in lower case.
 _QUOTED_QUALIFIED = re.compile(r'("public"|(?<![\w$."])(?i:public))(\s*\.\s*)"([A-Za-z_]\w*)"|"public"(?=\s*\.)')
 
@@ -82,7 +86,9 @@ def pinned_to_public(sql: str) -> list[str]:
         name = match.group(1)
         messages.append(f"`'public.{name}'` names the table in the public schema, not the tenant's; write `'{name}'`")
     for match in _SEARCH_PATH.finditer(sqltext.blank(sql)):
-        if re.search(r"(?<![\w$])public(?![\w$])", match.group(1), re.IGNORECASE):
+        # The value as written (blank() made its literals and quoted names spaces), comments left out.
+        value = _COMMENT.sub(" ", sql[match.start(1) : match.end(1)])
+        if _PUBLIC_IN_PATH.search(value):
             messages.append(
                 "`SET search_path` to public points every name after it at the public schema, not the "
                 "tenant's; leave the search_path as the run sets it"

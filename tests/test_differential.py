@@ -30,8 +30,9 @@ from conftest import legacy_source, url_text
 
 from bridge import runner
 from bridge.context import set_request
+from bridge.errors import HoleError
 from bridge.fleet import api
-from bridge.fleet.precheck import single_database_at_head
+from bridge.fleet.precheck import Verdict, single_database_at_head
 from bridge.fleet.targets import Target
 
 LEGACY = ("20250101_create_a", "20250102_create_b")
@@ -262,6 +263,7 @@ class FullRun:
     refused: str | None
     warnings: list[str]
     wrote: bool
+    out_of_order: list[str] | None = None  # the files it refused as out of order (HoleError)
 
     @property
     def nothing_to_do(self) -> bool:
@@ -273,26 +275,35 @@ def full_run(config, url, caplog) -> FullRun:
     before = snapshot(url)
     caplog.clear()
     refused = None
+    out_of_order = None
     applied: list[str] = []
     with caplog.at_level(logging.WARNING):
         try:
             applied = [step.revision for step in runner.upgrade(config).steps]
+        except HoleError as err:
+            refused, out_of_order = f"{type(err).__name__}: {err}", list(err.out_of_order)
         except Exception as err:  # noqa: BLE001 - a refusal is an outcome here
             refused = f"{type(err).__name__}: {err}"
     warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("bridge")]
-    return FullRun(applied, refused, warned, snapshot(url) != before)
+    return FullRun(applied, refused, warned, snapshot(url) != before, out_of_order)
 
 
 def fleet_says_at_head(case: Case) -> bool:
+    verdict = fleet_verdict(case)
+    return verdict is not None and verdict.at_head
+
+
+def fleet_verdict(case: Case) -> Verdict | None:
+    """The fleet pre-check's verdict on *case* (None: the fleet refuses to start, a broken chain)."""
     config = case.config()
     try:
         expected, _ = api.expected_of(config)
     except Exception:  # noqa: BLE001 - the fleet refuses to start (a broken chain): not "at head"
-        return False
+        return None
     target = Target("t", schema=case.schema) if case.schema else Target("t", url_text(case.url))
     [checked] = api.check(config, [target], expected)
     assert checked.error is None, checked.error
-    return checked.verdict.at_head
+    return checked.verdict
 
 
 # -- the first bullet of issue 21: a pending native revision where only Alembic looked -------------
@@ -469,9 +480,13 @@ def _bad_metadata(case: Case) -> None:
 def check_agreement(case: Case, caplog) -> tuple[bool, bool, FullRun]:
     """Ask the fast path and the pre-check, run the full upgrade; fail on any disagreement."""
     fast = single_database_at_head(case.ini) is not None if case.schema is None else None
-    fleet = fleet_says_at_head(case)
+    verdict = fleet_verdict(case)
+    fleet = verdict is not None and verdict.at_head
     outcome = full_run(case.config(), case.url, caplog)
     assert fleet == outcome.nothing_to_do, f"pre-check says at head={fleet}, the full run: {outcome}"
+    if verdict is not None and verdict.reason.startswith("out of order"):
+        # The pre-check's reason names files the full run must refuse as out of order, the same ones.
+        assert outcome.out_of_order == list(verdict.pending_revisions), f"pre-check: {verdict}, full run: {outcome}"
     if fast is not None:
         assert fast == outcome.nothing_to_do, f"fast path says at head={fast}, the full run: {outcome}"
     return bool(fast), fleet, outcome

@@ -454,3 +454,17 @@ def test_every_json_output_names_what_a_target_is_from_one_place():
 def test_a_relative_downgrade_in_digits_int_refuses_is_left_to_the_run_not_a_traceback():
     # "-²" is digits to str.isdigit(), not to int(): the run names it (Alembic's error), per target.
     assert api._target_revisions(None, "-\u00b2", ["20251001_a"]) is None
+
+
+@pytest.mark.parametrize("command", ["status", "plan"])
+def test_junit_on_a_command_that_runs_nothing_is_refused_not_ignored(tmp_path, command):
+    # --junit is a shared target option; only upgrade and downgrade have outcomes to write.
+    from click.testing import CliRunner
+
+    from bridge.cli.commands import cli
+
+    junit = tmp_path / "out.xml"
+    result = CliRunner().invoke(cli, ["fleet", command, "--targets", str(tmp_path / "none.txt"), "--junit", str(junit)])
+    assert result.exit_code == 2, result.output
+    assert "--junit is for runs" in result.output
+    assert not junit.exists()

@@ -23,6 +23,8 @@ from ..fleet.pool import CONTINUE, STOP, default_parallel
 from ..fleet.targets import Source, TargetsError, parse_shard, shard_from_environment
 from .options import Context, pass_context, report_owns_stdout
 
+JUNIT_IS_FOR_RUNS = "--junit is for runs: fleet upgrade / downgrade (a JUnit test case per target and its outcome)."
+
 
 def _target_options(command):
     for option in reversed(
@@ -118,6 +120,8 @@ def _setup(obj: Context, targets_file, query, schemas, shard, shards):
 @pass_context
 def status(obj: Context, targets_file, query, schemas, shard, shards, as_json, junit):
     """Show where every target is, from the pre-check alone (reads only)."""
+    if junit:
+        raise click.UsageError(JUNIT_IS_FOR_RUNS)
     with report_owns_stdout(as_json):
         config, found, _ = _setup(obj, targets_file, query, schemas, shard, shards)
         rows = [item.as_dict() for item in api.check(config, found)]
@@ -157,7 +161,7 @@ def _echo_error(obj: Context, error: str | None) -> None:
 def plan(obj: Context, target, downgrade_to, out_of_order, targets_file, query, schemas, shard, shards, as_json, junit):
     """Show what each target would run for `fleet upgrade TARGET` (as `upgrade --dry-run` does); reads only."""
     if junit:
-        raise click.UsageError("--junit is for runs: fleet upgrade / downgrade.")
+        raise click.UsageError(JUNIT_IS_FOR_RUNS)
     direction = "downgrade" if downgrade_to else "upgrade"
     with report_owns_stdout(as_json):
         config, found, _ = _setup(obj, targets_file, query, schemas, shard, shards)

@@ -108,7 +108,13 @@ def ended_badly(run: BridgeRun, err: Exception, connection: sa.Connection | None
         )
     orig = getattr(err, "orig", None)
     reason = " ".join(str(orig if orig is not None else err).split())
-    if state is not None and state.startswith("23"):
+    what = f"its COMMIT failed: {reason}"
+    if state == sqlstate.IN_FAILED_SQL_TRANSACTION:
+        from .executor import ABORTED  # deferred: the executor loads only when a migration runs (steps._import)
+
+        what = f"left its transaction aborted (the next statement, before any COMMIT, failed: {reason})"
+        fix = ABORTED
+    elif state is not None and state.startswith("23"):
         fix = (
             "A constraint checked only at COMMIT (DEFERRABLE INITIALLY DEFERRED) does not hold "
             "for the rows the migration leaves: fix the migration (or the data it meets) and run again."
@@ -119,7 +125,7 @@ def ended_badly(run: BridgeRun, err: Exception, connection: sa.Connection | None
         fix = "Fix the cause and run again."
     return MigrationError(
         last.path,
-        f"{last.step.revision} ran, but its COMMIT failed: {reason}\n{fix} Its transaction was "
+        f"{last.step.revision} ran, but {what}\n{fix} Its transaction was "
         f"rolled back{others}: nothing of it is applied or recorded, except what an AUTOCOMMIT "
         "statement in it had already committed.",
     )

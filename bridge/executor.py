@@ -473,7 +473,16 @@ def _deadlock_fix(err: exc.DBAPIError, blocking: blockers.Blocking) -> str:
     )
 
 
+ABORTED = (
+    "A statement before it failed and the migration caught the error without rolling back: PostgreSQL "
+    "refuses every later statement of the transaction, and a real engine's COMMIT would have rolled "
+    "it all back without a word. Roll back after catching (`trans.rollback()`), run the statement that "
+    "may fail inside a savepoint (`with conn.begin_nested():`), or let the error propagate; then run again."
+)
+
+
 _FIXES: dict[str, Callable[[exc.DBAPIError, blockers.Blocking], str]] = {
+    sqlstate.IN_FAILED_SQL_TRANSACTION: lambda err, blocking: ABORTED,
     sqlstate.LOCK_NOT_AVAILABLE: _lock_timeout_fix,
     sqlstate.QUERY_CANCELED: _cancelled_fix,
     sqlstate.DEADLOCK_DETECTED: _deadlock_fix,

@@ -16,6 +16,7 @@ SERIALIZATION_FAILURE = "40001"
 QUERY_CANCELED = "57014"  # statement_timeout, pg_cancel_backend()
 NOT_NULL_VIOLATION = "23502"
 STRING_TOO_LONG = "22001"
+IN_FAILED_SQL_TRANSACTION = "25P02"  # "current transaction is aborted": an earlier error was caught
 
 
 def of(err: BaseException | None) -> str | None:

@@ -391,3 +391,65 @@ def test_a_native_revision_whose_session_is_lost_in_its_body_is_not_said_to_have
     assert "lost its connection to the database" in message, message
     assert "ran, but" not in message and "while recording it" not in message, message
     assert "killed_during" not in project.tables() and project.version() == []
+
+
+# -- an error caught without a rollback ------------------------------------------------------------
+
+SWALLOWS_THEN_COMMITS = """from sqlalchemy import text
+
+
+def upgrade(engine):
+    with engine.connect() as conn:
+        conn.execute(text("CREATE TABLE swallowed (id INT)"))
+        try:
+            conn.execute(text("SELECT 1/0"))
+        except Exception:
+            pass  # caught, not rolled back: the transaction is aborted
+        conn.commit()
+
+
+def downgrade(engine):
+    pass
+"""
+
+NATIVE_SWALLOWS = """revision = "n1_swallows"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    from alembic import op
+
+    op.execute("CREATE TABLE swallowed (id INT)")
+    try:
+        op.execute("SELECT 1/0")
+    except Exception:
+        pass  # caught, not rolled back: the transaction is aborted
+
+
+def downgrade():
+    pass
+"""
+
+
+@pytest.mark.parametrize("kind", ["legacy", "native"])
+def test_an_error_caught_without_a_rollback_is_named_not_called_a_failed_commit(project, kind):
+    # PostgreSQL refuses every statement after an error until the transaction ends: the next
+    # one (the file's commit, or Alembic's version row after a native revision) fails with
+    # "current transaction is aborted". The message must say why and how to write it, and
+    # must not call it a failed COMMIT (none was sent).
+    name = _write_kind(
+        project,
+        kind,
+        legacy=("20251001_swallows", SWALLOWS_THEN_COMMITS),
+        native=("n1_swallows", NATIVE_SWALLOWS),
+    )
+    with pytest.raises(MigrationError) as raised:
+        runner.upgrade(project.config())
+    message = str(raised.value)
+    assert name in message
+    assert "caught the error without rolling back" in message, message
+    assert "begin_nested()" in message, message
+    assert "COMMIT failed" not in message, message
+    assert "swallowed" not in project.tables() and project.rows() == [] and project.version() == []

@@ -9,6 +9,7 @@ the server started when they never were), one query for every table named.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -60,11 +61,18 @@ class TableStats:
         }
 
 
+# `table` or `schema.table`, each part plain or double-quoted: what to_regclass resolves without
+# raising (it raises on a third part, another database's name, or an open quote).
+_RESOLVABLE = re.compile(r'(?:"(?:[^"]|"")+"|[^".]+)(?:\.(?:"(?:[^"]|"")+"|[^".]+))?')
+
+
 def read(connection: sa.Connection, tables: list[str]) -> dict[str, TableStats]:
-    """Return the stats of each of *tables* that exists, keyed by the name as given."""
-    if connection.dialect.name != "postgresql" or not tables:
+    """Return the stats of each of *tables* that exists, keyed by the name as given (a name
+    PostgreSQL cannot resolve as a relation of this database is left out)."""
+    names = sorted({name for name in tables if _RESOLVABLE.fullmatch(name)})
+    if connection.dialect.name != "postgresql" or not names:
         return {}
-    rows = connection.execute(_STATS_SQL, {"names": sorted(set(tables))})
+    rows = connection.execute(_STATS_SQL, {"names": names})
     return {
         name: TableStats(relname, int(count or 0), int(size or 0), int(writes or 0), float(minutes or 0))
         for name, relname, count, size, writes, minutes in rows

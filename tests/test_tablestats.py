@@ -58,3 +58,14 @@ def test_other_databases_and_no_tables_read_nothing():
     engine = sa.create_engine("sqlite://")
     with engine.connect() as conn:
         assert tablestats.read(conn, ["t"]) == {}
+
+
+def test_names_postgresql_cannot_resolve_are_skipped_not_an_error(engine):
+    # A migration may name a table as db.schema.table, with too many dots, or with a quote
+    # left open: to_regclass raises on each (one error would fail the whole `check`).
+    with engine.begin() as conn:
+        conn.exec_driver_sql('CREATE TABLE orders (id int); CREATE TABLE "odd.name" (id int)')
+    names = ["a.b.c.d", "otherdb.public.orders", '"unterminated', "orders", 'public."odd.name"', ""]
+    with engine.connect() as conn:
+        found = tablestats.read(conn, names)
+    assert sorted(found) == ["orders", 'public."odd.name"']

@@ -61,8 +61,7 @@ def _reason(err: BaseException) -> str:
     """The driver's words for a lost session, or nothing when *err* is SQLAlchemy's own refusal."""
     if not isinstance(err, sa.exc.DBAPIError):
         return ""
-    orig = getattr(err, "orig", None)
-    return " (" + " ".join(str(orig if orig is not None else err).split()) + ")"
+    return f" ({sqlstate.words(err)})"
 
 
 def lost_after_body(path: str, direction: str, err: BaseException) -> MigrationError:
@@ -106,8 +105,7 @@ def ended_badly(run: BridgeRun, err: Exception, connection: sa.Connection | None
             f"{last.step.revision} ran, but lost its connection to the database before its COMMIT"
             f"{_reason(err)}: " + _RUN_AGAIN_LOST.format(others=others),
         )
-    orig = getattr(err, "orig", None)
-    reason = " ".join(str(orig if orig is not None else err).split())
+    reason = sqlstate.words(err)
     what = f"its COMMIT failed: {reason}"
     if state == sqlstate.IN_FAILED_SQL_TRANSACTION:
         from .executor import ABORTED  # deferred: the executor loads only when a migration runs (steps._import)

@@ -344,10 +344,8 @@ def _lost_connection(err: BaseException, direction: str, blocking: blockers.Bloc
 
 def lost_connection(err: BaseException, direction: str) -> str:
     """The words for a session lost while *direction*() ran (a legacy file's, a native revision's)."""
-    orig = getattr(err, "orig", None)
-    reason = " ".join(str(orig if orig is not None else err).split())
     return (
-        f"{direction}() lost its connection to the database ({reason}): the server "
+        f"{direction}() lost its connection to the database ({sqlstate.words(err)}): the server "
         "restarted or shut down, the session was terminated, or the network dropped. "
         "Its transaction died with the connection. Run again once the server is back."
     )

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from . import __version__
+from . import __version__, sqlstate
 from .errors import BridgeError
 from .ledger import LOG_TABLE
 from .masking import mask_text
@@ -245,7 +245,7 @@ def _what(entries: list[Entry]) -> str:
 
 
 def _warn(err: sa.exc.DBAPIError, entries: list[Entry]) -> None:
-    reason = " ".join(str(getattr(err, "orig", None) or err).split()).split(" LINE 1:")[0]
+    reason = sqlstate.words(err).split(" LINE 1:")[0]
     what = _what(entries)
     log.warning(
         "The run log (%s) could not be written, so this run is not recorded there (%s): %s. "
@@ -289,7 +289,7 @@ def _reading(connection: sa.Connection, rows, *, required: bool, empty=None):
         with connection.begin_nested():
             return rows()
     except sa.exc.DBAPIError as err:
-        reason = mask_text(" ".join(str(getattr(err, "orig", None) or err).split()).split(" LINE 1:")[0])
+        reason = mask_text(sqlstate.words(err).split(" LINE 1:")[0])
         fix = (
             f"Grant this role SELECT on {TABLE}, or drop {TABLE} if it was changed by hand "
             "(the next run that applies something creates it afresh)."

@@ -1,4 +1,4 @@
-"""PostgreSQL's SQLSTATE codes the bridge acts on, and how to read one off any error.
+"""PostgreSQL's SQLSTATE codes the bridge acts on, how to read one off any error, and its message.
 
 One place for both: the executor's messages (`bridge.executor`), the retries
 (`bridge.steps`) and the ledger's own insert errors (`bridge.ledger`) all ask
@@ -29,3 +29,9 @@ def of(err: BaseException | None) -> str | None:
             return getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)  # psycopg2, psycopg
         err = err.__cause__ or err.__context__
     return None
+
+
+def words(err: BaseException) -> str:
+    """Return the database's message behind *err* (the driver's, else *err*'s own), on one line."""
+    orig = getattr(err, "orig", None)
+    return " ".join(str(orig if orig is not None else err).split())

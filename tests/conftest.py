@@ -9,6 +9,9 @@ alembic.ini, an env.py and legacy files; end-to-end tests run the real
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import os
 import shutil
 import subprocess
@@ -88,6 +91,37 @@ def database_url(pg_admin_url):
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@contextlib.contextmanager
+def password_checked_role(admin_url, password: str):
+    """Yield a new role that must log in with *password* (the embedded test server trusts
+    every other): its lines go first in the server's pg_hba.conf, and only they are taken out
+    after. Edits of that file are serialised between test processes (pytest-xdist workers
+    sharing a BRIDGE_TEST_DATABASE_URL server)."""
+    role = f"pw_{uuid.uuid4().hex[:10]}"
+    rules = f"local all {role} scram-sha-256\nhost all {role} all scram-sha-256\n"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as conn:
+        hba = Path(conn.exec_driver_sql("SHOW hba_file").scalar())
+    lock = Path(tempfile.gettempdir()) / f"bridge-test-hba-{hashlib.sha1(str(hba).encode()).hexdigest()[:12]}.lock"
+
+    def edit(change) -> None:
+        with open(lock, "a") as held, admin.connect() as conn:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            hba.write_text(change(hba.read_text()))
+            conn.exec_driver_sql("SELECT pg_reload_conf()")
+
+    edit(lambda text: rules + text)
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE ROLE "{role}" LOGIN PASSWORD %(p)s', {"p": password})
+        yield role
+    finally:
+        edit(lambda text: text.replace(rules, "", 1))
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP ROLE IF EXISTS "{role}"')
         admin.dispose()
 
 

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import shutil
 import socket
-from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-from conftest import REPO, make_project, url_text
+from conftest import REPO, make_project, password_checked_role, url_text
 
 PASSWORD = "Pw-4711secret"
 
@@ -128,24 +126,8 @@ def test_a_missing_database_says_how_to_create_it(project, database_url, front_e
 @pytest.fixture
 def password_role(pg_admin_url):
     """A role that must log in with a password (the embedded test server trusts everyone else)."""
-    role = "bridge_pw_user"
-    admin = sa.create_engine(pg_admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-    with admin.connect() as conn:
-        hba = Path(conn.exec_driver_sql("SHOW hba_file").scalar())
-        original = hba.read_text()
-        rules = f"local all {role} scram-sha-256\nhost all {role} all scram-sha-256\n"
-        hba.write_text(rules + original)
-        conn.exec_driver_sql("SELECT pg_reload_conf()")
-        conn.exec_driver_sql(f"DROP ROLE IF EXISTS {role}")
-        conn.exec_driver_sql(f"CREATE ROLE {role} LOGIN PASSWORD 'right-Pw-1'")
-    try:
+    with password_checked_role(pg_admin_url, "right-Pw-1") as role:
         yield role
-    finally:
-        with admin.connect() as conn:
-            hba.write_text(original)
-            conn.exec_driver_sql("SELECT pg_reload_conf()")
-            conn.exec_driver_sql(f"DROP ROLE IF EXISTS {role}")
-        admin.dispose()
 
 
 @pytest.mark.slow

@@ -315,14 +315,12 @@ class _StepRun:
         run = self.run_state
         run.ran.append(Ran(self.step, self.where, self.started, attempt))
         connection = self.context.connection
-        # Best effort: a run log that cannot be written stops logging, not the run. A lost
-        # session is left to the next statement, whose failure names it (`ended_badly`).
+        # Best effort: a run log that cannot be written stops logging, not the run. A session
+        # lost before this (or by the user query) fails the step as ran, and `ended_badly` names it.
         if run.log_ready and not connection.invalidated:
-            user = _db_user(connection, run)
-            if not connection.invalidated:
-                done = runlog.APPLIED if self.step.direction == "upgrade" else runlog.REVERTED
-                rows = [*self.retried, self._entry(done, self.started, attempt)]
-                run.log_ready = runlog.record(connection, run.run_id, rows, user)
+            done = runlog.APPLIED if self.step.direction == "upgrade" else runlog.REVERTED
+            rows = [*self.retried, self._entry(done, self.started, attempt)]
+            run.log_ready = runlog.record(connection, run.run_id, rows, _db_user(connection, run))
 
     def _entry(self, outcome: str, since, attempts: int, err: BaseException | None = None) -> runlog.Entry:
         error = (str(err) or type(err).__name__) if err is not None else None
@@ -415,12 +413,7 @@ def _db_user(connection: sa.Connection, run: BridgeRun) -> str | None:
     """Return who runs the migrations, read once per run and only once a row is written."""
     if run.db_user is None:
         if connection.dialect.name == "postgresql":
-            try:
-                run.db_user = connection.exec_driver_sql("SELECT current_user").scalar()
-            except sa.exc.DBAPIError:
-                if not connection.invalidated:
-                    raise
-                return None  # the session is gone: the run log's write says so, then the next statement
+            run.db_user = connection.exec_driver_sql("SELECT current_user").scalar()
         else:
             run.db_user = connection.engine.url.username
     return run.db_user
